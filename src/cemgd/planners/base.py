@@ -1,0 +1,343 @@
+"""Base class of every planner and the pieces they share.
+
+A planner is a frozen config dataclass plus one pure function, ``_optimize``,
+that searches for a ``[T, A]`` sequence from a warm-start mean. The base class
+owns validation, jit, the warm-start shift (drop the first action, repeat the
+last, Algorithm 1 of the CEM-GD paper), the NaN guard and the bookkeeping of
+:class:`~cemgd.problem.PlanInfo`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any, ClassVar, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cemgd.problem import Array, PlanInfo, PlanState, Problem, evaluate, i32
+
+PlanFn = Callable[[PlanState, Array], tuple[Array, PlanState, PlanInfo]]
+
+
+class Result(NamedTuple):
+    """What ``_optimize`` returns (all arrays; counters are int32 scalars).
+
+    Attributes:
+        actions: best sequence found, ``[T, A]``.
+        best_return: its return (``-inf`` if not finite).
+        num_samples: sequences sampled from the search distribution.
+        num_rollouts: all sequences evaluated.
+        grad_steps: accepted gradient steps.
+        line_search_trials: line-search trials.
+        num_nonfinite: non-finite evaluations.
+        extra: the planner's next ``PlanState.extra``.
+    """
+
+    actions: Array
+    best_return: Array
+    num_samples: Array
+    num_rollouts: Array
+    grad_steps: Array
+    line_search_trials: Array
+    num_nonfinite: Array
+    extra: Any = ()
+
+
+def shift(actions: Array) -> Array:
+    """Warm start for the next step: drop the first action, repeat the last. ``[T, A]``."""
+    return jnp.concatenate([actions[1:], actions[-1:]], axis=0)
+
+
+def half_range(problem: Problem) -> Array:
+    """Half the width of the action box, ``[A]`` (std = 1 on a [-1, 1] box)."""
+    return 0.5 * (problem.action_high - problem.action_low)
+
+
+def sample_truncated(
+    key: Array, mean: Array, std: Array, problem: Problem, num: int
+) -> Array:
+    """PETS-style truncated-normal samples inside the action box.
+
+    The std is capped at half the distance from the mean to either bound and the
+    normal is truncated at two std, so every sample lies inside the box.
+
+    Args:
+        key: PRNG key.
+        mean: ``[T, A]``.
+        std: ``[T, A]``.
+        problem: gives the action box.
+        num: number of sequences.
+
+    Returns:
+        actions: ``[num, T, A]``.
+    """
+    dist = jnp.minimum(mean - problem.action_low, problem.action_high - mean)
+    std = jnp.minimum(std, jnp.maximum(dist, 0.0) / 2.0)
+    noise = jax.random.truncated_normal(key, -2.0, 2.0, (num, *mean.shape), jnp.float32)
+    return problem.clip(mean + std * noise)
+
+
+def merge_top_k(
+    best_actions: Array, best_returns: Array, actions: Array, returns: Array
+) -> tuple[Array, Array]:
+    """Keep the ``k`` best of a running top-k set and a new batch.
+
+    Args:
+        best_actions: ``[k, T, A]``; best_returns: ``[k]``.
+        actions: ``[B, T, A]``; returns: ``[B]``.
+
+    Returns:
+        ``(best_actions: [k, T, A], best_returns: [k])``, best first.
+    """
+    k = best_returns.shape[0]
+    all_returns = jnp.concatenate([best_returns, returns])
+    top_returns, idx = jax.lax.top_k(all_returns, k)
+    return jnp.concatenate([best_actions, actions])[idx], top_returns
+
+
+class CEMSearch(NamedTuple):
+    """Result of :func:`cem_search`.
+
+    Attributes:
+        top_actions: the ``k`` best sequences seen, ``[k, T, A]``, best first.
+        top_returns: their returns, ``[k]``.
+        mean: final distribution mean, ``[T, A]``.
+        std: final distribution std, ``[T, A]``.
+        num_nonfinite: non-finite evaluations.
+    """
+
+    top_actions: Array
+    top_returns: Array
+    mean: Array
+    std: Array
+    num_nonfinite: Array
+
+
+def cem_search(
+    problem: Problem,
+    obs: Array,
+    key: Array,
+    eval_key: Array,
+    mean: Array,
+    std: Array,
+    num_samples: int,
+    num_iterations: int,
+    num_elites: int,
+    alpha: float,
+    top_k: int,
+    refine: Callable[[Array, Array], Array] | None = None,
+) -> CEMSearch:
+    """The Cross-Entropy Method (CEM-GD paper, Eq. 2), as one ``lax.scan``.
+
+    Each iteration samples ``num_samples`` sequences, evaluates them, and moves
+    the mean and std toward the elites' with weight ``alpha``. The ``top_k``
+    best sequences seen across all iterations are kept.
+
+    Args:
+        problem: the planning problem.
+        obs: current observation.
+        key: sampling key.
+        eval_key: rollout key, shared by every evaluation of this step.
+        mean: initial mean ``[T, A]``; std: initial std ``[T, A]``.
+        num_samples: sequences per iteration (static).
+        num_iterations: iterations (static).
+        num_elites: elites per iteration (static).
+        alpha: weight of the elite statistics in the moving average.
+        top_k: sequences to keep (static).
+        refine: optional ``refine(actions: [B, T, A], key) -> [B, T, A]`` applied to
+            samples before evaluation (GradCEM's gradient step).
+    """
+    top_actions = jnp.broadcast_to(mean, (top_k, *mean.shape))
+    top_returns = jnp.full((top_k,), -jnp.inf, jnp.float32)
+
+    def body(carry: tuple, step_key: Array) -> tuple[tuple, None]:
+        mean, std, top_actions, top_returns, bad = carry
+        actions = sample_truncated(step_key, mean, std, problem, num_samples)
+        if refine is not None:
+            actions = refine(actions, step_key)
+        returns, nonfinite = evaluate(problem, obs, actions, eval_key)
+        elite_returns, idx = jax.lax.top_k(returns, num_elites)
+        elites = actions[idx]
+        mean = (1 - alpha) * mean + alpha * jnp.mean(elites, axis=0)
+        std = jnp.sqrt((1 - alpha) * std**2 + alpha * jnp.var(elites, axis=0))
+        top_actions, top_returns = merge_top_k(
+            top_actions, top_returns, elites[:top_k], elite_returns[:top_k]
+        )
+        return (mean, std, top_actions, top_returns, bad + nonfinite), None
+
+    keys = jax.random.split(key, num_iterations)
+    (mean, std, top_actions, top_returns, bad), _ = jax.lax.scan(
+        body, (mean, std, top_actions, top_returns, i32(0)), keys
+    )
+    return CEMSearch(top_actions, top_returns, mean, std, bad)
+
+
+def num_elites_for(num_samples: int, elite_ratio: float) -> int:
+    """Elites per iteration: ``ceil(num_samples * elite_ratio)``, at least 1."""
+    return max(1, math.ceil(num_samples * elite_ratio))
+
+
+def check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
+    """Raise ValueError unless ``value`` is an int >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
+
+
+def check_range(
+    name: str, value: Any, low: float, high: float, *, low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """Raise ValueError unless ``value`` is a real number in the given interval."""
+    ok = isinstance(value, int | float | np.floating | np.integer) and not isinstance(value, bool)
+    if ok:
+        v = float(value)
+        ok = math.isfinite(v) and (v > low if low_open else v >= low)
+        ok = ok and (v < high if high_open else v <= high)
+    if not ok:
+        lb = "(" if low_open else "["
+        hb = ")" if high_open else "]"
+        raise ValueError(f"{name}: expected a number in {lb}{low}, {high}{hb}, got {value!r}")
+
+
+class Planner:
+    """Base of every planner: validation, jit, warm start and PlanInfo.
+
+    Subclasses set ``name`` and ``Config`` (a frozen dataclass whose fields carry
+    paper defaults and whose ``__post_init__`` validates them) and implement
+    :meth:`_optimize`.
+    """
+
+    name: ClassVar[str] = "base"
+    Config: ClassVar[type]
+
+    def __init__(self, config: Any = None, **overrides: Any) -> None:
+        if config is None:
+            config = self.Config()
+        elif not isinstance(config, self.Config):
+            raise ValueError(
+                f"config: expected a {self.Config.__name__}, got {type(config).__name__}"
+            )
+        fields = {f.name for f in dataclasses.fields(self.Config)}
+        for key in overrides:
+            if key not in fields:
+                raise ValueError(
+                    f"{key}: not a setting of planner {self.name!r}; expected one of "
+                    f"{sorted(fields)}"
+                )
+        self.config = dataclasses.replace(config, **overrides)
+        self._problem: Problem | None = None
+        self._obs_shape: tuple[int, ...] | None = None
+        self._plan_jit: PlanFn | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config})"
+
+    # ---- public API -------------------------------------------------------------
+
+    def init(self, problem: Problem, key: Array) -> PlanState:
+        """Bind ``problem`` and return a fresh state (zero-mean, clipped to the box).
+
+        Args:
+            problem: the planning problem.
+            key: a JAX PRNG key.
+        """
+        if not isinstance(problem, Problem):
+            raise ValueError(f"problem: expected a cemgd.Problem, got {type(problem).__name__}")
+        key = _check_key(key)
+        if problem is not self._problem:
+            self._problem = problem
+            self._obs_shape = problem.obs_shape
+            self._plan_jit = jax.jit(self.plan_fn(problem))
+        mean = jnp.broadcast_to(
+            problem.clip(jnp.zeros((problem.action_dim,), jnp.float32)),
+            (problem.horizon, problem.action_dim),
+        )
+        return PlanState(mean, key, i32(0), self._init_extra(problem))
+
+    def plan(self, state: PlanState, obs: Any) -> tuple[Array, PlanState, PlanInfo]:
+        """One MPC planning step (one jitted call).
+
+        Args:
+            state: from :meth:`init` or the previous ``plan``.
+            obs: current observation (finite).
+
+        Returns:
+            ``(actions: [T, A], next_state, info)``.
+        """
+        if self._problem is None or self._plan_jit is None:
+            raise ValueError("state: call init(problem, key) before plan")
+        if not isinstance(state, PlanState):
+            raise ValueError(f"state: expected a PlanState, got {type(state).__name__}")
+        obs_np = np.asarray(obs)
+        if not np.issubdtype(obs_np.dtype, np.number):
+            raise ValueError(f"obs: expected a numeric array, got dtype {obs_np.dtype}")
+        if self._obs_shape is None:
+            self._obs_shape = obs_np.shape
+        elif obs_np.shape != self._obs_shape:
+            raise ValueError(f"obs: expected shape {self._obs_shape}, got {obs_np.shape}")
+        if not np.all(np.isfinite(obs_np)):
+            raise ValueError("obs: expected finite values, got NaN or inf")
+        expected = (self._problem.horizon, self._problem.action_dim)
+        if tuple(state.mean.shape) != expected:
+            raise ValueError(f"state: mean has shape {tuple(state.mean.shape)}, expected {expected}")
+        return self._plan_jit(state, jnp.asarray(obs_np, jnp.float32))
+
+    def plan_fn(self, problem: Problem, first: bool | None = None) -> PlanFn:
+        """The pure, unjitted planning step for embedding in ``jit``/``vmap``/``scan``.
+
+        Args:
+            problem: the planning problem.
+            first: for planners that treat the first call apart (CEM-GD): ``True`` or
+                ``False`` fixes the branch statically (no ``lax.cond``; use under
+                ``vmap``), ``None`` decides from ``state.step``.
+        """
+
+        def step(state: PlanState, obs: Array) -> tuple[Array, PlanState, PlanInfo]:
+            key, opt_key = jax.random.split(state.key)
+            res = self._optimize(problem, obs, state, opt_key, first)
+            fallback_actions = problem.clip(state.mean)
+            ok = jnp.isfinite(res.best_return) & jnp.all(jnp.isfinite(res.actions))
+            actions = jnp.where(ok, problem.clip(res.actions), fallback_actions)
+            info = PlanInfo(
+                num_samples=i32(res.num_samples),
+                num_rollouts=i32(res.num_rollouts),
+                grad_steps=i32(res.grad_steps),
+                line_search_trials=i32(res.line_search_trials),
+                best_return=jnp.where(ok, res.best_return, -jnp.inf).astype(jnp.float32),
+                num_nonfinite=i32(res.num_nonfinite),
+                fallback=~ok,
+            )
+            next_state = PlanState(shift(actions), key, state.step + 1, res.extra)
+            return actions, next_state, info
+
+        return step
+
+    # ---- for subclasses -----------------------------------------------------------
+
+    def _init_extra(self, problem: Problem) -> Any:
+        """Planner-specific initial ``PlanState.extra`` (default: none)."""
+        return ()
+
+    def _optimize(
+        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
+    ) -> Result:
+        """Search for the best ``[T, A]`` sequence from ``state.mean``."""
+        raise NotImplementedError
+
+
+def _check_key(key: Any) -> Array:
+    """Accept a raw ``uint32[2]`` key or a typed key; raise ValueError otherwise."""
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(f"key: expected a single PRNG key, got shape {key.shape}")
+        return key
+    arr = jnp.asarray(key)
+    if arr.dtype != jnp.uint32 or arr.ndim != 1:
+        raise ValueError(
+            f"key: expected a JAX PRNG key (jax.random.key or PRNGKey), got {arr.dtype}{arr.shape}"
+        )
+    return arr

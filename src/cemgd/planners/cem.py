@@ -1,0 +1,87 @@
+"""Cross-Entropy Method planner, the baseline of the CEM-GD paper.
+
+Rubinstein, "Optimization of computer simulation models with rare events",
+European Journal of Operational Research, 1997; as used for planning in PETS
+(Chua et al., "Deep Reinforcement Learning in a Handful of Trials using
+Probabilistic Dynamics Models", NeurIPS 2018) and in the CEM-GD paper (Huang et
+al., Sec. 2.1, Eq. 2). ``num_samples`` sequences per iteration for
+``num_iterations`` iterations (N = n * m rollouts per step), truncated-normal
+sampling inside the action box, elite moving average with weight ``alpha``,
+warm start from the previous plan shifted by one step. Returns the best sequence
+seen, as the paper states.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from cemgd.planners.base import (
+    Planner,
+    Result,
+    cem_search,
+    check_positive_int,
+    check_range,
+    half_range,
+    i32,
+    num_elites_for,
+)
+from cemgd.problem import Array, PlanState, Problem
+
+
+@dataclass(frozen=True)
+class CEMConfig:
+    """Settings of ``cem`` (defaults: the paper's CEM 500, 100 x 5)."""
+
+    num_samples: int = 100
+    """Sequences sampled per iteration (n)."""
+    num_iterations: int = 5
+    """CEM iterations per planning step (m)."""
+    elite_ratio: float = 0.1
+    """Fraction of each iteration's samples kept as elites (at least one)."""
+    alpha: float = 0.9
+    """Weight of the elites' mean and variance in the moving average (Eq. 2)."""
+    init_std: float = 0.5
+    """Initial std in half-widths of the action box (0.5: PETS' var = width^2 / 16)."""
+
+    def __post_init__(self) -> None:
+        check_positive_int("num_samples", self.num_samples)
+        check_positive_int("num_iterations", self.num_iterations)
+        check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
+        check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
+        check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
+
+    @property
+    def num_elites(self) -> int:
+        """Elites per iteration."""
+        return num_elites_for(self.num_samples, self.elite_ratio)
+
+
+class CEM(Planner):
+    """CEM with warm start; see the module docstring."""
+
+    name = "cem"
+    Config = CEMConfig
+
+    def _optimize(
+        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
+    ) -> Result:
+        c = self.config
+        sample_key, eval_key = jax.random.split(key)
+        std = jnp.broadcast_to(c.init_std * half_range(problem), state.mean.shape)
+        search = cem_search(
+            problem, obs, sample_key, eval_key, state.mean, std, c.num_samples,
+            c.num_iterations, c.num_elites, c.alpha, top_k=1,
+        )
+        n = i32(c.num_samples * c.num_iterations)
+        return Result(
+            actions=search.top_actions[0],
+            best_return=search.top_returns[0],
+            num_samples=n,
+            num_rollouts=n,
+            grad_steps=i32(0),
+            line_search_trials=i32(0),
+            num_nonfinite=search.num_nonfinite,
+        )

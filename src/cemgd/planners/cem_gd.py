@@ -1,0 +1,144 @@
+"""CEM-GD: Cross-Entropy Method with Gradient Descent (Algorithm 1).
+
+Huang, Lale, Rosolia, Shi, Anandkumar, "CEM-GD: Cross-Entropy Method with
+Gradient Descent Planner for Model-Based Reinforcement Learning", 2022.
+
+The first ``plan`` after ``init`` runs CEM with ``n_init`` rollouts from a
+zero-mean distribution; later calls run CEM with ``n_replan`` rollouts around
+the warm start (previous plan shifted one step, last action repeated), with the
+std reset to ``init_std`` (Sigma = I on a [-1, 1] box). The ``top_k`` best
+sequences seen are refined by ``grad_steps`` projected gradient-ascent steps
+with backtracking (:mod:`cemgd.linesearch`); a step is taken only if the return
+rises, so the plan is never worse than the best CEM sample. The refined
+candidates are re-evaluated and the best is returned.
+
+Rollouts are counted as the paper does: ``N = n * m`` in total per step, split
+over ``num_iterations`` CEM iterations. All rollouts of one step share one key
+(common random numbers), so comparisons between candidates are paired.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from cemgd.linesearch import LineSearch, gradient_ascent
+from cemgd.planners.base import (
+    Planner,
+    Result,
+    cem_search,
+    check_positive_int,
+    check_range,
+    half_range,
+    i32,
+    num_elites_for,
+)
+from cemgd.problem import Array, PlanState, Problem, evaluate
+
+
+@dataclass(frozen=True)
+class CEMGDConfig:
+    """Settings of ``cem-gd`` (defaults: the paper, Sec. 3)."""
+
+    n_init: int = 15000
+    """Rollouts sampled by CEM at the first step (N_init)."""
+    n_replan: int = 50
+    """Rollouts sampled by CEM at every later step (N_r)."""
+    num_iterations: int = 5
+    """CEM iterations per step; n_init and n_replan must be multiples of it."""
+    elite_ratio: float = 0.1
+    """Fraction of each CEM iteration's samples kept as elites (at least one)."""
+    alpha: float = 0.9
+    """Weight of the elites' mean and variance in the CEM moving average (Eq. 2)."""
+    init_std: float = 1.0
+    """CEM std at the start of every step, in half-widths of the box (Sigma = I)."""
+    top_k: int = 1
+    """Sequences handed to gradient ascent (k)."""
+    grad_steps: int = 10
+    """Gradient updates per sequence (G)."""
+    step_size: float = 0.01
+    """Initial step size of every line search (eta_init)."""
+    step_decay: float = 0.67
+    """Backtracking factor (rho)."""
+    line_search_trials: int = 8
+    """Step sizes tried per gradient update (J)."""
+    line_search: LineSearch = "sequential"
+    """'sequential' backtracking (the paper) or 'parallel' (all J in one batch)."""
+
+    def __post_init__(self) -> None:
+        check_positive_int("num_iterations", self.num_iterations)
+        for name in ("n_init", "n_replan"):
+            value = getattr(self, name)
+            check_positive_int(name, value, self.num_iterations)
+            if value % self.num_iterations:
+                raise ValueError(
+                    f"{name}: expected a multiple of num_iterations={self.num_iterations}, "
+                    f"got {value}"
+                )
+        check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
+        check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
+        check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
+        check_positive_int("top_k", self.top_k)
+        if self.top_k > min(self.n_init, self.n_replan):
+            raise ValueError(
+                f"top_k: expected <= min(n_init, n_replan) = "
+                f"{min(self.n_init, self.n_replan)}, got {self.top_k}"
+            )
+        check_positive_int("grad_steps", self.grad_steps, 0)
+        check_range("step_size", self.step_size, 0.0, float("inf"), low_open=True)
+        check_range("step_decay", self.step_decay, 0.0, 1.0, low_open=True, high_open=True)
+        check_positive_int("line_search_trials", self.line_search_trials)
+        if self.line_search not in ("sequential", "parallel"):
+            raise ValueError(
+                f"line_search: expected 'sequential' or 'parallel', got {self.line_search!r}"
+            )
+
+
+class CEMGD(Planner):
+    """CEM-GD; see the module docstring."""
+
+    name = "cem-gd"
+    Config = CEMGDConfig
+
+    def _optimize(
+        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
+    ) -> Result:
+        if first is None:
+            return jax.lax.cond(
+                state.step == 0,
+                lambda: self._stage(problem, obs, state, key, True),
+                lambda: self._stage(problem, obs, state, key, False),
+            )
+        return self._stage(problem, obs, state, key, first)
+
+    def _stage(
+        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool
+    ) -> Result:
+        """CEM then gradient ascent, with the sample count of the first or a later step."""
+        c = self.config
+        total = c.n_init if first else c.n_replan
+        per_iteration = total // c.num_iterations
+        mean = problem.clip(jnp.zeros_like(state.mean)) if first else state.mean
+        std = jnp.broadcast_to(c.init_std * half_range(problem), mean.shape)
+        sample_key, eval_key = jax.random.split(key)
+        search = cem_search(
+            problem, obs, sample_key, eval_key, mean, std, per_iteration, c.num_iterations,
+            num_elites_for(per_iteration, c.elite_ratio), c.alpha, c.top_k,
+        )
+        ascent = gradient_ascent(
+            problem, obs, search.top_actions, search.top_returns, eval_key, c.grad_steps,
+            c.step_size, c.step_decay, c.line_search_trials, c.line_search,
+        )
+        final_returns, final_bad = evaluate(problem, obs, ascent.actions, eval_key)
+        best = jnp.argmax(final_returns)
+        return Result(
+            actions=ascent.actions[best],
+            best_return=final_returns[best],
+            num_samples=i32(total),
+            num_rollouts=i32(total + c.top_k) + ascent.num_rollouts,
+            grad_steps=ascent.grad_steps,
+            line_search_trials=ascent.line_search_trials,
+            num_nonfinite=search.num_nonfinite + ascent.num_nonfinite + final_bad,
+        )

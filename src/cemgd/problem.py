@@ -1,0 +1,138 @@
+"""The planning contract: what a planner is given and what it hands back.
+
+A planner sees only a :class:`Problem`: a pure, differentiable JAX function that
+scores batches of action sequences from an observation, a horizon and an
+action box. It knows nothing of models or tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+#: ``rollout(obs: [S...], actions: [B, T, A], key) -> returns: [B]``; higher is better.
+Rollout = Callable[[Array, Array, Array], Array]
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A finite-horizon planning problem over a box of actions.
+
+    Attributes:
+        rollout: ``rollout(obs, actions: [B, T, A], key) -> returns: [B]``, pure JAX,
+            differentiable in ``actions`` for gradient planners. ``returns[i]`` must
+            depend only on ``actions[i]``.
+        horizon: planning horizon ``T`` (>= 1).
+        action_low: lower action bound, ``[A]``.
+        action_high: upper action bound, ``[A]``.
+        obs_shape: shape of one observation; ``None`` to take it from the first ``plan``.
+    """
+
+    rollout: Rollout
+    horizon: int
+    action_low: Array
+    action_high: Array
+    obs_shape: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not callable(self.rollout):
+            raise ValueError(f"rollout: expected a callable, got {type(self.rollout).__name__}")
+        if isinstance(self.horizon, bool) or not isinstance(self.horizon, int | np.integer):
+            raise ValueError(f"horizon: expected an int >= 1, got {self.horizon!r}")
+        if self.horizon < 1:
+            raise ValueError(f"horizon: expected an int >= 1, got {self.horizon}")
+        low = np.asarray(self.action_low, dtype=np.float32)
+        high = np.asarray(self.action_high, dtype=np.float32)
+        for name, value in (("action_low", low), ("action_high", high)):
+            if value.ndim != 1 or value.shape[0] < 1:
+                raise ValueError(f"{name}: expected shape [A] with A >= 1, got {value.shape}")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"{name}: expected finite values, got {value}")
+        if low.shape != high.shape:
+            raise ValueError(
+                f"action_high: expected the shape of action_low {low.shape}, got {high.shape}"
+            )
+        if np.any(low > high):
+            raise ValueError(f"action_low: must be <= action_high, got low={low}, high={high}")
+        if self.obs_shape is not None:
+            object.__setattr__(self, "obs_shape", tuple(int(s) for s in self.obs_shape))
+        object.__setattr__(self, "horizon", int(self.horizon))
+        object.__setattr__(self, "action_low", jnp.asarray(low))
+        object.__setattr__(self, "action_high", jnp.asarray(high))
+
+    @property
+    def action_dim(self) -> int:
+        """Action dimension ``A``."""
+        return int(self.action_low.shape[0])
+
+    def clip(self, actions: Array) -> Array:
+        """Project ``actions: [..., A]`` onto the action box."""
+        return jnp.clip(actions, self.action_low, self.action_high)
+
+
+class PlanState(NamedTuple):
+    """What a planner carries from one ``plan`` call to the next (a pytree).
+
+    Attributes:
+        mean: warm-start mean, already shifted for the next call, ``[T, A]``.
+        key: PRNG key for the next call.
+        step: number of ``plan`` calls since ``init`` (int32 scalar).
+        extra: planner-specific arrays (e.g. iCEM's kept elites), a pytree.
+    """
+
+    mean: Array
+    key: Array
+    step: Array
+    extra: Any = ()
+
+
+class PlanInfo(NamedTuple):
+    """Counters and diagnostics of one ``plan`` call (all scalars).
+
+    Attributes:
+        num_samples: action sequences sampled from the search distribution.
+        num_rollouts: all sequences evaluated, line-search trials and re-evaluation included.
+        grad_steps: accepted gradient steps, summed over refined sequences.
+        line_search_trials: line-search trials, summed over refined sequences.
+        best_return: return of the returned sequence (``-inf`` if none was finite).
+        num_nonfinite: evaluations that returned NaN or inf (they rank last).
+        fallback: True if no finite candidate was found and the warm start was returned.
+    """
+
+    num_samples: Array
+    num_rollouts: Array
+    grad_steps: Array
+    line_search_trials: Array
+    best_return: Array
+    num_nonfinite: Array
+    fallback: Array
+
+
+def i32(x: Any) -> Array:
+    """An int32 scalar array."""
+    return jnp.asarray(x, dtype=jnp.int32)
+
+
+def finite_or_neg_inf(returns: Array) -> tuple[Array, Array]:
+    """Replace non-finite returns by ``-inf`` so they rank last.
+
+    Args:
+        returns: ``[B]``.
+
+    Returns:
+        ``(returns: [B], num_nonfinite: int32 scalar)``.
+    """
+    ok = jnp.isfinite(returns)
+    return jnp.where(ok, returns, -jnp.inf), i32(jnp.sum(~ok))
+
+
+def evaluate(problem: Problem, obs: Array, actions: Array, key: Array) -> tuple[Array, Array]:
+    """Roll out ``actions: [B, T, A]`` and sanitise: ``(returns: [B], num_nonfinite)``."""
+    returns = problem.rollout(obs, actions, key)
+    return finite_or_neg_inf(jnp.reshape(returns, (actions.shape[0],)).astype(jnp.float32))
