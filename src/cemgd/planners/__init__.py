@@ -7,8 +7,15 @@ from typing import Any
 from cemgd.planners.base import Planner
 from cemgd.planners.cem import CEM
 from cemgd.planners.cem_gd import CEMGD
+from cemgd.planners.gd import GD
+from cemgd.planners.gradcem import GradCEM
+from cemgd.planners.icem import ICEM
+from cemgd.planners.mppi import MPPI
+from cemgd.planners.random_shooting import RandomShooting
 
-PLANNERS: dict[str, type[Planner]] = {cls.name: cls for cls in (CEMGD, CEM)}
+PLANNERS: dict[str, type[Planner]] = {
+    cls.name: cls for cls in (CEMGD, CEM, GD, RandomShooting, MPPI, ICEM, GradCEM)
+}
 
 
 def make_planner(name: str, **overrides: Any) -> Planner:

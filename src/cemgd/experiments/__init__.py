@@ -1,0 +1,1 @@
+"""Studies: each a config dataclass plus ``run(config, out) -> rows``, exposed by the CLI."""

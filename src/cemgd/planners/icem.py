@@ -1,0 +1,226 @@
+"""Improved Cross-Entropy Method (iCEM).
+
+Pinneri, Sawant, Blaes, Achterhold, Stueckler, Rolinek, Martius,
+"Sample-efficient Cross-Entropy Method for Real-time Planning", CoRL 2020.
+CEM (as in the CEM-GD paper, Sec. 2.1) with:
+
+- colored noise: the perturbations are 1/f^beta Gaussian noise along time
+  (:func:`colored_noise`), so beta = 2 gives smooth, low-frequency sequences and
+  beta = 0 is white noise; samples are ``clip(mean + std * noise)``;
+- population decay: iteration ``i`` samples ``max(2 K, floor(n * gamma^-i))``
+  sequences (K elites, fixed). Shapes stay static: every iteration draws ``n``
+  samples inside one ``lax.scan`` and the excess gets return ``-inf``; only the
+  real samples are counted in ``num_samples`` and ``num_rollouts`` (the padded
+  ones are computed and discarded);
+- keeping elites: the best ``keep_elites`` fraction of an iteration's elites
+  joins the next iteration's population with its known return (all rollouts of a
+  step share one key, so re-evaluating it would give the same number), and the
+  same fraction of the last step's elites, shifted by one time step (last action
+  repeated), joins the first iteration of the next step (re-evaluated, since the
+  observation changed). They travel in ``PlanState.extra``;
+- the mean itself is evaluated as a sample on the last iteration;
+- the best sequence seen is returned (iCEM's "execute best action").
+
+The mean and std move toward the elites' with weight ``alpha`` (iCEM's momentum
+0.1 on the old value is ``alpha = 0.9``); as in iCEM the std, not the variance,
+is averaged. The std restarts at ``init_std`` every step; the mean is the previous
+plan shifted by one step.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cemgd.planners.base import (
+    Planner,
+    Result,
+    check_positive_int,
+    check_range,
+    half_range,
+    i32,
+    merge_top_k,
+    num_elites_for,
+)
+from cemgd.problem import Array, PlanState, Problem, evaluate
+
+
+@dataclass(frozen=True)
+class ICEMConfig:
+    """Settings of ``icem`` (defaults: iCEM's, at the budget of the paper's CEM 500)."""
+
+    num_samples: int = 100
+    """Sequences sampled at the first iteration (n); later iterations sample fewer."""
+    num_iterations: int = 5
+    """CEM iterations per planning step (m)."""
+    elite_ratio: float = 0.1
+    """Elites per iteration as a fraction of ``num_samples`` (K, fixed; at least one)."""
+    alpha: float = 0.9
+    """Weight of the elites' mean and std in the moving average (iCEM momentum 0.1)."""
+    init_std: float = 0.5
+    """Std at the start of every step, in half-widths of the action box."""
+    beta: float = 2.0
+    """Exponent of the 1/f^beta power spectrum of the noise along time (0 = white)."""
+    population_decay: float = 1.25
+    """gamma: iteration i samples max(2 K, floor(n * gamma^-i)) sequences (1 = no decay)."""
+    keep_elites: float = 0.3
+    """Fraction of the elites kept for the next iteration and the next step (0 = none)."""
+
+    def __post_init__(self) -> None:
+        check_positive_int("num_samples", self.num_samples)
+        check_positive_int("num_iterations", self.num_iterations)
+        check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
+        check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
+        check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
+        check_range("beta", self.beta, 0.0, float("inf"))
+        check_range("population_decay", self.population_decay, 1.0, float("inf"))
+        check_range("keep_elites", self.keep_elites, 0.0, 1.0)
+
+    @property
+    def num_elites(self) -> int:
+        """Elites per iteration (K)."""
+        return num_elites_for(self.num_samples, self.elite_ratio)
+
+    @property
+    def num_keep(self) -> int:
+        """Elites kept for the next iteration and step: ``floor(keep_elites * K)``."""
+        return math.floor(self.keep_elites * self.num_elites + 1e-9)
+
+    @property
+    def population_sizes(self) -> tuple[int, ...]:
+        """Real samples per iteration: ``max(min(2 K, n), floor(n * gamma^-i))``."""
+        n = self.num_samples
+        floor = min(2 * self.num_elites, n)
+        return tuple(
+            max(floor, math.floor(n * self.population_decay ** -i + 1e-9))
+            for i in range(self.num_iterations)
+        )
+
+
+def colored_noise(key: Array, beta: float, shape: tuple[int, ...]) -> Array:
+    """Gaussian noise with power spectrum ``1/f^beta`` along axis ``-2`` (time).
+
+    White noise is drawn in the frequency domain (``rfft`` bins ``f = k / T``, the
+    zero bin given the lowest nonzero frequency), scaled by ``f^(-beta/2)``,
+    brought back with ``irfft`` and divided by the exact per-time-step std, so
+    every entry has unit variance. ``beta = 0`` gives white noise.
+
+    Args:
+        key: PRNG key.
+        beta: spectral exponent (static).
+        shape: ``(..., T, A)``.
+
+    Returns:
+        noise: ``shape``, float32.
+    """
+    *batch, horizon, action_dim = shape
+    bins = horizon // 2 + 1
+    freqs = np.fft.rfftfreq(horizon)
+    freqs[0] = freqs[1] if horizon > 1 else 1.0
+    scale = freqs ** (-beta / 2.0)
+    re_scale = scale.copy()
+    im_scale = scale.copy()
+    # Bins with a real-only coefficient (zero and, for even T, Nyquist) get twice the
+    # variance so that beta = 0 is exactly white noise.
+    real_only = [0] + ([bins - 1] if horizon % 2 == 0 and horizon > 1 else [])
+    re_scale[real_only] *= math.sqrt(2.0)
+    im_scale[real_only] = 0.0
+    basis_re = np.fft.irfft(np.eye(bins), n=horizon)
+    basis_im = np.fft.irfft(1j * np.eye(bins), n=horizon)
+    var = (re_scale**2) @ basis_re**2 + (im_scale**2) @ basis_im**2  # [T], constant
+    sigma = math.sqrt(float(np.mean(var)))
+    key_re, key_im = jax.random.split(key)
+    z_shape = (*batch, action_dim, bins)
+    z_re = jax.random.normal(key_re, z_shape, jnp.float32) * jnp.asarray(re_scale, jnp.float32)
+    z_im = jax.random.normal(key_im, z_shape, jnp.float32) * jnp.asarray(im_scale, jnp.float32)
+    x = jnp.fft.irfft(jax.lax.complex(z_re, z_im), n=horizon, axis=-1) / sigma
+    return jnp.swapaxes(x, -1, -2).astype(jnp.float32)
+
+
+def _shift_batch(actions: Array) -> Array:
+    """Shift ``[B, T, A]`` one step in time, repeating the last action."""
+    return jnp.concatenate([actions[:, 1:], actions[:, -1:]], axis=1)
+
+
+class ICEM(Planner):
+    """iCEM with colored noise, population decay and kept elites; see the module docstring."""
+
+    name = "icem"
+    Config = ICEMConfig
+
+    def _init_extra(self, problem: Problem) -> Array:
+        """Kept elites ``[num_keep, T, A]`` (placeholders until the first step)."""
+        zero = problem.clip(jnp.zeros((problem.action_dim,), jnp.float32))
+        return jnp.broadcast_to(zero, (self.config.num_keep, problem.horizon, problem.action_dim))
+
+    def _optimize(
+        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
+    ) -> Result:
+        c = self.config
+        n, k, keep = c.num_samples, c.num_elites, c.num_keep
+        sizes = c.population_sizes
+        sample_key, eval_key = jax.random.split(key)
+        mean = problem.clip(state.mean)
+        std = jnp.broadcast_to(c.init_std * half_range(problem), mean.shape)
+
+        # Elites carried over from the previous step; none exist at the first step.
+        has_prev = (state.step > 0) if first is None else (not first)
+        kept = problem.clip(state.extra)
+        if keep > 0:
+            kept_returns, _ = evaluate(problem, obs, kept, eval_key)
+            kept_returns = jnp.where(has_prev, kept_returns, -jnp.inf)
+            kept_bad = jnp.where(has_prev, jnp.sum(~jnp.isfinite(kept_returns)), 0)
+        else:
+            kept_returns = jnp.zeros((0,), jnp.float32)
+            kept_bad = 0
+        prev_rollouts = jnp.where(has_prev, keep, 0)
+
+        best_actions = mean[None]
+        best_returns = jnp.full((1,), -jnp.inf, jnp.float32)
+        slot = jnp.arange(n + 1)
+
+        def body(carry: tuple, xs: tuple) -> tuple[tuple, None]:
+            mean, std, kept, kept_returns, best_actions, best_returns, bad = carry
+            step_key, size, is_last = xs
+            noise = colored_noise(step_key, c.beta, (n, *mean.shape))
+            samples = problem.clip(mean + std * noise)
+            cand = jnp.concatenate([samples, mean[None]])  # [n + 1, T, A]; last: the mean
+            returns, _ = evaluate(problem, obs, cand, eval_key)
+            real = jnp.where(slot < n, slot < size, is_last)
+            bad = bad + jnp.sum(real & ~jnp.isfinite(returns))
+            returns = jnp.where(real, returns, -jnp.inf)
+            pop = jnp.concatenate([cand, kept])
+            pop_returns = jnp.concatenate([returns, kept_returns])
+            elite_returns, idx = jax.lax.top_k(pop_returns, k)
+            elites = pop[idx]
+            mean = (1 - c.alpha) * mean + c.alpha * jnp.mean(elites, axis=0)
+            std = (1 - c.alpha) * std + c.alpha * jnp.std(elites, axis=0)
+            best_actions, best_returns = merge_top_k(
+                best_actions, best_returns, elites[:1], elite_returns[:1]
+            )
+            carry = (mean, std, elites[:keep], elite_returns[:keep], best_actions,
+                     best_returns, bad)
+            return carry, None
+
+        xs = (
+            jax.random.split(sample_key, c.num_iterations),
+            jnp.asarray(sizes, jnp.int32),
+            jnp.arange(c.num_iterations) == c.num_iterations - 1,
+        )
+        init = (mean, std, kept, kept_returns, best_actions, best_returns, i32(kept_bad))
+        (_, _, kept, _, best_actions, best_returns, bad), _ = jax.lax.scan(body, init, xs)
+        num_samples = sum(sizes)
+        return Result(
+            actions=best_actions[0],
+            best_return=best_returns[0],
+            num_samples=i32(num_samples),
+            num_rollouts=i32(num_samples + 1) + i32(prev_rollouts),
+            grad_steps=i32(0),
+            line_search_trials=i32(0),
+            num_nonfinite=bad,
+            extra=_shift_batch(kept),
+        )

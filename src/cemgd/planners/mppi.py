@@ -1,0 +1,112 @@
+"""Model Predictive Path Integral control (MPPI).
+
+Williams, Wagener, Goldfain, Drews, Rehg, Boots, Theodorou, "Information
+Theoretic MPC for Model-Based Reinforcement Learning", ICRA 2017; iterated as in
+PDDM (Nagabandi et al., 2019) and mbrl-lib. Every iteration perturbs the current
+mean with Gaussian noise of fixed std ``noise_std`` (in half-widths of the box),
+clips the perturbed sequences to the box, evaluates them and moves the mean to
+their exponentially weighted average,
+
+    w_i = exp((R_i - max_j R_j) / temperature) / sum_j exp(...),
+
+where subtracting the maximum keeps the exponent finite and samples with a
+non-finite return get weight zero. The control-cost term of the original
+(``lambda * u^T Sigma^-1 eps``) is dropped, as in most model-based RL uses.
+
+The returned plan is the final weighted mean (a convex combination of in-box
+sequences, so it stays in the box), warm-started from the previous plan shifted
+by one step. It is evaluated once more so ``best_return`` is the return of the
+sequence actually returned (that rollout is counted). All rollouts of one step
+share one key (common random numbers).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from cemgd.planners.base import (
+    Planner,
+    Result,
+    check_positive_int,
+    check_range,
+    half_range,
+    i32,
+)
+from cemgd.problem import Array, PlanState, Problem, evaluate
+
+
+@dataclass(frozen=True)
+class MPPIConfig:
+    """Settings of ``mppi`` (defaults: 5 x 100 rollouts, the budget of the paper's CEM 500)."""
+
+    num_samples: int = 100
+    """Perturbed sequences sampled per iteration."""
+    num_iterations: int = 5
+    """Weighted-average updates of the mean per planning step."""
+    temperature: float = 1.0
+    """lambda: returns are divided by it before exponentiation (in units of return)."""
+    noise_std: float = 0.5
+    """Std of the Gaussian perturbations, in half-widths of the action box."""
+
+    def __post_init__(self) -> None:
+        check_positive_int("num_samples", self.num_samples)
+        check_positive_int("num_iterations", self.num_iterations)
+        check_range("temperature", self.temperature, 0.0, float("inf"), low_open=True)
+        check_range("noise_std", self.noise_std, 0.0, float("inf"), low_open=True)
+
+
+def mppi_weights(returns: Array, temperature: float) -> Array:
+    """Normalised exponential weights of ``returns: [B]`` (``-inf`` gets weight 0).
+
+    Returns ``[B]`` weights summing to one, or all zeros if no return is finite.
+    """
+    finite = jnp.isfinite(returns)
+    top = jnp.max(jnp.where(finite, returns, -jnp.inf))
+    top = jnp.where(jnp.isfinite(top), top, 0.0)
+    logits = jnp.where(finite, (returns - top) / temperature, -jnp.inf)
+    unnorm = jnp.where(finite, jnp.exp(logits), 0.0)
+    total = jnp.sum(unnorm)
+    return jnp.where(total > 0, unnorm / jnp.where(total > 0, total, 1.0), 0.0)
+
+
+class MPPI(Planner):
+    """Iterated MPPI with warm start; see the module docstring."""
+
+    name = "mppi"
+    Config = MPPIConfig
+
+    def _optimize(
+        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
+    ) -> Result:
+        c = self.config
+        sample_key, eval_key = jax.random.split(key)
+        std = c.noise_std * half_range(problem)
+        shape = (c.num_samples, *state.mean.shape)
+
+        def body(carry: tuple, step_key: Array) -> tuple[tuple, None]:
+            mean, bad = carry
+            noise = jax.random.normal(step_key, shape, jnp.float32)
+            actions = problem.clip(mean + std * noise)
+            returns, nonfinite = evaluate(problem, obs, actions, eval_key)
+            w = mppi_weights(returns, c.temperature)
+            new_mean = jnp.einsum("b,bta->ta", w, actions)
+            mean = jnp.where(jnp.sum(w) > 0, new_mean, mean)
+            return (mean, bad + nonfinite), None
+
+        keys = jax.random.split(sample_key, c.num_iterations)
+        (mean, bad), _ = jax.lax.scan(body, (problem.clip(state.mean), i32(0)), keys)
+        mean = problem.clip(mean)
+        final_return, final_bad = evaluate(problem, obs, mean[None], eval_key)
+        n = c.num_samples * c.num_iterations
+        return Result(
+            actions=mean,
+            best_return=final_return[0],
+            num_samples=i32(n),
+            num_rollouts=i32(n + 1),
+            grad_steps=i32(0),
+            line_search_trials=i32(0),
+            num_nonfinite=bad + final_bad,
+        )

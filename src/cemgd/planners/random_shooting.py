@@ -1,0 +1,56 @@
+"""Random-shooting planner.
+
+Nagabandi, Kahn, Fearing, Levine, "Neural Network Dynamics for Model-Based Deep
+Reinforcement Learning with Model-Free Fine-Tuning", ICRA 2018: sample
+``num_samples`` action sequences uniformly in the action box, evaluate them all
+with the model, return the best. No distribution is fitted and no warm start is
+used (the previous plan is ignored); it is the zeroth-order floor the CEM-GD
+paper's baselines improve on. All rollouts of one step share one key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from cemgd.planners.base import Planner, Result, check_positive_int, i32
+from cemgd.planners.gd import uniform_sequences
+from cemgd.problem import Array, PlanState, Problem, evaluate
+
+
+@dataclass(frozen=True)
+class RandomShootingConfig:
+    """Settings of ``random-shooting`` (default: the budget of the paper's CEM 500)."""
+
+    num_samples: int = 500
+    """Sequences sampled uniformly in the box and evaluated per step (N)."""
+
+    def __post_init__(self) -> None:
+        check_positive_int("num_samples", self.num_samples)
+
+
+class RandomShooting(Planner):
+    """Best of ``num_samples`` uniform sequences; see the module docstring."""
+
+    name = "random-shooting"
+    Config = RandomShootingConfig
+
+    def _optimize(
+        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
+    ) -> Result:
+        n = self.config.num_samples
+        sample_key, eval_key = jax.random.split(key)
+        actions = uniform_sequences(sample_key, problem, n)
+        returns, bad = evaluate(problem, obs, actions, eval_key)
+        best = jnp.argmax(returns)
+        return Result(
+            actions=actions[best],
+            best_return=returns[best],
+            num_samples=i32(n),
+            num_rollouts=i32(n),
+            grad_steps=i32(0),
+            line_search_trials=i32(0),
+            num_nonfinite=bad,
+        )

@@ -1,0 +1,52 @@
+"""Shared fixtures: every planner in the registry, at a size that compiles fast."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+os.environ.setdefault("CEMGD_NO_PROGRESS", "1")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import cemgd  # noqa: E402
+
+SMALL = {"num_samples": 16, "n_init": 40, "n_replan": 20, "num_iterations": 2}
+
+
+def small_planner(name: str, **overrides: object) -> cemgd.Planner:
+    """Planner ``name`` with its sample counts shrunk so tests compile and run fast."""
+    fields = {f.name for f in dataclasses.fields(cemgd.PLANNERS[name].Config)}
+    settings = {k: v for k, v in SMALL.items() if k in fields}
+    settings.update(overrides)
+    return cemgd.make_planner(name, **settings)
+
+
+def integrator_rollout(obs: jax.Array, actions: jax.Array, key: jax.Array) -> jax.Array:
+    """Single integrator ``x <- x + 0.1 a`` with reward ``-|x|^2 - 0.01 |a|^2``.
+
+    obs: [S] with S = A; actions: [B, T, A] -> returns: [B].
+    """
+
+    def step(x: jax.Array, a: jax.Array) -> tuple[jax.Array, jax.Array]:
+        x = x + 0.1 * a
+        return x, -jnp.sum(x**2, -1) - 0.01 * jnp.sum(a**2, -1)
+
+    x0 = jnp.broadcast_to(obs, (actions.shape[0], obs.shape[-1]))
+    _, rewards = jax.lax.scan(step, x0, jnp.swapaxes(actions, 0, 1))
+    return rewards.sum(0)
+
+
+def integrator_problem(horizon: int = 8, action_dim: int = 2) -> cemgd.Problem:
+    return cemgd.Problem(
+        integrator_rollout, horizon, -np.ones(action_dim), np.ones(action_dim),
+        obs_shape=(action_dim,),
+    )
+
+
+@pytest.fixture(params=sorted(cemgd.PLANNERS))
+def planner_name(request: pytest.FixtureRequest) -> str:
+    return request.param

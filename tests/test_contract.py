@@ -1,0 +1,191 @@
+"""The planning contract, checked for every planner in ``cemgd.PLANNERS``."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import integrator_problem, integrator_rollout, small_planner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import cemgd
+
+
+def test_registry_lists_the_issue_planners():
+    expected = {"cem-gd", "cem", "gd", "random-shooting", "mppi", "icem", "gradcem"}
+    assert expected <= set(cemgd.PLANNERS)
+    for name, cls in cemgd.PLANNERS.items():
+        assert cls.name == name
+        assert cls.__module__ and (cls.__doc__ or "").strip()
+
+
+def test_plan_shape_info_and_mpc(planner_name):
+    problem = integrator_problem(horizon=6, action_dim=3)
+    planner = small_planner(planner_name)
+    state = planner.init(problem, jax.random.key(0))
+    actions, state2, info = planner.plan(state, np.array([0.5, -0.3, 0.1]))
+    assert actions.shape == (6, 3)
+    assert isinstance(info, cemgd.PlanInfo)
+    assert int(info.num_rollouts) >= int(info.num_samples) >= 0
+    assert int(info.num_rollouts) > 0
+    assert np.isfinite(float(info.best_return))
+    assert int(state2.step) == 1
+    mpc = cemgd.MPC(planner, problem)
+    mpc.reset(jax.random.key(1))
+    action = mpc.act(np.zeros(3))
+    assert action.shape == (3,)
+    assert mpc.state is not None and int(mpc.state.step) == 1
+
+
+def test_warm_start_is_shifted_plan(planner_name):
+    problem = integrator_problem(horizon=5)
+    planner = small_planner(planner_name)
+    state = planner.init(problem, jax.random.key(3))
+    for _ in range(2):
+        actions, state, _ = planner.plan(state, np.array([1.0, -1.0]))
+        expected = np.concatenate([np.asarray(actions[1:]), np.asarray(actions[-1:])])
+        np.testing.assert_array_equal(np.asarray(state.mean), expected)
+
+
+def test_same_key_same_plan(planner_name):
+    problem = integrator_problem()
+    obs = np.array([0.3, 0.7])
+    plans = []
+    for _ in range(2):
+        planner = small_planner(planner_name)
+        state = planner.init(problem, jax.random.key(42))
+        a1, state, _ = planner.plan(state, obs)
+        a2, state, _ = planner.plan(state, obs)
+        plans.append((np.asarray(a1), np.asarray(a2)))
+    np.testing.assert_array_equal(plans[0][0], plans[1][0])
+    np.testing.assert_array_equal(plans[0][1], plans[1][1])
+
+
+def _push_out_rollout(obs: jax.Array, actions: jax.Array, key: jax.Array) -> jax.Array:
+    """Rewards growing without bound outside the box, scaled by obs: tempts every planner out."""
+    direction = jnp.tanh(obs[: actions.shape[-1]]) + 1.5
+    return jnp.sum(actions * direction * 1e3, axis=(1, 2)) + jnp.sum(obs)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    low=st.lists(st.floats(-5, 5, allow_nan=False), min_size=2, max_size=2),
+    width=st.lists(st.floats(0.0, 4.0, allow_nan=False), min_size=2, max_size=2),
+    obs=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=2, max_size=2),
+)
+def _bounds_property(name: str, low: list, width: list, obs: list) -> None:
+    low_a = np.asarray(low, np.float32)
+    high_a = low_a + np.asarray(width, np.float32)
+    problem = cemgd.Problem(_push_out_rollout, 4, low_a, high_a)
+    planner = small_planner(name)
+    state = planner.init(problem, jax.random.key(0))
+    for _ in range(2):
+        actions, state, _ = planner.plan(state, np.asarray(obs))
+        a = np.asarray(actions)
+        assert np.all(np.isfinite(a))
+        assert np.all(a >= np.asarray(problem.action_low) - 1e-6)
+        assert np.all(a <= np.asarray(problem.action_high) + 1e-6)
+
+
+def test_actions_always_inside_bounds(planner_name):
+    _bounds_property(planner_name)
+
+
+def test_nonfinite_returns_never_give_nan_actions(planner_name):
+    def some_nan(obs, actions, key):
+        r = integrator_rollout(obs, actions, key)
+        bad = actions[:, 0, 0] > 0.0
+        return jnp.where(bad, jnp.nan, jnp.where(actions[:, 1, 0] > 0.5, jnp.inf, r))
+
+    problem = cemgd.Problem(some_nan, 4, -np.ones(2), np.ones(2))
+    planner = small_planner(planner_name)
+    state = planner.init(problem, jax.random.key(0))
+    seen = 0
+    for _ in range(3):
+        actions, state, info = planner.plan(state, np.array([0.5, 0.5]))
+        assert np.all(np.isfinite(np.asarray(actions)))
+        assert np.all(np.isfinite(np.asarray(state.mean)))
+        seen += int(info.num_nonfinite)
+    assert seen > 0
+
+
+def test_all_nonfinite_falls_back_to_warm_start(planner_name):
+    problem = cemgd.Problem(
+        lambda obs, actions, key: jnp.full(actions.shape[0], jnp.nan), 4, -np.ones(2),
+        2 * np.ones(2),
+    )
+    planner = small_planner(planner_name)
+    state = planner.init(problem, jax.random.key(0))
+    actions, state, info = planner.plan(state, np.zeros(2))
+    assert bool(info.fallback)
+    assert not np.isfinite(float(info.best_return))
+    np.testing.assert_array_equal(np.asarray(actions), np.zeros((4, 2)))
+
+
+def test_bad_input_raises_naming_the_argument(planner_name):
+    problem = integrator_problem()
+    planner = small_planner(planner_name)
+    with pytest.raises(ValueError, match="state"):
+        small_planner(planner_name).plan(None, np.zeros(2))
+    state = planner.init(problem, jax.random.key(0))
+    with pytest.raises(ValueError, match="obs"):
+        planner.plan(state, np.zeros(3))
+    with pytest.raises(ValueError, match="obs"):
+        planner.plan(state, np.array([0.0, np.nan]))
+    with pytest.raises(ValueError, match="obs"):
+        planner.plan(state, np.array([np.inf, 0.0]))
+    with pytest.raises(ValueError, match="problem"):
+        planner.init("not a problem", jax.random.key(0))
+    with pytest.raises(ValueError, match="key"):
+        planner.init(problem, 3)
+    with pytest.raises(ValueError, match="not_a_setting"):
+        cemgd.make_planner(planner_name, not_a_setting=1)
+
+
+def test_obs_shape_fixed_by_first_call_when_problem_leaves_it_open():
+    problem = cemgd.Problem(integrator_rollout, 3, -np.ones(2), np.ones(2))
+    planner = small_planner("cem")
+    state = planner.init(problem, jax.random.key(0))
+    planner.plan(state, np.zeros(2))
+    with pytest.raises(ValueError, match=r"obs: expected shape \(2,\)"):
+        planner.plan(state, np.zeros(4))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"horizon": 0}, "horizon"),
+        ({"horizon": 2.5}, "horizon"),
+        ({"action_low": np.ones(2), "action_high": np.zeros(2)}, "action_low"),
+        ({"action_low": np.zeros(2), "action_high": np.ones(3)}, "action_high"),
+        ({"action_low": np.zeros((2, 2)), "action_high": np.ones((2, 2))}, "action_low"),
+        ({"action_low": np.array([0.0, np.nan]), "action_high": np.ones(2)}, "action_low"),
+        ({"rollout": 3}, "rollout"),
+    ],
+)
+def test_problem_validation(kwargs, argument):
+    args = {"rollout": integrator_rollout, "horizon": 3, "action_low": -np.ones(2),
+            "action_high": np.ones(2)}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=argument):
+        cemgd.Problem(**args)
+
+
+def test_unknown_planner_name():
+    with pytest.raises(ValueError, match="name: unknown planner 'nope'"):
+        cemgd.make_planner("nope")
+
+
+def test_plan_fn_runs_under_vmap(planner_name):
+    problem = integrator_problem(horizon=4)
+    planner = small_planner(planner_name)
+    keys = jax.random.split(jax.random.key(0), 3)
+    states = jax.vmap(lambda k: planner.init(problem, k))(keys)
+    obs = jnp.array([[0.1, 0.2], [0.3, -0.4], [1.0, 0.0]])
+    step = jax.jit(jax.vmap(planner.plan_fn(problem, first=False)))
+    actions, states, info = step(states, obs)
+    assert actions.shape == (3, 4, 2)
+    assert info.best_return.shape == (3,)
+    assert np.all(np.isfinite(np.asarray(actions)))
