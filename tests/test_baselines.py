@@ -59,10 +59,12 @@ def test_improves_on_zero_plan_inside_the_box(name, problem):
 
 @pytest.mark.parametrize("line_search", ["sequential", "parallel"])
 def test_gd_never_below_its_random_start(line_search, problem):
+    planners = [
+        cemgd.make_planner("gd", grad_steps=g, line_search=line_search) for g in (0, 10)
+    ]
     for seed in range(3):
         results = []
-        for grad_steps in (0, 10):
-            planner = cemgd.make_planner("gd", grad_steps=grad_steps, line_search=line_search)
+        for planner in planners:
             state = planner.init(problem, jax.random.key(seed))
             actions, _, info = planner.plan(state, OBS)
             results.append((np.asarray(actions), float(info.best_return), info))
@@ -198,9 +200,17 @@ def test_gradcem_counters_and_gradient_helps(problem):
     assert float(outs[1].best_return) > float(outs[0].best_return)
 
 
+VMAP_SMALL = {
+    "random-shooting": {"num_samples": 64},
+    "mppi": {"num_samples": 32, "num_iterations": 2},
+    "icem": {"num_samples": 32, "num_iterations": 3},
+    "gradcem": {"num_samples": 32, "num_iterations": 2},
+}
+
+
 @pytest.mark.parametrize("name", BASELINES)
 def test_vmapped_plan_matches_single(name, problem):
-    planner = cemgd.make_planner(name)
+    planner = cemgd.make_planner(name, **VMAP_SMALL.get(name, {}))
     keys = jax.random.split(jax.random.key(7), 3)
     obs = jnp.array([[1.0, -0.5], [0.3, 0.2], [-0.8, 0.9]])
     states = jax.vmap(lambda k: planner.init(problem, k))(keys)

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in STUDIES.items():
         module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=module.__doc__)
-        p.add_argument("--out", default=f"runs/{name}", help="results folder (default: %(default)s)")
+        p.add_argument("--out", default=f"runs/{name}", help="results folder (%(default)s)")
         p.add_argument("--quick", action="store_true", help="tiny configuration, under a minute")
         add_config_arguments(p, module.Config)
     return parser

@@ -91,7 +91,9 @@ def gradient_ascent(
                 problem, obs, key, a, r, g, active, etas
             )
         else:
-            a_new, r_new, accepted, trials, bad = _parallel(problem, obs, key, a, r, g, active, etas)
+            a_new, r_new, accepted, trials, bad = _parallel(
+                problem, obs, key, a, r, g, active, etas
+            )
         done = done | ~accepted
         return (
             g_idx + 1,

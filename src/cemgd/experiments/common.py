@@ -7,6 +7,7 @@ import csv
 import dataclasses
 import json
 import os
+import sys
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -24,7 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 
 
 def progress() -> Progress:
@@ -85,7 +86,7 @@ def config_from_args(config_cls: type, args: argparse.Namespace, base: Any = Non
 
 
 def field_docs(config_cls: type) -> dict[str, str]:
-    """Docstrings written under each field of a dataclass (``x: int = 1`` then ``\"\"\"doc\"\"\"``)."""
+    """Docstrings written under each field of a dataclass (the line after ``x: int = 1``)."""
     import ast
     import inspect
     import textwrap
@@ -153,6 +154,113 @@ def print_table(title: str, rows: Iterable[dict[str, Any]], columns: Sequence[st
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            try:
+                value = float(value)
+            except ValueError:
+                return value
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial proportion."""
+    if trials <= 0:
+        return 0.0, 1.0
+    p = successes / trials
+    denom = 1 + z**2 / trials
+    centre = (p + z**2 / (2 * trials)) / denom
+    half = z * (p * (1 - p) / trials + z**2 / (4 * trials**2)) ** 0.5 / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+#: The paper's CEM baselines by total rollouts per step (Sec. 3): N = n x m.
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "cem-50": ("cem", {"num_samples": 10, "num_iterations": 5}),
+    "cem-500": ("cem", {"num_samples": 100, "num_iterations": 5}),
+    "cem-5000": ("cem", {"num_samples": 100, "num_iterations": 50}),
+}
+
+
+def parse_planner_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"cem-500"``, ``"cem-gd"`` or ``"cem-gd:n_replan=20,line_search=parallel"``.
+
+    Returns:
+        ``(registry name, settings)``; values are parsed as int, float or kept as str.
+    """
+    from cemgd.planners import PLANNERS
+
+    name, _, rest = spec.partition(":")
+    base, settings = VARIANTS.get(name, (name, {}))
+    if base not in PLANNERS:
+        raise ValueError(
+            f"planners: unknown planner {name!r}; expected one of "
+            f"{sorted(PLANNERS) + sorted(VARIANTS)}, optionally followed by ':key=value,...'"
+        )
+    settings = dict(settings)
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ValueError(f"planners: expected key=value in {spec!r}, got {item!r}")
+        settings[key.strip()] = _parse_value(value.strip())
+    return base, settings
+
+
+def make_planner_from_spec(spec: str, **defaults: Any) -> Any:
+    """Build the planner of :func:`parse_planner_spec`; ``defaults`` fill unset settings."""
+    import dataclasses as dc
+
+    from cemgd.planners import PLANNERS, make_planner
+
+    name, settings = parse_planner_spec(spec)
+    fields = {f.name for f in dc.fields(PLANNERS[name].Config)}
+    merged = {k: v for k, v in defaults.items() if k in fields}
+    merged.update(settings)
+    return make_planner(name, **merged)
+
+
+def _parse_value(text: str) -> Any:
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def time_plan_step(planner: Any, problem: Any, obs: Any, key: Any, repeats: int,
+                   warmup: int = 2) -> dict[str, float]:
+    """Time the replan step of ``planner`` (after its first call) on ``problem`` from ``obs``.
+
+    Returns:
+        ``compile_s`` (first call, compile included), ``first_step_ms`` (the first-call
+        branch once compiled), ``median_ms``, ``p10_ms``, ``p90_ms`` of ``repeats`` later calls.
+    """
+    import time
+
+    import jax
+    import numpy as np
+
+    state = planner.init(problem, key)
+    start = time.perf_counter()
+    out = planner.plan(state, obs)
+    jax.block_until_ready(out)
+    compile_s = time.perf_counter() - start
+    start = time.perf_counter()
+    jax.block_until_ready(planner.plan(state, obs))
+    first_ms = (time.perf_counter() - start) * 1e3
+    state = out[1]
+    for _ in range(warmup):
+        _, state, _ = jax.block_until_ready(planner.plan(state, obs))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        _, state, _ = jax.block_until_ready(planner.plan(state, obs))
+        times.append((time.perf_counter() - start) * 1e3)
+    t = np.asarray(times)
+    return {"compile_s": compile_s, "first_step_ms": first_ms, "median_ms": float(np.median(t)),
+            "p10_ms": float(np.percentile(t, 10)), "p90_ms": float(np.percentile(t, 90))}

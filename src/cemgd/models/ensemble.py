@@ -19,6 +19,7 @@ Shapes: ``S`` state dim, ``A`` action dim, ``E`` members, ``B`` rows per member,
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -87,11 +88,18 @@ def init_ensemble(
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
     _activation(activation)
-    sizes = [obs_dim + action_dim] + [hidden] * num_layers + [2 * obs_dim]
+    sizes = (obs_dim + action_dim,) + (hidden,) * num_layers + (2 * obs_dim,)
+    return _init(key, sizes, num_members)
+
+
+@partial(jax.jit, static_argnums=(1, 2))
+def _init(key: Array, sizes: tuple[int, ...], num_members: int) -> EnsembleParams:
+    """One compiled call for all layers (eager init compiles every op on its own)."""
+    obs_dim = sizes[-1] // 2
     keys = jax.random.split(key, len(sizes) - 1)
     weights, biases = [], []
     for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:], strict=True):
-        std = 1.0 / (2.0 * jnp.sqrt(n_in))
+        std = 1.0 / (2.0 * n_in**0.5)
         w = std * jax.random.truncated_normal(k, -2.0, 2.0, (num_members, n_in, n_out))
         weights.append(w.astype(jnp.float32))
         biases.append(jnp.zeros((num_members, 1, n_out), jnp.float32))

@@ -252,6 +252,10 @@ class Planner:
             self._problem = problem
             self._obs_shape = problem.obs_shape
             self._plan_jit = jax.jit(self.plan_fn(problem))
+        return self.initial_state(problem, key)
+
+    def initial_state(self, problem: Problem, key: Array) -> PlanState:
+        """The state ``init`` returns, as a pure function (no binding, no checks; vmap-able)."""
         mean = jnp.broadcast_to(
             problem.clip(jnp.zeros((problem.action_dim,), jnp.float32)),
             (problem.horizon, problem.action_dim),
@@ -283,7 +287,9 @@ class Planner:
             raise ValueError("obs: expected finite values, got NaN or inf")
         expected = (self._problem.horizon, self._problem.action_dim)
         if tuple(state.mean.shape) != expected:
-            raise ValueError(f"state: mean has shape {tuple(state.mean.shape)}, expected {expected}")
+            raise ValueError(
+                f"state: mean has shape {tuple(state.mean.shape)}, expected {expected}"
+            )
         return self._plan_jit(state, jnp.asarray(obs_np, jnp.float32))
 
     def plan_fn(self, problem: Problem, first: bool | None = None) -> PlanFn:

@@ -44,7 +44,7 @@ class Barrier2D(Task):
         barrier_radius: radius at which the barrier is at half its strength.
         barrier_strength: barrier penalty per step at its centre.
         barrier_power: exponent ``q`` of the bump ``exp(-ln 2 (|p - c| / radius)^q)``;
-            larger is a sharper edge.
+            larger is a sharper edge; >= 2 keeps the bump smooth at its centre.
         max_step: distance moved per step at full action.
         action_cost: weight of ``|a|^2`` in the reward.
         goal_eps: smoothing of the distance to the goal (keeps it differentiable).
@@ -68,9 +68,15 @@ class Barrier2D(Task):
             check_point(field, getattr(self, field), 2)
             object.__setattr__(self, field, tuple(float(v) for v in getattr(self, field)))
         for field in (
-            "barrier_radius", "barrier_strength", "barrier_power", "max_step", "goal_eps"
+            "barrier_radius",
+            "barrier_strength",
+            "barrier_power",
+            "max_step",
+            "goal_eps",
         ):
             check_positive(field, getattr(self, field))
+        if self.barrier_power < 2.0:
+            raise ValueError(f"barrier_power: expected a number >= 2, got {self.barrier_power}")
         check_nonnegative("action_cost", self.action_cost)
 
     @property
@@ -96,8 +102,9 @@ class Barrier2D(Task):
     def barrier_penalty(self, position: Array) -> Array:
         """Barrier penalty at ``position: [..., 2]`` -> ``[...]`` (>= 0)."""
         offset = position - jnp.asarray(self.barrier_center, dtype=position.dtype)
-        scaled = jnp.sum(offset**2, axis=-1) / self.barrier_radius**2
-        return self.barrier_strength * jnp.exp(-math.log(2.0) * scaled ** (0.5 * self.barrier_power))
+        squared = jnp.sum(offset**2, axis=-1) / self.barrier_radius**2
+        exponent = math.log(2.0) * squared ** (0.5 * self.barrier_power)
+        return self.barrier_strength * jnp.exp(-exponent)
 
     def reward(self, next_obs: Array, action: Array) -> Array:
         """Reward of reaching ``next_obs: [2]`` with ``action: [2]`` (scalar)."""

@@ -1,0 +1,146 @@
+"""Figure 2 of the CEM-GD paper: how often CEM-GD passes below the barrier versus N_init.
+
+For each N_init, ``trials`` closed-loop episodes of ``barrier2d`` are run with
+CEM-GD (N_init rollouts at t = 0, ``n_replan`` afterwards), all trials of one
+N_init in one jitted, vmapped program. Writes ``barrier.csv`` (one row per
+N_init, appended as each finishes; a rerun skips rows already there),
+``trajectories_n<N>.npz``, ``barrier_fraction.png`` (Figure 2c) and
+``barrier_trajectories.png`` (Figure 2a,b: the first CEM pick in red, its
+gradient refinement in blue).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from cemgd import plots
+from cemgd.experiments.common import RunDir, console, print_table, progress, wilson_interval
+from cemgd.experiments.episodes import run_trials
+from cemgd.planners import make_planner
+from cemgd.tasks import make_task
+
+CSV = "barrier.csv"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of the barrier study (defaults: the paper's Figure 2)."""
+
+    n_init: tuple[int, ...] = (10, 50, 100, 500, 1000, 5000)
+    """Rollouts at the first step, one point of the curve each."""
+    n_replan: int = 50
+    """Rollouts at every later step."""
+    trials: int = 50
+    """Episodes per N_init (different seeds)."""
+    horizon: int = 30
+    """Planning horizon T."""
+    steps: int = 40
+    """Steps of each episode."""
+    grad_steps: int = 10
+    """Gradient steps per refined sequence (G)."""
+    step_size: float = 0.01
+    """Initial line-search step size (eta_init)."""
+    seed: int = 0
+    """Base seed; trial i uses seed + i."""
+
+    def __post_init__(self) -> None:
+        if not self.n_init or any(int(n) < 5 or int(n) % 5 for n in self.n_init):
+            raise ValueError(f"n_init: expected multiples of 5 (>= 5), got {self.n_init}")
+        for name in ("n_replan", "trials", "horizon", "steps"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name}: expected an int >= 1, got {getattr(self, name)}")
+
+
+def quick(config: Config) -> Config:
+    """A tiny version for smoke tests (seconds)."""
+    return dataclasses.replace(config, n_init=(10, 500), trials=4, steps=14, horizon=20)
+
+
+def _first_plans(planner_kwargs: dict, task: object, problem: object, keys: jax.Array,
+                 grad_steps: int) -> np.ndarray:
+    """The first plan of every trial with ``grad_steps`` gradient steps: ``[N, T, A]``."""
+    planner = make_planner("cem-gd", **{**planner_kwargs, "grad_steps": grad_steps})
+
+    def first(key: jax.Array) -> jax.Array:
+        _, plan_key = jax.random.split(key)
+        state = planner.initial_state(problem, plan_key)
+        obs0 = task.reset(jax.random.split(key)[0])
+        return planner.plan_fn(problem, first=True)(state, obs0)[0]
+
+    return np.asarray(jax.jit(jax.vmap(first))(keys))
+
+
+def run(config: Config, out: str | Path) -> list[dict]:
+    """Run the study into ``out``; return one row per N_init."""
+    task = make_task("barrier2d")
+    problem = task.problem(config.horizon)
+    run_dir = RunDir(out, config)
+    done = {int(k[0]) for k in run_dir.done_keys(CSV, ["n_init"])}
+    keys = jax.vmap(jax.random.key)(config.seed + np.arange(config.trials))
+    with progress() as bar:
+        job = bar.add_task("barrier: N_init", total=len(config.n_init))
+        for n_init in config.n_init:
+            if n_init in done:
+                bar.advance(job)
+                continue
+            kwargs = dict(n_init=n_init, n_replan=config.n_replan, step_size=config.step_size)
+            planner = make_planner("cem-gd", grad_steps=config.grad_steps, **kwargs)
+            start = time.perf_counter()
+            ep = jax.block_until_ready(run_trials(planner, task, problem, config.steps, keys))
+            seconds = time.perf_counter() - start
+            cem_pick = _first_plans(kwargs, task, problem, keys, 0)
+            side = np.asarray(task.crossing_side(ep.obs))
+            below, above = int(np.sum(side == -1)), int(np.sum(side == 1))
+            low, high = wilson_interval(below, config.trials)
+            np.savez_compressed(
+                Path(out) / f"trajectories_n{n_init}.npz", obs=np.asarray(ep.obs),
+                first_plan=np.asarray(ep.first_plan), cem_pick=cem_pick, side=side,
+            )
+            run_dir.append(CSV, {
+                "n_init": n_init, "n_replan": config.n_replan, "trials": config.trials,
+                "below": below, "above": above, "not_crossed": config.trials - below - above,
+                "fraction_below": below / config.trials, "ci_low": low, "ci_high": high,
+                "mean_return": float(np.mean(np.sum(np.asarray(ep.rewards), axis=1))),
+                "seconds": seconds,
+            })
+            bar.advance(job)
+    rows = [r for r in run_dir.read(CSV) if int(r["n_init"]) in config.n_init]
+    rows.sort(key=lambda r: int(r["n_init"]))
+    _plot(config, Path(out), task, problem, rows)
+    print_table("barrier2d: fraction of trials passing below (Figure 2c)", rows,
+                ["n_init", "trials", "below", "above", "not_crossed", "fraction_below",
+                 "ci_low", "ci_high", "mean_return", "seconds"])
+    console.print(f"wrote {out}/{CSV}, barrier_fraction.png, barrier_trajectories.png")
+    return rows
+
+
+def _plot(config: Config, out: Path, task: object, problem: object, rows: list[dict]) -> None:
+    n = [int(r["n_init"]) for r in rows]
+    plots.barrier_fraction(
+        out / "barrier_fraction.png", n, [float(r["fraction_below"]) for r in rows],
+        [float(r["ci_low"]) for r in rows], [float(r["ci_high"]) for r in rows],
+        config.n_replan, [int(r["trials"]) for r in rows],
+    )
+    panels = []
+    # (a) a trial of the smallest N_init that went above; (b) one of the largest that went below
+    for n_init, want, label in ((n[0], 1, "a"), (n[-1], -1, "b")):
+        data = np.load(out / f"trajectories_n{n_init}.npz")
+        hits = np.flatnonzero(data["side"] == want)
+        i = int(hits[0]) if hits.size else 0
+        obs0 = data["obs"][i, 0]
+        panels.append({
+            "title": f"({label}) N_init = {n_init}, trial {i}: "
+                     f"{'above' if data['side'][i] == 1 else 'below'}",
+            "cem": np.asarray(task.episode(obs0, data["cem_pick"][i])[0]),
+            "refined": np.asarray(task.episode(obs0, data["first_plan"][i])[0]),
+            "executed": data["obs"][i],
+        })
+    centre, radius = task.barrier
+    plots.barrier_trajectories(out / "barrier_trajectories.png", panels, centre, radius,
+                               task.start, task.goal)

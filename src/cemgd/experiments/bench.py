@@ -1,0 +1,493 @@
+"""Plan-step time and memory per planner on the paper's workload, with a roofline.
+
+The CEM-GD paper's Tables 1 and 2 (Sec. 3.3) on this machine: a PETS ensemble
+with random weights (5 members, 3 hidden layers of 200, SiLU; 18-D state, 6-D
+action, half-cheetah sizes) rolled out over T = 45 steps, and every planner's
+jitted replan step (``plan_fn(problem, first=False)``: for CEM-GD the step after
+the first, with ``n_replan`` rollouts).
+
+For each planner it records the compile time (trace + lower + compile, and the
+first call), the median, p10 and p90 of ``repeats`` timed steps (each waited for
+with ``block_until_ready``, state carried from step to step as in MPC), the
+compiled step's memory (XLA's ``memory_analysis``: temp + argument + output
+bytes) and the growth of the process's peak RSS, PlanInfo's counters, and a
+roofline: the ensemble matmul FLOPs of the step (``2 * in * out`` per layer, per
+row and time step, times ``rows = forward rollouts + 3 * gradient rollouts``,
+times particles and T) over the matmul throughput measured in the same process
+(a jitted square f32 matmul), so ``ratio = measured / roofline`` says how far a
+step is from compute-bound.
+
+Planners are given as ``NAME[:KEY=VALUE,...][@VARIANT]``; unknown names are
+skipped with a note. Variants replace the return by a surrogate ``-sum(a^2) +
+1e-9 * ensemble return`` (the ensemble is still rolled out and differentiated,
+so the work is the same, but the surrogate decides every comparison):
+``@reject`` also flips the sign of its gradient, so every line-search trial
+raises ``sum(a^2)`` and is rejected (1 gradient + J trials, then the sequence
+stops: the case where the first trial is never accepted); ``@maxwork`` sets
+``step_size = 1 / step_decay^(J - 3/2)``, so trials 1..J-1 overshoot and only
+trial J is accepted, at every one of the G steps (G gradients + G * J trials: the
+most work a step can do). With random weights the first trial is usually
+accepted, which is the plain row.
+
+Writes ``bench.csv`` (a row per planner, appended as it goes; a rerun into the
+same folder with the same config skips the rows done) and ``bench.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import resource
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cemgd.experiments.common import RunDir, console, print_table, progress
+from cemgd.models import forward_flops, init_ensemble, make_rollout
+from cemgd.planners import PLANNERS, make_planner
+from cemgd.problem import Array, Problem
+
+DEFAULT_PLANNERS: tuple[str, ...] = (
+    "cem:num_samples=10,num_iterations=5",
+    "cem:num_samples=100,num_iterations=5",
+    "cem:num_samples=100,num_iterations=50",
+    "cem-gd:n_init=50,n_replan=50",
+    "cem-gd:n_init=50,n_replan=50,line_search=parallel",
+    "cem-gd:n_init=50,n_replan=50@reject",
+    "cem-gd:n_init=50,n_replan=50@maxwork",
+    "cem-gd:n_init=50,n_replan=50,line_search=parallel@maxwork",
+    "gd",
+    "random-shooting",
+    "mppi",
+    "icem",
+    "gradcem",
+)
+VARIANTS = ("model", "reject", "maxwork")
+SURROGATE_WEIGHT = 1e-9
+CSV = "bench.csv"
+MD = "bench.md"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of ``cemgd bench``."""
+
+    planners: tuple[str, ...] = DEFAULT_PLANNERS
+    """Planners to time, as NAME[:KEY=VALUE,...][@model|reject|maxwork]."""
+    repeats: int = 30
+    """Timed plan steps per planner."""
+    warmup: int = 3
+    """Untimed plan steps after the first call (which compiles)."""
+    seed: int = 0
+    """Seed of the ensemble weights, the observation and the planners' keys."""
+    num_particles: int = 1
+    """Particles per sequence in the ensemble rollout (P)."""
+    obs_dim: int = 18
+    """State dimension S (half-cheetah: 18)."""
+    action_dim: int = 6
+    """Action dimension A (half-cheetah: 6)."""
+    horizon: int = 45
+    """Planning horizon T."""
+    members: int = 5
+    """Ensemble members E."""
+    hidden: int = 200
+    """Width of each hidden layer."""
+    layers: int = 3
+    """Hidden layers."""
+    matmul_size: int = 2048
+    """Side of the square f32 matmul that measures the machine's throughput."""
+
+    def __post_init__(self) -> None:
+        for name in ("repeats", "num_particles", "obs_dim", "action_dim", "horizon", "members",
+                     "hidden", "layers", "matmul_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
+        if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
+            raise ValueError(f"warmup: expected an int >= 0, got {self.warmup!r}")
+        if not self.planners:
+            raise ValueError("planners: expected at least one planner spec")
+        for spec in self.planners:
+            parse_spec(spec)
+
+
+def quick(config: Config) -> Config:
+    """A tiny bench that runs in seconds: small model, T = 8, few samples and steps.
+
+    Keeps the first spec of each planner and the first ``@maxwork`` one (compiling
+    dominates a tiny bench), and shrinks sample counts about tenfold (at least 4
+    samples), CEM iterations fivefold (CEM-GD: 1) and G and J to 3.
+    """
+    specs: list[str] = []
+    seen: set[str] = set()
+    for spec in config.planners:
+        name, overrides, variant = parse_spec(spec)
+        kind = "@maxwork" if variant == "maxwork" else name
+        if kind in seen or variant == "reject":
+            continue
+        seen.add(kind)
+        if name in PLANNERS:
+            defaults = PLANNERS[name].Config()
+            fields = {f.name for f in dataclasses.fields(defaults)}
+            value = {**dataclasses.asdict(defaults), **overrides}
+            small: dict[str, Any] = {"grad_steps": 3, "line_search_trials": 3, "n_init": 8,
+                                     "n_replan": 8, "inner_steps": 1}
+            if "num_samples" in fields:
+                small["num_samples"] = max(4, int(value["num_samples"]) // 10)
+            if "num_iterations" in fields:
+                small["num_iterations"] = 1 if "n_replan" in fields else max(
+                    1, int(value["num_iterations"]) // 5)
+            overrides = {**overrides, **{k: v for k, v in small.items() if k in fields}}
+        specs.append(format_spec(name, overrides, variant))
+    return dataclasses.replace(
+        config, planners=tuple(specs), repeats=3, warmup=1, horizon=8, hidden=32, layers=2,
+        matmul_size=256,
+    )
+
+
+# ---- planner specs ----------------------------------------------------------------
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any], str]:
+    """``"NAME[:K=V,...][@VARIANT]"`` -> ``(name, overrides, variant)``.
+
+    Values are read as int, float, True/False, else kept as strings.
+
+    Raises:
+        ValueError: empty name, a setting without ``=`` or an unknown variant.
+    """
+    body, _, variant = spec.partition("@")
+    variant = variant.strip() or "model"
+    if variant not in VARIANTS:
+        raise ValueError(f"planners: unknown variant {variant!r} in {spec!r}; "
+                         f"expected one of {VARIANTS}")
+    name, _, settings = body.partition(":")
+    name = name.strip()
+    if not name:
+        raise ValueError(f"planners: empty planner name in {spec!r}")
+    overrides: dict[str, Any] = {}
+    for item in filter(None, (s.strip() for s in settings.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"planners: expected KEY=VALUE, got {item!r} in {spec!r}")
+        overrides[key.strip()] = _parse_value(value.strip())
+    return name, overrides, variant
+
+
+def format_spec(name: str, overrides: dict[str, Any], variant: str = "model") -> str:
+    """Inverse of :func:`parse_spec`."""
+    spec = name
+    if overrides:
+        spec += ":" + ",".join(f"{k}={v}" for k, v in overrides.items())
+    return spec if variant == "model" else f"{spec}@{variant}"
+
+
+def _parse_value(text: str) -> Any:
+    if text in ("True", "true"):
+        return True
+    if text in ("False", "false"):
+        return False
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def label(name: str, config: Any, overrides: dict[str, Any], variant: str) -> str:
+    """A short table label, e.g. ``CEM 500 (100x5)`` or ``CEM-GD 50 parallel (max work)``."""
+    skip = {"n_init", "n_replan", "num_samples", "num_iterations"}
+    if hasattr(config, "n_replan"):
+        text = f"{name.upper()} {config.n_replan}"
+    elif hasattr(config, "num_samples") and hasattr(config, "num_iterations"):
+        n, m = config.num_samples, config.num_iterations
+        text = f"{name.upper()} {n * m} ({n}x{m})"
+    elif hasattr(config, "num_samples"):
+        text = f"{name.upper()} {config.num_samples}"
+    else:
+        text = name.upper()
+    extra = [str(v) if k == "line_search" else f"{k}={v}"
+             for k, v in overrides.items() if k not in skip]
+    if extra:
+        text += " " + " ".join(extra)
+    if variant == "reject":
+        text += " (all rejected)"
+    elif variant == "maxwork":
+        text += " (max work)"
+    return text
+
+
+# ---- workload ---------------------------------------------------------------------
+
+
+def reward(obs: Array, action: Array, next_obs: Array) -> Array:
+    """Half-cheetah-like reward: forward progress of state 0 minus 0.1 |a|^2. ``[...]``."""
+    del obs
+    return next_obs[..., 0] - 0.1 * jnp.sum(action**2, axis=-1)
+
+
+def surrogate(rollout: Callable, flip_gradient: bool) -> Callable:
+    """``-sum(a^2) + 1e-9 * rollout``: same work, comparisons decided by ``sum(a^2)``.
+
+    With ``flip_gradient`` the value is unchanged and the gradient negated.
+    """
+
+    def wrapped(obs: Array, actions: Array, key: Array) -> Array:
+        value = -jnp.sum(actions**2, axis=(1, 2)) + SURROGATE_WEIGHT * rollout(obs, actions, key)
+        if flip_gradient:
+            value = 2.0 * jax.lax.stop_gradient(value) - value
+        return value
+
+    return wrapped
+
+
+def matmul_gflops(size: int, repeats: int = 10) -> float:
+    """Median throughput of a jitted ``[size, size] @ [size, size]`` f32 matmul, GFLOP/s."""
+    x = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
+    f = jax.jit(lambda a, b: a @ b)
+    f(x, x).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        f(x, x).block_until_ready()
+        times.append(time.perf_counter() - t0)
+    return 2.0 * size**3 / float(np.median(times)) / 1e9
+
+
+def _max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def _uses_gradients(planner: Any) -> bool:
+    fields = {f.name for f in dataclasses.fields(planner.config)}
+    return bool(fields & {"grad_steps", "inner_steps"})
+
+
+def gradient_rollouts(planner: Any, info: dict[str, float]) -> float:
+    """Sequences whose gradient was taken in one step, from PlanInfo's counters.
+
+    ``num_rollouts`` counts gradient evaluations as rollouts; for ``cem-gd`` and
+    ``gd`` it is ``num_samples + top_k`` (re-evaluation) ``+ gradients + trials``,
+    for ``gradcem`` ``num_samples + gradients``. Planners without gradient
+    settings take none.
+    """
+    if not _uses_gradients(planner):
+        return 0.0
+    top_k = getattr(planner.config, "top_k", 0)
+    n = info["num_rollouts"] - info["num_samples"] - top_k - info["line_search_trials"]
+    return max(0.0, n)
+
+
+# ---- one planner ------------------------------------------------------------------
+
+
+def bench_planner(
+    spec: str, config: Config, rollout: Callable, obs: Array, key: Array, throughput: float,
+    row_flops: int,
+) -> dict[str, Any] | None:
+    """Compile and time one planner's replan step; ``None`` if it cannot be built."""
+    name, overrides, variant = parse_spec(spec)
+    if name not in PLANNERS:
+        console.print(f"[yellow]bench: skipping {spec!r}: no planner {name!r} "
+                      f"(have {sorted(PLANNERS)})[/yellow]")
+        return None
+    try:
+        planner = make_planner(name, **overrides)
+        if variant == "maxwork":
+            c = planner.config
+            if not all(hasattr(c, f) for f in ("step_size", "step_decay", "line_search_trials")):
+                raise ValueError(f"@maxwork: planner {name!r} has no line search")
+            # eta_j = step_size * decay^j: eta_{J-2} > 1 > eta_{J-1}; a step of eta
+            # scales a by (1 - 2 eta), so only the last trial lowers sum(a^2).
+            step_size = 1.0 / c.step_decay ** (c.line_search_trials - 1.5)
+            planner = make_planner(name, **{**overrides, "step_size": step_size})
+    except ValueError as err:
+        console.print(f"[yellow]bench: skipping {spec!r}: {err}[/yellow]")
+        return None
+    if variant != "model":
+        rollout = surrogate(rollout, flip_gradient=variant == "reject")
+    ones = np.ones(config.action_dim, np.float32)
+    problem = Problem(rollout, config.horizon, -ones, ones, obs_shape=(config.obs_dim,))
+    state = planner.init(problem, key)
+
+    rss0 = _max_rss_mb()
+    t0 = time.perf_counter()
+    compiled = jax.jit(planner.plan_fn(problem, first=False)).lower(state, obs).compile()
+    compile_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    out = jax.block_until_ready(compiled(state, obs))
+    first_call_s = compile_s + time.perf_counter() - t1
+    state = out[1]
+    mem_mb: float | str = "unavailable"
+    peak_mb: float | str = "unavailable"
+    try:
+        m = compiled.memory_analysis()
+        mem_mb = (m.temp_size_in_bytes + m.argument_size_in_bytes
+                  + m.output_size_in_bytes) / 2**20
+        peak = getattr(m, "peak_memory_in_bytes", 0)
+        peak_mb = peak / 2**20 if peak else "unavailable"
+    except Exception as err:  # backends differ in what they expose
+        console.print(f"[yellow]bench: no memory_analysis for {spec!r}: {err}[/yellow]")
+
+    for _ in range(config.warmup):
+        state = jax.block_until_ready(compiled(state, obs))[1]
+    times, infos = [], []
+    for _ in range(config.repeats):
+        t = time.perf_counter()
+        _, state, info = jax.block_until_ready(compiled(state, obs))
+        times.append(time.perf_counter() - t)
+        infos.append(info)
+    rss1 = _max_rss_mb()
+
+    counters = {f: float(np.mean([float(getattr(i, f)) for i in infos]))
+                for f in ("num_samples", "num_rollouts", "grad_steps", "line_search_trials")}
+    fallbacks = int(sum(bool(i.fallback) for i in infos))
+    grads = gradient_rollouts(planner, counters)
+    forwards = counters["num_rollouts"] - grads
+    flops = row_flops * config.horizon * config.num_particles * (forwards + 3.0 * grads)
+    roofline_ms = flops / (throughput * 1e9) * 1e3
+    ms = np.asarray(times) * 1e3
+    median = float(np.median(ms))
+    return {
+        "spec": spec,
+        "planner": label(name, planner.config, overrides, variant),
+        "name": name,
+        "variant": variant,
+        "compile_s": round(compile_s, 3),
+        "first_call_s": round(first_call_s, 3),
+        "median_ms": round(median, 3),
+        "p10_ms": round(float(np.percentile(ms, 10)), 3),
+        "p90_ms": round(float(np.percentile(ms, 90)), 3),
+        "mem_mb": round(mem_mb, 3) if isinstance(mem_mb, float) else mem_mb,
+        "xla_peak_mb": round(peak_mb, 3) if isinstance(peak_mb, float) else peak_mb,
+        "rss_delta_mb": round(rss1 - rss0, 1),
+        "num_samples": counters["num_samples"],
+        "num_rollouts": counters["num_rollouts"],
+        "grad_steps": counters["grad_steps"],
+        "line_search_trials": counters["line_search_trials"],
+        "gradient_rollouts": grads,
+        "fallbacks": fallbacks,
+        "gflop": round(flops / 1e9, 4),
+        "roofline_ms": round(roofline_ms, 3),
+        "ratio": round(median / roofline_ms, 2) if roofline_ms > 0 else float("nan"),
+        "load_avg": round(os.getloadavg()[0], 2),
+        "matmul_gflops": round(throughput, 1),
+    }
+
+
+# ---- the study --------------------------------------------------------------------
+
+COLUMNS = ("planner", "num_rollouts", "grad_steps", "line_search_trials", "compile_s",
+           "median_ms", "p10_ms", "p90_ms", "mem_mb", "rss_delta_mb", "gflop", "roofline_ms",
+           "ratio")
+SUMMARY = ("planner", "num_rollouts", "compile_s", "median_ms", "p90_ms", "mem_mb", "ratio")
+HEADERS = ("Planner", "rollouts/step", "grad steps", "LS trials", "compile (s)",
+           "step median (ms)", "p10 (ms)", "p90 (ms)", "compiled mem (MB)", "RSS delta (MB)",
+           "GFLOP/step", "roofline (ms)", "measured/roofline")
+
+
+def run(config: Config, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Time every planner of ``config``; write ``bench.csv`` and ``bench.md`` into ``out``."""
+    path = Path(out)
+    old_config = path / "config.json"
+    payload = json.loads(json.dumps(dataclasses.asdict(config), default=str))
+    if old_config.exists() and (path / CSV).exists():
+        if json.loads(old_config.read_text()) != payload:
+            console.print(f"bench: config changed; moving the old {CSV} to {CSV}.old")
+            (path / CSV).replace(path / (CSV + ".old"))
+    run_dir = RunDir(path, config)
+    done = {row["spec"]: row for row in run_dir.read(CSV)}
+
+    key = jax.random.key(config.seed)
+    model_key, obs_key, plan_key = jax.random.split(key, 3)
+    params = init_ensemble(model_key, config.obs_dim, config.action_dim, config.members,
+                           config.hidden, config.layers)
+    rollout = make_rollout(params, reward, config.num_particles)
+    obs = 0.1 * jax.random.normal(obs_key, (config.obs_dim,), jnp.float32)
+    throughput = matmul_gflops(config.matmul_size)
+    console.print(f"bench: {throughput:.1f} GFLOP/s on a {config.matmul_size}^2 f32 matmul; "
+                  f"{jax.device_count()} device(s), {os.cpu_count()} CPUs, "
+                  f"load {os.getloadavg()[0]:.2f}")
+
+    rows: list[dict[str, Any]] = []
+    with progress() as bar:
+        task = bar.add_task("bench", total=len(config.planners))
+        for spec in config.planners:
+            bar.update(task, description=f"bench {spec}")
+            if spec in done:
+                rows.append(_from_csv(done[spec]))
+            else:
+                row = bench_planner(spec, config, rollout, obs, plan_key, throughput,
+                                    forward_flops(params))
+                if row is not None:
+                    run_dir.append(CSV, row)
+                    rows.append(row)
+            bar.advance(task)
+
+    print_table("plan step (replan path)", rows, SUMMARY)
+    write_markdown(path / MD, config, rows, throughput)
+    return rows
+
+
+def _from_csv(row: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        try:
+            out[k] = float(v)
+        except ValueError:
+            out[k] = v
+    return out
+
+
+def write_markdown(file: Path, config: Config, rows: list[dict[str, Any]],
+                   throughput: float) -> None:
+    """``bench.md``: the workload, the machine and one table row per planner."""
+    c = config
+    lines = [
+        "# Plan-step benchmark (cf. CEM-GD paper, Tables 1 and 2)",
+        "",
+        f"Workload: {c.members}-member ensemble, {c.layers} hidden layers of {c.hidden} (SiLU), "
+        f"S = {c.obs_dim}, A = {c.action_dim}, T = {c.horizon}, {c.num_particles} particle(s); "
+        f"random weights. Replan step (`plan_fn(first=False)`), {c.repeats} timed steps after "
+        f"{c.warmup} warm-up.",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"JAX {jax.__version__} on {jax.default_backend()}, {jax.device_count()} device(s), "
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; matmul {throughput:.1f} GFLOP/s "
+        f"({c.matmul_size}^2 f32); load average {os.getloadavg()[0]:.2f} at the end.",
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(HEADERS) - 1)) + "|",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(_md(row.get(col, "")) for col in COLUMNS) + " |")
+    lines += [
+        "",
+        "Compile: trace + lower + compile of the step. Memory: XLA's memory_analysis of the "
+        "compiled step (temp + argument + output); RSS delta: growth of the process's peak "
+        "RSS while compiling and running this row (0 when below an earlier peak). Roofline: "
+        "ensemble matmul FLOPs (forward rollouts + 3 x gradient rollouts) over the matmul "
+        "throughput. Counters are means over the timed steps.",
+        "",
+    ]
+    file.write_text("\n".join(lines))
+
+
+def _md(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        if value == int(value) and abs(value) < 1e6:
+            return str(int(value))
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)

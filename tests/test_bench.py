@@ -1,0 +1,70 @@
+"""``cemgd bench``: the quick configuration end to end, specs and resuming."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import time
+
+import pytest
+
+from cemgd.experiments import bench
+from cemgd.planners import PLANNERS
+
+
+def test_parse_and_format_spec_round_trip():
+    spec = "cem-gd:n_replan=50,line_search=parallel,step_size=0.5,warm_start=True@maxwork"
+    name, overrides, variant = bench.parse_spec(spec)
+    assert name == "cem-gd" and variant == "maxwork"
+    assert overrides == {"n_replan": 50, "line_search": "parallel", "step_size": 0.5,
+                         "warm_start": True}
+    assert bench.format_spec(name, overrides, variant) == spec
+    assert bench.parse_spec("cem") == ("cem", {}, "model")
+
+
+@pytest.mark.parametrize("spec", ["cem@fast", ":n=1", "cem:num_samples"])
+def test_bad_spec_is_a_value_error(spec):
+    with pytest.raises(ValueError, match="planners"):
+        bench.Config(planners=(spec,))
+
+
+def test_quick_bench_end_to_end(tmp_path):
+    config = bench.quick(bench.Config())
+    config = dataclasses.replace(config, planners=config.planners + ("no-such-planner",))
+    expected = [s for s in config.planners if bench.parse_spec(s)[0] in PLANNERS]
+    assert {bench.parse_spec(s)[0] for s in expected} == set(PLANNERS) & {
+        bench.parse_spec(s)[0] for s in bench.DEFAULT_PLANNERS}
+
+    rows = bench.run(config, tmp_path)
+
+    assert [r["spec"] for r in rows] == expected
+    with (tmp_path / "bench.csv").open() as fh:
+        written = list(csv.DictReader(fh))
+    assert [r["spec"] for r in written] == expected
+    for row in written:
+        for col in ("compile_s", "median_ms", "p10_ms", "p90_ms", "gflop", "roofline_ms"):
+            assert float(row[col]) > 0, (row["spec"], col)
+        assert float(row["p10_ms"]) <= float(row["median_ms"]) <= float(row["p90_ms"])
+        assert float(row["num_rollouts"]) >= float(row["num_samples"]) > 0
+    md = (tmp_path / "bench.md").read_text()
+    table = [line for line in md.splitlines() if line.startswith("| ") and "Planner" not in line]
+    assert len(table) == len(expected)
+
+    maxwork = next(r for r in rows if r["variant"] == "maxwork")
+    # every one of G = 3 steps is accepted at the last of J = 3 trials
+    assert maxwork["grad_steps"] == 3 and maxwork["line_search_trials"] == 9
+    assert maxwork["gradient_rollouts"] == 3
+
+    t0 = time.perf_counter()
+    again = bench.run(config, tmp_path)  # resumes: every row is already written
+    assert time.perf_counter() - t0 < 20
+    assert [r["spec"] for r in again] == expected
+    assert len(list(csv.DictReader((tmp_path / "bench.csv").open()))) == len(expected)
+
+
+def test_reject_variant_rejects_every_trial(tmp_path):
+    config = bench.quick(bench.Config())
+    config = dataclasses.replace(
+        config, planners=("gd:grad_steps=3,line_search_trials=4@reject",), repeats=2, warmup=0)
+    (row,) = bench.run(config, tmp_path)
+    assert row["grad_steps"] == 0 and row["line_search_trials"] == 4
