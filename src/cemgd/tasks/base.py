@@ -14,6 +14,7 @@ clips to it, so an out-of-box action acts like its projection.
 from __future__ import annotations
 
 import abc
+import functools
 import math
 from typing import Any, ClassVar
 
@@ -96,11 +97,7 @@ class Task(abc.ABC):
                 f"actions: expected shape [B, T, {self.action_dim}], got {tuple(actions.shape)}"
             )
 
-        def total(sequence: Array) -> Array:
-            _, rewards = jax.lax.scan(self.step, obs, sequence)
-            return jnp.sum(rewards)
-
-        return jax.vmap(total)(actions)
+        return _true_rollout(self, obs, actions)
 
     def episode(self, obs0: Array, actions: Array) -> tuple[Array, Array]:
         """Run one open-loop sequence and keep everything (for plots and evaluation).
@@ -121,12 +118,7 @@ class Task(abc.ABC):
                 f"actions: expected shape [T, {self.action_dim}], got {tuple(actions.shape)}"
             )
 
-        def body(obs: Array, action: Array) -> tuple[Array, tuple[Array, Array]]:
-            next_obs, reward = self.step(obs, action)
-            return next_obs, (next_obs, reward)
-
-        _, (visited, rewards) = jax.lax.scan(body, obs0, actions)
-        return jnp.concatenate([obs0[None], visited], axis=0), rewards
+        return _episode(self, obs0, actions)
 
     def problem(self, horizon: int) -> Problem:
         """The horizon-``horizon`` planning problem on the true dynamics."""
@@ -141,6 +133,27 @@ class Task(abc.ABC):
     def _check_obs(self, field: str, obs: Array) -> None:
         if obs.shape != (self.obs_dim,):
             raise ValueError(f"{field}: expected shape [{self.obs_dim}], got {tuple(obs.shape)}")
+
+
+# One compiled function per task instance (the task is a static, hashable argument), so
+# eager calls do not re-trace; inside an outer jit, grad or vmap these simply inline.
+@functools.partial(jax.jit, static_argnums=0)
+def _true_rollout(task: Task, obs: Array, actions: Array) -> Array:
+    def total(sequence: Array) -> Array:
+        _, rewards = jax.lax.scan(task.step, obs, sequence)
+        return jnp.sum(rewards)
+
+    return jax.vmap(total)(actions)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _episode(task: Task, obs0: Array, actions: Array) -> tuple[Array, Array]:
+    def body(obs: Array, action: Array) -> tuple[Array, tuple[Array, Array]]:
+        next_obs, reward = task.step(obs, action)
+        return next_obs, (next_obs, reward)
+
+    _, (visited, rewards) = jax.lax.scan(body, obs0, actions)
+    return jnp.concatenate([obs0[None], visited], axis=0), rewards
 
 
 # ---------------------------------------------------------------------- validation helpers

@@ -1,0 +1,69 @@
+"""The studies run end to end at a tiny size, write their files, and resume."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+
+import pytest
+
+from cemgd import cli
+from cemgd.experiments import barrier, scaling
+from cemgd.experiments.common import parse_planner_spec, wilson_interval
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_barrier_quick_writes_csv_and_plots_and_resumes(tmp_path):
+    config = dataclasses.replace(barrier.quick(barrier.Config()), trials=3)
+    rows = barrier.run(config, tmp_path)
+    assert [int(r["n_init"]) for r in rows] == list(config.n_init)
+    for r in rows:
+        assert int(r["below"]) + int(r["above"]) + int(r["not_crossed"]) == 3
+        assert 0.0 <= float(r["ci_low"]) <= float(r["fraction_below"]) <= float(r["ci_high"])
+    for name in ("barrier.csv", "config.json", "barrier_fraction.png",
+                 "barrier_trajectories.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    # a rerun finds every row done and adds none
+    barrier.run(config, tmp_path)
+    assert len(_rows(tmp_path / "barrier.csv")) == len(config.n_init)
+
+
+def test_scaling_quick_runs_through_the_cli(tmp_path):
+    out = tmp_path / "scaling"
+    assert cli.main(["scaling", "--quick", "--out", str(out), "--dims", "2"]) == 0
+    rows = _rows(out / "scaling.csv")
+    assert {(r["d"], r["planner"]) for r in rows} == {("2", "cem-50"), ("2", "cem-gd")}
+    for r in rows:
+        assert 0.0 < float(r["normalized_return"]) <= 1.0 + 1e-4
+        assert float(r["step_ms"]) > 0
+    assert int(next(r for r in rows if r["planner"] == "cem-50")["rollouts_per_step"]) == 50
+    assert (out / "scaling.png").stat().st_size > 0
+
+
+def test_cli_rejects_bad_settings(tmp_path, capsys):
+    assert cli.main(["barrier", "--out", str(tmp_path), "--trials", "0"]) == 2
+    assert "trials" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["nope"])
+
+
+def test_planner_specs():
+    assert parse_planner_spec("cem-500") == ("cem", {"num_samples": 100, "num_iterations": 5})
+    assert parse_planner_spec("cem-gd:n_replan=20,line_search=parallel") == (
+        "cem-gd", {"n_replan": 20, "line_search": "parallel"})
+    with pytest.raises(ValueError, match="planners"):
+        parse_planner_spec("nope")
+    with pytest.raises(ValueError, match="key=value"):
+        parse_planner_spec("cem:num_samples")
+
+
+def test_wilson_interval():
+    low, high = wilson_interval(5, 10)
+    assert low < 0.5 < high
+    assert wilson_interval(0, 50)[0] == 0.0
+    assert wilson_interval(50, 50)[1] == pytest.approx(1.0)
+    assert wilson_interval(49, 50)[0] > 0.85
