@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from cemgd import cli
-from cemgd.experiments import barrier, scaling
+from cemgd.experiments import barrier
 from cemgd.experiments.common import parse_planner_spec, wilson_interval
 
 

@@ -12,12 +12,13 @@ The step size restarts at ``eta_init`` for every gradient step.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from cemgd.problem import Array, Problem, evaluate, i32
+from cemgd.validate import check_positive_int, check_range
 
 LineSearch = Literal["sequential", "parallel"]
 
@@ -160,3 +161,53 @@ def _parallel(
     a_new = jnp.where(accepted[:, None, None], best_a, a)
     r_new = jnp.where(accepted, best_r, r)
     return a_new, r_new, accepted, i32(num_trials * jnp.sum(active)), bad
+
+
+def check_settings(config: Any) -> None:
+    """Validate the gradient-stage fields a planner config shares with ``cem-gd``.
+
+    Checks ``grad_steps``, ``step_size``, ``step_decay``, ``line_search_trials`` and
+    ``line_search``; raises ValueError naming the field.
+    """
+    check_positive_int("grad_steps", config.grad_steps, 0)
+    check_range("step_size", config.step_size, 0.0, float("inf"), low_open=True)
+    check_range("step_decay", config.step_decay, 0.0, 1.0, low_open=True, high_open=True)
+    check_positive_int("line_search_trials", config.line_search_trials)
+    if config.line_search not in ("sequential", "parallel"):
+        raise ValueError(
+            f"line_search: expected 'sequential' or 'parallel', got {config.line_search!r}"
+        )
+
+
+class Refined(NamedTuple):
+    """Result of :func:`refine_and_pick`.
+
+    Attributes:
+        actions: the best refined sequence, ``[T, A]``.
+        best_return: its re-evaluated return.
+        ascent: the full :class:`Ascent` (counters included).
+        num_nonfinite: non-finite evaluations of the ascent and the re-evaluation.
+    """
+
+    actions: Array
+    best_return: Array
+    ascent: Ascent
+    num_nonfinite: Array
+
+
+def refine_and_pick(
+    problem: Problem, obs: Array, actions: Array, returns: Array, key: Array, config: Any
+) -> Refined:
+    """Gradient ascent on ``actions: [k, T, A]``, then re-evaluate and keep the best.
+
+    ``config`` supplies the fields checked by :func:`check_settings`.
+    """
+    ascent = gradient_ascent(
+        problem, obs, actions, returns, key, config.grad_steps, config.step_size,
+        config.step_decay, config.line_search_trials, config.line_search,
+    )
+    final_returns, final_bad = evaluate(problem, obs, ascent.actions, key)
+    best = jnp.argmax(final_returns)
+    return Refined(
+        ascent.actions[best], final_returns[best], ascent, ascent.num_nonfinite + final_bad
+    )

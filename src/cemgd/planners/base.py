@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.problem import Array, PlanInfo, PlanState, Problem, evaluate, i32
+from cemgd.validate import check_positive_int, check_range  # noqa: F401  (re-exported)
 
 PlanFn = Callable[[PlanState, Array], tuple[Array, PlanState, PlanInfo]]
 
@@ -48,8 +49,12 @@ class Result(NamedTuple):
 
 
 def shift(actions: Array) -> Array:
-    """Warm start for the next step: drop the first action, repeat the last. ``[T, A]``."""
-    return jnp.concatenate([actions[1:], actions[-1:]], axis=0)
+    """Warm start for the next step: drop the first action, repeat the last.
+
+    Args:
+        actions: ``[..., T, A]`` (one sequence or a batch).
+    """
+    return jnp.concatenate([actions[..., 1:, :], actions[..., -1:, :]], axis=-2)
 
 
 def half_range(problem: Problem) -> Array:
@@ -79,6 +84,14 @@ def sample_truncated(
     std = jnp.minimum(std, jnp.maximum(dist, 0.0) / 2.0)
     noise = jax.random.truncated_normal(key, -2.0, 2.0, (num, *mean.shape), jnp.float32)
     return problem.clip(mean + std * noise)
+
+
+def uniform_sequences(key: Array, problem: Problem, num: int) -> Array:
+    """``num`` action sequences drawn uniformly in the box, ``[num, T, A]``."""
+    shape = (num, problem.horizon, problem.action_dim)
+    return jax.random.uniform(
+        key, shape, jnp.float32, minval=problem.action_low, maxval=problem.action_high
+    )
 
 
 def merge_top_k(
@@ -179,28 +192,6 @@ def cem_search(
 def num_elites_for(num_samples: int, elite_ratio: float) -> int:
     """Elites per iteration: ``ceil(num_samples * elite_ratio)``, at least 1."""
     return max(1, math.ceil(num_samples * elite_ratio))
-
-
-def check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
-    """Raise ValueError unless ``value`` is an int >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-
-
-def check_range(
-    name: str, value: Any, low: float, high: float, *, low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    """Raise ValueError unless ``value`` is a real number in the given interval."""
-    ok = isinstance(value, int | float | np.floating | np.integer) and not isinstance(value, bool)
-    if ok:
-        v = float(value)
-        ok = math.isfinite(v) and (v > low if low_open else v >= low)
-        ok = ok and (v < high if high_open else v <= high)
-    if not ok:
-        lb = "(" if low_open else "["
-        hb = ")" if high_open else "]"
-        raise ValueError(f"{name}: expected a number in {lb}{low}, {high}{hb}, got {value!r}")
 
 
 class Planner:

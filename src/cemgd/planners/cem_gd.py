@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from cemgd.linesearch import LineSearch, gradient_ascent
+from cemgd.linesearch import LineSearch, check_settings, refine_and_pick
 from cemgd.planners.base import (
     Planner,
     Result,
@@ -35,7 +35,7 @@ from cemgd.planners.base import (
     i32,
     num_elites_for,
 )
-from cemgd.problem import Array, PlanState, Problem, evaluate
+from cemgd.problem import Array, PlanState, Problem
 
 
 @dataclass(frozen=True)
@@ -86,14 +86,7 @@ class CEMGDConfig:
                 f"top_k: expected <= min(n_init, n_replan) = "
                 f"{min(self.n_init, self.n_replan)}, got {self.top_k}"
             )
-        check_positive_int("grad_steps", self.grad_steps, 0)
-        check_range("step_size", self.step_size, 0.0, float("inf"), low_open=True)
-        check_range("step_decay", self.step_decay, 0.0, 1.0, low_open=True, high_open=True)
-        check_positive_int("line_search_trials", self.line_search_trials)
-        if self.line_search not in ("sequential", "parallel"):
-            raise ValueError(
-                f"line_search: expected 'sequential' or 'parallel', got {self.line_search!r}"
-            )
+        check_settings(self)
 
 
 class CEMGD(Planner):
@@ -127,18 +120,15 @@ class CEMGD(Planner):
             problem, obs, sample_key, eval_key, mean, std, per_iteration, c.num_iterations,
             num_elites_for(per_iteration, c.elite_ratio), c.alpha, c.top_k,
         )
-        ascent = gradient_ascent(
-            problem, obs, search.top_actions, search.top_returns, eval_key, c.grad_steps,
-            c.step_size, c.step_decay, c.line_search_trials, c.line_search,
+        refined = refine_and_pick(
+            problem, obs, search.top_actions, search.top_returns, eval_key, c
         )
-        final_returns, final_bad = evaluate(problem, obs, ascent.actions, eval_key)
-        best = jnp.argmax(final_returns)
         return Result(
-            actions=ascent.actions[best],
-            best_return=final_returns[best],
+            actions=refined.actions,
+            best_return=refined.best_return,
             num_samples=i32(total),
-            num_rollouts=i32(total + c.top_k) + ascent.num_rollouts,
-            grad_steps=ascent.grad_steps,
-            line_search_trials=ascent.line_search_trials,
-            num_nonfinite=search.num_nonfinite + ascent.num_nonfinite + final_bad,
+            num_rollouts=i32(total + c.top_k) + refined.ascent.num_rollouts,
+            grad_steps=refined.ascent.grad_steps,
+            line_search_trials=refined.ascent.line_search_trials,
+            num_nonfinite=search.num_nonfinite + refined.num_nonfinite,
         )

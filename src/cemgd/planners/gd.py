@@ -22,10 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 
-from cemgd.linesearch import LineSearch, gradient_ascent
-from cemgd.planners.base import Planner, Result, check_positive_int, check_range, i32
+from cemgd.linesearch import LineSearch, check_settings, refine_and_pick
+from cemgd.planners.base import Planner, Result, check_positive_int, i32, uniform_sequences
 from cemgd.problem import Array, PlanState, Problem, evaluate
 
 
@@ -50,24 +49,9 @@ class GDConfig:
 
     def __post_init__(self) -> None:
         check_positive_int("top_k", self.top_k)
-        check_positive_int("grad_steps", self.grad_steps, 0)
-        check_range("step_size", self.step_size, 0.0, float("inf"), low_open=True)
-        check_range("step_decay", self.step_decay, 0.0, 1.0, low_open=True, high_open=True)
-        check_positive_int("line_search_trials", self.line_search_trials)
-        if self.line_search not in ("sequential", "parallel"):
-            raise ValueError(
-                f"line_search: expected 'sequential' or 'parallel', got {self.line_search!r}"
-            )
+        check_settings(self)
         if not isinstance(self.warm_start, bool):
             raise ValueError(f"warm_start: expected a bool, got {self.warm_start!r}")
-
-
-def uniform_sequences(key: Array, problem: Problem, num: int) -> Array:
-    """``num`` action sequences drawn uniformly in the box, ``[num, T, A]``."""
-    shape = (num, problem.horizon, problem.action_dim)
-    return jax.random.uniform(
-        key, shape, jnp.float32, minval=problem.action_low, maxval=problem.action_high
-    )
 
 
 class GD(Planner):
@@ -87,18 +71,13 @@ class GD(Planner):
             starts = starts.at[0].set(problem.clip(state.mean))
             num_random -= 1
         start_returns, start_bad = evaluate(problem, obs, starts, eval_key)
-        ascent = gradient_ascent(
-            problem, obs, starts, start_returns, eval_key, c.grad_steps, c.step_size,
-            c.step_decay, c.line_search_trials, c.line_search,
-        )
-        final_returns, final_bad = evaluate(problem, obs, ascent.actions, eval_key)
-        best = jnp.argmax(final_returns)
+        refined = refine_and_pick(problem, obs, starts, start_returns, eval_key, c)
         return Result(
-            actions=ascent.actions[best],
-            best_return=final_returns[best],
+            actions=refined.actions,
+            best_return=refined.best_return,
             num_samples=i32(num_random),
-            num_rollouts=i32(2 * c.top_k) + ascent.num_rollouts,
-            grad_steps=ascent.grad_steps,
-            line_search_trials=ascent.line_search_trials,
-            num_nonfinite=start_bad + ascent.num_nonfinite + final_bad,
+            num_rollouts=i32(2 * c.top_k) + refined.ascent.num_rollouts,
+            grad_steps=refined.ascent.grad_steps,
+            line_search_trials=refined.ascent.line_search_trials,
+            num_nonfinite=start_bad + refined.num_nonfinite,
         )

@@ -45,6 +45,7 @@ from cemgd.planners.base import (
     i32,
     merge_top_k,
     num_elites_for,
+    shift,
 )
 from cemgd.problem import Array, PlanState, Problem, evaluate
 
@@ -141,11 +142,6 @@ def colored_noise(key: Array, beta: float, shape: tuple[int, ...]) -> Array:
     return jnp.swapaxes(x, -1, -2).astype(jnp.float32)
 
 
-def _shift_batch(actions: Array) -> Array:
-    """Shift ``[B, T, A]`` one step in time, repeating the last action."""
-    return jnp.concatenate([actions[:, 1:], actions[:, -1:]], axis=1)
-
-
 class ICEM(Planner):
     """iCEM with colored noise, population decay and kept elites; see the module docstring."""
 
@@ -222,5 +218,5 @@ class ICEM(Planner):
             grad_steps=i32(0),
             line_search_trials=i32(0),
             num_nonfinite=bad,
-            extra=_shift_batch(kept),
+            extra=shift(kept),
         )

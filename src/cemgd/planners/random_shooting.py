@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import Planner, Result, check_positive_int, i32
-from cemgd.planners.gd import uniform_sequences
+from cemgd.planners.base import Planner, Result, check_positive_int, i32, uniform_sequences
 from cemgd.problem import Array, PlanState, Problem, evaluate
 
 

@@ -65,6 +65,7 @@ class Scaling(Task):
     width: float = 0.5
     local_height: float = 0.5
     action_cost: float = 0.01
+    start: float = -0.5
 
     def __post_init__(self) -> None:
         check_int("action_dim", self.action_dim, 1, MAX_ACTION_DIM)
@@ -84,7 +85,7 @@ class Scaling(Task):
     def reset(self, key: Array) -> Array:
         """Every point on the local peak, ``x = -1``: ``obs: [d]`` (``key`` is unused)."""
         del key
-        return jnp.full((self.action_dim,), -1.0, dtype=jnp.float32)
+        return jnp.full((self.action_dim,), self.start, dtype=jnp.float32)
 
     def landscape(self, x: Array) -> Array:
         """The per-dimension reward landscape ``g(x)``, elementwise."""
@@ -100,12 +101,13 @@ class Scaling(Task):
         reward = jnp.sum(self.landscape(next_obs) - self.action_cost * action**2)
         return next_obs, reward
 
-    def _constants(self) -> tuple[float, float, float, float]:
+    def _constants(self) -> tuple[float, float, float, float, float]:
         return (
             float(self.max_step),
             float(self.width),
             float(self.local_height),
             float(self.action_cost),
+            float(self.start),
         )
 
     def optimal_return(self, horizon: int) -> float:
@@ -138,7 +140,7 @@ class Scaling(Task):
 
 @functools.lru_cache(maxsize=256)
 def _optimal_1d(
-    constants: tuple[float, float, float, float], horizon: int
+    constants: tuple[float, float, float, float, float], horizon: int
 ) -> tuple[float, np.ndarray]:
     """Best return and sequence ``[T]`` of one dimension, from ``x = -1``.
 
@@ -153,6 +155,7 @@ def _optimal_1d(
         width=constants[1],
         local_height=constants[2],
         action_cost=constants[3],
+        start=constants[4],
     )
     obs = task.reset(None)
     t = np.arange(horizon)[None, :]
