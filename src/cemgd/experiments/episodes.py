@@ -73,8 +73,15 @@ def episode_fn(
     return episode
 
 
+def trials_fn(
+    planner: Planner, task: Task, problem: Problem, steps: int
+) -> Callable[[Array], Episode]:
+    """The jitted, vmapped ``run(keys: [N]) -> Episode``; keep it to avoid recompiling."""
+    return jax.jit(jax.vmap(episode_fn(planner, task, problem, steps)))
+
+
 def run_trials(
     planner: Planner, task: Task, problem: Problem, steps: int, keys: Array
 ) -> Episode:
-    """Run one episode per key in ``keys: [N]`` (vmapped, jitted); fields gain a leading ``N``."""
-    return jax.jit(jax.vmap(episode_fn(planner, task, problem, steps)))(keys)
+    """Run one episode per key in ``keys: [N]`` (compiles each call; see :func:`trials_fn`)."""
+    return trials_fn(planner, task, problem, steps)(keys)
