@@ -10,13 +10,20 @@ State and observation: the position ``obs = [x, y]``. Action: a velocity
 ``a in [-1, 1]^2``; ``next = obs + max_step * a``. Reward of a step, scored at the
 next position ``p``::
 
-    r = -sqrt(|p - goal|^2 + eps^2)                      # pull to the goal
-        - barrier_strength * exp(-(|p - c| / radius)^4 * ln 2)   # smooth barrier
+    r = -sqrt(|p - goal|^2 + goal_eps^2)                                # pull to the goal
+        - barrier_strength * exp(-ln 2 * (|p - c| / radius)^barrier_power)  # barrier
         - action_cost * |a|^2
 
 The barrier is a super-Gaussian bump: flat on top, ``barrier_strength / 2`` on the
-circle of radius ``radius`` and negligible at ``1.5 * radius``; like the rest of
-the reward it is infinitely differentiable.
+circle of radius ``radius`` and, with the default power 8, below 1e-7 of its
+strength at ``1.5 * radius``; the reward is differentiable everywhere.
+
+Defaults (start ``(-1, 0)``, goal ``(1, 0)``, centre ``(0, 0.1)``, radius 0.5,
+``max_step = 0.1``): for horizons 30 to 45 both ways round are local optima of
+the planning problem under projected gradient ascent, the one below about 1.6
+higher in return (about -21.8 against -23.4 at horizon 40). Gradient ascent
+from the best of ``N`` random sequences goes below about 65% of the time for
+``N = 10`` and always for ``N >= 500`` (the effect of Figure 2(c)).
 """
 
 from __future__ import annotations

