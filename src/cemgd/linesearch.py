@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from cemgd.problem import Array, Problem, evaluate, i32
-from cemgd.validate import check_positive_int, check_range
+from cemgd.validate import check_int, check_range
 
 LineSearch = Literal["sequential", "parallel"]
 
@@ -169,10 +169,10 @@ def check_settings(config: Any) -> None:
     Checks ``grad_steps``, ``step_size``, ``step_decay``, ``line_search_trials`` and
     ``line_search``; raises ValueError naming the field.
     """
-    check_positive_int("grad_steps", config.grad_steps, 0)
+    check_int("grad_steps", config.grad_steps, 0)
     check_range("step_size", config.step_size, 0.0, float("inf"), low_open=True)
     check_range("step_decay", config.step_decay, 0.0, 1.0, low_open=True, high_open=True)
-    check_positive_int("line_search_trials", config.line_search_trials)
+    check_int("line_search_trials", config.line_search_trials)
     if config.line_search not in ("sequential", "parallel"):
         raise ValueError(
             f"line_search: expected 'sequential' or 'parallel', got {config.line_search!r}"

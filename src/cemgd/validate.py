@@ -8,12 +8,6 @@ from typing import Any
 import numpy as np
 
 
-def check_positive_int(name: str, value: Any, minimum: int = 1) -> None:
-    """Raise ValueError unless ``value`` is an int >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name}: expected an int >= {minimum}, got {value!r}")
-
-
 def check_range(
     name: str, value: Any, low: float, high: float, *, low_open: bool = False,
     high_open: bool = False,
@@ -28,3 +22,43 @@ def check_range(
         lb = "(" if low_open else "["
         hb = ")" if high_open else "]"
         raise ValueError(f"{name}: expected a number in {lb}{low}, {high}{hb}, got {value!r}")
+
+
+def check_positive(field: str, value: Any) -> None:
+    """Raise ``ValueError`` naming ``field`` unless ``value`` is a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ValueError(f"{field}: expected a finite number > 0, got {value!r}")
+    if not math.isfinite(float(value)) or value <= 0:
+        raise ValueError(f"{field}: expected a finite number > 0, got {value!r}")
+
+
+def check_nonnegative(field: str, value: Any) -> None:
+    """Raise ``ValueError`` naming ``field`` unless ``value`` is a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ValueError(f"{field}: expected a finite number >= 0, got {value!r}")
+    if not math.isfinite(float(value)) or value < 0:
+        raise ValueError(f"{field}: expected a finite number >= 0, got {value!r}")
+
+
+def check_finite(field: str, value: Any) -> None:
+    """Raise ``ValueError`` naming ``field`` unless ``value`` is a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ValueError(f"{field}: expected a finite number, got {value!r}")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{field}: expected a finite number, got {value!r}")
+
+
+def check_int(field: str, value: Any, low: int = 1, high: int | None = None) -> None:
+    """Raise ``ValueError`` naming ``field`` unless ``value`` is an int in ``[low, high]``."""
+    expected = f"an int >= {low}" if high is None else f"an int in [{low}, {high}]"
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"{field}: expected {expected}, got {value!r}")
+    if value < low or (high is not None and value > high):
+        raise ValueError(f"{field}: expected {expected}, got {value!r}")
+
+
+def check_point(field: str, value: Any, dim: int) -> None:
+    """Raise ``ValueError`` naming ``field`` unless ``value`` is ``dim`` finite numbers."""
+    array = np.asarray(value, dtype=np.float64)
+    if array.shape != (dim,) or not np.all(np.isfinite(array)):
+        raise ValueError(f"{field}: expected {dim} finite numbers, got {value!r}")

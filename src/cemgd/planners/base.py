@@ -19,7 +19,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.problem import Array, PlanInfo, PlanState, Problem, evaluate, i32
-from cemgd.validate import check_positive_int, check_range  # noqa: F401  (re-exported)
 
 PlanFn = Callable[[PlanState, Array], tuple[Array, PlanState, PlanInfo]]
 

@@ -18,17 +18,9 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import (
-    Planner,
-    Result,
-    cem_search,
-    check_positive_int,
-    check_range,
-    half_range,
-    i32,
-    num_elites_for,
-)
+from cemgd.planners.base import Planner, Result, cem_search, half_range, i32, num_elites_for
 from cemgd.problem import Array, PlanState, Problem
+from cemgd.validate import check_int, check_range
 
 
 @dataclass(frozen=True)
@@ -47,8 +39,8 @@ class CEMConfig:
     """Initial std in half-widths of the action box (0.5: PETS' var = width^2 / 16)."""
 
     def __post_init__(self) -> None:
-        check_positive_int("num_samples", self.num_samples)
-        check_positive_int("num_iterations", self.num_iterations)
+        check_int("num_samples", self.num_samples)
+        check_int("num_iterations", self.num_iterations)
         check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
         check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)

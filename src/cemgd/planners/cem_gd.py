@@ -25,17 +25,9 @@ import jax
 import jax.numpy as jnp
 
 from cemgd.linesearch import LineSearch, check_settings, refine_and_pick
-from cemgd.planners.base import (
-    Planner,
-    Result,
-    cem_search,
-    check_positive_int,
-    check_range,
-    half_range,
-    i32,
-    num_elites_for,
-)
+from cemgd.planners.base import Planner, Result, cem_search, half_range, i32, num_elites_for
 from cemgd.problem import Array, PlanState, Problem
+from cemgd.validate import check_int, check_range
 
 
 @dataclass(frozen=True)
@@ -68,10 +60,10 @@ class CEMGDConfig:
     """'sequential' backtracking (the paper) or 'parallel' (all J in one batch)."""
 
     def __post_init__(self) -> None:
-        check_positive_int("num_iterations", self.num_iterations)
+        check_int("num_iterations", self.num_iterations)
         for name in ("n_init", "n_replan"):
             value = getattr(self, name)
-            check_positive_int(name, value, self.num_iterations)
+            check_int(name, value, self.num_iterations)
             if value % self.num_iterations:
                 raise ValueError(
                     f"{name}: expected a multiple of num_iterations={self.num_iterations}, "
@@ -80,7 +72,7 @@ class CEMGDConfig:
         check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
         check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
-        check_positive_int("top_k", self.top_k)
+        check_int("top_k", self.top_k)
         if self.top_k > min(self.n_init, self.n_replan):
             raise ValueError(
                 f"top_k: expected <= min(n_init, n_replan) = "

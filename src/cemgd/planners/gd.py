@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import jax
 
 from cemgd.linesearch import LineSearch, check_settings, refine_and_pick
-from cemgd.planners.base import Planner, Result, check_positive_int, i32, uniform_sequences
+from cemgd.planners.base import Planner, Result, i32, uniform_sequences
 from cemgd.problem import Array, PlanState, Problem, evaluate
+from cemgd.validate import check_int
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class GDConfig:
     """Start the first sequence from the shifted previous plan instead of at random."""
 
     def __post_init__(self) -> None:
-        check_positive_int("top_k", self.top_k)
+        check_int("top_k", self.top_k)
         check_settings(self)
         if not isinstance(self.warm_start, bool):
             raise ValueError(f"warm_start: expected a bool, got {self.warm_start!r}")

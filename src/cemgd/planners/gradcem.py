@@ -28,17 +28,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from cemgd.planners.base import (
-    Planner,
-    Result,
-    cem_search,
-    check_positive_int,
-    check_range,
-    half_range,
-    i32,
-    num_elites_for,
-)
+from cemgd.planners.base import Planner, Result, cem_search, half_range, i32, num_elites_for
 from cemgd.problem import Array, PlanState, Problem
+from cemgd.validate import check_int, check_range
 
 
 @dataclass(frozen=True)
@@ -61,13 +53,13 @@ class GradCEMConfig:
     """Adam steps taken by every sample before it is evaluated."""
 
     def __post_init__(self) -> None:
-        check_positive_int("num_samples", self.num_samples)
-        check_positive_int("num_iterations", self.num_iterations)
+        check_int("num_samples", self.num_samples)
+        check_int("num_iterations", self.num_iterations)
         check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
         check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
         check_range("step_size", self.step_size, 0.0, float("inf"), low_open=True)
-        check_positive_int("inner_steps", self.inner_steps)
+        check_int("inner_steps", self.inner_steps)
 
     @property
     def num_elites(self) -> int:

@@ -36,18 +36,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.planners.base import (
-    Planner,
-    Result,
-    check_positive_int,
-    check_range,
-    half_range,
-    i32,
-    merge_top_k,
-    num_elites_for,
-    shift,
-)
+from cemgd.planners.base import Planner, Result, half_range, i32, merge_top_k, num_elites_for, shift
 from cemgd.problem import Array, PlanState, Problem, evaluate
+from cemgd.validate import check_int, check_range
 
 
 @dataclass(frozen=True)
@@ -72,8 +63,8 @@ class ICEMConfig:
     """Fraction of the elites kept for the next iteration and the next step (0 = none)."""
 
     def __post_init__(self) -> None:
-        check_positive_int("num_samples", self.num_samples)
-        check_positive_int("num_iterations", self.num_iterations)
+        check_int("num_samples", self.num_samples)
+        check_int("num_iterations", self.num_iterations)
         check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
         check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)

@@ -27,15 +27,9 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import (
-    Planner,
-    Result,
-    check_positive_int,
-    check_range,
-    half_range,
-    i32,
-)
+from cemgd.planners.base import Planner, Result, half_range, i32
 from cemgd.problem import Array, PlanState, Problem, evaluate
+from cemgd.validate import check_int, check_range
 
 
 @dataclass(frozen=True)
@@ -52,8 +46,8 @@ class MPPIConfig:
     """Std of the Gaussian perturbations, in half-widths of the action box."""
 
     def __post_init__(self) -> None:
-        check_positive_int("num_samples", self.num_samples)
-        check_positive_int("num_iterations", self.num_iterations)
+        check_int("num_samples", self.num_samples)
+        check_int("num_iterations", self.num_iterations)
         check_range("temperature", self.temperature, 0.0, float("inf"), low_open=True)
         check_range("noise_std", self.noise_std, 0.0, float("inf"), low_open=True)
 

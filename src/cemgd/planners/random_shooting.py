@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import Planner, Result, check_positive_int, i32, uniform_sequences
+from cemgd.planners.base import Planner, Result, i32, uniform_sequences
 from cemgd.problem import Array, PlanState, Problem, evaluate
+from cemgd.validate import check_int
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class RandomShootingConfig:
     """Sequences sampled uniformly in the box and evaluated per step (N)."""
 
     def __post_init__(self) -> None:
-        check_positive_int("num_samples", self.num_samples)
+        check_int("num_samples", self.num_samples)
 
 
 class RandomShooting(Planner):

@@ -36,7 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.problem import Array
-from cemgd.tasks.base import Task, check_int, check_nonnegative, check_point, check_positive
+from cemgd.tasks.base import Task
+from cemgd.validate import check_int, check_nonnegative, check_point, check_positive
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import abc
 import functools
-import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -152,44 +151,3 @@ def _episode(task: Task, obs0: Array, actions: Array) -> tuple[Array, Array]:
 
     _, (visited, rewards) = jax.lax.scan(body, obs0, actions)
     return jnp.concatenate([obs0[None], visited], axis=0), rewards
-
-
-# ---------------------------------------------------------------------- validation helpers
-def check_positive(field: str, value: Any) -> None:
-    """Raise ``ValueError`` naming ``field`` unless ``value`` is a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise ValueError(f"{field}: expected a finite number > 0, got {value!r}")
-    if not math.isfinite(float(value)) or value <= 0:
-        raise ValueError(f"{field}: expected a finite number > 0, got {value!r}")
-
-
-def check_nonnegative(field: str, value: Any) -> None:
-    """Raise ``ValueError`` naming ``field`` unless ``value`` is a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise ValueError(f"{field}: expected a finite number >= 0, got {value!r}")
-    if not math.isfinite(float(value)) or value < 0:
-        raise ValueError(f"{field}: expected a finite number >= 0, got {value!r}")
-
-
-def check_finite(field: str, value: Any) -> None:
-    """Raise ``ValueError`` naming ``field`` unless ``value`` is a finite number."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
-        raise ValueError(f"{field}: expected a finite number, got {value!r}")
-    if not math.isfinite(float(value)):
-        raise ValueError(f"{field}: expected a finite number, got {value!r}")
-
-
-def check_int(field: str, value: Any, low: int, high: int | None = None) -> None:
-    """Raise ``ValueError`` naming ``field`` unless ``value`` is an int in ``[low, high]``."""
-    expected = f"an int >= {low}" if high is None else f"an int in [{low}, {high}]"
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"{field}: expected {expected}, got {value!r}")
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{field}: expected {expected}, got {value!r}")
-
-
-def check_point(field: str, value: Any, dim: int) -> None:
-    """Raise ``ValueError`` naming ``field`` unless ``value`` is ``dim`` finite numbers."""
-    array = np.asarray(value, dtype=np.float64)
-    if array.shape != (dim,) or not np.all(np.isfinite(array)):
-        raise ValueError(f"{field}: expected {dim} finite numbers, got {value!r}")

@@ -34,7 +34,8 @@ import jax
 import jax.numpy as jnp
 
 from cemgd.problem import Array
-from cemgd.tasks.base import Task, check_int, check_nonnegative, check_positive
+from cemgd.tasks.base import Task
+from cemgd.validate import check_int, check_nonnegative, check_positive
 
 
 @dataclass(frozen=True, eq=False)

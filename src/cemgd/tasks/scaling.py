@@ -42,7 +42,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.problem import Array
-from cemgd.tasks.base import Task, check_finite, check_int, check_nonnegative, check_positive
+from cemgd.tasks.base import Task
+from cemgd.validate import check_finite, check_int, check_nonnegative, check_positive
 
 #: Largest action dimension accepted.
 MAX_ACTION_DIM = 1024
