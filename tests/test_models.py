@@ -61,6 +61,8 @@ def test_make_rollout_rejects_bad_arguments(params):
         make_rollout(params, reward, num_particles=0)
     with pytest.raises(ValueError, match="assignment"):
         make_rollout(params, reward, assignment="diagonal")
+    with pytest.raises(ValueError, match="unroll"):
+        make_rollout(params, reward, unroll=0)
     rollout = make_rollout(params, reward)
     with pytest.raises(ValueError, match="actions"):
         rollout(jnp.zeros(S), jnp.zeros((T, A)), jax.random.key(0))
@@ -139,3 +141,12 @@ def test_gradient_is_finite_and_per_sequence(params, assignment):
         for j in range(4):
             if j != i:
                 assert np.all(jac[i, j] == 0.0)
+
+
+def test_unroll_gives_the_same_returns(params):
+    obs = jnp.full((S,), 0.1)
+    acts = actions_batch(6)
+    key = jax.random.key(7)
+    r1 = make_rollout(params, reward, 2)(obs, acts, key)
+    r3 = make_rollout(params, reward, 2, unroll=3)(obs, acts, key)
+    np.testing.assert_allclose(np.asarray(r1), np.asarray(r3), rtol=1e-5, atol=1e-4)
