@@ -22,7 +22,7 @@ def test_parse_and_format_spec_round_trip():
     assert bench.parse_spec("cem") == ("cem", {}, "model")
 
 
-@pytest.mark.parametrize("spec", ["cem@fast", ":n=1", "cem:num_samples"])
+@pytest.mark.parametrize("spec", ["cem@fast", ":n=1", "cem:num_samples", "no-such-planner"])
 def test_bad_spec_is_a_value_error(spec):
     with pytest.raises(ValueError, match="planners"):
         bench.Config(planners=(spec,))
@@ -30,8 +30,7 @@ def test_bad_spec_is_a_value_error(spec):
 
 def test_quick_bench_end_to_end(tmp_path):
     config = bench.quick(bench.Config())
-    config = dataclasses.replace(config, planners=config.planners + ("no-such-planner",))
-    expected = [s for s in config.planners if bench.parse_spec(s)[0] in PLANNERS]
+    expected = list(config.planners)
     assert {bench.parse_spec(s)[0] for s in expected} == set(PLANNERS) & {
         bench.parse_spec(s)[0] for s in bench.DEFAULT_PLANNERS}
 

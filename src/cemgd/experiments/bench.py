@@ -17,8 +17,9 @@ times particles and T) over the matmul throughput measured in the same process
 (a jitted square f32 matmul), so ``ratio = measured / roofline`` says how far a
 step is from compute-bound.
 
-Planners are given as ``NAME[:KEY=VALUE,...][@VARIANT]``; unknown names are
-skipped with a note. Variants replace the return by a surrogate ``-sum(a^2) +
+Planners are given as ``NAME[:KEY=VALUE,...][@VARIANT]`` (NAME may be a paper
+variant such as ``cem-500``); a bad spec is a ValueError.
+Variants replace the return by a surrogate ``-sum(a^2) +
 1e-9 * ensemble return`` (the ensemble is still rolled out and differentiated,
 so the work is the same, but the surrogate decides every comparison):
 ``@reject`` also flips the sign of its gradient, so every line-search trial
@@ -51,15 +52,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.experiments.common import RunDir, console, print_table, progress
+from cemgd.experiments.common import RunDir, console, parse_planner_spec, print_table, progress
 from cemgd.models import forward_flops, init_ensemble, make_rollout
 from cemgd.planners import PLANNERS, make_planner
 from cemgd.problem import Array, Problem
 
 DEFAULT_PLANNERS: tuple[str, ...] = (
-    "cem:num_samples=10,num_iterations=5",
-    "cem:num_samples=100,num_iterations=5",
-    "cem:num_samples=100,num_iterations=50",
+    "cem-50",
+    "cem-500",
+    "cem-5000",
     "cem-gd:n_init=50,n_replan=50",
     "cem-gd:n_init=50,n_replan=50,line_search=parallel",
     "cem-gd:n_init=50,n_replan=50@reject",
@@ -117,7 +118,12 @@ class Config:
         if not self.planners:
             raise ValueError("planners: expected at least one planner spec")
         for spec in self.planners:
-            parse_spec(spec)
+            name, overrides, variant = parse_spec(spec)
+            planner = make_planner(name, **overrides)
+            if variant != "model" and not hasattr(planner.config, "line_search_trials"):
+                raise ValueError(
+                    f"planners: @{variant} needs a planner with a line search, got {spec!r}"
+                )
 
 
 def quick(config: Config) -> Config:
@@ -160,26 +166,18 @@ def quick(config: Config) -> Config:
 def parse_spec(spec: str) -> tuple[str, dict[str, Any], str]:
     """``"NAME[:K=V,...][@VARIANT]"`` -> ``(name, overrides, variant)``.
 
-    Values are read as int, float, True/False, else kept as strings.
+    ``NAME[:K=V,...]`` is read by :func:`~cemgd.experiments.common.parse_planner_spec`
+    (so ``cem-500`` and the other paper variants work too).
 
     Raises:
-        ValueError: empty name, a setting without ``=`` or an unknown variant.
+        ValueError: an unknown planner, a setting without ``=`` or an unknown variant.
     """
     body, _, variant = spec.partition("@")
     variant = variant.strip() or "model"
     if variant not in VARIANTS:
         raise ValueError(f"planners: unknown variant {variant!r} in {spec!r}; "
                          f"expected one of {VARIANTS}")
-    name, _, settings = body.partition(":")
-    name = name.strip()
-    if not name:
-        raise ValueError(f"planners: empty planner name in {spec!r}")
-    overrides: dict[str, Any] = {}
-    for item in filter(None, (s.strip() for s in settings.split(","))):
-        key, eq, value = item.partition("=")
-        if not eq or not key.strip():
-            raise ValueError(f"planners: expected KEY=VALUE, got {item!r} in {spec!r}")
-        overrides[key.strip()] = _parse_value(value.strip())
+    name, overrides = parse_planner_spec(body.strip())
     return name, overrides, variant
 
 
@@ -189,19 +187,6 @@ def format_spec(name: str, overrides: dict[str, Any], variant: str = "model") ->
     if overrides:
         spec += ":" + ",".join(f"{k}={v}" for k, v in overrides.items())
     return spec if variant == "model" else f"{spec}@{variant}"
-
-
-def _parse_value(text: str) -> Any:
-    if text in ("True", "true"):
-        return True
-    if text in ("False", "false"):
-        return False
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return text
 
 
 def label(name: str, config: Any, overrides: dict[str, Any], variant: str) -> str:
@@ -294,26 +279,16 @@ def gradient_rollouts(planner: Any, info: dict[str, float]) -> float:
 def bench_planner(
     spec: str, config: Config, rollout: Callable, obs: Array, key: Array, throughput: float,
     row_flops: int,
-) -> dict[str, Any] | None:
-    """Compile and time one planner's replan step; ``None`` if it cannot be built."""
+) -> dict[str, Any]:
+    """Compile and time one planner's replan step."""
     name, overrides, variant = parse_spec(spec)
-    if name not in PLANNERS:
-        console.print(f"[yellow]bench: skipping {spec!r}: no planner {name!r} "
-                      f"(have {sorted(PLANNERS)})[/yellow]")
-        return None
-    try:
-        planner = make_planner(name, **overrides)
-        if variant == "maxwork":
-            c = planner.config
-            if not all(hasattr(c, f) for f in ("step_size", "step_decay", "line_search_trials")):
-                raise ValueError(f"@maxwork: planner {name!r} has no line search")
-            # eta_j = step_size * decay^j: eta_{J-2} > 1 > eta_{J-1}; a step of eta
-            # scales a by (1 - 2 eta), so only the last trial lowers sum(a^2).
-            step_size = 1.0 / c.step_decay ** (c.line_search_trials - 1.5)
-            planner = make_planner(name, **{**overrides, "step_size": step_size})
-    except ValueError as err:
-        console.print(f"[yellow]bench: skipping {spec!r}: {err}[/yellow]")
-        return None
+    planner = make_planner(name, **overrides)
+    if variant == "maxwork":
+        c = planner.config
+        # eta_j = step_size * decay^j: eta_{J-2} > 1 > eta_{J-1}; a step of eta
+        # scales a by (1 - 2 eta), so only the last trial lowers sum(a^2).
+        step_size = 1.0 / c.step_decay ** (c.line_search_trials - 1.5)
+        planner = make_planner(name, **{**overrides, "step_size": step_size})
     if variant != "model":
         rollout = surrogate(rollout, flip_gradient=variant == "reject")
     ones = np.ones(config.action_dim, np.float32)
@@ -429,9 +404,8 @@ def run(config: Config, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
             else:
                 row = bench_planner(spec, config, rollout, obs, plan_key, throughput,
                                     forward_flops(params))
-                if row is not None:
-                    run_dir.append(CSV, row)
-                    rows.append(row)
+                run_dir.append(CSV, row)
+                rows.append(row)
             bar.advance(task)
 
     print_table("plan step (replan path)", rows, SUMMARY)
