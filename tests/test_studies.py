@@ -67,3 +67,12 @@ def test_wilson_interval():
     assert wilson_interval(0, 50)[0] == 0.0
     assert wilson_interval(50, 50)[1] == pytest.approx(1.0)
     assert wilson_interval(49, 50)[0] > 0.85
+
+
+def test_config_flags_carry_field_docs_from_base_classes():
+    from cemgd.experiments.common import field_docs
+    from cemgd.planners.gradcem import GradCEMConfig
+
+    docs = field_docs(GradCEMConfig)
+    assert "per iteration" in docs["num_samples"]  # declared on CEMConfig
+    assert "Adam" in docs["step_size"]  # declared on GradCEMConfig

@@ -12,7 +12,8 @@ The step size restarts at ``eta_init`` for every gradient step.
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -163,20 +164,33 @@ def _parallel(
     return a_new, r_new, accepted, i32(num_trials * jnp.sum(active)), bad
 
 
-def check_settings(config: Any) -> None:
-    """Validate the gradient-stage fields a planner config shares with ``cem-gd``.
+@dataclass(frozen=True)
+class GradientSettings:
+    """The gradient stage's settings, shared by ``cem-gd`` and ``gd`` (paper, Sec. 3)."""
 
-    Checks ``grad_steps``, ``step_size``, ``step_decay``, ``line_search_trials`` and
-    ``line_search``; raises ValueError naming the field.
-    """
-    check_int("grad_steps", config.grad_steps, 0)
-    check_range("step_size", config.step_size, 0.0, float("inf"), low_open=True)
-    check_range("step_decay", config.step_decay, 0.0, 1.0, low_open=True, high_open=True)
-    check_int("line_search_trials", config.line_search_trials)
-    if config.line_search not in ("sequential", "parallel"):
-        raise ValueError(
-            f"line_search: expected 'sequential' or 'parallel', got {config.line_search!r}"
-        )
+    top_k: int = 1
+    """Sequences refined by gradient ascent at every step (k)."""
+    grad_steps: int = 10
+    """Gradient updates per sequence (G)."""
+    step_size: float = 0.01
+    """Initial step size of every line search (eta_init)."""
+    step_decay: float = 0.67
+    """Backtracking factor (rho)."""
+    line_search_trials: int = 8
+    """Step sizes tried per gradient update (J)."""
+    line_search: LineSearch = "sequential"
+    """'sequential' backtracking (the paper) or 'parallel' (all J in one batch)."""
+
+    def __post_init__(self) -> None:
+        check_int("top_k", self.top_k)
+        check_int("grad_steps", self.grad_steps, 0)
+        check_range("step_size", self.step_size, 0.0, float("inf"), low_open=True)
+        check_range("step_decay", self.step_decay, 0.0, 1.0, low_open=True, high_open=True)
+        check_int("line_search_trials", self.line_search_trials)
+        if self.line_search not in ("sequential", "parallel"):
+            raise ValueError(
+                f"line_search: expected 'sequential' or 'parallel', got {self.line_search!r}"
+            )
 
 
 class Refined(NamedTuple):
@@ -196,12 +210,10 @@ class Refined(NamedTuple):
 
 
 def refine_and_pick(
-    problem: Problem, obs: Array, actions: Array, returns: Array, key: Array, config: Any
+    problem: Problem, obs: Array, actions: Array, returns: Array, key: Array,
+    config: GradientSettings,
 ) -> Refined:
-    """Gradient ascent on ``actions: [k, T, A]``, then re-evaluate and keep the best.
-
-    ``config`` supplies the fields checked by :func:`check_settings`.
-    """
+    """Gradient ascent on ``actions: [k, T, A]``, then re-evaluate and keep the best."""
     ascent = gradient_ascent(
         problem, obs, actions, returns, key, config.grad_steps, config.step_size,
         config.step_decay, config.line_search_trials, config.line_search,

@@ -56,6 +56,7 @@ from cemgd.experiments.common import RunDir, console, parse_planner_spec, print_
 from cemgd.models import forward_flops, init_ensemble, make_rollout
 from cemgd.planners import PLANNERS, make_planner
 from cemgd.problem import Array, Problem
+from cemgd.sharding import default_cpu_devices, shard_rollout, use_cpu_devices
 
 DEFAULT_PLANNERS: tuple[str, ...] = (
     "cem-50",
@@ -106,6 +107,8 @@ class Config:
     """Hidden layers."""
     matmul_size: int = 2048
     """Side of the square f32 matmul that measures the machine's throughput."""
+    cpu_devices: int = 0
+    """Host CPU devices that batches of >= 64 rollouts are split over (0: one per core)."""
 
     def __post_init__(self) -> None:
         for name in ("repeats", "num_particles", "obs_dim", "action_dim", "horizon", "members",
@@ -113,6 +116,9 @@ class Config:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
+        if isinstance(self.cpu_devices, bool) or not isinstance(self.cpu_devices, int) or (
+                self.cpu_devices < 0):
+            raise ValueError(f"cpu_devices: expected an int >= 0, got {self.cpu_devices!r}")
         if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
             raise ValueError(f"warmup: expected an int >= 0, got {self.warmup!r}")
         if not self.planners:
@@ -383,11 +389,14 @@ def run(config: Config, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
     run_dir = RunDir(path, config)
     done = {row["spec"]: row for row in run_dir.read(CSV)}
 
+    devices = use_cpu_devices(config.cpu_devices or default_cpu_devices())
     key = jax.random.key(config.seed)
     model_key, obs_key, plan_key = jax.random.split(key, 3)
     params = init_ensemble(model_key, config.obs_dim, config.action_dim, config.members,
                            config.hidden, config.layers)
     rollout = make_rollout(params, reward, config.num_particles)
+    if devices > 1:
+        rollout = shard_rollout(rollout)
     obs = 0.1 * jax.random.normal(obs_key, (config.obs_dim,), jnp.float32)
     throughput = matmul_gflops(config.matmul_size)
     console.print(f"bench: {throughput:.1f} GFLOP/s on a {config.matmul_size}^2 f32 matmul; "
@@ -451,7 +460,9 @@ def write_markdown(file: Path, config: Config, rows: list[dict[str, Any]],
         "compiled step (temp + argument + output); RSS delta: growth of the process's peak "
         "RSS while compiling and running this row (0 when below an earlier peak). Roofline: "
         "ensemble matmul FLOPs (forward rollouts + 3 x gradient rollouts) over the matmul "
-        "throughput. Counters are means over the timed steps.",
+        "throughput. Counters are means over the timed steps. With more than one device, "
+        "batches of 64 rollouts or more are split over them (`cemgd.sharding.shard_rollout`), "
+        "for every planner alike.",
         "",
     ]
     file.write_text("\n".join(lines))

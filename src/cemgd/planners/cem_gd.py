@@ -24,14 +24,14 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from cemgd.linesearch import LineSearch, check_settings, refine_and_pick
+from cemgd.linesearch import GradientSettings, refine_and_pick
 from cemgd.planners.base import Planner, Result, cem_search, half_range, i32, num_elites_for
 from cemgd.problem import Array, PlanState, Problem
 from cemgd.validate import check_int, check_range
 
 
 @dataclass(frozen=True)
-class CEMGDConfig:
+class CEMGDConfig(GradientSettings):
     """Settings of ``cem-gd`` (defaults: the paper, Sec. 3)."""
 
     n_init: int = 15000
@@ -46,20 +46,9 @@ class CEMGDConfig:
     """Weight of the elites' mean and variance in the CEM moving average (Eq. 2)."""
     init_std: float = 1.0
     """CEM std at the start of every step, in half-widths of the box (Sigma = I)."""
-    top_k: int = 1
-    """Sequences handed to gradient ascent (k)."""
-    grad_steps: int = 10
-    """Gradient updates per sequence (G)."""
-    step_size: float = 0.01
-    """Initial step size of every line search (eta_init)."""
-    step_decay: float = 0.67
-    """Backtracking factor (rho)."""
-    line_search_trials: int = 8
-    """Step sizes tried per gradient update (J)."""
-    line_search: LineSearch = "sequential"
-    """'sequential' backtracking (the paper) or 'parallel' (all J in one batch)."""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         check_int("num_iterations", self.num_iterations)
         for name in ("n_init", "n_replan"):
             value = getattr(self, name)
@@ -72,13 +61,11 @@ class CEMGDConfig:
         check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
         check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
-        check_int("top_k", self.top_k)
         if self.top_k > min(self.n_init, self.n_replan):
             raise ValueError(
                 f"top_k: expected <= min(n_init, n_replan) = "
                 f"{min(self.n_init, self.n_replan)}, got {self.top_k}"
             )
-        check_settings(self)
 
 
 class CEMGD(Planner):

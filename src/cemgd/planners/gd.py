@@ -23,34 +23,20 @@ from dataclasses import dataclass
 
 import jax
 
-from cemgd.linesearch import LineSearch, check_settings, refine_and_pick
+from cemgd.linesearch import GradientSettings, refine_and_pick
 from cemgd.planners.base import Planner, Result, i32, uniform_sequences
 from cemgd.problem import Array, PlanState, Problem, evaluate
-from cemgd.validate import check_int
 
 
 @dataclass(frozen=True)
-class GDConfig:
+class GDConfig(GradientSettings):
     """Settings of ``gd`` (defaults: the paper's baseline gradient optimizer, Sec. 3)."""
 
-    top_k: int = 1
-    """Starting sequences refined per step (k)."""
-    grad_steps: int = 10
-    """Gradient updates per sequence (G)."""
-    step_size: float = 0.01
-    """Initial step size of every line search (eta_init)."""
-    step_decay: float = 0.67
-    """Backtracking factor (rho)."""
-    line_search_trials: int = 8
-    """Step sizes tried per gradient update (J)."""
-    line_search: LineSearch = "sequential"
-    """'sequential' backtracking (the paper) or 'parallel' (all J in one batch)."""
     warm_start: bool = False
     """Start the first sequence from the shifted previous plan instead of at random."""
 
     def __post_init__(self) -> None:
-        check_int("top_k", self.top_k)
-        check_settings(self)
+        super().__post_init__()
         if not isinstance(self.warm_start, bool):
             raise ValueError(f"warm_start: expected a bool, got {self.warm_start!r}")
 

@@ -28,43 +28,25 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from cemgd.planners.base import Planner, Result, cem_search, half_range, i32, num_elites_for
+from cemgd.planners.base import Planner, Result, cem_search, half_range, i32
+from cemgd.planners.cem import CEMConfig
 from cemgd.problem import Array, PlanState, Problem
 from cemgd.validate import check_int, check_range
 
 
 @dataclass(frozen=True)
-class GradCEMConfig:
-    """Settings of ``gradcem`` (defaults: Bharadhwaj et al.'s Adam, CEM 500's budget)."""
+class GradCEMConfig(CEMConfig):
+    """Settings of ``gradcem``: CEM's (at CEM 500's budget) plus the per-sample Adam steps."""
 
-    num_samples: int = 100
-    """Sequences sampled per iteration (n)."""
-    num_iterations: int = 5
-    """CEM iterations per planning step (m)."""
-    elite_ratio: float = 0.1
-    """Fraction of each iteration's samples kept as elites (at least one)."""
-    alpha: float = 0.9
-    """Weight of the elites' mean and variance in the moving average (Eq. 2)."""
-    init_std: float = 0.5
-    """Initial std in half-widths of the action box (0.5: PETS' var = width^2 / 16)."""
     step_size: float = 0.01
     """Adam learning rate of the per-sample gradient steps."""
     inner_steps: int = 1
     """Adam steps taken by every sample before it is evaluated."""
 
     def __post_init__(self) -> None:
-        check_int("num_samples", self.num_samples)
-        check_int("num_iterations", self.num_iterations)
-        check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
-        check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
-        check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
+        super().__post_init__()
         check_range("step_size", self.step_size, 0.0, float("inf"), low_open=True)
         check_int("inner_steps", self.inner_steps)
-
-    @property
-    def num_elites(self) -> int:
-        """Elites per iteration."""
-        return num_elites_for(self.num_samples, self.elite_ratio)
 
 
 class GradCEM(Planner):

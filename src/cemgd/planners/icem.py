@@ -36,25 +36,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.planners.base import Planner, Result, half_range, i32, merge_top_k, num_elites_for, shift
+from cemgd.planners.base import Planner, Result, half_range, i32, merge_top_k, shift
+from cemgd.planners.cem import CEMConfig
 from cemgd.problem import Array, PlanState, Problem, evaluate
-from cemgd.validate import check_int, check_range
+from cemgd.validate import check_range
 
 
 @dataclass(frozen=True)
-class ICEMConfig:
-    """Settings of ``icem`` (defaults: iCEM's, at the budget of the paper's CEM 500)."""
+class ICEMConfig(CEMConfig):
+    """Settings of ``icem`` (defaults: iCEM's, at the budget of the paper's CEM 500).
 
-    num_samples: int = 100
-    """Sequences sampled at the first iteration (n); later iterations sample fewer."""
-    num_iterations: int = 5
-    """CEM iterations per planning step (m)."""
-    elite_ratio: float = 0.1
-    """Elites per iteration as a fraction of ``num_samples`` (K, fixed; at least one)."""
-    alpha: float = 0.9
-    """Weight of the elites' mean and std in the moving average (iCEM momentum 0.1)."""
-    init_std: float = 0.5
-    """Std at the start of every step, in half-widths of the action box."""
+    ``num_samples`` is the first iteration's population (later ones decay), the
+    number of elites K = ceil(elite_ratio * num_samples) is fixed, and ``alpha``
+    weighs the elites' mean and std (iCEM's momentum 0.1 is alpha = 0.9).
+    """
+
     beta: float = 2.0
     """Exponent of the 1/f^beta power spectrum of the noise along time (0 = white)."""
     population_decay: float = 1.25
@@ -63,19 +59,10 @@ class ICEMConfig:
     """Fraction of the elites kept for the next iteration and the next step (0 = none)."""
 
     def __post_init__(self) -> None:
-        check_int("num_samples", self.num_samples)
-        check_int("num_iterations", self.num_iterations)
-        check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
-        check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
-        check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
+        super().__post_init__()
         check_range("beta", self.beta, 0.0, float("inf"))
         check_range("population_decay", self.population_decay, 1.0, float("inf"))
         check_range("keep_elites", self.keep_elites, 0.0, 1.0)
-
-    @property
-    def num_elites(self) -> int:
-        """Elites per iteration (K)."""
-        return num_elites_for(self.num_samples, self.elite_ratio)
 
     @property
     def num_keep(self) -> int:
