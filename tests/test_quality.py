@@ -116,3 +116,24 @@ def test_cem_gd_plan_never_worse_than_its_cem_sample():
     assert returns[10, 0] > returns[0, 0]  # same key, same CEM samples: gradients helped
     for step in range(3):
         assert np.isfinite(returns[10, step])
+
+
+@pytest.mark.parametrize("line_search", ["sequential", "parallel"])
+def test_each_sequence_keeps_its_own_step_size(line_search):
+    """Refining k sequences together equals refining each alone (Algorithm 1's loop over k)."""
+    problem = cemgd.Problem(_bumpy, 5, -2 * np.ones(2), 2 * np.ones(2))
+    obs = jnp.array([0.0])
+    # different scales: the steep start needs more backtracking than the flat one
+    starts = jnp.stack([
+        jax.random.uniform(jax.random.key(2), (5, 2), minval=-2, maxval=2),
+        0.01 * jax.random.uniform(jax.random.key(3), (5, 2)),
+    ])
+    args = (jax.random.key(0), 6, 0.5, 0.5, 8, line_search)
+    together = gradient_ascent(problem, obs, starts, _bumpy(obs, starts, None), *args)
+    trials = 0
+    for i in range(2):
+        alone = gradient_ascent(problem, obs, starts[i:i + 1], _bumpy(obs, starts[i:i + 1], None),
+                                *args)
+        np.testing.assert_allclose(together.actions[i], alone.actions[0], rtol=1e-5, atol=1e-6)
+        trials += int(alone.line_search_trials)
+    assert int(together.line_search_trials) == trials
