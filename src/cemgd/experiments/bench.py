@@ -37,7 +37,6 @@ same folder with the same config skips the rows done) and ``bench.md``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import platform
@@ -380,12 +379,6 @@ HEADERS = ("Planner", "rollouts/step", "grad steps", "LS trials", "compile (s)",
 def run(config: Config, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Time every planner of ``config``; write ``bench.csv`` and ``bench.md`` into ``out``."""
     path = Path(out)
-    old_config = path / "config.json"
-    payload = json.loads(json.dumps(dataclasses.asdict(config), default=str))
-    if old_config.exists() and (path / CSV).exists():
-        if json.loads(old_config.read_text()) != payload:
-            console.print(f"bench: config changed; moving the old {CSV} to {CSV}.old")
-            (path / CSV).replace(path / (CSV + ".old"))
     run_dir = RunDir(path, config)
     done = {row["spec"]: row for row in run_dir.read(CSV)}
 

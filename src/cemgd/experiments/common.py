@@ -112,15 +112,23 @@ def field_docs(config_cls: type) -> dict[str, str]:
 class RunDir:
     """A results folder: ``config.json`` once, CSV rows appended and flushed as they come.
 
-    Rows already in a CSV are kept, so a killed study can be resumed by skipping
-    the keys in :meth:`done_keys`.
+    Rows already in a CSV are kept when the folder is reopened with the same
+    config, so a killed study resumes by skipping the keys in :meth:`done_keys`.
+    With a different config the old CSV files are moved to ``*.csv.old`` first, so
+    rows of two configurations never mix.
     """
 
     def __init__(self, out: str | os.PathLike[str], config: Any) -> None:
         self.path = Path(out)
         self.path.mkdir(parents=True, exist_ok=True)
         payload = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
-        (self.path / "config.json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        text = json.dumps(payload, indent=2, default=str) + "\n"
+        old = self.path / "config.json"
+        if old.exists() and json.loads(old.read_text()) != json.loads(text):
+            for csv_file in self.path.glob("*.csv"):
+                csv_file.replace(csv_file.with_name(csv_file.name + ".old"))
+                console.print(f"config changed: moved {csv_file.name} to {csv_file.name}.old")
+        old.write_text(text)
 
     def append(self, name: str, row: dict[str, Any]) -> None:
         """Append ``row`` to ``name`` (a CSV in the run folder), writing a header if new."""
