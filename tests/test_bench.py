@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import time
 
 import pytest
 
@@ -54,9 +53,7 @@ def test_quick_bench_end_to_end(tmp_path):
     assert maxwork["grad_steps"] == 3 and maxwork["line_search_trials"] == 9
     assert maxwork["gradient_rollouts"] == 3
 
-    t0 = time.perf_counter()
     again = bench.run(config, tmp_path)  # resumes: every row is already written
-    assert time.perf_counter() - t0 < 20
     assert [r["spec"] for r in again] == expected
     assert len(list(csv.DictReader((tmp_path / "bench.csv").open()))) == len(expected)
 

@@ -189,3 +189,72 @@ def test_plan_fn_runs_under_vmap(planner_name):
     assert actions.shape == (3, 4, 2)
     assert info.best_return.shape == (3,)
     assert np.all(np.isfinite(np.asarray(actions)))
+
+
+def test_asymmetric_box_is_explored(planner_name):
+    """A box that does not contain 0 around its middle: the optimum is the upper corner."""
+    problem = cemgd.Problem(lambda obs, a, key: jnp.sum(a, axis=(1, 2)), 4, np.zeros(2),
+                            np.ones(2))
+    planner = small_planner(planner_name, **({"step_size": 0.1} if planner_name in
+                                              ("gd", "cem-gd") else {}))
+    state = planner.init(problem, jax.random.key(0))
+    for _ in range(3):
+        actions, state, info = planner.plan(state, np.zeros(2))
+    assert float(info.best_return) > 0.5 * 8, float(info.best_return)
+
+
+def test_one_planner_serves_two_controllers():
+    planner = small_planner("cem")
+    mpcs = []
+    for goal in (0.5, -0.5):
+        def rollout(obs, actions, key, goal=goal):
+            return -jnp.sum((actions - goal) ** 2, axis=(1, 2))
+
+        mpc = cemgd.MPC(planner, cemgd.Problem(rollout, 3, -np.ones(1), np.ones(1)))
+        mpc.reset(jax.random.key(0))
+        mpcs.append(mpc)
+    first = [mpc.act(np.zeros(1)) for mpc in mpcs]
+    assert first[0][0] > 0.2 and first[1][0] < -0.2, first
+
+
+def test_cem_gd_samples_n_init_only_after_init_or_reset():
+    problem = integrator_problem()
+    mpc = cemgd.MPC(small_planner("cem-gd", n_init=40, n_replan=20), problem)
+    for _ in range(2):
+        mpc.reset(jax.random.key(0))
+        counts = []
+        for _ in range(3):
+            mpc.act(np.array([0.5, 0.5]))
+            counts.append(int(mpc.last_info.num_samples))
+        assert counts == [40, 20, 20]
+
+
+def test_cem_gd_replans_around_the_warm_start():
+    problem = integrator_problem(horizon=5)
+    planner = small_planner("cem-gd", grad_steps=0, init_std=1e-3)
+    state = planner.init(problem, jax.random.key(0))
+    state = state._replace(step=jnp.int32(1), mean=jnp.full((5, 2), 0.3))
+    actions, _, _ = planner.plan(state, np.zeros(2))
+    np.testing.assert_allclose(np.asarray(actions), 0.3, atol=0.01)
+
+
+@pytest.mark.parametrize(("kwargs", "argument"), [
+    ({"obs_shape": 3}, "obs_shape"),
+    ({"action_low": ["a", "b"]}, "action_low"),
+])
+def test_problem_validation_names_more_arguments(kwargs, argument):
+    args = {"rollout": integrator_rollout, "horizon": 3, "action_low": -np.ones(2),
+            "action_high": np.ones(2), **kwargs}
+    with pytest.raises(ValueError, match=argument):
+        cemgd.Problem(**args)
+
+
+def test_ragged_obs_and_foreign_state_name_the_argument():
+    problem = integrator_problem()
+    cem, icem = small_planner("cem"), small_planner("icem")
+    state = cem.init(problem, jax.random.key(0))
+    with pytest.raises(ValueError, match="obs"):
+        cem.plan(state, [[0.0], [1.0, 2.0]])
+    icem.init(problem, jax.random.key(0))
+    with pytest.raises(ValueError, match="state"):
+        icem.plan(state, np.zeros(2))

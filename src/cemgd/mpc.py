@@ -38,7 +38,7 @@ class MPC:
     def act(self, obs: Any) -> np.ndarray:
         """Plan from ``obs`` and return the first action, ``[A]`` (numpy)."""
         if self.state is None:
-            raise ValueError("state: call reset(key) before act(obs)")
-        actions, self.state, self.last_info = self.planner.plan(self.state, obs)
+            raise ValueError("obs: call reset(key) before act(obs)")
+        actions, self.state, self.last_info = self.planner.plan(self.state, obs, self.problem)
         self.last_plan = actions
         return np.asarray(actions[0])

@@ -47,8 +47,13 @@ class Problem:
             raise ValueError(f"horizon: expected an int >= 1, got {self.horizon!r}")
         if self.horizon < 1:
             raise ValueError(f"horizon: expected an int >= 1, got {self.horizon}")
-        low = np.asarray(self.action_low, dtype=np.float32)
-        high = np.asarray(self.action_high, dtype=np.float32)
+        bounds = []
+        for name in ("action_low", "action_high"):
+            try:
+                bounds.append(np.asarray(getattr(self, name), dtype=np.float32))
+            except (TypeError, ValueError) as err:
+                raise ValueError(f"{name}: expected numbers of shape [A], got {err}") from None
+        low, high = bounds
         for name, value in (("action_low", low), ("action_high", high)):
             if value.ndim != 1 or value.shape[0] < 1:
                 raise ValueError(f"{name}: expected shape [A] with A >= 1, got {value.shape}")
@@ -61,7 +66,15 @@ class Problem:
         if np.any(low > high):
             raise ValueError(f"action_low: must be <= action_high, got low={low}, high={high}")
         if self.obs_shape is not None:
-            object.__setattr__(self, "obs_shape", tuple(int(s) for s in self.obs_shape))
+            try:
+                shape = tuple(int(s) for s in self.obs_shape)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"obs_shape: expected a tuple of ints or None, got {self.obs_shape!r}"
+                ) from None
+            if any(s < 0 for s in shape):
+                raise ValueError(f"obs_shape: expected sizes >= 0, got {shape}")
+            object.__setattr__(self, "obs_shape", shape)
         object.__setattr__(self, "horizon", int(self.horizon))
         object.__setattr__(self, "action_low", jnp.asarray(low))
         object.__setattr__(self, "action_high", jnp.asarray(high))

@@ -38,7 +38,10 @@ def default_cpu_devices() -> int:
     """``CEMGD_CPU_DEVICES`` if set, else the number of cores (at most 8)."""
     env = os.environ.get("CEMGD_CPU_DEVICES")
     if env:
-        return max(1, int(env))
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ValueError(f"CEMGD_CPU_DEVICES: expected an int, got {env!r}") from None
     return max(1, min(8, os.cpu_count() or 1))
 
 

@@ -23,7 +23,9 @@ from cemgd import plots
 from cemgd.experiments.common import RunDir, console, print_table, progress, wilson_interval
 from cemgd.experiments.episodes import run_trials
 from cemgd.planners import make_planner
+from cemgd.planners.cem_gd import CEMGDConfig
 from cemgd.tasks import make_task
+from cemgd.validate import check_int
 
 CSV = "barrier.csv"
 
@@ -50,30 +52,19 @@ class Config:
     """Base seed; trial i uses seed + i."""
 
     def __post_init__(self) -> None:
-        if not self.n_init or any(int(n) < 5 or int(n) % 5 for n in self.n_init):
-            raise ValueError(f"n_init: expected multiples of 5 (>= 5), got {self.n_init}")
         for name in ("n_replan", "trials", "horizon", "steps"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name}: expected an int >= 1, got {getattr(self, name)}")
+            check_int(name, getattr(self, name))
+        check_int("grad_steps", self.grad_steps, 0)
+        if not self.n_init:
+            raise ValueError("n_init: expected at least one value")
+        for n in self.n_init:  # the planner's own checks, e.g. multiples of its iterations
+            CEMGDConfig(n_init=n, n_replan=self.n_replan, grad_steps=self.grad_steps,
+                        step_size=self.step_size)
 
 
 def quick(config: Config) -> Config:
     """A tiny version for smoke tests (seconds)."""
     return dataclasses.replace(config, n_init=(10, 500), trials=4, steps=14, horizon=20)
-
-
-def _first_plans(planner_kwargs: dict, task: object, problem: object, keys: jax.Array,
-                 grad_steps: int) -> np.ndarray:
-    """The first plan of every trial with ``grad_steps`` gradient steps: ``[N, T, A]``."""
-    planner = make_planner("cem-gd", **{**planner_kwargs, "grad_steps": grad_steps})
-
-    def first(key: jax.Array) -> jax.Array:
-        _, plan_key = jax.random.split(key)
-        state = planner.initial_state(problem, plan_key)
-        obs0 = task.reset(jax.random.split(key)[0])
-        return planner.plan_fn(problem, first=True)(state, obs0)[0]
-
-    return np.asarray(jax.jit(jax.vmap(first))(keys))
 
 
 def run(config: Config, out: str | Path) -> list[dict]:
@@ -94,7 +85,9 @@ def run(config: Config, out: str | Path) -> list[dict]:
             start = time.perf_counter()
             ep = jax.block_until_ready(run_trials(planner, task, problem, config.steps, keys))
             seconds = time.perf_counter() - start
-            cem_pick = _first_plans(kwargs, task, problem, keys, 0)
+            # the same first step without gradient steps: the CEM pick it started from
+            no_grad = make_planner("cem-gd", grad_steps=0, **kwargs)
+            cem_pick = np.asarray(run_trials(no_grad, task, problem, 1, keys).first_plan)
             side = np.asarray(task.crossing_side(ep.obs))
             below, above = int(np.sum(side == -1)), int(np.sum(side == 1))
             low, high = wilson_interval(below, config.trials)

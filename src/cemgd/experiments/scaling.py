@@ -26,13 +26,13 @@ from cemgd.experiments.common import (
     RunDir,
     console,
     make_planner_from_spec,
-    parse_planner_spec,
     print_table,
     progress,
     time_plan_step,
 )
 from cemgd.experiments.episodes import run_trials
 from cemgd.tasks import make_task
+from cemgd.validate import check_int
 
 CSV = "scaling.csv"
 
@@ -61,15 +61,16 @@ class Config:
     """Base seed; trial i uses seed + i."""
 
     def __post_init__(self) -> None:
-        if not self.dims or any(int(d) < 1 for d in self.dims):
-            raise ValueError(f"dims: expected positive ints, got {self.dims}")
+        if not self.dims:
+            raise ValueError("dims: expected at least one action dimension")
+        for d in self.dims:
+            check_int("dims", d)
+        for name in ("n_init", "n_replan", "horizon", "steps", "trials", "repeats"):
+            check_int(name, getattr(self, name))
         if not self.planners:
             raise ValueError("planners: expected at least one planner")
-        for spec in self.planners:
-            parse_planner_spec(spec)
-        for name in ("n_init", "n_replan", "horizon", "steps", "trials", "repeats"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"{name}: expected an int >= 1, got {getattr(self, name)}")
+        for spec in self.planners:  # build each once, so a bad setting fails before a run
+            make_planner_from_spec(spec, n_init=self.n_init, n_replan=self.n_replan)
 
 
 def quick(config: Config) -> Config:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import weakref
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -61,13 +62,21 @@ def half_range(problem: Problem) -> Array:
     return 0.5 * (problem.action_high - problem.action_low)
 
 
-def sample_truncated(
-    key: Array, mean: Array, std: Array, problem: Problem, num: int
-) -> Array:
-    """PETS-style truncated-normal samples inside the action box.
+Truncation = Literal["box", "pets"]
 
-    The std is capped at half the distance from the mean to either bound and the
-    normal is truncated at two std, so every sample lies inside the box.
+
+def sample_truncated(
+    key: Array, mean: Array, std: Array, problem: Problem, num: int,
+    truncation: Truncation = "pets",
+) -> Array:
+    """Truncated-normal samples inside the action box.
+
+    ``"pets"`` (PETS and the CEM-GD paper's code): the std is capped at half the
+    distance from the mean to the nearer bound and the normal truncated at two std,
+    so samples tighten near a bound (a coordinate whose mean sits on a bound is
+    frozen). ``"box"``: ``N(mean, std^2)`` truncated to the box, so the std is what
+    it says and a mean on a bound still explores inward, at the price of noisier
+    samples near bounds (on ``barrier2d`` it made closed-loop returns worse).
 
     Args:
         key: PRNG key.
@@ -75,14 +84,28 @@ def sample_truncated(
         std: ``[T, A]``.
         problem: gives the action box.
         num: number of sequences.
+        truncation: ``"box"`` or ``"pets"``.
 
     Returns:
         actions: ``[num, T, A]``.
     """
-    dist = jnp.minimum(mean - problem.action_low, problem.action_high - mean)
-    std = jnp.minimum(std, jnp.maximum(dist, 0.0) / 2.0)
-    noise = jax.random.truncated_normal(key, -2.0, 2.0, (num, *mean.shape), jnp.float32)
+    shape = (num, *mean.shape)
+    if truncation == "pets":
+        dist = jnp.minimum(mean - problem.action_low, problem.action_high - mean)
+        std = jnp.minimum(std, jnp.maximum(dist, 0.0) / 2.0)
+        noise = jax.random.truncated_normal(key, -2.0, 2.0, shape, jnp.float32)
+    else:
+        std = jnp.maximum(std, 1e-6)
+        lower = (problem.action_low - mean) / std
+        upper = (problem.action_high - mean) / std
+        noise = jax.random.truncated_normal(key, lower, upper, shape, jnp.float32)
     return problem.clip(mean + std * noise)
+
+
+def check_truncation(value: Any) -> None:
+    """Raise ValueError unless ``value`` is ``"box"`` or ``"pets"``."""
+    if value not in ("box", "pets"):
+        raise ValueError(f"truncation: expected 'box' or 'pets', got {value!r}")
 
 
 def uniform_sequences(key: Array, problem: Problem, num: int) -> Array:
@@ -142,6 +165,7 @@ def cem_search(
     alpha: float,
     top_k: int,
     refine: Callable[[Array, Array], Array] | None = None,
+    truncation: Truncation = "pets",
 ) -> CEMSearch:
     """The Cross-Entropy Method (CEM-GD paper, Eq. 2), as one ``lax.scan``.
 
@@ -162,22 +186,23 @@ def cem_search(
         top_k: sequences to keep (static).
         refine: optional ``refine(actions: [B, T, A], key) -> [B, T, A]`` applied to
             samples before evaluation (GradCEM's gradient step).
+        truncation: how samples are kept in the box (:func:`sample_truncated`).
     """
     top_actions = jnp.broadcast_to(mean, (top_k, *mean.shape))
     top_returns = jnp.full((top_k,), -jnp.inf, jnp.float32)
 
     def body(carry: tuple, step_key: Array) -> tuple[tuple, None]:
         mean, std, top_actions, top_returns, bad = carry
-        actions = sample_truncated(step_key, mean, std, problem, num_samples)
+        actions = sample_truncated(step_key, mean, std, problem, num_samples, truncation)
         if refine is not None:
             actions = refine(actions, step_key)
         returns, nonfinite = evaluate(problem, obs, actions, eval_key)
-        elite_returns, idx = jax.lax.top_k(returns, num_elites)
-        elites = actions[idx]
+        best_returns, idx = jax.lax.top_k(returns, max(num_elites, top_k))
+        elites = actions[idx[:num_elites]]
         mean = (1 - alpha) * mean + alpha * jnp.mean(elites, axis=0)
         std = jnp.sqrt((1 - alpha) * std**2 + alpha * jnp.var(elites, axis=0))
         top_actions, top_returns = merge_top_k(
-            top_actions, top_returns, elites[:top_k], elite_returns[:top_k]
+            top_actions, top_returns, actions[idx[:top_k]], best_returns[:top_k]
         )
         return (mean, std, top_actions, top_returns, bad + nonfinite), None
 
@@ -220,8 +245,11 @@ class Planner:
                 )
         self.config = dataclasses.replace(config, **overrides)
         self._problem: Problem | None = None
-        self._obs_shape: tuple[int, ...] | None = None
-        self._plan_jit: PlanFn | None = None
+        # per problem: the jitted step and the observation shape it was first called with
+        self._compiled: weakref.WeakKeyDictionary[Problem, PlanFn] = weakref.WeakKeyDictionary()
+        self._obs_shapes: weakref.WeakKeyDictionary[Problem, tuple[int, ...]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"
@@ -229,7 +257,11 @@ class Planner:
     # ---- public API -------------------------------------------------------------
 
     def init(self, problem: Problem, key: Array) -> PlanState:
-        """Bind ``problem`` and return a fresh state (zero-mean, clipped to the box).
+        """Make ``problem`` the default of :meth:`plan`; return a fresh state.
+
+        The state's mean is zero clipped to the box. One planner may serve several
+        problems (each compiled once); pass ``problem=`` to :meth:`plan` for any but
+        the last one given to ``init``, as :class:`~cemgd.mpc.MPC` does.
 
         Args:
             problem: the planning problem.
@@ -238,49 +270,69 @@ class Planner:
         if not isinstance(problem, Problem):
             raise ValueError(f"problem: expected a cemgd.Problem, got {type(problem).__name__}")
         key = _check_key(key)
-        if problem is not self._problem:
-            self._problem = problem
-            self._obs_shape = problem.obs_shape
-            self._plan_jit = jax.jit(self.plan_fn(problem))
+        self._problem = problem
         return self.initial_state(problem, key)
 
     def initial_state(self, problem: Problem, key: Array) -> PlanState:
-        """The state ``init`` returns, as a pure function (no binding, no checks; vmap-able)."""
-        mean = jnp.broadcast_to(
-            problem.clip(jnp.zeros((problem.action_dim,), jnp.float32)),
-            (problem.horizon, problem.action_dim),
-        )
+        """The state ``init`` returns, as a pure function (no binding, no checks; vmap-able).
+
+        The mean is zero (the paper's mu = 0) in every coordinate whose box has 0
+        strictly inside, and the box centre elsewhere, so sampling never starts on a
+        bound.
+        """
+        low, high = problem.action_low, problem.action_high
+        start = jnp.where((low < 0) & (high > 0), 0.0, 0.5 * (low + high))
+        mean = jnp.broadcast_to(start, (problem.horizon, problem.action_dim))
         return PlanState(mean, key, i32(0), self._init_extra(problem))
 
-    def plan(self, state: PlanState, obs: Any) -> tuple[Array, PlanState, PlanInfo]:
+    def compiled(self, problem: Problem) -> PlanFn:
+        """The jitted step of :meth:`plan_fn` for ``problem`` (compiled once per problem)."""
+        if problem not in self._compiled:
+            self._compiled[problem] = jax.jit(self.plan_fn(problem))
+        return self._compiled[problem]
+
+    def plan(
+        self, state: PlanState, obs: Any, problem: Problem | None = None
+    ) -> tuple[Array, PlanState, PlanInfo]:
         """One MPC planning step (one jitted call).
 
         Args:
             state: from :meth:`init` or the previous ``plan``.
             obs: current observation (finite).
+            problem: the problem to plan on; default: the last one given to :meth:`init`.
 
         Returns:
             ``(actions: [T, A], next_state, info)``.
         """
-        if self._problem is None or self._plan_jit is None:
+        problem = self._problem if problem is None else problem
+        if problem is None:
             raise ValueError("state: call init(problem, key) before plan")
-        if not isinstance(state, PlanState):
-            raise ValueError(f"state: expected a PlanState, got {type(state).__name__}")
-        obs_np = np.asarray(obs)
-        if not np.issubdtype(obs_np.dtype, np.number):
-            raise ValueError(f"obs: expected a numeric array, got dtype {obs_np.dtype}")
-        if self._obs_shape is None:
-            self._obs_shape = obs_np.shape
-        elif obs_np.shape != self._obs_shape:
-            raise ValueError(f"obs: expected shape {self._obs_shape}, got {obs_np.shape}")
+        if not isinstance(problem, Problem):
+            raise ValueError(f"problem: expected a cemgd.Problem, got {type(problem).__name__}")
+        self._check_state(state, problem)
+        try:
+            obs_np = np.asarray(obs, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"obs: expected a numeric array, got {err}") from None
+        expected_obs = problem.obs_shape or self._obs_shapes.setdefault(problem, obs_np.shape)
+        if obs_np.shape != expected_obs:
+            raise ValueError(f"obs: expected shape {expected_obs}, got {obs_np.shape}")
         if not np.all(np.isfinite(obs_np)):
             raise ValueError("obs: expected finite values, got NaN or inf")
-        expected = (self._problem.horizon, self._problem.action_dim)
-        if tuple(state.mean.shape) != expected:
+        return self.compiled(problem)(state, jnp.asarray(obs_np, jnp.float32))
+
+    def _check_state(self, state: Any, problem: Problem) -> None:
+        """Raise ValueError naming ``state`` unless it fits this planner and ``problem``."""
+        if not isinstance(state, PlanState):
+            raise ValueError(f"state: expected a PlanState, got {type(state).__name__}")
+        expected = (problem.horizon, problem.action_dim)
+        if tuple(np.shape(state.mean)) != expected:
             raise ValueError(
-                f"state: mean has shape {tuple(state.mean.shape)}, expected {expected}"
+                f"state: mean has shape {tuple(np.shape(state.mean))}, expected {expected}"
             )
-        return self._plan_jit(state, jnp.asarray(obs_np, jnp.float32))
+        want = jax.tree.structure(self._init_extra(problem))
+        if jax.tree.structure(state.extra) != want:
+            raise ValueError(f"state: not a state of planner {self.name!r} (extra is {want})")
 
     def plan_fn(self, problem: Problem, first: bool | None = None) -> PlanFn:
         """The pure, unjitted planning step for embedding in ``jit``/``vmap``/``scan``.

@@ -18,7 +18,16 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import Planner, Result, cem_search, half_range, i32, num_elites_for
+from cemgd.planners.base import (
+    Planner,
+    Result,
+    Truncation,
+    cem_search,
+    check_truncation,
+    half_range,
+    i32,
+    num_elites_for,
+)
 from cemgd.problem import Array, PlanState, Problem
 from cemgd.validate import check_int, check_range
 
@@ -37,6 +46,8 @@ class CEMConfig:
     """Weight of the elites' mean and variance in the moving average (Eq. 2)."""
     init_std: float = 0.5
     """Initial std in half-widths of the action box (0.5: PETS' var = width^2 / 16)."""
+    truncation: Truncation = "pets"
+    """'pets': PETS' std cap near bounds (the paper's code); 'box': normal cut to the box."""
 
     def __post_init__(self) -> None:
         check_int("num_samples", self.num_samples)
@@ -44,6 +55,7 @@ class CEMConfig:
         check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
         check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
+        check_truncation(self.truncation)
 
     @property
     def num_elites(self) -> int:
@@ -65,7 +77,7 @@ class CEM(Planner):
         std = jnp.broadcast_to(c.init_std * half_range(problem), state.mean.shape)
         search = cem_search(
             problem, obs, sample_key, eval_key, state.mean, std, c.num_samples,
-            c.num_iterations, c.num_elites, c.alpha, top_k=1,
+            c.num_iterations, c.num_elites, c.alpha, top_k=1, truncation=c.truncation,
         )
         n = i32(c.num_samples * c.num_iterations)
         return Result(

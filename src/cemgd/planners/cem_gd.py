@@ -6,7 +6,10 @@ Gradient Descent Planner for Model-Based Reinforcement Learning", 2022.
 The first ``plan`` after ``init`` runs CEM with ``n_init`` rollouts from a
 zero-mean distribution; later calls run CEM with ``n_replan`` rollouts around
 the warm start (previous plan shifted one step, last action repeated), with the
-std reset to ``init_std`` (Sigma = I on a [-1, 1] box). The ``top_k`` best
+std reset to ``init_std`` every step. The paper writes Sigma = I; its reference
+code starts CEM at var = width^2 / 16, i.e. std = 0.5 half-widths, which is our
+default. Samples follow PETS' truncation (std capped at half the distance to the
+nearer bound; ``truncation="box"`` cuts the normal at the box instead). The ``top_k`` best
 sequences seen are refined by ``grad_steps`` projected gradient-ascent steps
 with backtracking (:mod:`cemgd.linesearch`); a step is taken only if the return
 rises, so the plan is never worse than the best CEM sample. The refined
@@ -25,7 +28,16 @@ import jax
 import jax.numpy as jnp
 
 from cemgd.linesearch import GradientSettings, refine_and_pick
-from cemgd.planners.base import Planner, Result, cem_search, half_range, i32, num_elites_for
+from cemgd.planners.base import (
+    Planner,
+    Result,
+    Truncation,
+    cem_search,
+    check_truncation,
+    half_range,
+    i32,
+    num_elites_for,
+)
 from cemgd.problem import Array, PlanState, Problem
 from cemgd.validate import check_int, check_range
 
@@ -44,8 +56,10 @@ class CEMGDConfig(GradientSettings):
     """Fraction of each CEM iteration's samples kept as elites (at least one)."""
     alpha: float = 0.9
     """Weight of the elites' mean and variance in the CEM moving average (Eq. 2)."""
-    init_std: float = 1.0
-    """CEM std at the start of every step, in half-widths of the box (Sigma = I)."""
+    init_std: float = 0.5
+    """CEM std at the start of every step, in half-widths of the box (see module doc)."""
+    truncation: Truncation = "pets"
+    """'pets': PETS' std cap near bounds (the paper's code); 'box': normal cut to the box."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -61,6 +75,7 @@ class CEMGDConfig(GradientSettings):
         check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
         check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
+        check_truncation(self.truncation)
         if self.top_k > min(self.n_init, self.n_replan):
             raise ValueError(
                 f"top_k: expected <= min(n_init, n_replan) = "
@@ -92,12 +107,13 @@ class CEMGD(Planner):
         c = self.config
         total = c.n_init if first else c.n_replan
         per_iteration = total // c.num_iterations
-        mean = problem.clip(jnp.zeros_like(state.mean)) if first else state.mean
+        mean = self.initial_state(problem, key).mean if first else state.mean
         std = jnp.broadcast_to(c.init_std * half_range(problem), mean.shape)
         sample_key, eval_key = jax.random.split(key)
         search = cem_search(
             problem, obs, sample_key, eval_key, mean, std, per_iteration, c.num_iterations,
             num_elites_for(per_iteration, c.elite_ratio), c.alpha, c.top_k,
+            truncation=c.truncation,
         )
         refined = refine_and_pick(
             problem, obs, search.top_actions, search.top_returns, eval_key, c
