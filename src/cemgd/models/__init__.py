@@ -1,4 +1,4 @@
-"""Learned dynamics: a PETS probabilistic ensemble and its particle rollouts."""
+"""Learned dynamics: a PETS probabilistic ensemble, its training and particle rollouts."""
 
 from cemgd.models.ensemble import (
     ACTIVATIONS,
@@ -8,15 +8,45 @@ from cemgd.models.ensemble import (
     init_ensemble,
     num_members,
 )
+from cemgd.models.normalizer import (
+    Normalizer,
+    fit_normalizer,
+    fold_normalizer,
+    identity_normalizer,
+    normalize_inputs,
+    normalized_apply,
+)
 from cemgd.models.rollout import RewardFn, make_rollout
+from cemgd.models.train import (
+    TrainConfig,
+    TrainReport,
+    gaussian_nll,
+    load_model,
+    save_model,
+    train_ensemble,
+    validation_mse,
+)
 
 __all__ = [
     "ACTIVATIONS",
     "EnsembleParams",
+    "Normalizer",
     "RewardFn",
+    "TrainConfig",
+    "TrainReport",
     "ensemble_apply",
+    "fit_normalizer",
+    "fold_normalizer",
     "forward_flops",
+    "gaussian_nll",
+    "identity_normalizer",
     "init_ensemble",
+    "load_model",
     "make_rollout",
+    "normalize_inputs",
+    "normalized_apply",
     "num_members",
+    "save_model",
+    "train_ensemble",
+    "validation_mse",
 ]

@@ -4,6 +4,13 @@
 validated arguments. Every task is a :class:`Task`: ``reset``, ``step``,
 ``true_rollout`` (the planner's rollout on the true dynamics), ``problem`` and
 ``episode``.
+
+``ENV_TASKS`` maps a name to an *environment-backed* task (:class:`EnvTask`: a
+gymnasium environment, the real simulator, plus the known reward and termination in
+JAX), the tasks the PETS loop learns a model of; :func:`make_env_task` builds one.
+``cartpole-swingup`` is in both registries: in ``TASKS`` as the known JAX dynamics, in
+``ENV_TASKS`` as those dynamics behind a gymnasium ``Env``. The MuJoCo tasks need
+``pip install 'cemgd[mujoco]'`` only to build their environment.
 """
 
 from __future__ import annotations
@@ -15,6 +22,10 @@ from typing import Any
 from cemgd.tasks.barrier2d import Barrier2D
 from cemgd.tasks.base import Task
 from cemgd.tasks.cartpole import CartPoleSwingUp
+from cemgd.tasks.env import CartPoleSwingUpEnv, CartPoleSwingUpTask, EnvTask, MujocoTask
+from cemgd.tasks.halfcheetah import HalfCheetah
+from cemgd.tasks.humanoid_standup import HumanoidStandup
+from cemgd.tasks.pusher import Pusher
 from cemgd.tasks.scaling import Scaling
 
 TASKS: dict[str, Callable[..., Task]] = {
@@ -23,18 +34,18 @@ TASKS: dict[str, Callable[..., Task]] = {
     Scaling.name: Scaling,
 }
 
+ENV_TASKS: dict[str, Callable[..., EnvTask]] = {
+    CartPoleSwingUpTask.name: CartPoleSwingUpTask,
+    HalfCheetah.name: HalfCheetah,
+    Pusher.name: Pusher,
+    HumanoidStandup.name: HumanoidStandup,
+}
 
-def make_task(name: str, **kwargs: Any) -> Task:
-    """Build the task registered as ``name`` with constructor arguments ``kwargs``.
 
-    Raises:
-        ValueError: for an unknown ``name`` (listing the known ones), an argument the
-            task does not take (listing the ones it does), or an invalid value (naming
-            the field).
-    """
-    if name not in TASKS:
-        raise ValueError(f"name: unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
-    factory = TASKS[name]
+def _build(registry: dict[str, Callable[..., Any]], name: str, kwargs: dict[str, Any]) -> Any:
+    if name not in registry:
+        raise ValueError(f"name: unknown task {name!r}; known tasks: {', '.join(sorted(registry))}")
+    factory = registry[name]
     if dataclasses.is_dataclass(factory):
         fields = {f.name for f in dataclasses.fields(factory) if f.init}
         for key in kwargs:
@@ -46,4 +57,42 @@ def make_task(name: str, **kwargs: Any) -> Task:
     return factory(**kwargs)
 
 
-__all__ = ["TASKS", "Barrier2D", "CartPoleSwingUp", "Scaling", "Task", "make_task"]
+def make_task(name: str, **kwargs: Any) -> Task:
+    """Build the task registered as ``name`` with constructor arguments ``kwargs``.
+
+    Raises:
+        ValueError: for an unknown ``name`` (listing the known ones), an argument the
+            task does not take (listing the ones it does), or an invalid value (naming
+            the field).
+    """
+    return _build(TASKS, name, kwargs)
+
+
+def make_env_task(name: str, **kwargs: Any) -> EnvTask:
+    """Build the environment-backed task registered as ``name`` in ``ENV_TASKS``.
+
+    Raises:
+        ValueError: for an unknown ``name`` (listing the known ones), an argument the
+            task does not take (listing the ones it does), or an invalid value (naming
+            the field).
+    """
+    return _build(ENV_TASKS, name, kwargs)
+
+
+__all__ = [
+    "ENV_TASKS",
+    "TASKS",
+    "Barrier2D",
+    "CartPoleSwingUp",
+    "CartPoleSwingUpEnv",
+    "CartPoleSwingUpTask",
+    "EnvTask",
+    "HalfCheetah",
+    "HumanoidStandup",
+    "MujocoTask",
+    "Pusher",
+    "Scaling",
+    "Task",
+    "make_env_task",
+    "make_task",
+]

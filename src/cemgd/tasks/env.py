@@ -1,0 +1,308 @@
+"""Tasks backed by a real simulator: a gymnasium environment plus a known JAX reward.
+
+An :class:`EnvTask` is what the PETS loop needs to learn and plan on a task whose
+dynamics are *not* known: the real environment (:meth:`EnvTask.make_env`) to
+collect transitions, and the reward and termination as pure, differentiable JAX
+functions of ``(obs, action, next_obs)`` that score the learned model's
+imagined rollouts. Unlike :class:`~cemgd.tasks.base.Task` there is no JAX
+``step``: the dynamics model takes its place.
+
+What the dynamics model sees and predicts (the PETS convention)::
+
+    inputs  = concat(model_input(obs), action)            # [..., model_obs_dim + A]
+    targets = model_target(obs, next_obs)                 # [..., S]  (default next_obs - obs)
+    next_obs = model_output_to_next_obs(obs, prediction)  # [..., S]  (inverse of model_target)
+
+so ``model_output_to_next_obs(obs, model_target(obs, next_obs)) == next_obs``. A
+task drops from ``model_input`` what the model must not see (half-cheetah's raw
+``x`` position, which grows without bound) but keeps it in the observation and the
+target, so that the reward stays exact on the predicted ``next_obs``.
+
+Every task, including the JAX cart-pole (:class:`CartPoleSwingUpEnv`), is driven
+through gymnasium's API: ``env = task.make_env(seed)``, ``obs, info = env.reset()``
+(the first reset uses ``seed``; ``reset(seed=...)`` overrides it), ``env.step(action)``
+with ``truncated`` set after ``episode_length`` steps. The environment raises a
+``ValueError`` naming ``action`` for an action of the wrong shape or a non-finite one.
+Observations are float64 numpy arrays for MuJoCo tasks and float32 for cart-pole.
+
+gymnasium is imported lazily: this module and the registry import without it; only
+:meth:`EnvTask.make_env` needs it (``pip install cemgd[mujoco]``).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cemgd.problem import Array
+from cemgd.tasks.cartpole import CartPoleSwingUp
+from cemgd.validate import check_int
+
+try:
+    import gymnasium
+
+    _Env: Any = gymnasium.Env
+    _Wrapper: Any = gymnasium.Wrapper
+except ImportError:  # pragma: no cover - depends on the installation
+    gymnasium = None
+    _Env = _Wrapper = object
+
+
+def _require_gymnasium() -> None:
+    if gymnasium is None:
+        raise ImportError(
+            "the environment-backed tasks need gymnasium (and mujoco for the MuJoCo tasks): "
+            "pip install 'cemgd[mujoco]'"
+        )
+
+
+class EnvTask(abc.ABC):
+    """A real environment with a known reward and termination (pure JAX).
+
+    Subclasses are frozen dataclasses of their options (validated in
+    ``__post_init__`` with a ``ValueError`` naming the field).
+
+    Attributes:
+        name: registry name of the task.
+        episode_length: steps of one episode (the environment truncates after it).
+        obs_dim: size ``S`` of an observation.
+        action_dim: size ``A`` of an action.
+        action_low: lower action bound, ``np.ndarray [A]`` (float32).
+        action_high: upper action bound, ``np.ndarray [A]`` (float32).
+        model_obs_dim: size ``S'`` of :meth:`model_input`.
+    """
+
+    name: ClassVar[str] = "env-task"
+    episode_length: int
+
+    # ------------------------------------------------------------------ to fill in
+    @property
+    @abc.abstractmethod
+    def obs_dim(self) -> int:
+        """Size ``S`` of one observation."""
+
+    @property
+    @abc.abstractmethod
+    def action_low(self) -> np.ndarray:
+        """Lower action bound, ``[A]`` (float32)."""
+
+    @property
+    @abc.abstractmethod
+    def action_high(self) -> np.ndarray:
+        """Upper action bound, ``[A]`` (float32)."""
+
+    @abc.abstractmethod
+    def _make_base_env(self) -> gymnasium.Env:
+        """The bare simulator (no time limit, no argument checks)."""
+
+    @abc.abstractmethod
+    def reward(self, obs: Array, action: Array, next_obs: Array) -> Array:
+        """Reward of ``obs: [..., S], action: [..., A] -> next_obs: [..., S]``: ``[...]``.
+
+        Pure JAX, differentiable, broadcasting over the leading dimensions.
+        """
+
+    # ------------------------------------------------------------------ defaults
+    @property
+    def action_dim(self) -> int:
+        """Size ``A`` of one action."""
+        return int(self.action_low.shape[0])
+
+    @property
+    def model_obs_dim(self) -> int:
+        """Size ``S'`` of :meth:`model_input` (default ``S``)."""
+        return self.obs_dim
+
+    def termination(self, obs: Array, action: Array, next_obs: Array) -> Array:
+        """Whether ``next_obs`` ends the episode: ``[...]`` bool (default: never)."""
+        del obs, action
+        return jnp.zeros(jnp.shape(next_obs)[:-1], dtype=bool)
+
+    def model_input(self, obs: Array) -> Array:
+        """What the dynamics model sees of ``obs: [..., S]``: ``[..., S']`` (default all)."""
+        return obs
+
+    def model_target(self, obs: Array, next_obs: Array) -> Array:
+        """What the dynamics model predicts: ``[..., S]`` (default ``next_obs - obs``)."""
+        return next_obs - obs
+
+    def model_output_to_next_obs(self, obs: Array, prediction: Array) -> Array:
+        """Inverse of :meth:`model_target`: ``obs [..., S], prediction [..., S] -> next_obs``."""
+        return obs + prediction
+
+    # ------------------------------------------------------------------ shared
+    def clip(self, action: Array) -> Array:
+        """Project ``action: [..., A]`` onto the action box."""
+        return jnp.clip(action, jnp.asarray(self.action_low), jnp.asarray(self.action_high))
+
+    def check_action(self, action: Any) -> np.ndarray:
+        """``action`` as a numpy ``[A]`` array; ``ValueError`` naming ``action`` otherwise."""
+        array = np.asarray(action)
+        if array.shape != (self.action_dim,):
+            raise ValueError(
+                f"action: expected shape [{self.action_dim}], got {tuple(array.shape)}"
+            )
+        if not np.issubdtype(array.dtype, np.number) or not np.all(np.isfinite(array)):
+            raise ValueError(f"action: expected finite numbers, got {action!r}")
+        return array
+
+    def make_env(self, seed: int | None = None) -> gymnasium.Env:
+        """A fresh real environment, truncated after ``episode_length`` steps.
+
+        Args:
+            seed: seed of the first ``reset()`` (and of ``action_space.sample``); ``None``
+                for fresh entropy. ``reset(seed=...)`` overrides it.
+        """
+        if seed is not None:
+            check_int("seed", seed, 0)
+        _require_gymnasium()
+        env = gymnasium.wrappers.TimeLimit(self._make_base_env(), self.episode_length)
+        return _CheckedEnv(env, self, seed)
+
+
+class _CheckedEnv(_Wrapper):
+    """Validates actions (``ValueError`` naming ``action``) and seeds the first reset."""
+
+    def __init__(self, env: gymnasium.Env, task: EnvTask, seed: int | None) -> None:
+        super().__init__(env)
+        self._task = task
+        self._seed = seed
+        if seed is not None:
+            self.action_space.seed(seed)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> Any:
+        if seed is None:
+            seed = self._seed
+        self._seed = None
+        return self.env.reset(seed=seed, options=options)
+
+    def step(self, action: Any) -> Any:
+        return self.env.step(self._task.check_action(action))
+
+
+# --------------------------------------------------------------------------- cart-pole
+class CartPoleSwingUpEnv(_Env):
+    """The JAX :class:`~cemgd.tasks.cartpole.CartPoleSwingUp` behind gymnasium's API.
+
+    ``reset(seed=...)`` draws the JAX key from gymnasium's seeded generator, then
+    ``step`` applies the jitted ``CartPoleSwingUp.step`` (which clips the action) and
+    returns its reward. Observations ``[x, theta, x_dot, theta_dot]`` are float32; it
+    never terminates and has no time limit of its own (:meth:`EnvTask.make_env` adds it).
+
+    Args:
+        dynamics: the JAX cart-pole (default ``CartPoleSwingUp()``).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+
+    def __init__(self, dynamics: CartPoleSwingUp | None = None) -> None:
+        _require_gymnasium()
+        self.dynamics = CartPoleSwingUp() if dynamics is None else dynamics
+        box = gymnasium.spaces.Box
+        self.action_space = box(self.dynamics.action_low, self.dynamics.action_high)
+        inf = np.full((self.dynamics.obs_dim,), np.inf, dtype=np.float32)
+        self.observation_space = box(-inf, inf, dtype=np.float32)
+        self._step = jax.jit(self.dynamics.step)
+        self._reset = jax.jit(self.dynamics.reset)
+        self._obs: Array | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> Any:
+        super().reset(seed=seed)
+        key = jax.random.PRNGKey(int(self.np_random.integers(0, 2**31 - 1)))
+        self._obs = self._reset(key)
+        return np.asarray(self._obs, dtype=np.float32), {}
+
+    def step(self, action: Any) -> Any:
+        if self._obs is None:
+            raise RuntimeError("call reset() before step()")
+        action = np.asarray(action, dtype=np.float32)
+        if action.shape != (self.dynamics.action_dim,):
+            raise ValueError(
+                f"action: expected shape [{self.dynamics.action_dim}], got {tuple(action.shape)}"
+            )
+        self._obs, reward = self._step(self._obs, jnp.asarray(action))
+        return np.asarray(self._obs, dtype=np.float32), float(reward), False, False, {}
+
+
+@dataclass(frozen=True, eq=False)
+class CartPoleSwingUpTask(EnvTask):
+    """Cart-pole swing-up (the paper's classic-control version) as an environment task.
+
+    The "real" simulator is the known JAX dynamics behind :class:`CartPoleSwingUpEnv`;
+    the reward is :meth:`CartPoleSwingUp.reward` at ``next_obs`` with the clipped action,
+    exactly what the environment returns.
+
+    Attributes:
+        episode_length: steps of one episode (paper: 100).
+        dynamics: the JAX cart-pole and its constants.
+    """
+
+    name: ClassVar[str] = "cartpole-swingup"
+    episode_length: int = 100
+    dynamics: CartPoleSwingUp = field(default_factory=CartPoleSwingUp)
+
+    def __post_init__(self) -> None:
+        check_int("episode_length", self.episode_length, 1)
+        if not isinstance(self.dynamics, CartPoleSwingUp):
+            raise ValueError(f"dynamics: expected a CartPoleSwingUp, got {self.dynamics!r}")
+
+    @property
+    def obs_dim(self) -> int:
+        """Size of an observation: ``[x, theta, x_dot, theta_dot]``."""
+        return self.dynamics.obs_dim
+
+    @property
+    def action_low(self) -> np.ndarray:
+        """Lower action bound ``[1]``."""
+        return self.dynamics.action_low
+
+    @property
+    def action_high(self) -> np.ndarray:
+        """Upper action bound ``[1]``."""
+        return self.dynamics.action_high
+
+    def _make_base_env(self) -> gymnasium.Env:
+        return CartPoleSwingUpEnv(self.dynamics)
+
+    def reward(self, obs: Array, action: Array, next_obs: Array) -> Array:
+        """``obs [..., 4], action [..., 1], next_obs [..., 4] -> [...]``."""
+        del obs
+        one = jnp.vectorize(self.dynamics.reward, signature="(s),(a)->()")
+        return one(next_obs, self.clip(action))
+
+
+class MujocoTask(EnvTask):
+    """Base of the tasks on a gymnasium MuJoCo environment ``env_id``.
+
+    A subclass sets ``env_id``, the action box ``[low, high]^A`` (checked against the
+    environment's ``action_space`` in the tests) and the keyword arguments of
+    ``gymnasium.make`` (:meth:`env_kwargs`); gymnasium's own time limit is replaced by
+    ``episode_length``.
+    """
+
+    env_id: ClassVar[str]
+    low: ClassVar[float]
+    high: ClassVar[float]
+    num_actions: ClassVar[int]
+
+    @property
+    def action_low(self) -> np.ndarray:
+        """Lower action bound ``[A]``."""
+        return np.full((self.num_actions,), self.low, dtype=np.float32)
+
+    @property
+    def action_high(self) -> np.ndarray:
+        """Upper action bound ``[A]``."""
+        return np.full((self.num_actions,), self.high, dtype=np.float32)
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of ``gymnasium.make(env_id, ...)``."""
+        return {}
+
+    def _make_base_env(self) -> gymnasium.Env:
+        return gymnasium.make(self.env_id, disable_env_checker=True, **self.env_kwargs()).unwrapped

@@ -1,0 +1,201 @@
+"""Tests of the environment-backed tasks (cemgd.tasks.ENV_TASKS) against the real simulators."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+gymnasium = pytest.importorskip("gymnasium")
+pytest.importorskip("mujoco")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from cemgd.tasks import (  # noqa: E402
+    ENV_TASKS,
+    TASKS,
+    CartPoleSwingUp,
+    CartPoleSwingUpEnv,
+    EnvTask,
+    make_env_task,
+    make_task,
+)
+
+NAMES = sorted(ENV_TASKS)
+NUM_TRANSITIONS = 300
+
+
+@functools.cache
+def _transitions(name: str, seed: int = 0) -> dict[str, np.ndarray]:
+    """``NUM_TRANSITIONS`` random-action transitions of task ``name`` (across resets)."""
+    task = make_env_task(name)
+    env = task.make_env(seed)
+    obs, _ = env.reset()
+    out: dict[str, list] = {"obs": [], "action": [], "next_obs": [], "reward": [], "impact": []}
+    for _ in range(NUM_TRANSITIONS):
+        action = env.action_space.sample()
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        for key, value in (("obs", obs), ("action", action), ("next_obs", next_obs)):
+            out[key].append(value)
+        out["reward"].append(reward)
+        out["impact"].append(-info.get("reward_impact", 0.0))
+        obs = next_obs
+        if terminated or truncated:
+            obs, _ = env.reset()
+    env.close()
+    return {key: np.asarray(value) for key, value in out.items()}
+
+
+def _jax_reward(task: EnvTask, data: dict[str, np.ndarray]) -> np.ndarray:
+    # float32, as the model rollout uses it.
+    obs, action, next_obs = (
+        jnp.asarray(data[k], jnp.float32) for k in ("obs", "action", "next_obs")
+    )
+    return np.asarray(jax.jit(task.reward)(obs, action, next_obs), dtype=np.float64)
+
+
+# ------------------------------------------------------------------------- registry, errors
+def test_registry_names_and_types():
+    assert set(ENV_TASKS) == {"cartpole-swingup", "halfcheetah", "pusher", "humanoid-standup"}
+    assert "halfcheetah" not in TASKS  # the known-dynamics registry is unchanged
+    assert isinstance(make_task("cartpole-swingup"), CartPoleSwingUp)
+    for name in NAMES:
+        task = make_env_task(name)
+        assert isinstance(task, EnvTask) and task.name == name
+    assert make_env_task("pusher").episode_length == 200
+    assert {make_env_task(n).episode_length for n in NAMES if n != "pusher"} == {100}
+
+
+def test_unknown_task_and_argument_and_bad_value_name_the_field():
+    with pytest.raises(ValueError, match=r"^name:.*cartpole-swingup.*halfcheetah.*humanoid"):
+        make_env_task("hopper")
+    with pytest.raises(ValueError, match=r"^horizon: not an argument of task 'pusher'"):
+        make_env_task("pusher", horizon=3)
+    with pytest.raises(ValueError, match=r"^episode_length:"):
+        make_env_task("halfcheetah", episode_length=0)
+    with pytest.raises(ValueError, match=r"^ctrl_cost_weight:"):
+        make_env_task("humanoid-standup", ctrl_cost_weight=-1.0)
+    with pytest.raises(ValueError, match=r"^seed:"):
+        make_env_task("halfcheetah").make_env(-1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_wrong_action_names_the_argument(name):
+    task = make_env_task(name)
+    env = task.make_env(0)
+    env.reset()
+    with pytest.raises(ValueError, match=rf"^action: expected shape \[{task.action_dim}\]"):
+        env.step(np.zeros(task.action_dim + 1))
+    with pytest.raises(ValueError, match=r"^action:"):
+        env.step(np.zeros((1, task.action_dim)))
+    with pytest.raises(ValueError, match=r"^action: expected finite"):
+        env.step(np.full(task.action_dim, np.nan))
+    env.step(np.zeros(task.action_dim))  # still usable
+
+
+# ------------------------------------------------------------------------- shapes, spaces
+@pytest.mark.parametrize("name", NAMES)
+def test_shapes_spaces_and_model_io(name):
+    task = make_env_task(name)
+    env = task.make_env(0)
+    obs, _ = env.reset()
+    assert obs.shape == env.observation_space.shape == (task.obs_dim,)
+    assert env.action_space.shape == (task.action_dim,)
+    np.testing.assert_array_equal(env.action_space.low, task.action_low)
+    np.testing.assert_array_equal(env.action_space.high, task.action_high)
+    assert task.action_low.dtype == task.action_high.dtype == np.float32
+    data = _transitions(name)
+    obs, next_obs = jnp.asarray(data["obs"]), jnp.asarray(data["next_obs"])
+    assert task.model_input(obs).shape == (NUM_TRANSITIONS, task.model_obs_dim)
+    target = task.model_target(obs, next_obs)
+    assert target.shape == obs.shape
+    np.testing.assert_allclose(task.model_output_to_next_obs(obs, target), next_obs, atol=1e-5)
+    done = task.termination(obs, jnp.asarray(data["action"]), next_obs)
+    assert done.shape == (NUM_TRANSITIONS,) and done.dtype == bool and not bool(done.any())
+    # Batched and single calls agree, and the reward is differentiable.
+    one = task.reward(obs[3], jnp.asarray(data["action"][3]), next_obs[3])
+    assert one.shape == ()
+    grads = jax.grad(lambda a, n: task.reward(obs[3], a, n), argnums=(0, 1))(
+        jnp.asarray(data["action"][3]), next_obs[3]
+    )
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in grads)
+
+
+def test_task_constants_match_the_simulators():
+    cheetah = make_env_task("halfcheetah")
+    env = cheetah.make_env(0)
+    assert env.unwrapped.dt == pytest.approx(cheetah.dt)
+    obs, _ = env.reset()
+    assert float(obs[0]) == pytest.approx(float(env.unwrapped.data.qpos[0]))
+    np.testing.assert_array_equal(cheetah.model_input(obs), obs[1:])
+    humanoid = make_env_task("humanoid-standup")
+    env = humanoid.make_env(0)
+    assert env.unwrapped.model.opt.timestep == pytest.approx(humanoid.timestep)
+    obs, _ = env.reset()
+    for _ in range(3):
+        obs, *_ = env.step(env.action_space.sample())
+    data = env.unwrapped.data
+    np.testing.assert_array_equal(obs, np.concatenate([data.qpos[2:], data.qvel]))
+
+
+# ------------------------------------------------------------------------- reward equivalence
+@pytest.mark.parametrize("name", ["cartpole-swingup", "halfcheetah", "pusher"])
+def test_jax_reward_equals_the_environment_reward(name):
+    task = make_env_task(name)
+    data = _transitions(name)
+    assert np.std(data["reward"]) > 1e-3  # the rewards do vary
+    np.testing.assert_allclose(_jax_reward(task, data), data["reward"], rtol=1e-5, atol=2e-5)
+
+
+def test_humanoid_reward_differs_by_exactly_the_impact_cost():
+    task = make_env_task("humanoid-standup")
+    data = _transitions("humanoid-standup")
+    gap = _jax_reward(task, data) - data["reward"]
+    # The JAX reward omits min(5e-7 |cfrc_ext|^2, 10), which the truncated state cannot see.
+    np.testing.assert_allclose(gap, data["impact"], rtol=1e-5, atol=2e-5)
+    assert np.all(data["impact"] >= 0.0) and np.all(data["impact"] <= 10.0)
+    assert np.mean(gap) < 1.0 and np.max(gap) < 10.0
+    # ... which is small next to the reward itself (about 25 to 55 per step lying down).
+    assert np.mean(gap) < 0.02 * np.mean(data["reward"])
+
+
+# ------------------------------------------------------------------------- seeding, episodes
+@pytest.mark.parametrize("name", NAMES)
+def test_seeding_gives_identical_episodes(name):
+    task = make_env_task(name, episode_length=12)
+
+    def episode(seed: int, reset_seed: int | None = None) -> tuple[np.ndarray, list[bool]]:
+        env = task.make_env(seed)
+        obs, _ = env.reset(seed=reset_seed)
+        visited, truncations = [obs], []
+        for _ in range(task.episode_length):
+            obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            visited.append(obs)
+            truncations.append(truncated)
+            assert not terminated
+        return np.asarray(visited), truncations
+
+    first, truncations = episode(3)
+    np.testing.assert_array_equal(first, episode(3)[0])
+    assert not np.array_equal(first, episode(4)[0])
+    # reset(seed=...) overrides the seed of make_env (the action sampler keeps its own).
+    np.testing.assert_array_equal(first[0], episode(4, reset_seed=3)[0][0])
+    assert truncations == [False] * (task.episode_length - 1) + [True]
+
+
+def test_cartpole_env_matches_the_jax_task():
+    dynamics = CartPoleSwingUp()
+    env = make_env_task("cartpole-swingup").make_env(5)
+    assert isinstance(env.unwrapped, CartPoleSwingUpEnv)
+    obs, _ = env.reset()
+    assert obs.dtype == np.float32
+    assert abs(float(obs[1]) - np.pi) < 0.3  # hanging down
+    state = jnp.asarray(obs)
+    actions = np.random.default_rng(0).uniform(-1.5, 1.5, (40, 1)).astype(np.float32)
+    for action in actions:  # includes out-of-box actions: both clip
+        obs, reward, *_ = env.step(action)
+        state, expected = dynamics.step(state, jnp.asarray(action))
+        np.testing.assert_allclose(obs, state, rtol=1e-6, atol=1e-6)
+        assert reward == pytest.approx(float(expected), abs=1e-6)
