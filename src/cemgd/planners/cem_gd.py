@@ -6,10 +6,10 @@ Gradient Descent Planner for Model-Based Reinforcement Learning", 2022.
 The first ``plan`` after ``init`` runs CEM with ``n_init`` rollouts from a
 zero-mean distribution; later calls run CEM with ``n_replan`` rollouts around
 the warm start (previous plan shifted one step, last action repeated), with the
-std reset to ``init_std`` every step. The paper writes Sigma = I; its reference
-code starts CEM at var = width^2 / 16, i.e. std = 0.5 half-widths, which is our
-default. Samples follow PETS' truncation (std capped at half the distance to the
-nearer bound; ``truncation="box"`` cuts the normal at the box instead). The ``top_k`` best
+std reset to ``init_std`` every step: Sigma = I on a [-1, 1] box, as Algorithm 1
+says (the paper's code starts at var = width^2 / 16, ``init_std=0.5``). Samples
+follow PETS' truncation (std capped at half the distance to the nearer bound;
+``truncation="box"`` cuts the normal at the box instead). The ``top_k`` best
 sequences seen are refined by ``grad_steps`` projected gradient-ascent steps
 with backtracking (:mod:`cemgd.linesearch`); a step is taken only if the return
 rises, so the plan is never worse than the best CEM sample. The refined
@@ -56,8 +56,8 @@ class CEMGDConfig(GradientSettings):
     """Fraction of each CEM iteration's samples kept as elites (at least one)."""
     alpha: float = 0.9
     """Weight of the elites' mean and variance in the CEM moving average (Eq. 2)."""
-    init_std: float = 0.5
-    """CEM std at the start of every step, in half-widths of the box (see module doc)."""
+    init_std: float = 1.0
+    """CEM std at the start of every step, in half-widths of the box (Sigma = I)."""
     truncation: Truncation = "pets"
     """'pets': PETS' std cap near bounds (the paper's code); 'box': normal cut to the box."""
 
