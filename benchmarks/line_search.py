@@ -51,7 +51,7 @@ def main() -> None:
                 make_planner("cem-gd", n_init=args.n_init, line_search=mode,
                              step_size=args.step_size),
                 problem, np.asarray(task.reset(jax.random.key(0))), jax.random.key(0), 20,
-            )
+            ).summary()
             print(f"| {task_name} | {mode} | {returns.mean():.2f} | {returns.std():.2f} "
                   f"| {np.asarray(ep.infos.grad_steps).mean():.2f} "
                   f"| {np.asarray(ep.infos.line_search_trials).mean():.2f} "

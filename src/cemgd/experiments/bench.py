@@ -51,7 +51,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.experiments.common import RunDir, console, parse_planner_spec, print_table, progress
+from cemgd.experiments.common import (
+    RunDir,
+    console,
+    parse_planner_spec,
+    print_table,
+    progress,
+    time_plan_step,
+)
 from cemgd.models import forward_flops, init_ensemble, make_rollout
 from cemgd.planners import PLANNERS, make_planner
 from cemgd.problem import Array, Problem
@@ -298,35 +305,19 @@ def bench_planner(
         rollout = surrogate(rollout, flip_gradient=variant == "reject")
     ones = np.ones(config.action_dim, np.float32)
     problem = Problem(rollout, config.horizon, -ones, ones, obs_shape=(config.obs_dim,))
-    state = planner.init(problem, key)
-
     rss0 = _max_rss_mb()
-    t0 = time.perf_counter()
-    compiled = jax.jit(planner.plan_fn(problem, first=False)).lower(state, obs).compile()
-    compile_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    out = jax.block_until_ready(compiled(state, obs))
-    first_call_s = compile_s + time.perf_counter() - t1
-    state = out[1]
+    timing = time_plan_step(planner, problem, obs, key, config.repeats, config.warmup)
+    compile_s, first_call_s, infos = timing.compile_s, timing.first_call_s, timing.infos
     mem_mb: float | str = "unavailable"
     peak_mb: float | str = "unavailable"
     try:
-        m = compiled.memory_analysis()
+        m = timing.compiled.memory_analysis()
         mem_mb = (m.temp_size_in_bytes + m.argument_size_in_bytes
                   + m.output_size_in_bytes) / 2**20
         peak = getattr(m, "peak_memory_in_bytes", 0)
         peak_mb = peak / 2**20 if peak else "unavailable"
     except Exception as err:  # backends differ in what they expose
         console.print(f"[yellow]bench: no memory_analysis for {spec!r}: {err}[/yellow]")
-
-    for _ in range(config.warmup):
-        state = jax.block_until_ready(compiled(state, obs))[1]
-    times, infos = [], []
-    for _ in range(config.repeats):
-        t = time.perf_counter()
-        _, state, info = jax.block_until_ready(compiled(state, obs))
-        times.append(time.perf_counter() - t)
-        infos.append(info)
     rss1 = _max_rss_mb()
 
     counters = {f: float(np.mean([float(getattr(i, f)) for i in infos]))
@@ -336,7 +327,7 @@ def bench_planner(
     forwards = counters["num_rollouts"] - grads
     flops = row_flops * config.horizon * config.num_particles * (forwards + 3.0 * grads)
     roofline_ms = flops / (throughput * 1e9) * 1e3
-    ms = np.asarray(times) * 1e3
+    ms = np.asarray(timing.times_ms)
     median = float(np.median(ms))
     return {
         "spec": spec,

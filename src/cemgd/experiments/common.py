@@ -12,7 +12,7 @@ import types
 import typing
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.console import Console
 from rich.progress import (
@@ -244,35 +244,58 @@ def _parse_value(text: str) -> Any:
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
-def time_plan_step(planner: Any, problem: Any, obs: Any, key: Any, repeats: int,
-                   warmup: int = 2) -> dict[str, float]:
-    """Time the replan step of ``planner`` (after its first call) on ``problem`` from ``obs``.
+class StepTiming(NamedTuple):
+    """Result of :func:`time_plan_step`.
 
-    Returns:
-        ``compile_s`` (first call, compile included), ``first_step_ms`` (the first-call
-        branch once compiled), ``median_ms``, ``p10_ms``, ``p90_ms`` of ``repeats`` later calls.
+    Attributes:
+        compile_s: trace + lower + compile of the replan step.
+        first_call_s: ``compile_s`` plus the first call.
+        times_ms: the timed calls, ``[repeats]``.
+        infos: PlanInfo of every timed call.
+        compiled: the compiled step (for ``memory_analysis``).
+    """
+
+    compile_s: float
+    first_call_s: float
+    times_ms: Any
+    infos: list
+    compiled: Any
+
+    def summary(self) -> dict[str, float]:
+        """``compile_s``, ``median_ms``, ``p10_ms``, ``p90_ms``."""
+        import numpy as np
+
+        t = np.asarray(self.times_ms)
+        return {"compile_s": self.compile_s, "median_ms": float(np.median(t)),
+                "p10_ms": float(np.percentile(t, 10)), "p90_ms": float(np.percentile(t, 90))}
+
+
+def time_plan_step(planner: Any, problem: Any, obs: Any, key: Any, repeats: int,
+                   warmup: int = 2) -> StepTiming:
+    """Time the jitted replan step (``plan_fn(problem, first=False)``) of ``planner``.
+
+    The state is carried from call to call as in MPC; each call is waited for.
     """
     import time
 
     import jax
+    import jax.numpy as jnp
     import numpy as np
 
     state = planner.init(problem, key)
+    obs = jnp.asarray(obs, jnp.float32)
     start = time.perf_counter()
-    out = planner.plan(state, obs)
-    jax.block_until_ready(out)
+    compiled = jax.jit(planner.plan_fn(problem, first=False)).lower(state, obs).compile()
     compile_s = time.perf_counter() - start
     start = time.perf_counter()
-    jax.block_until_ready(planner.plan(state, obs))
-    first_ms = (time.perf_counter() - start) * 1e3
-    state = out[1]
+    state = jax.block_until_ready(compiled(state, obs))[1]
+    first_call_s = compile_s + time.perf_counter() - start
     for _ in range(warmup):
-        _, state, _ = jax.block_until_ready(planner.plan(state, obs))
-    times = []
+        state = jax.block_until_ready(compiled(state, obs))[1]
+    times, infos = [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        _, state, _ = jax.block_until_ready(planner.plan(state, obs))
+        _, state, info = jax.block_until_ready(compiled(state, obs))
         times.append((time.perf_counter() - start) * 1e3)
-    t = np.asarray(times)
-    return {"compile_s": compile_s, "first_step_ms": first_ms, "median_ms": float(np.median(t)),
-            "p10_ms": float(np.percentile(t, 10)), "p90_ms": float(np.percentile(t, 90))}
+        infos.append(info)
+    return StepTiming(compile_s, first_call_s, np.asarray(times), infos, compiled)

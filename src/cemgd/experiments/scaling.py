@@ -106,7 +106,7 @@ def run(config: Config, out: str | Path) -> list[dict]:
                     make_planner_from_spec(spec, **defaults), problem,
                     np.asarray(task.reset(jax.random.key(0))), jax.random.key(config.seed),
                     config.repeats,
-                )
+                ).summary()
                 score = episode_returns / optimum_episode
                 run_dir.append(CSV, {
                     "d": d, "planner": spec,
