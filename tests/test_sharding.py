@@ -52,17 +52,19 @@ def test_two_devices_give_the_same_returns_gradients_and_plans():
     assert result.stdout.strip().endswith("OK")
 
 
-def test_one_device_is_a_pass_through():
+def test_small_batches_and_one_device_pass_through():
     calls = []
 
     def rollout(obs, actions, key):
         calls.append(actions.shape)
         return actions.sum(axis=(1, 2))
 
-    split = shard_rollout(rollout, min_batch=1)
     acts = np.ones((5, 3, 2), np.float32)
+    # below min_batch the rollout is called as is, whatever the device count
+    np.testing.assert_allclose(shard_rollout(rollout, min_batch=6)(None, acts, None), 6.0)
+    assert calls == [(5, 3, 2)]
     if jax.device_count() == 1:
-        np.testing.assert_allclose(split(None, acts, None), np.full(5, 6.0))
-        assert calls == [(5, 3, 2)]
+        np.testing.assert_allclose(shard_rollout(rollout, min_batch=1)(None, acts, None), 6.0)
+        assert calls == [(5, 3, 2), (5, 3, 2)]
     with pytest.raises(ValueError, match="min_batch"):
         shard_rollout(rollout, min_batch=0)
