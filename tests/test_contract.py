@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cemgd
+from cemgd.linesearch import gradient_ascent
 
 
 def test_registry_lists_the_issue_planners():
@@ -163,6 +164,7 @@ def test_obs_shape_fixed_by_first_call_when_problem_leaves_it_open():
         ({"action_low": np.zeros((2, 2)), "action_high": np.ones((2, 2))}, "action_low"),
         ({"action_low": np.array([0.0, np.nan]), "action_high": np.ones(2)}, "action_low"),
         ({"rollout": 3}, "rollout"),
+        ({"grad_rollout": "mean"}, "grad_rollout"),
     ],
 )
 def test_problem_validation(kwargs, argument):
@@ -258,3 +260,76 @@ def test_ragged_obs_and_foreign_state_name_the_argument():
     icem.init(problem, jax.random.key(0))
     with pytest.raises(ValueError, match="state"):
         icem.plan(state, np.zeros(2))
+
+
+# ---- Problem.grad_rollout: the objective of every gradient step ----------------------
+
+
+def _bowl(center: float):
+    """``-sum((actions - center)^2)``: maximised by ``actions = center``."""
+
+    def rollout(obs: jax.Array, actions: jax.Array, key: jax.Array) -> jax.Array:
+        return -jnp.sum((actions - center) ** 2, axis=(1, 2))
+
+    return rollout
+
+
+@pytest.mark.parametrize("line_search", ["sequential", "parallel"])
+def test_gradient_ascent_climbs_grad_rollout(line_search):
+    main, surrogate = _bowl(0.5), _bowl(-0.5)
+    obs, key = jnp.zeros(2), jax.random.key(0)
+    start = jnp.full((2, 3, 2), 0.2).at[1].set(0.4)
+    box = (3, -np.ones(2), np.ones(2))
+    args = (obs, start, main(obs, start, key), key, 10, 0.1, 0.67, 8, line_search)
+    # the passed returns are main's; main(start) > surrogate(start), so comparing a
+    # surrogate trial with them would reject every step
+    ascent = gradient_ascent(cemgd.Problem(main, *box, grad_rollout=surrogate), *args)
+    assert np.all(np.asarray(ascent.actions) < -0.3)
+    assert int(ascent.grad_steps) > 0
+    np.testing.assert_allclose(np.asarray(ascent.returns),
+                               np.asarray(surrogate(obs, ascent.actions, key)), rtol=1e-6)
+    plain = gradient_ascent(cemgd.Problem(main, *box), *args)
+    assert np.all(np.asarray(plain.actions) > 0.4)
+
+
+def test_grad_rollout_equal_to_rollout_changes_nothing_but_the_count():
+    """Leaving grad_rollout None is the old path; setting it to rollout adds k evaluations."""
+    obs, key = jnp.array([0.5, -0.4]), jax.random.key(1)
+    start = jax.random.uniform(jax.random.key(2), (3, 8, 2), minval=-1.0, maxval=1.0)
+    box = (8, -np.ones(2), np.ones(2))
+    args = (obs, start, integrator_rollout(obs, start, key), key, 5, 0.5, 0.67, 4)
+    old = gradient_ascent(cemgd.Problem(integrator_rollout, *box), *args)
+    new = gradient_ascent(cemgd.Problem(integrator_rollout, *box,
+                                        grad_rollout=integrator_rollout), *args)
+    for field in ("actions", "returns", "grad_steps", "line_search_trials", "num_nonfinite"):
+        np.testing.assert_array_equal(np.asarray(getattr(old, field)),
+                                      np.asarray(getattr(new, field)))
+    assert int(old.grad_steps) > 0
+    assert int(new.num_rollouts) == int(old.num_rollouts) + 3
+
+
+@pytest.mark.parametrize("name", ["gd", "cem-gd", "gradcem"])
+def test_gradient_planners_take_gradients_of_grad_rollout(name):
+    """``rollout`` has no gradient; ``grad_rollout`` has its gradient (and an offset)."""
+
+    def frozen(obs, actions, key):
+        return jax.lax.stop_gradient(integrator_rollout(obs, actions, key))
+
+    def shifted(obs, actions, key):
+        return integrator_rollout(obs, actions, key) + 100.0
+
+    obs, key = np.array([0.8, -0.6]), jax.random.key(0)
+    plans = {}
+    for label, grad_rollout in (("none", None), ("set", shifted)):
+        problem = cemgd.Problem(frozen, 6, -np.ones(2), np.ones(2), grad_rollout=grad_rollout)
+        planner = small_planner(name, **({"step_size": 0.5} if name != "gradcem" else {}))
+        actions, _, info = planner.plan(planner.init(problem, key), obs)
+        # best_return is scored by rollout, never by grad_rollout
+        true_return = float(integrator_rollout(jnp.asarray(obs), actions[None], key)[0])
+        assert float(info.best_return) == pytest.approx(true_return, rel=1e-5, abs=1e-5)
+        plans[label] = (np.asarray(actions), info)
+    assert not np.array_equal(plans["none"][0], plans["set"][0])
+    if name != "gradcem":  # gradcem's counters are fixed by its settings
+        assert int(plans["none"][1].grad_steps) == 0
+        assert int(plans["set"][1].grad_steps) > 0
+        assert float(plans["set"][1].best_return) > float(plans["none"][1].best_return)

@@ -129,7 +129,20 @@ def test_task_constants_match_the_simulators():
     assert env.unwrapped.dt == pytest.approx(cheetah.dt)
     obs, _ = env.reset()
     assert float(obs[0]) == pytest.approx(float(env.unwrapped.data.qpos[0]))
-    np.testing.assert_array_equal(cheetah.model_input(obs), obs[1:])
+    pitch = obs[2]
+    np.testing.assert_allclose(
+        cheetah.model_input(obs),
+        np.concatenate([obs[1:2], [np.sin(pitch), np.cos(pitch)], obs[3:]]), rtol=1e-12,
+    )
+    spun = obs.copy()
+    spun[[0, 2]] += (123.0, 2 * np.pi)  # x and a full turn of the pitch are invisible
+    np.testing.assert_allclose(cheetah.model_input(spun), cheetah.model_input(obs), atol=1e-12)
+    cartpole = make_env_task("cartpole-swingup")
+    state = np.array([0.3, 0.5, -1.0, 2.0])
+    turned = state + np.array([0.0, 4 * np.pi, 0.0, 0.0])
+    np.testing.assert_allclose(cartpole.model_input(turned), cartpole.model_input(state),
+                               atol=1e-12)
+    assert cartpole.model_input(state).shape == (cartpole.model_obs_dim,)
     humanoid = make_env_task("humanoid-standup")
     env = humanoid.make_env(0)
     assert env.unwrapped.model.opt.timestep == pytest.approx(humanoid.timestep)

@@ -8,6 +8,11 @@ A step ``a' = clip(a + eta * grad R(a))`` is accepted only if ``R(a') > R(a)``;
 otherwise ``eta <- rho * eta`` and the step is retried, up to ``J`` trials. A
 sequence whose line search fails stops (Sec. 2.2: "the gradient update ends").
 The step size restarts at ``eta_init`` for every gradient step.
+
+Both the gradient and the acceptance test use ``problem.grad_rollout`` when it is
+set (e.g. the ensemble's mean prediction while CEM ranks sampled particles, CEM-GD
+paper Sec. 5), so a step is accepted when it raises the objective it climbed;
+:func:`refine_and_pick` then re-scores the refined sequences with ``problem.rollout``.
 """
 
 from __future__ import annotations
@@ -29,10 +34,13 @@ class Ascent(NamedTuple):
 
     Attributes:
         actions: refined sequences, ``[k, T, A]``.
-        returns: their returns, ``[k]`` (never below the input returns).
+        returns: their returns under the ascent's objective
+            (:attr:`~cemgd.problem.Problem.rollout_for_gradient`), ``[k]``, never below
+            the starting ones.
         grad_steps: accepted gradient steps, summed over ``k``.
         line_search_trials: trials, summed over ``k``.
-        num_rollouts: sequences evaluated (gradient evaluations included).
+        num_rollouts: sequences evaluated (gradient evaluations, and with
+            ``problem.grad_rollout`` the ``k`` re-evaluated starts, included).
         num_nonfinite: non-finite evaluations.
     """
 
@@ -58,11 +66,16 @@ def gradient_ascent(
 ) -> Ascent:
     """Refine ``actions: [k, T, A]`` (with known ``returns: [k]``) by projected ascent.
 
+    The objective is :attr:`~cemgd.problem.Problem.rollout_for_gradient`: with
+    ``problem.grad_rollout`` set, the starts are first re-scored under it (one batch of
+    ``k``), so that every acceptance test compares returns of the same function.
+
     Args:
-        problem: the planning problem (its rollout must be differentiable).
+        problem: the planning problem (its gradient rollout must be differentiable).
         obs: current observation.
         actions: starting sequences, ``[k, T, A]``, inside the box.
-        returns: their returns under ``key``, ``[k]`` (``-inf`` if not finite).
+        returns: their returns under ``problem.rollout`` and ``key``, ``[k]`` (``-inf``
+            if not finite).
         key: rollout key; every evaluation uses it, so comparisons are paired.
         grad_steps: ``G``, maximum accepted steps per sequence (static).
         step_size: ``eta_init``.
@@ -73,9 +86,14 @@ def gradient_ascent(
             keeps the best improving one.
     """
     k = actions.shape[0]
+    rollout = problem.rollout_for_gradient
+    n_roll0, n_bad0 = i32(0), i32(0)
+    if problem.grad_rollout is not None:
+        returns, n_bad0 = evaluate(problem, obs, actions, key, gradient=True)
+        n_roll0 = i32(k)
 
     def objective(a: Array) -> tuple[Array, Array]:
-        r = jnp.reshape(problem.rollout(obs, a, key), (k,)).astype(jnp.float32)
+        r = jnp.reshape(rollout(obs, a, key), (k,)).astype(jnp.float32)
         return jnp.sum(jnp.where(jnp.isfinite(r), r, 0.0)), r
 
     grad_fn = jax.grad(objective, has_aux=True)
@@ -112,7 +130,7 @@ def gradient_ascent(
         return (carry[0] < grad_steps) & ~jnp.all(carry[3])
 
     done0 = ~jnp.isfinite(returns)
-    init = (i32(0), actions, returns, done0, i32(0), i32(0), i32(0), i32(0))
+    init = (i32(0), actions, returns, done0, i32(0), i32(0), n_roll0, n_bad0)
     _, a, r, _, n_steps, n_trials, n_roll, n_bad = jax.lax.while_loop(
         not_finished, one_step, init
     )
@@ -134,7 +152,7 @@ def _backtrack(
         j, a_new, r_new, accepted, trials, bad = c
         searching = active & ~accepted
         cand = problem.clip(a + etas[j] * g)
-        rc, nb = evaluate(problem, obs, cand, key)
+        rc, nb = evaluate(problem, obs, cand, key, gradient=True)
         better = searching & (rc > r)
         a_new = jnp.where(better[:, None, None], cand, a_new)
         r_new = jnp.where(better, rc, r_new)
@@ -153,7 +171,9 @@ def _parallel(
     num_trials = etas.shape[0]
     k = a.shape[0]
     cand = problem.clip(a[None] + etas[:, None, None, None] * g[None])  # [J, k, T, A]
-    rc, bad = evaluate(problem, obs, cand.reshape(num_trials * k, *a.shape[1:]), key)
+    rc, bad = evaluate(
+        problem, obs, cand.reshape(num_trials * k, *a.shape[1:]), key, gradient=True
+    )
     rc = rc.reshape(num_trials, k)
     best_j = jnp.argmax(rc, axis=0)
     best_r = jnp.max(rc, axis=0)
@@ -213,7 +233,11 @@ def refine_and_pick(
     problem: Problem, obs: Array, actions: Array, returns: Array, key: Array,
     config: GradientSettings,
 ) -> Refined:
-    """Gradient ascent on ``actions: [k, T, A]``, then re-evaluate and keep the best."""
+    """Gradient ascent on ``actions: [k, T, A]``, then re-evaluate and keep the best.
+
+    The re-evaluation uses ``problem.rollout`` (not ``grad_rollout``), so the returned
+    ``best_return`` is on the same scale as every other planner's.
+    """
     ascent = gradient_ascent(
         problem, obs, actions, returns, key, config.grad_steps, config.step_size,
         config.step_decay, config.line_search_trials, config.line_search,

@@ -80,3 +80,90 @@ def scaling(
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+#: Colours of the paper's planners in the sweep figures (others cycle through tab10).
+PLANNER_COLOURS = {"cem-50": "tab:orange", "cem-500": "tab:green", "cem-5000": "tab:red",
+                   "gd": "tab:gray", "cem-gd": "tab:blue"}
+
+
+def _panel_grid(n: int, width: float = 4.6, height: float = 3.5) -> tuple[plt.Figure, list]:
+    cols = min(n, 2)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+def sweep_returns(path: str | os.PathLike[str], panels: Sequence[dict]) -> None:
+    """Figure 3: per task, mean and standard deviation of the episode return versus
+    environment steps, one curve per planner.
+
+    Each panel is ``{"title": str, "curves": {label: {"x": [n], "mean": [n], "std": [n],
+    "runs": [n]}}}`` (``runs``: how many runs each point averages).
+    """
+    fig, axes = _panel_grid(max(len(panels), 1))
+    for ax, panel in zip(axes, panels, strict=False):
+        for i, (label, c) in enumerate(panel["curves"].items()):
+            colour = PLANNER_COLOURS.get(label, f"C{i % 10}")
+            x, mean, std = (np.asarray(c[k], float) for k in ("x", "mean", "std"))
+            runs = np.asarray(c["runs"])
+            n = f"{runs.min()}" if runs.min() == runs.max() else f"{runs.min()}-{runs.max()}"
+            ax.plot(x, mean, marker="o", ms=3, color=colour, label=f"{label} (n={n})")
+            ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.15)
+        ax.set_title(panel["title"], fontsize=10)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("episode return")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("episode return: mean ± std over runs", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def sample_efficiency(path: str | os.PathLike[str], panels: Sequence[dict]) -> None:
+    """Figure 4: per task, best return of a run (mean ± std over runs) versus rollouts
+    per planning step, CEM against CEM-GD.
+
+    Each panel is ``{"title": str, "cem": {"x": [n], "mean": [n], "std": [n]},
+    "cem_gd": {"x": [m], "measured": [m], "mean": [m], "std": [m]}}``: CEM's ``x`` is
+    its N = samples x iterations, CEM-GD's ``x`` is N_r (the paper's axis) and
+    ``measured`` its mean rollouts per step (line-search trials included). A key may be
+    missing when the sweep has no such planner.
+    """
+    fig, axes = _panel_grid(max(len(panels), 1))
+    for ax, panel in zip(axes, panels, strict=False):
+        cem = panel.get("cem")
+        if cem and len(cem["x"]):
+            order = np.argsort(cem["x"])
+            x, mean, std = (np.asarray(cem[k], float)[order] for k in ("x", "mean", "std"))
+            ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, color="tab:red", label="CEM")
+        gd = panel.get("cem_gd")
+        if gd and len(gd["x"]):
+            x, measured, mean, std = (np.asarray(gd[k], float)
+                                      for k in ("x", "measured", "mean", "std"))
+            order = np.argsort(x)
+            ax.errorbar(x[order], mean[order], yerr=std[order], marker="s", capsize=3,
+                        color="tab:blue", label="CEM-GD at N_r")
+            ax.plot(measured, mean, ls="none", marker="s", mfc="none", color="tab:blue",
+                    label="CEM-GD at measured rollouts/step")
+            for a, b, m in zip(x, measured, mean, strict=True):
+                ax.plot([a, b], [m, m], ls=":", color="tab:blue", lw=1)
+        ax.set_xscale("log")
+        ticks = sorted({float(v) for key in ("cem", "cem_gd") if panel.get(key)
+                        for v in panel[key]["x"]})
+        if ticks:
+            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+            ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        ax.set_title(panel["title"], fontsize=10)
+        ax.set_xlabel("rollouts per planning step")
+        ax.set_ylabel("best episode return of a run")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("best return vs rollouts per step: mean ± std over runs", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

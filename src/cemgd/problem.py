@@ -32,6 +32,12 @@ class Problem:
         action_low: lower action bound, ``[A]``.
         action_high: upper action bound, ``[A]``.
         obs_shape: shape of one observation; ``None`` to take it from the first ``plan``.
+        grad_rollout: optional second rollout with ``rollout``'s signature, used by every
+            gradient step: the objective whose gradient is taken and the line search's
+            acceptance test (e.g. the ensemble's deterministic mean prediction while
+            ``rollout`` samples particles, as the CEM-GD paper does, Sec. 5).
+            Sampling, ranking and the final choice of a plan use ``rollout``. ``None``:
+            gradients are taken of ``rollout``.
     """
 
     rollout: Rollout
@@ -39,10 +45,15 @@ class Problem:
     action_low: Array
     action_high: Array
     obs_shape: tuple[int, ...] | None = None
+    grad_rollout: Rollout | None = None
 
     def __post_init__(self) -> None:
         if not callable(self.rollout):
             raise ValueError(f"rollout: expected a callable, got {type(self.rollout).__name__}")
+        if self.grad_rollout is not None and not callable(self.grad_rollout):
+            raise ValueError(
+                f"grad_rollout: expected a callable or None, got {type(self.grad_rollout).__name__}"
+            )
         if isinstance(self.horizon, bool) or not isinstance(self.horizon, int | np.integer):
             raise ValueError(f"horizon: expected an int >= 1, got {self.horizon!r}")
         if self.horizon < 1:
@@ -78,6 +89,11 @@ class Problem:
         object.__setattr__(self, "horizon", int(self.horizon))
         object.__setattr__(self, "action_low", jnp.asarray(low))
         object.__setattr__(self, "action_high", jnp.asarray(high))
+
+    @property
+    def rollout_for_gradient(self) -> Rollout:
+        """The rollout gradient steps use: ``grad_rollout`` if set, else ``rollout``."""
+        return self.rollout if self.grad_rollout is None else self.grad_rollout
 
     @property
     def action_dim(self) -> int:
@@ -145,7 +161,14 @@ def finite_or_neg_inf(returns: Array) -> tuple[Array, Array]:
     return jnp.where(ok, returns, -jnp.inf), i32(jnp.sum(~ok))
 
 
-def evaluate(problem: Problem, obs: Array, actions: Array, key: Array) -> tuple[Array, Array]:
-    """Roll out ``actions: [B, T, A]`` and sanitise: ``(returns: [B], num_nonfinite)``."""
-    returns = problem.rollout(obs, actions, key)
+def evaluate(
+    problem: Problem, obs: Array, actions: Array, key: Array, gradient: bool = False
+) -> tuple[Array, Array]:
+    """Roll out ``actions: [B, T, A]`` and sanitise: ``(returns: [B], num_nonfinite)``.
+
+    ``gradient=True`` scores with :attr:`Problem.rollout_for_gradient` (what gradient
+    steps climb) instead of ``problem.rollout``.
+    """
+    rollout = problem.rollout_for_gradient if gradient else problem.rollout
+    returns = rollout(obs, actions, key)
     return finite_or_neg_inf(jnp.reshape(returns, (actions.shape[0],)).astype(jnp.float32))

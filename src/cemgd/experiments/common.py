@@ -55,11 +55,18 @@ def _field_type(tp: Any) -> tuple[type, bool]:
     return tp, False
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type) -> None:
-    """Add one ``--flag`` per field of the dataclass ``config_cls`` (docstring as help)."""
+def add_config_arguments(
+    parser: argparse.ArgumentParser, config_cls: type, skip: Sequence[str] = ()
+) -> None:
+    """Add one ``--flag`` per field of the dataclass ``config_cls`` (docstring as help).
+
+    Fields named in ``skip`` get no flag (e.g. nested configs handled elsewhere).
+    """
     hints = typing.get_type_hints(config_cls)
     docs = field_docs(config_cls)
     for f in dataclasses.fields(config_cls):
+        if f.name in skip:
+            continue
         elem, many = _field_type(hints[f.name])
         flag = "--" + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
@@ -190,12 +197,6 @@ def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-#: The paper's CEM baselines by total rollouts per step (Sec. 3): N = n x m.
-VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
-    "cem-50": ("cem", {"num_samples": 10, "num_iterations": 5}),
-    "cem-500": ("cem", {"num_samples": 100, "num_iterations": 5}),
-    "cem-5000": ("cem", {"num_samples": 100, "num_iterations": 50}),
-}
 
 
 def parse_planner_spec(spec: str) -> tuple[str, dict[str, Any]]:
@@ -204,16 +205,16 @@ def parse_planner_spec(spec: str) -> tuple[str, dict[str, Any]]:
     Returns:
         ``(registry name, settings)``; values are parsed as int, float or kept as str.
     """
-    from cemgd.planners import PLANNERS
+    from cemgd.planners import PLANNERS, PRESETS, resolve_planner
 
     name, _, rest = spec.partition(":")
-    base, settings = VARIANTS.get(name, (name, {}))
-    if base not in PLANNERS:
+    try:
+        base, settings = resolve_planner(name)
+    except ValueError:
         raise ValueError(
             f"planners: unknown planner {name!r}; expected one of "
-            f"{sorted(PLANNERS) + sorted(VARIANTS)}, optionally followed by ':key=value,...'"
-        )
-    settings = dict(settings)
+            f"{sorted(PLANNERS) + sorted(PRESETS)}, optionally followed by ':key=value,...'"
+        ) from None
     for item in filter(None, rest.split(",")):
         key, eq, value = item.partition("=")
         if not eq:

@@ -18,6 +18,7 @@ from cemgd.models.normalizer import (
 )
 from cemgd.models.rollout import RewardFn, make_rollout
 from cemgd.models.train import (
+    ModelData,
     TrainConfig,
     TrainReport,
     gaussian_nll,
@@ -30,6 +31,7 @@ from cemgd.models.train import (
 __all__ = [
     "ACTIVATIONS",
     "EnsembleParams",
+    "ModelData",
     "Normalizer",
     "RewardFn",
     "TrainConfig",

@@ -11,9 +11,11 @@ The log-variance is squashed softly between two learned bounds, ``min_logvar``
 and ``max_logvar`` (PETS' softplus bounding), so it stays finite however far the
 raw output drifts.
 
-Shapes: ``S`` state dim, ``A`` action dim, ``E`` members, ``B`` rows per member,
-``H`` hidden width. Training, input normalisation and reward heads live elsewhere
-(they only need this forward and the pytree).
+Shapes: ``S`` state dim, ``S'`` the size of the observation input (``S`` unless
+the model sees a transformed observation, e.g. half-cheetah without its x position),
+``A`` action dim, ``E`` members, ``B`` rows per member, ``H`` hidden width.
+Training, input normalisation and reward heads live elsewhere (they only need
+this forward and the pytree).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class EnsembleParams(NamedTuple):
     """Parameters of an ensemble (a pytree; optax can train it as it is).
 
     Attributes:
-        weights: one array per layer, ``[E, in, out]``; the first has ``in = S + A``,
+        weights: one array per layer, ``[E, in, out]``; the first has ``in = S' + A``,
             the last ``out = 2 * S`` (mean, then raw log-variance).
         biases: one array per layer, ``[E, 1, out]``.
         max_logvar: upper soft bound of the log-variance, ``[S]``.
@@ -61,6 +63,7 @@ def init_ensemble(
     hidden: int = 200,
     num_layers: int = 3,
     activation: str = "silu",
+    input_dim: int | None = None,
 ) -> EnsembleParams:
     """Random ensemble parameters, initialised as in PETS.
 
@@ -77,18 +80,23 @@ def init_ensemble(
             weight matrices.
         activation: name in :data:`ACTIVATIONS`. It is not stored in the params;
             pass the same name to :func:`ensemble_apply`.
+        input_dim: size ``S'`` of the observation the model is given (>= 1; ``None``:
+            ``obs_dim``). The first layer takes ``S' + A`` inputs; the last still
+            outputs ``2 * obs_dim`` (the ``S``-dim delta's mean and log-variance).
 
     Raises:
         ValueError: a size < 1 or an unknown activation.
     """
+    if input_dim is None:
+        input_dim = obs_dim
     for name, value in (
         ("obs_dim", obs_dim), ("action_dim", action_dim), ("num_members", num_members),
-        ("hidden", hidden), ("num_layers", num_layers),
+        ("hidden", hidden), ("num_layers", num_layers), ("input_dim", input_dim),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
     _activation(activation)
-    sizes = (obs_dim + action_dim,) + (hidden,) * num_layers + (2 * obs_dim,)
+    sizes = (input_dim + action_dim,) + (hidden,) * num_layers + (2 * obs_dim,)
     return _init(key, sizes, num_members)
 
 
@@ -118,7 +126,7 @@ def ensemble_apply(
 
     Args:
         params: from :func:`init_ensemble`.
-        obs: ``[E, B, S]`` (member ``e`` sees ``obs[e]``).
+        obs: ``[E, B, S']``, the model's observation input (member ``e`` sees ``obs[e]``).
         actions: ``[E, B, A]``.
         activation: the name used at init.
 

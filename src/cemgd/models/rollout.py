@@ -2,28 +2,53 @@
 
 ``make_rollout(params, reward_fn)`` closes over ensemble parameters and a known
 reward and returns ``rollout(obs: [S], actions: [B, T, A], key) -> returns: [B]``,
-a pure, jit-able function, differentiable in ``actions`` (PETS trajectory
-sampling, Chua et al. 2018, Sec. 4). :func:`ensemble_rollout` is the same
-computation with ``params`` as an argument, for code that jits over the params.
+a pure, jit-able, vmap-able function, differentiable in ``actions`` (PETS
+trajectory sampling, Chua et al. 2018, Sec. 4). :func:`ensemble_rollout` is the
+same computation with ``params`` as an argument, for code that jits over the params.
 
-Each sequence is rolled out by ``P = num_particles`` particles; a particle keeps
-one ensemble member for the whole horizon (a fixed assignment, what PETS calls
-TS-infinity) and its return is the sum over ``t`` of ``reward_fn(obs_t, action_t,
-obs_{t+1})``; ``returns[i]`` is the mean over the particles of sequence ``i``.
-With ``sample=True`` a step draws ``obs_{t+1} = obs_t + mean + std * noise``
-(standard-normal ``noise`` from ``key``); ``sample=False`` uses the mean and is
-deterministic. Rows never mix: ``returns[i]`` depends only on ``actions[i]``,
-``obs`` and ``key``. Two ways of giving rows to members (``assignment``):
+Each sequence is rolled out by ``P = num_particles`` particles; its return is the
+sum over ``t`` of ``reward_fn(obs_t, action_t, obs_{t+1})`` and ``returns[i]`` is
+the mean over the particles of sequence ``i``. A step predicts a delta from the
+model input ``input_fn(obs_t)`` (default: ``obs_t``) and maps it to
+``obs_{t+1} = output_fn(obs_t, delta)`` (default: ``obs_t + delta``); rewards and
+termination always see the full ``S``-dim observations. With ``sample=True`` the
+delta is ``mean + std * noise`` (standard-normal ``noise`` from ``key``);
+``sample=False`` uses the mean. With ``termination_fn`` a particle's rewards after
+its first done step count 0 (the done step's reward counts) and its state is
+frozen. Rows never mix: ``returns[i]`` depends only on ``actions[i]``, ``obs`` and
+``key``.
+
+Propagation (``propagation``, PETS Sec. 4):
+
+``"tsinf"`` (default)
+    A particle keeps one member for the whole horizon (TS-infinity).
+``"ts1"``
+    Every particle re-draws its member at every step (TS1); needs
+    ``assignment="particle"``. With ``P >= E`` the ``Q * E`` particle slots
+    (``Q = ceil(P / E)``, member ``e`` serving slots ``e * Q .. e * Q + Q - 1``) are
+    shuffled by one random permutation per step, drawn from ``key`` and shared by all
+    sequences: a cheap gather of the states before the model call, so each member
+    still does ``Q`` particles per step. With ``P < E`` each step draws which ``P``
+    of the ``E`` members are used (distinct, in random order), so even ``P = 1``
+    visits every member over the horizon. The draws depend on ``key`` also with
+    ``sample=False``.
+``"expectation"``
+    Deterministic: one trajectory per sequence whose delta is the mean over the
+    ``E`` members of their mean predictions; ``num_particles``, ``sample``,
+    ``assignment`` and ``key`` are ignored.
+
+Giving rows to members (``assignment``, for ``"tsinf"`` and ``"ts1"``):
 
 ``"particle"`` (default)
-    Particle ``p`` of every sequence uses member ``p % E`` and one noise draw per
-    ``(particle, t)`` shared by all sequences. A sequence's return is then a
-    function of ``(obs, its actions, key)`` alone, whatever its position or the
-    batch size, so returns computed in different batches under one key are paired
-    (common random numbers); CEM-GD's line search compares a return from the CEM
-    batch with one from the ``k``-batch and needs exactly this. With ``P < E`` only
-    members ``0..P-1`` are used (``P = 1``: member 0 alone); ``P`` above ``E`` is
-    padded up to a multiple of ``E`` with particles that are rolled out and dropped.
+    Particle ``p`` of every sequence uses member ``p % E`` (under ``"tsinf"``) and
+    one noise draw per ``(particle, t)`` shared by all sequences. A sequence's
+    return is then a function of ``(obs, its actions, key)`` alone, whatever its
+    position or the batch size, so returns computed in different batches under one
+    key are paired (common random numbers); CEM-GD's line search compares a return
+    from the CEM batch with one from the ``k``-batch and needs exactly this. Under
+    ``"tsinf"`` with ``P < E`` only members ``0..P-1`` are used (``P = 1``: member 0
+    alone); ``P`` above ``E`` is padded up to a multiple of ``E`` with particles that
+    are rolled out and dropped.
 
 ``"row"``
     Row ``r = b * P + p`` of the ``B * P`` rows uses member ``r % E`` with its own
@@ -45,7 +70,7 @@ all J trials).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -56,7 +81,15 @@ from cemgd.problem import Rollout
 Array = jax.Array
 #: ``reward_fn(obs: [..., S], action: [..., A], next_obs: [..., S]) -> reward: [...]``.
 RewardFn = Callable[[Array, Array, Array], Array]
+#: ``input_fn(obs: [..., S]) -> model input: [..., S']``.
+InputFn = Callable[[Array], Array]
+#: ``output_fn(obs: [..., S], prediction: [..., S]) -> next_obs: [..., S]``.
+OutputFn = Callable[[Array, Array], Array]
+#: ``termination_fn(obs: [..., S], action: [..., A], next_obs: [..., S]) -> done: bool [...]``.
+TerminationFn = Callable[[Array, Array, Array], Array]
 Assignment = Literal["particle", "row"]
+Propagation = Literal["tsinf", "ts1", "expectation"]
+PROPAGATIONS = ("tsinf", "ts1", "expectation")
 
 
 def make_rollout(
@@ -67,6 +100,11 @@ def make_rollout(
     activation: str = "silu",
     assignment: Assignment = "particle",
     unroll: int = 1,
+    *,
+    propagation: Propagation = "tsinf",
+    input_fn: InputFn | None = None,
+    output_fn: OutputFn | None = None,
+    termination_fn: TerminationFn | None = None,
 ) -> Rollout:
     """Build the rollout of ensemble ``params`` under ``reward_fn``.
 
@@ -76,28 +114,39 @@ def make_rollout(
             params need a new rollout (and a recompile); see :func:`ensemble_rollout`.
         reward_fn: ``reward_fn(obs: [..., S], action: [..., A], next_obs: [..., S])
             -> [...]``, pure JAX, differentiable for gradient planners.
-        num_particles: ``P`` particles per sequence (>= 1).
+        num_particles: ``P`` particles per sequence (>= 1; ignored by ``"expectation"``).
         sample: draw next states from the predicted Gaussian (``True``) or use its
-            mean (``False``, deterministic).
+            mean (``False``).
         activation: the activation the ensemble was built with.
         assignment: ``"particle"`` or ``"row"``; see the module docstring.
         unroll: time steps per iteration of the compiled loop over ``T``
             (``lax.scan``'s ``unroll``); more trades compile time for less loop
             overhead, which dominates small batches on the CPU.
+        propagation: ``"tsinf"``, ``"ts1"`` or ``"expectation"``; see the module
+            docstring.
+        input_fn: what the model sees of an observation, ``[..., S] -> [..., S']``
+            (``None``: the observation itself).
+        output_fn: next observation from the observation and the predicted delta,
+            ``([..., S], [..., S]) -> [..., S]`` (``None``: their sum).
+        termination_fn: ``(obs, action, next_obs) -> done: bool [...]``; rewards after
+            a particle's first done step count 0 (``None``: never done).
 
     Returns:
         ``rollout(obs: [S], actions: [B, T, A], key) -> returns: [B]``.
 
     Raises:
-        ValueError: ``num_particles`` < 1, ``reward_fn`` not callable, an unknown
-            activation or assignment.
+        ValueError: ``num_particles`` < 1, a function argument not callable, an
+            unknown activation, assignment or propagation, or ``"ts1"`` with
+            ``assignment="row"``.
     """
-    _check(reward_fn, num_particles, activation, assignment, unroll)
+    _check(reward_fn, num_particles, activation, assignment, unroll, propagation, input_fn,
+           output_fn, termination_fn)
 
     def rollout(obs: Array, actions: Array, key: Array) -> Array:
         return ensemble_rollout(
             params, reward_fn, obs, actions, key, num_particles, sample, activation, assignment,
-            unroll,
+            unroll, propagation=propagation, input_fn=input_fn, output_fn=output_fn,
+            termination_fn=termination_fn,
         )
 
     return rollout
@@ -114,79 +163,170 @@ def ensemble_rollout(
     activation: str = "silu",
     assignment: Assignment = "particle",
     unroll: int = 1,
+    *,
+    propagation: Propagation = "tsinf",
+    input_fn: InputFn | None = None,
+    output_fn: OutputFn | None = None,
+    termination_fn: TerminationFn | None = None,
 ) -> Array:
     """Mean particle return of each sequence, ``[B]`` (``params`` as an argument).
 
     Args:
-        params: ensemble parameters, ``E`` members.
+        params: ensemble parameters, ``E`` members, input size ``S' + A``.
         reward_fn: see :func:`make_rollout`.
         obs: current observation, ``[S]``.
         actions: ``[B, T, A]``.
-        key: PRNG key for the transition noise (unused if ``sample=False``).
-        num_particles, sample, activation, assignment, unroll: see
-            :func:`make_rollout` (static).
+        key: PRNG key for the transition noise and TS1's member draws (unused by
+            ``"expectation"``, and by ``"tsinf"`` with ``sample=False``).
+        num_particles, sample, activation, assignment, unroll, propagation, input_fn,
+            output_fn, termination_fn: see :func:`make_rollout` (static).
+
+    Raises:
+        ValueError: as :func:`make_rollout`, or shapes that do not fit the ensemble.
     """
-    _check(reward_fn, num_particles, activation, assignment, unroll)
+    _check(reward_fn, num_particles, activation, assignment, unroll, propagation, input_fn,
+           output_fn, termination_fn)
     obs = jnp.asarray(obs, jnp.float32)
     actions = jnp.asarray(actions, jnp.float32)
     if obs.ndim != 1:
         raise ValueError(f"obs: expected shape [S], got {obs.shape}")
     if actions.ndim != 3:
         raise ValueError(f"actions: expected shape [B, T, A], got {actions.shape}")
+    _check_shapes(params, obs, actions, input_fn, output_fn)
+    dyn = _Dynamics(reward_fn, input_fn, output_fn, termination_fn, activation)
+    if propagation == "expectation":
+        return _expectation(params, dyn, obs, actions, unroll)
     if assignment == "particle":
-        return _by_particle(params, reward_fn, obs, actions, key, num_particles, sample,
-                            activation, unroll)
-    return _by_row(params, reward_fn, obs, actions, key, num_particles, sample, activation,
-                   unroll)
+        return _by_particle(params, dyn, obs, actions, key, num_particles, sample,
+                            propagation == "ts1", unroll)
+    return _by_row(params, dyn, obs, actions, key, num_particles, sample, unroll)
+
+
+class _Dynamics(NamedTuple):
+    """The static functions of one rollout and the transition they make together."""
+
+    reward_fn: RewardFn
+    input_fn: InputFn | None
+    output_fn: OutputFn | None
+    termination_fn: TerminationFn | None
+    activation: str
+
+    def predict(self, params: EnsembleParams, x: Array, a: Array) -> tuple[Array, Array]:
+        """Members' ``(mean, logvar)`` of the delta, ``[E, R, S]``, from ``x: [E, R, S]``."""
+        model_in = x if self.input_fn is None else self.input_fn(x)
+        return ensemble_apply(params, model_in, a, self.activation)
+
+    def advance(
+        self, x: Array, a: Array, delta: Array, done: Array | None
+    ) -> tuple[Array, Array, Array | None]:
+        """``(next_x, reward, done)`` from ``x: [..., S]``, ``a: [..., A]``, ``delta``.
+
+        A particle already done keeps its state and earns 0; ``done`` is ``None``
+        without a ``termination_fn``.
+        """
+        next_x = x + delta if self.output_fn is None else self.output_fn(x, delta)
+        reward = self.reward_fn(x, a, next_x)
+        if self.termination_fn is None or done is None:
+            return next_x, reward, done
+        ends = jnp.asarray(self.termination_fn(x, a, next_x)).astype(bool)
+        reward = jnp.where(done, jnp.zeros_like(reward), reward)
+        next_x = jnp.where(done[..., None], x, next_x)
+        return next_x, reward, done | ends
+
+    def no_done(self, shape: tuple[int, ...]) -> Array | None:
+        """Initial done flags of ``shape`` (``None`` without a ``termination_fn``)."""
+        return None if self.termination_fn is None else jnp.zeros(shape, bool)
 
 
 def _by_particle(
-    params: EnsembleParams, reward_fn: RewardFn, obs: Array, actions: Array, key: Array,
-    particles: int, sample: bool, activation: str, unroll: int,
+    params: EnsembleParams, dyn: _Dynamics, obs: Array, actions: Array, key: Array,
+    particles: int, sample: bool, ts1: bool, unroll: int,
 ) -> Array:
-    """Particle ``p`` -> member ``p % E``; noise per ``(particle, t)``, shared by sequences."""
+    """Particle ``p`` sits at ``(p % used, p // used)`` of ``[used, Q, B]``; noise per particle.
+
+    TS-inf: position ``(e, q)`` runs on member ``e``. TS1 with ``P >= E``: a per-step
+    permutation of the ``Q * E`` particles gathers them into the member slots before the
+    model call and the deltas back after it. TS1 with ``P < E``: each step gathers the
+    weights of ``P`` distinct random members (particle ``p`` on the ``p``-th drawn).
+    The noise of TS1 under ``key`` is that of TS-inf under ``split(key)[0]``.
+    """
     batch, horizon, action_dim = actions.shape
     state_dim = obs.shape[0]
     members = num_members(params)
-    used = min(particles, members)  # members in use
+    used = min(particles, members)  # members in use (per step)
     per_member = -(-particles // used)  # particle slots per member, Q
-    if used < members:
+    slots = used * per_member
+    rows = per_member * batch
+    choose = ts1 and used < members  # TS1, P < E: draw P of the E members every step
+    shuffle = ts1 and not choose and slots > 1  # TS1, P >= E: permute the particles
+    noise_key = key
+    if ts1:
+        noise_key, draw_key = jax.random.split(key)
+        draw_keys = jax.random.split(draw_key, horizon)
+    if used < members and not choose:
         params = params._replace(
             weights=tuple(w[:used] for w in params.weights),
             biases=tuple(b[:used] for b in params.biases),
         )
-    # state and actions: [used, Q * B, .]; slot (q, e) is particle q * used + e.
-    rows = per_member * batch
+    # state and actions: [used, Q * B, .]; every particle of a sequence sees its actions.
     a = jnp.broadcast_to(
         jnp.swapaxes(actions, 0, 1)[:, None, None], (horizon, used, per_member, batch, action_dim)
     ).reshape(horizon, used, rows, action_dim)
     x0 = jnp.broadcast_to(obs, (used, rows, state_dim))
     if sample:
-        noise = jax.random.normal(key, (horizon, used, per_member, 1, state_dim), jnp.float32)
+        noise = jax.random.normal(
+            noise_key, (horizon, used, per_member, 1, state_dim), jnp.float32
+        )
     else:
         noise = jnp.zeros((horizon, 0), jnp.float32)
+    if choose:  # [T, P]: member of particle p at step t, distinct within a step
+        draws = jax.vmap(lambda k: jax.random.permutation(k, members)[:used])(draw_keys)
+    elif shuffle:  # [T, slots]: flat position f = e * Q + q of [used, Q] takes gather[t, f]
+        perm = jax.vmap(lambda k: jax.random.permutation(k, slots))(draw_keys)
+        flat = jnp.arange(slots)
+        particle = perm[:, (flat % per_member) * used + flat // per_member]
+        gather = (particle % used) * per_member + particle // used
+        draws = jnp.stack([gather, jnp.argsort(gather, axis=-1)], axis=1)  # [T, 2, slots]
+    else:
+        draws = jnp.zeros((horizon, 0), jnp.int32)
 
-    def step(x: Array, inputs: tuple[Array, Array]) -> tuple[Array, Array]:
-        a_t, noise_t = inputs
-        mean, logvar = ensemble_apply(params, x, a_t, activation)
+    def step(carry: tuple, inputs: tuple[Array, Array, Array]) -> tuple[tuple, Array]:
+        x, done = carry
+        a_t, noise_t, draw_t = inputs
+        p_t, x_in = params, x
+        if choose:
+            p_t = params._replace(
+                weights=tuple(w[draw_t] for w in params.weights),
+                biases=tuple(b[draw_t] for b in params.biases),
+            )
+        elif shuffle:
+            x_in = x.reshape(slots, batch, state_dim)[draw_t[0]].reshape(used, rows, state_dim)
+        mean, logvar = dyn.predict(p_t, x_in, a_t)
         if sample:
+            if shuffle:  # each particle brings its own noise into its slot
+                noise_t = noise_t.reshape(slots, 1, state_dim)[draw_t[0]]
             shape = (used, per_member, batch, state_dim)
-            delta = mean.reshape(shape) + jnp.exp(0.5 * logvar).reshape(shape) * noise_t
+            delta = mean.reshape(shape) + jnp.exp(0.5 * logvar).reshape(shape) * (
+                noise_t.reshape(used, per_member, 1, state_dim)
+            )
             delta = delta.reshape(used, rows, state_dim)
         else:
             delta = mean
-        next_x = x + delta
-        return next_x, reward_fn(x, a_t, next_x)
+        if shuffle:  # slots -> particle positions
+            delta = delta.reshape(slots, batch, state_dim)[draw_t[1]].reshape(used, rows, state_dim)
+        next_x, reward, done = dyn.advance(x, a_t, delta, done)
+        return (next_x, done), reward
 
-    _, rewards = jax.lax.scan(step, x0, (a, noise), unroll=unroll)  # [T, used, Q * B]
+    init = (x0, dyn.no_done((used, rows)))
+    _, rewards = jax.lax.scan(step, init, (a, noise, draws), unroll=unroll)  # [T, used, Q * B]
     total = jnp.sum(rewards, axis=0).reshape(used, per_member, batch)
-    per_particle = jnp.swapaxes(total, 0, 1).reshape(per_member * used, batch)[:particles]
+    per_particle = jnp.swapaxes(total, 0, 1).reshape(slots, batch)[:particles]
     return jnp.mean(per_particle, axis=0)
 
 
 def _by_row(
-    params: EnsembleParams, reward_fn: RewardFn, obs: Array, actions: Array, key: Array,
-    particles: int, sample: bool, activation: str, unroll: int,
+    params: EnsembleParams, dyn: _Dynamics, obs: Array, actions: Array, key: Array,
+    particles: int, sample: bool, unroll: int,
 ) -> Array:
     """Row ``r = b * P + p`` -> member ``r % E``; own noise per row; pad to a multiple of E."""
     batch, horizon, action_dim = actions.shape
@@ -206,27 +346,93 @@ def _by_row(
     else:
         noise = jnp.zeros((horizon, 0), jnp.float32)
 
-    def step(x: Array, inputs: tuple[Array, Array]) -> tuple[Array, Array]:
+    def step(carry: tuple, inputs: tuple[Array, Array]) -> tuple[tuple, Array]:
+        x, done = carry
         a_t, noise_t = inputs
-        mean, logvar = ensemble_apply(params, x, a_t, activation)
+        mean, logvar = dyn.predict(params, x, a_t)
         delta = mean + jnp.exp(0.5 * logvar) * noise_t if sample else mean
-        next_x = x + delta
-        return next_x, reward_fn(x, a_t, next_x)
+        next_x, reward, done = dyn.advance(x, a_t, delta, done)
+        return (next_x, done), reward
 
-    _, rewards = jax.lax.scan(step, x0, (a, noise), unroll=unroll)  # [T, E, M]
+    init = (x0, dyn.no_done((members, per_member)))
+    _, rewards = jax.lax.scan(step, init, (a, noise), unroll=unroll)  # [T, E, M]
     per_row = jnp.transpose(jnp.sum(rewards, axis=0)).reshape(per_member * members)[:rows]
     return jnp.mean(per_row.reshape(batch, particles), axis=1)
 
 
+def _expectation(
+    params: EnsembleParams, dyn: _Dynamics, obs: Array, actions: Array, unroll: int
+) -> Array:
+    """One trajectory per sequence; delta = mean over members of their mean deltas."""
+    batch, _, action_dim = actions.shape
+    members = num_members(params)
+    x0 = jnp.broadcast_to(obs, (batch, obs.shape[0]))
+
+    def step(carry: tuple, a_t: Array) -> tuple[tuple, Array]:
+        x, done = carry
+        xe = jnp.broadcast_to(x, (members, *x.shape))
+        ae = jnp.broadcast_to(a_t, (members, batch, action_dim))
+        mean, _ = dyn.predict(params, xe, ae)
+        next_x, reward, done = dyn.advance(x, a_t, jnp.mean(mean, axis=0), done)
+        return (next_x, done), reward
+
+    init = (x0, dyn.no_done((batch,)))
+    _, rewards = jax.lax.scan(step, init, jnp.swapaxes(actions, 0, 1), unroll=unroll)
+    return jnp.sum(rewards, axis=0)
+
+
+def _check_shapes(
+    params: EnsembleParams, obs: Array, actions: Array, input_fn: InputFn | None,
+    output_fn: OutputFn | None,
+) -> None:
+    """Raise ValueError unless ``obs: [S]``, ``actions: [B, T, A]`` fit the ensemble."""
+    state_dim, action_dim = obs.shape[0], actions.shape[2]
+    in_size = int(params.weights[0].shape[1])
+    out_size = int(params.weights[-1].shape[2]) // 2
+    model_dim = state_dim
+    if input_fn is not None:
+        shape = jax.eval_shape(input_fn, jax.ShapeDtypeStruct((state_dim,), jnp.float32)).shape
+        if len(shape) != 1:
+            raise ValueError(f"input_fn: expected to map [S] to [S'], got shape {shape}")
+        model_dim = shape[0]
+    if model_dim + action_dim != in_size:
+        name = "obs" if input_fn is None else "input_fn"
+        raise ValueError(
+            f"{name}: the ensemble takes {in_size} inputs, but the model input "
+            f"[{model_dim}] and actions [..., {action_dim}] make {model_dim + action_dim}"
+        )
+    if output_fn is None:
+        if out_size != state_dim:
+            raise ValueError(
+                f"obs: the ensemble predicts {out_size}-dim deltas, obs has {state_dim} dims; "
+                "give output_fn to map them"
+            )
+        return
+    x = jax.ShapeDtypeStruct((state_dim,), jnp.float32)
+    shape = jax.eval_shape(output_fn, x, jax.ShapeDtypeStruct((out_size,), jnp.float32)).shape
+    if tuple(shape) != (state_dim,):
+        raise ValueError(f"output_fn: expected next_obs of shape ({state_dim},), got {shape}")
+
+
 def _check(
-    reward_fn: RewardFn, num_particles: int, activation: str, assignment: str, unroll: int = 1
+    reward_fn: RewardFn, num_particles: int, activation: str, assignment: str, unroll: int = 1,
+    propagation: str = "tsinf", input_fn: InputFn | None = None,
+    output_fn: OutputFn | None = None, termination_fn: TerminationFn | None = None,
 ) -> None:
     if isinstance(num_particles, bool) or not isinstance(num_particles, int) or num_particles < 1:
         raise ValueError(f"num_particles: expected an int >= 1, got {num_particles!r}")
     if not callable(reward_fn):
         raise ValueError(f"reward_fn: expected a callable, got {type(reward_fn).__name__}")
+    for name, fn in (("input_fn", input_fn), ("output_fn", output_fn),
+                     ("termination_fn", termination_fn)):
+        if fn is not None and not callable(fn):
+            raise ValueError(f"{name}: expected a callable or None, got {type(fn).__name__}")
     _activation(activation)
     if assignment not in ("particle", "row"):
         raise ValueError(f"assignment: expected 'particle' or 'row', got {assignment!r}")
+    if propagation not in PROPAGATIONS:
+        raise ValueError(f"propagation: expected one of {PROPAGATIONS}, got {propagation!r}")
+    if propagation == "ts1" and assignment != "particle":
+        raise ValueError("propagation: 'ts1' needs assignment='particle', got assignment='row'")
     if isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1:
         raise ValueError(f"unroll: expected an int >= 1, got {unroll!r}")

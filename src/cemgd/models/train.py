@@ -45,6 +45,20 @@ Array = jax.Array
 #: ``(obs: [N, S], actions: [N, A], next_obs: [N, S])``.
 Transitions = tuple[np.ndarray | Array, np.ndarray | Array, np.ndarray | Array]
 
+
+class ModelData(NamedTuple):
+    """Training rows already in model space, for tasks whose model input is not ``obs``.
+
+    Attributes:
+        inputs: what the model sees of each observation, ``[N, S']``.
+        actions: ``[N, A]``.
+        targets: what the model predicts, ``[N, S]`` (e.g. ``next_obs - obs``).
+    """
+
+    inputs: np.ndarray | Array
+    actions: np.ndarray | Array
+    targets: np.ndarray | Array
+
 _FORMAT = "cemgd-ensemble-v1"
 
 
@@ -151,7 +165,7 @@ def _loss(
 def train_ensemble(
     params: EnsembleParams,
     normalizer: Normalizer,
-    data: Transitions,
+    data: Transitions | ModelData,
     key: Array | None = None,
     config: TrainConfig | None = None,
 ) -> tuple[EnsembleParams, TrainReport]:
@@ -161,7 +175,9 @@ def train_ensemble(
         params: initial (or previously trained) params, ``E`` members, input size ``D``.
         normalizer: input statistics, ``[D]`` (e.g. :func:`fit_normalizer` on ``data``).
         data: ``(obs: [N, S], actions: [N, A], next_obs: [N, S])``, finite; the target
-            is ``next_obs - obs`` (computed in float64, trained in float32).
+            is ``next_obs - obs`` (computed in float64, trained in float32). Or a
+            :class:`ModelData` ``(inputs: [N, S'], actions, targets: [N, S])`` when the
+            model input and target are task-specific.
         key: PRNG key for the split, the bootstraps and the shuffles; ``None`` uses
             ``config.seed``.
         config: :class:`TrainConfig` (defaults if ``None``).
@@ -177,8 +193,8 @@ def train_ensemble(
     start = time.perf_counter()
     config = TrainConfig() if config is None else config
     obs, actions, target = _check_data(data)
-    n, state_dim = obs.shape
-    in_dim = state_dim + actions.shape[1]
+    n, state_dim = target.shape
+    in_dim = obs.shape[1] + actions.shape[1]
     if params.weights[0].shape[1] != in_dim or params.max_logvar.shape != (state_dim,):
         raise ValueError(
             f"params: expected an ensemble for S={state_dim}, A={actions.shape[1]} "
@@ -210,7 +226,7 @@ def train_ensemble(
     x_train, y_train = inputs[train_rows], targets[train_rows]
     x_val, y_val = inputs[val_rows], targets[val_rows]
 
-    optimizer, epoch_fn, val_fn = _compiled(config, state_dim, batch)
+    optimizer, epoch_fn, val_fn = _compiled(config, obs.shape[1], batch)
     params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
     opt_state = optimizer.init(params)
     validate = num_val > 0
@@ -247,7 +263,8 @@ def train_ensemble(
 
 
 def validation_mse(
-    params: EnsembleParams, normalizer: Normalizer, data: Transitions, activation: str = "silu",
+    params: EnsembleParams, normalizer: Normalizer, data: Transitions | ModelData,
+    activation: str = "silu",
 ) -> float:
     """MSE of every member's mean delta on all of ``data``, averaged over members."""
     obs, actions, target = _check_data(data)
@@ -258,9 +275,13 @@ def validation_mse(
 
 @functools.lru_cache(maxsize=16)
 def _compiled(
-    config: TrainConfig, state_dim: int, batch: int
+    config: TrainConfig, input_dim: int, batch: int
 ) -> tuple[optax.GradientTransformation, Callable, Callable]:
-    """Optimizer and jitted epoch / validation functions, cached per config."""
+    """Optimizer and jitted epoch / validation functions, cached per config.
+
+    ``input_dim`` is the model's observation-input size ``S'``: rows ``x: [.., S' + A]``
+    are split there into observation and action.
+    """
     optimizer = optax.chain(
         optax.add_decayed_weights(config.weight_decay, mask=_weights_mask),
         optax.adam(config.learning_rate),
@@ -268,7 +289,7 @@ def _compiled(
     activation, coef = config.activation, config.bound_coef
 
     def loss_fn(p: EnsembleParams, x: Array, y: Array) -> Array:
-        return _loss(p, x[..., :state_dim], x[..., state_dim:], y, activation, coef)
+        return _loss(p, x[..., :input_dim], x[..., input_dim:], y, activation, coef)
 
     @jax.jit
     def epoch_fn(
@@ -295,16 +316,16 @@ def _compiled(
 
     @jax.jit
     def val_fn(params: EnsembleParams, x: Array, y: Array) -> Array:
-        return _mse(params, x, y, state_dim, activation)
+        return _mse(params, x, y, input_dim, activation)
 
     return optimizer, epoch_fn, val_fn
 
 
-def _mse(params: EnsembleParams, x: Array, y: Array, state_dim: int, activation: str) -> Array:
+def _mse(params: EnsembleParams, x: Array, y: Array, input_dim: int, activation: str) -> Array:
     """Mean over members of each member's MSE on all rows; ``x: [M, D]``, ``y: [M, S]``."""
     members = num_members(params)
     xe = jnp.broadcast_to(x, (members,) + x.shape)
-    mean, _ = ensemble_apply(params, xe[..., :state_dim], xe[..., state_dim:], activation)
+    mean, _ = ensemble_apply(params, xe[..., :input_dim], xe[..., input_dim:], activation)
     return jnp.mean((mean - y) ** 2)
 
 
@@ -318,8 +339,10 @@ def _weights_mask(params: EnsembleParams) -> EnsembleParams:
     )
 
 
-def _check_data(data: Transitions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(obs, actions, next_obs - obs)`` as float arrays, checked."""
+def _check_data(data: Transitions | ModelData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(inputs, actions, targets)`` as float32 arrays, checked."""
+    if isinstance(data, ModelData):
+        return _check_model_data(data)
     if not isinstance(data, tuple | list) or len(data) != 3:
         raise ValueError("data: expected a tuple (obs [N, S], actions [N, A], next_obs [N, S])")
     obs, actions, next_obs = (np.asarray(a) for a in data)
@@ -336,6 +359,21 @@ def _check_data(data: Transitions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             raise ValueError(f"data.{name}: expected finite values, got NaN or inf")
     target = next_obs.astype(np.float64) - obs.astype(np.float64)
     return obs.astype(np.float32), actions.astype(np.float32), target.astype(np.float32)
+
+
+def _check_model_data(data: ModelData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    inputs, actions, targets = (np.asarray(a) for a in data)
+    if inputs.ndim != 2 or inputs.shape[0] < 1:
+        raise ValueError(f"data.inputs: expected shape [N, S'] with N >= 1, got {inputs.shape}")
+    n = inputs.shape[0]
+    if actions.ndim != 2 or actions.shape[0] != n:
+        raise ValueError(f"data.actions: expected shape [{n}, A], got {actions.shape}")
+    if targets.ndim != 2 or targets.shape[0] != n:
+        raise ValueError(f"data.targets: expected shape [{n}, S], got {targets.shape}")
+    for name, a in (("inputs", inputs), ("actions", actions), ("targets", targets)):
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"data.{name}: expected finite values, got NaN or inf")
+    return inputs.astype(np.float32), actions.astype(np.float32), targets.astype(np.float32)
 
 
 # ---------------------------------------------------------------------------- save / load

@@ -13,7 +13,10 @@ follow PETS' truncation (std capped at half the distance to the nearer bound;
 sequences seen are refined by ``grad_steps`` projected gradient-ascent steps
 with backtracking (:mod:`cemgd.linesearch`); a step is taken only if the return
 rises, so the plan is never worse than the best CEM sample. The refined
-candidates are re-evaluated and the best is returned.
+candidates are re-evaluated and the best is returned. With ``problem.grad_rollout``
+set (e.g. the ensemble's mean prediction, as the paper's Sec. 5 describes) the
+gradient and the acceptance test use it while CEM and the final re-evaluation use
+``problem.rollout``; the guarantee then holds under ``grad_rollout`` only.
 
 Rollouts are counted as the paper does: ``N = n * m`` in total per step, split
 over ``num_iterations`` CEM iterations. All rollouts of one step share one key

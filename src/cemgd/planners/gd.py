@@ -10,7 +10,9 @@ distribution is fitted), evaluates them, and refines them with the projected
 gradient ascent and backtracking line search of :mod:`cemgd.linesearch`, with the
 settings of ``cem-gd`` (k = 1, G = 10, eta_init = 0.01, rho = 0.67, J = 8). The
 refined sequences are re-evaluated and the best is returned; since a step is only
-taken when the return rises, the plan is never worse than its best start.
+taken when the return rises, the plan is never worse than its best start (under
+``problem.grad_rollout`` when set: it scores the gradient steps, ``problem.rollout``
+the starts and the final pick).
 
 With ``warm_start=True`` the first start is the previous plan shifted by one step
 (the others stay random), which turns the baseline into plain receding-horizon

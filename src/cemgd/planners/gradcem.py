@@ -18,6 +18,8 @@ Counters: ``grad_steps = num_samples * num_iterations * inner_steps``; every
 gradient evaluation is a rollout, so ``num_rollouts`` is
 ``num_samples * num_iterations * (inner_steps + 1)``. All rollouts of one step
 share one key (common random numbers). Returns the best refined sample seen.
+With ``problem.grad_rollout`` set, the Adam steps climb it; samples are still
+ranked with ``problem.rollout``.
 """
 
 from __future__ import annotations
@@ -62,9 +64,10 @@ class GradCEM(Planner):
         sample_key, eval_key = jax.random.split(key)
         std = jnp.broadcast_to(c.init_std * half_range(problem), state.mean.shape)
         optimizer = optax.adam(c.step_size)
+        rollout = problem.rollout_for_gradient
 
         def neg_total_return(actions: Array) -> Array:
-            r = jnp.reshape(problem.rollout(obs, actions, eval_key), (actions.shape[0],))
+            r = jnp.reshape(rollout(obs, actions, eval_key), (actions.shape[0],))
             r = r.astype(jnp.float32)
             return -jnp.sum(jnp.where(jnp.isfinite(r), r, 0.0))
 

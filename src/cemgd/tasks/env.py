@@ -97,8 +97,11 @@ class EnvTask(abc.ABC):
         """Upper action bound, ``[A]`` (float32)."""
 
     @abc.abstractmethod
-    def _make_base_env(self) -> gymnasium.Env:
-        """The bare simulator (no time limit, no argument checks)."""
+    def _make_base_env(self, render_mode: str | None = None) -> gymnasium.Env:
+        """The bare simulator (no time limit, no argument checks).
+
+        ``render_mode="rgb_array"`` makes ``render()`` return an ``[H, W, 3]`` uint8 frame.
+        """
 
     @abc.abstractmethod
     def reward(self, obs: Array, action: Array, next_obs: Array) -> Array:
@@ -151,17 +154,21 @@ class EnvTask(abc.ABC):
             raise ValueError(f"action: expected finite numbers, got {action!r}")
         return array
 
-    def make_env(self, seed: int | None = None) -> gymnasium.Env:
+    def make_env(self, seed: int | None = None, render_mode: str | None = None) -> gymnasium.Env:
         """A fresh real environment, truncated after ``episode_length`` steps.
 
         Args:
             seed: seed of the first ``reset()`` (and of ``action_space.sample``); ``None``
                 for fresh entropy. ``reset(seed=...)`` overrides it.
+            render_mode: ``None`` or ``"rgb_array"`` (``render()`` returns ``[H, W, 3]``
+                uint8; MuJoCo tasks render offscreen, e.g. with ``MUJOCO_GL=egl``).
         """
         if seed is not None:
             check_int("seed", seed, 0)
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode: expected None or 'rgb_array', got {render_mode!r}")
         _require_gymnasium()
-        env = gymnasium.wrappers.TimeLimit(self._make_base_env(), self.episode_length)
+        env = gymnasium.wrappers.TimeLimit(self._make_base_env(render_mode), self.episode_length)
         return _CheckedEnv(env, self, seed)
 
 
@@ -198,11 +205,16 @@ class CartPoleSwingUpEnv(_Env):
         dynamics: the JAX cart-pole (default ``CartPoleSwingUp()``).
     """
 
-    metadata: ClassVar[dict[str, Any]] = {"render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"]}
 
-    def __init__(self, dynamics: CartPoleSwingUp | None = None) -> None:
+    def __init__(
+        self, dynamics: CartPoleSwingUp | None = None, render_mode: str | None = None,
+        size: int = 240,
+    ) -> None:
         _require_gymnasium()
         self.dynamics = CartPoleSwingUp() if dynamics is None else dynamics
+        self.render_mode = render_mode
+        self.size = size
         box = gymnasium.spaces.Box
         self.action_space = box(self.dynamics.action_low, self.dynamics.action_high)
         inf = np.full((self.dynamics.obs_dim,), np.inf, dtype=np.float32)
@@ -227,6 +239,28 @@ class CartPoleSwingUpEnv(_Env):
             )
         self._obs, reward = self._step(self._obs, jnp.asarray(action))
         return np.asarray(self._obs, dtype=np.float32), float(reward), False, False, {}
+
+    def render(self) -> np.ndarray | None:
+        """The cart and pole as an ``[size, size, 3]`` uint8 frame (``rgb_array`` mode)."""
+        if self.render_mode != "rgb_array" or self._obs is None:
+            return None
+        from PIL import Image, ImageDraw
+
+        x, theta = (float(v) for v in np.asarray(self._obs)[:2])
+        n = self.size
+        image = Image.new("RGB", (n, n), (255, 255, 255))
+        draw = ImageDraw.Draw(image)
+        scale = n / 4.0  # 4 m across; the cart wraps visually
+        cx = n / 2 + ((x + 2.0) % 4.0 - 2.0) * scale
+        cy = n * 0.55
+        draw.line([(0, cy + 0.12 * scale), (n, cy + 0.12 * scale)], fill=(120, 120, 120))
+        draw.rectangle([cx - 0.3 * scale, cy - 0.12 * scale, cx + 0.3 * scale, cy + 0.12 * scale],
+                       fill=(40, 90, 200))
+        length = self.dynamics.pole_length  # the full rod, hinged at the cart
+        # theta = 0 is upright (the swing-up target), pi hangs down.
+        tip = (cx + length * scale * np.sin(theta), cy - length * scale * np.cos(theta))
+        draw.line([(cx, cy), tip], fill=(200, 60, 40), width=max(2, n // 60))
+        return np.asarray(image)
 
 
 @dataclass(frozen=True, eq=False)
@@ -266,8 +300,25 @@ class CartPoleSwingUpTask(EnvTask):
         """Upper action bound ``[1]``."""
         return self.dynamics.action_high
 
-    def _make_base_env(self) -> gymnasium.Env:
-        return CartPoleSwingUpEnv(self.dynamics)
+    def _make_base_env(self, render_mode: str | None = None) -> gymnasium.Env:
+        return CartPoleSwingUpEnv(self.dynamics, render_mode)
+
+    @property
+    def model_obs_dim(self) -> int:
+        """Model input size: ``x``, sin and cos of ``theta``, ``x_dot``, ``theta_dot``."""
+        return 5
+
+    def model_input(self, obs: Array) -> Array:
+        """``obs: [..., 4] -> [..., 5]``: ``theta`` as its sine and cosine (PETS' ``obs_preproc``).
+
+        The angle is unbounded (the pole can spin); the dynamics depend on it only
+        through ``sin`` and ``cos``, which a network cannot learn from raw angles it has
+        not seen.
+        """
+        xp = np if isinstance(obs, np.ndarray) else jnp
+        theta = obs[..., 1:2]
+        return xp.concatenate([obs[..., :1], xp.sin(theta), xp.cos(theta), obs[..., 2:]],
+                              axis=-1)
 
     def reward(self, obs: Array, action: Array, next_obs: Array) -> Array:
         """``obs [..., 4], action [..., 1], next_obs [..., 4] -> [...]``."""
@@ -304,5 +355,8 @@ class MujocoTask(EnvTask):
         """Keyword arguments of ``gymnasium.make(env_id, ...)``."""
         return {}
 
-    def _make_base_env(self) -> gymnasium.Env:
-        return gymnasium.make(self.env_id, disable_env_checker=True, **self.env_kwargs()).unwrapped
+    def _make_base_env(self, render_mode: str | None = None) -> gymnasium.Env:
+        kwargs = self.env_kwargs()
+        if render_mode is not None:
+            kwargs.update(render_mode=render_mode, width=240, height=240)
+        return gymnasium.make(self.env_id, disable_env_checker=True, **kwargs).unwrapped

@@ -11,7 +11,8 @@ Reward, exactly the environment's, from ``(obs, next_obs)``::
 with ``dt = frame_skip * timestep = 5 * 0.01 = 0.05`` s. ``x`` grows without bound,
 so the dynamics model does not see it (:meth:`HalfCheetah.model_input` drops it, as
 PETS does) but still predicts its change, so the reward is exact on the predicted
-``next_obs``. No termination.
+``next_obs``. The body's pitch ``obs[2]`` is unbounded too (the cheetah can flip), so
+the model sees its sine and cosine instead (PETS' ``obs_preproc``). No termination.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import jax.numpy as jnp
+import numpy as np
 
 from cemgd.problem import Array
 from cemgd.tasks.env import MujocoTask
@@ -60,8 +62,8 @@ class HalfCheetah(MujocoTask):
 
     @property
     def model_obs_dim(self) -> int:
-        """The observation without ``x``: 17."""
-        return 17
+        """Model input size: ``z``, sin and cos of the pitch, 6 joints, 9 velocities."""
+        return 18
 
     def env_kwargs(self) -> dict[str, Any]:
         """Keep ``x`` in the observation; pass the reward weights and reset noise."""
@@ -73,8 +75,11 @@ class HalfCheetah(MujocoTask):
         }
 
     def model_input(self, obs: Array) -> Array:
-        """``obs: [..., 18] -> [..., 17]``: everything but the raw ``x`` position."""
-        return obs[..., 1:]
+        """``obs: [..., 18] -> [..., 18]``: no ``x``; the pitch as its sine and cosine."""
+        xp = np if isinstance(obs, np.ndarray) else jnp
+        pitch = obs[..., 2:3]
+        return xp.concatenate([obs[..., 1:2], xp.sin(pitch), xp.cos(pitch), obs[..., 3:]],
+                              axis=-1)
 
     def reward(self, obs: Array, action: Array, next_obs: Array) -> Array:
         """``obs [..., 18], action [..., 6], next_obs [..., 18] -> [...]`` (exact)."""
