@@ -18,6 +18,7 @@ pytest.importorskip("mujoco")
 from cemgd import pets  # noqa: E402
 from cemgd.cli import main  # noqa: E402
 from cemgd.models import init_ensemble  # noqa: E402
+from cemgd.planners import PLANNERS  # noqa: E402
 from cemgd.tasks import ENV_TASKS  # noqa: E402
 
 #: Columns that depend on the machine's speed, not on the computation.
@@ -243,3 +244,53 @@ def test_gradient_stage_uses_deterministic_member_means() -> None:
     shifted = obs.at[0].add(100.0)
     np.testing.assert_allclose(problem.grad_rollout(obs, actions, k1),
                                problem.grad_rollout(shifted, actions, k1), rtol=1e-4, atol=1e-2)
+
+
+@pytest.mark.parametrize("planner", sorted(PLANNERS))
+def test_every_planner_runs_in_the_loop(planner: str, tmp_path: Path) -> None:
+    config = dataclasses.replace(
+        pets.quick(pets.PETSConfig(task="halfcheetah", planner=planner)), trials=1,
+        episode_length=4,
+    )
+    rows = pets.run(config, tmp_path, show_progress=False)
+    assert len(rows) == 1 and np.isfinite(rows[0]["episode_return"])
+    assert rows[0]["rollouts_per_step"] > 0
+
+
+def test_resume_in_a_new_process_equals_one_run(tmp_path: Path) -> None:
+    """Resume across processes (fresh JAX, fresh compile) gives the same numbers."""
+    import subprocess
+    import sys
+
+    base = ["-m", "cemgd.cli", "train", "--task", "cartpole-swingup", "--quick",
+            "--no-progress"]
+    env = {**__import__("os").environ, "CEMGD_CACHE_DIR": ""}
+    one = tmp_path / "one"
+    subprocess.run([sys.executable, *base, "--trials", "2", "--out", str(one)], check=True,
+                   env=env, capture_output=True)
+    two = tmp_path / "two"
+    subprocess.run([sys.executable, *base, "--trials", "1", "--out", str(two)], check=True,
+                   env=env, capture_output=True)
+    subprocess.run([sys.executable, *base, "--trials", "2", "--resume", "--out", str(two)],
+                   check=True, env=env, capture_output=True)
+    assert _deterministic(_metrics(one)) == _deterministic(_metrics(two))
+
+
+def test_missing_state_with_rows_is_an_error(
+    finished_run: tuple[pets.PETSConfig, Path], tmp_path: Path
+) -> None:
+    config, src = finished_run
+    folder = _copy(src, tmp_path / "run")
+    (folder / "checkpoints" / "state.json").unlink()
+    before = _snapshot(folder)
+    with pytest.raises(pets.RunError, match="state missing"):
+        pets.run(config, folder, resume=True, show_progress=False)
+    assert _snapshot(folder) == before
+
+
+def test_out_that_is_a_file_is_an_error(tmp_path: Path) -> None:
+    file = tmp_path / "file"
+    file.write_text("x")
+    with pytest.raises(pets.RunError, match="not a folder"):
+        pets.run(_quick(trials=1), file, show_progress=False)
+    assert file.read_text() == "x"

@@ -15,21 +15,22 @@ from cemgd.cli import main
 from cemgd.experiments import report
 
 TASKS = ("cartpole-swingup", "halfcheetah")
-PLANNERS = ("cem-50", "cem-500", "gd", "cem-gd")
+PLANNERS = ("cem-50", "cem-500", "cem-5000", "gd", "cem-gd")
 SEEDS = (0, 1, 2)
 TRIALS = 3
 STEPS = 10
-ROLLOUTS = {"cem-50": 50.0, "cem-500": 500.0, "gd": 22.0, "cem-gd": 71.5}
-MEMORY = {"cem-50": 0.1, "cem-500": 0.5, "gd": 0.3, "cem-gd": 0.33}
+ROLLOUTS = {"cem-50": 50.0, "cem-500": 500.0, "cem-5000": 5000.0, "gd": 22.0, "cem-gd": 71.5}
+MEMORY = {"cem-50": 0.1, "cem-500": 0.5, "cem-5000": 0.5, "gd": 0.3, "cem-gd": 0.33}
 
 
 def episode_return(task: str, planner: str, seed: int, trial: int) -> float:
-    base = {"cem-50": 10.0, "cem-500": 20.0, "gd": 5.0, "cem-gd": 30.0}[planner]
+    base = {"cem-50": 10.0, "cem-500": 20.0, "cem-5000": 40.0, "gd": 5.0, "cem-gd": 30.0}[planner]
     return base * (1 + TASKS.index(task)) + 2.0 * trial + seed
 
 
 def plan_ms(task: str, planner: str, seed: int, trial: int) -> float:
-    return {"cem-50": 5.0, "cem-500": 30.0, "gd": 8.0, "cem-gd": 15.0}[planner] + seed + trial
+    return {"cem-50": 5.0, "cem-500": 30.0, "cem-5000": 300.0, "gd": 8.0,
+            "cem-gd": 15.0}[planner] + seed + trial
 
 
 def write_run(folder: Path, task: str, planner: str, seed: int, trials: int = TRIALS) -> None:
@@ -116,7 +117,7 @@ def test_report_writes_figures_tables_and_csv(fixture_sweep: Path, tmp_path: Pat
     assert float(row["paper_mb"]) == 11.4 and row["runs"] == "3"
 
     f4 = {(r["task"], r["planner"]): r for r in _csv(out / "figure4.csv")}
-    assert {p for _, p in f4} == {"cem-50", "cem-500", "cem-gd"}  # gd is not in Figure 4
+    assert {p for _, p in f4} == {"cem-50", "cem-500", "cem-5000", "cem-gd"}  # no gd
     gd_row = f4[("halfcheetah", "cem-gd")]
     assert float(gd_row["nominal_rollouts"]) == 50.0  # N_r from planner_config
     assert float(gd_row["measured_rollouts"]) == 71.5
@@ -136,6 +137,25 @@ def test_report_writes_figures_tables_and_csv(fixture_sweep: Path, tmp_path: Pat
     assert "paper 2.63" in text and "paper 12.2" in text
     assert "(n=3)" in text
     assert "holds" in text  # CEM-GD beats CEM 500 in the fixture
+
+
+def test_claim_verdicts(fixture_sweep: Path, tmp_path: Path) -> None:
+    result = report.write_report(fixture_sweep, tmp_path)
+    verdicts = {(c["claim"].rsplit(" (", 1)[0], c["task"]): c["verdict"]
+                for c in report.check_claims(report.group_runs(result.runs))}
+    # the fixture's CEM 5000 returns 40 (x task) against CEM-GD's 30: the claim fails
+    for task in TASKS:
+        assert verdicts[("CEM-GD (N_r = 50) performs as well as or better than CEM 5000",
+                         task)] == "does not hold"
+        assert verdicts[("CEM-GD performs as well as or better than CEM 500", task)] == "holds"
+        assert verdicts[("CEM-GD plans faster per step than CEM 5000", task)] == "holds"
+        assert verdicts[("CEM-GD's planning step uses less memory than CEM 5000's",
+                         task)] == "holds"
+    key = ("CEM 5000 is better than CEM 500 on Half-Cheetah and Humanoid Standup",
+           "halfcheetah")
+    assert verdicts[key] == "holds"
+    assert ("CEM 5000 is better than CEM 500 on Half-Cheetah and Humanoid Standup",
+            "cartpole-swingup") not in verdicts
 
 
 def test_damaged_and_unfinished_runs_are_listed_and_skipped(fixture_sweep: Path,

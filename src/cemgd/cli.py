@@ -95,47 +95,6 @@ def _add_train_parser(sub: Any) -> None:
                        help=f"{docs.get(f.name, '')} (default: {f.default})")
 
 
-def _planner_options(extra: Sequence[str], planner: str) -> dict[str, Any]:
-    """``--planner.<setting> VALUE`` pairs, typed by the planner's config."""
-    from cemgd.planners import PLANNERS, resolve_planner
-
-    base, _ = resolve_planner(planner)
-    config_fields = {f.name: f for f in fields(PLANNERS[base].Config)}
-    options: dict[str, Any] = {}
-    items = list(extra)
-    while items:
-        flag = items.pop(0)
-        name, eq, value = flag.partition("=")
-        if not name.startswith("--planner."):
-            raise ValueError(f"{flag}: unknown argument")
-        key = name[len("--planner."):].replace("-", "_")
-        if key not in config_fields:
-            raise ValueError(
-                f"--planner.{key}: not a setting of planner {base!r}; expected one of "
-                f"{sorted(k.replace('_', '-') for k in config_fields)}"
-            )
-        if not eq:
-            if not items:
-                raise ValueError(f"{name}: expected a value")
-            value = items.pop(0)
-        default = config_fields[key].default
-        try:
-            if isinstance(default, bool):
-                lowered = value.lower()
-                if lowered not in ("true", "false"):
-                    raise ValueError(value)
-                options[key] = lowered == "true"
-            elif isinstance(default, int | float):
-                options[key] = type(default)(value)
-            else:
-                options[key] = value
-        except ValueError:
-            raise ValueError(
-                f"{name}: expected a value of type {type(default).__name__}, got {value!r}"
-            ) from None
-    return options
-
-
 def _train_main(args: argparse.Namespace, extra: Sequence[str]) -> int:
     import dataclasses
 
@@ -144,7 +103,9 @@ def _train_main(args: argparse.Namespace, extra: Sequence[str]) -> int:
 
     try:
         config = config_from_args(pets.PETSConfig, args, pets.PETSConfig())
-        options = _planner_options(extra, config.planner)
+        from cemgd.experiments.sweep import planner_flags
+
+        options = planner_flags(extra, [config.planner])
         config = dataclasses.replace(config, planner_options=options)
         if args.quick:  # tiny sizes first; every explicit flag still wins
             config = config_from_args(pets.PETSConfig, args, pets.quick(config))

@@ -50,6 +50,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.experiments.common import console, progress
+from cemgd.fileio import write_atomic
 from cemgd.models import (
     EnsembleParams,
     ModelData,
@@ -63,6 +64,7 @@ from cemgd.models import (
     save_model,
     train_ensemble,
 )
+from cemgd.models.rollout import PROPAGATIONS
 from cemgd.planners import PLANNERS, Planner, make_planner, resolve_planner
 from cemgd.problem import PlanInfo, PlanState, Problem
 from cemgd.tasks import ENV_TASKS, EnvTask, make_env_task
@@ -70,7 +72,6 @@ from cemgd.validate import check_int
 
 Array = jax.Array
 
-PROPAGATIONS = ("tsinf", "ts1", "expectation")
 GRAD_PROPAGATIONS = ("mean", "sampled")
 
 #: Columns of ``metrics.csv``, one row per trial.
@@ -230,13 +231,6 @@ def config_to_json(config: PETSConfig) -> dict[str, Any]:
     return payload
 
 
-def config_from_json(payload: Mapping[str, Any]) -> PETSConfig:
-    """Inverse of :func:`config_to_json` (derived keys are ignored)."""
-    data = {k: v for k, v in payload.items() if k not in ("planner_config", "planner_name")}
-    data["train"] = TrainConfig(**data.get("train", {}))
-    return PETSConfig(**data)
-
-
 # ----------------------------------------------------------------------------- the model
 def model_problem(
     task: EnvTask, params: EnsembleParams, config: PETSConfig
@@ -345,11 +339,9 @@ class Buffer:
         self.trial = np.concatenate([self.trial, np.full((len(obs),), trial, np.int64)])
 
     def save(self, path: Path) -> None:
-        """Write ``.npz`` atomically (temporary file, then rename)."""
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            np.savez(f, **dataclasses.asdict(self))
-        os.replace(tmp, path)
+        """Write ``.npz`` atomically (:func:`cemgd.fileio.write_atomic`)."""
+        arrays = dataclasses.asdict(self)
+        write_atomic(path, lambda fh: np.savez(fh, **arrays))
 
     @classmethod
     def load(cls, path: Path, obs_dim: int, action_dim: int) -> Buffer:
@@ -408,7 +400,9 @@ class Run:
         self.path = Path(out)
         self.config = config
         self.ckpt = self.path / "checkpoints"
-        payload = json.loads(json.dumps(config_to_json(config), default=str))
+        payload = config_payload(config)
+        if self.path.exists() and not self.path.is_dir():
+            raise RunError(f"out: {self.path} exists and is not a folder")
         existing = self.path / "config.json"
         if existing.exists():
             try:
@@ -420,18 +414,15 @@ class Run:
                     f"out: {self.path} already holds a run; pass --resume to continue it "
                     "or choose another --out"
                 )
-            diff = _config_diff(old, payload)
+            diff = config_diff(old, payload)
             if diff:
                 raise RunError(
                     f"out: {self.path} holds a run with another configuration "
                     f"({'; '.join(diff)}); choose another --out"
                 )
         self.completed, self.rows = self._read_state() if existing.exists() else (0, [])
-        if self.completed > config.trials:
-            raise RunError(
-                f"trials: {self.path} already completed {self.completed} trials, more than "
-                f"the {config.trials} asked"
-            )
+        if self.completed > config.trials:  # keep the record of the longer run
+            payload["trials"] = self.completed
         self._payload = payload
 
     def open(self) -> None:
@@ -445,12 +436,19 @@ class Run:
         text = json.dumps(self._payload, indent=2, default=str) + "\n"
         config_file = self.path / "config.json"
         if not config_file.exists() or config_file.read_text() != text:
-            _write_atomic(config_file, text)
+            write_atomic(config_file, text)
         self._sync_metrics()
 
     def _read_state(self) -> tuple[int, list[dict[str, Any]]]:
         state_file = self.ckpt / "state.json"
         if not state_file.exists():
+            metrics = self.path / "metrics.csv"
+            has_rows = metrics.exists() and len(metrics.read_text().splitlines()) > 1
+            if has_rows or any(self.ckpt.glob("*.npz")):
+                raise RunError(
+                    f"{state_file}: checkpoint state missing, but the run has completed "
+                    "trials; restore it or choose another --out"
+                )
             return 0, []
         try:
             state = json.loads(state_file.read_text())
@@ -465,12 +463,15 @@ class Run:
         lines += [",".join(_fmt(row[c]) for c in METRIC_COLUMNS) for row in self.rows]
         text = "\n".join(lines) + "\n"
         if not file.exists() or file.read_text() != text:
-            _write_atomic(file, text)
+            write_atomic(file, text)
 
     def load_checkpoint(self, task: EnvTask) -> tuple[EnsembleParams, Normalizer, Buffer]:
         """Model and buffer of the last completed trial."""
         t = self.completed - 1
-        params, normalizer = load_model(self.ckpt / f"model-{t:03d}.npz")
+        try:
+            params, normalizer = load_model(self.ckpt / f"model-{t:03d}.npz")
+        except ValueError as err:  # a damaged checkpoint is not worth retrying
+            raise RunError(str(err)) from None
         buffer = Buffer.load(self.ckpt / f"buffer-{t:03d}.npz", task.obs_dim, task.action_dim)
         return params, normalizer, buffer
 
@@ -483,25 +484,26 @@ class Run:
         self.completed = trial + 1
         state = {"completed": self.completed, "rows": self.rows,
                  "model": f"model-{trial:03d}.npz", "buffer": f"buffer-{trial:03d}.npz"}
-        _write_atomic(self.ckpt / "state.json", json.dumps(state, indent=1) + "\n")
+        write_atomic(self.ckpt / "state.json", json.dumps(state, indent=1) + "\n")
         self._sync_metrics()
         for old in (f"model-{trial - 1:03d}.npz", f"buffer-{trial - 1:03d}.npz"):
             (self.ckpt / old).unlink(missing_ok=True)
 
 
-def _config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """Settings that differ between two ``config.json`` payloads (``trials`` may grow)."""
-    keys = sorted((set(old) | set(new)) - {"trials"})
+def config_payload(config: PETSConfig) -> dict[str, Any]:
+    """``config.json`` of a run: :func:`config_to_json` in its JSON form (lists, not tuples)."""
+    return json.loads(json.dumps(config_to_json(config), default=str))
+
+
+def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Settings that differ between two ``config.json`` payloads, as ``"key: old -> new"``.
+
+    ``trials`` is left out (a run may be extended), and so is ``planner_options``: the
+    resolved ``planner_config`` is compared instead, so giving a default explicitly is
+    not a change.
+    """
+    keys = sorted((set(old) | set(new)) - {"trials", "planner_options"})
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _fmt(value: Any) -> str:
@@ -656,10 +658,8 @@ def _write_gif(path: Path, frames: list[np.ndarray]) -> None:
     images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames if f is not None]
     if not images:
         return
-    tmp = path.with_name(path.name + ".tmp")
-    images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=50,
-                   loop=0)
-    os.replace(tmp, path)
+    write_atomic(path, lambda fh: images[0].save(
+        fh, format="GIF", save_all=True, append_images=images[1:], duration=50, loop=0))
 
 
 class _NoProgress:

@@ -199,27 +199,75 @@ def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float
 
 
 
+def parse_planner(spec: str) -> tuple[str, dict[str, Any]]:
+    """``"cem-gd:n_replan=20,line_search=parallel"`` -> ``("cem-gd", {"n_replan": 20, ...})``.
+
+    The name is a planner or preset; values are typed by the planner's config.
+
+    Raises:
+        ValueError: naming ``planners``: unknown planner, setting or malformed value.
+    """
+    if not isinstance(spec, str):
+        raise ValueError(f"planners: expected a planner name, got {spec!r}")
+    name, _, rest = spec.partition(":")
+    name = name.strip()
+    from cemgd.planners import PLANNERS, resolve_planner
+
+    try:
+        base, _ = resolve_planner(name)
+    except ValueError as err:
+        raise ValueError(str(err).replace("name:", "planners:", 1)) from None
+    fields = {f.name: f for f in dataclasses.fields(PLANNERS[base].Config)}
+    options: dict[str, Any] = {}
+    for item in filter(None, (s.strip() for s in rest.split(","))):
+        key, eq, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not eq:
+            raise ValueError(f"planners: expected key=value in {spec!r}, got {item!r}")
+        if key not in fields:
+            raise ValueError(
+                f"planners: {key!r} is not a setting of planner {base!r}; expected one of "
+                f"{sorted(fields)}"
+            )
+        options[key] = typed_value(f"planners ({spec}): {key}", value.strip(),
+                                   fields[key].default)
+    return name, options
+
+
+def typed_value(where: str, value: Any, default: Any) -> Any:
+    """``value`` (a string from the command line, or already typed) as ``default``'s type.
+
+    Raises:
+        ValueError: starting with ``where``, if ``value`` does not convert.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        if isinstance(default, bool):
+            if value.lower() not in ("true", "false"):
+                raise ValueError(value)
+            return value.lower() == "true"
+        if isinstance(default, int | float):
+            return type(default)(value)
+    except ValueError:
+        raise ValueError(
+            f"{where}: expected a value of type {type(default).__name__}, got {value!r}"
+        ) from None
+    return value
+
+
 def parse_planner_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """``"cem-500"``, ``"cem-gd"`` or ``"cem-gd:n_replan=20,line_search=parallel"``.
 
     Returns:
-        ``(registry name, settings)``; values are parsed as int, float or kept as str.
+        ``(registry name, settings)``: the preset's settings (if a preset) updated by the
+        spec's, typed by the planner's config (see :func:`parse_planner`).
     """
-    from cemgd.planners import PLANNERS, PRESETS, resolve_planner
+    from cemgd.planners import resolve_planner
 
-    name, _, rest = spec.partition(":")
-    try:
-        base, settings = resolve_planner(name)
-    except ValueError:
-        raise ValueError(
-            f"planners: unknown planner {name!r}; expected one of "
-            f"{sorted(PLANNERS) + sorted(PRESETS)}, optionally followed by ':key=value,...'"
-        ) from None
-    for item in filter(None, rest.split(",")):
-        key, eq, value = item.partition("=")
-        if not eq:
-            raise ValueError(f"planners: expected key=value in {spec!r}, got {item!r}")
-        settings[key.strip()] = _parse_value(value.strip())
+    name, options = parse_planner(spec)
+    base, settings = resolve_planner(name)
+    settings.update(options)
     return base, settings
 
 
@@ -234,15 +282,6 @@ def make_planner_from_spec(spec: str, **defaults: Any) -> Any:
     merged = {k: v for k, v in defaults.items() if k in fields}
     merged.update(settings)
     return make_planner(name, **merged)
-
-
-def _parse_value(text: str) -> Any:
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"true": True, "false": False}.get(text.lower(), text)
 
 
 class StepTiming(NamedTuple):

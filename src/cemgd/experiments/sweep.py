@@ -23,7 +23,8 @@ Execution:
 
 * Local (default): a ``concurrent.futures.ProcessPoolExecutor`` with the ``spawn``
   start method (JAX is not fork-safe) and ``workers`` processes, one run at a time per
-  process. With more than one worker each process runs XLA on one thread
+  process, a fresh process per run (so peak RSS and caches are the run's own). With
+  more than one worker each process runs XLA on one thread
   (``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1``,
   unless ``XLA_FLAGS`` is already set), so ``workers`` runs share the cores without
   oversubscribing them. Returns are the same with or without the flags.
@@ -65,7 +66,8 @@ from pathlib import Path
 from typing import Any
 
 from cemgd import pets
-from cemgd.experiments.common import console, progress
+from cemgd.experiments.common import console, parse_planner, progress, typed_value
+from cemgd.fileio import write_atomic
 from cemgd.models import TrainConfig
 from cemgd.planners import PLANNERS, resolve_planner
 from cemgd.tasks import ENV_TASKS
@@ -337,56 +339,6 @@ def parse_list(name: str, texts: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(items)
 
 
-def parse_planner(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"cem-gd:n_replan=20,line_search=parallel"`` -> ``("cem-gd", {"n_replan": 20, ...})``.
-
-    The name is a planner or preset; values are typed by the planner's config.
-
-    Raises:
-        ValueError: naming ``planners``: unknown planner, setting or malformed value.
-    """
-    if not isinstance(spec, str):
-        raise ValueError(f"planners: expected a planner name, got {spec!r}")
-    name, _, rest = spec.partition(":")
-    name = name.strip()
-    try:
-        base, _ = resolve_planner(name)
-    except ValueError as err:
-        raise ValueError(str(err).replace("name:", "planners:", 1)) from None
-    fields = {f.name: f for f in dataclasses.fields(PLANNERS[base].Config)}
-    options: dict[str, Any] = {}
-    for item in filter(None, (s.strip() for s in rest.split(","))):
-        key, eq, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not eq:
-            raise ValueError(f"planners: expected key=value in {spec!r}, got {item!r}")
-        if key not in fields:
-            raise ValueError(
-                f"planners: {key!r} is not a setting of planner {base!r}; expected one of "
-                f"{sorted(fields)}"
-            )
-        options[key] = _typed(f"planners ({spec})", key, value.strip(), fields[key].default)
-    return name, options
-
-
-def _typed(where: str, key: str, value: Any, default: Any) -> Any:
-    """``value`` (a string from the command line, or already typed) as ``default``'s type."""
-    if not isinstance(value, str):
-        return value
-    try:
-        if isinstance(default, bool):
-            if value.lower() not in ("true", "false"):
-                raise ValueError(value)
-            return value.lower() == "true"
-        if isinstance(default, int | float):
-            return type(default)(value)
-    except ValueError:
-        raise ValueError(
-            f"{where}: {key} expects a {type(default).__name__}, got {value!r}"
-        ) from None
-    return value
-
-
 def planner_label(spec: str) -> str:
     """Folder name of a planner spec: ``cem-gd:n_replan=20`` -> ``cem-gd_n_replan=20``."""
     return spec.replace(" ", "").replace(":", "_").replace(",", "_").replace("/", "-")
@@ -420,10 +372,9 @@ def planner_flags(extra: Sequence[str], planners: Sequence[str]) -> dict[str, An
                        None)
         if default is None:
             raise ValueError(
-                f"--planner.{key}: not a setting of any planner in the sweep "
-                f"({', '.join(planners)})"
+                f"{name}: not a setting of planner {', '.join(repr(p) for p in planners)}"
             )
-        options[key] = _typed(f"--planner.{key}", key, value, default)
+        options[key] = typed_value(name, value, default)
     return options
 
 
@@ -484,10 +435,6 @@ def estimated_cost(config: pets.PETSConfig) -> float:
 
 
 # ----------------------------------------------------------------------------- run state
-def _json_form(config: pets.PETSConfig) -> dict[str, Any]:
-    return json.loads(json.dumps(pets.config_to_json(config), default=str))
-
-
 def inspect_run(spec: RunSpec) -> tuple[str, int, str]:
     """State of a run folder, read in the driver: ``(state, completed trials, detail)``.
 
@@ -505,13 +452,11 @@ def inspect_run(spec: RunSpec) -> tuple[str, int, str]:
         return "partial", 0, "config.json unreadable"
     if not isinstance(old, dict):
         return "partial", 0, "config.json is not an object"
-    new = _json_form(spec.config)
-    diff = [k for k in sorted((set(old) | set(new)) - {"trials"}) if old.get(k) != new.get(k)]
+    diff = pets.config_diff(old, pets.config_payload(spec.config))
     if diff:
-        detail = "; ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff)
-        return "conflict", 0, detail
+        return "conflict", 0, "; ".join(diff)
     rows = _count_rows(spec.folder / "metrics.csv")
-    if old.get("trials") == spec.config.trials and rows >= spec.config.trials:
+    if rows >= spec.config.trials:
         return "complete", rows, ""
     return "partial", rows, ""
 
@@ -618,9 +563,7 @@ def _write_files(folder: Path, files: Mapping[str, bytes]) -> None:
     for rel, data in files.items():
         target = folder / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, target)
+        write_atomic(target, data)
     for p in sorted(folder.rglob("*"), reverse=True):
         rel = p.relative_to(folder).as_posix()
         if p.is_file() and rel not in files:
@@ -781,9 +724,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomic(path, text)
 
 
 def run_sweep(
@@ -931,7 +872,9 @@ def _run_local(config: SweepConfig, todo: list[tuple[RunSpec, str]], finish: Fin
     attempts = {spec.name: 0 for spec, _ in todo}
     while queue:
         workers = min(config.workers, len(queue))
+        # one run per worker process: peak RSS and compile caches are the run's own
         executor = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                       max_tasks_per_child=1,
                                        initializer=_init_worker, initargs=(env,))
         running: dict[Future, tuple[RunSpec, str]] = {}
         interrupted = False
@@ -989,7 +932,7 @@ def _run_ray(config: SweepConfig, todo: list[tuple[RunSpec, str]], finish: Finis
         else:
             ray.init(address=config.ray)
     try:
-        remote = ray.remote(num_cpus=1, max_retries=0)(ray_task).options(
+        remote = ray.remote(num_cpus=1, max_retries=0, max_calls=1)(ray_task).options(
             runtime_env={"env_vars": _worker_env(single_thread=True)})
         attempts = {spec.name: 0 for spec, _ in todo}
         running: dict[Any, tuple[RunSpec, str]] = {}

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from cemgd.fileio import write_atomic
 from cemgd.models.ensemble import EnsembleParams, _activation, ensemble_apply, num_members
 from cemgd.models.normalizer import Normalizer, normalize_inputs
 from cemgd.validate import check_int, check_nonnegative, check_positive, check_range
@@ -400,10 +401,7 @@ def save_model(
     for i, (w, b) in enumerate(zip(params.weights, params.biases, strict=True)):
         arrays[f"weight_{i}"] = np.asarray(w)
         arrays[f"bias_{i}"] = np.asarray(b)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    write_atomic(path, lambda fh: np.savez(fh, **arrays))
 
 
 def load_model(path: str | os.PathLike[str]) -> tuple[EnsembleParams, Normalizer]:
