@@ -65,9 +65,29 @@ def enable_compilation_cache() -> str | None:
 _TRAIN_DERIVED = ("activation", "seed")
 
 
+def _add_train_flags(parser: argparse.ArgumentParser) -> None:
+    """``--train.<setting>`` flags, one per TrainConfig field a user may set."""
+    from cemgd.models import TrainConfig
+
+    docs = field_docs(TrainConfig)
+    for f in fields(TrainConfig):
+        if f.name in _TRAIN_DERIVED:
+            continue
+        parser.add_argument(f"--train.{f.name.replace('_', '-')}", dest=f"train__{f.name}",
+                            type=type(f.default), default=None,
+                            help=f"{docs.get(f.name, '')} (default: {f.default})")
+
+
+def _train_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``--train.<setting>`` values given on the command line."""
+    from cemgd.models import TrainConfig
+
+    return {f.name: getattr(args, f"train__{f.name}") for f in fields(TrainConfig)
+            if getattr(args, f"train__{f.name}", None) is not None}
+
+
 def _add_train_parser(sub: Any) -> None:
     from cemgd import pets
-    from cemgd.models import TrainConfig
     from cemgd.planners import PLANNERS, PRESETS
 
     lines = [f"  {name}: {', '.join(f.name.replace('_', '-') for f in fields(cls.Config))}"
@@ -86,20 +106,13 @@ def _add_train_parser(sub: Any) -> None:
     p.add_argument("--video", action="store_true", help="write a GIF of every episode")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_arguments(p, pets.PETSConfig, skip=("planner_options", "train"))
-    docs = field_docs(TrainConfig)
-    for f in fields(TrainConfig):
-        if f.name in _TRAIN_DERIVED:
-            continue
-        p.add_argument(f"--train.{f.name.replace('_', '-')}", dest=f"train__{f.name}",
-                       type=type(f.default), default=None,
-                       help=f"{docs.get(f.name, '')} (default: {f.default})")
+    _add_train_flags(p)
 
 
 def _train_main(args: argparse.Namespace, extra: Sequence[str]) -> int:
     import dataclasses
 
     from cemgd import pets
-    from cemgd.models import TrainConfig
 
     try:
         config = config_from_args(pets.PETSConfig, args, pets.PETSConfig())
@@ -109,12 +122,9 @@ def _train_main(args: argparse.Namespace, extra: Sequence[str]) -> int:
         config = dataclasses.replace(config, planner_options=options)
         if args.quick:  # tiny sizes first; every explicit flag still wins
             config = config_from_args(pets.PETSConfig, args, pets.quick(config))
-        train = {f.name: getattr(args, f"train__{f.name}") for f in fields(TrainConfig)
-                 if f.name not in _TRAIN_DERIVED}
-        train_cfg = dataclasses.replace(
-            config.train, **{k: v for k, v in train.items() if v is not None}
+        config = dataclasses.replace(
+            config, train=dataclasses.replace(config.train, **_train_flags(args))
         )
-        config = dataclasses.replace(config, train=train_cfg)
         pets.run(config, args.out, resume=args.resume, video=args.video,
                  show_progress=not args.no_progress)
     except ValueError as err:
@@ -126,7 +136,6 @@ def _train_main(args: argparse.Namespace, extra: Sequence[str]) -> int:
 def _add_sweep_parser(sub: Any) -> None:
     from cemgd import pets
     from cemgd.experiments import sweep
-    from cemgd.models import TrainConfig
 
     presets = "\n".join(f"  {name}: {sweep.describe_preset(name)}"
                          for name in sweep.SWEEP_PRESETS)
@@ -154,18 +163,11 @@ def _add_sweep_parser(sub: Any) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_config_arguments(p, pets.PETSConfig,
                          skip=("task", "planner", "seed", "planner_options", "train"))
-    docs = field_docs(TrainConfig)
-    for f in fields(TrainConfig):
-        if f.name in _TRAIN_DERIVED:
-            continue
-        p.add_argument(f"--train.{f.name.replace('_', '-')}", dest=f"train__{f.name}",
-                       type=type(f.default), default=None,
-                       help=f"{docs.get(f.name, '')} (default: {f.default})")
+    _add_train_flags(p)
 
 
 def _sweep_main(args: argparse.Namespace, extra: Sequence[str]) -> int:
     from cemgd.experiments import sweep
-    from cemgd.models import TrainConfig
 
     try:
         changes: dict[str, Any] = {}
@@ -182,8 +184,7 @@ def _sweep_main(args: argparse.Namespace, extra: Sequence[str]) -> int:
         changes["quick"] = args.quick
         changes["overrides"] = {name: getattr(args, name) for name in sweep.RUN_FIELDS
                                 if getattr(args, name, None) is not None}
-        changes["train"] = {f.name: getattr(args, f"train__{f.name}") for f in fields(TrainConfig)
-                            if getattr(args, f"train__{f.name}", None) is not None}
+        changes["train"] = _train_flags(args)
         if args.preset:
             planners = changes.get("planners", sweep.SWEEP_PRESETS[args.preset]["planners"])
             changes["planner_options"] = sweep.planner_flags(extra, planners)
