@@ -82,12 +82,9 @@ PAPER: dict[str, Any] = {
 
 #: A reduced protocol for one 2-core machine: ALL its numbers are here, tune them here.
 #: Everything not named keeps the paper's value (planner settings included: CEM 50/500/5000
-#: are 10x5, 100x5, 100x50; CEM-GD has N_init = 15000, N_r = 50). The 6 CEM-5000 runs
-#: dominate: at these sizes (T = 30) a CEM-5000 step took 0.86 s (cartpole) / 0.94-1.2 s
-#: (halfcheetah) on one core of this machine while other jobs shared it, against ~16 s at
-#: the paper's 20 particles, T = 45, 200 units; CEM-GD's first (N_init) step took 2.3-4.5 s
-#: and its later steps ~25 ms. Estimated total, 2 workers: ~35 min with the machine shared,
-#: less when idle (30 runs; longest first).
+#: are 10x5, 100x5, 100x50; CEM-GD has N_init = 15000, N_r = 50). Measured on 2 cores
+#: (docs/results): about 22 minutes for the 30 runs on 2 workers; the 6 CEM-5000 runs take
+#: 260-300 s each (0.5-0.7 s per step), every other run 12-80 s.
 LAPTOP: dict[str, Any] = {
     "tasks": ("cartpole-swingup", "halfcheetah"),
     "planners": ("cem-50", "cem-500", "cem-5000", "gd", "cem-gd"),
