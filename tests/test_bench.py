@@ -12,16 +12,21 @@ from cemgd.planners import PLANNERS
 
 
 def test_parse_and_format_spec_round_trip():
-    spec = "cem-gd:n_replan=50,line_search=parallel,step_size=0.5,warm_start=True@maxwork"
+    spec = "cem-gd:n_replan=50,line_search=parallel,step_size=0.5,truncation=box@maxwork"
     name, overrides, variant = bench.parse_spec(spec)
     assert name == "cem-gd" and variant == "maxwork"
     assert overrides == {"n_replan": 50, "line_search": "parallel", "step_size": 0.5,
-                         "warm_start": True}
+                         "truncation": "box"}
     assert bench.format_spec(name, overrides, variant) == spec
     assert bench.parse_spec("cem") == ("cem", {}, "model")
+    # values are typed by the planner's config: an int written for a float is a float
+    assert bench.parse_spec("gd:step_size=1,warm_start=false")[1] == {
+        "step_size": 1.0, "warm_start": False}
+    assert isinstance(bench.parse_spec("gd:step_size=1")[1]["step_size"], float)
 
 
-@pytest.mark.parametrize("spec", ["cem@fast", ":n=1", "cem:num_samples", "no-such-planner"])
+@pytest.mark.parametrize("spec", ["cem@fast", ":n=1", "cem:num_samples", "no-such-planner",
+                                  "cem-gd:warm_start=True", "cem:num_samples=many"])
 def test_bad_spec_is_a_value_error(spec):
     with pytest.raises(ValueError, match="planners"):
         bench.Config(planners=(spec,))
