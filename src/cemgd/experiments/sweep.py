@@ -368,9 +368,9 @@ def planner_flags(extra: Sequence[str], planners: Sequence[str]) -> dict[str, An
         default = next((_planner_fields(p)[key] for p in planners if key in _planner_fields(p)),
                        None)
         if default is None:
-            raise ValueError(
-                f"{name}: not a setting of planner {', '.join(repr(p) for p in planners)}"
-            )
+            which = (f"planner {planners[0]!r}" if len(planners) == 1 else
+                     f"any of the planners {', '.join(repr(p) for p in planners)}")
+            raise ValueError(f"{name}: not a setting of {which}")
         options[key] = typed_value(name, value, default)
     return options
 
