@@ -83,11 +83,13 @@ PAPER: dict[str, Any] = {
 #: A reduced protocol for one 2-core machine: ALL its numbers are here, tune them here.
 #: Everything not named keeps the paper's value (planner settings included: CEM 50/500/5000
 #: are 10x5, 100x5, 100x50; CEM-GD has N_init = 15000, N_r = 50). Measured on 2 cores
-#: (docs/results): about 22 minutes for the 30 runs on 2 workers; the 6 CEM-5000 runs take
-#: 260-300 s each (0.5-0.7 s per step), every other run 12-80 s.
+#: (docs/results): about 22 minutes for the paper's five planners (30 runs) on 2 workers;
+#: the 6 CEM-5000 runs take 260-300 s each (0.5-0.7 s per step), every other run 12-80 s.
 LAPTOP: dict[str, Any] = {
     "tasks": ("cartpole-swingup", "halfcheetah"),
-    "planners": ("cem-50", "cem-500", "cem-5000", "gd", "cem-gd"),
+    # the paper's five, plus CEM-GD at N_r = 10 and 200 for Figure 4's x-axis
+    "planners": ("cem-50", "cem-500", "cem-5000", "gd", "cem-gd", "cem-gd:n_replan=10",
+                 "cem-gd:n_replan=200"),
     "seeds": (0, 1, 2),
     "trials": 5,            # paper (PETSConfig default): 12 (x 100 steps)
     "horizon": 25,          # paper: 45 (PETS: 25 for cartpole, 30 for halfcheetah)
