@@ -61,6 +61,7 @@ from cemgd.models import (
     init_ensemble,
     load_model,
     make_rollout,
+    num_members,
     save_model,
     train_ensemble,
 )
@@ -226,8 +227,9 @@ def quick(config: PETSConfig) -> PETSConfig:
 def config_to_json(config: PETSConfig) -> dict[str, Any]:
     """The JSON form of ``config``, with the planner's full resolved settings added."""
     payload = dataclasses.asdict(config)
-    payload["planner_config"] = dataclasses.asdict(config.make_planner().config)
-    payload["planner_name"] = config.make_planner().name
+    planner = config.make_planner()
+    payload["planner_config"] = dataclasses.asdict(planner.config)
+    payload["planner_name"] = planner.name
     return payload
 
 
@@ -253,9 +255,8 @@ def model_problem(
     )
     grad_rollout = None
     if config.grad_propagation == "mean":
-        members = int(params.weights[0].shape[0])
         grad_rollout = make_rollout(
-            params, task.reward, members, sample=False, propagation="tsinf", **common
+            params, task.reward, num_members(params), sample=False, propagation="tsinf", **common
         )
     return Problem(
         rollout, config.horizon, task.action_low, task.action_high,
@@ -627,7 +628,8 @@ def _episode(
     for _ in range(task.episode_length):
         t0 = time.perf_counter()
         actions, state, info = plan_step(state, jnp.asarray(obs, jnp.float32), params)
-        action = np.asarray(actions[0])  # waits for the step
+        # one device-to-host transfer per step (it waits for the step)
+        action, info = jax.device_get((actions[0], info))
         record["plan_ms"].append((time.perf_counter() - t0) * 1e3)
         next_obs, reward, terminated, truncated, _ = env.step(action)
         for name, value in (("obs", obs), ("actions", action), ("next_obs", next_obs),
