@@ -7,38 +7,19 @@ import csv
 import dataclasses
 import json
 import os
-import sys
 import types
 import typing
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-console = Console(width=None if sys.stdout.isatty() else 160)
+# console and progress moved to cemgd.runtime; importable here until callers switch.
+from cemgd.runtime import console as _console
+from cemgd.runtime import progress as progress
 
-
-def progress() -> Progress:
-    """A rich progress bar with count, elapsed and remaining time."""
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=os.environ.get("CEMGD_NO_PROGRESS") == "1",
-    )
+console = _console()
 
 
 def _field_type(tp: Any) -> tuple[type, bool]:
