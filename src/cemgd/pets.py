@@ -68,6 +68,7 @@ from cemgd.models import (
 from cemgd.models.rollout import PROPAGATIONS
 from cemgd.planners import PLANNERS, Planner, make_planner, resolve_planner
 from cemgd.problem import PlanInfo, PlanState, Problem
+from cemgd.runs import METRIC_COLUMNS, RunError
 from cemgd.tasks import ENV_TASKS, EnvTask, make_env_task
 from cemgd.validate import check_int
 
@@ -75,37 +76,11 @@ Array = jax.Array
 
 GRAD_PROPAGATIONS = ("mean", "sampled")
 
-#: Columns of ``metrics.csv``, one row per trial.
-METRIC_COLUMNS = (
-    "trial",              # 0-based trial index
-    "episode_return",     # sum of the real environment's rewards over the episode
-    "episode_steps",      # steps of the episode
-    "env_steps",          # real environment steps so far, random data included
-    "train_loss",         # mean minibatch NLL of the last training epoch
-    "val_mse",            # held-out MSE of the member means (the restored best)
-    "train_epochs",       # epochs run this trial
-    "train_s",            # wall time of this trial's model training (compiles included)
-    "plan_ms_mean",       # mean wall time of one planning step (compile excluded)
-    "plan_ms_max",        # slowest planning step
-    "plan_ms_first",      # the episode's first step (CEM-GD's N_init step)
-    "rollouts_per_step",  # mean sequences evaluated per step (PlanInfo.num_rollouts)
-    "grad_steps_per_step",  # mean accepted gradient steps per planning step
-    "fallback_steps",     # steps where the planner fell back to its warm start
-    "plan_memory_mb",     # compiled planning step: arguments + outputs + temporaries
-    "peak_rss_mb",        # peak resident memory of the process so far
-    "compile_s",          # compile time of the planning step in this process
-    "episode_s",          # wall time of the episode (planning and simulation)
-)
-
 #: Caps applied by :func:`quick` to planner settings that exist in a planner's config.
 QUICK_PLANNER_CAPS: dict[str, int] = {
     "num_samples": 20, "num_iterations": 2, "n_init": 200, "n_replan": 10, "grad_steps": 3,
     "line_search_trials": 3, "num_elites": 4,
 }
-
-
-class RunError(ValueError):
-    """A run folder that cannot be used as asked (the folder is left untouched)."""
 
 
 @dataclass(frozen=True)
