@@ -7,7 +7,11 @@ validated arguments. Every task is a :class:`Task`: ``reset``, ``step``,
 
 ``ENV_TASKS`` maps a name to an *environment-backed* task (:class:`EnvTask`: a
 gymnasium environment, the real simulator, plus the known reward and termination in
-JAX), the tasks the PETS loop learns a model of; :func:`make_env_task` builds one.
+JAX), the tasks the PETS loop learns a model of; :func:`resolve_env_task` (alias
+:func:`make_env_task`) builds one from a name or a ``package.module:factory`` path,
+:func:`list_env_tasks` lists them. Users add their own with :func:`from_gymnasium`
+(any gymnasium environment plus a JAX reward), :func:`register_task`, or an entry
+point in the group ``cemgd.tasks``.
 ``cartpole-swingup`` is in both registries: in ``TASKS`` as the known JAX dynamics, in
 ``ENV_TASKS`` as those dynamics behind a gymnasium ``Env``. The MuJoCo tasks need
 ``pip install 'cemgd[mujoco]'`` only to build their environment.
@@ -23,9 +27,19 @@ from cemgd.tasks.barrier2d import Barrier2D
 from cemgd.tasks.base import Task
 from cemgd.tasks.cartpole import CartPoleSwingUp
 from cemgd.tasks.env import CartPoleSwingUpEnv, CartPoleSwingUpTask, EnvTask, MujocoTask
+from cemgd.tasks.gymtask import GymnasiumTask, from_gymnasium
 from cemgd.tasks.halfcheetah import HalfCheetah
 from cemgd.tasks.humanoid_standup import HumanoidStandup
 from cemgd.tasks.pusher import Pusher
+from cemgd.tasks.registry import (
+    ENTRY_POINT_GROUP,
+    ENV_TASKS,
+    check_env_task,
+    list_env_tasks,
+    load_factory,
+    register_task,
+    resolve_env_task,
+)
 from cemgd.tasks.scaling import Scaling
 
 TASKS: dict[str, Callable[..., Task]] = {
@@ -34,12 +48,8 @@ TASKS: dict[str, Callable[..., Task]] = {
     Scaling.name: Scaling,
 }
 
-ENV_TASKS: dict[str, Callable[..., EnvTask]] = {
-    CartPoleSwingUpTask.name: CartPoleSwingUpTask,
-    HalfCheetah.name: HalfCheetah,
-    Pusher.name: Pusher,
-    HumanoidStandup.name: HumanoidStandup,
-}
+for _factory in (CartPoleSwingUpTask, HalfCheetah, Pusher, HumanoidStandup):
+    register_task(_factory.name, _factory)
 
 
 def _build(registry: dict[str, Callable[..., Any]], name: str, kwargs: dict[str, Any]) -> Any:
@@ -69,17 +79,21 @@ def make_task(name: str, **kwargs: Any) -> Task:
 
 
 def make_env_task(name: str, **kwargs: Any) -> EnvTask:
-    """Build the environment-backed task registered as ``name`` in ``ENV_TASKS``.
+    """Build the environment-backed task ``name`` (see :func:`resolve_env_task`).
+
+    ``name`` is a built-in, registered or entry-point name, or
+    ``"package.module:factory"``.
 
     Raises:
         ValueError: for an unknown ``name`` (listing the known ones), an argument the
             task does not take (listing the ones it does), or an invalid value (naming
             the field).
     """
-    return _build(ENV_TASKS, name, kwargs)
+    return resolve_env_task(name, argument="name", **kwargs)
 
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "ENV_TASKS",
     "TASKS",
     "Barrier2D",
@@ -87,12 +101,19 @@ __all__ = [
     "CartPoleSwingUpEnv",
     "CartPoleSwingUpTask",
     "EnvTask",
+    "GymnasiumTask",
     "HalfCheetah",
     "HumanoidStandup",
     "MujocoTask",
     "Pusher",
     "Scaling",
     "Task",
+    "check_env_task",
+    "from_gymnasium",
+    "list_env_tasks",
+    "load_factory",
     "make_env_task",
     "make_task",
+    "register_task",
+    "resolve_env_task",
 ]

@@ -32,6 +32,7 @@ gymnasium is imported lazily: this module and the registry import without it; on
 from __future__ import annotations
 
 import abc
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -64,8 +65,19 @@ def _require_gymnasium() -> None:
 class EnvTask(abc.ABC):
     """A real environment with a known reward and termination (pure JAX).
 
-    Subclasses are frozen dataclasses of their options (validated in
-    ``__post_init__`` with a ``ValueError`` naming the field).
+    To write one, subclass it (usually as a frozen dataclass of its options, validated
+    in ``__post_init__`` with a ``ValueError`` naming the field) and fill in the public
+    methods below; nothing private needs overriding:
+
+    * required: :attr:`obs_dim`, :attr:`action_low`, :attr:`action_high`,
+      :meth:`make_base_env` (the bare simulator) and :meth:`reward`;
+    * optional: :meth:`termination` (default: never), :meth:`model_input` with
+      :attr:`model_obs_dim` (default: the whole observation), :meth:`model_target` and
+      :meth:`model_output_to_next_obs` (default: predict ``next_obs - obs``), and
+      :meth:`with_episode_length` (default: ``dataclasses.replace``).
+
+    For a registered gymnasium environment, :func:`cemgd.tasks.from_gymnasium` builds
+    one from a reward function alone.
 
     Attributes:
         name: registry name of the task.
@@ -97,10 +109,12 @@ class EnvTask(abc.ABC):
         """Upper action bound, ``[A]`` (float32)."""
 
     @abc.abstractmethod
-    def _make_base_env(self, render_mode: str | None = None) -> gymnasium.Env:
-        """The bare simulator (no time limit, no argument checks).
+    def make_base_env(self, render_mode: str | None = None) -> gymnasium.Env:
+        """The bare simulator: a ``gymnasium.Env`` without time limit or argument checks.
 
-        ``render_mode="rgb_array"`` makes ``render()`` return an ``[H, W, 3]`` uint8 frame.
+        :meth:`make_env` wraps it (time limit ``episode_length``, action checks,
+        seeding); call that, not this. ``render_mode="rgb_array"`` must make
+        ``render()`` return an ``[H, W, 3]`` uint8 frame.
         """
 
     @abc.abstractmethod
@@ -138,6 +152,19 @@ class EnvTask(abc.ABC):
         """Inverse of :meth:`model_target`: ``obs [..., S], prediction [..., S] -> next_obs``."""
         return obs + prediction
 
+    def with_episode_length(self, episode_length: int) -> EnvTask:
+        """This task with episodes of ``episode_length`` steps (a dataclass ``replace``).
+
+        A task that is not a dataclass with an ``episode_length`` field overrides this.
+        """
+        check_int("episode_length", episode_length, 1)
+        if not dataclasses.is_dataclass(self):
+            raise ValueError(
+                f"episode_length: task {self.name!r} is not a dataclass; override "
+                "with_episode_length to set it"
+            )
+        return dataclasses.replace(self, episode_length=episode_length)
+
     # ------------------------------------------------------------------ shared
     def clip(self, action: Array) -> Array:
         """Project ``action: [..., A]`` onto the action box."""
@@ -168,7 +195,7 @@ class EnvTask(abc.ABC):
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode: expected None or 'rgb_array', got {render_mode!r}")
         _require_gymnasium()
-        env = gymnasium.wrappers.TimeLimit(self._make_base_env(render_mode), self.episode_length)
+        env = gymnasium.wrappers.TimeLimit(self.make_base_env(render_mode), self.episode_length)
         return _CheckedEnv(env, self, seed)
 
 
@@ -300,7 +327,7 @@ class CartPoleSwingUpTask(EnvTask):
         """Upper action bound ``[1]``."""
         return self.dynamics.action_high
 
-    def _make_base_env(self, render_mode: str | None = None) -> gymnasium.Env:
+    def make_base_env(self, render_mode: str | None = None) -> gymnasium.Env:
         return CartPoleSwingUpEnv(self.dynamics, render_mode)
 
     @property
@@ -355,7 +382,7 @@ class MujocoTask(EnvTask):
         """Keyword arguments of ``gymnasium.make(env_id, ...)``."""
         return {}
 
-    def _make_base_env(self, render_mode: str | None = None) -> gymnasium.Env:
+    def make_base_env(self, render_mode: str | None = None) -> gymnasium.Env:
         kwargs = self.env_kwargs()
         if render_mode is not None:
             kwargs.update(render_mode=render_mode, width=240, height=240)
