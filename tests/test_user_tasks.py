@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import textwrap
 import warnings
 from pathlib import Path
 
@@ -113,7 +112,8 @@ def test_reward_that_differs_warns_with_the_largest_difference():
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"env_id": "CartPole-v1"}, r"^env_id: 'CartPole-v1' has action space Discrete"),
     ({"env_id": "NoSuchEnv-v0"}, r"^env_id: cannot make 'NoSuchEnv-v0'"),
-    ({"reward": lambda o, a, n: float(np.asarray(n)[0])}, r"^reward: does not trace under jax\.jit"),
+    ({"reward": lambda o, a, n: float(np.asarray(n)[0])},
+     r"^reward: does not trace under jax\.jit"),
     ({"reward": lambda o, a, n: n}, r"^reward: expected a scalar .* got shape \(4,\)"),
     ({"reward": "reward"}, r"^reward: expected a JAX function"),
     ({"termination": lambda o, a, n: np.bool_(bool(n[1] > 0))}, r"^termination: does not trace"),
