@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cemgd import pets
+from cemgd import pets, report
 from cemgd.cli import main
-from cemgd.experiments import report
 
 TASKS = ("cartpole-swingup", "halfcheetah")
 PLANNERS = ("cem-50", "cem-500", "cem-5000", "gd", "cem-gd")

@@ -1,15 +1,58 @@
-"""Figures of the studies (matplotlib, Agg backend, PNG files)."""
+"""Figures of the studies, the report and ``cemgd evaluate`` (matplotlib, Agg, PNG).
+
+One colour per planner across every figure: :func:`planner_colour` is the single
+mapping (the paper's planners fixed, any other label a stable colour derived from its
+text), and every figure draws planners through it. Legends sit outside the axes, every
+axis is labelled, and every curve that has a standard deviation gets a band or error bars.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+#: Colours of the paper's planners (the grey GD line as in its Figure 4).
+PLANNER_COLOURS: dict[str, str] = {
+    "cem-50": "#ff7f0e", "cem-500": "#2ca02c", "cem-5000": "#d62728", "gd": "#7f7f7f",
+    "cem-gd": "#1f77b4", "cem": "#8c564b", "mppi": "#9467bd", "icem": "#e377c2",
+    "gradcem": "#17becf", "random-shooting": "#bcbd22", "cem-gd-robust": "#393b79",
+}
+#: Colours for every other label, picked by a hash of the label (never one above).
+_OTHER = ("#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354",
+          "#756bb1", "#636363", "#b5cf6b", "#e7ba52", "#ad494a")
+
+
+def planner_colour(label: str) -> str:
+    """The colour of planner ``label`` in every figure (``cem-gd n=3`` -> ``cem-gd``'s).
+
+    A label is matched on its first word; the paper's planners have fixed colours and
+    any other label gets a stable colour from a hash of its text.
+    """
+    key = label.split(" ", 1)[0]
+    if key in PLANNER_COLOURS:
+        return PLANNER_COLOURS[key]
+    return _OTHER[zlib.crc32(key.encode()) % len(_OTHER)]
+
+
+def _save(fig: Any, path: str | os.PathLike[str]) -> None:
+    """Write ``fig`` (legends outside the axes included) and close it."""
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _legend_outside(ax: Any, **kwargs: Any) -> None:
+    """The axis' legend to the right of its data (nothing when no artist is labelled)."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, borderaxespad=0,
+                  **kwargs)
 
 
 def barrier_fraction(
@@ -20,7 +63,7 @@ def barrier_fraction(
     fig, ax = plt.subplots(figsize=(5, 3.5))
     frac = np.asarray(fraction)
     err = np.stack([frac - np.asarray(low), np.asarray(high) - frac])
-    ax.errorbar(n_init, frac, yerr=err, marker="o", capsize=3)
+    ax.errorbar(n_init, frac, yerr=err, marker="o", capsize=3, color=planner_colour("cem-gd"))
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("N_init (rollouts at t = 0)")
@@ -28,9 +71,7 @@ def barrier_fraction(
     ax.set_title(f"CEM-GD, N_r = {n_replan}, {min(trials)}-{max(trials)} trials, 95% Wilson CI",
                  fontsize=9)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def barrier_trajectories(
@@ -44,31 +85,36 @@ def barrier_trajectories(
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
     for ax, panel in zip(axes[0], panels, strict=True):
         ax.add_patch(plt.Circle(tuple(centre), radius, color="0.8", zorder=0))
-        ax.plot(*np.asarray(panel["cem"]).T, color="tab:red", label="CEM initialisation")
-        ax.plot(*np.asarray(panel["refined"]).T, color="tab:blue", label="after gradient ascent")
+        ax.plot(*np.asarray(panel["cem"]).T, color=planner_colour("cem-5000"),
+                label="CEM initialisation")
+        ax.plot(*np.asarray(panel["refined"]).T, color=planner_colour("cem-gd"),
+                label="after gradient ascent")
         if "executed" in panel:
             ax.plot(*np.asarray(panel["executed"]).T, color="k", ls=":", lw=1, label="executed")
         ax.plot(*start, "ko")
         ax.plot(*goal, "g*", ms=12)
         ax.set_title(panel["title"], fontsize=9)
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
         ax.set_aspect("equal")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _legend_outside(axes[0][-1])
+    _save(fig, path)
 
 
 def scaling(
     path: str | os.PathLike[str], dims: Sequence[int], curves: dict[str, Sequence[float]],
-    times: dict[str, Sequence[float]], ylabel: str,
+    times: dict[str, Sequence[float]], ylabel: str, optimum: float | None = None,
 ) -> None:
-    """Return (left) and time per step (right) of each planner versus action dimension."""
+    """Return (left) and time per step (right) of each planner versus action dimension;
+    ``optimum`` draws the local-optimum reference line on the left."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
     for label, values in curves.items():
-        ax1.plot(dims, values, marker="o", label=label)
+        ax1.plot(dims, values, marker="o", label=label, color=planner_colour(label))
     for label, values in times.items():
-        ax2.plot(dims, values, marker="o", label=label)
+        ax2.plot(dims, values, marker="o", label=label, color=planner_colour(label))
+    if optimum is not None:
+        ax1.axhline(optimum, color="k", ls="--", lw=1, label="local optimum")
     for ax in (ax1, ax2):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("action dimension d")
@@ -76,18 +122,11 @@ def scaling(
     ax1.set_ylabel(ylabel)
     ax2.set_ylabel("time per plan step (ms)")
     ax2.set_yscale("log")
-    ax1.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _legend_outside(ax2)
+    _save(fig, path)
 
 
-#: Colours of the paper's planners in the sweep figures (others cycle through tab10).
-PLANNER_COLOURS = {"cem-50": "tab:orange", "cem-500": "tab:green", "cem-5000": "tab:red",
-                   "gd": "tab:gray", "cem-gd": "tab:blue"}
-
-
-def _panel_grid(n: int, width: float = 4.6, height: float = 3.5) -> tuple[plt.Figure, list]:
+def _panel_grid(n: int, width: float = 4.6, height: float = 3.5) -> tuple[Any, list]:
     cols = min(n, 2)
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), squeeze=False)
@@ -95,6 +134,19 @@ def _panel_grid(n: int, width: float = 4.6, height: float = 3.5) -> tuple[plt.Fi
     for ax in flat[n:]:
         ax.set_visible(False)
     return fig, flat[:n]
+
+
+def _n_text(runs: Sequence[int]) -> str:
+    r = np.asarray(runs)
+    return f"{r.min()}" if r.min() == r.max() else f"{r.min()}-{r.max()}"
+
+
+def _band(ax: Any, label: str, c: Mapping[str, Sequence[float]], text: str) -> None:
+    """A curve ``mean`` over ``x`` with a ±``std`` band, in the planner's colour."""
+    colour = planner_colour(label)
+    x, mean, std = (np.asarray(c[k], float) for k in ("x", "mean", "std"))
+    ax.plot(x, mean, marker="o", ms=3, color=colour, label=text)
+    ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.15)
 
 
 def sweep_returns(path: str | os.PathLike[str], panels: Sequence[dict]) -> None:
@@ -106,22 +158,56 @@ def sweep_returns(path: str | os.PathLike[str], panels: Sequence[dict]) -> None:
     """
     fig, axes = _panel_grid(max(len(panels), 1))
     for ax, panel in zip(axes, panels, strict=False):
-        for i, (label, c) in enumerate(panel["curves"].items()):
-            colour = PLANNER_COLOURS.get(label, f"C{i % 10}")
-            x, mean, std = (np.asarray(c[k], float) for k in ("x", "mean", "std"))
-            runs = np.asarray(c["runs"])
-            n = f"{runs.min()}" if runs.min() == runs.max() else f"{runs.min()}-{runs.max()}"
-            ax.plot(x, mean, marker="o", ms=3, color=colour, label=f"{label} (n={n})")
-            ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.15)
+        for label, c in panel["curves"].items():
+            _band(ax, label, c, f"{label} (n={_n_text(c['runs'])})")
         ax.set_title(panel["title"], fontsize=10)
         ax.set_xlabel("environment steps")
         ax.set_ylabel("episode return")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _legend_outside(ax)
     fig.suptitle("episode return: mean ± std over runs", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
+
+
+def model_quality(path: str | os.PathLike[str], panels: Sequence[dict]) -> None:
+    """Per task: the model's held-out MSE (left, log scale) and its training time
+    (right) per trial, mean ± std over runs, one curve per planner.
+
+    Each panel is ``{"title": str, "mse": curves, "train": curves}`` with curves as in
+    :func:`sweep_returns`.
+    """
+    fig, axes = plt.subplots(max(len(panels), 1), 2, figsize=(9.5, 3.2 * max(len(panels), 1)),
+                             squeeze=False)
+    for (ax1, ax2), panel in zip(axes, panels, strict=False):
+        for label, c in panel["mse"].items():
+            _band(ax1, label, c, label)
+        for label, c in panel["train"].items():
+            _band(ax2, label, c, label)
+        values = [v for c in panel["mse"].values() for v in c["mean"]]
+        if values and np.all(np.asarray(values, float) > 0):
+            ax1.set_yscale("log")
+        ax1.set_ylabel("held-out MSE (val_mse)")
+        ax2.set_ylabel("model training time (s)")
+        for ax in (ax1, ax2):
+            ax.set_xlabel("environment steps")
+            ax.set_title(panel["title"], fontsize=10)
+            ax.grid(alpha=0.3)
+        _legend_outside(ax2)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _cem_gd_points(ax: Any, gd: Mapping[str, Sequence[float]]) -> None:
+    colour = planner_colour("cem-gd")
+    x, measured, mean, std = (np.asarray(gd[k], float) for k in ("x", "measured", "mean", "std"))
+    order = np.argsort(x)
+    ax.errorbar(x[order], mean[order], yerr=std[order], marker="s", capsize=3, color=colour,
+                label="cem-gd at N_r")
+    ax.plot(measured, mean, ls="none", marker="s", mfc="none", color=colour,
+            label="cem-gd at measured rollouts/step")
+    for a, b, m in zip(x, measured, mean, strict=True):
+        ax.plot([a, b], [m, m], ls=":", color=colour, lw=1)
 
 
 def sample_efficiency(path: str | os.PathLike[str], panels: Sequence[dict]) -> None:
@@ -140,18 +226,13 @@ def sample_efficiency(path: str | os.PathLike[str], panels: Sequence[dict]) -> N
         if cem and len(cem["x"]):
             order = np.argsort(cem["x"])
             x, mean, std = (np.asarray(cem[k], float)[order] for k in ("x", "mean", "std"))
-            ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, color="tab:red", label="CEM")
+            ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, color=planner_colour("cem"),
+                        label="cem (points: cem-N colours)")
+            for xi, mi in zip(x, mean, strict=True):
+                ax.plot([xi], [mi], "o", color=planner_colour(f"cem-{xi:g}"))
         gd = panel.get("cem_gd")
         if gd and len(gd["x"]):
-            x, measured, mean, std = (np.asarray(gd[k], float)
-                                      for k in ("x", "measured", "mean", "std"))
-            order = np.argsort(x)
-            ax.errorbar(x[order], mean[order], yerr=std[order], marker="s", capsize=3,
-                        color="tab:blue", label="CEM-GD at N_r")
-            ax.plot(measured, mean, ls="none", marker="s", mfc="none", color="tab:blue",
-                    label="CEM-GD at measured rollouts/step")
-            for a, b, m in zip(x, measured, mean, strict=True):
-                ax.plot([a, b], [m, m], ls=":", color="tab:blue", lw=1)
+            _cem_gd_points(ax, gd)
         ax.set_xscale("log")
         ticks = sorted({float(v) for key in ("cem", "cem_gd") if panel.get(key)
                         for v in panel[key]["x"]})
@@ -162,8 +243,48 @@ def sample_efficiency(path: str | os.PathLike[str], panels: Sequence[dict]) -> N
         ax.set_xlabel("rollouts per planning step")
         ax.set_ylabel("best episode return of a run")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        _legend_outside(ax)
     fig.suptitle("best return vs rollouts per step: mean ± std over runs", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
+
+
+def returns_per_planner(path: str | os.PathLike[str], title: str,
+                        returns: Mapping[str, Sequence[float]]) -> None:
+    """``cemgd evaluate``: each planner's episode returns (dots) with mean ± std (bar)."""
+    labels = list(returns)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.8 * len(labels) + 2), 3.6))
+    for i, label in enumerate(labels):
+        y = np.asarray(returns[label], float)
+        colour = planner_colour(label)
+        jitter = (np.arange(y.size) - (y.size - 1) / 2) * (0.3 / max(y.size, 1))
+        ax.plot(i + jitter, y, "o", ms=3, alpha=0.5, color=colour)
+        std = float(y.std(ddof=1)) if y.size > 1 else 0.0
+        ax.errorbar([i], [y.mean()], yerr=[std], marker="_", ms=14, capsize=5, color=colour,
+                    label=f"{label} (n={y.size})")
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_xlabel("planner")
+    ax.set_ylabel("episode return")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    _legend_outside(ax)
+    _save(fig, path)
+
+
+def return_vs_rollouts(path: str | os.PathLike[str], title: str,
+                       points: Mapping[str, Mapping[str, float]]) -> None:
+    """``cemgd evaluate``: mean episode return (± std) against measured rollouts per step.
+
+    ``points``: ``{label: {"rollouts": r, "mean": m, "std": s}}``.
+    """
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    for label, p in points.items():
+        ax.errorbar([p["rollouts"]], [p["mean"]], yerr=[p["std"]], marker="o", capsize=3,
+                    color=planner_colour(label), label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("rollouts per planning step (measured)")
+    ax.set_ylabel("episode return (mean ± std)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    _legend_outside(ax)
+    _save(fig, path)

@@ -1,0 +1,243 @@
+"""REPORT.md of a sweep, one function per section, all reading one :class:`SweepContext`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cemgd.report.load import RunData, Skipped
+from cemgd.report.paper import (
+    DIFFERENCES,
+    PAPER_HARDWARE,
+    PAPER_SETTINGS,
+    PLANNER_ORDER,
+    TASK_ORDER,
+)
+from cemgd.report.settings import Hardware, planner_settings_rows
+from cemgd.report.tables import group_warnings, order
+from cemgd.report.text import g, md_table, rel, seeds_text
+
+Row = Mapping[str, Any]
+
+
+@dataclass
+class SweepContext:
+    """Everything REPORT.md of a sweep is written from."""
+
+    root: Path
+    dest: Path
+    runs: Sequence[RunData]
+    skipped: Sequence[Skipped]
+    groups: Mapping[tuple[str, str], list[RunData]]
+    tables: Mapping[str, Sequence[Row]]
+    """``table1``, ``table2``, ``figure3``, ``figure4``, ``returns``, ``claims``."""
+    hardware: Hardware
+    files: list[Path] = field(default_factory=list)
+
+
+def pivot(rows: Sequence[Row], fmt: Callable[[Row], str]) -> tuple[list[str], list[list[str]]]:
+    """Planner rows x task columns, ``fmt(row)`` in each (``-`` where nothing ran)."""
+    tasks = order({r["task"] for r in rows}, TASK_ORDER)
+    planners = order({r["planner"] for r in rows}, PLANNER_ORDER)
+    index = {(r["task"], r["planner"]): r for r in rows}
+    body = [[p] + [fmt(index[(t, p)]) if (t, p) in index else "-" for t in tasks]
+            for p in planners]
+    return ["planner", *tasks], body
+
+
+def hardware_lines(hw: Hardware) -> list[str]:
+    """The ``## Hardware`` section: what the runs ran on, as recorded."""
+    info = hw.info
+    devices = ", ".join(info.get("devices") or []) or "?"
+    lines = ["## Hardware", "",
+             f"- Ours ({hw.source}): {info.get('cpu_model', '?')}, "
+             f"{info.get('usable_cpus', info.get('cpu_count', '?'))} CPU core(s) (nproc), "
+             f"{info.get('memory_gb', '?')} GB RAM; GPU: {info.get('gpu', 'not recorded')}; "
+             f"JAX {info.get('jax', '?')} (backend {info.get('jax_backend', 'not recorded')}, "
+             f"devices {devices}); {info.get('platform', '')}."]
+    cfg = hw.run_config
+    if cfg.get("workers") is not None or cfg.get("ray"):
+        where = (f"Ray ({cfg.get('ray')})" if cfg.get("ray")
+                 else f"{cfg.get('workers')} local worker process(es)")
+        lines.append(f"- Runs executed on {where}, one run per worker at a time: with more "
+                     "than one worker, runs shared the machine's cores (each XLA "
+                     "single-threaded), which the timings include.")
+    return lines + [f"- Paper: hardware {PAPER_HARDWARE}.", ""]
+
+
+def quick_banner(quick: bool) -> list[str]:
+    """The warning at the top of a report on ``--quick`` runs."""
+    if not quick:
+        return []
+    return ["> **These are `--quick` runs**: tiny models, short episodes and shrunken "
+            "planners (see *Planners as run*). They test the pipeline; no number here "
+            "speaks to the paper's claims at its sizes.", ""]
+
+
+def _protocol(runs: Sequence[RunData]) -> list[list[str]]:
+    """Settings of the runs (the values found) beside the paper's."""
+    keys = ["trials", "episode_length", "random_steps", "horizon", "num_particles",
+            "propagation", "grad_propagation", "members", "hidden", "layers", "activation"]
+    out = []
+    for key in keys:
+        values = sorted({json.dumps(r.config.get(key)) for r in runs})
+        ours = ", ".join(v.strip('"') for v in values)
+        if key == "episode_length" and ours == "0":
+            ours = "0 (the task's: 100, pusher 200)"
+        paper = "task's (100, pusher 200)" if key == "episode_length" else \
+            PAPER_SETTINGS.get(key, "-")
+        out.append([key, ours, str(paper)])
+    epochs = sorted({json.dumps((r.config.get("train") or {}).get("epochs")) for r in runs})
+    out.append(["train.epochs (max)", ", ".join(epochs), "-"])
+    return out
+
+
+def protocol_lines(ctx: SweepContext) -> list[str]:
+    """``## Protocol``: run settings, planners as run, runs per cell."""
+    lines = ["## Protocol", "", "Settings found in the runs' config.json beside the paper's.", ""]
+    lines += md_table(["setting", "these runs", "paper"], _protocol(ctx.runs), right=False)
+    lines += ["", "### Planners as run", "",
+              "Each label with the settings it actually ran with where they differ from the "
+              "label's defaults (`planner_config` in config.json):", ""]
+    configs = {label: rs[0].config for (_, label), rs in ctx.groups.items()}
+    lines += md_table(["planner", "family", "settings that differ from the name's defaults"],
+                      planner_settings_rows(configs), right=False)
+    lines += ["", "Runs per task and planner (seeds):", ""]
+    header, body = pivot([{"task": t, "planner": p, "runs": rs}
+                          for (t, p), rs in ctx.groups.items()],
+                         lambda r: f"{len(r['runs'])} ({seeds_text(x.seed for x in r['runs'])})")
+    lines += md_table(header, body)
+    notes = group_warnings(ctx.groups)
+    if notes:
+        lines += ["", "**Warning**: runs grouped together differ in their settings:", ""]
+        lines += [f"- {n}" for n in notes]
+    return lines + [""]
+
+
+def figure3_lines(ctx: SweepContext) -> list[str]:
+    """``## Figure 3``: returns, and the model's held-out error and training time per trial."""
+    lines = ["## Figure 3: episode return over training", ""]
+    if (ctx.dest / "figure3_returns.png") in ctx.files:
+        lines += ["![Figure 3](figure3_returns.png)", ""]
+    lines += ["Final and best (max over trials) return of a run, mean ± std over runs (n):", ""]
+    header, body = pivot(ctx.tables["returns"], lambda r: (
+        f"{g(r['final_return'])} ± {g(r['final_return_std'])} / "
+        f"{g(r['best_return'])} ± {g(r['best_return_std'])} (n={r['runs']})"))
+    lines += md_table(header, body) + ["", "Cells: final / best return.", ""]
+    lines += ["### The model per trial", "",
+              "Beside each trial's return: the ensemble's held-out MSE (`val_mse`, the "
+              "restored best epoch) and the wall time of that trial's model training "
+              "(`train_s`), mean ± std over runs.", ""]
+    if (ctx.dest / "model_quality.png") in ctx.files:
+        lines += ["![Model quality](model_quality.png)", ""]
+    lines += md_table(
+        ["task", "planner", "trial", "return", "val MSE", "train s", "runs"],
+        [[r["task"], r["planner"], str(r["trial"]),
+          f"{g(r['return_mean'])} ± {g(r['return_std'])}",
+          f"{g(r['val_mse_mean'])} ± {g(r['val_mse_std'])}",
+          f"{g(r['train_s_mean'])} ± {g(r['train_s_std'])}", str(r["runs"])]
+         for r in ctx.tables["figure3"]])
+    return lines + [""]
+
+
+def figure4_lines(ctx: SweepContext) -> list[str]:
+    """``## Figure 4``: best return against rollouts per step."""
+    lines = ["## Figure 4: best return versus rollouts per step", ""]
+    if (ctx.dest / "figure4_sample_efficiency.png") in ctx.files:
+        lines += ["![Figure 4](figure4_sample_efficiency.png)", ""]
+    f4 = ctx.tables["figure4"]
+    if not f4:
+        return lines + ["No CEM or CEM-GD runs.", ""]
+    lines += ["Best return of a run (max over trials), mean ± std over runs. CEM's rollouts "
+              "per step are N = samples x iterations; CEM-GD's are plotted at N_r (the "
+              "paper's axis) and at the measured mean rollouts per step (N_r plus the "
+              "gradient stage's line-search evaluations; the first step's N_init raises the "
+              "mean a little).", ""]
+    lines += md_table(
+        ["task", "planner", "runs", "N (paper axis)", "measured rollouts/step", "best return"],
+        [[r["task"], r["planner"], str(r["runs"]), g(r["nominal_rollouts"]),
+          g(r["measured_rollouts"]), f"{g(r['best_return_mean'])} ± {g(r['best_return_std'])}"]
+         for r in f4])
+    return lines + [""]
+
+
+def _paper(value: float, unit: str = "") -> str:
+    return f" · paper {g(value)}{unit}" if math.isfinite(value) else ""
+
+
+def tables_lines(ctx: SweepContext) -> list[str]:
+    """``## Table 1`` (time per step) and ``## Table 2`` (memory)."""
+    t1, t2 = ctx.tables["table1"], ctx.tables["table2"]
+    lines = ["## Table 1: planning time per step (seconds)", "",
+             "Ours: mean ± std over runs of a run's mean wall time per planning step (every "
+             "step of every trial, compile excluded; CEM-GD's first step of each episode "
+             "samples N_init and is included), (n) runs per cell. Paper: its Table 1.", ""]
+    lines += md_table(*pivot(t1, lambda r: f"{g(r['plan_s_mean'])} ± {g(r['plan_s_std'])} "
+                             f"(n={r['runs']})" + _paper(r["paper_s"])))
+    lines += ["", "First step of an episode / later steps, mean over runs (s):", ""]
+    lines += md_table(*pivot(t1, lambda r: f"{g(r['first_step_s'])} / {g(r['later_steps_s'])}"))
+    lines += ["", "## Table 2: peak memory (MB)", "",
+              "**XLA** = the compiled planning step's memory (arguments + outputs + "
+              "temporaries, XLA's memory analysis), the closest to the planner's own peak; "
+              "**RSS** = the process's peak resident set size (Python, JAX, the simulator, "
+              "the buffer and model training included). Mean ± std over runs. Paper: its "
+              "Table 2 (how it measured is not stated).", ""]
+    lines += md_table(*pivot(t2, lambda r: (
+        f"XLA {g(r['plan_memory_mb'])} ± {g(r['plan_memory_mb_std'])} · RSS "
+        f"{g(r['peak_rss_mb'])} ± {g(r['peak_rss_mb_std'])} (n={r['runs']})"
+        + _paper(r["paper_mb"]))))
+    return lines + [""]
+
+
+def claims_lines(claims: Sequence[Mapping[str, Any]], unit_of_n: str) -> list[str]:
+    """``## The paper's claims``: numbers, the deciding test, the verdict."""
+    lines = ["## The paper's claims on these runs", ""]
+    if not claims:
+        return lines + ["No claim could be checked (the planners it compares were not run).",
+                        ""]
+    lines += [f"Each claim is decided by the difference between its two planners over the "
+              f"{unit_of_n} (paired where both ran the same seeds) with a 95% percentile "
+              "bootstrap interval; the margin of practical equivalence is 5% of the "
+              "reference's mean. *cannot tell* gives the sample size per planner at which "
+              "the interval would be narrow enough to decide (normal approximation).", ""]
+    lines += md_table(["claim", "task", "ours", "test", "verdict"],
+                      [[c["claim"], c["task"], c["ours"], c["test"], c["verdict_text"]]
+                       for c in claims], right=False)
+    return lines + [""]
+
+
+def footer_lines(skipped: Sequence[Skipped], files: Sequence[Path], dest: Path) -> list[str]:
+    """``## What we measured differently``, ``## Folders not used``, ``## Files``."""
+    lines = ["## What we measured differently from the paper", ""]
+    lines += [f"- {d}" for d in DIFFERENCES] + ["", "## Folders not used", ""]
+    if skipped:
+        lines += md_table(["folder", "reason"], [[s.folder, s.reason] for s in skipped],
+                          right=False)
+    else:
+        lines += ["None."]
+    lines += ["", "## Files", ""]
+    return lines + [f"- `{rel(p, dest)}`" for p in files] + ["- `REPORT.md`", ""]
+
+
+def sweep_markdown(ctx: SweepContext) -> str:
+    """REPORT.md of a sweep."""
+    lines = [f"# Reproduction report: {ctx.root.resolve().name}", ""]
+    lines += quick_banner(ctx.hardware.quick)
+    lines += [f"Generated {dt.datetime.now().isoformat(timespec='seconds')} by `cemgd report` "
+              f"from {len(ctx.runs)} run folder(s) in `{ctx.root}`; {len(ctx.skipped)} "
+              "folder(s) not used (listed at the end). Paper: Huang et al., *CEM-GD*, "
+              "Section 3 (Figures 3 and 4, Tables 1 and 2).", ""]
+    lines += hardware_lines(ctx.hardware)
+    if not ctx.runs:
+        lines += ["No usable run was found.", ""]
+    else:
+        for section in (protocol_lines, figure3_lines, figure4_lines, tables_lines):
+            lines += section(ctx)
+        lines += claims_lines(ctx.tables["claims"], "seeds (one value per run)")
+    lines += footer_lines(ctx.skipped, ctx.files, ctx.dest)
+    return "\n".join(lines)

@@ -1,0 +1,84 @@
+"""``write_report``: read a sweep folder, write REPORT.md, figures and CSVs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cemgd.report import figures, tables
+from cemgd.report.claims import check_claims
+from cemgd.report.load import RunData, Skipped, load_runs
+from cemgd.report.markdown import SweepContext, sweep_markdown
+from cemgd.report.settings import read_hardware
+from cemgd.report.text import write_csv
+
+CLAIM_COLUMNS = ["claim", "task", "a", "b", "ours", "test", "verdict", "n_needed"]
+
+
+@dataclass
+class Report:
+    """What :func:`write_report` read and wrote."""
+
+    path: Path
+    """REPORT.md."""
+    runs: list[RunData]
+    """Runs used."""
+    skipped: list[Skipped]
+    table1: list[dict[str, Any]] = field(default_factory=list)
+    table2: list[dict[str, Any]] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    claims: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _write_tables(dest: Path, ctx: SweepContext) -> None:
+    summaries = [r.summary() for rs in ctx.groups.values() for r in rs]
+    run_columns = list(summaries[0]) if summaries else ["task", "planner", "seed", "folder"]
+    t = ctx.tables
+    for name, rows, columns in (
+        ("runs.csv", summaries, run_columns),
+        ("table1_time.csv", t["table1"], tables.TABLE1_COLUMNS),
+        ("table2_memory.csv", t["table2"], tables.TABLE2_COLUMNS),
+        ("figure3.csv", t["figure3"], tables.FIGURE3_COLUMNS),
+        ("figure4.csv", t["figure4"], tables.FIGURE4_COLUMNS),
+        ("claims.csv", t["claims"], CLAIM_COLUMNS),
+    ):
+        write_csv(dest / name, rows, columns)
+        ctx.files.append(dest / name)
+
+
+def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
+                 include_incomplete: bool = False) -> Report:
+    """Read the sweep in ``sweep_dir`` and write REPORT.md, figures and CSVs into ``out``.
+
+    Args:
+        sweep_dir: a folder written by ``cemgd sweep`` (or any folder of run folders).
+        out: where to write (created; default ``sweep_dir``).
+        include_incomplete: also use runs with fewer rows than their ``trials``.
+
+    Returns:
+        What was read and written.
+
+    Raises:
+        ValueError: ``sweep_dir`` is not a folder.
+    """
+    root = Path(sweep_dir)
+    runs, skipped = load_runs(root, include_incomplete)
+    dest = Path(out) if out is not None else root
+    dest.mkdir(parents=True, exist_ok=True)
+    groups = tables.group_runs(runs)
+    claims = check_claims(groups)
+    ctx = SweepContext(root, dest, runs, skipped, groups, {
+        "table1": tables.table1(groups), "table2": tables.table2(groups),
+        "figure3": tables.figure3_data(groups), "figure4": tables.figure4_data(groups),
+        "returns": tables.returns_table(groups), "claims": claims,
+    }, read_hardware(root))
+    _write_tables(dest, ctx)
+    ctx.files += figures.figure3(dest, ctx.tables["figure3"])
+    ctx.files += figures.figure4(dest, ctx.tables["figure4"])
+    path = dest / "REPORT.md"
+    path.write_text(sweep_markdown(ctx))
+    ctx.files.append(path)
+    return Report(path, runs, skipped, ctx.tables["table1"], ctx.tables["table2"], ctx.files,
+                  claims)
