@@ -59,7 +59,10 @@ def fixture_sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # damaged and unfinished folders: listed, never used
     bad = root / "halfcheetah" / "cem-gd" / "seed-7"
     write_run(bad, "halfcheetah", "cem-gd", 7)
-    (bad / "metrics.csv").write_text("trial,episode_return,env_steps\n0,abc,510\n")
+    lines = (bad / "metrics.csv").read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[pets.METRIC_COLUMNS.index("episode_return")] = "abc"
+    (bad / "metrics.csv").write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n")
     write_run(root / "halfcheetah" / "cem-50" / "seed-8", "halfcheetah", "cem-50", 8)
     (root / "halfcheetah" / "cem-50" / "seed-8" / "config.json").write_text("{not json")
     write_run(root / "halfcheetah" / "gd" / "seed-9", "halfcheetah", "gd", 9, trials=1)

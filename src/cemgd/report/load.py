@@ -7,7 +7,6 @@ one under a sweep folder and lists those it cannot use, with why.
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import math
 import os
@@ -19,14 +18,7 @@ from typing import Any
 import numpy as np
 
 from cemgd.planners import resolve_planner
-
-REQUIRED_COLUMNS = ("trial", "episode_return", "env_steps")
-NUMERIC_COLUMNS = (
-    "trial", "episode_return", "episode_steps", "env_steps", "train_loss", "val_mse",
-    "train_epochs", "train_s", "plan_ms_mean", "plan_ms_max", "plan_ms_first",
-    "rollouts_per_step", "grad_steps_per_step", "fallback_steps", "plan_memory_mb",
-    "peak_rss_mb", "compile_s", "episode_s",
-)
+from cemgd.runs import METRICS_FILE, RunError, read_metrics
 
 
 def planner_family(name: str, config: dict[str, Any] | None = None) -> str:
@@ -184,51 +176,24 @@ def read_config(folder: Path) -> dict[str, Any]:
 
 
 def read_metric_rows(folder: Path) -> list[dict[str, float]]:
-    """``metrics.csv`` of a run folder: one dict of floats per completed trial.
+    """``metrics.csv`` of a run folder (:func:`cemgd.runs.read_metrics`): one dict of
+    floats per completed trial (a torn last line left out).
 
     Raises:
-        ValueError: ``metrics.csv missing`` or ``metrics.csv corrupt (why)``.
+        ValueError: ``metrics.csv missing``, ``metrics.csv corrupt (why)`` or ``metrics.csv
+            has no completed trial``.
     """
-    metrics_file = folder / "metrics.csv"
-    if not metrics_file.is_file():
+    file = folder / METRICS_FILE
+    if not file.is_file():
         raise ValueError("metrics.csv missing")
     try:
-        with metrics_file.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            header = reader.fieldnames or []
-            raw = list(reader)
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise ValueError(f"metrics.csv corrupt ({err})") from None
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        raise ValueError(f"metrics.csv corrupt (columns {missing} missing)")
-    rows = [_parse_row(i, line) for i, line in enumerate(raw)]
-    if not rows:
+        trials = read_metrics(folder)
+    except RunError as err:
+        why = str(err).removeprefix(f"{file}: ").removeprefix("corrupt ")
+        raise ValueError(f"metrics.csv corrupt ({why.strip('()')})") from None
+    if not trials:
         raise ValueError("metrics.csv has no completed trial")
-    return rows
-
-
-def _parse_row(i: int, line: dict[str, str]) -> dict[str, float]:
-    """Row ``i`` of metrics.csv as floats (NaN for an empty optional value)."""
-    row: dict[str, float] = {}
-    for name in NUMERIC_COLUMNS:
-        text = line.get(name)
-        if text is None or text == "":
-            if name in REQUIRED_COLUMNS:
-                raise ValueError(f"metrics.csv corrupt (row {i + 1}: {name} empty)")
-            row[name] = math.nan
-            continue
-        try:
-            row[name] = float(text)
-        except ValueError:
-            raise ValueError(
-                f"metrics.csv corrupt (row {i + 1}: {name} = {text!r} is not a number)"
-            ) from None
-    if row["trial"] != i:
-        raise ValueError(f"metrics.csv corrupt (row {i + 1} is trial {row['trial']:g})")
-    if not math.isfinite(row["episode_return"]):
-        raise ValueError(f"metrics.csv corrupt (row {i + 1}: episode_return not finite)")
-    return row
+    return [{k: float(v) for k, v in t.as_row().items()} for t in trials]
 
 
 def read_run(root: Path, folder: Path) -> RunData:
