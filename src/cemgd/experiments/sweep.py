@@ -500,9 +500,11 @@ def run_one(config: pets.PETSConfig, folder: str | os.PathLike[str]) -> dict[str
     result: dict[str, Any] = {"ok": False, "retry": True, "error": "", "rows": [],
                               "seconds": 0.0}
     try:
-        from cemgd.cli import enable_compilation_cache
+        from cemgd.runtime import enable_compilation_cache
 
-        enable_compilation_cache()
+        # interim, until cemgd.sweep passes the folder down: the driver set it in the env
+        enable_compilation_cache(os.environ.get("CEMGD_CACHE_DIR", os.path.expanduser(
+            "~/.cache/cemgd/jax")))
         path = Path(folder)
         path.mkdir(parents=True, exist_ok=True)
         with (path / "sweep.log").open("a") as log, _redirect_fds(log), \

@@ -1,0 +1,75 @@
+"""Command line: ``cemgd <command> [--out DIR] [--quick] [--<setting> VALUE ...]``.
+
+All argument parsing lives in this package; nothing below it imports it. Each command
+module in :data:`COMMANDS` registers its sub-commands (see :mod:`cemgd.cli.base`). The
+CLI is the only place that reads environment variables for configuration
+(``CEMGD_NO_PROGRESS=1``, ``CEMGD_CACHE_DIR``; see :class:`cemgd.cli.base.Context`) and
+passes the values down.
+
+Every bad input a user can type exits with status 2 and one line on stderr naming the
+argument or file (``cemgd train: --out: /x is a file, not a folder``).
+
+``cemgd train`` runs PETS with any planner (:mod:`cemgd.pets`); planner settings are
+given as ``--planner.<setting> VALUE`` (e.g. ``--planner.n-replan 20``) and model
+training settings as ``--train.<setting> VALUE``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+
+from cemgd import __version__
+from cemgd.cli.base import CliParser, Context, fail, plain
+from cemgd.runtime import enable_compilation_cache as _enable_cache
+
+#: Command modules (``cemgd.cli.<name>``), in the order of ``cemgd --help``; each has
+#: ``register(sub)``. A name whose module is not there yet is skipped.
+COMMANDS = ("train", "sweep", "evaluate", "report", "studies", "listing")
+
+
+def build_parser() -> CliParser:
+    """The ``cemgd`` parser with every registered sub-command."""
+    parser = CliParser(prog="cemgd", description=plain((__doc__ or "").splitlines()[0]))
+    parser.add_argument("--version", action="version", version=f"cemgd {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=CliParser)
+    for name in COMMANDS:
+        module_name = f"{__name__}.{name}"
+        if importlib.util.find_spec(module_name) is not None:
+            importlib.import_module(module_name).register(sub)
+    return parser
+
+
+def enable_compilation_cache() -> str | None:
+    """Turn on JAX's persistent compilation cache where ``CEMGD_CACHE_DIR`` says
+    (default ``~/.cache/cemgd/jax``; empty turns it off), for scripts that call the
+    library directly. Returns the folder used."""
+    return _enable_cache(Context.from_environ(os.environ, []).cache_dir)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cemgd`` command; returns the exit status."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    prog = f"cemgd {args.command}"
+    if extra and not args.accepts_extra:
+        return fail(prog, f"unrecognized arguments: {' '.join(extra)}")
+    ctx = Context.from_environ(os.environ, extra)
+    try:
+        return args.handler(args, ctx)
+    except ValueError as err:  # bad input, RunError included: named in the message
+        return fail(prog, str(err))
+    except OSError as err:  # a path the user named cannot be used
+        where = err.filename if err.filename is not None else ""
+        return fail(prog, f"{where}: {err.strerror or err}" if where else str(err))
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

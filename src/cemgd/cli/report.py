@@ -1,0 +1,29 @@
+"""``cemgd report``: REPORT.md, figures and tables of a sweep folder.
+
+(Moved here unchanged from the former ``cemgd/cli.py``; the "report" helper owns this file.)
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from cemgd.cli.base import Context, Subparsers, add_command
+from cemgd.experiments import report
+
+
+def register(sub: Subparsers) -> None:
+    """Add ``cemgd report``."""
+    p = add_command(sub, "report", _run,
+                    help="REPORT.md, Figures 3 and 4, Tables 1 and 2 of a sweep folder",
+                    description=report.__doc__)
+    p.add_argument("sweep_dir", metavar="SWEEP_DIR", help="folder written by `cemgd sweep`")
+    p.add_argument("--out", help="where to write the report (default: SWEEP_DIR)")
+    p.add_argument("--include-incomplete", action="store_true",
+                   help="also use runs that have not finished all their trials")
+
+
+def _run(args: argparse.Namespace, ctx: Context) -> int:
+    result = report.write_report(args.sweep_dir, args.out,
+                                 include_incomplete=args.include_incomplete)
+    print(f"wrote {result.path}")
+    return 0

@@ -1,0 +1,65 @@
+"""``cemgd train``: one PETS run (model learning + MPC episodes) into a run folder."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+
+from cemgd import pets
+from cemgd.cli.base import Context, Subparsers, add_command
+from cemgd.cli.flags import (
+    add_config_arguments,
+    add_train_arguments,
+    config_from_args,
+    planner_flags,
+    train_flags,
+)
+from cemgd.cli.listing import planners_epilog, tasks_help
+from cemgd.cli.paths import check_out
+from cemgd.runtime import enable_compilation_cache
+
+
+def register(sub: Subparsers) -> None:
+    """Add ``cemgd train``."""
+    p = add_command(
+        sub, "train", _run, extra=True,
+        help="PETS on a task with any planner (model learning + MPC episodes)",
+        description=(pets.__doc__ or "").split("\n\n")[0], epilog=planners_epilog(),
+    )
+    p.add_argument("--out", required=True, help="run folder")
+    p.add_argument("--quick", action="store_true", help="tiny sizes: two trials in about a minute")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last completed trial")
+    p.add_argument("--video", action="store_true", help="write a GIF of every episode")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_config_arguments(p, pets.PETSConfig, skip=("task", "planner_options", "train"))
+    p.add_argument("--task", help=tasks_help())
+    add_train_arguments(p)
+
+
+def build_config(args: argparse.Namespace, extra: list[str]) -> pets.PETSConfig:
+    """The run's PETSConfig: defaults, then ``--quick``, then every flag given.
+
+    Raises:
+        ValueError: naming the flag or setting that is wrong.
+    """
+    config = config_from_args(pets.PETSConfig, args, pets.PETSConfig())
+    config = dataclasses.replace(config, planner_options=planner_flags(extra, [config.planner]))
+    if args.quick:  # tiny sizes first; every explicit flag still wins
+        config = config_from_args(pets.PETSConfig, args, pets.quick(config))
+    return dataclasses.replace(
+        config, train=dataclasses.replace(config.train, **train_flags(args))
+    )
+
+
+def _run(args: argparse.Namespace, ctx: Context) -> int:
+    out = check_out(args.out)
+    config = build_config(args, ctx.extra)
+    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering for MuJoCo tasks
+    enable_compilation_cache(ctx.cache_dir)
+    print(f"cemgd train: {config.task} with {config.planner}, {config.trials} trials, "
+          f"writing to {out}")
+    pets.run(config, out, resume=args.resume, video=args.video,
+             show_progress=ctx.progress and not args.no_progress)
+    return 0
