@@ -8,21 +8,22 @@ import dataclasses
 import pytest
 
 from cemgd.experiments import bench
-from cemgd.planners import PLANNERS
+from cemgd.planners import PLANNERS, PlannerSpec
 
 
 def test_parse_and_format_spec_round_trip():
-    spec = "cem-gd:n_replan=50,line_search=parallel,step_size=0.5,truncation=box@maxwork"
-    name, overrides, variant = bench.parse_spec(spec)
-    assert name == "cem-gd" and variant == "maxwork"
-    assert overrides == {"n_replan": 50, "line_search": "parallel", "step_size": 0.5,
-                         "truncation": "box"}
-    assert bench.format_spec(name, overrides, variant) == spec
-    assert bench.parse_spec("cem") == ("cem", {}, "model")
+    text = "cem-gd:n_replan=50,line_search=parallel,step_size=0.5,truncation=box@maxwork"
+    spec, variant = bench.split_variant(text)
+    assert spec.family == "cem-gd" and variant == "maxwork"
+    assert spec.settings == {"n_replan": 50, "line_search": "parallel", "step_size": 0.5,
+                             "truncation": "box"}
+    assert bench.join_variant(spec, variant) == text
+    assert bench.split_variant("cem") == (PlannerSpec("cem"), "model")
     # values are typed by the planner's config: an int written for a float is a float
-    assert bench.parse_spec("gd:step_size=1,warm_start=false")[1] == {
+    assert bench.split_variant("gd:step_size=1,warm_start=false")[0].settings == {
         "step_size": 1.0, "warm_start": False}
-    assert isinstance(bench.parse_spec("gd:step_size=1")[1]["step_size"], float)
+    assert isinstance(bench.split_variant("gd:step_size=1")[0].settings["step_size"], float)
+    assert bench.label(bench.split_variant("cem-500")[0], "maxwork") == "CEM 500 (100x5) (max work)"
 
 
 @pytest.mark.parametrize("spec", ["cem@fast", ":n=1", "cem:num_samples", "no-such-planner",
@@ -35,8 +36,8 @@ def test_bad_spec_is_a_value_error(spec):
 def test_quick_bench_end_to_end(tmp_path):
     config = bench.quick(bench.Config())
     expected = list(config.planners)
-    assert {bench.parse_spec(s)[0] for s in expected} == set(PLANNERS) & {
-        bench.parse_spec(s)[0] for s in bench.DEFAULT_PLANNERS}
+    assert {bench.split_variant(s)[0].family for s in expected} == set(PLANNERS) & {
+        bench.split_variant(s)[0].family for s in bench.DEFAULT_PLANNERS}
 
     rows = bench.run(config, tmp_path)
 

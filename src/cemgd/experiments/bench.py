@@ -54,13 +54,12 @@ import numpy as np
 from cemgd.experiments.common import (
     RunDir,
     console,
-    parse_planner_spec,
     print_table,
     progress,
     time_plan_step,
 )
 from cemgd.models import forward_flops, init_ensemble, make_rollout
-from cemgd.planners import PLANNERS, make_planner
+from cemgd.planners import PlannerSpec, make_planner, quick_config
 from cemgd.problem import Array, Problem
 from cemgd.sharding import default_cpu_devices, shard_rollout, use_cpu_devices
 
@@ -130,8 +129,8 @@ class Config:
         if not self.planners:
             raise ValueError("planners: expected at least one planner spec")
         for spec in self.planners:
-            name, overrides, variant = parse_spec(spec)
-            planner = make_planner(name, **overrides)
+            parsed, variant = split_variant(spec)
+            planner = make_planner(parsed)
             if variant != "model" and not hasattr(planner.config, "line_search_trials"):
                 raise ValueError(
                     f"planners: @{variant} needs a planner with a line search, got {spec!r}"
@@ -141,31 +140,23 @@ class Config:
 def quick(config: Config) -> Config:
     """A tiny bench that runs in seconds: small model, T = 8, few samples and steps.
 
-    Keeps the first spec of each planner and the first ``@maxwork`` one (compiling
-    dominates a tiny bench), and shrinks sample counts about tenfold (at least 4
-    samples), CEM iterations fivefold (CEM-GD: 1) and G and J to 3.
+    Keeps the first spec of each planner family and the first ``@maxwork`` one
+    (compiling dominates a tiny bench) and shrinks every planner with
+    :func:`~cemgd.planners.spec.quick_config` (the one ``--quick`` table).
     """
     specs: list[str] = []
     seen: set[str] = set()
-    for spec in config.planners:
-        name, overrides, variant = parse_spec(spec)
-        kind = "@maxwork" if variant == "maxwork" else name
+    for text in config.planners:
+        spec, variant = split_variant(text)
+        kind = "@maxwork" if variant == "maxwork" else spec.family
         if kind in seen or variant == "reject":
             continue
         seen.add(kind)
-        if name in PLANNERS:
-            defaults = PLANNERS[name].Config()
-            fields = {f.name for f in dataclasses.fields(defaults)}
-            value = {**dataclasses.asdict(defaults), **overrides}
-            small: dict[str, Any] = {"grad_steps": 3, "line_search_trials": 3, "n_init": 8,
-                                     "n_replan": 8, "inner_steps": 1}
-            if "num_samples" in fields:
-                small["num_samples"] = max(4, int(value["num_samples"]) // 10)
-            if "num_iterations" in fields:
-                small["num_iterations"] = 1 if "n_replan" in fields else max(
-                    1, int(value["num_iterations"]) // 5)
-            overrides = {**overrides, **{k: v for k, v in small.items() if k in fields}}
-        specs.append(format_spec(name, overrides, variant))
+        full = spec.config()
+        small = quick_config(full)
+        changed = {f.name: getattr(small, f.name) for f in dataclasses.fields(small)
+                   if getattr(small, f.name) != getattr(full, f.name)}
+        specs.append(join_variant(spec.with_settings(**changed), variant))
     return dataclasses.replace(
         config, planners=tuple(specs), repeats=3, warmup=1, horizon=8, hidden=32, layers=2,
         matmul_size=256,
@@ -175,53 +166,30 @@ def quick(config: Config) -> Config:
 # ---- planner specs ----------------------------------------------------------------
 
 
-def parse_spec(spec: str) -> tuple[str, dict[str, Any], str]:
-    """``"NAME[:K=V,...][@VARIANT]"`` -> ``(name, overrides, variant)``.
-
-    ``NAME[:K=V,...]`` is read by :func:`~cemgd.experiments.common.parse_planner_spec`
-    (so ``cem-500`` and the other paper variants work too).
+def split_variant(text: str) -> tuple[PlannerSpec, str]:
+    """``"NAME[:K=V,...][@VARIANT]"`` -> ``(PlannerSpec, variant)``.
 
     Raises:
-        ValueError: an unknown planner, a setting without ``=`` or an unknown variant.
+        ValueError: naming ``planners``: a bad planner spec or an unknown variant.
     """
-    body, _, variant = spec.partition("@")
+    body, _, variant = text.partition("@")
     variant = variant.strip() or "model"
     if variant not in VARIANTS:
-        raise ValueError(f"planners: unknown variant {variant!r} in {spec!r}; "
+        raise ValueError(f"planners: unknown variant {variant!r} in {text!r}; "
                          f"expected one of {VARIANTS}")
-    name, overrides = parse_planner_spec(body.strip())
-    return name, overrides, variant
+    return PlannerSpec.parse(body.strip(), where="planners"), variant
 
 
-def format_spec(name: str, overrides: dict[str, Any], variant: str = "model") -> str:
-    """Inverse of :func:`parse_spec`."""
-    spec = name
-    if overrides:
-        spec += ":" + ",".join(f"{k}={v}" for k, v in overrides.items())
-    return spec if variant == "model" else f"{spec}@{variant}"
+def join_variant(spec: PlannerSpec, variant: str = "model") -> str:
+    """Inverse of :func:`split_variant`."""
+    text = spec.format()
+    return text if variant == "model" else f"{text}@{variant}"
 
 
-def label(name: str, config: Any, overrides: dict[str, Any], variant: str) -> str:
-    """A short table label, e.g. ``CEM 500 (100x5)`` or ``CEM-GD 50 parallel (max work)``."""
-    skip = {"n_init", "n_replan", "num_samples", "num_iterations"}
-    if hasattr(config, "n_replan"):
-        text = f"{name.upper()} {config.n_replan}"
-    elif hasattr(config, "num_samples") and hasattr(config, "num_iterations"):
-        n, m = config.num_samples, config.num_iterations
-        text = f"{name.upper()} {n * m} ({n}x{m})"
-    elif hasattr(config, "num_samples"):
-        text = f"{name.upper()} {config.num_samples}"
-    else:
-        text = name.upper()
-    extra = [str(v) if k == "line_search" else f"{k}={v}"
-             for k, v in overrides.items() if k not in skip]
-    if extra:
-        text += " " + " ".join(extra)
-    if variant == "reject":
-        text += " (all rejected)"
-    elif variant == "maxwork":
-        text += " (max work)"
-    return text
+def label(spec: PlannerSpec, variant: str) -> str:
+    """``spec.label`` with the variant, e.g. ``CEM-GD 50 parallel (max work)``."""
+    suffix = {"reject": " (all rejected)", "maxwork": " (max work)"}.get(variant, "")
+    return spec.label + suffix
 
 
 # ---- workload ---------------------------------------------------------------------
@@ -293,14 +261,14 @@ def bench_planner(
     row_flops: int,
 ) -> dict[str, Any]:
     """Compile and time one planner's replan step."""
-    name, overrides, variant = parse_spec(spec)
-    planner = make_planner(name, **overrides)
+    parsed, variant = split_variant(spec)
+    planner = make_planner(parsed)
     if variant == "maxwork":
         c = planner.config
         # eta_j = step_size * decay^j: eta_{J-2} > 1 > eta_{J-1}; a step of eta
         # scales a by (1 - 2 eta), so only the last trial lowers sum(a^2).
         step_size = 1.0 / c.step_decay ** (c.line_search_trials - 1.5)
-        planner = make_planner(name, **{**overrides, "step_size": step_size})
+        planner = make_planner(parsed, step_size=step_size)
     if variant != "model":
         rollout = surrogate(rollout, flip_gradient=variant == "reject")
     ones = np.ones(config.action_dim, np.float32)
@@ -331,8 +299,8 @@ def bench_planner(
     median = float(np.median(ms))
     return {
         "spec": spec,
-        "planner": label(name, planner.config, overrides, variant),
-        "name": name,
+        "planner": label(parsed, variant),
+        "name": parsed.family,
         "variant": variant,
         "compile_s": round(compile_s, 3),
         "first_call_s": round(first_call_s, 3),

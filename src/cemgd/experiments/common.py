@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import json
-import os
 import types
 import typing
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from rich.table import Table
 
+from cemgd.planners.spec import PlannerSpec, make_planner, planner_settings
+from cemgd.planners.spec import typed_value as spec_typed_value
+
 # console and progress moved to cemgd.runtime; importable here until callers switch.
+from cemgd.runs import StudyFolder
 from cemgd.runtime import console as _console
 from cemgd.runtime import progress as progress
 
@@ -97,50 +97,8 @@ def field_docs(config_cls: type) -> dict[str, str]:
     return docs
 
 
-class RunDir:
-    """A results folder: ``config.json`` once, CSV rows appended and flushed as they come.
-
-    Rows already in a CSV are kept when the folder is reopened with the same
-    config, so a killed study resumes by skipping the keys in :meth:`done_keys`.
-    With a different config the old CSV files are moved to ``*.csv.old`` first, so
-    rows of two configurations never mix.
-    """
-
-    def __init__(self, out: str | os.PathLike[str], config: Any) -> None:
-        self.path = Path(out)
-        self.path.mkdir(parents=True, exist_ok=True)
-        payload = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
-        text = json.dumps(payload, indent=2, default=str) + "\n"
-        old = self.path / "config.json"
-        if old.exists() and json.loads(old.read_text()) != json.loads(text):
-            for csv_file in self.path.glob("*.csv"):
-                csv_file.replace(csv_file.with_name(csv_file.name + ".old"))
-                console.print(f"config changed: moved {csv_file.name} to {csv_file.name}.old")
-        old.write_text(text)
-
-    def append(self, name: str, row: dict[str, Any]) -> None:
-        """Append ``row`` to ``name`` (a CSV in the run folder), writing a header if new."""
-        file = self.path / name
-        new = not file.exists() or file.stat().st_size == 0
-        with file.open("a", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-            fh.flush()
-            os.fsync(fh.fileno())
-
-    def read(self, name: str) -> list[dict[str, str]]:
-        """Rows of CSV ``name`` (empty if it does not exist)."""
-        file = self.path / name
-        if not file.exists():
-            return []
-        with file.open(newline="") as fh:
-            return list(csv.DictReader(fh))
-
-    def done_keys(self, name: str, keys: Sequence[str]) -> set[tuple[str, ...]]:
-        """The ``keys`` tuples of rows already written to ``name`` (for resuming)."""
-        return {tuple(row[k] for k in keys) for row in self.read(name)}
+# The study results folder moved to cemgd.runs (one rule on a config change: refuse).
+RunDir = StudyFolder
 
 
 def print_table(title: str, rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> None:
@@ -181,88 +139,31 @@ def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float
 
 
 def parse_planner(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"cem-gd:n_replan=20,line_search=parallel"`` -> ``("cem-gd", {"n_replan": 20, ...})``.
+    """``"cem-gd:n_replan=20"`` -> ``("cem-gd", {"n_replan": 20})`` (the name may be a preset).
 
-    The name is a planner or preset; values are typed by the planner's config.
-
-    Raises:
-        ValueError: naming ``planners``: unknown planner, setting or malformed value.
+    A thin call into :meth:`cemgd.planners.spec.PlannerSpec.parse` (errors name ``planners``).
     """
-    if not isinstance(spec, str):
-        raise ValueError(f"planners: expected a planner name, got {spec!r}")
-    name, _, rest = spec.partition(":")
-    name = name.strip()
-    from cemgd.planners import PLANNERS, resolve_planner
-
-    try:
-        base, _ = resolve_planner(name)
-    except ValueError as err:
-        raise ValueError(str(err).replace("name:", "planners:", 1)) from None
-    fields = {f.name: f for f in dataclasses.fields(PLANNERS[base].Config)}
-    options: dict[str, Any] = {}
-    for item in filter(None, (s.strip() for s in rest.split(","))):
-        key, eq, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not eq:
-            raise ValueError(f"planners: expected key=value in {spec!r}, got {item!r}")
-        if key not in fields:
-            raise ValueError(
-                f"planners: {key!r} is not a setting of planner {base!r}; expected one of "
-                f"{sorted(fields)}"
-            )
-        options[key] = typed_value(f"planners ({spec}): {key}", value.strip(),
-                                   fields[key].default)
-    return name, options
+    parsed = PlannerSpec.parse(spec, where="planners")
+    return parsed.name, dict(parsed.settings)
 
 
 def typed_value(where: str, value: Any, default: Any) -> Any:
-    """``value`` (a string from the command line, or already typed) as ``default``'s type.
-
-    Raises:
-        ValueError: starting with ``where``, if ``value`` does not convert.
-    """
-    if not isinstance(value, str):
-        return value
-    try:
-        if isinstance(default, bool):
-            if value.lower() not in ("true", "false"):
-                raise ValueError(value)
-            return value.lower() == "true"
-        if isinstance(default, int | float):
-            return type(default)(value)
-    except ValueError:
-        raise ValueError(
-            f"{where}: expected a value of type {type(default).__name__}, got {value!r}"
-        ) from None
-    return value
+    """``value`` typed like ``default``: :func:`cemgd.planners.spec.typed_value`."""
+    return spec_typed_value(where, value, default)
 
 
 def parse_planner_spec(spec: str) -> tuple[str, dict[str, Any]]:
-    """``"cem-500"``, ``"cem-gd"`` or ``"cem-gd:n_replan=20,line_search=parallel"``.
-
-    Returns:
-        ``(registry name, settings)``: the preset's settings (if a preset) updated by the
-        spec's, typed by the planner's config (see :func:`parse_planner`).
-    """
-    from cemgd.planners import resolve_planner
-
-    name, options = parse_planner(spec)
-    base, settings = resolve_planner(name)
-    settings.update(options)
-    return base, settings
+    """``(registry name, preset settings updated by the spec's)`` of a planner spec."""
+    parsed = PlannerSpec.parse(spec, where="planners")
+    return parsed.family, {**parsed.preset, **parsed.settings}
 
 
 def make_planner_from_spec(spec: str, **defaults: Any) -> Any:
-    """Build the planner of :func:`parse_planner_spec`; ``defaults`` fill unset settings."""
-    import dataclasses as dc
-
-    from cemgd.planners import PLANNERS, make_planner
-
-    name, settings = parse_planner_spec(spec)
-    fields = {f.name for f in dc.fields(PLANNERS[name].Config)}
-    merged = {k: v for k, v in defaults.items() if k in fields}
-    merged.update(settings)
-    return make_planner(name, **merged)
+    """Build the planner of ``spec``; ``defaults`` fill settings the spec and preset leave unset."""
+    parsed = PlannerSpec.parse(spec, where="planners")
+    fields = {s.name for s in planner_settings(parsed.family)}
+    merged = {k: v for k, v in defaults.items() if k in fields and k not in parsed.preset}
+    return make_planner(PlannerSpec(parsed.name, {**merged, **parsed.settings}))
 
 
 class StepTiming(NamedTuple):

@@ -1,0 +1,44 @@
+"""The planners by name, and the presets usable wherever a planner name is."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cemgd.planners.base import Planner
+from cemgd.planners.cem import CEM
+from cemgd.planners.cem_gd import CEMGD
+from cemgd.planners.gd import GD
+from cemgd.planners.gradcem import GradCEM
+from cemgd.planners.icem import ICEM
+from cemgd.planners.mppi import MPPI
+from cemgd.planners.random_shooting import RandomShooting
+
+PLANNERS: dict[str, type[Planner]] = {
+    cls.name: cls for cls in (CEMGD, CEM, GD, RandomShooting, MPPI, ICEM, GradCEM)
+}
+
+#: Named configurations usable wherever a planner name is: ``preset -> (registry name,
+#: settings)``. ``cem-50/500/5000`` are the paper's CEM baselines (Sec. 3; N = samples per
+#: iteration x iterations). ``cem-gd`` and ``gd`` need no preset: their registry defaults
+#: are the paper's.
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "cem-50": ("cem", {"num_samples": 10, "num_iterations": 5}),
+    "cem-500": ("cem", {"num_samples": 100, "num_iterations": 5}),
+    "cem-5000": ("cem", {"num_samples": 100, "num_iterations": 50}),
+}
+
+
+def resolve_planner(name: str) -> tuple[str, dict[str, Any]]:
+    """``(registry name, preset settings)`` of a planner or preset name.
+
+    Raises:
+        ValueError: naming ``name``, listing the known planners and presets.
+    """
+    if name in PRESETS:
+        base, settings = PRESETS[name]
+        return base, dict(settings)
+    if name in PLANNERS:
+        return name, {}
+    raise ValueError(
+        f"name: unknown planner {name!r}; expected one of {sorted(PLANNERS) + sorted(PRESETS)}"
+    )

@@ -1,0 +1,340 @@
+"""Planner specs: ``"name"``, a preset ``"cem-500"`` or ``"name:key=value,key=value"``.
+
+The one place that parses, formats and labels planner specs, lists a planner's
+settings (type, default, doc) and shrinks a planner config for ``--quick``:
+
+>>> spec = PlannerSpec.parse("cem-gd:n_replan=20,line_search=parallel")
+>>> spec.family, spec.settings["n_replan"], spec.format()
+('cem-gd', 20, 'cem-gd:n_replan=20,line_search=parallel')
+
+Values are typed by the planner's config (``step_size=1`` is the float ``1.0``;
+booleans are ``true``/``false``; ``none`` is ``None`` where a setting allows it).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import inspect
+import re
+import textwrap
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cemgd.planners.base import Planner
+from cemgd.planners.registry import PLANNERS, PRESETS, resolve_planner
+
+#: The ``--quick`` caps, the one table for every planner: a setting a config has is
+#: lowered to ``min(value, cap)`` (see :func:`quick_config`).
+QUICK_CAPS: dict[str, int] = {
+    "num_samples": 20, "num_iterations": 2, "n_init": 200, "n_replan": 10, "grad_steps": 3,
+    "line_search_trials": 3, "inner_steps": 1,
+}
+_COUNTS = ("n_init", "n_replan", "num_samples", "num_iterations")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a planner's config.
+
+    Attributes:
+        name: the config field.
+        type: its annotation (``int``, ``float``, ``bool``, ``str``, a ``Literal``...).
+        default: the planner's (or preset's) default.
+        doc: one line of plain text (no reST markup).
+        choices: the allowed values of a ``Literal`` setting, else ``()``.
+    """
+
+    name: str
+    type: Any
+    default: Any
+    doc: str
+    choices: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True, eq=True)
+class PlannerSpec:
+    """A planner or preset name and the settings that change its defaults.
+
+    Attributes:
+        name: a registry name (``"cem-gd"``) or a preset (``"cem-500"``).
+        settings: typed settings, in the order given (they override the preset's).
+    """
+
+    name: str
+    settings: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        resolve_planner(self.name)  # ValueError naming an unknown planner
+        object.__setattr__(self, "settings", dict(self.settings))
+
+    def __hash__(self) -> int:
+        return hash((self.name, tuple(sorted((k, repr(v)) for k, v in self.settings.items()))))
+
+    @classmethod
+    def parse(cls, text: str | PlannerSpec, where: str = "planner") -> PlannerSpec:
+        """Read ``"name"``, ``"preset"`` or ``"name:key=value,..."`` (dashes in keys allowed).
+
+        Args:
+            text: the spec (a PlannerSpec is returned as is).
+            where: the argument named in error messages (e.g. ``"planners"``).
+
+        Raises:
+            ValueError: starting with ``where``: an unknown planner, a setting the planner
+                does not have, an item without ``=``, or a value its setting refuses.
+        """
+        if isinstance(text, PlannerSpec):
+            return text
+        if not isinstance(text, str):
+            raise ValueError(f"{where}: expected a planner spec string, got {text!r}")
+        name, _, rest = text.partition(":")
+        name = name.strip()
+        try:
+            family, _ = resolve_planner(name)
+        except ValueError as err:
+            raise ValueError(str(err).replace("name:", f"{where}:", 1)) from None
+        known = {s.name: s for s in planner_settings(family)}
+        settings: dict[str, Any] = {}
+        for item in filter(None, (s.strip() for s in rest.split(","))):
+            key, eq, value = item.partition("=")
+            key = key.strip().replace("-", "_")
+            if not eq:
+                raise ValueError(f"{where}: expected key=value in {text!r}, got {item!r}")
+            if key not in known:
+                raise ValueError(
+                    f"{where}: {key!r} is not a setting of planner {family!r} (in {text!r}); "
+                    f"expected one of {sorted(known)}"
+                )
+            settings[key] = typed_value(f"{where} ({text}): {key}", value.strip(), known[key])
+        spec = cls(name, settings)
+        try:
+            spec.config()
+        except ValueError as err:
+            raise ValueError(f"{where} ({text}): {err}") from None
+        return spec
+
+    def format(self) -> str:
+        """Canonical text: ``name`` or ``name:key=value,...``; ``parse`` reads it back."""
+        if not self.settings:
+            return self.name
+        return self.name + ":" + ",".join(
+            f"{k}={format_value(v)}" for k, v in self.settings.items()
+        )
+
+    def __str__(self) -> str:
+        return self.format()
+
+    @property
+    def family(self) -> str:
+        """The registry name (``"cem"`` for ``"cem-500"``)."""
+        return resolve_planner(self.name)[0]
+
+    @property
+    def preset(self) -> dict[str, Any]:
+        """The preset's settings (empty for a registry name)."""
+        return resolve_planner(self.name)[1]
+
+    def config(self) -> Any:
+        """The resolved planner config: defaults, then the preset, then ``settings``.
+
+        Raises:
+            ValueError: naming a setting whose value the config refuses.
+        """
+        return PLANNERS[self.family].Config(**{**self.preset, **self.settings})
+
+    def with_settings(self, **settings: Any) -> PlannerSpec:
+        """A copy with ``settings`` added (they win over existing ones)."""
+        return PlannerSpec(self.name, {**self.settings, **settings})
+
+    @property
+    def label(self) -> str:
+        """Human label for tables and plots, e.g. ``CEM 500 (100x5)`` or ``CEM-GD 50 parallel``.
+
+        Sample counts come from the resolved config; settings beyond the counts are
+        listed after it (``line_search`` by its value alone).
+        """
+        config = self.config()
+        extra_preset = any(k not in _COUNTS for k in self.preset)
+        head = (self.name if extra_preset else self.family).upper()
+        if hasattr(config, "n_replan"):
+            text = f"{head} {config.n_replan}"
+        elif hasattr(config, "num_samples") and hasattr(config, "num_iterations"):
+            n, m = config.num_samples, config.num_iterations
+            text = f"{head} {n * m} ({n}x{m})"
+        elif hasattr(config, "num_samples"):
+            text = f"{head} {config.num_samples}"
+        else:
+            text = head
+        extra = [format_value(v) if k == "line_search" else f"{k}={format_value(v)}"
+                 for k, v in self.settings.items() if k not in _COUNTS]
+        return " ".join([text, *extra])
+
+
+def format_value(value: Any) -> str:
+    """A setting's value as spec text (``true``/``false``, ``none``, ``repr`` of floats)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def typed_value(where: str, value: Any, setting: Setting | Any) -> Any:
+    """``value`` (spec text, or already typed) as ``setting``'s type.
+
+    ``setting`` may be a :class:`Setting` or, for callers typing by example, a default
+    value (its Python type is used).
+
+    Raises:
+        ValueError: starting with ``where``, if ``value`` does not convert.
+    """
+    if not isinstance(value, str):
+        return value
+    if isinstance(setting, Setting):
+        tp, choices, optional = _base_type(setting.type)
+    else:
+        tp, choices, optional = type(setting), (), setting is None
+    if optional and value.lower() == "none":
+        return None
+    try:
+        if tp is bool:
+            if value.lower() not in ("true", "false"):
+                raise ValueError(value)
+            result: Any = value.lower() == "true"
+        elif tp in (int, float):
+            result = tp(value)
+        else:
+            result = value
+    except ValueError:
+        raise ValueError(
+            f"{where}: expected a value of type {tp.__name__}, got {value!r}"
+        ) from None
+    if choices and result not in choices:
+        raise ValueError(f"{where}: expected one of {list(choices)}, got {value!r}")
+    return result
+
+
+def _base_type(annotation: Any) -> tuple[Any, tuple[Any, ...], bool]:
+    """``(python type, Literal choices, allows None)`` of a config annotation."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        choices = typing.get_args(annotation)
+        return type(choices[0]), choices, False
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        tp, choices, _ = _base_type(args[0])
+        return tp, choices, len(args) < len(typing.get_args(annotation))
+    return annotation, (), False
+
+
+@functools.cache
+def _settings_of(config_cls: type) -> tuple[Setting, ...]:
+    hints = typing.get_type_hints(config_cls)
+    docs = field_docs(config_cls)
+    out = []
+    for f in dataclasses.fields(config_cls):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        tp = hints[f.name]
+        choices = _base_type(tp)[1]
+        out.append(Setting(f.name, tp, default, docs.get(f.name, ""), choices))
+    return tuple(out)
+
+
+def planner_settings(name: str) -> list[Setting]:
+    """The settings of planner or preset ``name``, in config order (preset defaults applied).
+
+    Raises:
+        ValueError: naming ``name`` if it is not a planner or preset.
+    """
+    family, preset = resolve_planner(name)
+    return [dataclasses.replace(s, default=preset.get(s.name, s.default))
+            for s in _settings_of(PLANNERS[family].Config)]
+
+
+_REST = [
+    (re.compile(r":[a-z]+:`~?([^`]+)`"), r"\1"),  # :func:`x` -> x
+    (re.compile(r"``([^`]+)``"), r"\1"),          # ``x`` -> x
+    (re.compile(r"`([^`]+)`"), r"\1"),            # `x` -> x
+]
+
+
+def plain_text(doc: str) -> str:
+    """``doc`` on one line, without reST roles and literals."""
+    doc = " ".join(doc.split())
+    for pattern, repl in _REST:
+        doc = pattern.sub(repl, doc)
+    return doc
+
+
+def field_docs(config_cls: type) -> dict[str, str]:
+    """The docstring line under each field of a dataclass and its bases, as plain text."""
+    docs: dict[str, str] = {}
+    for cls in reversed(config_cls.__mro__):
+        if not dataclasses.is_dataclass(cls):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+        except (OSError, TypeError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for node, nxt in zip(body, body[1:], strict=False):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                    and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+                    and isinstance(nxt.value.value, str)):
+                docs[node.target.id] = plain_text(nxt.value.value)
+    return docs
+
+
+def quick_config(config: Any, keep: Iterable[str] = ()) -> Any:
+    """``config`` with its sizes capped by :data:`QUICK_CAPS` (for ``--quick``).
+
+    Settings named in ``keep`` are left as they are. CEM-GD's ``n_init`` and
+    ``n_replan`` are rounded down to a multiple of ``num_iterations`` (at least one
+    per iteration) and ``top_k`` to at most their minimum, so the result is valid.
+    """
+    keep = set(keep)
+    fields = {f.name for f in dataclasses.fields(config)}
+    changes = {k: min(getattr(config, k), cap) for k, cap in QUICK_CAPS.items()
+               if k in fields and k not in keep}
+    merged = {k: changes.get(k, getattr(config, k)) for k in fields}
+    if "n_init" in fields and "num_iterations" in fields:
+        m = merged["num_iterations"]
+        for k in ("n_init", "n_replan"):
+            if k not in keep:
+                changes[k] = max(m, merged[k] // m * m)
+                merged[k] = changes[k]
+        if "top_k" in fields and "top_k" not in keep:
+            changes["top_k"] = min(merged["top_k"], merged["n_init"], merged["n_replan"])
+    return dataclasses.replace(config, **changes)
+
+
+def make_planner(spec_or_name: str | PlannerSpec, **overrides: Any) -> Planner:
+    """Build a planner from a spec, a preset or ``"name:key=value,..."``; ``overrides`` win.
+
+    Raises:
+        ValueError: an unknown planner (naming ``name``), or a setting the planner does not
+            have or refuses (naming the setting).
+    """
+    spec = PlannerSpec.parse(spec_or_name, where="name")
+    return PLANNERS[spec.family](spec.config(), **overrides)
+
+
+__all__ = [
+    "PRESETS",
+    "QUICK_CAPS",
+    "PlannerSpec",
+    "Setting",
+    "field_docs",
+    "format_value",
+    "make_planner",
+    "planner_settings",
+    "plain_text",
+    "quick_config",
+    "typed_value",
+]
