@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from cemgd.runs import METRIC_COLUMNS, RunError, TrialMetrics, metrics_csv_text, read_metrics
+from cemgd.runs import (
+    METRIC_COLUMNS,
+    RunError,
+    RunFolder,
+    StudyFolder,
+    TrialMetrics,
+    lock_folder,
+    metrics_csv_text,
+    read_metrics,
+    write_atomic,
+)
 
 
 def _row(trial: int, **changes: object) -> TrialMetrics:
@@ -68,3 +82,131 @@ def test_from_row_requires_the_counts() -> None:
         TrialMetrics.from_row(row)
     with pytest.raises(RunError, match="not a mapping|expected a mapping"):
         TrialMetrics.from_row([1, 2])  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------------------- the lock
+def _hold_lock_in_child(folder: Path) -> subprocess.Popen:
+    code = ("import sys, time; from cemgd.runs import lock_folder; "
+            f"lock = lock_folder({str(folder)!r}); print('held', flush=True); time.sleep(60)")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None and child.stdout.readline().strip() == "held"
+    return child
+
+
+def test_second_writer_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
+    child = _hold_lock_in_child(tmp_path)
+    try:
+        with pytest.raises(RunError, match=f"^out: run folder in use by pid {child.pid}$"):
+            lock_folder(tmp_path)
+        with pytest.raises(RunError, match=f"in use by pid {child.pid}"):
+            RunFolder(tmp_path).lock()
+    finally:
+        child.kill()
+        child.wait()
+    with lock_folder(tmp_path) as lock:  # a killed holder never blocks a rerun
+        assert lock.held
+        assert (tmp_path / ".lock").read_text().strip() == str(os.getpid())
+
+
+def test_two_locks_in_one_process_exclude_each_other(tmp_path: Path) -> None:
+    first = lock_folder(tmp_path, what="sweep")
+    with pytest.raises(RunError, match="^sweep: run folder in use by pid"):
+        lock_folder(tmp_path, what="sweep")
+    first.release()
+    lock_folder(tmp_path).release()
+
+
+# ----------------------------------------------------------------------------- atomic writes
+def test_atomic_writes_use_unique_temporary_names(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+    real = os.replace
+
+    def spy(src: str, dst: str) -> None:
+        seen.append(Path(src).name)
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    write_atomic(tmp_path / "a.json", "1")
+    write_atomic(tmp_path / "a.json", b"2")
+    assert len(set(seen)) == 2 and all(n.startswith(".a.json.") for n in seen)
+    assert "a.json.tmp" not in seen  # not the fixed name two writers would share
+    assert (tmp_path / "a.json").read_text() == "2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+
+
+def test_failed_write_keeps_the_old_file_and_no_temporary(tmp_path: Path) -> None:
+    write_atomic(tmp_path / "a", "old")
+
+    def broken(fh: object) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(tmp_path / "a", broken)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+    assert (tmp_path / "a").read_text() == "old"
+
+
+# ----------------------------------------------------------------------------- paths
+def test_bad_out_paths_are_refused(tmp_path: Path) -> None:
+    file = tmp_path / "file"
+    file.write_text("x")
+    with pytest.raises(RunError, match="^out: expected a folder path"):
+        RunFolder("")
+    with pytest.raises(RunError, match="exists and is not a folder"):
+        RunFolder(file)
+    with pytest.raises(RunError, match="which is not a folder"):
+        RunFolder(file / "run")
+    if os.geteuid() != 0:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o500)
+        try:
+            with pytest.raises(RunError, match="not writable"):
+                RunFolder(ro / "run")
+        finally:
+            ro.chmod(0o700)
+
+
+@pytest.mark.parametrize("content", [b"[]", b"null", b"42", b"{ half", b"\xff\xfe{}"])
+def test_config_that_is_not_an_object_names_the_file(content: bytes, tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_bytes(content)
+    with pytest.raises(RunError, match="config.json: (expected a JSON object|not valid|corrupt)"):
+        RunFolder(tmp_path).read_config()
+
+
+# ----------------------------------------------------------------------------- study tables
+def test_study_keeps_rows_for_the_same_config_and_refuses_another(tmp_path: Path) -> None:
+    config = {"trials": 3, "seed": 0}
+    with StudyFolder(tmp_path, config) as study:
+        study.append("x.csv", {"a": 1, "b": 2.5})
+        study.append("x.csv", {"a": 2, "b": 3.5})
+    with StudyFolder(tmp_path, config) as study:
+        assert study.done_keys("x.csv", ["a"]) == {("1",), ("2",)}
+    before = (tmp_path / "x.csv").read_bytes()
+    with pytest.raises(RunError, match="another configuration.*trials: 3 -> 7"):
+        StudyFolder(tmp_path, {"trials": 7, "seed": 0})
+    assert (tmp_path / "x.csv").read_bytes() == before  # nothing moved or lost
+    assert json.loads((tmp_path / "config.json").read_text()) == config
+
+
+def test_study_drops_a_torn_last_row(tmp_path: Path) -> None:
+    with StudyFolder(tmp_path, {"n": 1}) as study:
+        study.append("x.csv", {"a": 1, "b": 2.5})
+        study.append("x.csv", {"a": 2, "b": 3.5})
+    file = tmp_path / "x.csv"
+    file.write_bytes(file.read_bytes()[:-3])  # "2,3" without its end
+    with StudyFolder(tmp_path, {"n": 1}) as study:
+        assert study.read("x.csv") == [{"a": "1", "b": "2.5"}]
+        study.append("x.csv", {"a": 3, "b": 4.5})
+        assert study.read("x.csv") == [{"a": "1", "b": "2.5"}, {"a": "3", "b": "4.5"}]
+
+
+def test_study_refuses_a_corrupt_config_and_a_second_writer(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text("{ half")
+    with pytest.raises(RunError, match="config.json: not valid JSON"):
+        StudyFolder(tmp_path, {"n": 1})
+    (tmp_path / "config.json").unlink()
+    with StudyFolder(tmp_path, {"n": 1}):
+        with pytest.raises(RunError, match="in use by pid"):
+            StudyFolder(tmp_path, {"n": 1})

@@ -78,14 +78,5 @@ def test_config_flags_carry_field_docs_from_base_classes():
     assert "Adam" in docs["step_size"]  # declared on GradCEMConfig
 
 
-def test_run_dir_keeps_rows_for_the_same_config_and_sets_others_aside(tmp_path):
-    from cemgd.experiments.common import RunDir
-
-    config = barrier.quick(barrier.Config())
-    run_dir = RunDir(tmp_path, config)
-    run_dir.append("x.csv", {"a": 1, "b": 2.5})
-    run_dir.append("x.csv", {"a": 2, "b": 3.5})
-    assert RunDir(tmp_path, config).done_keys("x.csv", ["a"]) == {("1",), ("2",)}
-    other = RunDir(tmp_path, dataclasses.replace(config, trials=7))
-    assert other.read("x.csv") == []
-    assert len(_rows(tmp_path / "x.csv.old")) == 2
+# test_run_dir_keeps_rows...: moved to tests/test_runs.py (the study folder now refuses another
+# configuration instead of setting the old tables aside).

@@ -1,0 +1,84 @@
+"""Crash-safe file operations: the one way cemgd writes or removes a file a later run reads.
+
+Every write goes to a unique temporary name beside its target (``.NAME.XXXX.tmp``), is
+fsynced, renamed over the target and the folder fsynced, so a crash at any instant
+leaves the old file or the new one, and two writers never share a temporary file. A
+killed writer may leave a temporary file behind; :func:`remove_temporaries` clears them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+Data = bytes | str | Callable[[IO[bytes]], None]
+
+TEMP_SUFFIX = ".tmp"
+
+
+def fsync_folder(folder: str | os.PathLike[str]) -> None:
+    """Flush ``folder``'s entries (a rename or unlink in it) to disk, where the OS allows."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str | os.PathLike[str], data: Data) -> None:
+    """Write ``data`` to ``path`` so that a crash leaves the old file or the new one.
+
+    Args:
+        path: destination file (its folder must exist).
+        data: the content, or a function that writes it into the open binary file.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data.encode() if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except Exception:  # a failed write (full disk, bad data) leaves no temporary file
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_folder(path.parent)
+
+
+def remove(path: str | os.PathLike[str]) -> None:
+    """Delete ``path`` if it exists and flush the folder entry."""
+    path = Path(path)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return
+    fsync_folder(path.parent)
+
+
+def temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Temporary files a killed writer left in ``folder`` (this module's and the old
+    ``NAME.tmp`` form)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(TEMP_SUFFIX))
+
+
+def remove_temporaries(folder: str | os.PathLike[str]) -> None:
+    """Delete what :func:`temporaries` lists."""
+    for path in temporaries(folder):
+        remove(path)

@@ -1,0 +1,123 @@
+"""A study's results folder: ``config.json`` once, CSV tables appended row by row.
+
+Rule when the configuration changes: **refuse** (the same rule as a PETS run folder).
+A changed configuration is almost always a forgotten flag; refusing loses nothing and
+says what differs, where setting the old tables aside (``*.csv.old``) kept files that
+nothing reads and lost them on the next change.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from cemgd.runs.errors import RunError
+from cemgd.runs.files import fsync_folder, write_atomic
+from cemgd.runs.folder import CONFIG_FILE, check_out_path, config_diff, read_json_object
+from cemgd.runs.lock import FolderLock
+
+
+class StudyFolder:
+    """A locked results folder whose CSV tables are written as rows come.
+
+    Rows already in a table are kept when the folder is reopened with the same
+    configuration, so a killed study resumes by skipping :meth:`done_keys`. A torn last
+    row (power loss, full disk) is dropped when read and cut off before the next append.
+
+    Raises:
+        RunError: the path cannot hold a folder, another process holds it, or its
+            ``config.json`` is corrupt or holds another configuration.
+    """
+
+    def __init__(self, out: str | os.PathLike[str], config: Any, what: str = "out") -> None:
+        self.path = check_out_path(out, what)
+        payload = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
+        payload = json.loads(json.dumps(payload, default=str))
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = FolderLock(self.path, what).acquire(record=False)
+        try:
+            old = read_json_object(self.path / CONFIG_FILE)
+            if old is not None and old != payload:
+                diff = "; ".join(config_diff(old, payload))
+                raise RunError(
+                    f"{what}: {self.path} holds results of another configuration ({diff}); "
+                    "choose another --out or remove the folder"
+                )
+        except BaseException:
+            self._lock.release()
+            raise
+        self._lock.record()
+        if old is None:
+            write_atomic(self.path / CONFIG_FILE, json.dumps(payload, indent=2) + "\n")
+
+    def close(self) -> None:
+        """Release the folder lock."""
+        self._lock.release()
+
+    def __enter__(self) -> StudyFolder:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def append(self, name: str, row: Mapping[str, Any]) -> None:
+        """Append ``row`` to the table ``name`` (header first if new), fsynced."""
+        file = self.path / name
+        header = list(row)
+        if file.exists() and file.stat().st_size > 0:
+            data = file.read_bytes()
+            if not data.endswith(b"\n"):  # cut a torn last row before appending
+                with file.open("r+b") as fh:
+                    fh.truncate(data.rfind(b"\n") + 1)
+                data = file.read_bytes()
+            existing = next(csv.reader(io.StringIO(self._decode(file, data))), [])
+            if existing and existing != header:
+                raise RunError(f"{file}: columns {existing} differ from the row's {header}")
+            new = not existing
+        else:
+            new = True
+        with file.open("a", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=header)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if new:
+            fsync_folder(self.path)
+
+    def read(self, name: str) -> list[dict[str, str]]:
+        """Rows of table ``name`` (empty if absent; a torn last row is left out)."""
+        file = self.path / name
+        if not file.exists():
+            return []
+        text = self._decode(file, file.read_bytes())
+        if text and not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]
+        try:
+            return list(csv.DictReader(io.StringIO(text, newline="")))
+        except csv.Error as err:
+            raise RunError(f"{file}: corrupt ({err})") from None
+
+    def done_keys(self, name: str, keys: Sequence[str]) -> set[tuple[str, ...]]:
+        """The ``keys`` tuples of rows already written to ``name`` (for resuming)."""
+        try:
+            return {tuple(row[k] for k in keys) for row in self.read(name)}
+        except KeyError as err:
+            raise RunError(f"{self.path / name}: column {err} missing") from None
+
+    @staticmethod
+    def _decode(file: Path, data: bytes) -> str:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise RunError(f"{file}: corrupt (not UTF-8 text at byte {err.start})") from None
+
