@@ -57,15 +57,22 @@ def _jax_reward(task: EnvTask, data: dict[str, np.ndarray]) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------- registry, errors
+PAPER_TASKS = ("cartpole-swingup", "halfcheetah", "humanoid-standup", "pusher")
+CLASSIC_TASKS = ("mountaincar-continuous", "pendulum")
+
+
 def test_registry_names_and_types():
-    assert set(ENV_TASKS) == {"cartpole-swingup", "halfcheetah", "pusher", "humanoid-standup"}
+    assert set(ENV_TASKS) == {*PAPER_TASKS, *CLASSIC_TASKS}
     assert "halfcheetah" not in TASKS  # the known-dynamics registry is unchanged
     assert isinstance(make_task("cartpole-swingup"), CartPoleSwingUp)
     for name in NAMES:
         task = make_env_task(name)
         assert isinstance(task, EnvTask) and task.name == name
     assert make_env_task("pusher").episode_length == 200
-    assert {make_env_task(n).episode_length for n in NAMES if n != "pusher"} == {100}
+    assert {make_env_task(n).episode_length for n in PAPER_TASKS if n != "pusher"} == {100}
+    # The classic-control tasks keep gymnasium's episode lengths.
+    assert make_env_task("pendulum").episode_length == 200
+    assert make_env_task("mountaincar-continuous").episode_length == 999
 
 
 def test_unknown_task_and_argument_and_bad_value_name_the_field():
@@ -154,7 +161,7 @@ def test_task_constants_match_the_simulators():
 
 
 # ------------------------------------------------------------------------- reward equivalence
-@pytest.mark.parametrize("name", ["cartpole-swingup", "halfcheetah", "pusher"])
+@pytest.mark.parametrize("name", ["cartpole-swingup", "halfcheetah", "pusher", *CLASSIC_TASKS])
 def test_jax_reward_equals_the_environment_reward(name):
     task = make_env_task(name)
     data = _transitions(name)
@@ -212,3 +219,50 @@ def test_cartpole_env_matches_the_jax_task():
         state, expected = dynamics.step(state, jnp.asarray(action))
         np.testing.assert_allclose(obs, state, rtol=1e-6, atol=1e-6)
         assert reward == pytest.approx(float(expected), abs=1e-6)
+
+
+# ------------------------------------------------------------------------- classic control
+def test_mountaincar_goal_bonus_and_termination_are_exact():
+    task = make_env_task("mountaincar-continuous")
+    env = task.make_env(0)
+    env.reset()
+    env.unwrapped.state = np.array([0.44, 0.03], dtype=np.float32)
+    before = np.array(env.unwrapped.state, dtype=np.float32)
+    action = np.array([0.8], dtype=np.float32)
+    obs, reward, terminated, _, _ = env.step(action)
+    assert terminated and reward == pytest.approx(100.0 - 0.1 * 0.8**2, rel=1e-6)
+    args = (jnp.asarray(before), jnp.asarray(action), jnp.asarray(obs))
+    assert bool(task.termination(*args))
+    assert float(task.reward(*args)) == pytest.approx(reward, rel=1e-6)
+    # Short of the goal: no bonus, not done; the reward uses the unclipped action.
+    short = jnp.asarray([0.2, 0.03])
+    big = jnp.asarray([1.5])
+    assert not bool(task.termination(short, big, short))
+    assert float(task.reward(short, big, short)) == pytest.approx(-0.1 * 1.5**2)
+
+
+def test_pendulum_reward_by_hand_and_gradient():
+    task = make_env_task("pendulum")
+    th, th_dot, u = 3.0, -2.0, 1.5
+    obs = jnp.asarray([np.cos(th), np.sin(th), th_dot])
+    expected = -(th**2 + 0.1 * th_dot**2 + 0.001 * u**2)
+    assert float(task.reward(obs, jnp.asarray([u]), obs)) == pytest.approx(expected, rel=1e-5)
+    # Past pi the angle wraps: th = 3.5 counts as 3.5 - 2 pi.
+    wrapped = jnp.asarray([np.cos(3.5), np.sin(3.5), 0.0])
+    assert float(task.reward(wrapped, jnp.zeros(1), wrapped)) == pytest.approx(
+        -((3.5 - 2 * np.pi) ** 2), rel=1e-5)
+    grad = jax.grad(lambda a: task.reward(obs, a, obs))(jnp.asarray([u]))
+    assert float(grad[0]) == pytest.approx(-0.002 * u, rel=1e-4)
+
+
+@pytest.mark.parametrize("name", CLASSIC_TASKS)
+def test_classic_tasks_render_without_pygame(name):
+    env = make_env_task(name).make_env(0, render_mode="rgb_array")
+    obs, _ = env.reset()
+    first = env.render()
+    assert first.shape == (240, 240, 3) and first.dtype == np.uint8
+    assert first.min() < 100 < first.max()  # something is drawn on the white canvas
+    for _ in range(10):
+        env.step(np.asarray(env.action_space.high))
+    assert not np.array_equal(env.render(), first)  # the frame follows the state
+    assert make_env_task(name).make_env(0).render() is None  # no render_mode: no frame

@@ -13,8 +13,10 @@ JAX), the tasks the PETS loop learns a model of; :func:`resolve_env_task` (alias
 (any gymnasium environment plus a JAX reward), :func:`register_task`, or an entry
 point in the group ``cemgd.tasks``.
 ``cartpole-swingup`` is in both registries: in ``TASKS`` as the known JAX dynamics, in
-``ENV_TASKS`` as those dynamics behind a gymnasium ``Env``. The MuJoCo tasks need
-``pip install 'cemgd[mujoco]'`` only to build their environment.
+``ENV_TASKS`` as those dynamics behind a gymnasium ``Env``. ``pendulum`` and
+``mountaincar-continuous`` are gymnasium's classic-control tasks with exact JAX
+rewards (drawn with PIL). The gymnasium tasks need ``pip install 'cemgd[mujoco]'``
+only to build their environment.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from cemgd.tasks.barrier2d import Barrier2D
 from cemgd.tasks.base import Task
 from cemgd.tasks.cartpole import CartPoleSwingUp
+from cemgd.tasks.classic import MountainCarContinuous, Pendulum
 from cemgd.tasks.env import CartPoleSwingUpEnv, CartPoleSwingUpTask, EnvTask, MujocoTask
 from cemgd.tasks.gymtask import GymnasiumTask, from_gymnasium
 from cemgd.tasks.halfcheetah import HalfCheetah
@@ -48,7 +51,8 @@ TASKS: dict[str, Callable[..., Task]] = {
     Scaling.name: Scaling,
 }
 
-for _factory in (CartPoleSwingUpTask, HalfCheetah, Pusher, HumanoidStandup):
+for _factory in (CartPoleSwingUpTask, HalfCheetah, Pusher, HumanoidStandup, Pendulum,
+                 MountainCarContinuous):
     register_task(_factory.name, _factory)
 
 
@@ -104,7 +108,9 @@ __all__ = [
     "GymnasiumTask",
     "HalfCheetah",
     "HumanoidStandup",
+    "MountainCarContinuous",
     "MujocoTask",
+    "Pendulum",
     "Pusher",
     "Scaling",
     "Task",
