@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -194,3 +195,16 @@ def test_user_task_trains_through_pets(user_module, tmp_path):
         # return counts the steps it stayed up.
         assert 1 <= m.episode_steps <= config.episode_length
         assert m.episode_return == pytest.approx(m.episode_steps, abs=1.0)
+
+
+# ------------------------------------------------------------------------- own model
+def test_own_model_example_plans_on_the_real_environment():
+    """examples/own_model.py: a hand-written JAX ensemble behind CEM-GD, closed loop."""
+    script = Path(__file__).resolve().parents[1] / "examples" / "own_model.py"
+    done = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True,
+                          text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    values = dict(item.split("=") for item in done.stdout.split())
+    assert float(values["train_mse"]) < 0.1  # the model learned something
+    assert np.isfinite(float(values["episode_return"]))
+    assert float(values["episode_return"]) <= 0.0  # pendulum rewards are costs
