@@ -27,6 +27,7 @@ from cemgd.problem import Array, Problem, evaluate, i32
 from cemgd.validate import check_int, check_range
 
 LineSearch = Literal["sequential", "parallel"]
+StepRule = Literal["paper", "scaled"]
 
 
 class Ascent(NamedTuple):
@@ -52,6 +53,53 @@ class Ascent(NamedTuple):
     num_nonfinite: Array
 
 
+class _Step(NamedTuple):
+    """Carry of :func:`gradient_ascent`'s loop over gradient steps."""
+
+    index: Array  # gradient steps done (int32)
+    actions: Array  # [k, T, A]
+    returns: Array  # [k]
+    done: Array  # [k] bool: line search failed or return not finite
+    eta: Array  # [k] first trial's step size of the next line search
+    grad_steps: Array  # accepted steps, summed over k
+    trials: Array  # line-search trials, summed over k
+    rollouts: Array  # sequences evaluated
+    nonfinite: Array  # non-finite evaluations
+
+
+class _Search(NamedTuple):
+    """Result of one line search over the ``k`` sequences."""
+
+    actions: Array  # [k, T, A]
+    returns: Array  # [k]
+    accepted: Array  # [k] bool
+    eta: Array  # [k] the accepted trial's step size (or the last tried)
+    trials: Array  # trials, summed over the searching sequences
+    nonfinite: Array
+
+
+#: Largest first trial of a ``"scaled"`` line search, in half-widths of the box (a step
+#: of 2 crosses the box).
+MAX_SCALED_STEP = 2.0
+
+
+def ascent_direction(g: Array, problem: Problem, step_rule: StepRule) -> Array:
+    """The line-search direction for the gradients ``g: [k, T, A]``.
+
+    ``"paper"``: ``g`` itself (a step of ``eta`` moves ``a`` by ``eta * g``).
+    ``"scaled"``: ``h * (h * g) / max |h * g|`` with ``h`` the box's half-widths, so a
+    step of ``eta`` moves the largest coordinate of each sequence by ``eta`` half-widths
+    (normalised steepest ascent in the box's scaled coordinates). It is unchanged when
+    the return is multiplied by a positive constant, and scales with the box.
+    """
+    if step_rule == "paper":
+        return g
+    h = 0.5 * (problem.action_high - problem.action_low)
+    hg = h * g
+    top = jnp.max(jnp.abs(hg), axis=(1, 2), keepdims=True)
+    return jnp.where(top > 0, h * hg / jnp.where(top > 0, top, 1.0), 0.0)
+
+
 def gradient_ascent(
     problem: Problem,
     obs: Array,
@@ -63,6 +111,7 @@ def gradient_ascent(
     step_decay: float,
     line_search_trials: int,
     line_search: LineSearch = "sequential",
+    step_rule: StepRule = "paper",
 ) -> Ascent:
     """Refine ``actions: [k, T, A]`` (with known ``returns: [k]``) by projected ascent.
 
@@ -84,6 +133,14 @@ def gradient_ascent(
         line_search: ``"sequential"`` backtracks one trial at a time (the paper);
             ``"parallel"`` evaluates all ``J`` step sizes in one batched rollout and
             keeps the best improving one.
+        step_rule: ``"paper"``: trial ``j`` is ``clip(a + eta_init rho^j g)``, restarting
+            at ``eta_init`` every step. ``"scaled"``: trial ``j`` moves the largest
+            coordinate by ``eta rho^j`` half-widths of the box along
+            :func:`ascent_direction`, where ``eta`` starts at ``eta_init`` and, after an
+            accepted step, becomes that step's size over ``rho`` (capped at
+            :data:`MAX_SCALED_STEP`). Every comparison is ``R(a') > R(a)``, so with
+            ``"scaled"`` the refined sequences are invariant to multiplying the return by
+            a positive constant and scale with the action box (up to rounding).
     """
     k = actions.shape[0]
     rollout = problem.rollout_for_gradient
@@ -97,80 +154,83 @@ def gradient_ascent(
         return jnp.sum(jnp.where(jnp.isfinite(r), r, 0.0)), r
 
     grad_fn = jax.grad(objective, has_aux=True)
-    etas = step_size * step_decay ** jnp.arange(line_search_trials, dtype=jnp.float32)
+    decays = step_decay ** jnp.arange(line_search_trials, dtype=jnp.float32)
+    search = _backtrack if line_search == "sequential" else _parallel
 
-    def one_step(carry: tuple) -> tuple:
-        g_idx, a, r, done, n_steps, n_trials, n_roll, n_bad = carry
-        g, _ = grad_fn(a)
+    def one_step(c: _Step) -> _Step:
+        g, _ = grad_fn(c.actions)
         g_ok = jnp.all(jnp.isfinite(g), axis=(1, 2))
-        g = jnp.where(g_ok[:, None, None], g, 0.0)
-        active = ~done & g_ok
-        n_roll = n_roll + jnp.sum(~done)
-        if line_search == "sequential":
-            a_new, r_new, accepted, trials, bad = _backtrack(
-                problem, obs, key, a, r, g, active, etas
-            )
-        else:
-            a_new, r_new, accepted, trials, bad = _parallel(
-                problem, obs, key, a, r, g, active, etas
-            )
-        done = done | ~accepted
-        return (
-            g_idx + 1,
-            a_new,
-            r_new,
-            done,
-            n_steps + jnp.sum(accepted),
-            n_trials + trials,
-            n_roll + trials,
-            n_bad + bad,
+        d = ascent_direction(jnp.where(g_ok[:, None, None], g, 0.0), problem, step_rule)
+        active = ~c.done & g_ok
+        etas = c.eta[None, :] * decays[:, None]  # [J, k]
+        found = search(problem, obs, key, c.actions, c.returns, d, active, etas)
+        eta = c.eta
+        if step_rule == "scaled":
+            grown = jnp.minimum(found.eta / step_decay, MAX_SCALED_STEP)
+            eta = jnp.where(found.accepted, grown, c.eta)
+        return _Step(
+            index=c.index + 1, actions=found.actions, returns=found.returns,
+            done=c.done | ~found.accepted, eta=eta,
+            grad_steps=c.grad_steps + jnp.sum(found.accepted),
+            trials=c.trials + found.trials,
+            rollouts=c.rollouts + jnp.sum(~c.done) + found.trials,
+            nonfinite=c.nonfinite + found.nonfinite,
         )
 
-    def not_finished(carry: tuple) -> Array:
-        return (carry[0] < grad_steps) & ~jnp.all(carry[3])
+    def not_finished(c: _Step) -> Array:
+        return (c.index < grad_steps) & ~jnp.all(c.done)
 
-    done0 = ~jnp.isfinite(returns)
-    init = (i32(0), actions, returns, done0, i32(0), i32(0), n_roll0, n_bad0)
-    _, a, r, _, n_steps, n_trials, n_roll, n_bad = jax.lax.while_loop(
-        not_finished, one_step, init
+    init = _Step(
+        index=i32(0), actions=actions, returns=returns, done=~jnp.isfinite(returns),
+        eta=jnp.full((k,), step_size, jnp.float32), grad_steps=i32(0), trials=i32(0),
+        rollouts=n_roll0, nonfinite=n_bad0,
     )
-    return Ascent(a, r, n_steps, n_trials, n_roll, n_bad)
+    out = jax.lax.while_loop(not_finished, one_step, init)
+    return Ascent(out.actions, out.returns, out.grad_steps, out.trials, out.rollouts,
+                  out.nonfinite)
 
 
 def _backtrack(
-    problem: Problem, obs: Array, key: Array, a: Array, r: Array, g: Array, active: Array,
+    problem: Problem, obs: Array, key: Array, a: Array, r: Array, d: Array, active: Array,
     etas: Array,
-) -> tuple[Array, Array, Array, Array, Array]:
-    """Sequential backtracking: trial ``j`` uses ``etas[j]``; stop at the first rise."""
+) -> _Search:
+    """Sequential backtracking: trial ``j`` uses ``etas[j]: [k]``; stop at the first rise."""
     num_trials = etas.shape[0]
 
-    def cond(c: tuple) -> Array:
-        j, _, _, accepted, _, _ = c
-        return (j < num_trials) & jnp.any(active & ~accepted)
+    class Carry(NamedTuple):
+        j: Array
+        found: _Search
 
-    def body(c: tuple) -> tuple:
-        j, a_new, r_new, accepted, trials, bad = c
-        searching = active & ~accepted
-        cand = problem.clip(a + etas[j] * g)
+    def cond(c: Carry) -> Array:
+        return (c.j < num_trials) & jnp.any(active & ~c.found.accepted)
+
+    def body(c: Carry) -> Carry:
+        f = c.found
+        searching = active & ~f.accepted
+        cand = problem.clip(a + etas[c.j][:, None, None] * d)
         rc, nb = evaluate(problem, obs, cand, key, gradient=True)
         better = searching & (rc > r)
-        a_new = jnp.where(better[:, None, None], cand, a_new)
-        r_new = jnp.where(better, rc, r_new)
-        return j + 1, a_new, r_new, accepted | better, trials + jnp.sum(searching), bad + nb
+        return Carry(c.j + 1, _Search(
+            actions=jnp.where(better[:, None, None], cand, f.actions),
+            returns=jnp.where(better, rc, f.returns),
+            accepted=f.accepted | better,
+            eta=jnp.where(searching, etas[c.j], f.eta),
+            trials=f.trials + jnp.sum(searching),
+            nonfinite=f.nonfinite + nb,
+        ))
 
-    init = (i32(0), a, r, jnp.zeros_like(active), i32(0), i32(0))
-    _, a_new, r_new, accepted, trials, bad = jax.lax.while_loop(cond, body, init)
-    return a_new, r_new, accepted, trials, bad
+    init = _Search(a, r, jnp.zeros_like(active), etas[0], i32(0), i32(0))
+    return jax.lax.while_loop(cond, body, Carry(i32(0), init)).found
 
 
 def _parallel(
-    problem: Problem, obs: Array, key: Array, a: Array, r: Array, g: Array, active: Array,
+    problem: Problem, obs: Array, key: Array, a: Array, r: Array, d: Array, active: Array,
     etas: Array,
-) -> tuple[Array, Array, Array, Array, Array]:
-    """All ``J`` step sizes in one batched rollout; keep the best that improves."""
+) -> _Search:
+    """All ``J`` step sizes (``etas: [J, k]``) in one batched rollout; keep the best rise."""
     num_trials = etas.shape[0]
     k = a.shape[0]
-    cand = problem.clip(a[None] + etas[:, None, None, None] * g[None])  # [J, k, T, A]
+    cand = problem.clip(a[None] + etas[:, :, None, None] * d[None])  # [J, k, T, A]
     rc, bad = evaluate(
         problem, obs, cand.reshape(num_trials * k, *a.shape[1:]), key, gradient=True
     )
@@ -179,9 +239,14 @@ def _parallel(
     best_r = jnp.max(rc, axis=0)
     accepted = active & (best_r > r)
     best_a = cand[best_j, jnp.arange(k)]
-    a_new = jnp.where(accepted[:, None, None], best_a, a)
-    r_new = jnp.where(accepted, best_r, r)
-    return a_new, r_new, accepted, i32(num_trials * jnp.sum(active)), bad
+    return _Search(
+        actions=jnp.where(accepted[:, None, None], best_a, a),
+        returns=jnp.where(accepted, best_r, r),
+        accepted=accepted,
+        eta=etas[best_j, jnp.arange(k)],
+        trials=i32(num_trials * jnp.sum(active)),
+        nonfinite=bad,
+    )
 
 
 @dataclass(frozen=True)
@@ -200,6 +265,10 @@ class GradientSettings:
     """Step sizes tried per gradient update (J)."""
     line_search: LineSearch = "sequential"
     """'sequential' backtracking (the paper) or 'parallel' (all J in one batch)."""
+    step_rule: StepRule = "paper"
+    """'paper': a step of eta times the gradient, eta restarting at step_size; 'scaled':
+    the largest coordinate moves step_size half-widths of the box, growing by 1/rho
+    after each accepted step (invariant to the return's scale and the box's)."""
 
     def __post_init__(self) -> None:
         check_int("top_k", self.top_k)
@@ -210,6 +279,10 @@ class GradientSettings:
         if self.line_search not in ("sequential", "parallel"):
             raise ValueError(
                 f"line_search: expected 'sequential' or 'parallel', got {self.line_search!r}"
+            )
+        if self.step_rule not in ("paper", "scaled"):
+            raise ValueError(
+                f"step_rule: expected 'paper' or 'scaled', got {self.step_rule!r}"
             )
 
 
@@ -240,7 +313,7 @@ def refine_and_pick(
     """
     ascent = gradient_ascent(
         problem, obs, actions, returns, key, config.grad_steps, config.step_size,
-        config.step_decay, config.line_search_trials, config.line_search,
+        config.step_decay, config.line_search_trials, config.line_search, config.step_rule,
     )
     final_returns, final_bad = evaluate(problem, obs, ascent.actions, key)
     best = jnp.argmax(final_returns)

@@ -18,6 +18,12 @@ set (e.g. the ensemble's mean prediction, as the paper's Sec. 5 describes) the
 gradient and the acceptance test use it while CEM and the final re-evaluation use
 ``problem.rollout``; the guarantee then holds under ``grad_rollout`` only.
 
+With ``keep_warm_start=True`` the warm start itself (the previous plan shifted,
+``state.mean``) is evaluated with the step's key and competes with the CEM samples
+for the top-k, so on a deterministic problem a step never returns a plan worse than
+the shifted previous one. The preset ``cem-gd-robust`` turns it on together with the
+scale-free ``step_rule="scaled"`` (:mod:`cemgd.linesearch`).
+
 Rollouts are counted as the paper does: ``N = n * m`` in total per step, split
 over ``num_iterations`` CEM iterations. All rollouts of one step share one key
 (common random numbers), so comparisons between candidates are paired.
@@ -39,9 +45,10 @@ from cemgd.planners.base import (
     check_truncation,
     half_range,
     i32,
+    merge_top_k,
     num_elites_for,
 )
-from cemgd.problem import Array, PlanState, Problem
+from cemgd.problem import Array, PlanState, Problem, evaluate
 from cemgd.validate import check_int, check_range
 
 
@@ -63,9 +70,14 @@ class CEMGDConfig(GradientSettings):
     """CEM std at the start of every step, in half-widths of the box (Sigma = I)."""
     truncation: Truncation = "pets"
     """'pets': PETS' std cap near bounds (the paper's code); 'box': normal cut to the box."""
+    keep_warm_start: bool = False
+    """Evaluate the warm start (the shifted previous plan) with the step's samples and let
+    it compete for the top-k, so a step never returns a worse plan than it (paper: off)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not isinstance(self.keep_warm_start, bool):
+            raise ValueError(f"keep_warm_start: expected a bool, got {self.keep_warm_start!r}")
         check_int("num_iterations", self.num_iterations)
         for name in ("n_init", "n_replan"):
             value = getattr(self, name)
@@ -118,15 +130,19 @@ class CEMGD(Planner):
             num_elites_for(per_iteration, c.elite_ratio), c.alpha, c.top_k,
             truncation=c.truncation,
         )
-        refined = refine_and_pick(
-            problem, obs, search.top_actions, search.top_returns, eval_key, c
-        )
+        top_actions, top_returns, warm_bad = search.top_actions, search.top_returns, i32(0)
+        if c.keep_warm_start:
+            warm = problem.clip(state.mean)[None]
+            warm_return, warm_bad = evaluate(problem, obs, warm, eval_key)
+            top_actions, top_returns = merge_top_k(top_actions, top_returns, warm, warm_return)
+        refined = refine_and_pick(problem, obs, top_actions, top_returns, eval_key, c)
         return Result(
             actions=refined.actions,
             best_return=refined.best_return,
             num_samples=i32(total),
-            num_rollouts=i32(total + c.top_k) + refined.ascent.num_rollouts,
+            num_rollouts=i32(total + c.top_k + int(c.keep_warm_start))
+            + refined.ascent.num_rollouts,
             grad_steps=refined.ascent.grad_steps,
             line_search_trials=refined.ascent.line_search_trials,
-            num_nonfinite=search.num_nonfinite + refined.num_nonfinite,
+            num_nonfinite=search.num_nonfinite + refined.num_nonfinite + warm_bad,
         )
