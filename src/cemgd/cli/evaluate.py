@@ -1,0 +1,59 @@
+"""``cemgd evaluate``: every planner on one frozen learned model, paired episodes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from cemgd import evaluate
+from cemgd.cli.base import Context, Subparsers, add_command
+from cemgd.cli.paths import check_out
+from cemgd.experiments.sweep import parse_list
+from cemgd.runtime import enable_compilation_cache
+
+
+def register(sub: Subparsers) -> None:
+    """Add ``cemgd evaluate``."""
+    p = add_command(sub, "evaluate", _run,
+                    help="every planner on one frozen learned model, the same env seeds",
+                    description=evaluate.__doc__)
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by `cemgd train`")
+    p.add_argument("--planners", nargs="+", required=True,
+                   help="planners, presets or specs, comma-separated "
+                        "(cem-gd,cem-5000,cem-gd:n_replan=10)")
+    p.add_argument("--episodes", type=int, default=5, help="episodes per planner (default 5)")
+    p.add_argument("--out", required=True, help="output folder (resumed if it exists)")
+    p.add_argument("--trial", type=int, default=None,
+                   help="trial whose model is loaded (default: the run's last)")
+    p.add_argument("--seeds", default=None,
+                   help="environment seeds of the episodes, comma-separated "
+                        "(default 0..episodes-1; overrides --episodes)")
+    p.add_argument("--reference", default=None,
+                   help="planner the paired differences are taken against (default: first)")
+    p.add_argument("--episode-length", type=int, default=0,
+                   help="steps per episode (default: the run's)")
+    p.add_argument("--quick", action="store_true",
+                   help="shrink every planner and the episodes (a pipeline test)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _seeds(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(s) for s in parse_list("--seeds", text))
+    except ValueError:
+        raise ValueError(f"--seeds: expected comma-separated integers, got {text!r}") from None
+
+
+def _run(args: argparse.Namespace, ctx: Context) -> int:
+    out = check_out(args.out)
+    config = evaluate.EvaluateConfig(
+        run_dir=args.run_dir, planners=parse_list("--planners", args.planners),
+        episodes=args.episodes, trial=args.trial, seeds=_seeds(args.seeds), quick=args.quick,
+        reference=args.reference, episode_length=args.episode_length)
+    os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering for MuJoCo tasks
+    enable_compilation_cache(ctx.cache_dir)
+    summary = evaluate.evaluate(config, out, show_progress=ctx.progress and not args.no_progress)
+    print(f"wrote {summary}")
+    return 0

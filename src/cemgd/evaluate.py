@@ -1,0 +1,318 @@
+"""Every planner on one frozen learned model, on the same environment seeds (paired).
+
+``cemgd evaluate RUN_DIR --planners P1,P2,... --episodes N --out DIR`` loads the
+ensemble and normaliser a PETS run (``cemgd train``) saved after trial ``--trial``
+(default: its last), and runs each planner (a name, a preset or a spec such as
+``cem-gd:n_replan=10``) for ``N`` closed-loop episodes on the real environment. Episode
+``k`` of every planner uses environment seed ``seeds[k]`` (default ``k``) and planner
+key ``seeds[k]``, so planners are compared on the same starts: only the planner changes.
+
+The output folder (locked while in use)::
+
+    config.json    what identifies the evaluation (run, trial, quick, episode length)
+    evaluate.json  planners (spec, label, family, resolved settings), seeds, hardware
+    episodes.csv   one row per (planner, episode), appended as each episode ends
+    summary.md     per planner: return, step time, rollouts, memory; paired
+                   differences against the reference planner with a bootstrap CI
+    returns.png, return_vs_rollouts.png
+
+A killed evaluation resumes row by row: rerunning the command skips every
+(planner, episode) already in ``episodes.csv``; more planners or episodes may be added
+to the same folder. A missing or corrupt run or model is refused before the output
+folder is created or touched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cemgd.models import EnsembleParams, TrainConfig, fold_normalizer, load_model
+from cemgd.pets import PETSConfig, PlanStep, compile_plan_step
+from cemgd.planners import Planner
+from cemgd.planners.spec import PlannerSpec, make_planner, quick_config
+from cemgd.problem import Problem
+from cemgd.report.episodes import (
+    EPISODE_COLUMNS,
+    EPISODES_FILE,
+    EVALUATE_FILE,
+    write_episode_summary,
+)
+from cemgd.runs import RunError, StudyFolder, read_json_object, read_metrics, write_atomic
+from cemgd.runtime import console, hardware_info, peak_rss_mb, progress
+from cemgd.tasks import EnvTask
+from cemgd.validate import check_int
+
+#: Episode length of ``quick`` evaluations (the run's, capped).
+QUICK_EPISODE_LENGTH = 15
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """One evaluation: which run and trial, which planners, how many episodes."""
+
+    run_dir: str
+    """A PETS run folder (``cemgd train --out``)."""
+    planners: tuple[str, ...]
+    """Planner names, presets or specs (``cem-gd:n_replan=10``)."""
+    episodes: int = 5
+    """Episodes per planner (ignored when ``seeds`` is given)."""
+    trial: int | None = None
+    """The trial whose model is loaded (None: the run's last)."""
+    seeds: tuple[int, ...] | None = None
+    """Environment seeds of the episodes (default ``0 .. episodes-1``)."""
+    quick: bool = False
+    """Shrink every planner (``quick_config``) and the episodes, to test the pipeline."""
+    reference: str | None = None
+    """Planner the summary's paired differences are taken against (default the first)."""
+    episode_length: int = 0
+    """Steps per episode; 0 takes the run's."""
+
+    def __post_init__(self) -> None:
+        if not self.planners:
+            raise ValueError("planners: give at least one planner")
+        specs = [PlannerSpec.parse(p, where="planners").format() for p in self.planners]
+        if len(set(specs)) != len(specs):
+            raise ValueError(f"planners: a planner is listed twice ({', '.join(specs)})")
+        object.__setattr__(self, "planners", tuple(specs))
+        check_int("episodes", self.episodes, 1)
+        check_int("episode_length", self.episode_length, 0)
+        if self.trial is not None:
+            check_int("trial", self.trial, 0)
+        if self.seeds is not None:
+            if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+                raise ValueError(f"seeds: expected distinct seeds, got {self.seeds}")
+            for s in self.seeds:
+                check_int("seeds", s, 0)
+            object.__setattr__(self, "seeds", tuple(self.seeds))
+        if self.reference is not None:
+            ref = PlannerSpec.parse(self.reference, where="reference").format()
+            if ref not in specs:
+                raise ValueError(f"reference: {ref!r} is not one of the planners {specs}")
+            object.__setattr__(self, "reference", ref)
+
+    @property
+    def episode_seeds(self) -> tuple[int, ...]:
+        """The environment seed of each episode."""
+        return self.seeds if self.seeds is not None else tuple(range(self.episodes))
+
+
+@dataclass(frozen=True)
+class FrozenModel:
+    """A run's model at one trial, ready to plan on."""
+
+    config: PETSConfig
+    """The run's configuration (task, horizon, particles, propagation, model)."""
+    task: EnvTask
+    params: EnsembleParams
+    """Ensemble parameters with the normaliser folded in."""
+    trial: int
+    run_dir: Path
+
+
+def read_pets_config(run_dir: Path) -> PETSConfig:
+    """The :class:`PETSConfig` a run recorded in ``config.json``.
+
+    Raises:
+        ValueError: naming the file when it is missing, corrupt or not a PETS run.
+    """
+    file = run_dir / "config.json"
+    if not file.is_file():
+        raise RunError(f"run_dir: {file} missing (not a cemgd train run folder)")
+    payload = read_json_object(file)
+    if payload is None:
+        raise RunError(f"run_dir: {file} corrupt")
+    names = {f.name for f in dataclasses.fields(PETSConfig)}
+    try:
+        kwargs = {k: v for k, v in payload.items() if k in names and k != "train"}
+        train = TrainConfig(**payload.get("train", {}))
+        return PETSConfig(**kwargs, train=train)
+    except (TypeError, ValueError) as err:
+        raise RunError(f"run_dir: {file} is not a PETS run configuration ({err})") from None
+
+
+def load_frozen_model(run_dir: str | os.PathLike[str], trial: int | None = None,
+                      episode_length: int = 0) -> FrozenModel:
+    """The run's model after ``trial`` (default the last completed one).
+
+    Raises:
+        ValueError: naming the argument or file: not a run folder, no completed trial,
+            ``trial`` not completed or its model not kept, a missing or corrupt model.
+    """
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise RunError(f"run_dir: {path} is not a folder")
+    config = read_pets_config(path)
+    done = len(read_metrics(path))
+    if done == 0:
+        raise RunError(f"run_dir: {path} has no completed trial (metrics.csv empty or missing)")
+    t = done - 1 if trial is None else trial
+    if t >= done:
+        raise ValueError(f"trial: {t} not completed in {path} (trials 0-{done - 1} are)")
+    model_file = path / "checkpoints" / f"model-{t:03d}.npz"
+    if not model_file.is_file() and t != done - 1:
+        raise ValueError(f"trial: the model of trial {t} was not kept in {path} (a run keeps "
+                         f"its last trial's model, {done - 1})")
+    params, normalizer = load_model(model_file)  # ValueError naming the file
+    task = config.make_task()
+    if episode_length:
+        task = task.with_episode_length(episode_length)
+    return FrozenModel(config, task, fold_normalizer(params, normalizer), t, path)
+
+
+@dataclass(frozen=True)
+class PlannerRun:
+    """A planner compiled on the frozen model."""
+
+    spec: str
+    planner: Planner
+    step: PlanStep
+    compile_s: float
+    memory_mb: float
+    state0: Any
+
+
+def build_planner(spec: str, quick: bool) -> Planner:
+    """The planner of ``spec`` (shrunk by :func:`quick_config` with ``quick``)."""
+    planner = make_planner(spec)
+    return type(planner)(quick_config(planner.config)) if quick else planner
+
+
+def compile_planner(model: FrozenModel, spec: str, quick: bool) -> PlannerRun:
+    """Build ``spec`` and compile its planning step on ``model`` (once per planner)."""
+    planner = build_planner(spec, quick)
+    task = model.task
+    dummy = Problem(lambda o, a, k: jnp.zeros(a.shape[0]), model.config.horizon,
+                    task.action_low, task.action_high)
+    state0 = planner.initial_state(dummy, jax.random.key(0))
+    step, compile_s, memory = compile_plan_step(task, planner, model.config, model.params, state0)
+    obs = jnp.zeros((task.obs_dim,), jnp.float32)
+    jax.block_until_ready(step(state0, obs, model.params))  # warm-up, not timed
+    return PlannerRun(spec, planner, step, compile_s, memory, state0)
+
+
+def planner_label(spec: str, planner: Planner) -> str:
+    """The label of the settings ``planner`` actually has (``--quick`` shrinks them)."""
+    parsed = PlannerSpec.parse(spec)
+    nominal = parsed.config()
+    changed = {f.name: getattr(planner.config, f.name)
+               for f in dataclasses.fields(planner.config)
+               if getattr(planner.config, f.name) != getattr(nominal, f.name)}
+    return PlannerSpec(parsed.name, {**parsed.settings, **changed}).label
+
+
+def run_episode(model: FrozenModel, run: PlannerRun, seed: int) -> dict[str, Any]:
+    """One closed-loop episode with environment seed and planner key ``seed``.
+
+    Returns:
+        ``return``, ``steps``, ``plan_ms`` ``[steps]``, ``rollouts`` ``[steps]``, ``seconds``.
+    """
+    env = model.task.make_env(seed=seed)
+    state = run.state0._replace(key=jax.random.key(seed))
+    obs, _ = env.reset()
+    total, times, rollouts = 0.0, [], []
+    start = time.perf_counter()
+    try:
+        for _ in range(model.task.episode_length):
+            t0 = time.perf_counter()
+            actions, state, info = run.step(state, jnp.asarray(obs, jnp.float32), model.params)
+            action, info = jax.device_get((actions[0], info))  # waits for the step
+            times.append((time.perf_counter() - t0) * 1e3)
+            rollouts.append(int(info.num_rollouts))
+            obs, reward, terminated, truncated, _ = env.step(np.asarray(action))
+            total += float(reward)
+            if terminated or truncated:
+                break
+    finally:
+        env.close()
+    return {"return": total, "steps": len(times), "plan_ms": np.asarray(times),
+            "rollouts": np.asarray(rollouts), "seconds": time.perf_counter() - start}
+
+
+def episode_row(model: FrozenModel, run: PlannerRun, k: int, seed: int,
+                result: dict[str, Any]) -> dict[str, Any]:
+    """The ``episodes.csv`` row of one episode (:data:`EPISODE_COLUMNS`)."""
+    ms = result["plan_ms"]
+    row = {
+        "task": model.config.task, "planner": run.spec, "episode": k, "seed": seed,
+        "return": result["return"], "steps": result["steps"],
+        "plan_ms_mean": round(float(np.mean(ms)), 3),
+        "plan_ms_p90": round(float(np.percentile(ms, 90)), 3),
+        "plan_ms_first": round(float(ms[0]), 3),
+        "rollouts_per_step": float(np.mean(result["rollouts"])),
+        "plan_memory_mb": round(run.memory_mb, 3), "peak_rss_mb": round(peak_rss_mb(), 1),
+        "compile_s": round(run.compile_s, 3), "episode_s": round(result["seconds"], 3),
+    }
+    return {c: row[c] for c in EPISODE_COLUMNS}
+
+
+def _identity(config: EvaluateConfig, model: FrozenModel) -> dict[str, Any]:
+    """What ``config.json`` of the output folder pins (planners and episodes may grow)."""
+    return {"run_dir": str(model.run_dir.resolve()), "task": model.config.task,
+            "trial": model.trial, "quick": config.quick,
+            "episode_length": model.task.episode_length}
+
+
+def _describe(config: EvaluateConfig, model: FrozenModel, specs: Sequence[str]) -> str:
+    """``evaluate.json``: planners with their labels and resolved settings, and hardware."""
+    planners = []
+    for spec in specs:
+        planner = build_planner(spec, config.quick)
+        planners.append({"spec": spec, "label": planner_label(spec, planner),
+                         "family": PlannerSpec.parse(spec).family,
+                         "settings": dataclasses.asdict(planner.config)})
+    payload = {"config": {**_identity(config, model), "quick": config.quick,
+                          "reference": config.reference or specs[0],
+                          "seeds": list(config.episode_seeds)},
+               "planners": planners, "hardware": hardware_info(),
+               "run_config": json.loads((model.run_dir / "config.json").read_text())}
+    return json.dumps(payload, indent=1, default=str) + "\n"
+
+
+def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
+             show_progress: bool = True) -> Path:
+    """Run the evaluation into ``out`` (resuming what is there); returns ``summary.md``.
+
+    Raises:
+        ValueError: a bad setting, run folder or model (``out`` is not created or touched),
+            or ``out`` holds another evaluation or is in use (``RunError``).
+    """
+    model = load_frozen_model(config.run_dir, config.trial,
+                              config.episode_length or (QUICK_EPISODE_LENGTH if config.quick
+                                                        else 0))
+    specs = list(config.planners)
+    description = _describe(config, model, specs)  # every planner builds before out is made
+    with StudyFolder(out, _identity(config, model)) as folder:
+        write_atomic(folder.path / EVALUATE_FILE, description)
+        done = folder.done_keys(EPISODES_FILE, ("planner", "episode"))
+        _run_all(config, model, folder, specs, done, show_progress)
+        return write_episode_summary(folder.path)
+
+
+def _run_all(config: EvaluateConfig, model: FrozenModel, folder: StudyFolder,
+             specs: Sequence[str], done: set[tuple[str, ...]], show_progress: bool) -> None:
+    seeds = config.episode_seeds
+    todo = {s: [k for k in range(len(seeds)) if (s, str(k)) not in done] for s in specs}
+    with progress(show_progress) as bar:
+        task_bar = bar.add_task("episodes", total=sum(map(len, todo.values())))
+        for spec in specs:
+            if not todo[spec]:
+                continue
+            bar.update(task_bar, description=f"{spec}: compiling")
+            run = compile_planner(model, spec, config.quick)
+            for k in todo[spec]:
+                bar.update(task_bar, description=f"{spec}: episode {k + 1}/{len(seeds)}")
+                result = run_episode(model, run, seeds[k])
+                folder.append(EPISODES_FILE, episode_row(model, run, k, seeds[k], result))
+                bar.update(task_bar, advance=1)
+            console().print(f"{spec}: {len(todo[spec])} episode(s) done")

@@ -1,0 +1,177 @@
+"""An evaluation folder (``cemgd evaluate``): its files, its reader and its summary.
+
+``episodes.csv`` holds one row per (planner, episode) (:data:`EPISODE_COLUMNS`);
+``evaluate.json`` the planners with their labels and resolved settings, the seeds and
+the hardware. :func:`write_episode_summary` writes ``summary.md``, ``summary.csv`` and
+the figures; :func:`episode_samples` feeds the paper's claims (paired by seed).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cemgd import plots
+from cemgd.report import stats
+from cemgd.report.claims import Samples
+from cemgd.report.load import mean_std
+from cemgd.report.text import g, md_table, write_csv
+
+EPISODES_FILE = "episodes.csv"
+EVALUATE_FILE = "evaluate.json"
+#: Columns of ``episodes.csv``.
+EPISODE_COLUMNS = ("task", "planner", "episode", "seed", "return", "steps", "plan_ms_mean",
+                   "plan_ms_p90", "plan_ms_first", "rollouts_per_step", "plan_memory_mb",
+                   "peak_rss_mb", "compile_s", "episode_s")
+_TEXT = ("task", "planner")
+SUMMARY_COLUMNS = ["planner", "label", "episodes", "return_mean", "return_std", "diff_vs_ref",
+                   "diff_ci_low", "diff_ci_high", "pairs", "plan_ms_mean", "plan_ms_p90",
+                   "plan_ms_first", "rollouts_per_step", "plan_memory_mb", "peak_rss_mb"]
+
+
+def is_evaluation(folder: Path) -> bool:
+    """``folder`` was written by ``cemgd evaluate``."""
+    return (folder / EVALUATE_FILE).is_file() and (folder / EPISODES_FILE).is_file()
+
+
+def read_evaluation(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``(evaluate.json, episodes.csv rows)``; numbers as floats, a torn last row dropped.
+
+    Raises:
+        ValueError: naming the file that is missing or corrupt.
+    """
+    try:
+        description = json.loads((folder / EVALUATE_FILE).read_text())
+        text = (folder / EPISODES_FILE).read_text()
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{folder}: not a readable evaluation ({err})") from None
+    if not isinstance(description, dict):
+        raise ValueError(f"{folder / EVALUATE_FILE}: corrupt (not an object)")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    rows = []
+    for i, line in enumerate(csv.DictReader(io.StringIO(text, newline=""))):
+        try:
+            rows.append({c: line[c] if c in _TEXT else float(line[c]) for c in EPISODE_COLUMNS})
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{folder / EPISODES_FILE}: corrupt row {i + 1} ({err})") from None
+    return description, rows
+
+
+def _planners(description: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    listed = [p["spec"] for p in description.get("planners", [])]
+    return listed + sorted({r["planner"] for r in rows} - set(listed))
+
+
+def _by_seed(rows: Sequence[Mapping[str, Any]], planner: str, key: str) -> dict[int, float]:
+    return {int(r["seed"]): float(r[key]) for r in rows if r["planner"] == planner}
+
+
+def summarize(description: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
+              ) -> list[dict[str, Any]]:
+    """One row per planner (:data:`SUMMARY_COLUMNS`): means over its episodes and the
+    paired difference of returns against the reference, with its 95% bootstrap CI."""
+    labels = {p["spec"]: p.get("label", p["spec"]) for p in description.get("planners", [])}
+    planners = _planners(description, rows)
+    ref = (description.get("config") or {}).get("reference") or (planners[0] if planners else "")
+    out = []
+    for p in planners:
+        mine = [r for r in rows if r["planner"] == p]
+        if not mine:
+            continue
+        mean, std, n = mean_std(r["return"] for r in mine)
+        c = stats.compare(_by_seed(rows, p, "return"), _by_seed(rows, ref, "return"))
+        paired = p != ref and c is not None and c.paired
+        row = {"planner": p, "label": labels.get(p, p), "episodes": n, "return_mean": mean,
+               "return_std": std, "diff_vs_ref": c.diff if paired else math.nan,
+               "diff_ci_low": c.low if paired else math.nan,
+               "diff_ci_high": c.high if paired else math.nan, "pairs": c.n if paired else 0}
+        for key in ("plan_ms_mean", "plan_ms_p90", "plan_ms_first", "rollouts_per_step",
+                    "plan_memory_mb"):
+            row[key] = float(np.mean([r[key] for r in mine]))
+        row["peak_rss_mb"] = float(np.max([r["peak_rss_mb"] for r in mine]))
+        out.append(row)
+    return out
+
+
+def episode_samples(description: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
+                    ) -> Samples:
+    """The evaluation as claim :class:`Samples`: per planner, values by episode seed.
+
+    Planners are keyed by their canonical spec (``cem-gd``, ``cem-5000``); CEM-GD
+    variants record their N_r for the N_r claim.
+    """
+    out = Samples()
+    settings = {p["spec"]: p for p in description.get("planners", [])}
+    for r in rows:
+        key = (str(r["task"]), str(r["planner"]))
+        out.values.setdefault(key, {})[int(r["seed"])] = {
+            "return": r["return"], "plan_s": r["plan_ms_mean"] / 1e3,
+            "plan_memory_mb": r["plan_memory_mb"]}
+        info = settings.get(r["planner"], {})
+        if info.get("family") == "cem-gd" and "n_replan" in info.get("settings", {}):
+            out.n_replan[key] = float(info["settings"]["n_replan"])
+    return out
+
+
+def summary_lines(description: Mapping[str, Any], table: Sequence[Mapping[str, Any]]
+                  ) -> list[str]:
+    """The per-planner Markdown table of an evaluation."""
+    ref = (description.get("config") or {}).get("reference", "")
+    lines = [f"Return: mean ± std over episodes; Δ: mean paired difference of returns "
+             f"against `{ref}` on the same seeds, [95% bootstrap CI]. Times per planning "
+             "step (ms), compile excluded; memory: the compiled step (XLA).", ""]
+    lines += md_table(
+        ["planner", "label", "n", "return", "Δ vs ref [CI]", "ms/step", "p90 ms", "first ms",
+         "rollouts/step", "step MB", "peak RSS MB"],
+        [[r["planner"], r["label"], str(r["episodes"]),
+          f"{g(r['return_mean'])} ± {g(r['return_std'])}",
+          "-" if not r["pairs"] else
+          f"{g(r['diff_vs_ref'])} [{g(r['diff_ci_low'])}, {g(r['diff_ci_high'])}]",
+          g(r["plan_ms_mean"]), g(r["plan_ms_p90"]), g(r["plan_ms_first"]),
+          g(r["rollouts_per_step"]), g(r["plan_memory_mb"]), g(r["peak_rss_mb"])]
+         for r in table])
+    return lines + [""]
+
+
+def episode_figures(dest: Path, description: Mapping[str, Any],
+                    rows: Sequence[Mapping[str, Any]], table: Sequence[Mapping[str, Any]]
+                    ) -> list[Path]:
+    """``returns.png`` and ``return_vs_rollouts.png``; the files written."""
+    if not rows:
+        return []
+    title = f"{rows[0]['task']}, model of trial {(description.get('config') or {}).get('trial')}"
+    returns = {r["planner"]: [x["return"] for x in rows if x["planner"] == r["planner"]]
+               for r in table}
+    plots.returns_per_planner(dest / "returns.png", title, returns)
+    points = {r["planner"]: {"rollouts": r["rollouts_per_step"], "mean": r["return_mean"],
+                             "std": r["return_std"]} for r in table}
+    plots.return_vs_rollouts(dest / "return_vs_rollouts.png", title, points)
+    return [dest / "returns.png", dest / "return_vs_rollouts.png"]
+
+
+def write_episode_summary(folder: Path) -> Path:
+    """Write ``summary.md``, ``summary.csv`` and the figures of an evaluation; returns
+    ``summary.md``."""
+    description, rows = read_evaluation(folder)
+    table = summarize(description, rows)
+    write_csv(folder / "summary.csv", table, SUMMARY_COLUMNS)
+    figures = episode_figures(folder, description, rows, table)
+    cfg = description.get("config") or {}
+    lines = [f"# Evaluation: {cfg.get('task', '?')}, model of trial {cfg.get('trial', '?')}", ""]
+    if cfg.get("quick"):
+        lines += ["> **`--quick`**: planners shrunk and short episodes; see the labels.", ""]
+    lines += [f"Run `{cfg.get('run_dir', '?')}`, episode seeds {cfg.get('seeds')}, "
+              f"{cfg.get('episode_length')} steps per episode.", ""]
+    lines += summary_lines(description, table)
+    lines += [f"![{p.stem}]({p.name})" for p in figures] + [""]
+    path = folder / "summary.md"
+    path.write_text("\n".join(lines))
+    return path

@@ -1,0 +1,134 @@
+"""``cemgd evaluate`` on a tiny ``--quick`` PETS run: a row per planner and episode on the
+same seeds, resume after a kill, and a missing or corrupt model refused (exit 2, the
+output folder untouched)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cemgd import pets
+from cemgd.cli import main
+from cemgd.evaluate import EvaluateConfig, evaluate, load_frozen_model
+from cemgd.report.episodes import EPISODE_COLUMNS, read_evaluation
+
+PLANNERS = ("cem-gd", "cem-50", "gd")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "run"
+    config = pets.quick(pets.PETSConfig(task="cartpole-swingup", trials=1, seed=3))
+    pets.run(config, out, show_progress=False)
+    return out
+
+
+def _rows(folder: Path) -> list[dict[str, str]]:
+    with (folder / "episodes.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_every_planner_runs_on_the_same_seeds(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(run_dir), "--planners", ",".join(PLANNERS), "--episodes", "2",
+                 "--quick", "--no-progress", "--out", str(out)]) == 0
+    rows = _rows(out)
+    assert list(rows[0]) == list(EPISODE_COLUMNS)
+    assert sorted((r["planner"], r["episode"]) for r in rows) == sorted(
+        (p, str(k)) for p in PLANNERS for k in range(2))
+    seeds = {p: [r["seed"] for r in rows if r["planner"] == p] for p in PLANNERS}
+    assert seeds["cem-50"] == seeds["cem-gd"] == seeds["gd"] == ["0", "1"]
+    for r in rows:
+        assert r["task"] == "cartpole-swingup" and int(r["steps"]) == 15
+        assert float(r["plan_ms_mean"]) > 0 and float(r["plan_ms_p90"]) > 0
+        assert float(r["rollouts_per_step"]) > 0 and float(r["peak_rss_mb"]) > 0
+    # cem-50 at --quick: 10 x 2 rollouts per step, whatever the model
+    assert {float(r["rollouts_per_step"]) for r in rows if r["planner"] == "cem-50"} == {20.0}
+    description, parsed = read_evaluation(out)
+    labels = {p["spec"]: p["label"] for p in description["planners"]}
+    assert labels["cem-50"] == "CEM 20 (10x2)"  # the settings it ran with, not its name's
+    assert description["config"]["quick"] is True and description["hardware"]["jax"]
+    summary = (out / "summary.md").read_text()
+    assert "`--quick`" in summary and "against `cem-gd`" in summary
+    for name in ("returns.png", "return_vs_rollouts.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    # the same seeds give the same returns: a rerun with more episodes adds only episode 2
+    before = {(r["planner"], r["episode"]): r["return"] for r in rows}
+    evaluate(EvaluateConfig(str(run_dir), ("cem-50",), episodes=3, quick=True), out,
+             show_progress=False)
+    after = _rows(out)
+    assert len(after) == len(rows) + 1
+    assert {(r["planner"], r["episode"]): r["return"] for r in after[:len(rows)]} == before
+
+
+def test_resume_after_a_kill(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    cmd = [sys.executable, "-m", "cemgd.cli", "evaluate", str(run_dir), "--planners",
+           "cem-50,gd", "--seeds", "0,1,2,3,4,5", "--quick", "--no-progress", "--out", str(out)]
+    env = {**os.environ, "CEMGD_NO_PROGRESS": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if (out / "episodes.csv").exists() and len(_rows(out)) >= 2:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "the evaluation ended before it could be killed"
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    killed = _rows(out)
+    assert 2 <= len(killed) < 12
+    evaluate(EvaluateConfig(str(run_dir), ("cem-50", "gd"), seeds=(0, 1, 2, 3, 4, 5),
+                            quick=True), out, show_progress=False)
+    rows = _rows(out)
+    keys = [(r["planner"], r["episode"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 12
+    assert rows[:len(killed)] == killed  # rows written before the kill kept as they were
+
+
+def test_missing_or_corrupt_model_is_refused(run_dir: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture) -> None:
+    broken = tmp_path / "run"
+    shutil.copytree(run_dir, broken)
+    model = broken / "checkpoints" / "model-000.npz"
+    assert model.is_file()
+    model.write_bytes(b"not a model")
+    out = tmp_path / "eval"
+    args = ["evaluate", str(broken), "--planners", "cem-50", "--episodes", "1", "--quick",
+            "--out", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "model-000.npz" in err and "corrupt" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    model.unlink()
+    assert main(args) == 2
+    assert "model-000.npz" in capsys.readouterr().err and not out.exists()
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert main(args) == 2
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]  # an existing folder untouched
+    assert main(["evaluate", str(tmp_path / "nothing"), "--planners", "cem-50", "--out",
+                 str(tmp_path / "e2")]) == 2
+    assert "run_dir" in capsys.readouterr().err
+    assert main(["evaluate", str(run_dir), "--planners", "cem-50,nope", "--out",
+                 str(tmp_path / "e3")]) == 2
+    assert "nope" in capsys.readouterr().err and not (tmp_path / "e3").exists()
+
+
+def test_trial_argument(run_dir: Path) -> None:
+    assert load_frozen_model(run_dir).trial == 0
+    with pytest.raises(ValueError, match="trial: 5 not completed"):
+        load_frozen_model(run_dir, trial=5)
+    with pytest.raises(ValueError, match="reference"):
+        EvaluateConfig(str(run_dir), ("cem-50",), reference="gd")
+    with pytest.raises(ValueError, match="seeds"):
+        EvaluateConfig(str(run_dir), ("cem-50",), seeds=(1, 1))
