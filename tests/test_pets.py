@@ -81,27 +81,20 @@ def _quick(**changes: object) -> pets.PETSConfig:
     return dataclasses.replace(config, **{"trials": 3, **changes})
 
 
-def test_resume_after_a_crash_equals_an_uninterrupted_run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     config = _quick()
     full = tmp_path / "full"
     pets.run(config, full, show_progress=False)
 
     crashed = tmp_path / "crashed"
-    real = pets._episode
-    calls = {"n": 0}
 
-    def crash_in_third_episode(*args: object, **kwargs: object) -> dict:
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt("killed")
-        return real(*args, **kwargs)
+    class CrashInThirdEpisode(pets.RunEvents):
+        def phase(self, trial: int, what: str) -> None:
+            if trial == 2 and what == "episode":
+                raise KeyboardInterrupt("killed")
 
-    monkeypatch.setattr(pets, "_episode", crash_in_third_episode)
     with pytest.raises(KeyboardInterrupt):
-        pets.run(config, crashed, show_progress=False)
-    monkeypatch.setattr(pets, "_episode", real)
+        pets.run(config, crashed, events=CrashInThirdEpisode())
     assert len(_metrics(crashed)) == 2  # what was done is on disk
     before = _metrics(crashed)
     rows = pets.run(config, crashed, resume=True, show_progress=False)
@@ -226,8 +219,8 @@ def test_planner_options_reach_the_planner(tmp_path: Path) -> None:
 def test_gradient_stage_uses_deterministic_member_means() -> None:
     task = ENV_TASKS["halfcheetah"]()
     config = pets.quick(pets.PETSConfig(task="halfcheetah"))
-    params = init_ensemble(jax.random.key(0), task.obs_dim, task.action_dim, config.members,
-                           config.hidden, config.layers, input_dim=task.model_obs_dim)
+    params = init_ensemble(jax.random.key(0), task.obs_dim, task.action_dim, config.num_members,
+                           config.hidden, config.num_layers, input_dim=task.model_obs_dim)
     problem = pets.model_problem(task, params, config)
     obs = jnp.linspace(-0.5, 0.5, task.obs_dim)
     actions = jax.random.uniform(jax.random.key(1), (4, config.horizon, task.action_dim),

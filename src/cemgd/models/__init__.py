@@ -23,9 +23,12 @@ from cemgd.models.train import (
     TrainReport,
     gaussian_nll,
     load_model,
+    model_architecture,
+    read_npz,
     save_model,
     train_ensemble,
     validation_mse,
+    write_model,
 )
 
 __all__ = [
@@ -45,10 +48,13 @@ __all__ = [
     "init_ensemble",
     "load_model",
     "make_rollout",
+    "model_architecture",
     "normalize_inputs",
     "normalized_apply",
     "num_members",
+    "read_npz",
     "save_model",
     "train_ensemble",
     "validation_mse",
+    "write_model",
 ]

@@ -62,6 +62,12 @@ class TrialMetrics:
     episode_s: float
     """Wall time of the episode (planning and simulation)."""
 
+    def __getitem__(self, name: str) -> Any:
+        """Column access, as on a ``metrics.csv`` row: ``row["episode_return"]``."""
+        if name not in METRIC_COLUMNS:
+            raise KeyError(name)
+        return getattr(self, name)
+
     def as_row(self) -> dict[str, Any]:
         """``{column: value}`` in :data:`METRIC_COLUMNS` order."""
         return dataclasses.asdict(self)

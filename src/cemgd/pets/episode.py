@@ -1,0 +1,158 @@
+"""One MPC episode on the real environment, planning on the learned model."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+
+from cemgd.models import EnsembleParams, make_rollout, num_members
+from cemgd.pets.buffer import run_seed
+from cemgd.pets.config import PETSConfig
+from cemgd.planners import Planner
+from cemgd.problem import PlanInfo, PlanState, Problem
+from cemgd.runs import write_atomic
+from cemgd.tasks import EnvTask
+
+Array = jax.Array
+PlanStep = Callable[[PlanState, Array, EnsembleParams], tuple[Array, PlanState, PlanInfo]]
+#: ``on_step(step, episode return so far, plan ms of the step)``, called after each step.
+OnStep = Callable[[int, float, float], None]
+
+
+def model_problem(task: EnvTask, params: EnsembleParams, config: PETSConfig) -> Problem:
+    """The planning problem on the learned model ``params`` (normaliser folded in).
+
+    ``rollout`` samples ``num_particles`` particles per sequence with
+    ``config.propagation``; ``grad_rollout`` (for the gradient stage) is the members'
+    deterministic mean predictions, one trajectory per member, or ``None`` with
+    ``grad_propagation="sampled"`` (the gradient of the sampled return). Pure: it may
+    be built inside ``jit`` with traced ``params``.
+    """
+    common = dict(
+        activation=config.activation, input_fn=task.model_input,
+        output_fn=task.model_output_to_next_obs, termination_fn=task.termination,
+    )
+    rollout = make_rollout(
+        params, task.reward, config.num_particles, sample=True, propagation=config.propagation,
+        **common,
+    )
+    grad_rollout = None
+    if config.grad_propagation == "mean":
+        grad_rollout = make_rollout(
+            params, task.reward, num_members(params), sample=False, propagation="tsinf", **common
+        )
+    return Problem(
+        rollout, config.horizon, task.action_low, task.action_high,
+        obs_shape=(task.obs_dim,), grad_rollout=grad_rollout,
+    )
+
+
+def compile_plan_step(
+    task: EnvTask, planner: Planner, config: PETSConfig, params: EnsembleParams,
+    state: PlanState,
+) -> tuple[PlanStep, float, float]:
+    """Compile ``(state, obs [S], params) -> (actions [T, A], state, info)`` once.
+
+    Returns:
+        ``(step, compile seconds, memory MB)``, the memory being the compiled step's
+        arguments + outputs + temporaries (XLA's memory analysis; NaN where the backend
+        gives none).
+    """
+
+    def step(state: PlanState, obs: Array, params: EnsembleParams) -> Any:
+        return planner.plan_fn(model_problem(task, params, config))(state, obs)
+
+    obs = jnp.zeros((task.obs_dim,), jnp.float32)
+    start = time.perf_counter()
+    compiled = jax.jit(step).lower(state, obs, params).compile()
+    seconds = time.perf_counter() - start
+    memory = float("nan")
+    try:
+        m = compiled.memory_analysis()
+        memory = (m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes) / 2**20
+    except Exception:  # noqa: BLE001 - not every backend reports memory
+        pass
+    return compiled, seconds, memory
+
+
+@dataclass
+class Episode:
+    """What one episode recorded, one entry per step.
+
+    Attributes:
+        obs, next_obs: ``[n, S]``; actions: ``[n, A]``; rewards: ``[n]``.
+        plan_ms: ``[n]`` wall time of each planning step.
+        rollouts, grad_steps: ``[n]`` from ``PlanInfo``; fallback: ``[n]`` bool.
+        seconds: wall time of the episode.
+        frames: rendered frames (with ``render=True``).
+    """
+
+    obs: np.ndarray
+    actions: np.ndarray
+    next_obs: np.ndarray
+    rewards: np.ndarray
+    plan_ms: np.ndarray
+    rollouts: np.ndarray
+    grad_steps: np.ndarray
+    fallback: np.ndarray
+    seconds: float
+    frames: list[np.ndarray]
+
+
+def run_episode(
+    task: EnvTask, config: PETSConfig, trial: int, plan_step: PlanStep,
+    params: EnsembleParams, state0: PlanState, render: bool = False,
+    on_step: OnStep | None = None,
+) -> Episode:
+    """One MPC episode of trial ``trial`` (env and planner keys derived from it)."""
+    env = task.make_env(seed=run_seed(config, trial, 4), render_mode="rgb_array" if render
+                        else None)
+    state = state0._replace(key=jax.random.key(run_seed(config, trial, 5)))
+    obs, _ = env.reset()
+    frames = [env.render()] if render else []
+    record: dict[str, list] = {k: [] for k in (
+        "obs", "actions", "next_obs", "rewards", "plan_ms", "rollouts", "grad_steps",
+        "fallback")}
+    start = time.perf_counter()
+    total = 0.0
+    for step in range(task.episode_length):
+        t0 = time.perf_counter()
+        actions, state, info = plan_step(state, jnp.asarray(obs, jnp.float32), params)
+        # one device-to-host transfer per step (it waits for the step)
+        action, info = jax.device_get((actions[0], info))
+        record["plan_ms"].append((time.perf_counter() - t0) * 1e3)
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        for name, value in (("obs", obs), ("actions", action), ("next_obs", next_obs),
+                            ("rewards", reward), ("rollouts", int(info.num_rollouts)),
+                            ("grad_steps", int(info.grad_steps)),
+                            ("fallback", bool(info.fallback))):
+            record[name].append(value)
+        total += float(reward)
+        if render:
+            frames.append(env.render())
+        if on_step is not None:
+            on_step(step, total, record["plan_ms"][-1])
+        obs = next_obs
+        if terminated or truncated:
+            break
+    env.close()
+    arrays = {k: np.asarray(v) for k, v in record.items()}
+    return Episode(**arrays, seconds=time.perf_counter() - start, frames=frames)
+
+
+def write_gif(path: Path, frames: list[np.ndarray]) -> None:
+    """Write ``frames`` (``[H, W, 3]`` uint8 each) as an animated GIF, atomically."""
+    images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames if f is not None]
+    if not images:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, lambda fh: images[0].save(
+        fh, format="GIF", save_all=True, append_images=images[1:], duration=50, loop=0))
