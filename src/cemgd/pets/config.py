@@ -14,7 +14,7 @@ from cemgd.planners import PLANNERS, Planner, make_planner, resolve_planner
 from cemgd.planners.spec import quick_config
 from cemgd.runs import RunError
 from cemgd.runs import config_diff as _diff
-from cemgd.tasks import ENV_TASKS, EnvTask, make_env_task
+from cemgd.tasks import EnvTask, check_env_task, make_env_task
 from cemgd.validate import check_int
 
 GRAD_PROPAGATIONS = ("mean", "sampled")
@@ -28,7 +28,7 @@ class PETSConfig:
     """One PETS run: task, planner, model and protocol (paper defaults, Sec. 3)."""
 
     task: str = "cartpole-swingup"
-    """Environment task (a name in ``cemgd.tasks.ENV_TASKS``)."""
+    """Environment task: a name in ``cemgd.tasks.list_env_tasks()`` or ``module:factory``."""
     planner: str = "cem-gd"
     """Planner or preset name (``cemgd.planners.PLANNERS`` / ``PRESETS``)."""
     planner_options: Mapping[str, Any] = field(default_factory=dict)
@@ -61,10 +61,7 @@ class PETSConfig:
     """Model training settings (its ``seed`` is replaced by one derived from ``seed``)."""
 
     def __post_init__(self) -> None:
-        if self.task not in ENV_TASKS:
-            raise ValueError(
-                f"task: unknown task {self.task!r}; expected one of {sorted(ENV_TASKS)}"
-            )
+        check_env_task(self.task, argument="task")  # a name or package.module:factory
         try:
             base, _ = resolve_planner(self.planner)
         except ValueError as err:
