@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from cemgd import pets
+from cemgd import pets, sweep
 from cemgd.cli import main
-from cemgd.experiments import sweep
-from cemgd.experiments.sweep import SweepConfig, run_sweep
+from cemgd.planners.spec import PlannerSpec
+from cemgd.sweep import SweepConfig, run_sweep
+from cemgd.sweep import local as sweep_local
+from cemgd.sweep import worker as sweep_worker
 
 TINY = dict(tasks=("cartpole-swingup",), planners=("cem-50", "cem-gd"), seeds=(0,), quick=True)
 #: Columns that measure time or the process, not what the run computed.
@@ -61,14 +63,14 @@ def test_parse_seeds_and_lists() -> None:
 
 
 def test_planner_specs_are_typed_and_named_folders() -> None:
-    assert sweep.parse_planner("cem-gd:n_replan=20,line_search=parallel") == (
-        "cem-gd", {"n_replan": 20, "line_search": "parallel"})
+    spec = PlannerSpec.parse("cem-gd:n_replan=20,line_search=parallel", where="planners")
+    assert (spec.name, spec.settings) == ("cem-gd", {"n_replan": 20, "line_search": "parallel"})
     assert sweep.planner_label("cem-gd:n_replan=20") == "cem-gd_n_replan=20"
     for bad, message in (("nope", "unknown planner"), ("cem-gd:bogus=1", "bogus"),
                          ("cem-gd:n_replan=x", "n_replan: expected a value of type int"),
                          ("cem-gd:n_replan", "key=value")):
         with pytest.raises(ValueError, match=message):
-            sweep.parse_planner(bad)
+            PlannerSpec.parse(bad, where="planners")
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -116,7 +118,7 @@ def test_expand_presets_and_precedence(tmp_path: Path) -> None:
 
 
 def test_importing_sweep_does_not_import_ray() -> None:
-    code = "import sys, cemgd.experiments.sweep, cemgd.cli; print('ray' in sys.modules)"
+    code = "import sys, cemgd.sweep, cemgd.cli; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
@@ -185,7 +187,7 @@ def test_rerun_skips_finished_runs_without_a_process(
     def no_pool(*args: object, **kwargs: object) -> None:
         raise AssertionError("a process pool was started for finished runs")
 
-    monkeypatch.setattr(sweep, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(sweep_local, "start_worker", no_pool)
     summary = run_sweep(SweepConfig(**TINY, workers=2), out, show_progress=False)
     assert summary.ok and summary.counts() == {"skipped": 2}
     assert [r.final_return is not None for r in summary.results] == [True, True]
@@ -243,7 +245,7 @@ def test_killed_sweep_resumes_and_loses_nothing(tmp_path: Path) -> None:
     rows = _rows(second / "metrics.csv")
     assert [r["trial"] for r in rows] == ["0", "1", "2"]
     assert rows[:len(kept)] == kept  # completed trials kept as they were, timings included
-    assert "resuming after trial" in (second / "sweep.log").read_text()
+    assert "resuming after trial" in sweep_worker.log_path(second).read_text()
 
 
 def test_failing_run_is_retried_then_reported(tmp_path: Path,
@@ -275,7 +277,7 @@ def test_folder_with_another_config_is_a_conflict_not_retried(
     other = pets.config_to_json(dataclasses.replace(spec.config, horizon=5))
     spec.folder.mkdir(parents=True)
     (spec.folder / "config.json").write_text(json.dumps(other, default=str))
-    monkeypatch.setattr(sweep, "ProcessPoolExecutor", None)  # nothing may be started
+    monkeypatch.setattr(sweep_local, "start_worker", None)  # nothing may be started
     summary = run_sweep(config, tmp_path, show_progress=False)
     (result,) = summary.results
     assert not summary.ok and result.status == "conflict" and result.attempts == 0

@@ -15,10 +15,8 @@ import typing
 from collections.abc import Sequence
 from typing import Any
 
-from cemgd.cli.base import plain
-from cemgd.experiments.common import field_docs
 from cemgd.models import TrainConfig
-from cemgd.planners import PLANNERS, resolve_planner
+from cemgd.planners.spec import PlannerSpec, Setting, field_docs, planner_settings, typed_value
 
 #: TrainConfig fields set by the run, not by flags (``--activation``, ``--seed``).
 TRAIN_DERIVED = ("activation", "seed")
@@ -40,7 +38,7 @@ def _field_type(tp: Any) -> tuple[type, bool]:
 
 def config_docs(config_cls: type) -> dict[str, str]:
     """One line of help per field of ``config_cls`` (its docstring, without markup)."""
-    return {name: plain(text) for name, text in field_docs(config_cls).items()}
+    return field_docs(config_cls)
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type,
@@ -100,26 +98,9 @@ def train_flags(args: argparse.Namespace) -> dict[str, Any]:
     return given(TrainConfig, args, prefix="train.", skip=TRAIN_DERIVED)
 
 
-def planner_defaults(spec: str) -> dict[str, Any]:
-    """Settings and defaults of the planner named by ``spec`` (``name[:key=value,...]``)."""
-    base, _ = resolve_planner(spec.partition(":")[0].strip())
-    return {f.name: f.default for f in dataclasses.fields(PLANNERS[base].Config)}
-
-
-def typed_value(where: str, value: str, default: Any) -> Any:
-    """``value`` (command-line text) as ``default``'s type; ValueError starting ``where``."""
-    try:
-        if isinstance(default, bool):
-            if value.lower() not in ("true", "false"):
-                raise ValueError(value)
-            return value.lower() == "true"
-        if isinstance(default, int | float):
-            return type(default)(value)
-    except ValueError:
-        raise ValueError(
-            f"{where}: expected a value of type {type(default).__name__}, got {value!r}"
-        ) from None
-    return value
+def planner_setting_map(spec: str) -> dict[str, Setting]:
+    """Settings of the planner named by ``spec`` (``name[:key=value,...]``), by name."""
+    return {x.name: x for x in planner_settings(PlannerSpec.parse(spec, "planners").family)}
 
 
 def planner_flags(extra: Sequence[str], planners: Sequence[str]) -> dict[str, Any]:
@@ -141,8 +122,7 @@ def planner_flags(extra: Sequence[str], planners: Sequence[str]) -> dict[str, An
             if not items or items[0].startswith("--"):
                 raise ValueError(f"{name}: expected a value")
             value = items.pop(0)
-        defaults = [planner_defaults(p) for p in planners]
-        owner = next((d for d in defaults if key in d), None)
+        owner = next((d for d in map(planner_setting_map, planners) if key in d), None)
         if owner is None:
             which = (f"planner {planners[0]!r}" if len(planners) == 1 else
                      f"any of the planners {', '.join(repr(p) for p in planners)}")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 
 from cemgd.cli.base import Context, Subparsers, add_command, plain
-from cemgd.cli.flags import config_docs
 from cemgd.planners import PLANNERS, PRESETS
+from cemgd.planners.spec import planner_settings
 from cemgd.tasks import ENV_TASKS
 
 
@@ -15,6 +16,10 @@ def task_docs() -> dict[str, str]:
     """Environment task name -> first line of its docstring (markup removed)."""
     return {name: plain((factory.__doc__ or "").strip().split("\n")[0])
             for name, factory in sorted(ENV_TASKS.items())}
+
+
+def _first_line(doc: str | None) -> str:
+    return plain((doc or "").strip().split("\n")[0])
 
 
 def tasks_help() -> str:
@@ -57,12 +62,12 @@ def _planners(args: argparse.Namespace, ctx: Context) -> int:
                          f"{', '.join(PLANNERS)}")
     for name in args.names or list(PLANNERS):
         cls = PLANNERS[name]
-        print(f"{name}: {plain((cls.__doc__ or '').strip().split(chr(10))[0])}")
-        docs = config_docs(cls.Config)
-        for f in dataclasses.fields(cls.Config):
-            flag = f"--planner.{f.name.replace('_', '-')}"
-            kind = type(f.default).__name__
-            print(f"  {flag} ({kind}, default {f.default}): {docs.get(f.name, '')}")
+        print(f"{name}: {_first_line(sys.modules[cls.__module__].__doc__ or cls.__doc__)}")
+        for setting in planner_settings(name):
+            flag = f"--planner.{setting.name.replace('_', '-')}"
+            kind = (" | ".join(map(str, setting.choices)) if setting.choices
+                    else getattr(setting.type, "__name__", str(setting.type)))
+            print(f"  {flag} ({kind}, default {setting.default}): {setting.doc}")
         print()
     print("presets: " + ", ".join(f"{k} = {base} {settings}"
                                   for k, (base, settings) in PRESETS.items()))

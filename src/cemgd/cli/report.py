@@ -1,22 +1,23 @@
-"""``cemgd report``: REPORT.md, figures and tables of a sweep folder.
-
-(Moved here unchanged from the former ``cemgd/cli.py``; the "report" helper owns this file.)
-"""
+"""``cemgd report``: REPORT.md, figures, tables and claim verdicts of a sweep folder
+and/or of ``cemgd evaluate`` folders."""
 
 from __future__ import annotations
 
 import argparse
 
+from cemgd import report
 from cemgd.cli.base import Context, Subparsers, add_command
-from cemgd.experiments import report
 
 
 def register(sub: Subparsers) -> None:
     """Add ``cemgd report``."""
     p = add_command(sub, "report", _run,
-                    help="REPORT.md, Figures 3 and 4, Tables 1 and 2 of a sweep folder",
+                    help="REPORT.md: Figures 3 and 4, Tables 1 and 2 and the paper's claims, "
+                         "from a sweep or evaluate folder",
                     description=report.__doc__)
-    p.add_argument("sweep_dir", metavar="SWEEP_DIR", help="folder written by `cemgd sweep`")
+    p.add_argument("sweep_dir", metavar="SWEEP_DIR",
+                   help="folder written by `cemgd sweep` or `cemgd evaluate` (or holding "
+                        "evaluate folders)")
     p.add_argument("--out", help="where to write the report (default: SWEEP_DIR)")
     p.add_argument("--include-incomplete", action="store_true",
                    help="also use runs that have not finished all their trials")

@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from cemgd import pets
+from cemgd import pets, sweep
 from cemgd.cli.base import Context, Subparsers, add_command
 from cemgd.cli.flags import add_config_arguments, add_train_arguments, planner_flags, train_flags
 from cemgd.cli.paths import check_out
-from cemgd.experiments import sweep
 
 
 def register(sub: Subparsers) -> None:
@@ -81,5 +80,6 @@ def _run(args: argparse.Namespace, ctx: Context) -> int:
     if args.out is None and not args.preset:
         raise ValueError("--out: required without --preset")
     out = check_out(args.out if args.out is not None else f"sweeps/{args.preset}")
-    summary = sweep.run_sweep(config, out, show_progress=ctx.progress and not args.no_progress)
+    summary = sweep.run_sweep(config, out, show_progress=ctx.progress and not args.no_progress,
+                              cache_dir=ctx.cache_dir)
     return 0 if summary.ok else 1
