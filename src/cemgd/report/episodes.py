@@ -142,19 +142,20 @@ def summary_lines(description: Mapping[str, Any], table: Sequence[Mapping[str, A
 
 
 def episode_figures(dest: Path, description: Mapping[str, Any],
-                    rows: Sequence[Mapping[str, Any]], table: Sequence[Mapping[str, Any]]
-                    ) -> list[Path]:
-    """``returns.png`` and ``return_vs_rollouts.png``; the files written."""
+                    rows: Sequence[Mapping[str, Any]], table: Sequence[Mapping[str, Any]],
+                    prefix: str = "") -> list[Path]:
+    """``{prefix}returns.png`` and ``{prefix}return_vs_rollouts.png``; the files written."""
     if not rows:
         return []
     title = f"{rows[0]['task']}, model of trial {(description.get('config') or {}).get('trial')}"
     returns = {r["planner"]: [x["return"] for x in rows if x["planner"] == r["planner"]]
                for r in table}
-    plots.returns_per_planner(dest / "returns.png", title, returns)
+    files = [dest / f"{prefix}returns.png", dest / f"{prefix}return_vs_rollouts.png"]
+    plots.returns_per_planner(files[0], title, returns)
     points = {r["planner"]: {"rollouts": r["rollouts_per_step"], "mean": r["return_mean"],
                              "std": r["return_std"]} for r in table}
-    plots.return_vs_rollouts(dest / "return_vs_rollouts.png", title, points)
-    return [dest / "returns.png", dest / "return_vs_rollouts.png"]
+    plots.return_vs_rollouts(files[1], title, points)
+    return files
 
 
 def write_episode_summary(folder: Path) -> Path:

@@ -10,7 +10,7 @@ import contextlib
 import json
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -211,8 +211,9 @@ def read_run(root: Path, folder: Path) -> RunData:
 
 
 def load_runs(root: str | os.PathLike[str], include_incomplete: bool = False,
-              ) -> tuple[list[RunData], list[Skipped]]:
-    """Every run under ``root`` that can be used, and every folder that cannot (with why).
+              exclude: Collection[Path] = ()) -> tuple[list[RunData], list[Skipped]]:
+    """Every run under ``root`` that can be used, and every folder that cannot (with why);
+    folders in ``exclude`` (evaluations) are not runs.
 
     Raises:
         ValueError: ``root`` is not a folder.
@@ -221,7 +222,10 @@ def load_runs(root: str | os.PathLike[str], include_incomplete: bool = False,
     if not root.is_dir():
         raise ValueError(f"sweep_dir: {root} is not a folder")
     runs, skipped = [], []
+    excluded = {Path(p).resolve() for p in exclude}
     for folder in find_run_folders(root):
+        if folder.resolve() in excluded:
+            continue
         rel = folder.relative_to(root).as_posix() or "."
         try:
             run = read_run(root, folder)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cemgd.report.evaluations import Evaluation, evaluation_lines, evaluation_planner_lines
 from cemgd.report.load import RunData, Skipped
 from cemgd.report.paper import (
     DIFFERENCES,
@@ -35,9 +36,16 @@ class SweepContext:
     skipped: Sequence[Skipped]
     groups: Mapping[tuple[str, str], list[RunData]]
     tables: Mapping[str, Sequence[Row]]
-    """``table1``, ``table2``, ``figure3``, ``figure4``, ``returns``, ``claims``."""
+    """``table1``, ``table2``, ``figure3``, ``figure4``, ``returns``, ``claims``; with
+    evaluations ``eval_table1``, ``eval_table2``, ``eval_claims``."""
     hardware: Hardware
+    evaluations: Sequence[Evaluation] = ()
     files: list[Path] = field(default_factory=list)
+
+    @property
+    def quick(self) -> bool:
+        """Any run or evaluation was made with ``--quick``."""
+        return self.hardware.quick or any(ev.quick for ev in self.evaluations)
 
 
 def pivot(rows: Sequence[Row], fmt: Callable[[Row], str]) -> tuple[list[str], list[list[str]]]:
@@ -75,8 +83,8 @@ def quick_banner(quick: bool) -> list[str]:
     if not quick:
         return []
     return ["> **These are `--quick` runs**: tiny models, short episodes and shrunken "
-            "planners (see *Planners as run*). They test the pipeline; no number here "
-            "speaks to the paper's claims at its sizes.", ""]
+            "planners (their actual settings are listed below). They test the pipeline; "
+            "no number here speaks to the paper's claims at its sizes.", ""]
 
 
 def _protocol(runs: Sequence[RunData]) -> list[list[str]]:
@@ -170,22 +178,23 @@ def _paper(value: float, unit: str = "") -> str:
     return f" · paper {g(value)}{unit}" if math.isfinite(value) else ""
 
 
-def tables_lines(ctx: SweepContext) -> list[str]:
-    """``## Table 1`` (time per step) and ``## Table 2`` (memory)."""
-    t1, t2 = ctx.tables["table1"], ctx.tables["table2"]
-    lines = ["## Table 1: planning time per step (seconds)", "",
-             "Ours: mean ± std over runs of a run's mean wall time per planning step (every "
-             "step of every trial, compile excluded; CEM-GD's first step of each episode "
-             "samples N_init and is included), (n) runs per cell. Paper: its Table 1.", ""]
+def tables_lines(t1: Sequence[Row], t2: Sequence[Row], over: str = "runs") -> list[str]:
+    """``## Table 1`` (time per step) and ``## Table 2`` (memory); ``over`` names what the
+    mean ± std is over (``runs`` of a sweep, ``episodes`` of an evaluation)."""
+    where = "" if over == "runs" else " (frozen-model comparison)"
+    lines = [f"## Table 1: planning time per step (seconds){where}", "",
+             f"Ours: mean ± std over {over} of the mean wall time per planning step (every "
+             "step, compile excluded; CEM-GD's first step of each episode samples N_init "
+             f"and is included), (n) {over} per cell. Paper: its Table 1.", ""]
     lines += md_table(*pivot(t1, lambda r: f"{g(r['plan_s_mean'])} ± {g(r['plan_s_std'])} "
                              f"(n={r['runs']})" + _paper(r["paper_s"])))
-    lines += ["", "First step of an episode / later steps, mean over runs (s):", ""]
+    lines += ["", f"First step of an episode / later steps, mean over {over} (s):", ""]
     lines += md_table(*pivot(t1, lambda r: f"{g(r['first_step_s'])} / {g(r['later_steps_s'])}"))
-    lines += ["", "## Table 2: peak memory (MB)", "",
+    lines += ["", f"## Table 2: peak memory (MB){where}", "",
               "**XLA** = the compiled planning step's memory (arguments + outputs + "
               "temporaries, XLA's memory analysis), the closest to the planner's own peak; "
               "**RSS** = the process's peak resident set size (Python, JAX, the simulator, "
-              "the buffer and model training included). Mean ± std over runs. Paper: its "
+              f"the buffer and model training included). Mean ± std over {over}. Paper: its "
               "Table 2 (how it measured is not stated).", ""]
     lines += md_table(*pivot(t2, lambda r: (
         f"XLA {g(r['plan_memory_mb'])} ± {g(r['plan_memory_mb_std'])} · RSS "
@@ -194,15 +203,16 @@ def tables_lines(ctx: SweepContext) -> list[str]:
     return lines + [""]
 
 
-def claims_lines(claims: Sequence[Mapping[str, Any]], unit_of_n: str) -> list[str]:
+def claims_lines(claims: Sequence[Mapping[str, Any]], unit_of_n: str,
+                 on: str = "these runs") -> list[str]:
     """``## The paper's claims``: numbers, the deciding test, the verdict."""
-    lines = ["## The paper's claims on these runs", ""]
+    lines = [f"## The paper's claims on {on}", ""]
     if not claims:
         return lines + ["No claim could be checked (the planners it compares were not run).",
                         ""]
     lines += [f"Each claim is decided by the difference between its two planners over the "
-              f"{unit_of_n} (paired where both ran the same seeds) with a 95% percentile "
-              "bootstrap interval; the margin of practical equivalence is 5% of the "
+              f"{unit_of_n} with a 95% percentile bootstrap interval (paired where both "
+              "sides share seeds, else unpaired); the margin of practical equivalence is 5% of the "
               "reference's mean. *cannot tell* gives the sample size per planner at which "
               "the interval would be narrow enough to decide (normal approximation).", ""]
     lines += md_table(["claim", "task", "ours", "test", "verdict"],
@@ -225,19 +235,27 @@ def footer_lines(skipped: Sequence[Skipped], files: Sequence[Path], dest: Path) 
 
 
 def sweep_markdown(ctx: SweepContext) -> str:
-    """REPORT.md of a sweep."""
+    """REPORT.md of a sweep folder and/or evaluation folders."""
+    evs = ctx.evaluations
     lines = [f"# Reproduction report: {ctx.root.resolve().name}", ""]
-    lines += quick_banner(ctx.hardware.quick)
+    lines += quick_banner(ctx.quick)
     lines += [f"Generated {dt.datetime.now().isoformat(timespec='seconds')} by `cemgd report` "
-              f"from {len(ctx.runs)} run folder(s) in `{ctx.root}`; {len(ctx.skipped)} "
-              "folder(s) not used (listed at the end). Paper: Huang et al., *CEM-GD*, "
-              "Section 3 (Figures 3 and 4, Tables 1 and 2).", ""]
+              f"from {len(ctx.runs)} run folder(s) and {len(evs)} evaluation folder(s) in "
+              f"`{ctx.root}`; {len(ctx.skipped)} folder(s) not used (listed at the end). "
+              "Paper: Huang et al., *CEM-GD*, Section 3 (Figures 3 and 4, Tables 1 and 2).",
+              ""]
     lines += hardware_lines(ctx.hardware)
-    if not ctx.runs:
+    if not ctx.runs and not evs:
         lines += ["No usable run was found.", ""]
-    else:
-        for section in (protocol_lines, figure3_lines, figure4_lines, tables_lines):
+    if ctx.runs:
+        for section in (protocol_lines, figure3_lines, figure4_lines):
             lines += section(ctx)
+        lines += tables_lines(ctx.tables["table1"], ctx.tables["table2"])
         lines += claims_lines(ctx.tables["claims"], "seeds (one value per run)")
+    if evs:
+        lines += evaluation_planner_lines(evs) + evaluation_lines(evs, ctx.files)
+        lines += tables_lines(ctx.tables["eval_table1"], ctx.tables["eval_table2"], "episodes")
+        lines += claims_lines(ctx.tables["eval_claims"], "episodes (paired by episode seed)",
+                              "the frozen-model comparison")
     lines += footer_lines(ctx.skipped, ctx.files, ctx.dest)
     return "\n".join(lines)

@@ -8,10 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from cemgd.report import figures, tables
-from cemgd.report.claims import check_claims
+from cemgd.report.claims import check_claims, check_samples
+from cemgd.report.episodes import EVALUATE_FILE
+from cemgd.report.evaluations import (
+    Evaluation,
+    evaluation_figures,
+    evaluation_samples,
+    load_evaluations,
+    time_memory_rows,
+)
 from cemgd.report.load import RunData, Skipped, load_runs
 from cemgd.report.markdown import SweepContext, sweep_markdown
-from cemgd.report.settings import read_hardware
+from cemgd.report.settings import Hardware, read_hardware
 from cemgd.report.text import write_csv
 
 CLAIM_COLUMNS = ["claim", "task", "a", "b", "ours", "test", "verdict", "n_needed"]
@@ -48,12 +56,39 @@ def _write_tables(dest: Path, ctx: SweepContext) -> None:
         ctx.files.append(dest / name)
 
 
+def _hardware(root: Path, evaluations: list[Evaluation]) -> Hardware:
+    """Hardware as the sweep recorded it, else as the first evaluation did, else this
+    machine's (and the report says which)."""
+    hw = read_hardware(root)
+    if "no sweep.json" in hw.source and evaluations:
+        return read_hardware(root / evaluations[0].folder, EVALUATE_FILE)
+    return hw
+
+
+def _evaluation_tables(ctx: SweepContext) -> None:
+    evs = ctx.evaluations
+    if not evs:
+        return
+    t1, t2 = time_memory_rows(evs)
+    ctx.tables["eval_table1"], ctx.tables["eval_table2"] = t1, t2
+    ctx.tables["eval_claims"] = check_samples(evaluation_samples(evs))
+    for name, rows, columns in (("evaluate_table1_time.csv", t1, tables.TABLE1_COLUMNS),
+                                ("evaluate_table2_memory.csv", t2, tables.TABLE2_COLUMNS),
+                                ("evaluate_claims.csv", ctx.tables["eval_claims"],
+                                 CLAIM_COLUMNS)):
+        write_csv(ctx.dest / name, rows, columns)
+        ctx.files.append(ctx.dest / name)
+    ctx.files += evaluation_figures(ctx.dest, evs)
+
+
 def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
                  include_incomplete: bool = False) -> Report:
-    """Read the sweep in ``sweep_dir`` and write REPORT.md, figures and CSVs into ``out``.
+    """Read the sweep and/or evaluations in ``sweep_dir``; write REPORT.md, figures and
+    CSVs into ``out``.
 
     Args:
-        sweep_dir: a folder written by ``cemgd sweep`` (or any folder of run folders).
+        sweep_dir: a folder written by ``cemgd sweep`` (or any folder of run folders), by
+            ``cemgd evaluate``, or one holding evaluation folders (one per task).
         out: where to write (created; default ``sweep_dir``).
         include_incomplete: also use runs with fewer rows than their ``trials``.
 
@@ -64,21 +99,28 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
         ValueError: ``sweep_dir`` is not a folder.
     """
     root = Path(sweep_dir)
-    runs, skipped = load_runs(root, include_incomplete)
+    if not root.is_dir():
+        raise ValueError(f"sweep_dir: {root} is not a folder")
+    evaluations, ev_skipped = load_evaluations(root)
+    runs, skipped = load_runs(root, include_incomplete,
+                              exclude=[root / e.folder for e in evaluations]
+                              + [root / s.folder for s in ev_skipped])
     dest = Path(out) if out is not None else root
     dest.mkdir(parents=True, exist_ok=True)
     groups = tables.group_runs(runs)
     claims = check_claims(groups)
-    ctx = SweepContext(root, dest, runs, skipped, groups, {
+    ctx = SweepContext(root, dest, runs, skipped + ev_skipped, groups, {
         "table1": tables.table1(groups), "table2": tables.table2(groups),
         "figure3": tables.figure3_data(groups), "figure4": tables.figure4_data(groups),
         "returns": tables.returns_table(groups), "claims": claims,
-    }, read_hardware(root))
-    _write_tables(dest, ctx)
+    }, _hardware(root, evaluations), evaluations)
+    if runs or not evaluations:
+        _write_tables(dest, ctx)
     ctx.files += figures.figure3(dest, ctx.tables["figure3"])
     ctx.files += figures.figure4(dest, ctx.tables["figure4"])
+    _evaluation_tables(ctx)
     path = dest / "REPORT.md"
     path.write_text(sweep_markdown(ctx))
     ctx.files.append(path)
-    return Report(path, runs, skipped, ctx.tables["table1"], ctx.tables["table2"], ctx.files,
-                  claims)
+    return Report(path, runs, list(ctx.skipped), ctx.tables["table1"], ctx.tables["table2"],
+                  ctx.files, claims + list(ctx.tables.get("eval_claims", [])))

@@ -1,0 +1,166 @@
+"""Evaluation folders (``cemgd evaluate``) inside a report: found, read, tabled, described.
+
+Each evaluation gives Tables 1 and 2 rows (time and memory per planning step, over its
+episodes), a per-planner summary, its figures, and claim samples paired by episode seed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cemgd.report.claims import Samples
+from cemgd.report.episodes import (
+    EVALUATE_FILE,
+    episode_figures,
+    episode_samples,
+    is_evaluation,
+    read_evaluation,
+    summarize,
+    summary_lines,
+)
+from cemgd.report.load import Skipped, mean_std
+from cemgd.report.paper import PAPER_TABLE1_S, PAPER_TABLE2_MB
+from cemgd.report.text import md_table
+
+
+@dataclass
+class Evaluation:
+    """One evaluation folder as read."""
+
+    folder: str
+    """Relative to the report's root (``.`` for the root itself)."""
+    description: dict[str, Any]
+    """``evaluate.json``."""
+    rows: list[dict[str, Any]]
+    """``episodes.csv``."""
+
+    @property
+    def task(self) -> str:
+        return str((self.description.get("config") or {}).get("task", "?"))
+
+    @property
+    def quick(self) -> bool:
+        return bool((self.description.get("config") or {}).get("quick"))
+
+    def planners(self) -> list[str]:
+        return list(dict.fromkeys(str(r["planner"]) for r in self.rows))
+
+
+def find_evaluations(root: Path) -> list[Path]:
+    """Folders at or under ``root`` written by ``cemgd evaluate``, sorted."""
+    found = {p.parent for p in root.rglob(EVALUATE_FILE) if is_evaluation(p.parent)}
+    return sorted(found)
+
+
+def load_evaluations(root: Path) -> tuple[list[Evaluation], list[Skipped]]:
+    """Every evaluation under ``root`` (one per task: a later one of the same task is
+    skipped), and those that cannot be used, with why."""
+    out: list[Evaluation] = []
+    skipped: list[Skipped] = []
+    for folder in find_evaluations(root):
+        rel = folder.relative_to(root).as_posix() or "."
+        try:
+            description, rows = read_evaluation(folder)
+        except ValueError as err:
+            skipped.append(Skipped(rel, str(err)))
+            continue
+        ev = Evaluation(rel, description, rows)
+        if not rows:
+            skipped.append(Skipped(rel, "episodes.csv has no episode"))
+        elif any(e.task == ev.task for e in out):
+            skipped.append(Skipped(rel, f"a second evaluation of {ev.task} (one per task)"))
+        else:
+            out.append(ev)
+    return out, skipped
+
+
+def evaluation_samples(evaluations: Sequence[Evaluation]) -> Samples:
+    """Claim samples of every evaluation (tasks differ, so they merge)."""
+    merged = Samples()
+    for ev in evaluations:
+        s = episode_samples(ev.description, ev.rows)
+        merged.values.update(s.values)
+        merged.n_replan.update(s.n_replan)
+    return merged
+
+
+def time_memory_rows(evaluations: Sequence[Evaluation]) -> tuple[list[dict], list[dict]]:
+    """Rows in the shape of Tables 1 and 2 (``runs`` = episodes), from the evaluations."""
+    t1, t2 = [], []
+    for ev in evaluations:
+        for p in ev.planners():
+            mine = [r for r in ev.rows if r["planner"] == p]
+            mean, std, n = mean_std(r["plan_ms_mean"] / 1e3 for r in mine)
+            first = float(np.mean([r["plan_ms_first"] for r in mine]))
+            later = [(r["plan_ms_mean"] * r["steps"] - r["plan_ms_first"]) / max(r["steps"] - 1, 1)
+                     for r in mine]
+            t1.append({"task": ev.task, "planner": p, "runs": n, "plan_s_mean": mean,
+                       "plan_s_std": std, "first_step_s": first / 1e3,
+                       "later_steps_s": float(np.mean(later)) / 1e3,
+                       "paper_s": PAPER_TABLE1_S.get(p, {}).get(ev.task, math.nan)})
+            xla, xla_std, _ = mean_std(r["plan_memory_mb"] for r in mine)
+            rss, rss_std, _ = mean_std(r["peak_rss_mb"] for r in mine)
+            t2.append({"task": ev.task, "planner": p, "runs": n, "plan_memory_mb": xla,
+                       "plan_memory_mb_std": xla_std, "peak_rss_mb": rss,
+                       "peak_rss_mb_std": rss_std,
+                       "paper_mb": PAPER_TABLE2_MB.get(p, {}).get(ev.task, math.nan)})
+    return t1, t2
+
+
+def evaluation_figures(dest: Path, evaluations: Sequence[Evaluation]) -> list[Path]:
+    """Per evaluation, ``<task>_returns.png`` and ``<task>_return_vs_rollouts.png``."""
+    files = []
+    for ev in evaluations:
+        table = summarize(ev.description, ev.rows)
+        files += episode_figures(dest, ev.description, ev.rows, table, prefix=f"{ev.task}_")
+    return files
+
+
+def evaluation_lines(evaluations: Sequence[Evaluation], files: Sequence[Path]) -> list[str]:
+    """``## Planner comparison on frozen models``: one summary per evaluation."""
+    if not evaluations:
+        return []
+    names = {p.name for p in files}
+    lines = ["## Planner comparison on frozen models (`cemgd evaluate`)", "",
+             "Every planner on the same learned model, on the same environment seeds, so "
+             "only the planner changes (the paper's planner claims without model-learning "
+             "noise).", ""]
+    for ev in evaluations:
+        cfg = ev.description.get("config") or {}
+        lines += [f"### {ev.task}: model of trial {cfg.get('trial')} (`{ev.folder}`)", "",
+                  f"Run `{cfg.get('run_dir')}`, {len(set(r['seed'] for r in ev.rows))} "
+                  f"episode seed(s), {cfg.get('episode_length')} steps per episode"
+                  f"{', --quick' if ev.quick else ''}.", ""]
+        lines += summary_lines(ev.description, summarize(ev.description, ev.rows))
+        lines += [f"![{n}]({n})" for n in (f"{ev.task}_returns.png",
+                                           f"{ev.task}_return_vs_rollouts.png") if n in names]
+        lines += [""]
+    return lines
+
+
+def evaluation_planner_rows(evaluations: Sequence[Evaluation]) -> list[list[str]]:
+    """``[planner, family, label of the settings it ran with]`` per evaluated planner."""
+    rows: dict[str, list[str]] = {}
+    for ev in evaluations:
+        for p in ev.description.get("planners", []):
+            rows.setdefault(p["spec"], [p["spec"], str(p.get("family", "?")),
+                                        str(p.get("label", p["spec"]))])
+    return list(rows.values())
+
+
+def evaluation_planner_lines(evaluations: Sequence[Evaluation]) -> list[str]:
+    """The planners of the evaluations with the settings they actually ran with."""
+    if not evaluations:
+        return []
+    lines = ["### Planners as evaluated", "",
+             "Each planner with the label of the settings it ran with (`evaluate.json`; "
+             "with `--quick` these are shrunk from the name's):", ""]
+    lines += md_table(["planner", "family", "as run"], evaluation_planner_rows(evaluations),
+                      right=False)
+    return lines + [""]

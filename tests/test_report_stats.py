@@ -1,0 +1,148 @@
+"""Report v2 statistics: each claim's verdict on synthetic numbers with known answers (a
+clear win, a clear loss, a tie, and too few samples), on evaluation folders and alone."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cemgd.cli import main
+from cemgd.report import stats, write_report
+from cemgd.report.episodes import EPISODE_COLUMNS
+
+SEEDS = list(range(12))
+
+
+def _values(offset: float, noise: float, seed: int) -> dict[int, float]:
+    rng = np.random.default_rng(seed)
+    base = 100.0 + 30.0 * np.random.default_rng(99).standard_normal(len(SEEDS))
+    return {s: float(b + offset + noise * rng.standard_normal())
+            for s, b in zip(SEEDS, base, strict=True)}
+
+
+@pytest.mark.parametrize(("offset", "noise", "kind", "expected"), [
+    (50.0, 2.0, "better", "holds"),          # clear win
+    (-50.0, 2.0, "better", "does not hold"),  # clear loss
+    (0.0, 0.2, "better", "does not hold"),   # a tie is shown: not better
+    (50.0, 2.0, "no_worse", "holds"),
+    (0.0, 0.2, "no_worse", "holds"),         # a tie is as good as
+    (-50.0, 2.0, "no_worse", "does not hold"),
+    (0.0, 0.2, "tie", "holds"),
+    (50.0, 2.0, "tie", "does not hold"),
+    (-50.0, 2.0, "tie", "does not hold"),
+])
+def test_verdicts_on_known_answers(offset: float, noise: float, kind: str,
+                                   expected: str) -> None:
+    b = _values(0.0, 0.0, 1)
+    a = _values(offset, noise, 2)
+    c = stats.compare(a, b)
+    assert c is not None and c.paired and c.n == len(SEEDS)
+    assert c.diff == pytest.approx(offset, abs=3 * noise)
+    assert c.low <= c.diff <= c.high
+    v = stats.decide(c, kind)
+    assert v.verdict == expected
+    assert v.n_needed is None
+
+
+def test_too_few_samples_cannot_tell_and_says_how_many_would() -> None:
+    b = _values(0.0, 0.0, 1)
+    a = _values(-3.0, 40.0, 3)  # a small loss buried in noise
+    c = stats.compare({k: a[k] for k in SEEDS[:4]}, {k: b[k] for k in SEEDS[:4]})
+    v = stats.decide(c, "no_worse")
+    assert v.verdict == "cannot tell"
+    assert v.n_needed is not None and v.n_needed > 4
+    # one value a side decides nothing
+    one = stats.decide(stats.compare({0: 1.0}, {0: 2.0}), "better")
+    assert one.verdict == "cannot tell"
+    # lower is better: the sign flips
+    fast = stats.compare({s: 1.0 + 0.01 * s for s in SEEDS}, {s: 3.0 for s in SEEDS},
+                         lower_is_better=True)
+    assert fast.diff > 0 and stats.decide(fast, "better").verdict == "holds"
+    with pytest.raises(ValueError, match="kind"):
+        stats.decide(fast, "worse")
+
+
+def test_unpaired_when_seeds_differ() -> None:
+    c = stats.compare({0: 10.0, 1: 11.0, 2: 12.0}, {5: 1.0, 6: 2.0, 7: 3.0})
+    assert c is not None and not c.paired and c.diff == pytest.approx(9.0)
+    assert stats.decide(c, "better").verdict == "holds"
+
+
+def write_evaluation(folder: Path, task: str, returns: dict[str, dict[int, float]],
+                     quick: bool = False) -> None:
+    folder.mkdir(parents=True)
+    planners = [{"spec": p, "label": p.upper(), "family": "cem-gd" if p == "cem-gd" else "cem",
+                 "settings": {"n_replan": 50} if p == "cem-gd" else {}} for p in returns]
+    (folder / "evaluate.json").write_text(json.dumps({
+        "config": {"task": task, "trial": 4, "quick": quick, "reference": "cem-gd",
+                   "seeds": SEEDS, "episode_length": 100, "run_dir": "runs/x"},
+        "planners": planners,
+        "hardware": {"cpu_model": "Synthetic CPU", "usable_cpus": 4, "jax_backend": "gpu",
+                     "gpu": "NVIDIA H200 (used by JAX, backend gpu)"}}))
+    ms = {"cem-gd": 20.0, "cem-500": 10.0, "cem-5000": 90.0}
+    with (folder / "episodes.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=EPISODE_COLUMNS)
+        writer.writeheader()
+        for p, values in returns.items():
+            for k, (seed, value) in enumerate(values.items()):
+                writer.writerow({"task": task, "planner": p, "episode": k, "seed": seed,
+                                 "return": value, "steps": 100, "plan_ms_mean": ms[p] + k % 3,
+                                 "plan_ms_p90": ms[p] + 3, "plan_ms_first": 5 * ms[p],
+                                 "rollouts_per_step": 50.0, "plan_memory_mb": ms[p] / 10,
+                                 "peak_rss_mb": 900.0, "compile_s": 1.0, "episode_s": 3.0})
+
+
+@pytest.fixture()
+def evaluations(tmp_path: Path) -> Path:
+    root = tmp_path / "compare"
+    cem5000 = _values(0.0, 0.0, 1)
+    write_evaluation(root / "halfcheetah", "halfcheetah", {
+        "cem-gd": _values(60.0, 3.0, 2),     # a clear win over CEM 5000
+        "cem-500": _values(80.0, 3.0, 3),    # CEM 5000 clearly loses to CEM 500
+        "cem-5000": cem5000})
+    write_evaluation(root / "cartpole", "cartpole-swingup", {
+        "cem-gd": _values(-60.0, 3.0, 4),    # a clear loss to CEM 5000
+        "cem-500": _values(0.0, 0.3, 5),     # CEM 5000 ties CEM 500
+        "cem-5000": cem5000})
+    return root
+
+
+def test_report_on_evaluations_calls_each_claim(evaluations: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    assert main(["report", str(evaluations), "--out", str(out)]) == 0
+    result = write_report(evaluations, tmp_path / "again")
+    verdicts = {(c["claim"].rsplit(" (", 1)[0], c["task"]): c["verdict"] for c in result.claims}
+    win = "CEM-GD (N_r = 50) is better than CEM 5000 on Half-Cheetah and Humanoid Standup"
+    assert verdicts[(win, "halfcheetah")] == "holds"
+    no_worse = "CEM-GD (N_r = 50) performs as well as or better than CEM 5000"
+    assert verdicts[(no_worse, "halfcheetah")] == "holds"
+    assert verdicts[(no_worse, "cartpole-swingup")] == "does not hold"
+    loss = "CEM 5000 is better than CEM 500 on Half-Cheetah and Humanoid Standup"
+    assert verdicts[(loss, "halfcheetah")] == "does not hold"
+    tie = "CEM saturates at 500 samples on Cart-pole and Pusher: CEM 5000 ties CEM 500"
+    assert verdicts[(tie, "cartpole-swingup")] == "holds"
+    assert (tie, "halfcheetah") not in verdicts and (win, "cartpole-swingup") not in verdicts
+    faster = "CEM-GD plans faster per step than CEM 5000"
+    assert verdicts[(faster, "halfcheetah")] == "holds"
+    text = (out / "REPORT.md").read_text()
+    assert "Synthetic CPU" in text and "NVIDIA H200" in text and "backend gpu" in text
+    assert "--quick" not in text.split("## Hardware")[0]
+    assert "paired cem-gd - cem-5000" in text and "95% CI" in text
+    assert "## What we measured differently from the paper" in text
+    assert "paper 3.38" in text  # Table 1 of the paper beside ours (half-cheetah CEM 5000)
+    for name in ("halfcheetah_returns.png", "cartpole-swingup_return_vs_rollouts.png",
+                 "evaluate_claims.csv", "evaluate_table1_time.csv"):
+        assert (out / name).stat().st_size > 0, name
+
+
+def test_quick_evaluation_says_so_at_the_top(tmp_path: Path) -> None:
+    write_evaluation(tmp_path / "e", "pusher", {"cem-gd": _values(0.0, 1.0, 2),
+                                                "cem-5000": _values(0.0, 1.0, 3)}, quick=True)
+    result = write_report(tmp_path / "e", tmp_path / "out")
+    head = result.path.read_text().split("## Hardware")[0]
+    assert "These are `--quick` runs" in head
+    assert "| cem-gd | cem-gd | CEM-GD |" in result.path.read_text()  # labels as run
