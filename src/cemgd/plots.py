@@ -122,7 +122,14 @@ def scaling(
     ax1.set_ylabel(ylabel)
     ax2.set_ylabel("time per plan step (ms)")
     ax2.set_yscale("log")
-    _legend_outside(ax2)
+    handles, labels = ax2.get_legend_handles_labels()
+    for h, label in zip(*ax1.get_legend_handles_labels(), strict=True):
+        if label not in labels:  # the optimum line lives on the left axes
+            handles.append(h)
+            labels.append(label)
+    if handles:
+        ax2.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7,
+                   borderaxespad=0)
     _save(fig, path)
 
 
@@ -226,10 +233,12 @@ def sample_efficiency(path: str | os.PathLike[str], panels: Sequence[dict]) -> N
         if cem and len(cem["x"]):
             order = np.argsort(cem["x"])
             x, mean, std = (np.asarray(cem[k], float)[order] for k in ("x", "mean", "std"))
-            ax.errorbar(x, mean, yerr=std, marker="o", capsize=3, color=planner_colour("cem"),
-                        label="cem (points: cem-N colours)")
+            ax.errorbar(x, mean, yerr=std, capsize=3, color=planner_colour("cem"),
+                        label="cem (N = samples x iterations)")
             for xi, mi in zip(x, mean, strict=True):
-                ax.plot([xi], [mi], "o", color=planner_colour(f"cem-{xi:g}"))
+                name = f"cem-{xi:g}"
+                ax.plot([xi], [mi], "o", ms=7, zorder=3, color=planner_colour(name),
+                        label=name if name in PLANNER_COLOURS else None)
         gd = panel.get("cem_gd")
         if gd and len(gd["x"]):
             _cem_gd_points(ax, gd)
