@@ -20,7 +20,10 @@ def _rows(path):
 def test_barrier_quick_writes_csv_and_plots_and_resumes(tmp_path):
     config = dataclasses.replace(barrier.quick(barrier.Config()), trials=3)
     rows = barrier.run(config, tmp_path)
-    assert [int(r["n_init"]) for r in rows] == list(config.n_init)
+    assert config.planners == ("cem-gd", "cem-gd-robust")
+    for spec in config.planners:
+        assert [int(r["n_init"]) for r in rows if r["planner"] == spec] == list(config.n_init)
+    assert len(rows) == len(config.n_init) * len(config.planners)
     for r in rows:
         assert int(r["below"]) + int(r["above"]) + int(r["not_crossed"]) == 3
         assert 0.0 <= float(r["ci_low"]) <= float(r["fraction_below"]) <= float(r["ci_high"])
@@ -29,14 +32,15 @@ def test_barrier_quick_writes_csv_and_plots_and_resumes(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
     # a rerun finds every row done and adds none
     barrier.run(config, tmp_path)
-    assert len(_rows(tmp_path / "barrier.csv")) == len(config.n_init)
+    assert len(_rows(tmp_path / "barrier.csv")) == len(config.n_init) * len(config.planners)
 
 
 def test_scaling_quick_runs_through_the_cli(tmp_path):
     out = tmp_path / "scaling"
     assert cli.main(["scaling", "--quick", "--out", str(out), "--dims", "2"]) == 0
     rows = _rows(out / "scaling.csv")
-    assert {(r["d"], r["planner"]) for r in rows} == {("2", "cem-50"), ("2", "cem-gd")}
+    assert {(r["d"], r["planner"]) for r in rows} == {
+        ("2", "cem-50"), ("2", "cem-gd"), ("2", "cem-gd-robust")}
     for r in rows:
         assert 0.0 < float(r["normalized_return"]) <= 1.0 + 1e-4
         assert float(r["step_ms"]) > 0

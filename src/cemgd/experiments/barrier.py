@@ -1,10 +1,12 @@
 """Figure 2 of the CEM-GD paper: how often CEM-GD passes below the barrier versus N_init.
 
-For each N_init, ``trials`` closed-loop episodes of ``barrier2d`` are run with
-CEM-GD (N_init rollouts at t = 0, ``n_replan`` afterwards), all trials of one
-N_init in one jitted, vmapped program. Writes ``barrier.csv`` (one row per
-N_init, appended as each finishes; a rerun skips rows already there),
-``trajectories_n<N>.npz``, ``barrier_fraction.png`` (Figure 2c) and
+For each planner (``cem-gd``, the paper's, and ``cem-gd-robust``) and N_init,
+``trials`` closed-loop episodes of ``barrier2d`` are run (N_init rollouts at t = 0,
+``n_replan`` afterwards), all trials of one N_init in one jitted, vmapped program.
+Writes ``barrier.csv`` (one row per planner and N_init, appended as each finishes;
+a rerun skips rows already there), ``trajectories_n<N>.npz`` (the first planner's;
+the others' as ``trajectories_<planner>_n<N>.npz``), ``barrier_fraction.png``
+(Figure 2c, the first planner) and
 ``barrier_trajectories.png`` (Figure 2a,b: the first CEM pick in red, its
 gradient refinement in blue).
 """
@@ -12,6 +14,7 @@ gradient refinement in blue).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +25,7 @@ import numpy as np
 from cemgd import plots
 from cemgd.experiments.common import RunDir, console, print_table, progress, wilson_interval
 from cemgd.experiments.episodes import run_trials
-from cemgd.planners import make_planner
-from cemgd.planners.cem_gd import CEMGDConfig
+from cemgd.planners import Planner, PlannerSpec, make_planner
 from cemgd.tasks import make_task
 from cemgd.validate import check_int
 
@@ -34,6 +36,9 @@ CSV = "barrier.csv"
 class Config:
     """Settings of the barrier study (defaults: the paper's Figure 2)."""
 
+    planners: tuple[str, ...] = ("cem-gd", "cem-gd-robust")
+    """CEM-GD planner specs; the study's n_init, n_replan, grad_steps and step_size fill
+    the settings a spec and its preset leave unset."""
     n_init: tuple[int, ...] = (10, 50, 100, 500, 1000, 5000)
     """Rollouts at the first step, one point of the curve each."""
     n_replan: int = 50
@@ -57,9 +62,19 @@ class Config:
         check_int("grad_steps", self.grad_steps, 0)
         if not self.n_init:
             raise ValueError("n_init: expected at least one value")
-        for n in self.n_init:  # the planner's own checks, e.g. multiples of its iterations
-            CEMGDConfig(n_init=n, n_replan=self.n_replan, grad_steps=self.grad_steps,
-                        step_size=self.step_size)
+        if not self.planners:
+            raise ValueError("planners: expected at least one planner")
+        for spec in self.planners:
+            if PlannerSpec.parse(spec, where="planners").family != "cem-gd":
+                raise ValueError(f"planners: expected CEM-GD specs, got {spec!r}")
+            for n in self.n_init:  # the planner's own checks, e.g. multiples of its iterations
+                self.planner(spec, n, self.grad_steps)
+
+    def planner(self, spec: str, n_init: int, grad_steps: int) -> Planner:
+        """The planner of ``spec`` with this study's settings where the spec sets none."""
+        return make_planner(PlannerSpec.parse(spec, where="planners").with_defaults(
+            n_init=n_init, n_replan=self.n_replan, step_size=self.step_size),
+            grad_steps=grad_steps)
 
 
 def quick(config: Config) -> Config:
@@ -72,30 +87,30 @@ def run(config: Config, out: str | Path) -> list[dict]:
     task = make_task("barrier2d")
     problem = task.problem(config.horizon)
     run_dir = RunDir(out, config)
-    done = {int(k[0]) for k in run_dir.done_keys(CSV, ["n_init"])}
+    done = set(run_dir.done_keys(CSV, ["planner", "n_init"]))
     keys = jax.vmap(jax.random.key)(config.seed + np.arange(config.trials))
     with progress() as bar:
-        job = bar.add_task("barrier: N_init", total=len(config.n_init))
-        for n_init in config.n_init:
-            if n_init in done:
+        job = bar.add_task("barrier: N_init", total=len(config.n_init) * len(config.planners))
+        for spec, n_init in itertools.product(config.planners, config.n_init):
+            if (spec, str(n_init)) in done:
                 bar.advance(job)
                 continue
-            kwargs = dict(n_init=n_init, n_replan=config.n_replan, step_size=config.step_size)
-            planner = make_planner("cem-gd", grad_steps=config.grad_steps, **kwargs)
+            planner = config.planner(spec, n_init, config.grad_steps)
             start = time.perf_counter()
             ep = jax.block_until_ready(run_trials(planner, task, problem, config.steps, keys))
             seconds = time.perf_counter() - start
             # the same first step without gradient steps: the CEM pick it started from
-            no_grad = make_planner("cem-gd", grad_steps=0, **kwargs)
+            no_grad = config.planner(spec, n_init, 0)
             cem_pick = np.asarray(run_trials(no_grad, task, problem, 1, keys).first_plan)
             side = np.asarray(task.crossing_side(ep.obs))
             below, above = int(np.sum(side == -1)), int(np.sum(side == 1))
             low, high = wilson_interval(below, config.trials)
             np.savez_compressed(
-                Path(out) / f"trajectories_n{n_init}.npz", obs=np.asarray(ep.obs),
+                Path(out) / _trajectories(config, spec, n_init), obs=np.asarray(ep.obs),
                 first_plan=np.asarray(ep.first_plan), cem_pick=cem_pick, side=side,
             )
             run_dir.append(CSV, {
+                "planner": spec,
                 "n_init": n_init, "n_replan": config.n_replan, "trials": config.trials,
                 "below": below, "above": above, "not_crossed": config.trials - below - above,
                 "fraction_below": below / config.trials, "ci_low": low, "ci_high": high,
@@ -103,14 +118,23 @@ def run(config: Config, out: str | Path) -> list[dict]:
                 "seconds": seconds,
             })
             bar.advance(job)
-    rows = [r for r in run_dir.read(CSV) if int(r["n_init"]) in config.n_init]
-    rows.sort(key=lambda r: int(r["n_init"]))
-    _plot(config, Path(out), task, problem, rows)
+    rows = [r for r in run_dir.read(CSV)
+            if int(r["n_init"]) in config.n_init and r["planner"] in config.planners]
+    rows.sort(key=lambda r: (config.planners.index(r["planner"]), int(r["n_init"])))
+    _plot(config, Path(out), task, problem, [r for r in rows
+                                             if r["planner"] == config.planners[0]])
     print_table("barrier2d: fraction of trials passing below (Figure 2c)", rows,
-                ["n_init", "trials", "below", "above", "not_crossed", "fraction_below",
+                ["planner", "n_init", "trials", "below", "above", "not_crossed", "fraction_below",
                  "ci_low", "ci_high", "mean_return", "seconds"])
     console.print(f"wrote {out}/{CSV}, barrier_fraction.png, barrier_trajectories.png")
     return rows
+
+
+def _trajectories(config: Config, spec: str, n_init: int) -> str:
+    """File name of the trajectories of ``spec`` at ``n_init``."""
+    if spec == config.planners[0]:
+        return f"trajectories_n{n_init}.npz"
+    return f"trajectories_{spec.replace(':', '_').replace(',', '_')}_n{n_init}.npz"
 
 
 def _plot(config: Config, out: Path, task: object, problem: object, rows: list[dict]) -> None:

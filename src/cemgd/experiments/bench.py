@@ -72,6 +72,7 @@ DEFAULT_PLANNERS: tuple[str, ...] = (
     "cem-gd:n_init=50,n_replan=50@reject",
     "cem-gd:n_init=50,n_replan=50@maxwork",
     "cem-gd:n_init=50,n_replan=50,line_search=parallel@maxwork",
+    "cem-gd-robust:n_init=50,n_replan=50",
     "gd",
     "random-shooting",
     "mppi",

@@ -25,12 +25,12 @@ from cemgd import plots
 from cemgd.experiments.common import (
     RunDir,
     console,
-    make_planner_from_spec,
     print_table,
     progress,
     time_plan_step,
 )
 from cemgd.experiments.episodes import run_trials
+from cemgd.planners import Planner, PlannerSpec, make_planner
 from cemgd.tasks import make_task
 from cemgd.validate import check_int
 
@@ -43,7 +43,7 @@ class Config:
 
     dims: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
     """Action dimensions d."""
-    planners: tuple[str, ...] = ("cem-50", "cem-500", "cem-5000", "cem-gd")
+    planners: tuple[str, ...] = ("cem-50", "cem-500", "cem-5000", "cem-gd", "cem-gd-robust")
     """Planner specs: a paper variant, a registry name, or 'name:key=value,...'."""
     n_init: int = 15000
     """CEM-GD's rollouts at the first step (paper default)."""
@@ -70,14 +70,19 @@ class Config:
         if not self.planners:
             raise ValueError("planners: expected at least one planner")
         for spec in self.planners:  # build each once, so a bad setting fails before a run
-            make_planner_from_spec(spec, n_init=self.n_init, n_replan=self.n_replan)
+            self.planner(spec)
+
+    def planner(self, spec: str) -> Planner:
+        """The planner of ``spec``; n_init and n_replan fill what the spec and preset leave."""
+        return make_planner(PlannerSpec.parse(spec, where="planners").with_defaults(
+            n_init=self.n_init, n_replan=self.n_replan))
 
 
 def quick(config: Config) -> Config:
     """A tiny version for smoke tests (seconds)."""
     return dataclasses.replace(
-        config, dims=(1, 4), planners=("cem-50", "cem-gd"), n_init=500, horizon=10, steps=6,
-        trials=2, repeats=2,
+        config, dims=(1, 4), planners=("cem-50", "cem-gd", "cem-gd-robust"), n_init=500,
+        horizon=10, steps=6, trials=2, repeats=2,
     )
 
 
@@ -86,7 +91,6 @@ def run(config: Config, out: str | Path) -> list[dict]:
     run_dir = RunDir(out, config)
     done = run_dir.done_keys(CSV, ["d", "planner"])
     keys = jax.vmap(jax.random.key)(config.seed + np.arange(config.trials))
-    defaults = {"n_init": config.n_init, "n_replan": config.n_replan}
     with progress() as bar:
         job = bar.add_task("scaling: (d, planner)", total=len(config.dims) * len(config.planners))
         for d in config.dims:
@@ -98,12 +102,12 @@ def run(config: Config, out: str | Path) -> list[dict]:
                 if (str(d), spec) in done:
                     bar.advance(job)
                     continue
-                planner = make_planner_from_spec(spec, **defaults)
+                planner = config.planner(spec)
                 ep = jax.block_until_ready(run_trials(planner, task, problem, config.steps, keys))
                 episode_returns = np.sum(np.asarray(ep.rewards), axis=1)
                 first_returns = np.asarray(ep.infos.best_return[:, 0])
                 timing = time_plan_step(
-                    make_planner_from_spec(spec, **defaults), problem,
+                    config.planner(spec), problem,
                     np.asarray(task.reset(jax.random.key(0))), jax.random.key(config.seed),
                     config.repeats,
                 ).summary()

@@ -150,6 +150,14 @@ class PlannerSpec:
         """A copy with ``settings`` added (they win over existing ones)."""
         return PlannerSpec(self.name, {**self.settings, **settings})
 
+    def with_defaults(self, **defaults: Any) -> PlannerSpec:
+        """A copy where ``defaults`` fill the settings that neither the spec nor its preset
+        sets (settings the planner does not have are ignored)."""
+        known = {s.name for s in planner_settings(self.family)}
+        fill = {k: v for k, v in defaults.items()
+                if k in known and k not in self.preset and k not in self.settings}
+        return PlannerSpec(self.name, {**fill, **self.settings})
+
     @property
     def label(self) -> str:
         """Human label for tables and plots, e.g. ``CEM 500 (100x5)`` or ``CEM-GD 50 parallel``.
