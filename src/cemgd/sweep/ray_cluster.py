@@ -7,7 +7,9 @@ generates ``~/.ray/auth_token`` for a new local cluster); Ray's servers still li
 on every interface, so the token is what keeps others out. For a cluster address,
 cemgd expects token authentication (``RAY_AUTH_MODE=token``, ``ray get-auth-token
 --generate``) and refuses to connect without a token. An address that does not accept
-a connection within :data:`CONNECT_TIMEOUT_S` seconds is refused with a message.
+a TCP connection within :data:`CONNECT_TIMEOUT_S` seconds is refused with a message;
+one that accepts it but is no Ray head is refused when ``ray.init`` gives up (Ray
+retries for about 20 s).
 """
 
 from __future__ import annotations
@@ -104,7 +106,13 @@ def connect(ray: Any, config: SweepConfig) -> bool:
         check_reachable(config.ray)
         check_token()
         os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray reads its mode from here
-        ray.init(address=config.ray)
+        try:
+            ray.init(address=config.ray)
+        except (ConnectionError, RuntimeError) as err:  # reachable, but not a Ray head
+            raise ValueError(
+                f"ray: cannot connect to a Ray cluster at {config.ray} "
+                f"({' '.join(str(err).split())[:200]})"
+            ) from None
     return True
 
 
