@@ -1,26 +1,36 @@
-"""Write docs/guide/planners.md: every planner, every setting, from the config dataclasses.
+"""Write the generated parts of the user guide from the code.
 
-    python scripts/gen_planner_docs.py          # (re)write the page
-    python scripts/gen_planner_docs.py --check  # exit 1 if the page is stale
+    python scripts/gen_planner_docs.py          # (re)write them
+    python scripts/gen_planner_docs.py --check  # exit 1 if any is stale
 
-The page is generated from ``cemgd.planners.PLANNERS``, ``PRESETS`` and
-``cemgd.planners.spec.planner_settings`` (name, type, default and the field's
-docstring), so it cannot drift from the code; ``tests/test_guide.py`` fails when the
-committed page differs from what this script writes.
+* ``docs/guide/planners.md``: every planner, every setting (name, type, default and
+  the field's docstring) from ``cemgd.planners.PLANNERS``, ``PRESETS`` and
+  ``cemgd.planners.spec.planner_settings``;
+* the ``metrics.csv`` table in ``docs/guide/pets.md`` (between its ``metrics:begin``
+  and ``metrics:end`` markers) from ``cemgd.runs.TrialMetrics``.
+
+So they cannot drift from the code: ``tests/test_guide.py`` fails when the committed
+pages differ from what this script writes.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import re
 import sys
 import typing
 from pathlib import Path
 from typing import Any
 
 from cemgd.planners import PLANNERS, PRESETS
-from cemgd.planners.spec import Setting, format_value, plain_text, planner_settings
+from cemgd.planners.spec import Setting, field_docs, format_value, plain_text, planner_settings
+from cemgd.runs import TrialMetrics
 
-PAGE = Path(__file__).resolve().parents[1] / "docs" / "guide" / "planners.md"
+GUIDE = Path(__file__).resolve().parents[1] / "docs" / "guide"
+PAGE = GUIDE / "planners.md"
+PETS_PAGE = GUIDE / "pets.md"
+_METRICS = re.compile(r"(<!-- metrics:begin[^>]*-->\n)(.*?)(<!-- metrics:end -->)", re.S)
 
 HEADER = """\
 # Planners and their settings
@@ -96,20 +106,44 @@ def render() -> str:
     return "\n".join(lines) + "\n"
 
 
+def metrics_table() -> str:
+    """The ``metrics.csv`` columns, in file order, with their meaning and type."""
+    docs = field_docs(TrialMetrics)
+    lines = ["| column | type | meaning |", "|---|---|---|"]
+    for f in dataclasses.fields(TrialMetrics):
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+        lines.append(f"| `{f.name}` | {cell(kind)} | {cell(plain_text(docs.get(f.name, '')))} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_pets(current: str) -> str:
+    """``current`` (pets.md) with its metrics table regenerated."""
+    if not _METRICS.search(current):
+        raise ValueError(f"{PETS_PAGE}: the metrics:begin/metrics:end markers are missing")
+    return _METRICS.sub(lambda m: m.group(1) + metrics_table() + m.group(3), current)
+
+
+def pages() -> dict[Path, str]:
+    """Every generated page and the text it should hold."""
+    return {PAGE: render(), PETS_PAGE: render_pets(PETS_PAGE.read_text(encoding="utf-8"))}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate docs/guide/planners.md.")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the page is stale")
+    parser = argparse.ArgumentParser(description="Generate the guide's reference parts.")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a page is stale")
     args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = PAGE.read_text(encoding="utf-8") if PAGE.exists() else ""
-        if current != text:
-            print(f"{PAGE} is stale: run python scripts/gen_planner_docs.py", file=sys.stderr)
-            return 1
-        return 0
-    PAGE.write_text(text, encoding="utf-8")
-    print(f"wrote {PAGE}")
-    return 0
+    stale = 0
+    for path, text in pages().items():
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        if current == text:
+            continue
+        if args.check:
+            print(f"{path} is stale: run python scripts/gen_planner_docs.py", file=sys.stderr)
+            stale = 1
+        else:
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path}")
+    return stale
 
 
 if __name__ == "__main__":
