@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 import warnings
@@ -16,7 +18,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from cemgd import tasks  # noqa: E402
-from cemgd.pets import PETSConfig, quick, run  # noqa: E402
+from cemgd.cli import main  # noqa: E402
+from cemgd.pets import PETSConfig, quick  # noqa: E402
 from cemgd.runs import read_metrics  # noqa: E402
 from cemgd.tasks import (  # noqa: E402
     EnvTask,
@@ -184,17 +187,44 @@ def test_a_module_that_fails_to_import_names_the_argument(tmp_path, monkeypatch)
 
 
 # ------------------------------------------------------------------------- PETS on it
-def test_user_task_trains_through_pets(user_module, tmp_path):
-    config = quick(PETSConfig(task=f"{user_module}:inverted_pendulum", planner="cem", seed=1))
-    rows = run(config, tmp_path / "run", show_progress=False)
-    assert len(rows) == config.trials == 2
-    metrics = read_metrics(tmp_path / "run")
+def test_user_task_trains_through_cemgd_train(user_module, tmp_path, capsys):
+    """``cemgd train --task module:factory --quick``: the CLI, then the library PETS loop."""
+    out = tmp_path / "run"
+    code = main(["train", "--task", f"{user_module}:inverted_pendulum", "--planner", "cem",
+                 "--seed", "1", "--quick", "--no-progress", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    config = json.loads((out / "config.json").read_text())
+    assert config["task"] == f"{user_module}:inverted_pendulum"
+    metrics = read_metrics(out)
     assert [m.trial for m in metrics] == [0, 1]
     for m in metrics:
-        # The episode ends when the pole falls (termination) or after 15 steps; the
-        # return counts the steps it stayed up.
-        assert 1 <= m.episode_steps <= config.episode_length
+        # The episode ends when the pole falls (termination) or after --quick's 15 steps;
+        # the return counts the steps it stayed up.
+        assert 1 <= m.episode_steps <= 15
         assert m.episode_return == pytest.approx(m.episode_steps, abs=1.0)
+
+
+def test_user_task_through_the_library(user_module):
+    config = quick(PETSConfig(task=f"{user_module}:inverted_pendulum", planner="cem"))
+    task = config.make_task()
+    assert task.name == "InvertedPendulum-v5" and task.episode_length == config.episode_length
+
+
+@pytest.mark.parametrize(("factory", "message"), [
+    ("not_a_task", r"task: my_cemgd_tasks:not_a_task returned a dict, expected an EnvTask"),
+    ("reward", r"task: my_cemgd_tasks:reward needs the arguments action, next_obs, obs"),
+    ("missing", r"task: module 'my_cemgd_tasks' has no 'missing'"),
+    ("wrong_reward", r"reward: does not trace under jax\.jit"),
+])
+def test_bad_factories_exit_2_with_a_message(user_module, tmp_path, capsys, factory, message):
+    out = tmp_path / "run"
+    code = main(["train", "--task", f"{user_module}:{factory}", "--quick", "--no-progress",
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert re.search(message, err), err
+    assert "Traceback" not in err
+    assert not (out / "metrics.csv").exists()
 
 
 # ------------------------------------------------------------------------- own model

@@ -14,7 +14,7 @@ from cemgd.planners import PLANNERS, Planner, make_planner, resolve_planner
 from cemgd.planners.spec import quick_config
 from cemgd.runs import RunError
 from cemgd.runs import config_diff as _diff
-from cemgd.tasks import EnvTask, check_env_task, make_env_task
+from cemgd.tasks import EnvTask, check_env_task, resolve_env_task
 from cemgd.validate import check_int
 
 GRAD_PROPAGATIONS = ("mean", "sampled")
@@ -106,7 +106,7 @@ class PETSConfig:
     def make_task(self) -> EnvTask:
         """The task, with ``episode_length`` applied."""
         kwargs = {"episode_length": self.episode_length} if self.episode_length else {}
-        return make_env_task(self.task, **kwargs)
+        return resolve_env_task(self.task, argument="task", **kwargs)
 
     def make_planner(self) -> Planner:
         """The planner with its preset and ``planner_options`` applied."""

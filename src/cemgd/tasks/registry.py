@@ -216,6 +216,12 @@ def _call(factory: Callable[..., EnvTask], where: str, argument: str,
                     f"{key}: not an argument of {where}; expected one of "
                     f"{', '.join(sorted(accepted)) or '(none)'}"
                 )
+    missing = _required(factory) - set(kwargs)
+    if missing:
+        raise ValueError(
+            f"{argument}: {where} needs the arguments {', '.join(sorted(missing))}; a task "
+            "factory must be callable with keyword arguments only (e.g. episode_length)"
+        )
     task = factory(**kwargs)
     if not isinstance(task, EnvTask):
         raise ValueError(
@@ -241,6 +247,22 @@ def _accepted(factory: Callable[..., Any]) -> set[str] | None:
         return None
     return {p.name for p in parameters
             if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)}
+
+
+def _required(factory: Callable[..., Any]) -> set[str]:
+    """The parameters ``factory`` cannot be called without."""
+    if isinstance(factory, _LazyEntryPoint):
+        return set()
+    if dataclasses.is_dataclass(factory):
+        return {f.name for f in dataclasses.fields(factory) if f.init
+                and f.default is dataclasses.MISSING
+                and f.default_factory is dataclasses.MISSING}
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature
+        return set()
+    return {p.name for p in parameters if p.default is inspect.Parameter.empty
+            and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)}
 
 
 def list_env_tasks() -> dict[str, str]:
