@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
 import subprocess
@@ -26,6 +27,7 @@ from cemgd.tasks import (  # noqa: E402
     from_gymnasium,
     list_env_tasks,
     register_task,
+    registry,  # noqa: E402
     resolve_env_task,
 )
 
@@ -238,3 +240,30 @@ def test_own_model_example_plans_on_the_real_environment():
     assert float(values["train_mse"]) < 0.1  # the model learned something
     assert np.isfinite(float(values["episode_return"]))
     assert float(values["episode_return"]) <= 0.0  # pendulum rewards are costs
+
+
+def test_entry_point_tasks_are_listed_and_resolved(user_module, monkeypatch):
+    """An installed package's ``cemgd.tasks`` entry points show up by name."""
+    points = [
+        importlib.metadata.EntryPoint("ep-pendulum", f"{user_module}:inverted_pendulum",
+                                      tasks.ENTRY_POINT_GROUP),
+        importlib.metadata.EntryPoint("ep-broken", "no_such_package_xyz:make",
+                                      tasks.ENTRY_POINT_GROUP),
+    ]
+    seen = []
+
+    def entry_points(group: str):
+        seen.append(group)
+        return points
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", entry_points)
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    monkeypatch.setattr(registry, "ENV_TASKS", dict(registry.ENV_TASKS))
+    listed = list_env_tasks()
+    assert seen == ["cemgd.tasks"]
+    assert "ep-pendulum" in listed and "cartpole-swingup" in listed
+    task = resolve_env_task("ep-pendulum", episode_length=11)
+    assert task.name == "InvertedPendulum-v5" and task.episode_length == 11
+    with pytest.raises(ValueError, match=r"^task: cannot load task 'ep-broken' from entry "
+                                         r"point 'no_such_package_xyz:make'"):
+        resolve_env_task("ep-broken", argument="task")

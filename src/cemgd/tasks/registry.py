@@ -79,15 +79,21 @@ class _LazyEntryPoint:
         self.point = point
         self.__doc__ = f"from the installed entry point {point.value}"
 
-    def __call__(self, **kwargs: Any) -> Any:
+    def load(self, argument: str = "name") -> Callable[..., EnvTask]:
+        """The entry point's factory; ``ValueError`` starting with ``argument`` if broken."""
         try:
             factory = self.point.load()
         except Exception as err:  # a broken installed package: say which one
             raise ValueError(
-                f"name: cannot load task {self.point.name!r} from entry point "
+                f"{argument}: cannot load task {self.point.name!r} from entry point "
                 f"{self.point.value!r} ({type(err).__name__}: {err})"
             ) from None
-        return factory(**kwargs)
+        if not callable(factory):
+            raise ValueError(f"{argument}: entry point {self.point.value!r} is not callable")
+        return factory
+
+    def __call__(self, **kwargs: Any) -> Any:
+        return self.load()(**kwargs)
 
 
 def resolve_env_task(name_or_path: str, *, argument: str = "name_or_path",
@@ -114,6 +120,8 @@ def resolve_env_task(name_or_path: str, *, argument: str = "name_or_path",
         where = name_or_path
     else:
         factory = ENV_TASKS[name_or_path]
+        if isinstance(factory, _LazyEntryPoint):
+            factory = factory.load(argument)
         where = f"task {name_or_path!r}"
     return _call(factory, where, argument, kwargs)
 
