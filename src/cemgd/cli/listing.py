@@ -9,13 +9,13 @@ import sys
 from cemgd.cli.base import Context, Subparsers, add_command, plain
 from cemgd.planners import PLANNERS, PRESETS
 from cemgd.planners.spec import planner_settings
-from cemgd.tasks import ENV_TASKS
+from cemgd.tasks import list_env_tasks
 
 
 def task_docs() -> dict[str, str]:
-    """Environment task name -> first line of its docstring (markup removed)."""
-    return {name: plain((factory.__doc__ or "").strip().split("\n")[0])
-            for name, factory in sorted(ENV_TASKS.items())}
+    """Environment task name -> first line of its docstring (markup removed), installed
+    packages' ``cemgd.tasks`` entry points included."""
+    return {name: plain(doc) for name, doc in list_env_tasks().items()}
 
 
 def _first_line(doc: str | None) -> str:
