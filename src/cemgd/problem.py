@@ -161,14 +161,41 @@ def finite_or_neg_inf(returns: Array) -> tuple[Array, Array]:
     return jnp.where(ok, returns, -jnp.inf), i32(jnp.sum(~ok))
 
 
+def map_chunks(fn: Callable[[Array], Any], x: Array, max_batch: int | None) -> Any:
+    """``fn`` over chunks of at most ``max_batch`` rows of ``x: [B, ...]`` (one ``lax.map``).
+
+    ``fn`` maps ``[b, ...]`` to a pytree of ``[b, ...]`` arrays, row by row (row ``i`` of
+    the output depends only on row ``i`` of the input). The ``B`` rows are split into
+    ``ceil(B / max_batch)`` chunks of equal size (the last row repeated as padding, its
+    outputs dropped), so compiled memory scales with ``max_batch``, not ``B``. ``None``
+    or ``B <= max_batch``: one call.
+    """
+    b = x.shape[0]
+    if max_batch is None or b <= max_batch:
+        return fn(x)
+    n = -(-b // max_batch)
+    size = -(-b // n)
+    pad = n * size - b
+    if pad:
+        x = jnp.concatenate([x, jnp.broadcast_to(x[-1:], (pad, *x.shape[1:]))])
+    out = jax.lax.map(fn, x.reshape(n, size, *x.shape[1:]))
+    return jax.tree.map(lambda o: o.reshape(n * size, *o.shape[2:])[:b], out)
+
+
 def evaluate(
-    problem: Problem, obs: Array, actions: Array, key: Array, gradient: bool = False
+    problem: Problem, obs: Array, actions: Array, key: Array, gradient: bool = False,
+    max_batch: int | None = None,
 ) -> tuple[Array, Array]:
     """Roll out ``actions: [B, T, A]`` and sanitise: ``(returns: [B], num_nonfinite)``.
 
     ``gradient=True`` scores with :attr:`Problem.rollout_for_gradient` (what gradient
-    steps climb) instead of ``problem.rollout``.
+    steps climb) instead of ``problem.rollout``. ``max_batch`` evaluates at most that
+    many sequences at a time (:func:`map_chunks`); since ``returns[i]`` depends only on
+    ``actions[i]`` and every chunk uses ``key``, the returns are those of one call.
     """
     rollout = problem.rollout_for_gradient if gradient else problem.rollout
-    returns = rollout(obs, actions, key)
-    return finite_or_neg_inf(jnp.reshape(returns, (actions.shape[0],)).astype(jnp.float32))
+
+    def score(a: Array) -> Array:
+        return jnp.reshape(rollout(obs, a, key), (a.shape[0],)).astype(jnp.float32)
+
+    return finite_or_neg_inf(map_chunks(score, actions, max_batch))

@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.problem import Array, PlanInfo, PlanState, Problem, evaluate, i32
+from cemgd.problem import Array, PlanInfo, PlanState, Problem, evaluate, i32, map_chunks
+from cemgd.validate import check_int
 
 PlanFn = Callable[[PlanState, Array], tuple[Array, PlanState, PlanInfo]]
 
@@ -63,6 +64,15 @@ def half_range(problem: Problem) -> Array:
 
 
 Truncation = Literal["box", "pets"]
+
+#: Default ``max_batch`` of the sampling planners: sequences rolled out at a time
+#: (measured: see ``cemgd bench``'s first-step columns).
+DEFAULT_MAX_BATCH = 1000
+
+
+def check_max_batch(value: Any) -> None:
+    """Raise ValueError naming ``max_batch`` unless it is an int >= 1."""
+    check_int("max_batch", value, 1)
 
 
 def sample_truncated(
@@ -166,6 +176,7 @@ def cem_search(
     top_k: int,
     refine: Callable[[Array, Array], Array] | None = None,
     truncation: Truncation = "pets",
+    max_batch: int | None = None,
 ) -> CEMSearch:
     """The Cross-Entropy Method (CEM-GD paper, Eq. 2), as one ``lax.scan``.
 
@@ -187,6 +198,8 @@ def cem_search(
         refine: optional ``refine(actions: [B, T, A], key) -> [B, T, A]`` applied to
             samples before evaluation (GradCEM's gradient step).
         truncation: how samples are kept in the box (:func:`sample_truncated`).
+        max_batch: sequences refined and evaluated at a time (static; ``None``: all);
+            the result is the same, the compiled memory bounded.
     """
     top_actions = jnp.broadcast_to(mean, (top_k, *mean.shape))
     top_returns = jnp.full((top_k,), -jnp.inf, jnp.float32)
@@ -195,8 +208,8 @@ def cem_search(
         mean, std, top_actions, top_returns, bad = carry
         actions = sample_truncated(step_key, mean, std, problem, num_samples, truncation)
         if refine is not None:
-            actions = refine(actions, step_key)
-        returns, nonfinite = evaluate(problem, obs, actions, eval_key)
+            actions = map_chunks(lambda a: refine(a, step_key), actions, max_batch)
+        returns, nonfinite = evaluate(problem, obs, actions, eval_key, max_batch=max_batch)
         best_returns, idx = jax.lax.top_k(returns, max(num_elites, top_k))
         elites = actions[idx[:num_elites]]
         mean = (1 - alpha) * mean + alpha * jnp.mean(elites, axis=0)

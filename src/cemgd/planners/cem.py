@@ -19,10 +19,12 @@ import jax
 import jax.numpy as jnp
 
 from cemgd.planners.base import (
+    DEFAULT_MAX_BATCH,
     Planner,
     Result,
     Truncation,
     cem_search,
+    check_max_batch,
     check_truncation,
     half_range,
     i32,
@@ -48,6 +50,8 @@ class CEMConfig:
     """Initial std in half-widths of the action box (0.5: PETS' var = width^2 / 16)."""
     truncation: Truncation = "pets"
     """'pets': PETS' std cap near bounds (the paper's code); 'box': normal cut to the box."""
+    max_batch: int = DEFAULT_MAX_BATCH
+    """Sequences rolled out at a time; larger batches run in chunks (same result, less memory)."""
 
     def __post_init__(self) -> None:
         check_int("num_samples", self.num_samples)
@@ -56,6 +60,7 @@ class CEMConfig:
         check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
         check_truncation(self.truncation)
+        check_max_batch(self.max_batch)
 
     @property
     def num_elites(self) -> int:
@@ -78,6 +83,7 @@ class CEM(Planner):
         search = cem_search(
             problem, obs, sample_key, eval_key, state.mean, std, c.num_samples,
             c.num_iterations, c.num_elites, c.alpha, top_k=1, truncation=c.truncation,
+            max_batch=c.max_batch,
         )
         n = i32(c.num_samples * c.num_iterations)
         return Result(

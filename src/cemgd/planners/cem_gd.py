@@ -38,10 +38,12 @@ import jax.numpy as jnp
 
 from cemgd.linesearch import GradientSettings, refine_and_pick
 from cemgd.planners.base import (
+    DEFAULT_MAX_BATCH,
     Planner,
     Result,
     Truncation,
     cem_search,
+    check_max_batch,
     check_truncation,
     half_range,
     i32,
@@ -70,6 +72,8 @@ class CEMGDConfig(GradientSettings):
     """CEM std at the start of every step, in half-widths of the box (Sigma = I)."""
     truncation: Truncation = "pets"
     """'pets': PETS' std cap near bounds (the paper's code); 'box': normal cut to the box."""
+    max_batch: int = DEFAULT_MAX_BATCH
+    """Sequences rolled out at a time; larger batches run in chunks (same result, less memory)."""
     keep_warm_start: bool = False
     """Evaluate the warm start (the shifted previous plan) with the step's samples and let
     it compete for the top-k, so a step never returns a worse plan than it (paper: off)."""
@@ -91,6 +95,7 @@ class CEMGDConfig(GradientSettings):
         check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
         check_truncation(self.truncation)
+        check_max_batch(self.max_batch)
         if self.top_k > min(self.n_init, self.n_replan):
             raise ValueError(
                 f"top_k: expected <= min(n_init, n_replan) = "
@@ -128,7 +133,7 @@ class CEMGD(Planner):
         search = cem_search(
             problem, obs, sample_key, eval_key, mean, std, per_iteration, c.num_iterations,
             num_elites_for(per_iteration, c.elite_ratio), c.alpha, c.top_k,
-            truncation=c.truncation,
+            truncation=c.truncation, max_batch=c.max_batch,
         )
         top_actions, top_returns, warm_bad = search.top_actions, search.top_returns, i32(0)
         if c.keep_warm_start:

@@ -90,7 +90,7 @@ class GradCEM(Planner):
         search = cem_search(
             problem, obs, sample_key, eval_key, state.mean, std, c.num_samples,
             c.num_iterations, c.num_elites, c.alpha, top_k=1, refine=refine,
-            truncation=c.truncation,
+            truncation=c.truncation, max_batch=c.max_batch,
         )
         n = c.num_samples * c.num_iterations
         return Result(

@@ -163,7 +163,7 @@ class ICEM(Planner):
             noise = colored_noise(step_key, c.beta, (n, *mean.shape))
             samples = problem.clip(mean + std * noise)
             cand = jnp.concatenate([samples, mean[None]])  # [n + 1, T, A]; last: the mean
-            returns, _ = evaluate(problem, obs, cand, eval_key)
+            returns, _ = evaluate(problem, obs, cand, eval_key, max_batch=c.max_batch)
             real = jnp.where(slot < n, slot < size, is_last)
             bad = bad + jnp.sum(real & ~jnp.isfinite(returns))
             returns = jnp.where(real, returns, -jnp.inf)

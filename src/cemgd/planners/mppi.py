@@ -27,7 +27,14 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import Planner, Result, half_range, i32
+from cemgd.planners.base import (
+    DEFAULT_MAX_BATCH,
+    Planner,
+    Result,
+    check_max_batch,
+    half_range,
+    i32,
+)
 from cemgd.problem import Array, PlanState, Problem, evaluate
 from cemgd.validate import check_int, check_range
 
@@ -44,12 +51,15 @@ class MPPIConfig:
     """lambda: returns are divided by it before exponentiation (in units of return)."""
     noise_std: float = 0.5
     """Std of the Gaussian perturbations, in half-widths of the action box."""
+    max_batch: int = DEFAULT_MAX_BATCH
+    """Sequences rolled out at a time; larger batches run in chunks (same result, less memory)."""
 
     def __post_init__(self) -> None:
         check_int("num_samples", self.num_samples)
         check_int("num_iterations", self.num_iterations)
         check_range("temperature", self.temperature, 0.0, float("inf"), low_open=True)
         check_range("noise_std", self.noise_std, 0.0, float("inf"), low_open=True)
+        check_max_batch(self.max_batch)
 
 
 def mppi_weights(returns: Array, temperature: float) -> Array:
@@ -84,7 +94,8 @@ class MPPI(Planner):
             mean, bad = carry
             noise = jax.random.normal(step_key, shape, jnp.float32)
             actions = problem.clip(mean + std * noise)
-            returns, nonfinite = evaluate(problem, obs, actions, eval_key)
+            returns, nonfinite = evaluate(problem, obs, actions, eval_key,
+                                          max_batch=c.max_batch)
             w = mppi_weights(returns, c.temperature)
             new_mean = jnp.einsum("b,bta->ta", w, actions)
             mean = jnp.where(jnp.sum(w) > 0, new_mean, mean)

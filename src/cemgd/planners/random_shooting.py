@@ -15,7 +15,14 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import Planner, Result, i32, uniform_sequences
+from cemgd.planners.base import (
+    DEFAULT_MAX_BATCH,
+    Planner,
+    Result,
+    check_max_batch,
+    i32,
+    uniform_sequences,
+)
 from cemgd.problem import Array, PlanState, Problem, evaluate
 from cemgd.validate import check_int
 
@@ -26,9 +33,12 @@ class RandomShootingConfig:
 
     num_samples: int = 500
     """Sequences sampled uniformly in the box and evaluated per step (N)."""
+    max_batch: int = DEFAULT_MAX_BATCH
+    """Sequences rolled out at a time; larger batches run in chunks (same result, less memory)."""
 
     def __post_init__(self) -> None:
         check_int("num_samples", self.num_samples)
+        check_max_batch(self.max_batch)
 
 
 class RandomShooting(Planner):
@@ -43,7 +53,7 @@ class RandomShooting(Planner):
         n = self.config.num_samples
         sample_key, eval_key = jax.random.split(key)
         actions = uniform_sequences(sample_key, problem, n)
-        returns, bad = evaluate(problem, obs, actions, eval_key)
+        returns, bad = evaluate(problem, obs, actions, eval_key, max_batch=self.config.max_batch)
         best = jnp.argmax(returns)
         return Result(
             actions=actions[best],

@@ -1,0 +1,69 @@
+"""max_batch: chunked evaluation gives the result of one batch, for every sampling planner."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import cemgd
+from cemgd.models import init_ensemble, make_rollout
+from cemgd.planners import PLANNERS, PlannerSpec
+from cemgd.problem import map_chunks
+
+SAMPLING = sorted(n for n, cls in PLANNERS.items()
+                  if "max_batch" in {f.name for f in dataclasses.fields(cls.Config)})
+SMALL = {"cem": "num_samples=30,num_iterations=2", "cem-gd": "n_init=60,n_replan=30,grad_steps=2",
+         "icem": "num_samples=30,num_iterations=2", "mppi": "num_samples=30,num_iterations=2",
+         "random-shooting": "num_samples=30", "gradcem": "num_samples=30,num_iterations=2"}
+
+
+def _reward(obs, action, next_obs):
+    return next_obs[..., 0] - 0.1 * jnp.sum(action**2, axis=-1)
+
+
+def _problem() -> cemgd.Problem:
+    params = init_ensemble(jax.random.key(0), 4, 2, 3, 16, 2)
+    rollout = make_rollout(params, _reward, num_particles=3)  # sampled particles: keyed noise
+    return cemgd.Problem(rollout, 6, -np.ones(2), np.ones(2), obs_shape=(4,))
+
+
+def test_every_sampling_planner_has_max_batch():
+    assert set(SAMPLING) == set(PLANNERS) - {"gd"}
+
+
+@pytest.mark.parametrize("name", SAMPLING)
+def test_chunked_equals_unchunked(name):
+    problem = _problem()
+    obs = jnp.array([0.1, -0.2, 0.3, 0.0])
+    plans = []
+    for max_batch in (1000, 7):
+        planner = cemgd.make_planner(f"{name}:{SMALL[name]},max_batch={max_batch}")
+        state = planner.init(problem, jax.random.key(1))
+        steps = []
+        for _ in range(2):  # the first step and a replan step
+            actions, state, info = planner.plan(state, obs)
+            steps.append((np.asarray(actions), float(info.best_return), int(info.num_rollouts)))
+        plans.append(steps)
+    for (a1, r1, n1), (a2, r2, n2) in zip(*plans, strict=True):
+        np.testing.assert_allclose(a2, a1, rtol=1e-5, atol=1e-5)
+        assert r2 == pytest.approx(r1, rel=1e-5, abs=1e-5) and n2 == n1
+
+
+def test_map_chunks_pads_and_drops():
+    x = jnp.arange(23.0).reshape(23, 1)
+    out = map_chunks(lambda a: (2 * a[:, 0], a), x, 5)
+    np.testing.assert_array_equal(out[0], 2 * np.arange(23.0))
+    np.testing.assert_array_equal(out[1], x)
+
+
+@pytest.mark.parametrize("name", SAMPLING)
+@pytest.mark.parametrize("value", [0, -3, 2.5, True])
+def test_bad_max_batch_names_the_setting(name, value):
+    with pytest.raises(ValueError, match="max_batch"):
+        cemgd.make_planner(name, max_batch=value)
+    with pytest.raises(ValueError, match="max_batch"):
+        PlannerSpec.parse(f"{name}:max_batch=0")
