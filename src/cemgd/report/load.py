@@ -17,18 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from cemgd.planners import resolve_planner
+from cemgd.planners.spec import PlannerSpec
 from cemgd.runs import METRICS_FILE, RunError, read_metrics
 
 
 def planner_family(name: str, config: dict[str, Any] | None = None) -> str:
     """Registry name of a planner (``cem`` for ``cem-500``): the run's recorded
-    ``planner_name``, else the registry's preset table; ``""`` when unknown."""
+    ``planner_name``, else :attr:`PlannerSpec.family` of ``name``; ``""`` when unknown."""
     recorded = (config or {}).get("planner_name")
     if isinstance(recorded, str):
         return recorded
     try:
-        return resolve_planner(name.split(":", 1)[0])[0]
+        return PlannerSpec.parse(name).family
     except ValueError:
         return ""
 

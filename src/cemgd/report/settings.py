@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cemgd.planners import make_planner
+from cemgd.planners.spec import PlannerSpec
 from cemgd.report.load import planner_family
 from cemgd.runtime import hardware_info
 
@@ -48,7 +48,7 @@ def settings_diff(name: str, resolved: Mapping[str, Any]) -> str:
     """Settings in ``resolved`` that differ from planner ``name``'s defaults, as
     ``key=value, ...`` (``defaults`` when none; ``?`` when ``name`` is unknown)."""
     try:
-        defaults = dataclasses.asdict(make_planner(name).config)
+        defaults = dataclasses.asdict(PlannerSpec.parse(name).config())
     except ValueError:
         return "?"
     diff = [f"{k}={v}" for k, v in resolved.items() if k in defaults and defaults[k] != v]
