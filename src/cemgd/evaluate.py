@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.models import EnsembleParams, TrainConfig, fold_normalizer, load_model
-from cemgd.pets import PETSConfig, PlanStep, compile_plan_step
+from cemgd.pets import (
+    Episode,
+    PETSConfig,
+    PlanStep,
+    compile_plan_step,
+    run_episode,
+    upgrade_payload,
+)
 from cemgd.planners import Planner
 from cemgd.planners.spec import PlannerSpec, make_planner, quick_config
 from cemgd.problem import Problem
@@ -133,6 +139,7 @@ def read_pets_config(run_dir: Path) -> PETSConfig:
     if payload is None:
         raise RunError(f"run_dir: {file} corrupt")
     names = {f.name for f in dataclasses.fields(PETSConfig)}
+    payload = upgrade_payload(payload)
     try:
         kwargs = {k: v for k, v in payload.items() if k in names and k != "train"}
         train = TrainConfig(**payload.get("train", {}))
@@ -211,47 +218,26 @@ def planner_label(spec: str, planner: Planner) -> str:
     return PlannerSpec(parsed.name, {**parsed.settings, **changed}).label
 
 
-def run_episode(model: FrozenModel, run: PlannerRun, seed: int) -> dict[str, Any]:
-    """One closed-loop episode with environment seed and planner key ``seed``.
-
-    Returns:
-        ``return``, ``steps``, ``plan_ms`` ``[steps]``, ``rollouts`` ``[steps]``, ``seconds``.
-    """
-    env = model.task.make_env(seed=seed)
-    state = run.state0._replace(key=jax.random.key(seed))
-    obs, _ = env.reset()
-    total, times, rollouts = 0.0, [], []
-    start = time.perf_counter()
-    try:
-        for _ in range(model.task.episode_length):
-            t0 = time.perf_counter()
-            actions, state, info = run.step(state, jnp.asarray(obs, jnp.float32), model.params)
-            action, info = jax.device_get((actions[0], info))  # waits for the step
-            times.append((time.perf_counter() - t0) * 1e3)
-            rollouts.append(int(info.num_rollouts))
-            obs, reward, terminated, truncated, _ = env.step(np.asarray(action))
-            total += float(reward)
-            if terminated or truncated:
-                break
-    finally:
-        env.close()
-    return {"return": total, "steps": len(times), "plan_ms": np.asarray(times),
-            "rollouts": np.asarray(rollouts), "seconds": time.perf_counter() - start}
+def play(model: FrozenModel, run: PlannerRun, seed: int) -> Episode:
+    """One closed-loop episode (:func:`cemgd.pets.run_episode`) with environment seed and
+    planner key ``seed``."""
+    return run_episode(model.task, model.config, model.trial, run.step, model.params,
+                       run.state0, seed=seed)
 
 
 def episode_row(model: FrozenModel, run: PlannerRun, k: int, seed: int,
-                result: dict[str, Any]) -> dict[str, Any]:
+                episode: Episode) -> dict[str, Any]:
     """The ``episodes.csv`` row of one episode (:data:`EPISODE_COLUMNS`)."""
-    ms = result["plan_ms"]
+    ms = episode.plan_ms
     row = {
         "task": model.config.task, "planner": run.spec, "episode": k, "seed": seed,
-        "return": result["return"], "steps": result["steps"],
+        "return": float(np.sum(episode.rewards)), "steps": int(ms.size),
         "plan_ms_mean": round(float(np.mean(ms)), 3),
         "plan_ms_p90": round(float(np.percentile(ms, 90)), 3),
         "plan_ms_first": round(float(ms[0]), 3),
-        "rollouts_per_step": float(np.mean(result["rollouts"])),
+        "rollouts_per_step": float(np.mean(episode.rollouts)),
         "plan_memory_mb": round(run.memory_mb, 3), "peak_rss_mb": round(peak_rss_mb(), 1),
-        "compile_s": round(run.compile_s, 3), "episode_s": round(result["seconds"], 3),
+        "compile_s": round(run.compile_s, 3), "episode_s": round(episode.seconds, 3),
     }
     return {c: row[c] for c in EPISODE_COLUMNS}
 
@@ -312,7 +298,7 @@ def _run_all(config: EvaluateConfig, model: FrozenModel, folder: StudyFolder,
             run = compile_planner(model, spec, config.quick)
             for k in todo[spec]:
                 bar.update(task_bar, description=f"{spec}: episode {k + 1}/{len(seeds)}")
-                result = run_episode(model, run, seeds[k])
-                folder.append(EPISODES_FILE, episode_row(model, run, k, seeds[k], result))
+                episode = play(model, run, seeds[k])
+                folder.append(EPISODES_FILE, episode_row(model, run, k, seeds[k], episode))
                 bar.update(task_bar, advance=1)
             console().print(f"{spec}: {len(todo[spec])} episode(s) done")

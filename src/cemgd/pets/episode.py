@@ -110,12 +110,14 @@ class Episode:
 def run_episode(
     task: EnvTask, config: PETSConfig, trial: int, plan_step: PlanStep,
     params: EnsembleParams, state0: PlanState, render: bool = False,
-    on_step: OnStep | None = None,
+    on_step: OnStep | None = None, seed: int | None = None,
 ) -> Episode:
-    """One MPC episode of trial ``trial`` (env and planner keys derived from it)."""
-    env = task.make_env(seed=run_seed(config, trial, 4), render_mode="rgb_array" if render
-                        else None)
-    state = state0._replace(key=jax.random.key(run_seed(config, trial, 5)))
+    """One MPC episode of trial ``trial`` (env and planner keys derived from it, or both
+    ``seed`` when given: ``cemgd evaluate`` pairs planners on the same seed)."""
+    env_seed, key_seed = ((seed, seed) if seed is not None
+                          else (run_seed(config, trial, 4), run_seed(config, trial, 5)))
+    env = task.make_env(seed=env_seed, render_mode="rgb_array" if render else None)
+    state = state0._replace(key=jax.random.key(key_seed))
     obs, _ = env.reset()
     frames = [env.render()] if render else []
     record: dict[str, list] = {k: [] for k in (

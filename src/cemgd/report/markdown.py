@@ -87,13 +87,25 @@ def quick_banner(quick: bool) -> list[str]:
             "no number here speaks to the paper's claims at its sizes.", ""]
 
 
+#: Run settings the protocol table shows, with the names older runs recorded them by.
+PROTOCOL_KEYS = (("trials", ()), ("episode_length", ()), ("random_steps", ()),
+                 ("horizon", ()), ("num_particles", ()), ("propagation", ()),
+                 ("grad_propagation", ()), ("num_members", ("members",)), ("hidden", ()),
+                 ("num_layers", ("layers",)), ("activation", ()))
+
+
+def _setting(config: Mapping[str, Any], key: str, legacy: Sequence[str]) -> Any:
+    for name in (key, *legacy):
+        if name in config:
+            return config[name]
+    return None
+
+
 def _protocol(runs: Sequence[RunData]) -> list[list[str]]:
     """Settings of the runs (the values found) beside the paper's."""
-    keys = ["trials", "episode_length", "random_steps", "horizon", "num_particles",
-            "propagation", "grad_propagation", "members", "hidden", "layers", "activation"]
     out = []
-    for key in keys:
-        values = sorted({json.dumps(r.config.get(key)) for r in runs})
+    for key, legacy in PROTOCOL_KEYS:
+        values = sorted({json.dumps(_setting(r.config, key, legacy)) for r in runs})
         ours = ", ".join(v.strip('"') for v in values)
         if key == "episode_length" and ours == "0":
             ours = "0 (the task's: 100, pusher 200)"

@@ -37,7 +37,7 @@ PLANNER_ORDER = ("cem-50", "cem-500", "cem-5000", "gd", "cem-gd")
 
 #: The paper's protocol (Sec. 3 and PETS) for the settings a sweep may change.
 PAPER_SETTINGS: dict[str, Any] = {
-    "horizon": 45, "hidden": 200, "layers": 3, "activation": "silu", "members": 5,
+    "horizon": 45, "hidden": 200, "num_layers": 3, "activation": "silu", "num_members": 5,
     "num_particles": 20, "trials": 12,
 }
 
