@@ -13,12 +13,9 @@ from types import ModuleType
 
 import pytest
 
-pytest.importorskip("gymnasium")
-pytest.importorskip("mujoco")
-
-from cemgd.cli import build_parser  # noqa: E402
-from cemgd.runs import METRIC_COLUMNS  # noqa: E402
-from cemgd.tasks import ENV_TASKS  # noqa: E402
+from cemgd.cli import build_parser
+from cemgd.runs import METRIC_COLUMNS
+from cemgd.tasks import ENV_TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 GUIDE = ROOT / "docs" / "guide"
@@ -54,6 +51,8 @@ def test_the_guide_has_its_pages_and_the_index_links_them():
 @pytest.mark.parametrize("page", [p.name for p in PAGES if blocks(p, "python")])
 def test_python_blocks_run(page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Each page's python blocks, in order, in one namespace, in an empty folder."""
+    pytest.importorskip("gymnasium")  # the guide's tasks are gymnasium environments
+    pytest.importorskip("mujoco")
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     registered = set(ENV_TASKS)
