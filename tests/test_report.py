@@ -45,7 +45,8 @@ def write_run(folder: Path, task: str, planner: str, seed: int, trials: int = TR
                        episode_steps=STEPS, env_steps=500 + STEPS * (t + 1),
                        plan_ms_mean=plan_ms(task, planner, seed, t), plan_ms_first=100.0,
                        rollouts_per_step=ROLLOUTS[planner], plan_memory_mb=MEMORY[planner],
-                       peak_rss_mb=400.0 + 10 * seed + t, train_s=1.0, episode_s=2.0)
+                       peak_rss_mb=400.0 + 10 * seed + t, train_s=1.0 + t + seed,
+                       val_mse=0.5 / (t + 1) + 0.01 * seed, episode_s=2.0)
             writer.writerow(row)
 
 
@@ -133,7 +134,16 @@ def test_report_writes_figures_tables_and_csv(fixture_sweep: Path, tmp_path: Pat
     assert [float(r["env_steps"]) for r in f3] == [510.0, 520.0, 530.0]
     assert [float(r["return_mean"]) for r in f3] == [11.0, 13.0, 15.0]
 
+    # the model's held-out error and training time per trial, beside the returns
+    for t, r in enumerate(f3):
+        assert float(r["val_mse_mean"]) == pytest.approx(0.5 / (t + 1) + 0.01, abs=1e-6)
+        assert float(r["val_mse_std"]) == pytest.approx(0.01, abs=1e-6)
+        assert float(r["train_s_mean"]) == pytest.approx(2.0 + t)
+    assert (out / "model_quality.png").read_bytes()[:4] == b"\x89PNG"
+
     text = (out / "REPORT.md").read_text()
+    assert "| cartpole-swingup | cem-50 | 0 | 11 ± 1 | 0.51 ± 0.01 | 2 ± 1 | 3 |" in text
+    assert "no GPU" not in text and "GPU: not recorded" in text  # never assumed
     assert "Test CPU 9000" in text and "2 CPU core(s)" in text
     assert "hardware not stated in the paper" in text
     assert "paper 2.63" in text and "paper 12.2" in text

@@ -7,7 +7,7 @@ ensemble and normaliser a PETS run (``cemgd train``) saved after trial ``--trial
 ``k`` of every planner uses environment seed ``seeds[k]`` (default ``k``) and planner
 key ``seeds[k]``, so planners are compared on the same starts: only the planner changes.
 
-The output folder (locked while in use)::
+The output folder (locked while in use):
 
     config.json    what identifies the evaluation (run, trial, quick, episode length)
     evaluate.json  planners (spec, label, family, resolved settings), seeds, hardware
