@@ -70,8 +70,8 @@ def _bad_out(tmp_path: Path) -> dict[str, tuple[str, str]]:
     file = tmp_path / "file"
     file.write_text("x")
     return {"empty": ("", "--out: expected a folder path"),
-            "file": (str(file), "is a file, not a folder"),
-            "under-file": (str(file / "run"), "is a file, so"),
+            "file": (str(file), f"{file} exists and is not a folder"),
+            "under-file": (str(file / "run"), f"is under {file}, which is not a folder"),
             }
 
 

@@ -3,6 +3,7 @@ resuming after a kill, retries and failure reports."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -13,11 +14,13 @@ import sys
 import time
 from pathlib import Path
 
+import jax
 import pytest
 
 from cemgd import pets, sweep
 from cemgd.cli import main
 from cemgd.planners.spec import PlannerSpec
+from cemgd.runtime import hardware_info
 from cemgd.sweep import SweepConfig, run_sweep
 from cemgd.sweep import local as sweep_local
 from cemgd.sweep import worker as sweep_worker
@@ -172,6 +175,9 @@ def test_local_pool_writes_every_run(pool_sweep: tuple[Path, sweep.SweepSummary]
     record = json.loads((out / "sweep.json").read_text())
     assert record["finished"] and record["counts"] == {"done": 2}
     assert record["hardware"]["cpu_count"] == os.cpu_count()
+    # the devices JAX ran on (issue 11 item 8), as cemgd.runtime reports them
+    assert record["devices"] == hardware_info()["devices"] and record["devices"]
+    assert record["hardware"]["jax_backend"] == jax.default_backend()
     assert {r["status"] for r in record["runs"]} == {"done"}
     assert all(r["final_return"] is not None for r in record["runs"])
     assert (out / "failures.csv").read_text().splitlines() == [
@@ -473,3 +479,49 @@ def test_local_ray_binds_loopback_and_clusters_need_a_token(
     finally:
         monkeypatch.undo()
         AuthenticationTokenLoader.instance().reset_cache()
+
+
+@pytest.mark.slow
+def test_sweep_on_a_two_node_token_cluster(tmp_path: Path) -> None:
+    """Two `ray start` on this machine (token authentication), then `cemgd sweep --ray`."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install -e .[ray])")
+    import shutil
+    import socket
+    import tempfile
+
+    ray_bin = shutil.which("ray")
+    if ray_bin is None:
+        pytest.skip("the ray command is not on PATH")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    temp = tempfile.mkdtemp(prefix="rt", dir="/tmp")  # short: Ray's socket paths
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "c" * 32,
+           "RAY_USAGE_STATS_ENABLED": "0"}
+    common = ["--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--temp-dir", temp]
+    try:
+        subprocess.run([ray_bin, "start", "--head", "--port", str(port),
+                        "--include-dashboard", "false", *common],
+                       env=env, check=True, capture_output=True, timeout=120)
+        subprocess.run([ray_bin, "start", "--address", f"127.0.0.1:{port}", *common],
+                       env=env, check=True, capture_output=True, timeout=120)
+        out = tmp_path / "s"
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "cemgd.cli", "sweep", "--tasks", "cartpole-swingup",
+             "--planners", "cem-50", "--seeds", "0,1", "--quick", "--trials", "1",
+             "--no-progress", "--ray", f"127.0.0.1:{port}", "--out", str(out)],
+            env=env, capture_output=True, text=True, timeout=600)
+        print(f"2 runs on a two-node local cluster: {time.perf_counter() - start:.1f} s")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        record = json.loads((out / "sweep.json").read_text())
+        assert record["counts"] == {"done": 2}
+        for seed in (0, 1):
+            rows = _rows(out / "cartpole-swingup" / "cem-50" / f"seed-{seed}" / "metrics.csv")
+            assert [r["trial"] for r in rows] == ["0"]
+    finally:  # stop only this cluster's processes (their command lines name its folder)
+        for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            with contextlib.suppress(OSError):
+                if temp.encode() in cmdline.read_bytes():
+                    os.kill(int(cmdline.parent.name), signal.SIGKILL)
+        shutil.rmtree(temp, ignore_errors=True)

@@ -39,7 +39,7 @@ def import_ray() -> Any:
     except ImportError:
         raise ValueError(
             "ray: Ray is not installed; install the extra with `pip install -e .[ray]` "
-            "(or `pip install 'ray>=2.9'`), or leave out --ray to use the local process pool"
+            "(or `pip install 'ray>=2.60'`), or leave out --ray to use the local process pool"
         ) from None
     return ray
 
@@ -166,14 +166,16 @@ def _result(ray: Any, ref: Any, spec: RunSpec) -> dict[str, Any]:
         return {"ok": False, "retry": True, "seconds": 0.0,
                 "error": f"{type(err).__name__}: {err}"}
     files = result.pop("files", None)
-    log = result.pop("log", b"")
-    with contextlib.suppress(OSError), log_path(spec.folder).open("ab") as fh:
-        fh.write(log)
-    if files:
-        try:
+    log = result.pop("log", None)
+    try:
+        if files:
             write_files(spec.folder, files)
-        except OSError as err:
-            return {"ok": False, "retry": True, "seconds": result["seconds"],
-                    "error": f"cannot write the run's files into {spec.folder}: "
-                             f"{type(err).__name__}: {err}"}
+        if log is not None:
+            spec.folder.parent.mkdir(parents=True, exist_ok=True)
+            with log_path(spec.folder).open("ab") as fh:
+                fh.write(log)
+    except OSError as err:
+        return {"ok": False, "retry": True, "seconds": result["seconds"],
+                "error": f"cannot write the run's files into {spec.folder}: "
+                         f"{type(err).__name__}: {err}"}
     return result

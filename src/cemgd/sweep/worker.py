@@ -144,13 +144,12 @@ def _redirect_fds(log: io.TextIOBase) -> Iterator[None]:
 
 
 def read_files(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder``: relative POSIX path -> bytes (temporary files and the
-    lock record aside)."""
+    """Every file under ``folder``: relative POSIX path -> bytes (temporary files aside)."""
     if not folder.is_dir():
         return {}
     return {p.relative_to(folder).as_posix(): p.read_bytes()
             for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.name.endswith(TEMP_SUFFIX) and p.name != ".lock"}
+            if p.is_file() and not p.name.endswith(TEMP_SUFFIX)}
 
 
 def write_files(folder: Path, files: Mapping[str, bytes]) -> None:
@@ -162,7 +161,7 @@ def write_files(folder: Path, files: Mapping[str, bytes]) -> None:
         write_atomic(target, data)
     for p in sorted(folder.rglob("*"), reverse=True):
         rel = p.relative_to(folder).as_posix()
-        if p.is_file() and rel not in files and p.name != ".lock":
+        if p.is_file() and rel not in files:
             p.unlink()
 
 
