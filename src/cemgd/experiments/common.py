@@ -1,11 +1,8 @@
-"""What every study shares: config to CLI flags, a run folder, CSV written as it goes."""
+"""What every study shares: a run folder, CSV written as it goes, tables, planner specs."""
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import types
-import typing
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
@@ -22,55 +19,7 @@ from cemgd.runtime import progress as progress
 console = _console()
 
 
-def _field_type(tp: Any) -> tuple[type, bool]:
-    """``(element type, is_sequence)`` for a config field's annotation."""
-    origin = typing.get_origin(tp)
-    if origin in (tuple, list, Sequence):
-        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
-        return (args[0] if args else str), True
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _field_type(args[0])
-    if origin is typing.Literal:
-        return type(typing.get_args(tp)[0]), False
-    return tp, False
-
-
-def add_config_arguments(
-    parser: argparse.ArgumentParser, config_cls: type, skip: Sequence[str] = ()
-) -> None:
-    """Add one ``--flag`` per field of the dataclass ``config_cls`` (docstring as help).
-
-    Fields named in ``skip`` get no flag (e.g. nested configs handled elsewhere).
-    """
-    hints = typing.get_type_hints(config_cls)
-    docs = field_docs(config_cls)
-    for f in dataclasses.fields(config_cls):
-        if f.name in skip:
-            continue
-        elem, many = _field_type(hints[f.name])
-        flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        help_text = f"{docs.get(f.name, '')} (default: {default})"
-        if elem is bool and not many:
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
-                                default=None, help=help_text)
-        else:
-            parser.add_argument(flag, dest=f.name, type=elem, nargs="+" if many else None,
-                                default=None, help=help_text)
-
-
-def config_from_args(config_cls: type, args: argparse.Namespace, base: Any = None) -> Any:
-    """Build ``config_cls`` from parsed flags; unset flags keep ``base``'s values."""
-    base = config_cls() if base is None else base
-    changes = {}
-    hints = typing.get_type_hints(config_cls)
-    for f in dataclasses.fields(config_cls):
-        value = getattr(args, f.name, None)
-        if value is not None:
-            _, many = _field_type(hints[f.name])
-            changes[f.name] = tuple(value) if many else value
-    return dataclasses.replace(base, **changes)
+# The flag helpers (add_config_arguments, config_from_args) live in cemgd.cli.flags.
 
 
 def field_docs(config_cls: type) -> dict[str, str]:
