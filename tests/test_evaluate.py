@@ -67,6 +67,14 @@ def test_every_planner_runs_on_the_same_seeds(run_dir: Path, tmp_path: Path) -> 
     after = _rows(out)
     assert len(after) == len(rows) + 1
     assert {(r["planner"], r["episode"]): r["return"] for r in after[:len(rows)]} == before
+    # one process per planner: the same seeds give the same returns as in this process
+    pooled = tmp_path / "pooled"
+    evaluate(EvaluateConfig(str(run_dir), ("gd", "cem-50"), episodes=2, quick=True, workers=2),
+             pooled, show_progress=False)
+    again = {(r["planner"], r["episode"]): float(r["return"]) for r in _rows(pooled)}
+    assert set(again) == {(p, str(k)) for p in ("gd", "cem-50") for k in range(2)}
+    for key, value in again.items():
+        assert value == pytest.approx(float(before[key]), rel=1e-5), key
 
 
 def test_resume_after_a_kill(run_dir: Path, tmp_path: Path) -> None:

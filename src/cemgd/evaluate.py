@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +85,8 @@ class EvaluateConfig:
     """Planner the summary's paired differences are taken against (default the first)."""
     episode_length: int = 0
     """Steps per episode; 0 takes the run's."""
+    workers: int = 0
+    """0: every planner in this process; N: one process per planner, N at a time."""
 
     def __post_init__(self) -> None:
         if not self.planners:
@@ -93,6 +97,7 @@ class EvaluateConfig:
         object.__setattr__(self, "planners", tuple(specs))
         check_int("episodes", self.episodes, 1)
         check_int("episode_length", self.episode_length, 0)
+        check_int("workers", self.workers, 0)
         if self.trial is not None:
             check_int("trial", self.trial, 0)
         if self.seeds is not None:
@@ -265,6 +270,12 @@ def _describe(config: EvaluateConfig, model: FrozenModel, specs: Sequence[str]) 
     return json.dumps(payload, indent=1, default=str) + "\n"
 
 
+def frozen_model(config: EvaluateConfig) -> FrozenModel:
+    """The model ``config`` evaluates (``quick`` shortens the episodes)."""
+    length = config.episode_length or (QUICK_EPISODE_LENGTH if config.quick else 0)
+    return load_frozen_model(config.run_dir, config.trial, length)
+
+
 def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
              show_progress: bool = True) -> Path:
     """Run the evaluation into ``out`` (resuming what is there); returns ``summary.md``.
@@ -273,32 +284,64 @@ def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
         ValueError: a bad setting, run folder or model (``out`` is not created or touched),
             or ``out`` holds another evaluation or is in use (``RunError``).
     """
-    model = load_frozen_model(config.run_dir, config.trial,
-                              config.episode_length or (QUICK_EPISODE_LENGTH if config.quick
-                                                        else 0))
+    model = frozen_model(config)
     specs = list(config.planners)
     description = _describe(config, model, specs)  # every planner builds before out is made
     with StudyFolder(out, _identity(config, model)) as folder:
         write_atomic(folder.path / EVALUATE_FILE, description)
         done = folder.done_keys(EPISODES_FILE, ("planner", "episode"))
-        _run_all(config, model, folder, specs, done, show_progress)
+        seeds = config.episode_seeds
+        todo = {s: [k for k in range(len(seeds)) if (s, str(k)) not in done] for s in specs}
+        with progress(show_progress) as bar:
+            total = bar.add_task("episodes", total=sum(map(len, todo.values())))
+
+            def write(row: dict[str, Any]) -> None:
+                folder.append(EPISODES_FILE, row)
+                bar.update(total, advance=1, description=f"{row['planner']}: episode "
+                           f"{int(row['episode']) + 1}/{len(seeds)}")
+
+            if config.workers:
+                _run_pool(config, todo, write)
+            else:
+                for spec in (s for s in specs if todo[s]):
+                    planner_episodes(config, spec, todo[spec], write, model)
         return write_episode_summary(folder.path)
 
 
-def _run_all(config: EvaluateConfig, model: FrozenModel, folder: StudyFolder,
-             specs: Sequence[str], done: set[tuple[str, ...]], show_progress: bool) -> None:
+def planner_episodes(config: EvaluateConfig, spec: str, episodes: Sequence[int],
+                     write: Callable[[dict[str, Any]], None],
+                     model: FrozenModel | None = None) -> None:
+    """Compile ``spec`` on the model and ``write`` the row of each of ``episodes``."""
+    model = model if model is not None else frozen_model(config)
+    run = compile_planner(model, spec, config.quick)
     seeds = config.episode_seeds
-    todo = {s: [k for k in range(len(seeds)) if (s, str(k)) not in done] for s in specs}
-    with progress(show_progress) as bar:
-        task_bar = bar.add_task("episodes", total=sum(map(len, todo.values())))
-        for spec in specs:
-            if not todo[spec]:
-                continue
-            bar.update(task_bar, description=f"{spec}: compiling")
-            run = compile_planner(model, spec, config.quick)
-            for k in todo[spec]:
-                bar.update(task_bar, description=f"{spec}: episode {k + 1}/{len(seeds)}")
-                episode = play(model, run, seeds[k])
-                folder.append(EPISODES_FILE, episode_row(model, run, k, seeds[k], episode))
-                bar.update(task_bar, advance=1)
-            console().print(f"{spec}: {len(todo[spec])} episode(s) done")
+    for k in episodes:
+        write(episode_row(model, run, k, seeds[k], play(model, run, seeds[k])))
+    console().print(f"{spec}: {len(episodes)} episode(s) done")
+
+
+def _worker(config: EvaluateConfig, spec: str, episodes: Sequence[int], rows: Any) -> None:
+    """A worker process: one planner's episodes, each row sent to the parent as it ends."""
+    planner_episodes(config, spec, episodes, rows.put)
+
+
+def _run_pool(config: EvaluateConfig, todo: dict[str, list[int]],
+              write: Callable[[dict[str, Any]], None]) -> None:
+    """One ``spawn`` process per planner (its own peak RSS), ``config.workers`` at a time;
+    only this process writes ``episodes.csv``."""
+    context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
+    with context.Manager() as manager:
+        rows = manager.Queue()
+        with ProcessPoolExecutor(config.workers, mp_context=context,
+                                 max_tasks_per_child=1) as pool:
+            futures = [pool.submit(_worker, config, spec, episodes, rows)
+                       for spec, episodes in todo.items() if episodes]
+            pending = set(futures)
+            while pending and not any(f.done() and f.exception() for f in futures):
+                _, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
+                while not rows.empty():
+                    write(rows.get())
+            while not rows.empty():  # rows of episodes that ended before a failure
+                write(rows.get())
+            for future in futures:
+                future.result()  # a worker's error is this call's

@@ -32,6 +32,9 @@ def register(sub: Subparsers) -> None:
                    help="planner the paired differences are taken against (default: first)")
     p.add_argument("--episode-length", type=int, default=0,
                    help="steps per episode (default: the run's)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="0: every planner in this process (default); N: one process per "
+                        "planner, N at a time (each its own peak RSS)")
     p.add_argument("--quick", action="store_true",
                    help="shrink every planner and the episodes (a pipeline test)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -51,7 +54,7 @@ def _run(args: argparse.Namespace, ctx: Context) -> int:
     config = evaluate.EvaluateConfig(
         run_dir=args.run_dir, planners=parse_list("--planners", args.planners),
         episodes=args.episodes, trial=args.trial, seeds=_seeds(args.seeds), quick=args.quick,
-        reference=args.reference, episode_length=args.episode_length)
+        reference=args.reference, episode_length=args.episode_length, workers=args.workers)
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering for MuJoCo tasks
     enable_compilation_cache(ctx.cache_dir)
     summary = evaluate.evaluate(config, out, show_progress=ctx.progress and not args.no_progress)
