@@ -37,11 +37,7 @@ same folder with the same config skips the rows done) and ``bench.md``.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
-import platform
-import resource
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,12 +47,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cemgd.experiments.bench_report import write_markdown
 from cemgd.experiments.common import (
     RunDir,
     console,
     print_table,
     progress,
     time_plan_step,
+)
+from cemgd.experiments.steptime import (
+    first_step,
+    gradient_rollouts,
+    gradient_stage,
+    matmul_gflops,
+    max_rss_mb,
+    memory_mb,
 )
 from cemgd.models import forward_flops, init_ensemble, make_rollout
 from cemgd.planners import PlannerSpec, make_planner, quick_config
@@ -73,6 +78,8 @@ DEFAULT_PLANNERS: tuple[str, ...] = (
     "cem-gd:n_init=50,n_replan=50@maxwork",
     "cem-gd:n_init=50,n_replan=50,line_search=parallel@maxwork",
     "cem-gd-robust:n_init=50,n_replan=50",
+    "cem-gd",
+    "cem-gd:max_batch=3000",
     "gd",
     "random-shooting",
     "mppi",
@@ -217,51 +224,15 @@ def surrogate(rollout: Callable, flip_gradient: bool) -> Callable:
     return wrapped
 
 
-def matmul_gflops(size: int, repeats: int = 10) -> float:
-    """Median throughput of a jitted ``[size, size] @ [size, size]`` f32 matmul, GFLOP/s."""
-    x = jax.random.normal(jax.random.key(0), (size, size), jnp.float32)
-    f = jax.jit(lambda a, b: a @ b)
-    f(x, x).block_until_ready()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        f(x, x).block_until_ready()
-        times.append(time.perf_counter() - t0)
-    return 2.0 * size**3 / float(np.median(times)) / 1e9
-
-
-def _max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-
-
-def _uses_gradients(planner: Any) -> bool:
-    fields = {f.name for f in dataclasses.fields(planner.config)}
-    return bool(fields & {"grad_steps", "inner_steps"})
-
-
-def gradient_rollouts(planner: Any, info: dict[str, float]) -> float:
-    """Sequences whose gradient was taken in one step, from PlanInfo's counters.
-
-    ``num_rollouts`` counts gradient evaluations as rollouts; for ``cem-gd`` and
-    ``gd`` it is ``num_samples + top_k`` (re-evaluation) ``+ gradients + trials``,
-    for ``gradcem`` ``num_samples + gradients``. Planners without gradient
-    settings take none.
-    """
-    if not _uses_gradients(planner):
-        return 0.0
-    top_k = getattr(planner.config, "top_k", 0)
-    n = info["num_rollouts"] - info["num_samples"] - top_k - info["line_search_trials"]
-    return max(0.0, n)
-
-
 # ---- one planner ------------------------------------------------------------------
 
 
 def bench_planner(
     spec: str, config: Config, rollout: Callable, obs: Array, key: Array, throughput: float,
-    row_flops: int,
+    params: Any,
 ) -> dict[str, Any]:
-    """Compile and time one planner's replan step."""
+    """Compile and time one planner's replan step, its first step and its gradient stage."""
+    row_flops = forward_flops(params)
     parsed, variant = split_variant(spec)
     planner = make_planner(parsed)
     if variant == "maxwork":
@@ -274,20 +245,14 @@ def bench_planner(
         rollout = surrogate(rollout, flip_gradient=variant == "reject")
     ones = np.ones(config.action_dim, np.float32)
     problem = Problem(rollout, config.horizon, -ones, ones, obs_shape=(config.obs_dim,))
-    rss0 = _max_rss_mb()
+    rss0 = max_rss_mb()
     timing = time_plan_step(planner, problem, obs, key, config.repeats, config.warmup)
     compile_s, first_call_s, infos = timing.compile_s, timing.first_call_s, timing.infos
-    mem_mb: float | str = "unavailable"
-    peak_mb: float | str = "unavailable"
-    try:
-        m = timing.compiled.memory_analysis()
-        mem_mb = (m.temp_size_in_bytes + m.argument_size_in_bytes
-                  + m.output_size_in_bytes) / 2**20
-        peak = getattr(m, "peak_memory_in_bytes", 0)
-        peak_mb = peak / 2**20 if peak else "unavailable"
-    except Exception as err:  # backends differ in what they expose
-        console.print(f"[yellow]bench: no memory_analysis for {spec!r}: {err}[/yellow]")
-    rss1 = _max_rss_mb()
+    mem_mb = memory_mb(timing.compiled)
+    rss1 = max_rss_mb()
+    first = first_step(planner, problem, obs, key, min(config.repeats, 5))
+    stage = gradient_stage(planner, problem, obs, key, params, min(config.repeats, 10)) if (
+        variant == "model") else None
 
     counters = {f: float(np.mean([float(getattr(i, f)) for i in infos]))
                 for f in ("num_samples", "num_rollouts", "grad_steps", "line_search_trials")}
@@ -308,8 +273,12 @@ def bench_planner(
         "median_ms": round(median, 3),
         "p10_ms": round(float(np.percentile(ms, 10)), 3),
         "p90_ms": round(float(np.percentile(ms, 90)), 3),
-        "mem_mb": round(mem_mb, 3) if isinstance(mem_mb, float) else mem_mb,
-        "xla_peak_mb": round(peak_mb, 3) if isinstance(peak_mb, float) else peak_mb,
+        "mem_mb": _round(mem_mb),
+        "first_compile_s": round(first.compile_s, 3),
+        "first_median_ms": round(first.median_ms, 3),
+        "first_mem_mb": _round(first.mem_mb),
+        "grad_stage_ms": round(stage.median_ms, 3) if stage else "",
+        "grad_stage_bound_ms": round(stage.bound_ms, 3) if stage else "",
         "rss_delta_mb": round(rss1 - rss0, 1),
         "num_samples": counters["num_samples"],
         "num_rollouts": counters["num_rollouts"],
@@ -327,13 +296,8 @@ def bench_planner(
 
 # ---- the study --------------------------------------------------------------------
 
-COLUMNS = ("planner", "num_rollouts", "grad_steps", "line_search_trials", "compile_s",
-           "median_ms", "p10_ms", "p90_ms", "mem_mb", "rss_delta_mb", "gflop", "roofline_ms",
-           "ratio")
-SUMMARY = ("planner", "num_rollouts", "compile_s", "median_ms", "p90_ms", "mem_mb", "ratio")
-HEADERS = ("Planner", "rollouts/step", "grad steps", "LS trials", "compile (s)",
-           "step median (ms)", "p10 (ms)", "p90 (ms)", "compiled mem (MB)", "RSS delta (MB)",
-           "GFLOP/step", "roofline (ms)", "measured/roofline")
+SUMMARY = ("planner", "num_rollouts", "compile_s", "median_ms", "mem_mb", "first_median_ms",
+           "first_mem_mb", "grad_stage_ms", "grad_stage_bound_ms", "ratio")
 
 
 def run(config: Config, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -364,15 +328,25 @@ def run(config: Config, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
             if spec in done:
                 rows.append(_from_csv(done[spec]))
             else:
-                row = bench_planner(spec, config, rollout, obs, plan_key, throughput,
-                                    forward_flops(params))
+                row = bench_planner(spec, config, rollout, obs, plan_key, throughput, params)
                 run_dir.append(CSV, row)
                 rows.append(row)
             bar.advance(task)
 
-    print_table("plan step (replan path)", rows, SUMMARY)
+    print_table("plan step (replan path), first step and gradient stage", rows, SUMMARY)
+    for row in rows:  # cem-gd-robust's replan step against cem-gd's with the same settings
+        twin = next((r for r in rows if r["spec"] == str(row["spec"]).replace(
+            "cem-gd-robust", "cem-gd", 1) and r is not row), None)
+        if str(row["spec"]).startswith("cem-gd-robust") and twin:
+            console.print(f"bench: {row['spec']} replan step {row['median_ms']:.3g} ms = "
+                          f"{float(row['median_ms']) / float(twin['median_ms']):.2f} x "
+                          f"{twin['spec']}'s")
     write_markdown(path / MD, config, rows, throughput)
     return rows
+
+
+def _round(value: float | str) -> float | str:
+    return round(value, 3) if isinstance(value, float) else value
 
 
 def _from_csv(row: dict[str, str]) -> dict[str, Any]:
@@ -383,49 +357,3 @@ def _from_csv(row: dict[str, str]) -> dict[str, Any]:
         except ValueError:
             out[k] = v
     return out
-
-
-def write_markdown(file: Path, config: Config, rows: list[dict[str, Any]],
-                   throughput: float) -> None:
-    """``bench.md``: the workload, the machine and one table row per planner."""
-    c = config
-    lines = [
-        "# Plan-step benchmark (cf. CEM-GD paper, Tables 1 and 2)",
-        "",
-        f"Workload: {c.members}-member ensemble, {c.layers} hidden layers of {c.hidden} (SiLU), "
-        f"S = {c.obs_dim}, A = {c.action_dim}, T = {c.horizon}, {c.num_particles} particle(s); "
-        f"random weights. Replan step (`plan_fn(first=False)`), {c.repeats} timed steps after "
-        f"{c.warmup} warm-up.",
-        "",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"JAX {jax.__version__} on {jax.default_backend()}, {jax.device_count()} device(s), "
-        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; matmul {throughput:.1f} GFLOP/s "
-        f"({c.matmul_size}^2 f32); load average {os.getloadavg()[0]:.2f} at the end.",
-        "",
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(HEADERS) - 1)) + "|",
-    ]
-    for row in rows:
-        lines.append("| " + " | ".join(_md(row.get(col, "")) for col in COLUMNS) + " |")
-    lines += [
-        "",
-        "Compile: trace + lower + compile of the step. Memory: XLA's memory_analysis of the "
-        "compiled step (temp + argument + output); RSS delta: growth of the process's peak "
-        "RSS while compiling and running this row (0 when below an earlier peak). Roofline: "
-        "ensemble matmul FLOPs (forward rollouts + 3 x gradient rollouts) over the matmul "
-        "throughput. Counters are means over the timed steps. With more than one device, "
-        "batches of 64 rollouts or more are split over them (`cemgd.sharding.shard_rollout`), "
-        "for every planner alike.",
-        "",
-    ]
-    file.write_text("\n".join(lines))
-
-
-def _md(value: Any) -> str:
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "n/a"
-        if value == int(value) and abs(value) < 1e6:
-            return str(int(value))
-        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
-    return str(value)

@@ -1,0 +1,71 @@
+"""``bench.md``: the markdown table of ``cemgd bench`` (see :mod:`cemgd.experiments.bench`)."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+import jax
+
+COLUMNS = ("planner", "num_rollouts", "grad_steps", "line_search_trials", "compile_s",
+           "median_ms", "p10_ms", "p90_ms", "mem_mb", "first_median_ms", "first_mem_mb",
+           "grad_stage_ms", "grad_stage_bound_ms", "rss_delta_mb", "gflop", "roofline_ms",
+           "ratio")
+HEADERS = ("Planner", "rollouts/step", "grad steps", "LS trials", "compile (s)",
+           "step median (ms)", "p10 (ms)", "p90 (ms)", "compiled mem (MB)",
+           "first step (ms)", "first step mem (MB)", "gradient stage (ms)",
+           "gradient-stage bound (ms)", "RSS delta (MB)", "GFLOP/step", "roofline (ms)",
+           "measured/roofline")
+
+
+def write_markdown(file: Path, config: Any, rows: list[dict[str, Any]],
+                   throughput: float) -> None:
+    """``bench.md``: the workload, the machine and one table row per planner."""
+    c = config
+    lines = [
+        "# Plan-step benchmark (cf. CEM-GD paper, Tables 1 and 2)",
+        "",
+        f"Workload: {c.members}-member ensemble, {c.layers} hidden layers of {c.hidden} (SiLU), "
+        f"S = {c.obs_dim}, A = {c.action_dim}, T = {c.horizon}, {c.num_particles} particle(s); "
+        f"random weights. Replan step (`plan_fn(first=False)`), {c.repeats} timed steps after "
+        f"{c.warmup} warm-up.",
+        "",
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"JAX {jax.__version__} on {jax.default_backend()}, {jax.device_count()} device(s), "
+        f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; matmul {throughput:.1f} GFLOP/s "
+        f"({c.matmul_size}^2 f32); load average {os.getloadavg()[0]:.2f} at the end.",
+        "",
+        "| " + " | ".join(HEADERS) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(HEADERS) - 1)) + "|",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(_md(row.get(col, "")) for col in COLUMNS) + " |")
+    lines += [
+        "",
+        "Compile: trace + lower + compile of the step. Memory: XLA's memory_analysis of the "
+        "compiled step (temp + argument + output); RSS delta: growth of the process's peak "
+        "RSS while compiling and running this row (0 when below an earlier peak). Roofline: "
+        "ensemble matmul FLOPs (forward rollouts + 3 x gradient rollouts) over the matmul "
+        "throughput. First step: `plan_fn(first=True)` (CEM-GD's N_init step), median of up to "
+        "5 calls from fresh states, and its compiled memory. Gradient stage: one sequence's "
+        "line-search ascent with the planner's settings, timed alone, beside its bound "
+        "T x (time to read every weight once) x (2 x gradients + trials + 1). "
+        "Counters are means over the timed steps. With more than one device, "
+        "batches of 64 rollouts or more are split over them (`cemgd.sharding.shard_rollout`), "
+        "for every planner alike.",
+        "",
+    ]
+    file.write_text("\n".join(lines))
+
+
+def _md(value: Any) -> str:
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "n/a"
+        if value == int(value) and abs(value) < 1e6:
+            return str(int(value))
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
