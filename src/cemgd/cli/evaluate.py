@@ -8,7 +8,7 @@ import os
 from cemgd import evaluate
 from cemgd.cli.base import Context, Subparsers, add_command
 from cemgd.cli.paths import check_out
-from cemgd.experiments.sweep import parse_list
+from cemgd.sweep import parse_list
 from cemgd.runtime import enable_compilation_cache
 
 
