@@ -8,8 +8,8 @@ import os
 from cemgd import evaluate
 from cemgd.cli.base import Context, Subparsers, add_command
 from cemgd.cli.paths import check_out
-from cemgd.sweep import parse_list
 from cemgd.runtime import enable_compilation_cache
+from cemgd.sweep import parse_list
 
 
 def register(sub: Subparsers) -> None:
