@@ -61,15 +61,14 @@ def main() -> None:
             metrics = pets.run(config, out, show_progress=False)
             last = metrics[-1]
             # steps after the first: (mean * n - first) / (n - 1)
-            n = last["episode_steps"]
-            rest = (last["plan_ms_mean"] * n - last["plan_ms_first"]) / max(n - 1, 1)
-            rows.append((task_name, planner, sps, [m["train_s"] for m in metrics],
-                         last["plan_ms_first"], rest, last["plan_ms_max"],
-                         last["rollouts_per_step"], last["plan_memory_mb"],
-                         last["compile_s"]))
+            n = last.episode_steps
+            rest = (last.plan_ms_mean * n - last.plan_ms_first) / max(n - 1, 1)
+            rows.append((task_name, planner, sps, [m.train_s for m in metrics],
+                         last.plan_ms_first, rest, last.plan_ms_max,
+                         last.rollouts_per_step, last.plan_memory_mb, last.compile_s))
     print(f"\n{args.num_particles} particles, horizon 45, ensemble 5 x 3 x 200, "
           f"{args.episode_length}-step episodes, {args.trials} trials; "
-          "train s per trial includes compiling the training step\n")
+          "train s per trial includes compiling the training step (once per data-size bucket)\n")
     print("| task | planner | env steps/s | train s per trial | first step ms "
           "| later steps ms (mean) | max ms | rollouts/step | plan memory MB | compile s |")
     print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|")

@@ -24,6 +24,7 @@ from cemgd.models import (
     train_ensemble,
     validation_mse,
 )
+from cemgd.models.train import _cache_key, _compiled, bucket_size
 
 S, A = 3, 2
 
@@ -231,3 +232,31 @@ def test_bad_data_names_the_field(trained):
     with pytest.raises(ValueError, match="params"):
         train_ensemble(p, identity_normalizer(S + 1, A), (np.c_[obs, obs[:, :1]], act,
                                                           np.c_[nxt, nxt[:, :1]]))
+
+
+def test_epoch_function_compiles_once_per_bucket_not_per_size():
+    """Issue 10 item 5: data that grows within a size bucket reuses the compiled epoch."""
+    assert bucket_size(1) == 64 and bucket_size(64) == 64 and bucket_size(65) == 128
+    config = TrainConfig(epochs=2, batch_size=16, patience=5)
+    params = small_params(members=2, hidden=8)
+    sizes = (150, 170, 200, 230)  # train splits 135 .. 207 rows: all in the 256 bucket
+    for i, n in enumerate(sizes):
+        data = system(n, seed=i)
+        norm = fit_normalizer(data[0], data[1])
+        # a new seed each time, as the PETS loop derives one per trial
+        train_ensemble(params, norm, data, config=dataclasses.replace(config, seed=i))
+    _, epoch_fn, val_fn = _compiled(_cache_key(config), S, 16)
+    assert epoch_fn._cache_size() == 1
+    assert val_fn._cache_size() == 1  # validation rows 15 .. 23: the 64 bucket
+
+
+def test_padding_does_not_change_what_is_learned():
+    """Padded rows are never drawn: a loss of the real rows only, finite and falling."""
+    data = system(300)
+    norm = fit_normalizer(data[0], data[1])
+    config = TrainConfig(epochs=8, batch_size=32, patience=8, val_fraction=0.1)
+    _, report = train_ensemble(small_params(members=2, hidden=16), norm, data,
+                               jax.random.key(0), config)
+    assert report.num_train == 270  # padded to 512 inside, trained on 270
+    assert np.all(np.isfinite(report.train_loss)) and report.train_loss[-1] < report.train_loss[0]
+    assert report.best_val_mse < report.initial_val_mse

@@ -1,5 +1,6 @@
 """Learned dynamics: a PETS probabilistic ensemble, its training and particle rollouts."""
 
+from cemgd.models.data import ModelData, bucket_size
 from cemgd.models.ensemble import (
     ACTIVATIONS,
     EnsembleParams,
@@ -7,6 +8,13 @@ from cemgd.models.ensemble import (
     forward_flops,
     init_ensemble,
     num_members,
+)
+from cemgd.models.io import (
+    load_model,
+    model_architecture,
+    read_npz,
+    save_model,
+    write_model,
 )
 from cemgd.models.normalizer import (
     Normalizer,
@@ -18,17 +26,11 @@ from cemgd.models.normalizer import (
 )
 from cemgd.models.rollout import RewardFn, make_rollout
 from cemgd.models.train import (
-    ModelData,
     TrainConfig,
     TrainReport,
     gaussian_nll,
-    load_model,
-    model_architecture,
-    read_npz,
-    save_model,
     train_ensemble,
     validation_mse,
-    write_model,
 )
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "RewardFn",
     "TrainConfig",
     "TrainReport",
+    "bucket_size",
     "ensemble_apply",
     "fit_normalizer",
     "fold_normalizer",

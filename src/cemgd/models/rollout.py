@@ -105,6 +105,7 @@ def make_rollout(
     input_fn: InputFn | None = None,
     output_fn: OutputFn | None = None,
     termination_fn: TerminationFn | None = None,
+    per_particle: bool = False,
 ) -> Rollout:
     """Build the rollout of ensemble ``params`` under ``reward_fn``.
 
@@ -130,9 +131,14 @@ def make_rollout(
             ``([..., S], [..., S]) -> [..., S]`` (``None``: their sum).
         termination_fn: ``(obs, action, next_obs) -> done: bool [...]``; rewards after
             a particle's first done step count 0 (``None``: never done).
+        per_particle: return every particle's return, ``[B, P]`` (``[B, 1]`` for
+            ``"expectation"``), instead of their mean: what a ``Problem.grad_rollout``
+            gives risk-aware gradient objectives (with ``sample=False`` and ``P = E``
+            under TS-inf, particle ``p`` is member ``p``'s deterministic prediction).
 
     Returns:
-        ``rollout(obs: [S], actions: [B, T, A], key) -> returns: [B]``.
+        ``rollout(obs: [S], actions: [B, T, A], key) -> returns: [B]`` (``[B, P]`` with
+        ``per_particle``).
 
     Raises:
         ValueError: ``num_particles`` < 1, a function argument not callable, an
@@ -146,7 +152,7 @@ def make_rollout(
         return ensemble_rollout(
             params, reward_fn, obs, actions, key, num_particles, sample, activation, assignment,
             unroll, propagation=propagation, input_fn=input_fn, output_fn=output_fn,
-            termination_fn=termination_fn,
+            termination_fn=termination_fn, per_particle=per_particle,
         )
 
     return rollout
@@ -168,6 +174,7 @@ def ensemble_rollout(
     input_fn: InputFn | None = None,
     output_fn: OutputFn | None = None,
     termination_fn: TerminationFn | None = None,
+    per_particle: bool = False,
 ) -> Array:
     """Mean particle return of each sequence, ``[B]`` (``params`` as an argument).
 
@@ -179,7 +186,7 @@ def ensemble_rollout(
         key: PRNG key for the transition noise and TS1's member draws (unused by
             ``"expectation"``, and by ``"tsinf"`` with ``sample=False``).
         num_particles, sample, activation, assignment, unroll, propagation, input_fn,
-            output_fn, termination_fn: see :func:`make_rollout` (static).
+            output_fn, termination_fn, per_particle: see :func:`make_rollout` (static).
 
     Raises:
         ValueError: as :func:`make_rollout`, or shapes that do not fit the ensemble.
@@ -195,11 +202,14 @@ def ensemble_rollout(
     _check_shapes(params, obs, actions, input_fn, output_fn)
     dyn = _Dynamics(reward_fn, input_fn, output_fn, termination_fn, activation)
     if propagation == "expectation":
-        return _expectation(params, dyn, obs, actions, unroll)
-    if assignment == "particle":
-        return _by_particle(params, dyn, obs, actions, key, num_particles, sample,
-                            propagation == "ts1", unroll)
-    return _by_row(params, dyn, obs, actions, key, num_particles, sample, unroll)
+        returns = _expectation(params, dyn, obs, actions, unroll)[None]
+    elif assignment == "particle":
+        returns = _by_particle(params, dyn, obs, actions, key, num_particles, sample,
+                               propagation == "ts1", unroll)
+    else:
+        returns = _by_row(params, dyn, obs, actions, key, num_particles, sample, unroll)
+    # returns: [P, B]
+    return jnp.swapaxes(returns, 0, 1) if per_particle else jnp.mean(returns, axis=0)
 
 
 class _Dynamics(NamedTuple):
@@ -242,7 +252,7 @@ def _by_particle(
     params: EnsembleParams, dyn: _Dynamics, obs: Array, actions: Array, key: Array,
     particles: int, sample: bool, ts1: bool, unroll: int,
 ) -> Array:
-    """Particle ``p`` sits at ``(p % used, p // used)`` of ``[used, Q, B]``; noise per particle.
+    """Returns ``[P, B]``; particle ``p`` sits at ``(p % used, p // used)`` of ``[used, Q, B]``.
 
     TS-inf: position ``(e, q)`` runs on member ``e``. TS1 with ``P >= E``: a per-step
     permutation of the ``Q * E`` particles gathers them into the member slots before the
@@ -320,15 +330,14 @@ def _by_particle(
     init = (x0, dyn.no_done((used, rows)))
     _, rewards = jax.lax.scan(step, init, (a, noise, draws), unroll=unroll)  # [T, used, Q * B]
     total = jnp.sum(rewards, axis=0).reshape(used, per_member, batch)
-    per_particle = jnp.swapaxes(total, 0, 1).reshape(slots, batch)[:particles]
-    return jnp.mean(per_particle, axis=0)
+    return jnp.swapaxes(total, 0, 1).reshape(slots, batch)[:particles]  # [P, B]
 
 
 def _by_row(
     params: EnsembleParams, dyn: _Dynamics, obs: Array, actions: Array, key: Array,
     particles: int, sample: bool, unroll: int,
 ) -> Array:
-    """Row ``r = b * P + p`` -> member ``r % E``; own noise per row; pad to a multiple of E."""
+    """Returns ``[P, B]``; row ``r = b * P + p`` -> member ``r % E``; own noise per row."""
     batch, horizon, action_dim = actions.shape
     state_dim = obs.shape[0]
     members = num_members(params)
@@ -357,7 +366,7 @@ def _by_row(
     init = (x0, dyn.no_done((members, per_member)))
     _, rewards = jax.lax.scan(step, init, (a, noise), unroll=unroll)  # [T, E, M]
     per_row = jnp.transpose(jnp.sum(rewards, axis=0)).reshape(per_member * members)[:rows]
-    return jnp.mean(per_row.reshape(batch, particles), axis=1)
+    return jnp.swapaxes(per_row.reshape(batch, particles), 0, 1)  # [P, B]
 
 
 def _expectation(

@@ -11,8 +11,11 @@ state delta ``next_obs - obs``; inputs are normalised by a :class:`Normalizer`.
 
 :func:`train_ensemble` holds out ``val_fraction`` of the transitions (the same
 rows for all members), draws each member's bootstrap from the rest (indices with
-replacement, ``[E, N_train]``), and runs one jitted ``lax.scan`` over minibatches
-per epoch (each member reshuffles its own bootstrap every epoch). After each epoch
+replacement, ``[E, N_train]``), and runs one jitted loop over minibatches per epoch
+(each member reshuffles its own bootstrap every epoch). The rows are padded to a
+power-of-two bucket (:func:`bucket_size`) with the real count passed beside them, so
+the epoch compiles once per bucket, not once per data size: a PETS run whose buffer
+grows every trial compiles it a few times, not once per trial. After each epoch
 the validation MSE of every member's mean (averaged over members) is measured;
 training stops after ``patience`` epochs without a relative improvement of
 ``min_improvement``, and the params with the lowest validation MSE seen are returned.
@@ -23,43 +26,24 @@ Shapes: ``N`` transitions, ``S`` state dim, ``A`` action dim, ``E`` members,
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import os
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from cemgd.models.data import ModelData, Transitions, bucket_size, check_data, pad_rows, shuffled
 from cemgd.models.ensemble import EnsembleParams, _activation, ensemble_apply, num_members
 from cemgd.models.normalizer import Normalizer, normalize_inputs
 from cemgd.validate import check_int, check_nonnegative, check_positive, check_range
 
 Array = jax.Array
-#: ``(obs: [N, S], actions: [N, A], next_obs: [N, S])``.
-Transitions = tuple[np.ndarray | Array, np.ndarray | Array, np.ndarray | Array]
-
-
-class ModelData(NamedTuple):
-    """Training rows already in model space, for tasks whose model input is not ``obs``.
-
-    Attributes:
-        inputs: what the model sees of each observation, ``[N, S']``.
-        actions: ``[N, A]``.
-        targets: what the model predicts, ``[N, S]`` (e.g. ``next_obs - obs``).
-    """
-
-    inputs: np.ndarray | Array
-    actions: np.ndarray | Array
-    targets: np.ndarray | Array
-
-_FORMAT = "cemgd-ensemble-v1"
 
 
 @dataclass(frozen=True)
@@ -192,7 +176,41 @@ def train_ensemble(
     """
     start = time.perf_counter()
     config = TrainConfig() if config is None else config
-    obs, actions, target = _check_data(data)
+    key = jax.random.key(config.seed) if key is None else key
+    k_split, k_boot, k_epochs = jax.random.split(key, 3)
+    split = _split(params, normalizer, data, k_split, k_boot, config)
+    params, fit = _fit(params, split, k_epochs, config)
+    report = TrainReport(
+        train_loss=np.asarray(fit.losses), val_mse=np.asarray(fit.val_mses),
+        initial_val_mse=fit.initial, best_epoch=fit.best_epoch, best_val_mse=fit.best,
+        early_stopped=fit.stopped, num_train=split.num_train, num_val=split.num_val,
+        val_indices=split.val_rows, seconds=time.perf_counter() - start,
+    )
+    return params, report
+
+
+class _Split(NamedTuple):
+    """Training and validation rows, padded to their buckets (``R`` rows).
+
+    ``x_*: [R, D]`` normalised inputs, ``y_*: [R, S]`` targets, ``boot: [E, N_train]``.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    boot: Array
+    num_train: int
+    num_val: int
+    val_rows: np.ndarray
+    batch: int
+    input_dim: int
+
+
+def _split(params: EnsembleParams, normalizer: Normalizer, data: Transitions | ModelData,
+           k_split: Array, k_boot: Array, config: TrainConfig) -> _Split:
+    """Check ``data`` against the params, hold out the validation rows, draw bootstraps."""
+    obs, actions, target = check_data(data)
     n, state_dim = target.shape
     in_dim = obs.shape[1] + actions.shape[1]
     if params.weights[0].shape[1] != in_dim or params.max_logvar.shape != (state_dim,):
@@ -206,44 +224,55 @@ def train_ensemble(
             f"normalizer: expected mean and std of shape ({in_dim},), got "
             f"{tuple(normalizer.mean.shape)} and {tuple(normalizer.std.shape)}"
         )
-    num_val = int(round(n * config.val_fraction)) if config.val_fraction > 0 else 0
-    num_val = max(num_val, 1) if config.val_fraction > 0 else 0
+    num_val = max(int(round(n * config.val_fraction)), 1) if config.val_fraction > 0 else 0
     num_train = n - num_val
     if num_train < 1:
         raise ValueError(f"data: {n} transitions leave no training rows after the split")
-    members = num_members(params)
-    batch = min(config.batch_size, num_train)
-
-    key = jax.random.key(config.seed) if key is None else key
-    k_split, k_boot, k_epochs = jax.random.split(key, 3)
     perm = np.asarray(jax.random.permutation(k_split, n))
     train_rows, val_rows = perm[num_val:], perm[:num_val]
-    boot = jax.random.randint(k_boot, (members, num_train), 0, num_train, jnp.int32)
-
+    boot = jax.random.randint(k_boot, (num_members(params), num_train), 0, num_train,
+                              jnp.int32)
     obs_n, act_n = normalize_inputs(normalizer, jnp.asarray(obs), jnp.asarray(actions))
-    inputs = jnp.concatenate([obs_n, act_n], axis=-1)
-    targets = jnp.asarray(target, jnp.float32)
-    x_train, y_train = inputs[train_rows], targets[train_rows]
-    x_val, y_val = inputs[val_rows], targets[val_rows]
+    inputs = np.asarray(jnp.concatenate([obs_n, act_n], axis=-1))
+    targets = np.asarray(target, np.float32)
+    # padded to size buckets, so the jitted functions compile once per bucket, not per N
+    return _Split(pad_rows(inputs[train_rows]), pad_rows(targets[train_rows]),
+                  pad_rows(inputs[val_rows]), pad_rows(targets[val_rows]), boot, num_train, num_val,
+                  val_rows, min(config.batch_size, num_train), obs.shape[1])
 
-    optimizer, epoch_fn, val_fn = _compiled(config, obs.shape[1], batch)
+
+class _Fit(NamedTuple):
+    losses: list[float]
+    val_mses: list[float]
+    initial: float
+    best: float
+    best_epoch: int
+    stopped: bool
+
+
+def _fit(params: EnsembleParams, split: _Split, k_epochs: Array, config: TrainConfig
+         ) -> tuple[EnsembleParams, _Fit]:
+    """Epochs with early stopping; the params with the lowest validation MSE seen."""
+    optimizer, epoch_fn, val_fn = _compiled(_cache_key(config), split.input_dim, split.batch)
+    count, val_count = np.int32(split.num_train), np.int32(split.num_val)
     params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
     opt_state = optimizer.init(params)
-    validate = num_val > 0
+    validate = split.num_val > 0
     best_params = params
-    best = float(val_fn(params, x_val, y_val)) if validate else float("nan")
-    initial = best
-    reference = best  # last value that reset the patience
+    best = float(val_fn(params, split.x_val, split.y_val, val_count)) if validate else np.nan
+    initial = reference = best  # reference: the last value that reset the patience
     best_epoch, stale, stopped = 0, 0, False
     losses: list[float] = []
     val_mses: list[float] = []
     for epoch, k in enumerate(jax.random.split(k_epochs, config.epochs), start=1):
-        params, opt_state, loss = epoch_fn(params, opt_state, x_train, y_train, boot, k)
+        order = shuffled(k, split.boot, bucket_size(split.num_train))
+        params, opt_state, loss = epoch_fn(params, opt_state, split.x_train, split.y_train,
+                                           order, count)
         losses.append(float(loss))
         if not validate:
             best_params, best_epoch = params, epoch
             continue
-        mse = float(val_fn(params, x_val, y_val))
+        mse = float(val_fn(params, split.x_val, split.y_val, val_count))
         val_mses.append(mse)
         if mse < best:
             best, best_params, best_epoch = mse, params, epoch
@@ -254,12 +283,7 @@ def train_ensemble(
             if stale >= config.patience:
                 stopped = epoch < config.epochs
                 break
-    report = TrainReport(
-        train_loss=np.asarray(losses), val_mse=np.asarray(val_mses), initial_val_mse=initial,
-        best_epoch=best_epoch, best_val_mse=best, early_stopped=stopped, num_train=num_train,
-        num_val=num_val, val_indices=val_rows, seconds=time.perf_counter() - start,
-    )
-    return best_params, report
+    return best_params, _Fit(losses, val_mses, initial, float(best), best_epoch, stopped)
 
 
 def validation_mse(
@@ -267,10 +291,16 @@ def validation_mse(
     activation: str = "silu",
 ) -> float:
     """MSE of every member's mean delta on all of ``data``, averaged over members."""
-    obs, actions, target = _check_data(data)
+    obs, actions, target = check_data(data)
     obs_n, act_n = normalize_inputs(normalizer, jnp.asarray(obs), jnp.asarray(actions))
     x = jnp.concatenate([obs_n, act_n], axis=-1)
     return float(_mse(params, x, jnp.asarray(target, jnp.float32), obs.shape[1], activation))
+
+
+def _cache_key(config: TrainConfig) -> TrainConfig:
+    """``config`` without what does not change the compiled functions (the seed)."""
+    return dataclasses.replace(config, seed=0, epochs=1, patience=1, min_improvement=0.0,
+                               val_fraction=0.0)
 
 
 @functools.lru_cache(maxsize=16)
@@ -280,7 +310,9 @@ def _compiled(
     """Optimizer and jitted epoch / validation functions, cached per config.
 
     ``input_dim`` is the model's observation-input size ``S'``: rows ``x: [.., S' + A]``
-    are split there into observation and action.
+    are split there into observation and action. Arrays arrive padded to a bucket of
+    ``R`` rows with the real count beside them, so a new count in the same bucket
+    reuses the compiled function.
     """
     optimizer = optax.chain(
         optax.add_decayed_weights(config.weight_decay, mask=_weights_mask),
@@ -293,40 +325,45 @@ def _compiled(
 
     @jax.jit
     def epoch_fn(
-        params: EnsembleParams, opt_state: optax.OptState, x: Array, y: Array, boot: Array,
-        key: Array,
+        params: EnsembleParams, opt_state: optax.OptState, x: Array, y: Array, order: Array,
+        count: Array,
     ) -> tuple[EnsembleParams, optax.OptState, Array]:
-        """One pass: ``x: [N_train, D]``, ``y: [N_train, S]``, ``boot: [E, N_train]``."""
-        members, rows = boot.shape
-        keys = jax.random.split(key, members)
-        order = jax.vmap(jax.random.permutation)(keys, boot)  # each member reshuffles
-        steps = rows // batch
-        idx = jnp.swapaxes(order[:, : steps * batch].reshape(members, steps, batch), 0, 1)
+        """One pass over ``order: [E, R]`` (rows of ``x: [R, D]``, ``y: [R, S]``; the first
+        ``count`` entries of each member real), in minibatches of ``batch``."""
+        steps = count // batch
 
-        def step(
-            carry: tuple[EnsembleParams, optax.OptState], rows_idx: Array
-        ) -> tuple[tuple[EnsembleParams, optax.OptState], Array]:
-            p, s = carry
+        def step(i: Array, carry: tuple[EnsembleParams, optax.OptState, Array]
+                 ) -> tuple[EnsembleParams, optax.OptState, Array]:
+            p, s, total = carry
+            rows_idx = jax.lax.dynamic_slice_in_dim(order, i * batch, batch, axis=1)
             loss, grads = jax.value_and_grad(loss_fn)(p, x[rows_idx], y[rows_idx])
             updates, s = optimizer.update(grads, s, p)
-            return (optax.apply_updates(p, updates), s), loss
+            return optax.apply_updates(p, updates), s, total + loss
 
-        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), idx)
-        return params, opt_state, jnp.mean(losses)
+        params, opt_state, total = jax.lax.fori_loop(
+            0, steps, step, (params, opt_state, jnp.zeros((), jnp.float32)))
+        return params, opt_state, total / steps
 
     @jax.jit
-    def val_fn(params: EnsembleParams, x: Array, y: Array) -> Array:
-        return _mse(params, x, y, input_dim, activation)
+    def val_fn(params: EnsembleParams, x: Array, y: Array, count: Array) -> Array:
+        """``x: [R, D]``, ``y: [R, S]``, the first ``count`` rows real."""
+        return _mse(params, x, y, input_dim, activation, jnp.arange(x.shape[0]) < count)
 
     return optimizer, epoch_fn, val_fn
 
 
-def _mse(params: EnsembleParams, x: Array, y: Array, input_dim: int, activation: str) -> Array:
-    """Mean over members of each member's MSE on all rows; ``x: [M, D]``, ``y: [M, S]``."""
+def _mse(params: EnsembleParams, x: Array, y: Array, input_dim: int, activation: str,
+         mask: Array | None = None) -> Array:
+    """Mean over members of each member's MSE on the rows ``mask`` keeps (all by default);
+    ``x: [M, D]``, ``y: [M, S]``, ``mask: [M]``."""
     members = num_members(params)
     xe = jnp.broadcast_to(x, (members,) + x.shape)
     mean, _ = ensemble_apply(params, xe[..., :input_dim], xe[..., input_dim:], activation)
-    return jnp.mean((mean - y) ** 2)
+    err = (mean - y) ** 2
+    if mask is None:
+        return jnp.mean(err)
+    weights = mask.astype(err.dtype)[None, :, None]
+    return jnp.sum(err * weights) / (jnp.sum(weights) * members * y.shape[-1])
 
 
 def _weights_mask(params: EnsembleParams) -> EnsembleParams:
@@ -337,162 +374,3 @@ def _weights_mask(params: EnsembleParams) -> EnsembleParams:
         max_logvar=False,
         min_logvar=False,
     )
-
-
-def _check_data(data: Transitions | ModelData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(inputs, actions, targets)`` as float32 arrays, checked."""
-    if isinstance(data, ModelData):
-        return _check_model_data(data)
-    if not isinstance(data, tuple | list) or len(data) != 3:
-        raise ValueError("data: expected a tuple (obs [N, S], actions [N, A], next_obs [N, S])")
-    obs, actions, next_obs = (np.asarray(a) for a in data)
-    if obs.ndim != 2:
-        raise ValueError(f"data.obs: expected shape [N, S], got {obs.shape}")
-    if actions.ndim != 2 or actions.shape[0] != obs.shape[0]:
-        raise ValueError(f"data.actions: expected shape [{obs.shape[0]}, A], got {actions.shape}")
-    if next_obs.shape != obs.shape:
-        raise ValueError(f"data.next_obs: expected shape {obs.shape}, got {next_obs.shape}")
-    if obs.shape[0] < 1:
-        raise ValueError("data: expected at least one transition, got 0")
-    for name, a in (("obs", obs), ("actions", actions), ("next_obs", next_obs)):
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"data.{name}: expected finite values, got NaN or inf")
-    target = next_obs.astype(np.float64) - obs.astype(np.float64)
-    return obs.astype(np.float32), actions.astype(np.float32), target.astype(np.float32)
-
-
-def _check_model_data(data: ModelData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    inputs, actions, targets = (np.asarray(a) for a in data)
-    if inputs.ndim != 2 or inputs.shape[0] < 1:
-        raise ValueError(f"data.inputs: expected shape [N, S'] with N >= 1, got {inputs.shape}")
-    n = inputs.shape[0]
-    if actions.ndim != 2 or actions.shape[0] != n:
-        raise ValueError(f"data.actions: expected shape [{n}, A], got {actions.shape}")
-    if targets.ndim != 2 or targets.shape[0] != n:
-        raise ValueError(f"data.targets: expected shape [{n}, S], got {targets.shape}")
-    for name, a in (("inputs", inputs), ("actions", actions), ("targets", targets)):
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"data.{name}: expected finite values, got NaN or inf")
-    return inputs.astype(np.float32), actions.astype(np.float32), targets.astype(np.float32)
-
-
-# ---------------------------------------------------------------------------- save / load
-
-
-_NPZ_MAGIC = b"PK\x03\x04"  # an .npz file is a zip archive
-
-
-def read_npz(path: str | os.PathLike[str], what: str = "array") -> dict[str, np.ndarray]:
-    """Every array of the ``.npz`` file ``path``, never unpickling anything.
-
-    Raises:
-        ValueError: naming ``path`` and ``what`` (e.g. ``"model"``), if the file is
-            missing, not an ``.npz`` archive, damaged, or holds pickled objects.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{path}: no {what} file there")
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(len(_NPZ_MAGIC))
-        if head != _NPZ_MAGIC:
-            raise ValueError(f"{path}: corrupt {what} file (not an .npz archive)")
-        with np.load(path, allow_pickle=False) as f:
-            return {name: f[name] for name in f.files}
-    except ValueError as err:
-        if str(err).startswith(str(path)):
-            raise
-        if "pickle" in str(err):
-            raise ValueError(f"{path}: corrupt {what} file (it holds pickled objects, "
-                             "which cemgd never loads)") from None
-        raise ValueError(f"{path}: corrupt {what} file ({err})") from None
-    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
-        raise ValueError(
-            f"{path}: corrupt {what} file ({type(err).__name__}: {err})") from None
-
-
-def model_arrays(params: EnsembleParams, normalizer: Normalizer) -> dict[str, np.ndarray]:
-    """The arrays of a model file: params and normaliser as stored (float32, no pickles)."""
-    arrays: dict[str, np.ndarray] = {
-        "format": np.asarray(_FORMAT),
-        "num_layers": np.asarray(len(params.weights), np.int64),
-        "max_logvar": np.asarray(params.max_logvar),
-        "min_logvar": np.asarray(params.min_logvar),
-        "norm_mean": np.asarray(normalizer.mean),
-        "norm_std": np.asarray(normalizer.std),
-    }
-    for i, (w, b) in enumerate(zip(params.weights, params.biases, strict=True)):
-        arrays[f"weight_{i}"] = np.asarray(w)
-        arrays[f"bias_{i}"] = np.asarray(b)
-    return arrays
-
-
-def write_model(fh: IO[bytes], params: EnsembleParams, normalizer: Normalizer) -> None:
-    """Write params and normaliser as ``.npz`` into the open binary file ``fh``."""
-    np.savez(fh, **model_arrays(params, normalizer))
-
-
-def save_model(
-    path: str | os.PathLike[str], params: EnsembleParams, normalizer: Normalizer
-) -> None:
-    """Write params and normaliser to ``path`` as a plain ``.npz`` (no pickles).
-
-    The file is written exactly at ``path`` (no suffix added). Arrays are stored as they
-    are (float32), so :func:`load_model` gives them back bit for bit. For a write that a
-    crash cannot tear, write through :func:`cemgd.runs.write_atomic` with
-    :func:`write_model` (as the PETS run folder does).
-    """
-    with Path(path).open("wb") as fh:
-        write_model(fh, params, normalizer)
-
-
-def load_model(path: str | os.PathLike[str]) -> tuple[EnsembleParams, Normalizer]:
-    """Read what :func:`save_model` wrote.
-
-    Raises:
-        ValueError: naming ``path``, if the file is missing, not an ``.npz`` written by
-            :func:`save_model`, or its arrays are inconsistent.
-    """
-    path = Path(path)
-    f = read_npz(path, "model")
-    if "format" not in f or str(f["format"]) != _FORMAT:
-        raise ValueError(f"{path}: not a cemgd ensemble file ({_FORMAT})")
-    try:
-        layers = int(f["num_layers"])
-        weights = tuple(jnp.asarray(f[f"weight_{i}"]) for i in range(layers))
-        biases = tuple(jnp.asarray(f[f"bias_{i}"]) for i in range(layers))
-        params = EnsembleParams(weights, biases, jnp.asarray(f["max_logvar"]),
-                                jnp.asarray(f["min_logvar"]))
-        normalizer = Normalizer(jnp.asarray(f["norm_mean"]), jnp.asarray(f["norm_std"]))
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{path}: corrupt model file ({type(err).__name__}: {err})") from None
-    _check_loaded(path, params, normalizer)
-    return params, normalizer
-
-
-def model_architecture(params: EnsembleParams) -> dict[str, Any]:
-    """``num_members``, ``hidden``, ``num_layers`` (hidden layers), ``input_dim``,
-    ``state_dim`` of an ensemble (to compare a checkpoint with a run's config)."""
-    return {"num_members": int(params.weights[0].shape[0]),
-            "hidden": int(params.weights[0].shape[2]),
-            "num_layers": len(params.weights) - 1,
-            "input_dim": int(params.weights[0].shape[1]),
-            "state_dim": int(params.max_logvar.shape[0])}
-
-
-def _check_loaded(path: Path, params: EnsembleParams, normalizer: Normalizer) -> None:
-    ws, bs = params.weights, params.biases
-    ok = len(ws) >= 2 and all(w.ndim == 3 for w in ws) and all(b.ndim == 3 for b in bs)
-    if ok:
-        members, state_dim = ws[0].shape[0], ws[-1].shape[2] // 2
-        ok = all(w.shape[0] == members for w in ws) and ws[-1].shape[2] == 2 * state_dim
-        ok = ok and all(a.shape[2] == b.shape[1] for a, b in zip(ws[:-1], ws[1:], strict=True))
-        ok = ok and all(b.shape == (members, 1, w.shape[2]) for w, b in zip(ws, bs, strict=True))
-        ok = ok and params.max_logvar.shape == params.min_logvar.shape == (state_dim,)
-        ok = ok and normalizer.mean.shape == normalizer.std.shape == (ws[0].shape[1],)
-    if not ok:
-        raise ValueError(f"{path}: corrupt model file (inconsistent array shapes)")
-    finite = all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree.leaves((params, normalizer)))
-    if not finite:
-        raise ValueError(f"{path}: corrupt model file (non-finite values)")
-

@@ -1,0 +1,141 @@
+"""Save and load the PETS ensemble: a plain ``.npz`` (no pickles), read back bit for bit.
+
+:func:`write_model` writes into an open binary file, so a crash-safe writer (the run
+folder's :func:`cemgd.runs.write_atomic`) can own the file; :func:`read_npz` reads any
+``.npz`` without ever unpickling.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import IO, Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from cemgd.models.ensemble import EnsembleParams
+from cemgd.models.normalizer import Normalizer
+
+_FORMAT = "cemgd-ensemble-v1"
+
+
+_NPZ_MAGIC = b"PK\x03\x04"  # an .npz file is a zip archive
+
+
+def read_npz(path: str | os.PathLike[str], what: str = "array") -> dict[str, np.ndarray]:
+    """Every array of the ``.npz`` file ``path``, never unpickling anything.
+
+    Raises:
+        ValueError: naming ``path`` and ``what`` (e.g. ``"model"``), if the file is
+            missing, not an ``.npz`` archive, damaged, or holds pickled objects.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no {what} file there")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(_NPZ_MAGIC))
+        if head != _NPZ_MAGIC:
+            raise ValueError(f"{path}: corrupt {what} file (not an .npz archive)")
+        with np.load(path, allow_pickle=False) as f:
+            return {name: f[name] for name in f.files}
+    except ValueError as err:
+        if str(err).startswith(str(path)):
+            raise
+        if "pickle" in str(err):
+            raise ValueError(f"{path}: corrupt {what} file (it holds pickled objects, "
+                             "which cemgd never loads)") from None
+        raise ValueError(f"{path}: corrupt {what} file ({err})") from None
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        raise ValueError(
+            f"{path}: corrupt {what} file ({type(err).__name__}: {err})") from None
+
+
+def model_arrays(params: EnsembleParams, normalizer: Normalizer) -> dict[str, np.ndarray]:
+    """The arrays of a model file: params and normaliser as stored (float32, no pickles)."""
+    arrays: dict[str, np.ndarray] = {
+        "format": np.asarray(_FORMAT),
+        "num_layers": np.asarray(len(params.weights), np.int64),
+        "max_logvar": np.asarray(params.max_logvar),
+        "min_logvar": np.asarray(params.min_logvar),
+        "norm_mean": np.asarray(normalizer.mean),
+        "norm_std": np.asarray(normalizer.std),
+    }
+    for i, (w, b) in enumerate(zip(params.weights, params.biases, strict=True)):
+        arrays[f"weight_{i}"] = np.asarray(w)
+        arrays[f"bias_{i}"] = np.asarray(b)
+    return arrays
+
+
+def write_model(fh: IO[bytes], params: EnsembleParams, normalizer: Normalizer) -> None:
+    """Write params and normaliser as ``.npz`` into the open binary file ``fh``."""
+    np.savez(fh, **model_arrays(params, normalizer))
+
+
+def save_model(
+    path: str | os.PathLike[str], params: EnsembleParams, normalizer: Normalizer
+) -> None:
+    """Write params and normaliser to ``path`` as a plain ``.npz`` (no pickles).
+
+    The file is written exactly at ``path`` (no suffix added). Arrays are stored as they
+    are (float32), so :func:`load_model` gives them back bit for bit. For a write that a
+    crash cannot tear, write through :func:`cemgd.runs.write_atomic` with
+    :func:`write_model` (as the PETS run folder does).
+    """
+    with Path(path).open("wb") as fh:
+        write_model(fh, params, normalizer)
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[EnsembleParams, Normalizer]:
+    """Read what :func:`save_model` wrote.
+
+    Raises:
+        ValueError: naming ``path``, if the file is missing, not an ``.npz`` written by
+            :func:`save_model`, or its arrays are inconsistent.
+    """
+    path = Path(path)
+    f = read_npz(path, "model")
+    if "format" not in f or str(f["format"]) != _FORMAT:
+        raise ValueError(f"{path}: not a cemgd ensemble file ({_FORMAT})")
+    try:
+        layers = int(f["num_layers"])
+        weights = tuple(jnp.asarray(f[f"weight_{i}"]) for i in range(layers))
+        biases = tuple(jnp.asarray(f[f"bias_{i}"]) for i in range(layers))
+        params = EnsembleParams(weights, biases, jnp.asarray(f["max_logvar"]),
+                                jnp.asarray(f["min_logvar"]))
+        normalizer = Normalizer(jnp.asarray(f["norm_mean"]), jnp.asarray(f["norm_std"]))
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path}: corrupt model file ({type(err).__name__}: {err})") from None
+    _check_loaded(path, params, normalizer)
+    return params, normalizer
+
+
+def model_architecture(params: EnsembleParams) -> dict[str, Any]:
+    """``num_members``, ``hidden``, ``num_layers`` (hidden layers), ``input_dim``,
+    ``state_dim`` of an ensemble (to compare a checkpoint with a run's config)."""
+    return {"num_members": int(params.weights[0].shape[0]),
+            "hidden": int(params.weights[0].shape[2]),
+            "num_layers": len(params.weights) - 1,
+            "input_dim": int(params.weights[0].shape[1]),
+            "state_dim": int(params.max_logvar.shape[0])}
+
+
+def _check_loaded(path: Path, params: EnsembleParams, normalizer: Normalizer) -> None:
+    ws, bs = params.weights, params.biases
+    ok = len(ws) >= 2 and all(w.ndim == 3 for w in ws) and all(b.ndim == 3 for b in bs)
+    if ok:
+        members, state_dim = ws[0].shape[0], ws[-1].shape[2] // 2
+        ok = all(w.shape[0] == members for w in ws) and ws[-1].shape[2] == 2 * state_dim
+        ok = ok and all(a.shape[2] == b.shape[1] for a, b in zip(ws[:-1], ws[1:], strict=True))
+        ok = ok and all(b.shape == (members, 1, w.shape[2]) for w, b in zip(ws, bs, strict=True))
+        ok = ok and params.max_logvar.shape == params.min_logvar.shape == (state_dim,)
+        ok = ok and normalizer.mean.shape == normalizer.std.shape == (ws[0].shape[1],)
+    if not ok:
+        raise ValueError(f"{path}: corrupt model file (inconsistent array shapes)")
+    finite = all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree.leaves((params, normalizer)))
+    if not finite:
+        raise ValueError(f"{path}: corrupt model file (non-finite values)")
+
