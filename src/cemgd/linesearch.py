@@ -17,17 +17,55 @@ paper Sec. 5), so a step is accepted when it raises the objective it climbed;
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from cemgd.problem import Array, Problem, evaluate, i32
+from cemgd.problem import Array, Problem, Rollout, evaluate, i32
 from cemgd.validate import check_int, check_range
 
 LineSearch = Literal["sequential", "parallel"]
 StepRule = Literal["paper", "scaled"]
+GradObjective = Literal["mean", "sampled", "pessimistic", "cvar"]
+GRAD_OBJECTIVES = ("mean", "sampled", "pessimistic", "cvar")
+
+
+def reduce_particles(returns: Array, grad_objective: GradObjective, risk: float) -> Array:
+    """``returns: [B]`` or per-particle ``[B, P]`` -> the gradient objective ``[B]``.
+
+    ``"mean"``/``"sampled"``: the particles' mean. ``"pessimistic"``: mean minus ``risk``
+    times their std. ``"cvar"``: mean of the worst ``ceil(risk * P)`` particles. ``[B]``
+    returns (no particles) are returned as they are.
+    """
+    if returns.ndim == 1:
+        return returns
+    if grad_objective == "pessimistic":
+        var = jnp.var(returns, axis=1)
+        positive = var > 0  # sqrt's gradient at 0 is not finite: one particle, or all equal
+        std = jnp.where(positive, jnp.sqrt(jnp.where(positive, var, 1.0)), 0.0)
+        return jnp.mean(returns, axis=1) - risk * std
+    if grad_objective == "cvar":
+        worst = max(1, math.ceil(risk * returns.shape[1] - 1e-9))
+        return -jnp.mean(jax.lax.top_k(-returns, worst)[0], axis=1)
+    return jnp.mean(returns, axis=1)
+
+
+def gradient_objective(problem: Problem, grad_objective: GradObjective, risk: float) -> Rollout:
+    """The rollout gradient steps climb: ``(obs, actions: [B, T, A], key) -> [B]``.
+
+    ``"sampled"``: ``problem.rollout`` (the return CEM ranks). Otherwise
+    :attr:`~cemgd.problem.Problem.rollout_for_gradient`, reduced over particles by
+    :func:`reduce_particles` when it returns ``[B, P]``.
+    """
+    base = problem.rollout if grad_objective == "sampled" else problem.rollout_for_gradient
+
+    def rollout(obs: Array, actions: Array, key: Array) -> Array:
+        return reduce_particles(base(obs, actions, key), grad_objective, risk)
+
+    return rollout
 
 
 class Ascent(NamedTuple):
@@ -112,6 +150,8 @@ def gradient_ascent(
     line_search_trials: int,
     line_search: LineSearch = "sequential",
     step_rule: StepRule = "paper",
+    grad_objective: GradObjective = "mean",
+    risk: float = 0.5,
 ) -> Ascent:
     """Refine ``actions: [k, T, A]`` (with known ``returns: [k]``) by projected ascent.
 
@@ -141,12 +181,14 @@ def gradient_ascent(
             :data:`MAX_SCALED_STEP`). Every comparison is ``R(a') > R(a)``, so with
             ``"scaled"`` the refined sequences are invariant to multiplying the return by
             a positive constant and scale with the action box (up to rounding).
+        grad_objective: what is climbed (:func:`gradient_objective`); ``risk`` its
+            parameter.
     """
     k = actions.shape[0]
-    rollout = problem.rollout_for_gradient
+    rollout = gradient_objective(problem, grad_objective, risk)
     n_roll0, n_bad0 = i32(0), i32(0)
-    if problem.grad_rollout is not None:
-        returns, n_bad0 = evaluate(problem, obs, actions, key, gradient=True)
+    if problem.grad_rollout is not None and grad_objective != "sampled":
+        returns, n_bad0 = evaluate(problem, obs, actions, key, rollout=rollout)
         n_roll0 = i32(k)
 
     def objective(a: Array) -> tuple[Array, Array]:
@@ -163,7 +205,7 @@ def gradient_ascent(
         d = ascent_direction(jnp.where(g_ok[:, None, None], g, 0.0), problem, step_rule)
         active = ~c.done & g_ok
         etas = c.eta[None, :] * decays[:, None]  # [J, k]
-        found = search(problem, obs, key, c.actions, c.returns, d, active, etas)
+        found = search(problem, obs, key, rollout, c.actions, c.returns, d, active, etas)
         eta = c.eta
         if step_rule == "scaled":
             grown = jnp.minimum(found.eta / step_decay, MAX_SCALED_STEP)
@@ -191,8 +233,8 @@ def gradient_ascent(
 
 
 def _backtrack(
-    problem: Problem, obs: Array, key: Array, a: Array, r: Array, d: Array, active: Array,
-    etas: Array,
+    problem: Problem, obs: Array, key: Array, rollout: Rollout, a: Array, r: Array, d: Array,
+    active: Array, etas: Array,
 ) -> _Search:
     """Sequential backtracking: trial ``j`` uses ``etas[j]: [k]``; stop at the first rise."""
     num_trials = etas.shape[0]
@@ -208,7 +250,7 @@ def _backtrack(
         f = c.found
         searching = active & ~f.accepted
         cand = problem.clip(a + etas[c.j][:, None, None] * d)
-        rc, nb = evaluate(problem, obs, cand, key, gradient=True)
+        rc, nb = evaluate(problem, obs, cand, key, rollout=rollout)
         better = searching & (rc > r)
         return Carry(c.j + 1, _Search(
             actions=jnp.where(better[:, None, None], cand, f.actions),
@@ -224,15 +266,15 @@ def _backtrack(
 
 
 def _parallel(
-    problem: Problem, obs: Array, key: Array, a: Array, r: Array, d: Array, active: Array,
-    etas: Array,
+    problem: Problem, obs: Array, key: Array, rollout: Rollout, a: Array, r: Array, d: Array,
+    active: Array, etas: Array,
 ) -> _Search:
     """All ``J`` step sizes (``etas: [J, k]``) in one batched rollout; keep the best rise."""
     num_trials = etas.shape[0]
     k = a.shape[0]
     cand = problem.clip(a[None] + etas[:, :, None, None] * d[None])  # [J, k, T, A]
     rc, bad = evaluate(
-        problem, obs, cand.reshape(num_trials * k, *a.shape[1:]), key, gradient=True
+        problem, obs, cand.reshape(num_trials * k, *a.shape[1:]), key, rollout=rollout
     )
     rc = rc.reshape(num_trials, k)
     best_j = jnp.argmax(rc, axis=0)
@@ -269,6 +311,12 @@ class GradientSettings:
     """'paper': a step of eta times the gradient, eta restarting at step_size; 'scaled':
     the largest coordinate moves step_size half-widths of the box, growing by 1/rho
     after each accepted step (invariant to the return's scale and the box's)."""
+    grad_objective: GradObjective = "mean"
+    """What gradient steps climb: 'mean' (the problem's gradient rollout, e.g. the members'
+    mean predictions, the paper), 'sampled' (the sampled return CEM ranks), 'pessimistic'
+    (mean minus risk x std over particles) or 'cvar' (mean of the worst risk fraction)."""
+    risk: float = 0.5
+    """'pessimistic': std multiplier (>= 0); 'cvar': worst fraction of particles in (0, 1]."""
 
     def __post_init__(self) -> None:
         check_int("top_k", self.top_k)
@@ -280,6 +328,14 @@ class GradientSettings:
             raise ValueError(
                 f"line_search: expected 'sequential' or 'parallel', got {self.line_search!r}"
             )
+        if self.grad_objective not in GRAD_OBJECTIVES:
+            raise ValueError(
+                f"grad_objective: expected one of {GRAD_OBJECTIVES}, got {self.grad_objective!r}"
+            )
+        if self.grad_objective == "cvar":
+            check_range("risk", self.risk, 0.0, 1.0, low_open=True)
+        else:
+            check_range("risk", self.risk, 0.0, float("inf"))
         if self.step_rule not in ("paper", "scaled"):
             raise ValueError(
                 f"step_rule: expected 'paper' or 'scaled', got {self.step_rule!r}"
@@ -314,6 +370,7 @@ def refine_and_pick(
     ascent = gradient_ascent(
         problem, obs, actions, returns, key, config.grad_steps, config.step_size,
         config.step_decay, config.line_search_trials, config.line_search, config.step_rule,
+        config.grad_objective, config.risk,
     )
     final_returns, final_bad = evaluate(problem, obs, ascent.actions, key)
     best = jnp.argmax(final_returns)

@@ -37,7 +37,10 @@ class Problem:
             acceptance test (e.g. the ensemble's deterministic mean prediction while
             ``rollout`` samples particles, as the CEM-GD paper does, Sec. 5).
             Sampling, ranking and the final choice of a plan use ``rollout``. ``None``:
-            gradients are taken of ``rollout``.
+            gradients are taken of ``rollout``. It may return per-particle returns
+            ``[B, P]`` (e.g. one per ensemble member): gradient planners reduce them with
+            their ``grad_objective`` (mean, pessimistic or CVaR), without knowing what a
+            particle is.
     """
 
     rollout: Rollout
@@ -184,7 +187,7 @@ def map_chunks(fn: Callable[[Array], Any], x: Array, max_batch: int | None) -> A
 
 def evaluate(
     problem: Problem, obs: Array, actions: Array, key: Array, gradient: bool = False,
-    max_batch: int | None = None,
+    max_batch: int | None = None, rollout: Rollout | None = None,
 ) -> tuple[Array, Array]:
     """Roll out ``actions: [B, T, A]`` and sanitise: ``(returns: [B], num_nonfinite)``.
 
@@ -192,10 +195,14 @@ def evaluate(
     steps climb) instead of ``problem.rollout``. ``max_batch`` evaluates at most that
     many sequences at a time (:func:`map_chunks`); since ``returns[i]`` depends only on
     ``actions[i]`` and every chunk uses ``key``, the returns are those of one call.
+    ``rollout`` replaces the problem's (e.g. a planner's gradient objective). Per-particle
+    returns ``[B, P]`` (a ``grad_rollout`` may give them) are averaged over particles.
     """
-    rollout = problem.rollout_for_gradient if gradient else problem.rollout
+    if rollout is None:
+        rollout = problem.rollout_for_gradient if gradient else problem.rollout
 
     def score(a: Array) -> Array:
-        return jnp.reshape(rollout(obs, a, key), (a.shape[0],)).astype(jnp.float32)
+        r = jnp.reshape(rollout(obs, a, key), (a.shape[0], -1)).astype(jnp.float32)
+        return r[:, 0] if r.shape[1] == 1 else jnp.mean(r, axis=1)
 
     return finite_or_neg_inf(map_chunks(score, actions, max_batch))

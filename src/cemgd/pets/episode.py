@@ -47,7 +47,8 @@ def model_problem(task: EnvTask, params: EnsembleParams, config: PETSConfig) -> 
     grad_rollout = None
     if config.grad_propagation == "mean":
         grad_rollout = make_rollout(
-            params, task.reward, num_members(params), sample=False, propagation="tsinf", **common
+            params, task.reward, num_members(params), sample=False, propagation="tsinf",
+            per_particle=True, **common,  # [B, E]: the planner's grad_objective reduces them
         )
     return Problem(
         rollout, config.horizon, task.action_low, task.action_high,

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from cemgd.linesearch import gradient_objective
 from cemgd.planners.base import Planner, Result, cem_search, half_range, i32
 from cemgd.planners.cem import CEMConfig
 from cemgd.problem import Array, PlanState, Problem
@@ -64,7 +65,7 @@ class GradCEM(Planner):
         sample_key, eval_key = jax.random.split(key)
         std = jnp.broadcast_to(c.init_std * half_range(problem), state.mean.shape)
         optimizer = optax.adam(c.step_size)
-        rollout = problem.rollout_for_gradient
+        rollout = gradient_objective(problem, "mean", 0.0)  # [B, P] gradient rollouts: mean
 
         def neg_total_return(actions: Array) -> Array:
             r = jnp.reshape(rollout(obs, actions, eval_key), (actions.shape[0],))
