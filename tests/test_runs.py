@@ -210,3 +210,12 @@ def test_study_refuses_a_corrupt_config_and_a_second_writer(tmp_path: Path) -> N
     with StudyFolder(tmp_path, {"n": 1}):
         with pytest.raises(RunError, match="in use by pid"):
             StudyFolder(tmp_path, {"n": 1})
+
+
+def test_atomic_writes_get_the_mode_open_would_give(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        write_atomic(tmp_path / "a.csv", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a.csv").stat().st_mode & 0o777 == 0o644

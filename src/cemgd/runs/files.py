@@ -20,6 +20,13 @@ Data = bytes | str | Callable[[IO[bytes]], None]
 TEMP_SUFFIX = ".tmp"
 
 
+def _file_mode() -> int:
+    """``0o666`` less this process's umask: the mode ``open()`` would give a new file."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def fsync_folder(folder: str | os.PathLike[str]) -> None:
     """Flush ``folder``'s entries (a rename or unlink in it) to disk, where the OS allows."""
     try:
@@ -50,6 +57,7 @@ def write_atomic(path: str | os.PathLike[str], data: Data) -> None:
             else:
                 fh.write(data.encode() if isinstance(data, str) else data)
             fh.flush()
+            os.fchmod(fh.fileno(), _file_mode())  # mkstemp makes 0600; results are shared
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except Exception:  # a failed write (full disk, bad data) leaves no temporary file
