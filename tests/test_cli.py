@@ -32,7 +32,8 @@ def test_version(capsys: pytest.CaptureFixture) -> None:
     assert capsys.readouterr().out.strip() == f"cemgd {__version__}"
 
 
-@pytest.mark.parametrize("command", [[], ["train"], ["sweep"], ["barrier"], ["planners"]])
+@pytest.mark.parametrize("command", [[], ["train"], ["sweep"], ["evaluate"], ["report"],
+                                     ["barrier"], ["scaling"], ["bench"], ["planners"]])
 def test_help_has_no_rest_markup(command: list[str], capsys: pytest.CaptureFixture) -> None:
     text = _help(command, capsys)
     assert not REST.search(text), REST.search(text)
