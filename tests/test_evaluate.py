@@ -60,6 +60,12 @@ def test_every_planner_runs_on_the_same_seeds(run_dir: Path, tmp_path: Path) -> 
     assert "`--quick`" in summary and "against `cem-gd`" in summary
     for name in ("returns.png", "return_vs_rollouts.png"):
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
+    # cemgd report reads the evaluation: --quick said at the top, planners as they ran
+    assert main(["report", str(out), "--out", str(tmp_path / "report")]) == 0
+    text = (tmp_path / "report" / "REPORT.md").read_text()
+    assert "These are `--quick` runs" in text.split("## Hardware")[0]
+    assert "| cem-50 | cem | CEM 20 (10x2) |" in text
+    assert "## The paper's claims on the frozen-model comparison" in text
     # the same seeds give the same returns: a rerun with more episodes adds only episode 2
     before = {(r["planner"], r["episode"]): r["return"] for r in rows}
     evaluate(EvaluateConfig(str(run_dir), ("cem-50",), episodes=3, quick=True), out,
