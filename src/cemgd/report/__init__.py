@@ -1,4 +1,4 @@
-"""The paper's Figures 3 and 4, Tables 1 and 2 and claims, from a sweep folder.
+"""The paper's Figures 3 and 4, Tables 1 and 2 and claims, from a sweep or evaluate folder.
 
 ``cemgd report SWEEP_DIR [--out DIR]`` reads every run folder under ``SWEEP_DIR``
 (``<task>/<planner>/seed-<k>``, as ``cemgd sweep`` writes them; any folder holding a
@@ -15,12 +15,22 @@
     claims.csv                     each claim: numbers, the deciding test, the verdict
     runs.csv                       one row per run folder read
 
+``SWEEP_DIR`` may also be (or hold, one per task) folders written by ``cemgd evaluate``:
+the report then adds the frozen-model comparison (per-planner summaries, Tables 1 and 2
+over episodes, ``<task>_returns.png``, ``<task>_return_vs_rollouts.png``,
+``evaluate_*.csv``) and decides the claims on episodes paired by seed. Each claim gets
+the measured numbers, the deciding test (a paired difference with a 95% bootstrap
+interval, :mod:`.stats`) and a verdict: holds, does not hold, or cannot tell at this
+sample size (with the sample size that would tell). A report on ``--quick`` runs says
+so at the top.
+
 A folder whose ``config.json`` or ``metrics.csv`` is missing or corrupt is listed
 in the report and skipped, never fatal; so are runs that have not finished all their
 trials (unless ``include_incomplete``). Standard deviations are over runs (sample
 standard deviation, ddof = 1; 0 for a single run). Modules: :mod:`.load` (run
-folders), :mod:`.tables`, :mod:`.stats` and :mod:`.claims` (the verdicts),
-:mod:`.figures`, :mod:`.markdown`.
+folders), :mod:`.episodes` and :mod:`.evaluations` (evaluate folders), :mod:`.tables`,
+:mod:`.stats` and :mod:`.claims` (the verdicts), :mod:`.figures`, :mod:`.markdown`,
+:mod:`.write`.
 """
 
 from __future__ import annotations
