@@ -187,8 +187,8 @@ def test_mppi_skips_nonfinite_samples(problem):
 
 
 def test_gradcem_counters_and_gradient_helps(problem):
-    plain = cemgd.make_planner("gradcem", step_size=1e-8)
-    strong = cemgd.make_planner("gradcem", step_size=0.2, inner_steps=2)
+    plain = cemgd.make_planner("gradcem", learning_rate=1e-8)
+    strong = cemgd.make_planner("gradcem", learning_rate=0.2, inner_steps=2)
     outs = []
     for planner in (plain, strong):
         state = planner.init(problem, jax.random.key(0))
@@ -254,7 +254,7 @@ def test_vmapped_plan_matches_single(name, problem):
         ("icem", "population_decay", 0.5),
         ("icem", "keep_elites", 1.5),
         ("gradcem", "num_iterations", 0),
-        ("gradcem", "step_size", float("nan")),
+        ("gradcem", "learning_rate", float("nan")),
         ("gradcem", "inner_steps", 0),
         ("gradcem", "elite_ratio", 2.0),
     ],

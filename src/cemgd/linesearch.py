@@ -17,7 +17,9 @@ paper Sec. 5), so a step is accepted when it raises the objective it climbed;
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -153,36 +155,23 @@ def gradient_ascent(
     grad_objective: GradObjective = "mean",
     risk: float = 0.5,
 ) -> Ascent:
-    """Refine ``actions: [k, T, A]`` (with known ``returns: [k]``) by projected ascent.
+    """Refine ``actions: [k, T, A]`` (inside the box, with ``returns: [k]`` under
+    ``problem.rollout`` and ``key``, ``-inf`` if not finite) by projected ascent.
 
-    The objective is :attr:`~cemgd.problem.Problem.rollout_for_gradient`: with
-    ``problem.grad_rollout`` set, the starts are first re-scored under it (one batch of
-    ``k``), so that every acceptance test compares returns of the same function.
-
-    Args:
-        problem: the planning problem (its gradient rollout must be differentiable).
-        obs: current observation.
-        actions: starting sequences, ``[k, T, A]``, inside the box.
-        returns: their returns under ``problem.rollout`` and ``key``, ``[k]`` (``-inf``
-            if not finite).
-        key: rollout key; every evaluation uses it, so comparisons are paired.
-        grad_steps: ``G``, maximum accepted steps per sequence (static).
-        step_size: ``eta_init``.
-        step_decay: ``rho`` in (0, 1).
-        line_search_trials: ``J``, trials per step (static).
-        line_search: ``"sequential"`` backtracks one trial at a time (the paper);
-            ``"parallel"`` evaluates all ``J`` step sizes in one batched rollout and
-            keeps the best improving one.
-        step_rule: ``"paper"``: trial ``j`` is ``clip(a + eta_init rho^j g)``, restarting
-            at ``eta_init`` every step. ``"scaled"``: trial ``j`` moves the largest
-            coordinate by ``eta rho^j`` half-widths of the box along
-            :func:`ascent_direction`, where ``eta`` starts at ``eta_init`` and, after an
-            accepted step, becomes that step's size over ``rho`` (capped at
-            :data:`MAX_SCALED_STEP`). Every comparison is ``R(a') > R(a)``, so with
-            ``"scaled"`` the refined sequences are invariant to multiplying the return by
-            a positive constant and scale with the action box (up to rounding).
-        grad_objective: what is climbed (:func:`gradient_objective`); ``risk`` its
-            parameter.
+    ``grad_steps`` .. ``risk`` are :class:`GradientSettings`' (``G``, ``eta_init``,
+    ``rho``, ``J``; the loop sizes are static). Every evaluation uses ``key``, so
+    comparisons are paired. The objective is :func:`gradient_objective`; with
+    ``problem.grad_rollout`` set (and not ``"sampled"``) the starts are first re-scored
+    under it (one batch of ``k``), so every acceptance test compares one function.
+    ``"sequential"`` backtracks one trial at a time (the paper); ``"parallel"``
+    evaluates all ``J`` step sizes in one batch and keeps the best improving one.
+    ``step_rule="paper"``: trial ``j`` is ``clip(a + eta_init rho^j g)``, restarting at
+    ``eta_init`` every step. ``"scaled"``: trial ``j`` moves the largest coordinate by
+    ``eta rho^j`` half-widths along :func:`ascent_direction`; ``eta`` starts at
+    ``eta_init`` and after an accepted step becomes that step's size over ``rho``
+    (capped at :data:`MAX_SCALED_STEP`). Every comparison is ``R(a') > R(a)``, so with
+    ``"scaled"`` the refined sequences are invariant to multiplying the return by a
+    positive constant and scale with the action box (up to rounding).
     """
     k = actions.shape[0]
     rollout = gradient_objective(problem, grad_objective, risk)
@@ -197,27 +186,11 @@ def gradient_ascent(
 
     grad_fn = jax.grad(objective, has_aux=True)
     decays = step_decay ** jnp.arange(line_search_trials, dtype=jnp.float32)
-    search = _backtrack if line_search == "sequential" else _parallel
 
-    def one_step(c: _Step) -> _Step:
-        g, _ = grad_fn(c.actions)
-        g_ok = jnp.all(jnp.isfinite(g), axis=(1, 2))
-        d = ascent_direction(jnp.where(g_ok[:, None, None], g, 0.0), problem, step_rule)
-        active = ~c.done & g_ok
-        etas = c.eta[None, :] * decays[:, None]  # [J, k]
-        found = search(problem, obs, key, rollout, c.actions, c.returns, d, active, etas)
-        eta = c.eta
-        if step_rule == "scaled":
-            grown = jnp.minimum(found.eta / step_decay, MAX_SCALED_STEP)
-            eta = jnp.where(found.accepted, grown, c.eta)
-        return _Step(
-            index=c.index + 1, actions=found.actions, returns=found.returns,
-            done=c.done | ~found.accepted, eta=eta,
-            grad_steps=c.grad_steps + jnp.sum(found.accepted),
-            trials=c.trials + found.trials,
-            rollouts=c.rollouts + jnp.sum(~c.done) + found.trials,
-            nonfinite=c.nonfinite + found.nonfinite,
-        )
+    ctx = _Context(problem, obs, key, rollout, grad_fn, decays,
+                   _backtrack if line_search == "sequential" else _parallel, step_rule,
+                   step_decay)
+    one_step = functools.partial(_ascent_step, ctx)
 
     def not_finished(c: _Step) -> Array:
         return (c.index < grad_steps) & ~jnp.all(c.done)
@@ -230,6 +203,43 @@ def gradient_ascent(
     out = jax.lax.while_loop(not_finished, one_step, init)
     return Ascent(out.actions, out.returns, out.grad_steps, out.trials, out.rollouts,
                   out.nonfinite)
+
+
+class _Context(NamedTuple):
+    """What every gradient step of :func:`gradient_ascent` closes over (static)."""
+
+    problem: Problem
+    obs: Array
+    key: Array
+    rollout: Rollout
+    grad_fn: Callable[[Array], tuple[Array, Array]]
+    decays: Array  # [J]: rho^j
+    search: Callable[..., _Search]
+    step_rule: StepRule
+    step_decay: float
+
+
+def _ascent_step(ctx: _Context, c: _Step) -> _Step:
+    """One gradient step of every sequence not done: gradient, direction, line search."""
+    g, _ = ctx.grad_fn(c.actions)
+    g_ok = jnp.all(jnp.isfinite(g), axis=(1, 2))
+    d = ascent_direction(jnp.where(g_ok[:, None, None], g, 0.0), ctx.problem, ctx.step_rule)
+    active = ~c.done & g_ok
+    etas = c.eta[None, :] * ctx.decays[:, None]  # [J, k]
+    found = ctx.search(ctx.problem, ctx.obs, ctx.key, ctx.rollout, c.actions, c.returns, d,
+                       active, etas)
+    eta = c.eta
+    if ctx.step_rule == "scaled":
+        grown = jnp.minimum(found.eta / ctx.step_decay, MAX_SCALED_STEP)
+        eta = jnp.where(found.accepted, grown, c.eta)
+    return _Step(
+        index=c.index + 1, actions=found.actions, returns=found.returns,
+        done=c.done | ~found.accepted, eta=eta,
+        grad_steps=c.grad_steps + jnp.sum(found.accepted),
+        trials=c.trials + found.trials,
+        rollouts=c.rollouts + jnp.sum(~c.done) + found.trials,
+        nonfinite=c.nonfinite + found.nonfinite,
+    )
 
 
 def _backtrack(

@@ -69,24 +69,25 @@ all J trials).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 
-from cemgd.models.ensemble import EnsembleParams, _activation, ensemble_apply, num_members
+from cemgd.models.ensemble import EnsembleParams, _activation
+from cemgd.models.particles import (
+    Dynamics,
+    InputFn,
+    OutputFn,
+    RewardFn,
+    TerminationFn,
+    by_particle,
+    by_row,
+    expectation,
+)
 from cemgd.problem import Rollout
 
 Array = jax.Array
-#: ``reward_fn(obs: [..., S], action: [..., A], next_obs: [..., S]) -> reward: [...]``.
-RewardFn = Callable[[Array, Array, Array], Array]
-#: ``input_fn(obs: [..., S]) -> model input: [..., S']``.
-InputFn = Callable[[Array], Array]
-#: ``output_fn(obs: [..., S], prediction: [..., S]) -> next_obs: [..., S]``.
-OutputFn = Callable[[Array, Array], Array]
-#: ``termination_fn(obs: [..., S], action: [..., A], next_obs: [..., S]) -> done: bool [...]``.
-TerminationFn = Callable[[Array, Array, Array], Array]
 Assignment = Literal["particle", "row"]
 Propagation = Literal["tsinf", "ts1", "expectation"]
 PROPAGATIONS = ("tsinf", "ts1", "expectation")
@@ -200,194 +201,16 @@ def ensemble_rollout(
     if actions.ndim != 3:
         raise ValueError(f"actions: expected shape [B, T, A], got {actions.shape}")
     _check_shapes(params, obs, actions, input_fn, output_fn)
-    dyn = _Dynamics(reward_fn, input_fn, output_fn, termination_fn, activation)
+    dyn = Dynamics(reward_fn, input_fn, output_fn, termination_fn, activation)
     if propagation == "expectation":
-        returns = _expectation(params, dyn, obs, actions, unroll)[None]
+        returns = expectation(params, dyn, obs, actions, unroll)[None]
     elif assignment == "particle":
-        returns = _by_particle(params, dyn, obs, actions, key, num_particles, sample,
+        returns = by_particle(params, dyn, obs, actions, key, num_particles, sample,
                                propagation == "ts1", unroll)
     else:
-        returns = _by_row(params, dyn, obs, actions, key, num_particles, sample, unroll)
+        returns = by_row(params, dyn, obs, actions, key, num_particles, sample, unroll)
     # returns: [P, B]
     return jnp.swapaxes(returns, 0, 1) if per_particle else jnp.mean(returns, axis=0)
-
-
-class _Dynamics(NamedTuple):
-    """The static functions of one rollout and the transition they make together."""
-
-    reward_fn: RewardFn
-    input_fn: InputFn | None
-    output_fn: OutputFn | None
-    termination_fn: TerminationFn | None
-    activation: str
-
-    def predict(self, params: EnsembleParams, x: Array, a: Array) -> tuple[Array, Array]:
-        """Members' ``(mean, logvar)`` of the delta, ``[E, R, S]``, from ``x: [E, R, S]``."""
-        model_in = x if self.input_fn is None else self.input_fn(x)
-        return ensemble_apply(params, model_in, a, self.activation)
-
-    def advance(
-        self, x: Array, a: Array, delta: Array, done: Array | None
-    ) -> tuple[Array, Array, Array | None]:
-        """``(next_x, reward, done)`` from ``x: [..., S]``, ``a: [..., A]``, ``delta``.
-
-        A particle already done keeps its state and earns 0; ``done`` is ``None``
-        without a ``termination_fn``.
-        """
-        next_x = x + delta if self.output_fn is None else self.output_fn(x, delta)
-        reward = self.reward_fn(x, a, next_x)
-        if self.termination_fn is None or done is None:
-            return next_x, reward, done
-        ends = jnp.asarray(self.termination_fn(x, a, next_x)).astype(bool)
-        reward = jnp.where(done, jnp.zeros_like(reward), reward)
-        next_x = jnp.where(done[..., None], x, next_x)
-        return next_x, reward, done | ends
-
-    def no_done(self, shape: tuple[int, ...]) -> Array | None:
-        """Initial done flags of ``shape`` (``None`` without a ``termination_fn``)."""
-        return None if self.termination_fn is None else jnp.zeros(shape, bool)
-
-
-def _by_particle(
-    params: EnsembleParams, dyn: _Dynamics, obs: Array, actions: Array, key: Array,
-    particles: int, sample: bool, ts1: bool, unroll: int,
-) -> Array:
-    """Returns ``[P, B]``; particle ``p`` sits at ``(p % used, p // used)`` of ``[used, Q, B]``.
-
-    TS-inf: position ``(e, q)`` runs on member ``e``. TS1 with ``P >= E``: a per-step
-    permutation of the ``Q * E`` particles gathers them into the member slots before the
-    model call and the deltas back after it. TS1 with ``P < E``: each step gathers the
-    weights of ``P`` distinct random members (particle ``p`` on the ``p``-th drawn).
-    The noise of TS1 under ``key`` is that of TS-inf under ``split(key)[0]``.
-    """
-    batch, horizon, action_dim = actions.shape
-    state_dim = obs.shape[0]
-    members = num_members(params)
-    used = min(particles, members)  # members in use (per step)
-    per_member = -(-particles // used)  # particle slots per member, Q
-    slots = used * per_member
-    rows = per_member * batch
-    choose = ts1 and used < members  # TS1, P < E: draw P of the E members every step
-    shuffle = ts1 and not choose and slots > 1  # TS1, P >= E: permute the particles
-    noise_key = key
-    if ts1:
-        noise_key, draw_key = jax.random.split(key)
-        draw_keys = jax.random.split(draw_key, horizon)
-    if used < members and not choose:
-        params = params._replace(
-            weights=tuple(w[:used] for w in params.weights),
-            biases=tuple(b[:used] for b in params.biases),
-        )
-    # state and actions: [used, Q * B, .]; every particle of a sequence sees its actions.
-    a = jnp.broadcast_to(
-        jnp.swapaxes(actions, 0, 1)[:, None, None], (horizon, used, per_member, batch, action_dim)
-    ).reshape(horizon, used, rows, action_dim)
-    x0 = jnp.broadcast_to(obs, (used, rows, state_dim))
-    if sample:
-        noise = jax.random.normal(
-            noise_key, (horizon, used, per_member, 1, state_dim), jnp.float32
-        )
-    else:
-        noise = jnp.zeros((horizon, 0), jnp.float32)
-    if choose:  # [T, P]: member of particle p at step t, distinct within a step
-        draws = jax.vmap(lambda k: jax.random.permutation(k, members)[:used])(draw_keys)
-    elif shuffle:  # [T, slots]: flat position f = e * Q + q of [used, Q] takes gather[t, f]
-        perm = jax.vmap(lambda k: jax.random.permutation(k, slots))(draw_keys)
-        flat = jnp.arange(slots)
-        particle = perm[:, (flat % per_member) * used + flat // per_member]
-        gather = (particle % used) * per_member + particle // used
-        draws = jnp.stack([gather, jnp.argsort(gather, axis=-1)], axis=1)  # [T, 2, slots]
-    else:
-        draws = jnp.zeros((horizon, 0), jnp.int32)
-
-    def step(carry: tuple, inputs: tuple[Array, Array, Array]) -> tuple[tuple, Array]:
-        x, done = carry
-        a_t, noise_t, draw_t = inputs
-        p_t, x_in = params, x
-        if choose:
-            p_t = params._replace(
-                weights=tuple(w[draw_t] for w in params.weights),
-                biases=tuple(b[draw_t] for b in params.biases),
-            )
-        elif shuffle:
-            x_in = x.reshape(slots, batch, state_dim)[draw_t[0]].reshape(used, rows, state_dim)
-        mean, logvar = dyn.predict(p_t, x_in, a_t)
-        if sample:
-            if shuffle:  # each particle brings its own noise into its slot
-                noise_t = noise_t.reshape(slots, 1, state_dim)[draw_t[0]]
-            shape = (used, per_member, batch, state_dim)
-            delta = mean.reshape(shape) + jnp.exp(0.5 * logvar).reshape(shape) * (
-                noise_t.reshape(used, per_member, 1, state_dim)
-            )
-            delta = delta.reshape(used, rows, state_dim)
-        else:
-            delta = mean
-        if shuffle:  # slots -> particle positions
-            delta = delta.reshape(slots, batch, state_dim)[draw_t[1]].reshape(used, rows, state_dim)
-        next_x, reward, done = dyn.advance(x, a_t, delta, done)
-        return (next_x, done), reward
-
-    init = (x0, dyn.no_done((used, rows)))
-    _, rewards = jax.lax.scan(step, init, (a, noise, draws), unroll=unroll)  # [T, used, Q * B]
-    total = jnp.sum(rewards, axis=0).reshape(used, per_member, batch)
-    return jnp.swapaxes(total, 0, 1).reshape(slots, batch)[:particles]  # [P, B]
-
-
-def _by_row(
-    params: EnsembleParams, dyn: _Dynamics, obs: Array, actions: Array, key: Array,
-    particles: int, sample: bool, unroll: int,
-) -> Array:
-    """Returns ``[P, B]``; row ``r = b * P + p`` -> member ``r % E``; own noise per row."""
-    batch, horizon, action_dim = actions.shape
-    state_dim = obs.shape[0]
-    members = num_members(params)
-    rows = batch * particles
-    per_member = -(-rows // members)
-    pad = per_member * members - rows
-    a = jnp.repeat(actions, particles, axis=0) if particles > 1 else actions
-    if pad:
-        a = jnp.concatenate([a, jnp.zeros((pad, horizon, action_dim), a.dtype)], axis=0)
-    # row r -> (slot r // E, member r % E); scan wants time first: [T, E, M, A].
-    a = jnp.transpose(a.reshape(per_member, members, horizon, action_dim), (2, 1, 0, 3))
-    x0 = jnp.broadcast_to(obs, (members, per_member, state_dim))
-    if sample:
-        noise = jax.random.normal(key, (horizon, members, per_member, state_dim), jnp.float32)
-    else:
-        noise = jnp.zeros((horizon, 0), jnp.float32)
-
-    def step(carry: tuple, inputs: tuple[Array, Array]) -> tuple[tuple, Array]:
-        x, done = carry
-        a_t, noise_t = inputs
-        mean, logvar = dyn.predict(params, x, a_t)
-        delta = mean + jnp.exp(0.5 * logvar) * noise_t if sample else mean
-        next_x, reward, done = dyn.advance(x, a_t, delta, done)
-        return (next_x, done), reward
-
-    init = (x0, dyn.no_done((members, per_member)))
-    _, rewards = jax.lax.scan(step, init, (a, noise), unroll=unroll)  # [T, E, M]
-    per_row = jnp.transpose(jnp.sum(rewards, axis=0)).reshape(per_member * members)[:rows]
-    return jnp.swapaxes(per_row.reshape(batch, particles), 0, 1)  # [P, B]
-
-
-def _expectation(
-    params: EnsembleParams, dyn: _Dynamics, obs: Array, actions: Array, unroll: int
-) -> Array:
-    """One trajectory per sequence; delta = mean over members of their mean deltas."""
-    batch, _, action_dim = actions.shape
-    members = num_members(params)
-    x0 = jnp.broadcast_to(obs, (batch, obs.shape[0]))
-
-    def step(carry: tuple, a_t: Array) -> tuple[tuple, Array]:
-        x, done = carry
-        xe = jnp.broadcast_to(x, (members, *x.shape))
-        ae = jnp.broadcast_to(a_t, (members, batch, action_dim))
-        mean, _ = dyn.predict(params, xe, ae)
-        next_x, reward, done = dyn.advance(x, a_t, jnp.mean(mean, axis=0), done)
-        return (next_x, done), reward
-
-    init = (x0, dyn.no_done((batch,)))
-    _, rewards = jax.lax.scan(step, init, jnp.swapaxes(actions, 0, 1), unroll=unroll)
-    return jnp.sum(rewards, axis=0)
 
 
 def _check_shapes(

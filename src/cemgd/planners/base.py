@@ -26,7 +26,7 @@ PlanFn = Callable[[PlanState, Array], tuple[Array, PlanState, PlanInfo]]
 
 
 class Result(NamedTuple):
-    """What ``_optimize`` returns (all arrays; counters are int32 scalars).
+    """What ``_optimize`` returns (arrays; counters are int32 scalars, zero when not given).
 
     Attributes:
         actions: best sequence found, ``[T, A]``.
@@ -41,11 +41,11 @@ class Result(NamedTuple):
 
     actions: Array
     best_return: Array
-    num_samples: Array
-    num_rollouts: Array
-    grad_steps: Array
-    line_search_trials: Array
-    num_nonfinite: Array
+    num_samples: Array | int = 0
+    num_rollouts: Array | int = 0
+    grad_steps: Array | int = 0
+    line_search_trials: Array | int = 0
+    num_nonfinite: Array | int = 0
     extra: Any = ()
 
 

@@ -91,7 +91,5 @@ class CEM(Planner):
             best_return=search.top_returns[0],
             num_samples=n,
             num_rollouts=n,
-            grad_steps=i32(0),
-            line_search_trials=i32(0),
             num_nonfinite=search.num_nonfinite,
         )

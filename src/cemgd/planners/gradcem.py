@@ -3,13 +3,13 @@
 Bharadhwaj, Xie, Shkurti, "Model-Predictive Control via Cross-Entropy and
 Gradient-Based Optimization", L4DC 2020. Inside each CEM iteration (CEM-GD
 paper, Sec. 2.1, Eq. 2) every sampled sequence takes ``inner_steps`` Adam steps
-(optax, learning rate ``step_size``, fresh optimizer state per iteration) up the
+(optax, learning rate ``learning_rate``, fresh optimizer state per iteration) up the
 gradient of its own return, each projected onto the action box, before it is
 evaluated and ranked; the elites of the refined samples update the distribution.
 The CEM-GD paper (Sec. 4) cites it as the method that "performs gradient updates
 to each sample thus still suffering poor scalability".
 
-With fresh Adam state, the first step is ``step_size * sign(grad)`` per entry
+With fresh Adam state, the first step is ``learning_rate * sign(grad)`` per entry
 (bias-corrected first moment over root second moment), i.e. a normalised step of
 fixed size whatever the scale of the return. A sample whose gradient is not
 finite is left where it is.
@@ -41,14 +41,14 @@ from cemgd.validate import check_int, check_range
 class GradCEMConfig(CEMConfig):
     """Settings of ``gradcem``: CEM's (at CEM 500's budget) plus the per-sample Adam steps."""
 
-    step_size: float = 0.01
+    learning_rate: float = 0.01
     """Adam learning rate of the per-sample gradient steps."""
     inner_steps: int = 1
     """Adam steps taken by every sample before it is evaluated."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_range("step_size", self.step_size, 0.0, float("inf"), low_open=True)
+        check_range("learning_rate", self.learning_rate, 0.0, float("inf"), low_open=True)
         check_int("inner_steps", self.inner_steps)
 
 
@@ -64,7 +64,7 @@ class GradCEM(Planner):
         c = self.config
         sample_key, eval_key = jax.random.split(key)
         std = jnp.broadcast_to(c.init_std * half_range(problem), state.mean.shape)
-        optimizer = optax.adam(c.step_size)
+        optimizer = optax.adam(c.learning_rate)
         rollout = gradient_objective(problem, "mean", 0.0)  # [B, P] gradient rollouts: mean
 
         def neg_total_return(actions: Array) -> Array:
@@ -100,6 +100,5 @@ class GradCEM(Planner):
             num_samples=i32(n),
             num_rollouts=i32(n * (c.inner_steps + 1)),
             grad_steps=i32(n * c.inner_steps),
-            line_search_trials=i32(0),
             num_nonfinite=search.num_nonfinite,
         )

@@ -193,8 +193,6 @@ class ICEM(Planner):
             best_return=best_returns[0],
             num_samples=i32(num_samples),
             num_rollouts=i32(num_samples + 1) + i32(prev_rollouts),
-            grad_steps=i32(0),
-            line_search_trials=i32(0),
             num_nonfinite=bad,
             extra=shift(kept),
         )

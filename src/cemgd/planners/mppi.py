@@ -111,7 +111,5 @@ class MPPI(Planner):
             best_return=final_return[0],
             num_samples=i32(n),
             num_rollouts=i32(n + 1),
-            grad_steps=i32(0),
-            line_search_trials=i32(0),
             num_nonfinite=bad + final_bad,
         )

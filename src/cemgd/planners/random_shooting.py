@@ -60,7 +60,5 @@ class RandomShooting(Planner):
             best_return=returns[best],
             num_samples=i32(n),
             num_rollouts=i32(n),
-            grad_steps=i32(0),
-            line_search_trials=i32(0),
             num_nonfinite=bad,
         )
