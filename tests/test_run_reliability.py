@@ -26,7 +26,8 @@ pytest.importorskip("gymnasium")
 pytest.importorskip("mujoco")
 
 from cemgd import pets  # noqa: E402
-from cemgd.runs import RunError, read_metrics  # noqa: E402
+from cemgd.cli import main  # noqa: E402
+from cemgd.runs import RunError, lock_folder, read_metrics  # noqa: E402
 from cemgd.runtime import enable_compilation_cache  # noqa: E402
 
 #: Columns that depend on the machine's speed, not on the computation.
@@ -138,9 +139,9 @@ def _kill_and_resume(point: int, tmp_path: Path, finished: Path,
     assert _files(folder) == _files(finished), f.names[-1]  # nothing stale is left
 
 
-#: The trial-0 commit (model, buffer, state: issue 12 item 1), trial 1's state and unlinks.
-CI_POINTS = ("after replace buffer-000.npz", "after replace state.json",
-             "after unlink model-000.npz")
+#: The first config.json, the trial-0 commit (issue 12 item 1), trial 1's unlinks.
+CI_POINTS = ("before replace config.json", "after replace buffer-000.npz",
+             "after replace state.json", "after unlink model-000.npz")
 
 
 def test_kill_at_ci_points_resumes_to_an_uninterrupted_run(
@@ -210,6 +211,18 @@ def test_second_writer_is_refused_and_the_folder_untouched(finished: Path,
     finally:
         child.kill()
         child.wait()
+
+
+def test_second_writer_exits_2_in_the_cli(finished: Path, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture) -> None:
+    folder = _copy(finished, tmp_path / "run")
+    with lock_folder(folder):  # the holder: this process, through another handle
+        before = _snapshot(folder)
+        code = main(["train", "--task", "cartpole-swingup", "--quick", "--trials", "3",
+                     "--episode-length", "6", "--no-progress", "--resume", "--out", str(folder)])
+        assert code == 2
+        assert f"out: run folder in use by pid {os.getpid()}" in capsys.readouterr().err
+        assert _snapshot(folder) == before
 
 
 # ----------------------------------------------------------------------------- check first

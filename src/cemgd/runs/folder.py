@@ -156,8 +156,12 @@ class RunFolder:
         return read_json_object(self.config_file)
 
     def has_run_files(self) -> bool:
-        """Whether anything but the lock file is in the folder."""
-        return self.path.is_dir() and any(p.name != LOCK_FILE for p in self.path.iterdir())
+        """Whether anything but the lock file and temporaries (what a run killed before
+        its ``config.json`` leaves) is in the folder."""
+        if not self.path.is_dir():
+            return False
+        ignore = {LOCK_FILE, *(p.name for p in temporaries(self.path))}
+        return any(p.name not in ignore for p in self.path.iterdir())
 
     def read_state(self, kinds: Iterable[str]) -> RunState:
         """The validated state; ``kinds`` are the file kinds a trial commits.
@@ -212,6 +216,9 @@ class RunFolder:
         if not self._lock.held:
             raise RuntimeError("RunFolder.begin() without the lock")
         self._lock.record()
+        text = json.dumps(payload, indent=2, default=str) + "\n"
+        if not self.config_file.exists() or self.config_file.read_text() != text:
+            write_atomic(self.config_file, text)  # first: a folder without it is not a run
         self.checkpoints.mkdir(exist_ok=True)
         for folder in (self.path, self.checkpoints):
             remove_temporaries(folder)
@@ -219,9 +226,6 @@ class RunFolder:
         for path in self._checkpoint_files():
             if path.name not in keep:
                 remove(path)
-        text = json.dumps(payload, indent=2, default=str) + "\n"
-        if not self.config_file.exists() or self.config_file.read_text() != text:
-            write_atomic(self.config_file, text)
         self._sync_metrics()
 
     def commit(self, row: TrialMetrics,
