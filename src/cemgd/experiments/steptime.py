@@ -9,8 +9,8 @@ Used by ``cemgd bench``. The replan step is timed by
   with the planner's settings, timed alone, beside a bound: a gradient step reads the
   ensemble's weights at least twice per time step (forward and backward matrix-vector
   products) and a line-search trial once, so ``bound = T * t_read * (2 * gradients +
-  trials + 1)`` (``+ 1``: the start's evaluation), with ``t_read`` the measured time to
-  read every weight once (a jitted sum over the weight arrays, warm in cache).
+  trials + 1)`` (``+ 1``: the start's evaluation), with ``t_read`` the measured time of
+  one matrix-vector pass through every member's layers (:func:`weight_read_ms`).
 """
 
 from __future__ import annotations
@@ -64,16 +64,33 @@ def first_step(planner: Planner, problem: Problem, obs: Array, key: Array,
     return FirstStep(compile_s, float(np.median(times)), memory_mb(compiled))
 
 
-def weight_read_ms(params: Any, repeats: int = 50) -> float:
-    """Median time to read every weight of ``params`` once (a jitted sum), ms."""
-    leaves = [x for x in jax.tree.leaves(params) if hasattr(x, "dtype")]
-    total = jax.jit(lambda xs: sum(jnp.sum(x) for x in xs))
-    total(leaves).block_until_ready()
+def weight_read_ms(params: Any, steps: int = 200, repeats: int = 5) -> float:
+    """Time of one matrix-vector pass through every member's layers (batch 1), ms.
+
+    A jitted ``lax.scan`` of ``steps`` dependent passes (each layer's output feeds the
+    next, the last one's first entries the next step's input), so dispatch is paid once
+    and every pass reads every weight: the per-time-step cost of one sequence, if
+    reading the weights were all it took.
+    """
+    weights = list(params.weights)
+    in0 = int(weights[0].shape[1])
+
+    def one_pass(x: Array, _: None) -> tuple[Array, None]:
+        h = x
+        for w in weights:
+            h = jnp.tanh(jnp.einsum("ei,eio->eo", h, w))
+        if h.shape[1] < in0:
+            h = jnp.pad(h, ((0, 0), (0, in0 - h.shape[1])))
+        return h[:, :in0], None
+
+    run = jax.jit(lambda x: jax.lax.scan(one_pass, x, None, length=steps)[0])
+    x0 = jnp.full((weights[0].shape[0], in0), 0.1, jnp.float32)
+    run(x0).block_until_ready()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        total(leaves).block_until_ready()
-        times.append((time.perf_counter() - t0) * 1e3)
+        run(x0).block_until_ready()
+        times.append((time.perf_counter() - t0) * 1e3 / steps)
     return float(np.median(times))
 
 
