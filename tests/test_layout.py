@@ -1,0 +1,108 @@
+"""The source tree's shape rules: file and function sizes, and imports that flow down."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "cemgd"
+
+#: Functions allowed over 60 lines (at most three), each with its reason.
+LONG_FUNCTIONS: dict[str, str] = {}
+
+#: Layers from the bottom up; a module may import only from its own layer or lower ones.
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("problem", "validate"),
+    ("sharding", "linesearch", "planners", "models", "tasks"),
+    ("mpc",),
+    ("runs", "runtime", "plots"),
+    ("pets", "experiments"),
+    ("sweep", "evaluate", "report"),
+    ("cli",),
+)
+
+
+def _modules() -> dict[str, ast.Module]:
+    return {
+        ".".join(p.relative_to(SRC.parent).with_suffix("").parts): ast.parse(p.read_text())
+        for p in sorted(SRC.rglob("*.py"))
+    }
+
+
+def _layer(module: str) -> int:
+    parts = module.split(".")
+    top = parts[1] if len(parts) > 1 and parts[1] != "__init__" else ""
+    for level, names in enumerate(LAYERS):
+        if top in names:
+            return level
+    return len(LAYERS)  # the package root: public API only, may import anything
+
+
+def _imports(tree: ast.Module) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "cemgd":
+            found |= {f"cemgd.{a.name}" for a in node.names if not a.name.startswith("_")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("cemgd"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("cemgd")}
+    return found
+
+
+def test_no_file_over_400_lines() -> None:
+    long = {p.name: n for p in SRC.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, f"files over 400 lines: {long}"
+
+
+def test_at_most_three_functions_over_60_lines_each_with_a_reason() -> None:
+    long = []
+    for name, tree in _modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                if node.end_lineno - node.lineno + 1 > 60:
+                    long.append(f"{name}.{node.name}")
+    assert len(LONG_FUNCTIONS) <= 3
+    assert sorted(long) == sorted(LONG_FUNCTIONS), f"functions over 60 lines: {long}"
+
+
+def test_imports_flow_down_the_layers() -> None:
+    upward = []
+    for name, tree in _modules().items():
+        for target in _imports(tree):
+            if _layer(target) > _layer(name):
+                upward.append(f"{name} -> {target}")
+    assert not upward, f"imports that run upward: {upward}"
+
+
+def test_the_import_graph_has_no_cycle() -> None:
+    modules = _modules()
+    graph = {name: {t for t in _imports(tree) if t in modules or f"{t}.__init__" in modules}
+             for name, tree in modules.items()}
+    graph = {n: {t if t in modules else f"{t}.__init__" for t in ts} for n, ts in graph.items()}
+    # a package's __init__ re-exporting its own sub-modules is not a cycle through them
+    done: set[str] = set()
+
+    def visit(node: str, path: tuple[str, ...]) -> None:
+        if node in path:
+            cycle = path[path.index(node):] + (node,)
+            if not _is_package_reexport(cycle):
+                raise AssertionError(f"import cycle: {' -> '.join(cycle)}")
+            return
+        if node in done:
+            return
+        for nxt in graph.get(node, ()):
+            visit(nxt, path + (node,))
+        done.add(node)
+
+    for name in graph:
+        visit(name, ())
+
+
+def _is_package_reexport(cycle: tuple[str, ...]) -> bool:
+    """A cycle that only passes through a package's own ``__init__`` and its sub-modules."""
+    inits = [m for m in cycle if m.endswith(".__init__")]
+    if not inits:
+        return False
+    package = inits[0].removesuffix(".__init__")
+    return all(m.startswith(package + ".") or m == package for m in cycle)
