@@ -84,9 +84,16 @@ def quick(config: Config) -> Config:
 
 def run(config: Config, out: str | Path) -> list[dict]:
     """Run the study into ``out``; return one row per N_init."""
+    run_dir = RunDir(out, config)
+    try:
+        return _run(config, out, run_dir)
+    finally:
+        run_dir.close()  # the folder lock
+
+
+def _run(config: Config, out: str | Path, run_dir: RunDir) -> list[dict]:
     task = make_task("barrier2d")
     problem = task.problem(config.horizon)
-    run_dir = RunDir(out, config)
     done = set(run_dir.done_keys(CSV, ["planner", "n_init"]))
     keys = jax.vmap(jax.random.key)(config.seed + np.arange(config.trials))
     with progress() as bar:

@@ -302,8 +302,15 @@ SUMMARY = ("planner", "num_rollouts", "compile_s", "median_ms", "mem_mb", "first
 
 def run(config: Config, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Time every planner of ``config``; write ``bench.csv`` and ``bench.md`` into ``out``."""
+    run_dir = RunDir(out, config)
+    try:
+        return _run(config, out, run_dir)
+    finally:
+        run_dir.close()  # the folder lock
+
+
+def _run(config: Config, out: str | os.PathLike[str], run_dir: RunDir) -> list[dict[str, Any]]:
     path = Path(out)
-    run_dir = RunDir(path, config)
     done = {row["spec"]: row for row in run_dir.read(CSV)}
 
     devices = use_cpu_devices(config.cpu_devices or default_cpu_devices())

@@ -89,6 +89,13 @@ def quick(config: Config) -> Config:
 def run(config: Config, out: str | Path) -> list[dict]:
     """Run the study into ``out``; return one row per (d, planner)."""
     run_dir = RunDir(out, config)
+    try:
+        return _run(config, out, run_dir)
+    finally:
+        run_dir.close()  # the folder lock
+
+
+def _run(config: Config, out: str | Path, run_dir: RunDir) -> list[dict]:
     done = run_dir.done_keys(CSV, ["d", "planner"])
     keys = jax.vmap(jax.random.key)(config.seed + np.arange(config.trials))
     with progress() as bar:
