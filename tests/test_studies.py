@@ -79,7 +79,7 @@ def test_config_flags_carry_field_docs_from_base_classes():
 
     docs = field_docs(GradCEMConfig)
     assert "per iteration" in docs["num_samples"]  # declared on CEMConfig
-    assert "Adam" in docs["step_size"]  # declared on GradCEMConfig
+    assert "Adam" in docs["learning_rate"]  # declared on GradCEMConfig
 
 
 # test_run_dir_keeps_rows...: moved to tests/test_runs.py (the study folder now refuses another
