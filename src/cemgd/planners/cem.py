@@ -24,7 +24,6 @@ from cemgd.planners.base import (
     Result,
     Truncation,
     cem_search,
-    check_max_batch,
     check_truncation,
     half_range,
     i32,
@@ -60,7 +59,7 @@ class CEMConfig:
         check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
         check_truncation(self.truncation)
-        check_max_batch(self.max_batch)
+        check_int("max_batch", self.max_batch)
 
     @property
     def num_elites(self) -> int:

@@ -43,7 +43,6 @@ from cemgd.planners.base import (
     Result,
     Truncation,
     cem_search,
-    check_max_batch,
     check_truncation,
     half_range,
     i32,
@@ -95,7 +94,7 @@ class CEMGDConfig(GradientSettings):
         check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
         check_truncation(self.truncation)
-        check_max_batch(self.max_batch)
+        check_int("max_batch", self.max_batch)
         if self.top_k > min(self.n_init, self.n_replan):
             raise ValueError(
                 f"top_k: expected <= min(n_init, n_replan) = "

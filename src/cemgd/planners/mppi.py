@@ -31,7 +31,6 @@ from cemgd.planners.base import (
     DEFAULT_MAX_BATCH,
     Planner,
     Result,
-    check_max_batch,
     half_range,
     i32,
 )
@@ -59,7 +58,7 @@ class MPPIConfig:
         check_int("num_iterations", self.num_iterations)
         check_range("temperature", self.temperature, 0.0, float("inf"), low_open=True)
         check_range("noise_std", self.noise_std, 0.0, float("inf"), low_open=True)
-        check_max_batch(self.max_batch)
+        check_int("max_batch", self.max_batch)
 
 
 def mppi_weights(returns: Array, temperature: float) -> Array:

@@ -19,7 +19,6 @@ from cemgd.planners.base import (
     DEFAULT_MAX_BATCH,
     Planner,
     Result,
-    check_max_batch,
     i32,
     uniform_sequences,
 )
@@ -38,7 +37,7 @@ class RandomShootingConfig:
 
     def __post_init__(self) -> None:
         check_int("num_samples", self.num_samples)
-        check_max_batch(self.max_batch)
+        check_int("max_batch", self.max_batch)
 
 
 class RandomShooting(Planner):
