@@ -141,19 +141,10 @@ def ascent_direction(g: Array, problem: Problem, step_rule: StepRule) -> Array:
 
 
 def gradient_ascent(
-    problem: Problem,
-    obs: Array,
-    actions: Array,
-    returns: Array,
-    key: Array,
-    grad_steps: int,
-    step_size: float,
-    step_decay: float,
-    line_search_trials: int,
-    line_search: LineSearch = "sequential",
-    step_rule: StepRule = "paper",
-    grad_objective: GradObjective = "mean",
-    risk: float = 0.5,
+    problem: Problem, obs: Array, actions: Array, returns: Array, key: Array, grad_steps: int,
+    step_size: float, step_decay: float, line_search_trials: int,
+    line_search: LineSearch = "sequential", step_rule: StepRule = "paper",
+    grad_objective: GradObjective = "mean", risk: float = 0.5,
 ) -> Ascent:
     """Refine ``actions: [k, T, A]`` (inside the box, with ``returns: [k]`` under
     ``problem.rollout`` and ``key``, ``-inf`` if not finite) by projected ascent.

@@ -232,7 +232,6 @@ def bench_planner(
     params: Any,
 ) -> dict[str, Any]:
     """Compile and time one planner's replan step, its first step and its gradient stage."""
-    row_flops = forward_flops(params)
     parsed, variant = split_variant(spec)
     planner = make_planner(parsed)
     if variant == "maxwork":
@@ -259,14 +258,12 @@ def bench_planner(
     fallbacks = int(sum(bool(i.fallback) for i in infos))
     grads = gradient_rollouts(planner, counters)
     forwards = counters["num_rollouts"] - grads
-    flops = row_flops * config.horizon * config.num_particles * (forwards + 3.0 * grads)
+    flops = forward_flops(params) * config.horizon * config.num_particles * (forwards + 3.0 * grads)
     roofline_ms = flops / (throughput * 1e9) * 1e3
     ms = np.asarray(timing.times_ms)
     median = float(np.median(ms))
     return {
-        "spec": spec,
-        "planner": label(parsed, variant),
-        "name": parsed.family,
+        "spec": spec, "planner": label(parsed, variant), "name": parsed.family,
         "variant": variant,
         "compile_s": round(compile_s, 3),
         "first_call_s": round(first_call_s, 3),
@@ -274,16 +271,12 @@ def bench_planner(
         "p10_ms": round(float(np.percentile(ms, 10)), 3),
         "p90_ms": round(float(np.percentile(ms, 90)), 3),
         "mem_mb": _round(mem_mb),
-        "first_compile_s": round(first.compile_s, 3),
-        "first_median_ms": round(first.median_ms, 3),
+        "first_compile_s": round(first.compile_s, 3), "first_median_ms": round(first.median_ms, 3),
         "first_mem_mb": _round(first.mem_mb),
         "grad_stage_ms": round(stage.median_ms, 3) if stage else "",
         "grad_stage_bound_ms": round(stage.bound_ms, 3) if stage else "",
         "rss_delta_mb": round(rss1 - rss0, 1),
-        "num_samples": counters["num_samples"],
-        "num_rollouts": counters["num_rollouts"],
-        "grad_steps": counters["grad_steps"],
-        "line_search_trials": counters["line_search_trials"],
+        **counters,
         "gradient_rollouts": grads,
         "fallbacks": fallbacks,
         "gflop": round(flops / 1e9, 4),

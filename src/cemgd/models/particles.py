@@ -65,14 +65,8 @@ def by_particle(
     params: EnsembleParams, dyn: Dynamics, obs: Array, actions: Array, key: Array,
     particles: int, sample: bool, ts1: bool, unroll: int,
 ) -> Array:
-    """Returns ``[P, B]``; particle ``p`` sits at ``(p % used, p // used)`` of ``[used, Q, B]``.
-
-    TS-inf: position ``(e, q)`` runs on member ``e``. TS1 with ``P >= E``: a per-step
-    permutation of the ``Q * E`` particles gathers them into the member slots before the
-    model call and the deltas back after it. TS1 with ``P < E``: each step gathers the
-    weights of ``P`` distinct random members (particle ``p`` on the ``p``-th drawn).
-    The noise of TS1 under ``key`` is that of TS-inf under ``split(key)[0]``.
-    """
+    """``[P, B]``; particle ``p`` at ``(p % used, p // used)`` of ``[used, Q, B]`` (TS1: see
+    :func:`_particle_draws`)."""
     batch, horizon, action_dim = actions.shape
     state_dim = obs.shape[0]
     members = num_members(params)

@@ -94,18 +94,10 @@ PROPAGATIONS = ("tsinf", "ts1", "expectation")
 
 
 def make_rollout(
-    params: EnsembleParams,
-    reward_fn: RewardFn,
-    num_particles: int = 1,
-    sample: bool = True,
-    activation: str = "silu",
-    assignment: Assignment = "particle",
-    unroll: int = 1,
-    *,
-    propagation: Propagation = "tsinf",
-    input_fn: InputFn | None = None,
-    output_fn: OutputFn | None = None,
-    termination_fn: TerminationFn | None = None,
+    params: EnsembleParams, reward_fn: RewardFn, num_particles: int = 1, sample: bool = True,
+    activation: str = "silu", assignment: Assignment = "particle", unroll: int = 1, *,
+    propagation: Propagation = "tsinf", input_fn: InputFn | None = None,
+    output_fn: OutputFn | None = None, termination_fn: TerminationFn | None = None,
     per_particle: bool = False,
 ) -> Rollout:
     """Build the rollout of ensemble ``params`` under ``reward_fn``.

@@ -157,19 +157,9 @@ class CEMSearch(NamedTuple):
 
 
 def cem_search(
-    problem: Problem,
-    obs: Array,
-    key: Array,
-    eval_key: Array,
-    mean: Array,
-    std: Array,
-    num_samples: int,
-    num_iterations: int,
-    num_elites: int,
-    alpha: float,
-    top_k: int,
-    refine: Callable[[Array, Array], Array] | None = None,
-    truncation: Truncation = "pets",
+    problem: Problem, obs: Array, key: Array, eval_key: Array, mean: Array, std: Array,
+    num_samples: int, num_iterations: int, num_elites: int, alpha: float, top_k: int,
+    refine: Callable[[Array, Array], Array] | None = None, truncation: Truncation = "pets",
     max_batch: int | None = None,
 ) -> CEMSearch:
     """The Cross-Entropy Method (CEM-GD paper, Eq. 2), as one ``lax.scan``.

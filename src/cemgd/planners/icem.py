@@ -140,7 +140,6 @@ class ICEM(Planner):
         sample_key, eval_key = jax.random.split(key)
         mean = problem.clip(state.mean)
         std = jnp.broadcast_to(c.init_std * half_range(problem), mean.shape)
-
         # Elites carried over from the previous step; none exist at the first step.
         has_prev = (state.step > 0) if first is None else (not first)
         kept = problem.clip(state.extra)
@@ -188,11 +187,7 @@ class ICEM(Planner):
         init = (mean, std, kept, kept_returns, best_actions, best_returns, i32(kept_bad))
         (_, _, kept, _, best_actions, best_returns, bad), _ = jax.lax.scan(body, init, xs)
         num_samples = sum(sizes)
-        return Result(
-            actions=best_actions[0],
-            best_return=best_returns[0],
-            num_samples=i32(num_samples),
-            num_rollouts=i32(num_samples + 1) + i32(prev_rollouts),
-            num_nonfinite=bad,
-            extra=shift(kept),
-        )
+        return Result(actions=best_actions[0], best_return=best_returns[0],
+                      num_samples=i32(num_samples),
+                      num_rollouts=i32(num_samples + 1) + i32(prev_rollouts),
+                      num_nonfinite=bad, extra=shift(kept))
