@@ -9,7 +9,8 @@ import pytest
 
 from cemgd import cli
 from cemgd.experiments import barrier
-from cemgd.experiments.common import parse_planner_spec, wilson_interval
+from cemgd.experiments.common import wilson_interval
+from cemgd.planners.spec import PlannerSpec, field_docs
 
 
 def _rows(path):
@@ -55,14 +56,19 @@ def test_cli_rejects_bad_settings(tmp_path, capsys):
         cli.main(["nope"])
 
 
+def _family_settings(text):
+    spec = PlannerSpec.parse(text, where="planners")
+    return spec.family, {**spec.preset, **spec.settings}
+
+
 def test_planner_specs():
-    assert parse_planner_spec("cem-500") == ("cem", {"num_samples": 100, "num_iterations": 5})
-    assert parse_planner_spec("cem-gd:n_replan=20,line_search=parallel") == (
+    assert _family_settings("cem-500") == ("cem", {"num_samples": 100, "num_iterations": 5})
+    assert _family_settings("cem-gd:n_replan=20,line_search=parallel") == (
         "cem-gd", {"n_replan": 20, "line_search": "parallel"})
     with pytest.raises(ValueError, match="planners"):
-        parse_planner_spec("nope")
+        _family_settings("nope")
     with pytest.raises(ValueError, match="key=value"):
-        parse_planner_spec("cem:num_samples")
+        _family_settings("cem:num_samples")
 
 
 def test_wilson_interval():
@@ -74,7 +80,6 @@ def test_wilson_interval():
 
 
 def test_config_flags_carry_field_docs_from_base_classes():
-    from cemgd.experiments.common import field_docs
     from cemgd.planners.gradcem import GradCEMConfig
 
     docs = field_docs(GradCEMConfig)

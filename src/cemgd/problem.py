@@ -198,11 +198,27 @@ def evaluate(
     ``rollout`` replaces the problem's (e.g. a planner's gradient objective). Per-particle
     returns ``[B, P]`` (a ``grad_rollout`` may give them) are averaged over particles.
     """
+    per_particle_ok = gradient or rollout is not None
     if rollout is None:
         rollout = problem.rollout_for_gradient if gradient else problem.rollout
 
     def score(a: Array) -> Array:
-        r = jnp.reshape(rollout(obs, a, key), (a.shape[0], -1)).astype(jnp.float32)
+        r = jnp.asarray(rollout(obs, a, key))
+        _check_returns_shape(r.shape, a.shape[0], per_particle_ok)
+        r = jnp.reshape(r, (a.shape[0], -1)).astype(jnp.float32)
         return r[:, 0] if r.shape[1] == 1 else jnp.mean(r, axis=1)
 
     return finite_or_neg_inf(map_chunks(score, actions, max_batch))
+
+
+def _check_returns_shape(shape: tuple[int, ...], batch: int, per_particle_ok: bool) -> None:
+    """Raise ValueError naming ``rollout`` unless ``shape`` is ``[B]`` (or, for a gradient
+    rollout, per-particle ``[B, P]``)."""
+    if tuple(shape) == (batch,):
+        return
+    if per_particle_ok and len(shape) == 2 and shape[0] == batch:
+        return
+    want = "[B] or per-particle [B, P]" if per_particle_ok else "[B]"
+    raise ValueError(
+        f"rollout: expected returns of shape {want} with B = {batch}, got shape {tuple(shape)}"
+    )

@@ -23,9 +23,10 @@ import jax
 import numpy as np
 
 from cemgd import plots
-from cemgd.experiments.common import RunDir, console, print_table, progress, wilson_interval
+from cemgd.experiments.common import console, print_table, progress, wilson_interval
 from cemgd.experiments.episodes import run_trials
 from cemgd.planners import Planner, PlannerSpec, make_planner
+from cemgd.runs import StudyFolder
 from cemgd.tasks import make_task
 from cemgd.validate import check_int
 
@@ -84,14 +85,14 @@ def quick(config: Config) -> Config:
 
 def run(config: Config, out: str | Path) -> list[dict]:
     """Run the study into ``out``; return one row per N_init."""
-    run_dir = RunDir(out, config)
+    run_dir = StudyFolder(out, config)
     try:
         return _run(config, out, run_dir)
     finally:
         run_dir.close()  # the folder lock
 
 
-def _run(config: Config, out: str | Path, run_dir: RunDir) -> list[dict]:
+def _run(config: Config, out: str | Path, run_dir: StudyFolder) -> list[dict]:
     task = make_task("barrier2d")
     problem = task.problem(config.horizon)
     done = set(run_dir.done_keys(CSV, ["planner", "n_init"]))

@@ -49,7 +49,6 @@ import numpy as np
 
 from cemgd.experiments.bench_report import write_markdown
 from cemgd.experiments.common import (
-    RunDir,
     console,
     print_table,
     progress,
@@ -66,6 +65,7 @@ from cemgd.experiments.steptime import (
 from cemgd.models import forward_flops, init_ensemble, make_rollout
 from cemgd.planners import PlannerSpec, make_planner, quick_config
 from cemgd.problem import Array, Problem
+from cemgd.runs import StudyFolder
 from cemgd.sharding import default_cpu_devices, shard_rollout, use_cpu_devices
 
 DEFAULT_PLANNERS: tuple[str, ...] = (
@@ -295,14 +295,14 @@ SUMMARY = ("planner", "num_rollouts", "compile_s", "median_ms", "mem_mb", "first
 
 def run(config: Config, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Time every planner of ``config``; write ``bench.csv`` and ``bench.md`` into ``out``."""
-    run_dir = RunDir(out, config)
+    run_dir = StudyFolder(out, config)
     try:
         return _run(config, out, run_dir)
     finally:
         run_dir.close()  # the folder lock
 
 
-def _run(config: Config, out: str | os.PathLike[str], run_dir: RunDir) -> list[dict[str, Any]]:
+def _run(config: Config, out: str | os.PathLike[str], run_dir: StudyFolder) -> list[dict[str, Any]]:
     path = Path(out)
     done = {row["spec"]: row for row in run_dir.read(CSV)}
 

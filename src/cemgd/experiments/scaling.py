@@ -23,7 +23,6 @@ import numpy as np
 
 from cemgd import plots
 from cemgd.experiments.common import (
-    RunDir,
     console,
     print_table,
     progress,
@@ -31,6 +30,7 @@ from cemgd.experiments.common import (
 )
 from cemgd.experiments.episodes import run_trials
 from cemgd.planners import Planner, PlannerSpec, make_planner
+from cemgd.runs import StudyFolder
 from cemgd.tasks import make_task
 from cemgd.validate import check_int
 
@@ -88,14 +88,14 @@ def quick(config: Config) -> Config:
 
 def run(config: Config, out: str | Path) -> list[dict]:
     """Run the study into ``out``; return one row per (d, planner)."""
-    run_dir = RunDir(out, config)
+    run_dir = StudyFolder(out, config)
     try:
         return _run(config, out, run_dir)
     finally:
         run_dir.close()  # the folder lock
 
 
-def _run(config: Config, out: str | Path, run_dir: RunDir) -> list[dict]:
+def _run(config: Config, out: str | Path, run_dir: StudyFolder) -> list[dict]:
     done = run_dir.done_keys(CSV, ["d", "planner"])
     keys = jax.vmap(jax.random.key)(config.seed + np.arange(config.trials))
     with progress() as bar:

@@ -316,7 +316,12 @@ class Planner:
             raise ValueError(f"obs: expected shape {expected_obs}, got {obs_np.shape}")
         if not np.all(np.isfinite(obs_np)):
             raise ValueError("obs: expected finite values, got NaN or inf")
-        return self.compiled(problem)(state, jnp.asarray(obs_np, jnp.float32))
+        with np.errstate(over="ignore"):
+            obs32 = obs_np.astype(np.float32)
+        if not np.all(np.isfinite(obs32)):
+            raise ValueError(f"obs: values exceed float32's range (largest |value| "
+                             f"{np.max(np.abs(obs_np)):.3g}); planning runs in float32")
+        return self.compiled(problem)(state, jnp.asarray(obs32))
 
     def _check_state(self, state: Any, problem: Problem) -> None:
         """Raise ValueError naming ``state`` unless it fits this planner and ``problem``."""
@@ -327,6 +332,8 @@ class Planner:
             raise ValueError(
                 f"state: mean has shape {tuple(np.shape(state.mean))}, expected {expected}"
             )
+        if not np.all(np.isfinite(np.asarray(state.mean))):
+            raise ValueError("state: mean holds NaN or inf; expected a finite warm start")
         want = jax.tree.structure(self._init_extra(problem))
         if jax.tree.structure(state.extra) != want:
             raise ValueError(f"state: not a state of planner {self.name!r} (extra is {want})")
@@ -344,7 +351,10 @@ class Planner:
         def step(state: PlanState, obs: Array) -> tuple[Array, PlanState, PlanInfo]:
             key, opt_key = jax.random.split(state.key)
             res = self._optimize(problem, obs, state, opt_key, first)
-            fallback_actions = problem.clip(state.mean)
+            # a non-finite warm start must not become the action: centre of the box there
+            centre = 0.5 * (problem.action_low + problem.action_high)
+            fallback_actions = problem.clip(jnp.where(jnp.isfinite(state.mean), state.mean,
+                                                      centre))
             ok = jnp.isfinite(res.best_return) & jnp.all(jnp.isfinite(res.actions))
             actions = jnp.where(ok, problem.clip(res.actions), fallback_actions)
             info = PlanInfo(

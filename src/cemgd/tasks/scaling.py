@@ -159,6 +159,20 @@ class _Solution1D(NamedTuple):
 
 
 @functools.lru_cache(maxsize=256)
+def _search_starts(horizon: int) -> np.ndarray:
+    """Starts of the 1-D search: ``[S, horizon]``, the zero sequence first (the local
+    optimum is climbed from it), then "move at speed v for k steps", then random ones."""
+    t = np.arange(horizon)[None, :]
+    speeds = np.concatenate([np.linspace(0.25, 1.0, 7), -np.linspace(0.25, 1.0, 4)])
+    stops = np.unique(np.linspace(1, horizon, min(horizon, 12)).astype(int))
+    moves = speeds[:, None, None] * (t[None] < stops[None, :, None])
+    return np.concatenate([
+        np.zeros((1, horizon)),
+        moves.reshape(-1, horizon),
+        np.random.default_rng(0).uniform(-1.0, 1.0, (16, horizon)),
+    ])
+
+
 def _solve_1d(constants: tuple[float, float, float, float, float], horizon: int) -> _Solution1D:
     """The global optimum and the local one (climbed from zeros) of one dimension.
 
@@ -179,17 +193,7 @@ def _solve_1d(constants: tuple[float, float, float, float, float], horizon: int)
         start=start,
     )
     obs = task.reset(None)
-    t = np.arange(horizon)[None, :]
-    speeds = np.concatenate([np.linspace(0.25, 1.0, 7), -np.linspace(0.25, 1.0, 4)])
-    stops = np.unique(np.linspace(1, horizon, min(horizon, 12)).astype(int))
-    moves = speeds[:, None, None] * (t[None] < stops[None, :, None])
-    starts = np.concatenate(
-        [
-            np.zeros((1, horizon)),  # first: the local optimum is climbed from here
-            moves.reshape(-1, horizon),
-            np.random.default_rng(0).uniform(-1.0, 1.0, (16, horizon)),
-        ]
-    )
+    starts = _search_starts(horizon)
 
     def value(actions: Array) -> Array:
         return task.true_rollout(obs, actions[None])[0]

@@ -1,0 +1,58 @@
+"""Library edges (reliability issue, item 14): wrong return shapes, a NaN warm start,
+observations that are finite only in float64."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import integrator_rollout, small_planner
+
+import cemgd
+
+PLANNERS = ("cem", "cem-gd", "gd", "mppi")
+
+
+def _problem(rollout) -> cemgd.Problem:
+    return cemgd.Problem(rollout, horizon=4, action_low=-np.ones(2), action_high=np.ones(2))
+
+
+@pytest.mark.parametrize("name", PLANNERS)
+@pytest.mark.parametrize("wrong", ["BT", "B1", "1B"])
+def test_rollout_of_the_wrong_shape_is_named(name, wrong):
+    def rollout(obs, actions, key):
+        r = integrator_rollout(obs, actions, key)
+        if wrong == "BT":
+            return jnp.broadcast_to(r[:, None], (r.shape[0], actions.shape[1]))
+        return r[:, None] if wrong == "B1" else r[None, :]
+
+    planner = small_planner(name)
+    state = planner.init(_problem(rollout), jax.random.key(0))
+    with pytest.raises(ValueError, match=r"rollout: expected returns of shape \[B\]"):
+        planner.plan(state, np.zeros(2))
+
+
+@pytest.mark.parametrize("name", PLANNERS)
+def test_nan_warm_start_is_refused_and_never_becomes_the_action(name):
+    planner = small_planner(name)
+    problem = _problem(integrator_rollout)
+    state = planner.init(problem, jax.random.key(0))
+    bad = state._replace(mean=state.mean.at[0, 0].set(jnp.nan))
+    with pytest.raises(ValueError, match="state: mean holds NaN"):
+        planner.plan(bad, np.zeros(2))
+
+    def broken(obs, actions, key):  # every candidate non-finite: the step falls back
+        return jnp.full((actions.shape[0],), jnp.nan)
+
+    step = jax.jit(planner.plan_fn(_problem(broken), first=False))
+    actions, _, info = step(bad, jnp.zeros(2))
+    assert bool(info.fallback)
+    assert np.all(np.isfinite(np.asarray(actions)))
+
+
+def test_observation_beyond_float32_is_refused():
+    planner = small_planner("cem")
+    state = planner.init(_problem(integrator_rollout), jax.random.key(0))
+    with pytest.raises(ValueError, match="obs: values exceed float32"):
+        planner.plan(state, np.array([1e39, 0.0]))
