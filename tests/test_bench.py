@@ -33,6 +33,7 @@ def test_bad_spec_is_a_value_error(spec):
         bench.Config(planners=(spec,))
 
 
+@pytest.mark.slow  # over 25 s on 2 cores; run with -m slow
 def test_quick_bench_end_to_end(tmp_path):
     config = bench.quick(bench.Config())
     expected = list(config.planners)

@@ -55,6 +55,7 @@ def test_every_objective_reduces_to_mean_with_one_member(objective):
                                rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow  # over 25 s on 2 cores; run with -m slow
 def test_risk_aware_objectives_differ_with_several_members():
     problem = _problem(5)
     mean = _plan(problem, "mean")

@@ -9,6 +9,7 @@ import pytest
 from cemgd.experiments import barrier, scaling
 
 
+@pytest.mark.slow  # over 25 s on 2 cores; run with -m slow
 def test_more_initial_samples_pass_below_the_barrier_more_often(tmp_path):
     """Figure 2(c): the fraction below grows from N_init = 10 to N_init = 1000."""
     config = dataclasses.replace(barrier.Config(), n_init=(10, 1000), trials=50)
@@ -20,6 +21,7 @@ def test_more_initial_samples_pass_below_the_barrier_more_often(tmp_path):
     assert float(rows[1000]["ci_low"]) > low
 
 
+@pytest.mark.slow  # over 25 s on 2 cores; run with -m slow
 def test_cem_gd_beats_cem_500_at_high_dimension(tmp_path):
     """Sec. 2.3: with 50 samples per step CEM-GD beats CEM with 500 when d is large."""
     config = dataclasses.replace(scaling.Config(), dims=(32,),

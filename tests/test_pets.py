@@ -250,6 +250,7 @@ def test_every_planner_runs_in_the_loop(planner: str, tmp_path: Path) -> None:
     assert rows[0]["rollouts_per_step"] > 0
 
 
+@pytest.mark.slow  # over 25 s on 2 cores; run with -m slow
 def test_resume_in_a_new_process_equals_one_run(tmp_path: Path) -> None:
     """Resume across processes (fresh JAX, fresh compile) gives the same numbers."""
     import subprocess

@@ -44,6 +44,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # over 25 s on 2 cores; run with -m slow
 def test_two_devices_give_the_same_returns_gradients_and_plans():
     env = {**os.environ, "CEMGD_CPU_DEVICES": "2"}
     result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,

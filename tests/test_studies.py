@@ -18,6 +18,7 @@ def _rows(path):
         return list(csv.DictReader(fh))
 
 
+@pytest.mark.slow  # over 25 s on 2 cores; run with -m slow
 def test_barrier_quick_writes_csv_and_plots_and_resumes(tmp_path):
     config = dataclasses.replace(barrier.quick(barrier.Config()), trials=3)
     rows = barrier.run(config, tmp_path)

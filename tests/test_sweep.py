@@ -200,6 +200,7 @@ def test_rerun_skips_finished_runs_without_a_process(
     assert _mtimes(out / "cartpole-swingup") == before
 
 
+@pytest.mark.slow  # over 25 s on 2 cores; run with -m slow
 def test_ray_gives_the_same_runs_as_the_pool(
     pool_sweep: tuple[Path, sweep.SweepSummary], tmp_path: Path,
 ) -> None:
@@ -218,6 +219,7 @@ def test_ray_gives_the_same_runs_as_the_pool(
                 == json.loads((out / rel / "config.json").read_text()))
 
 
+@pytest.mark.slow  # over 25 s on 2 cores; run with -m slow
 def test_killed_sweep_resumes_and_loses_nothing(tmp_path: Path) -> None:
     """Kill the driver and its worker (SIGKILL) during the second run, then rerun."""
     out = tmp_path / "s"

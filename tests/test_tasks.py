@@ -402,6 +402,7 @@ def test_scaling_optimal_return_is_exact_at_d1():
     assert float(task.true_rollout(task.reset(KEY), climbed).max()) <= best + 1e-3
 
 
+@pytest.mark.slow  # over 25 s on 2 cores; run with -m slow
 def test_scaling_optimum_scales_with_d_and_normalizes():
     horizon = 30
     one = Scaling(action_dim=1)

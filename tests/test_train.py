@@ -240,14 +240,16 @@ def test_epoch_function_compiles_once_per_bucket_not_per_size():
     config = TrainConfig(epochs=2, batch_size=16, patience=5)
     params = small_params(members=2, hidden=8)
     sizes = (150, 170, 200, 230)  # train splits 135 .. 207 rows: all in the 256 bucket
+    # the compiled functions are shared by every test in the process: count what this adds
+    _, epoch_fn, val_fn = _compiled(_cache_key(config), S, 16)
+    epochs_before, vals_before = epoch_fn._cache_size(), val_fn._cache_size()
     for i, n in enumerate(sizes):
         data = system(n, seed=i)
         norm = fit_normalizer(data[0], data[1])
         # a new seed each time, as the PETS loop derives one per trial
         train_ensemble(params, norm, data, config=dataclasses.replace(config, seed=i))
-    _, epoch_fn, val_fn = _compiled(_cache_key(config), S, 16)
-    assert epoch_fn._cache_size() == 1
-    assert val_fn._cache_size() == 1  # validation rows 15 .. 23: the 64 bucket
+    assert epoch_fn._cache_size() - epochs_before <= 1  # 4 sizes, at most 1 new compile
+    assert val_fn._cache_size() - vals_before <= 1  # validation rows 15 .. 23: the 64 bucket
 
 
 def test_padding_does_not_change_what_is_learned():
