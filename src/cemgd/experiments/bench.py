@@ -295,11 +295,8 @@ SUMMARY = ("planner", "num_rollouts", "compile_s", "median_ms", "mem_mb", "first
 
 def run(config: Config, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Time every planner of ``config``; write ``bench.csv`` and ``bench.md`` into ``out``."""
-    run_dir = StudyFolder(out, config)
-    try:
+    with StudyFolder(out, config) as run_dir:  # locked until the study ends
         return _run(config, out, run_dir)
-    finally:
-        run_dir.close()  # the folder lock
 
 
 def _run(config: Config, out: str | os.PathLike[str], run_dir: StudyFolder) -> list[dict[str, Any]]:

@@ -88,11 +88,8 @@ def quick(config: Config) -> Config:
 
 def run(config: Config, out: str | Path) -> list[dict]:
     """Run the study into ``out``; return one row per (d, planner)."""
-    run_dir = StudyFolder(out, config)
-    try:
+    with StudyFolder(out, config) as run_dir:  # locked until the study ends
         return _run(config, out, run_dir)
-    finally:
-        run_dir.close()  # the folder lock
 
 
 def _run(config: Config, out: str | Path, run_dir: StudyFolder) -> list[dict]:
