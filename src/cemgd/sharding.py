@@ -35,13 +35,7 @@ def use_cpu_devices(count: int) -> int:
 
 
 def default_cpu_devices() -> int:
-    """``CEMGD_CPU_DEVICES`` if set, else the number of cores (at most 8)."""
-    env = os.environ.get("CEMGD_CPU_DEVICES")
-    if env:
-        try:
-            return max(1, int(env))
-        except ValueError:
-            raise ValueError(f"CEMGD_CPU_DEVICES: expected an int, got {env!r}") from None
+    """The number of cores, at most 8 (``cemgd bench --cpu-devices N`` chooses another)."""
     return max(1, min(8, os.cpu_count() or 1))
 
 
