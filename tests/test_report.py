@@ -12,6 +12,7 @@ import pytest
 
 from cemgd import pets, report
 from cemgd.cli import main
+from cemgd.report import tables
 
 TASKS = ("cartpole-swingup", "halfcheetah")
 PLANNERS = ("cem-50", "cem-500", "cem-5000", "gd", "cem-gd")
@@ -111,6 +112,11 @@ def test_report_writes_figures_tables_and_csv(fixture_sweep: Path, tmp_path: Pat
     assert float(t1[("halfcheetah", "cem-gd")]["first_step_s"]) == pytest.approx(0.1)
     assert float(t1[("halfcheetah", "cem-gd")]["later_steps_s"]) == pytest.approx(
         np.mean(later) / 1e3, abs=1e-6)
+
+    # Tables 1 and 2 share one per-group helper: their columns are exactly the CSVs'
+    groups = report.group_runs(report.load_runs(fixture_sweep)[0])
+    assert [list(r) for r in report.table1(groups)] == [tables.TABLE1_COLUMNS] * len(groups)
+    assert [list(r) for r in report.table2(groups)] == [tables.TABLE2_COLUMNS] * len(groups)
 
     t2 = {(r["task"], r["planner"]): r for r in _csv(out / "table2_memory.csv")}
     row = t2[("cartpole-swingup", "cem-gd")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cemgd.report.load import RunData, mean_std
@@ -45,36 +46,53 @@ def group_warnings(groups: Groups) -> list[str]:
     return notes
 
 
-def table1(groups: Groups) -> list[dict[str, Any]]:
-    """Planning time per step (s): mean ± std over runs of each run's mean step time."""
+@dataclass(frozen=True)
+class Stat:
+    """One statistic of a per-group table: the mean (and std) over runs of a summary column."""
+
+    name: str
+    """Output column of the mean."""
+    column: str
+    """Column of :meth:`RunData.summary` it is taken from."""
+    scale: float = 1.0
+    """The mean and std are divided by it (``1e3``: ms to s)."""
+    std: str | None = None
+    """Output column of the std (None: no std column)."""
+
+
+def per_group(groups: Groups, stats: Sequence[Stat], paper: str,
+              published: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]:
+    """One row per group: ``task``, ``planner``, ``runs`` (the first stat's count), each
+    stat's mean (and std), and the paper's value in column ``paper`` (NaN if none)."""
     rows = []
     for (task, planner), runs in groups.items():
-        s = [r.summary() for r in runs]
-        mean, std, n = mean_std(x["plan_s_mean"] for x in s)
-        first, _, _ = mean_std(x["plan_ms_first_mean"] for x in s)
-        later, _, _ = mean_std(x["plan_ms_later_mean"] for x in s)
-        rows.append({
-            "task": task, "planner": planner, "runs": n, "plan_s_mean": mean, "plan_s_std": std,
-            "first_step_s": first / 1e3, "later_steps_s": later / 1e3,
-            "paper_s": PAPER_TABLE1_S.get(planner, {}).get(task, math.nan),
-        })
+        summaries = [r.summary() for r in runs]
+        row: dict[str, Any] = {"task": task, "planner": planner}
+        for i, stat in enumerate(stats):
+            mean, std, n = mean_std(x[stat.column] for x in summaries)
+            if i == 0:
+                row["runs"] = n
+            row[stat.name] = mean / stat.scale
+            if stat.std is not None:
+                row[stat.std] = std / stat.scale
+        row[paper] = published.get(planner, {}).get(task, math.nan)
+        rows.append(row)
     return rows
+
+
+def table1(groups: Groups) -> list[dict[str, Any]]:
+    """Planning time per step (s): mean ± std over runs of each run's mean step time."""
+    return per_group(groups, (Stat("plan_s_mean", "plan_s_mean", std="plan_s_std"),
+                              Stat("first_step_s", "plan_ms_first_mean", 1e3),
+                              Stat("later_steps_s", "plan_ms_later_mean", 1e3)),
+                     "paper_s", PAPER_TABLE1_S)
 
 
 def table2(groups: Groups) -> list[dict[str, Any]]:
     """Memory (MB): the compiled planning step's and the process's peak RSS, per run."""
-    rows = []
-    for (task, planner), runs in groups.items():
-        s = [r.summary() for r in runs]
-        xla, xla_std, n = mean_std(x["plan_memory_mb"] for x in s)
-        rss, rss_std, _ = mean_std(x["peak_rss_mb"] for x in s)
-        rows.append({
-            "task": task, "planner": planner, "runs": n,
-            "plan_memory_mb": xla, "plan_memory_mb_std": xla_std,
-            "peak_rss_mb": rss, "peak_rss_mb_std": rss_std,
-            "paper_mb": PAPER_TABLE2_MB.get(planner, {}).get(task, math.nan),
-        })
-    return rows
+    return per_group(groups, (Stat("plan_memory_mb", "plan_memory_mb", std="plan_memory_mb_std"),
+                              Stat("peak_rss_mb", "peak_rss_mb", std="peak_rss_mb_std")),
+                     "paper_mb", PAPER_TABLE2_MB)
 
 
 def figure3_data(groups: Groups) -> list[dict[str, Any]]:
