@@ -20,6 +20,7 @@ import pytest
 from cemgd import pets, sweep
 from cemgd.cli import main
 from cemgd.planners.spec import PlannerSpec
+from cemgd.runs.tensorboard import read_scalars, tensorboard_available
 from cemgd.runtime import hardware_info
 from cemgd.sweep import SweepConfig, run_sweep
 from cemgd.sweep import local as sweep_local
@@ -29,6 +30,10 @@ TINY = dict(tasks=("cartpole-swingup",), planners=("cem-50", "cem-gd"), seeds=(0
 #: Columns that measure time or the process, not what the run computed.
 TIMING = {"train_s", "plan_ms_mean", "plan_ms_max", "plan_ms_first", "peak_rss_mb",
           "compile_s", "episode_s"}
+
+
+#: The pool sweep writes TensorBoard events too where the extra is installed.
+TENSORBOARD = tensorboard_available()
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -42,7 +47,10 @@ def _computed(path: Path) -> list[dict[str, str]]:
 
 
 def _layout(root: Path) -> set[str]:
-    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+    """Files under ``root`` (TensorBoard event files by folder: their names hold a time)."""
+    return {p.parent.relative_to(root).as_posix() + "/events" if p.name.startswith(
+        "events.out.tfevents.") else p.relative_to(root).as_posix()
+        for p in root.rglob("*") if p.is_file()}
 
 
 def _mtimes(folder: Path) -> dict[str, int]:
@@ -158,7 +166,8 @@ def test_bad_cli_input(argv: list[str], message: str, tmp_path: Path,
 def pool_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, sweep.SweepSummary]:
     out = tmp_path_factory.mktemp("pool")
     start = time.perf_counter()
-    summary = run_sweep(SweepConfig(**TINY, workers=2), out, show_progress=False)
+    summary = run_sweep(SweepConfig(**TINY, workers=2, tensorboard=TENSORBOARD), out,
+                        show_progress=False)
     print(f"tiny sweep of 2 runs on 2 local workers: {time.perf_counter() - start:.1f} s")
     return out, summary
 
@@ -172,6 +181,10 @@ def test_local_pool_writes_every_run(pool_sweep: tuple[Path, sweep.SweepSummary]
         assert [r["trial"] for r in rows] == ["0", "1"]
         assert json.loads((folder / "config.json").read_text())["planner"] == planner
         assert (folder / "checkpoints" / "state.json").exists()
+        if TENSORBOARD:  # --tensorboard: every run folder's trials, as in metrics.csv
+            returns = read_scalars(folder)["episode/return"]
+            assert returns == [(int(r["trial"]), pytest.approx(float(r["episode_return"])))
+                               for r in rows]
     record = json.loads((out / "sweep.json").read_text())
     assert record["finished"] and record["counts"] == {"done": 2}
     assert record["hardware"]["cpu_count"] == os.cpu_count()
@@ -207,8 +220,8 @@ def test_ray_gives_the_same_runs_as_the_pool(
     pytest.importorskip("ray", reason="Ray is not installed (pip install -e .[ray])")
     out, _ = pool_sweep
     start = time.perf_counter()
-    summary = run_sweep(SweepConfig(**TINY, workers=2, ray="local"), tmp_path,
-                        show_progress=False)
+    summary = run_sweep(SweepConfig(**TINY, workers=2, ray="local", tensorboard=TENSORBOARD),
+                        tmp_path, show_progress=False)
     print(f"tiny sweep of 2 runs on a local Ray: {time.perf_counter() - start:.1f} s")
     assert summary.ok and summary.counts() == {"done": 2}
     assert _layout(tmp_path) == _layout(out)

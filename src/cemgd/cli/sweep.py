@@ -9,6 +9,7 @@ from cemgd import pets, sweep
 from cemgd.cli.base import Context, Subparsers, add_command
 from cemgd.cli.flags import add_config_arguments, add_train_arguments, planner_flags, train_flags
 from cemgd.cli.paths import check_out
+from cemgd.runs.tensorboard import check_tensorboard
 
 
 def register(sub: Subparsers) -> None:
@@ -38,6 +39,9 @@ def register(sub: Subparsers) -> None:
                    help="Ray tasks write into --out directly (same path on every node)")
     p.add_argument("--quick", action="store_true", help="tiny runs (pets.quick), for smoke tests")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard events into every run folder (needs the "
+                        "'tensorboard' extra); metrics.csv stays the record")
     add_config_arguments(p, pets.PETSConfig,
                          skip=("task", "planner", "seed", "planner_options", "train"))
     add_train_arguments(p)
@@ -61,6 +65,9 @@ def build_config(args: argparse.Namespace, extra: list[str]) -> sweep.SweepConfi
             changes[name] = getattr(args, name)
     changes["ray_shared_fs"] = args.ray_shared_fs
     changes["quick"] = args.quick
+    if args.tensorboard:
+        check_tensorboard()
+        changes["tensorboard"] = True
     changes["overrides"] = {name: getattr(args, name) for name in sweep.RUN_FIELDS
                             if getattr(args, name, None) is not None}
     changes["train"] = train_flags(args)

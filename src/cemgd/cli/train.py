@@ -17,6 +17,7 @@ from cemgd.cli.flags import (
 )
 from cemgd.cli.listing import planners_epilog, tasks_help
 from cemgd.cli.paths import check_out
+from cemgd.runs.tensorboard import check_tensorboard
 from cemgd.runtime import enable_compilation_cache
 
 
@@ -33,6 +34,9 @@ def register(sub: Subparsers) -> None:
                    help="continue the run in --out from its last completed trial")
     p.add_argument("--video", action="store_true", help="write a GIF of every episode")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write TensorBoard events into OUT/tensorboard (needs the "
+                        "'tensorboard' extra); metrics.csv stays the record")
     add_config_arguments(p, pets.PETSConfig, skip=("task", "planner_options", "train"))
     p.add_argument("--task", help=tasks_help())
     add_train_arguments(p)
@@ -55,11 +59,13 @@ def build_config(args: argparse.Namespace, extra: list[str]) -> pets.PETSConfig:
 
 def _run(args: argparse.Namespace, ctx: Context) -> int:
     out = check_out(args.out)
+    if args.tensorboard:
+        check_tensorboard()
     config = build_config(args, ctx.extra)
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering for MuJoCo tasks
     enable_compilation_cache(ctx.cache_dir)
     print(f"cemgd train: {config.task} with {config.planner}, {config.trials} trials, "
           f"writing to {out}")
     pets.run(config, out, resume=args.resume, video=args.video,
-             show_progress=ctx.progress and not args.no_progress)
+             show_progress=ctx.progress and not args.no_progress, tensorboard=args.tensorboard)
     return 0

@@ -29,6 +29,7 @@ from cemgd.pets.events import ConsoleEvents, RunEvents
 from cemgd.planners import Planner
 from cemgd.problem import PlanState, Problem
 from cemgd.runs import RunError, RunFolder, TrialMetrics
+from cemgd.runs.tensorboard import check_tensorboard, open_tensorboard
 from cemgd.runtime import peak_rss_mb
 from cemgd.tasks import EnvTask
 
@@ -69,7 +70,7 @@ class _Loop:
 
 def run(
     config: PETSConfig, out: str | os.PathLike[str], resume: bool = False, video: bool = False,
-    show_progress: bool = True, events: RunEvents | None = None,
+    show_progress: bool = True, events: RunEvents | None = None, tensorboard: bool = False,
 ) -> list[TrialMetrics]:
     """Run PETS with ``config`` into the folder ``out``; return every trial's metrics.
 
@@ -81,11 +82,17 @@ def run(
         video: write ``videos/trial-TTT.gif`` of every episode.
         show_progress: draw progress bars (when ``events`` is not given).
         events: receives the run's progress (default: :class:`ConsoleEvents`).
+        tensorboard: also write each trial's metrics as TensorBoard events into
+            ``out/tensorboard/`` (:mod:`cemgd.runs.tensorboard`; ``metrics.csv`` stays
+            the record).
 
     Raises:
+        ValueError: ``tensorboard`` without the ``tensorboard`` extra installed.
         RunError: ``out`` is in use by another process, holds another run, or its files
             are missing, corrupt or inconsistent; the folder is left as it was.
     """
+    if tensorboard:
+        check_tensorboard("tensorboard")
     task, planner = config.make_task(), config.make_planner()
     events = ConsoleEvents(bars=show_progress) if events is None else events
     with RunFolder(out) as folder:
@@ -97,13 +104,20 @@ def run(
             return rows
         if rows:
             events.message(f"{folder.path}: resuming after trial {len(rows) - 1}")
+        writer = open_tensorboard(folder.path, tensorboard)
         with events:
             events.started(config.trials, len(rows), task.episode_length)
             params, buffer = start.params, start.buffer
-            for trial in range(len(rows), config.trials):
-                params, row = _trial(loop, trial, params, buffer)
-                rows.append(row)
-                events.trial_done(row, config.trials)
+            try:
+                for trial in range(len(rows), config.trials):
+                    params, row = _trial(loop, trial, params, buffer)
+                    rows.append(row)
+                    if writer is not None:
+                        writer.add_trial(row.trial, row)
+                    events.trial_done(row, config.trials)
+            finally:
+                if writer is not None:
+                    writer.close()
     return rows
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from cemgd.models import TrainConfig
 from cemgd.pets import PETSConfig, quick
 from cemgd.planners.spec import PlannerSpec, planner_settings
+from cemgd.runs.tensorboard import check_tensorboard
 from cemgd.tasks import check_env_task
 from cemgd.validate import check_int
 
@@ -83,6 +84,8 @@ class SweepConfig:
     """Ray tasks write straight into ``out`` (same path on every node) instead of copying."""
     preset: str | None = None
     """Name of the preset this sweep started from (recorded in sweep.json)."""
+    tensorboard: bool = False
+    """Also write TensorBoard events in every run folder (the ``tensorboard`` extra)."""
 
     def __post_init__(self) -> None:
         for name in ("tasks", "planners", "seeds"):
@@ -101,6 +104,10 @@ class SweepConfig:
         self._check_settings()
         check_int("workers", self.workers, 1)
         check_int("max_retries", self.max_retries, 0)
+        if not isinstance(self.tensorboard, bool):
+            raise ValueError(f"tensorboard: expected True or False, got {self.tensorboard!r}")
+        if self.tensorboard:
+            check_tensorboard("tensorboard")
         if self.ray is not None and (not isinstance(self.ray, str) or not self.ray):
             raise ValueError(
                 f"ray: expected None, 'auto', 'local' or a cluster address, got {self.ray!r}"

@@ -37,13 +37,15 @@ class Job:
     conn: Connection
 
 
-def start_worker(spec: RunSpec, how: str, env: dict[str, str], cache_dir: str | None) -> Job:
+def start_worker(spec: RunSpec, how: str, env: dict[str, str], cache_dir: str | None,
+                 tensorboard: bool = False) -> Job:
     """Start a worker process for ``spec`` (``spawn``: JAX is not fork-safe)."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
     process = context.Process(
         target=worker_main, name=f"cemgd-sweep {spec.name}", daemon=False,
-        args=(send, os.getpid(), env, spec.config, str(spec.folder), cache_dir),
+        args=(send, os.getpid(), env, spec.config, str(spec.folder), cache_dir,
+              tensorboard),
     )
     process.start()
     send.close()  # the child holds the sending end now
@@ -85,7 +87,7 @@ def run_local(config: SweepConfig, todo: list[tuple[RunSpec, str]], finish: Fini
             while queue and len(running) < config.workers:
                 spec, how = queue.popleft()
                 attempts[spec.name] += 1
-                job = start_worker(spec, how, env, cache_dir)
+                job = start_worker(spec, how, env, cache_dir, config.tensorboard)
                 running[job.process.sentinel] = job
             for sentinel in wait(list(running)):
                 job = running.pop(sentinel)  # type: ignore[call-overload]

@@ -131,7 +131,7 @@ def run_ray(config: SweepConfig, todo: list[tuple[RunSpec, str]], finish: Finish
         attempts[spec.name] += 1
         files = None if config.ray_shared_fs else read_files(spec.folder)
         ref = remote.remote(spec.config, str(spec.folder.resolve()), files,
-                            config.ray_shared_fs, cache_dir)
+                            config.ray_shared_fs, cache_dir, config.tensorboard)
         running[ref] = (spec, how)
 
     try:

@@ -63,12 +63,13 @@ def die_with_parent(parent_pid: int) -> None:
 
 
 def worker_main(conn: Connection, parent_pid: int, env: Mapping[str, str],
-                config: pets.PETSConfig, folder: str, cache_dir: str | None) -> None:
+                config: pets.PETSConfig, folder: str, cache_dir: str | None,
+                tensorboard: bool = False) -> None:
     """Body of a local worker process: one :func:`run_one`, its result sent on ``conn``."""
     die_with_parent(parent_pid)
     for key, value in env.items():
         os.environ.setdefault(key, value)
-    result = run_one(config, folder, cache_dir)
+    result = run_one(config, folder, cache_dir, tensorboard)
     with contextlib.suppress(OSError):
         conn.send(result)
     conn.close()
@@ -82,13 +83,14 @@ def log_path(folder: str | os.PathLike[str]) -> Path:
 
 
 def run_one(config: pets.PETSConfig, folder: str | os.PathLike[str],
-            cache_dir: str | None = None) -> dict[str, Any]:
+            cache_dir: str | None = None, tensorboard: bool = False) -> dict[str, Any]:
     """Run (or resume) one PETS run into ``folder``; never raises.
 
     Args:
         config: the run.
         folder: its run folder; the run's output is appended to :func:`log_path`.
         cache_dir: JAX compilation cache folder (``None``: off).
+        tensorboard: also write TensorBoard events into ``folder`` (``pets.run``).
 
     Returns:
         ``{"ok", "retry", "error", "seconds"}``: ``retry`` is False for errors another
@@ -105,7 +107,8 @@ def run_one(config: pets.PETSConfig, folder: str | os.PathLike[str],
             print(f"--- {dt.datetime.now().isoformat(timespec='seconds')} pid {os.getpid()} "
                   f"host {platform.node()}: pets.run(resume=True)", flush=True)
             try:
-                pets.run(config, path, resume=True, show_progress=False)
+                pets.run(config, path, resume=True, show_progress=False,
+                         tensorboard=tensorboard)
                 result["ok"] = True
             except RunError as err:
                 result.update(retry=False, error=f"RunError: {err}")
@@ -166,17 +169,18 @@ def write_files(folder: Path, files: Mapping[str, bytes]) -> None:
 
 
 def ray_task(config: pets.PETSConfig, folder: str, files: Mapping[str, bytes] | None,
-             shared_fs: bool, cache_dir: str | None = None) -> dict[str, Any]:
+             shared_fs: bool, cache_dir: str | None = None, tensorboard: bool = False
+             ) -> dict[str, Any]:
     """Body of a Ray task: :func:`run_one`, in a temporary copy of the folder unless
     ``shared_fs``; the result then carries the folder's files (``"files"``) and the
     attempt's output (``"log"``)."""
     if shared_fs:
-        return run_one(config, folder, cache_dir)
+        return run_one(config, folder, cache_dir, tensorboard)
     with tempfile.TemporaryDirectory(prefix="cemgd-run-") as tmp:
         path = Path(tmp) / "run"
         if files:
             write_files(path, files)
-        result = run_one(config, path, cache_dir)
+        result = run_one(config, path, cache_dir, tensorboard)
         result["files"] = read_files(path)
         with contextlib.suppress(OSError):
             result["log"] = log_path(path).read_bytes()
