@@ -108,6 +108,25 @@ def test_second_writer_is_refused_with_the_holders_pid(tmp_path: Path) -> None:
         assert (tmp_path / ".lock").read_text().strip() == str(os.getpid())
 
 
+def test_holder_is_named_before_it_records_its_pid(tmp_path: Path) -> None:
+    """A run holds the lock unrecorded while it validates the folder (nothing written):
+    a second writer still names its pid (from the kernel's lock table), not 'another
+    process' (found by benchmarks/chaos.py: two `cemgd train` started at once)."""
+    code = ("import time; from cemgd.runs import FolderLock; "
+            f"lock = FolderLock({str(tmp_path)!r}).acquire(record=False); "
+            "print('held', flush=True); time.sleep(60)")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+        assert not (tmp_path / ".lock").exists()
+        with pytest.raises(RunError, match=f"^out: run folder in use by pid {child.pid}$"):
+            RunFolder(tmp_path).lock()
+        assert list(tmp_path.iterdir()) == []  # the refused writer wrote nothing
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_two_locks_in_one_process_exclude_each_other(tmp_path: Path) -> None:
     first = lock_folder(tmp_path, what="sweep")
     with pytest.raises(RunError, match="^sweep: run folder in use by pid"):

@@ -60,7 +60,12 @@ class FolderLock:
         return self
 
     def holder(self) -> str:
-        """``"pid N"`` of the recorded holder, or ``"another process"``."""
+        """``"pid N"`` of the holder: the kernel's lock table (Linux ``/proc/locks``, so a
+        holder that has not written ``.lock`` yet is named too), else the pid recorded in
+        ``.lock``, else ``"another process"``."""
+        pid = kernel_lock_holder(self.folder)
+        if pid is not None:
+            return f"pid {pid}"
         with contextlib.suppress(OSError, ValueError, UnicodeDecodeError):
             return f"pid {int((self.folder / LOCK_FILE).read_text().strip())}"
         return "another process (pid not yet recorded)"
@@ -86,6 +91,26 @@ class FolderLock:
 
     def __del__(self) -> None:
         self.release()
+
+
+def kernel_lock_holder(folder: str | os.PathLike[str]) -> int | None:
+    """The pid holding a ``flock`` on ``folder`` per ``/proc/locks`` (None: not Linux, no
+    such lock, or the table cannot be read). Reads only: a refused process writes nothing."""
+    try:
+        st = os.stat(folder)
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in table.splitlines():
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 26688 fe:00:5309469 0 EOF"
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5] == device:
+            with contextlib.suppress(ValueError):
+                pid = int(fields[4])
+                if pid > 0:
+                    return pid
+    return None
 
 
 def lock_folder(folder: str | os.PathLike[str], what: str = "out") -> FolderLock:
