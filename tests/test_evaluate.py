@@ -5,6 +5,7 @@ output folder untouched)."""
 from __future__ import annotations
 
 import csv
+import json
 import os
 import shutil
 import signal
@@ -17,7 +18,13 @@ import pytest
 
 from cemgd import pets
 from cemgd.cli import main
-from cemgd.evaluate import EvaluateConfig, evaluate, load_frozen_model
+from cemgd.evaluate import (
+    EvaluateConfig,
+    _identity,
+    evaluate,
+    frozen_model,
+    load_frozen_model,
+)
 from cemgd.report.episodes import EPISODE_COLUMNS, read_evaluation
 
 PLANNERS = ("cem-gd", "cem-50", "gd")
@@ -136,6 +143,26 @@ def test_missing_or_corrupt_model_is_refused(run_dir: Path, tmp_path: Path,
     assert main(["evaluate", str(run_dir), "--planners", "cem-50,nope", "--out",
                  str(tmp_path / "e3")]) == 2
     assert "nope" in capsys.readouterr().err and not (tmp_path / "e3").exists()
+
+
+def test_damaged_episodes_csv_is_refused_before_a_byte_is_written(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Found by benchmarks/chaos.py: evaluate.json used to be rewritten (and .lock taken)
+    before episodes.csv was read."""
+    out = tmp_path / "eval"
+    config = EvaluateConfig(str(run_dir), ("cem-50",), episodes=1, quick=True)
+    out.mkdir()
+    (out / "config.json").write_text(
+        json.dumps(_identity(config, frozen_model(config)), indent=2) + "\n")
+    (out / "evaluate.json").write_text("{}")
+    (out / "episodes.csv").write_bytes(b"task,planner,episode\n\xffcartpole,cem-50,0\n")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["evaluate", str(run_dir), "--planners", "cem-50", "--episodes", "1",
+                 "--quick", "--no-progress", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "episodes.csv: corrupt (not UTF-8" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
 def test_trial_argument(run_dir: Path) -> None:

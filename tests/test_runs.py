@@ -231,6 +231,24 @@ def test_study_refuses_a_corrupt_config_and_a_second_writer(tmp_path: Path) -> N
             StudyFolder(tmp_path, {"n": 1})
 
 
+@pytest.mark.parametrize(("data", "match"), [
+    (b"a,b\n1,\xff\n", r"x.csv: corrupt \(not UTF-8 text at byte 6\)"),
+    (b"b,c\n1,2\n", "x.csv: column 'a' missing"),
+])
+def test_study_checks_its_tables_before_writing_a_byte(data: bytes, match: str,
+                                                       tmp_path: Path) -> None:
+    with StudyFolder(tmp_path, {"n": 1}) as study:
+        study.append("x.csv", {"a": 1, "b": 2})
+    (tmp_path / "x.csv").write_bytes(data)
+    (tmp_path / ".lock").write_text("1\n")  # the last holder's pid, as a killed run leaves it
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    with pytest.raises(RunError, match=match):
+        StudyFolder(tmp_path, {"n": 1}, tables={"x.csv": ["a"]})
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    if "missing" in match:  # the same table read with the columns it has is accepted
+        StudyFolder(tmp_path, {"n": 1}, tables={"x.csv": ["b"]}).close()
+
+
 def test_atomic_writes_get_the_mode_open_would_give(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:

@@ -287,9 +287,10 @@ def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
     model = frozen_model(config)
     specs = list(config.planners)
     description = _describe(config, model, specs)  # every planner builds before out is made
-    with StudyFolder(out, _identity(config, model)) as folder:
+    keys = ("planner", "episode")
+    with StudyFolder(out, _identity(config, model), tables={EPISODES_FILE: keys}) as folder:
+        done = folder.done_keys(EPISODES_FILE, keys)  # checked before anything was written
         write_atomic(folder.path / EVALUATE_FILE, description)
-        done = folder.done_keys(EPISODES_FILE, ("planner", "episode"))
         seeds = config.episode_seeds
         todo = {s: [k for k in range(len(seeds)) if (s, str(k)) not in done] for s in specs}
         with progress(show_progress) as bar:

@@ -36,7 +36,11 @@ class StudyFolder:
             ``config.json`` is corrupt or holds another configuration.
     """
 
-    def __init__(self, out: str | os.PathLike[str], config: Any, what: str = "out") -> None:
+    def __init__(self, out: str | os.PathLike[str], config: Any, what: str = "out",
+                 tables: Mapping[str, Sequence[str]] | None = None) -> None:
+        """Lock ``out`` and check its ``config.json`` and the tables a resume reads
+        (``{name: key columns}``, as :meth:`done_keys` reads them), all before the first
+        byte is written, so a refusal leaves the folder as it was."""
         self.path = check_out_path(out, what)
         payload = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
         payload = json.loads(json.dumps(payload, default=str))
@@ -50,6 +54,8 @@ class StudyFolder:
                     f"{what}: {self.path} holds results of another configuration ({diff}); "
                     "choose another --out or remove the folder"
                 )
+            for name, keys in (tables or {}).items():
+                self.done_keys(name, keys)
         except BaseException:
             self._lock.release()
             raise
