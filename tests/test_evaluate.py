@@ -6,26 +6,34 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import jax
+import numpy as np
 import pytest
 
 from cemgd import pets
 from cemgd.cli import main
 from cemgd.evaluate import (
     EvaluateConfig,
+    PlannerRun,
     _identity,
+    compile_planner,
     evaluate,
     frozen_model,
     load_frozen_model,
+    play,
 )
 from cemgd.report.episodes import EPISODE_COLUMNS, read_evaluation
+from cemgd.tasks import EnvTask
 
 PLANNERS = ("cem-gd", "cem-50", "gd")
 
@@ -163,6 +171,64 @@ def test_damaged_episodes_csv_is_refused_before_a_byte_is_written(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "episodes.csv: corrupt (not UTF-8" in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+class _Compiles(logging.Handler):
+    """Counts JAX's "Compiling ..." log records: one per jit cache miss (traced and lowered)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.names: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Compiling "):
+            self.names.append(message.split(" with ")[0])
+
+
+@pytest.fixture
+def compiles() -> Iterator[_Compiles]:
+    handler, logger = _Compiles(), logging.getLogger("jax")
+    before = jax.config.jax_log_compiles
+    jax.config.update("jax_log_compiles", True)
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        jax.config.update("jax_log_compiles", before)
+
+
+def _count(log: _Compiles, action: Callable[[], object]) -> int:
+    n = len(log.names)
+    action()
+    return len(log.names) - n
+
+
+def _bare_episode(task: EnvTask, seed: int) -> None:
+    """The environment alone for one episode: what it compiles is not the planner's."""
+    env = task.make_env(seed=seed)
+    env.reset()
+    for _ in range(task.episode_length):
+        env.step(np.zeros(task.action_dim, np.float32))
+    env.close()
+
+
+@pytest.mark.parametrize("spec", ["cem-gd"])
+def test_plan_step_compiles_once_per_planner_not_per_episode(
+    spec: str, run_dir: Path, compiles: _Compiles
+) -> None:
+    """Issue 10 review: the planning step (CEM-GD's N_init first step and its N_r later
+    steps alike) is compiled once per planner; a later episode compiles nothing but what
+    the environment alone compiles."""
+    model = frozen_model(EvaluateConfig(str(run_dir), (spec,), quick=True))
+    holder: list[PlannerRun] = []
+    assert _count(compiles, lambda: holder.append(compile_planner(model, spec, True))) >= 1
+    run = holder[0]
+    _count(compiles, lambda: play(model, run, 0))  # helper ops compile once (key, indexing)
+    later = [_count(compiles, lambda s=s: play(model, run, s)) for s in (1, 2)]
+    env_alone = _count(compiles, lambda: _bare_episode(model.task, 3))
+    assert later == [env_alone, env_alone], compiles.names[-12:]
 
 
 def test_trial_argument(run_dir: Path) -> None:
