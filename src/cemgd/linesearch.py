@@ -13,6 +13,10 @@ Both the gradient and the acceptance test use ``problem.grad_rollout`` when it i
 set (e.g. the ensemble's mean prediction while CEM ranks sampled particles, CEM-GD
 paper Sec. 5), so a step is accepted when it raises the objective it climbed;
 :func:`refine_and_pick` then re-scores the refined sequences with ``problem.rollout``.
+
+Cost: each candidate is evaluated once under ``jax.vjp`` and only an accepted one runs the
+backward pass (its gradient is the next step's): an accepted step costs one forward-backward,
+a rejected trial a forward. Under ``vmap`` the backward's ``lax.cond`` is a select (always run).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from cemgd.problem import Array, Problem, Rollout, evaluate, i32
+from cemgd.problem import Array, Problem, Rollout, evaluate, finite_or_neg_inf, i32
 from cemgd.validate import check_int, check_range
 
 LineSearch = Literal["sequential", "parallel"]
@@ -99,6 +103,7 @@ class _Step(NamedTuple):
     index: Array  # gradient steps done (int32)
     actions: Array  # [k, T, A]
     returns: Array  # [k]
+    grad: Array  # [k, T, A]: the objective's gradient at actions (for the next step)
     done: Array  # [k] bool: line search failed or return not finite
     eta: Array  # [k] first trial's step size of the next line search
     grad_steps: Array  # accepted steps, summed over k
@@ -112,6 +117,7 @@ class _Search(NamedTuple):
 
     actions: Array  # [k, T, A]
     returns: Array  # [k]
+    grad: Array  # [k, T, A]: gradient at the accepted candidate (if wanted; else zero)
     accepted: Array  # [k] bool
     eta: Array  # [k] the accepted trial's step size (or the last tried)
     trials: Array  # trials, summed over the searching sequences
@@ -152,8 +158,8 @@ def gradient_ascent(
     ``grad_steps`` .. ``risk`` are :class:`GradientSettings`' (``G``, ``eta_init``,
     ``rho``, ``J``; the loop sizes are static). Every evaluation uses ``key``, so
     comparisons are paired. The objective is :func:`gradient_objective`; with
-    ``problem.grad_rollout`` set (and not ``"sampled"``) the starts are first re-scored
-    under it (one batch of ``k``), so every acceptance test compares one function.
+    ``problem.grad_rollout`` set (and not ``"sampled"``) the starts are re-scored under
+    it (with their first gradient), so every acceptance test compares one function.
     ``"sequential"`` backtracks one trial at a time (the paper); ``"parallel"``
     evaluates all ``J`` step sizes in one batch and keeps the best improving one.
     ``step_rule="paper"``: trial ``j`` is ``clip(a + eta_init rho^j g)``, restarting at
@@ -166,65 +172,89 @@ def gradient_ascent(
     """
     k = actions.shape[0]
     rollout = gradient_objective(problem, grad_objective, risk)
+    probe = functools.partial(_probe, rollout, obs, key)
+    start_r, n_bad, start_grad = probe(actions)
+    grad0 = start_grad(jnp.full((k,), grad_steps > 0))  # one forward-backward
     n_roll0, n_bad0 = i32(0), i32(0)
     if problem.grad_rollout is not None and grad_objective != "sampled":
-        returns, n_bad0 = evaluate(problem, obs, actions, key, rollout=rollout)
-        n_roll0 = i32(k)
-
-    def objective(a: Array) -> tuple[Array, Array]:
-        r = jnp.reshape(rollout(obs, a, key), (k,)).astype(jnp.float32)
-        return jnp.sum(jnp.where(jnp.isfinite(r), r, 0.0)), r
-
-    grad_fn = jax.grad(objective, has_aux=True)
+        returns, n_bad0, n_roll0 = start_r, n_bad, i32(k)
     decays = step_decay ** jnp.arange(line_search_trials, dtype=jnp.float32)
-
-    ctx = _Context(problem, obs, key, rollout, grad_fn, decays,
-                   _backtrack if line_search == "sequential" else _parallel, step_rule,
-                   step_decay)
-    one_step = functools.partial(_ascent_step, ctx)
+    search = _backtrack if line_search == "sequential" else _parallel
+    ctx = _Context(problem, probe, decays, search, step_rule, step_decay, grad_steps)
 
     def not_finished(c: _Step) -> Array:
         return (c.index < grad_steps) & ~jnp.all(c.done)
 
     init = _Step(
-        index=i32(0), actions=actions, returns=returns, done=~jnp.isfinite(returns),
-        eta=jnp.full((k,), step_size, jnp.float32), grad_steps=i32(0), trials=i32(0),
-        rollouts=n_roll0, nonfinite=n_bad0,
+        index=i32(0), actions=actions, returns=returns, grad=grad0,
+        done=~jnp.isfinite(returns), eta=jnp.full((k,), step_size, jnp.float32),
+        grad_steps=i32(0), trials=i32(0), rollouts=n_roll0, nonfinite=n_bad0,
     )
-    out = jax.lax.while_loop(not_finished, one_step, init)
+    out = jax.lax.while_loop(not_finished, functools.partial(_ascent_step, ctx), init)
     return Ascent(out.actions, out.returns, out.grad_steps, out.trials, out.rollouts,
                   out.nonfinite)
+
+
+Probe = Callable[[Array], tuple[Array, Array, Callable[[Array], Array]]]
+
+
+def _probe(rollout: Rollout, obs: Array, key: Array,
+           a: Array) -> tuple[Array, Array, Callable[[Array], Array]]:
+    """Evaluate ``a: [n, T, A]`` once, keeping what a backward pass needs (``jax.vjp``).
+
+    Returns ``(returns: [n]`` (``-inf`` where not finite), ``num_nonfinite``,
+    ``grad(want: [n] bool) -> [n, T, A])``: the gradient of the rows that ``want`` and
+    are finite (zero elsewhere); the backward runs only if some row is wanted. So an
+    accepted line-search trial costs one forward-backward and a rejected one a forward.
+    """
+    n = a.shape[0]
+
+    def value(x: Array) -> Array:
+        r = jnp.asarray(rollout(obs, x, key))
+        if r.shape != (n,):
+            raise ValueError(f"rollout: expected returns of shape [B] or per-particle [B, P] "
+                             f"with B = {n}, got shape {tuple(r.shape)}")
+        return r.astype(jnp.float32)
+
+    raw, pullback = jax.vjp(value, a)
+    returns, num_bad = finite_or_neg_inf(raw)
+
+    def grad(want: Array) -> Array:
+        cotangent = jnp.where(want & jnp.isfinite(raw), 1.0, 0.0).astype(raw.dtype)
+        return jax.lax.cond(jnp.any(cotangent > 0), lambda: pullback(cotangent)[0],
+                            lambda: jnp.zeros_like(a))
+
+    return returns, num_bad, grad
 
 
 class _Context(NamedTuple):
     """What every gradient step of :func:`gradient_ascent` closes over (static)."""
 
     problem: Problem
-    obs: Array
-    key: Array
-    rollout: Rollout
-    grad_fn: Callable[[Array], tuple[Array, Array]]
+    probe: Probe  # _probe with the rollout, obs and key bound
     decays: Array  # [J]: rho^j
     search: Callable[..., _Search]
     step_rule: StepRule
     step_decay: float
+    grad_steps: int
 
 
 def _ascent_step(ctx: _Context, c: _Step) -> _Step:
-    """One gradient step of every sequence not done: gradient, direction, line search."""
-    g, _ = ctx.grad_fn(c.actions)
-    g_ok = jnp.all(jnp.isfinite(g), axis=(1, 2))
-    d = ascent_direction(jnp.where(g_ok[:, None, None], g, 0.0), ctx.problem, ctx.step_rule)
+    """One gradient step of every sequence not done: direction, line search; the accepted
+    trial's evaluation also gives the next step's gradient (none after the last step)."""
+    g_ok = jnp.all(jnp.isfinite(c.grad), axis=(1, 2))
+    d = ascent_direction(jnp.where(g_ok[:, None, None], c.grad, 0.0), ctx.problem,
+                         ctx.step_rule)
     active = ~c.done & g_ok
     etas = c.eta[None, :] * ctx.decays[:, None]  # [J, k]
-    found = ctx.search(ctx.problem, ctx.obs, ctx.key, ctx.rollout, c.actions, c.returns, d,
-                       active, etas)
+    found = ctx.search(ctx.problem, ctx.probe, c.actions, c.returns, d, active, etas,
+                       c.index + 1 < ctx.grad_steps)
     eta = c.eta
     if ctx.step_rule == "scaled":
         grown = jnp.minimum(found.eta / ctx.step_decay, MAX_SCALED_STEP)
         eta = jnp.where(found.accepted, grown, c.eta)
     return _Step(
-        index=c.index + 1, actions=found.actions, returns=found.returns,
+        index=c.index + 1, actions=found.actions, returns=found.returns, grad=found.grad,
         done=c.done | ~found.accepted, eta=eta,
         grad_steps=c.grad_steps + jnp.sum(found.accepted),
         trials=c.trials + found.trials,
@@ -233,11 +263,10 @@ def _ascent_step(ctx: _Context, c: _Step) -> _Step:
     )
 
 
-def _backtrack(
-    problem: Problem, obs: Array, key: Array, rollout: Rollout, a: Array, r: Array, d: Array,
-    active: Array, etas: Array,
-) -> _Search:
-    """Sequential backtracking: trial ``j`` uses ``etas[j]: [k]``; stop at the first rise."""
+def _backtrack(problem: Problem, probe: Probe, a: Array, r: Array, d: Array, active: Array,
+               etas: Array, want_grad: Array) -> _Search:
+    """Sequential backtracking: trial ``j`` uses ``etas[j]: [k]``; stop at the first rise.
+    With ``want_grad``, a rise's gradient comes from the trial's own evaluation."""
     num_trials = etas.shape[0]
 
     class Carry(NamedTuple):
@@ -251,40 +280,41 @@ def _backtrack(
         f = c.found
         searching = active & ~f.accepted
         cand = problem.clip(a + etas[c.j][:, None, None] * d)
-        rc, nb = evaluate(problem, obs, cand, key, rollout=rollout)
+        rc, nb, grad = probe(cand)
         better = searching & (rc > r)
+        g = grad(better & want_grad)
         return Carry(c.j + 1, _Search(
             actions=jnp.where(better[:, None, None], cand, f.actions),
             returns=jnp.where(better, rc, f.returns),
+            grad=jnp.where(better[:, None, None], g, f.grad),
             accepted=f.accepted | better,
             eta=jnp.where(searching, etas[c.j], f.eta),
             trials=f.trials + jnp.sum(searching),
             nonfinite=f.nonfinite + nb,
         ))
 
-    init = _Search(a, r, jnp.zeros_like(active), etas[0], i32(0), i32(0))
+    init = _Search(a, r, jnp.zeros_like(a), jnp.zeros_like(active), etas[0], i32(0), i32(0))
     return jax.lax.while_loop(cond, body, Carry(i32(0), init)).found
 
 
-def _parallel(
-    problem: Problem, obs: Array, key: Array, rollout: Rollout, a: Array, r: Array, d: Array,
-    active: Array, etas: Array,
-) -> _Search:
-    """All ``J`` step sizes (``etas: [J, k]``) in one batched rollout; keep the best rise."""
-    num_trials = etas.shape[0]
-    k = a.shape[0]
+def _parallel(problem: Problem, probe: Probe, a: Array, r: Array, d: Array, active: Array,
+              etas: Array, want_grad: Array) -> _Search:
+    """All ``J`` step sizes (``etas: [J, k]``) in one batched rollout; keep the best rise.
+    With ``want_grad``, its gradient comes from one backward pass through that batch."""
+    num_trials, k = etas.shape
     cand = problem.clip(a[None] + etas[:, :, None, None] * d[None])  # [J, k, T, A]
-    rc, bad = evaluate(
-        problem, obs, cand.reshape(num_trials * k, *a.shape[1:]), key, rollout=rollout
-    )
+    rc, bad, grad = probe(cand.reshape(num_trials * k, *a.shape[1:]))
     rc = rc.reshape(num_trials, k)
     best_j = jnp.argmax(rc, axis=0)
     best_r = jnp.max(rc, axis=0)
     accepted = active & (best_r > r)
+    picked = (jnp.arange(num_trials)[:, None] == best_j[None]) & accepted[None]  # [J, k]
+    g = grad(picked.reshape(-1) & want_grad).reshape(cand.shape)
     best_a = cand[best_j, jnp.arange(k)]
     return _Search(
         actions=jnp.where(accepted[:, None, None], best_a, a),
         returns=jnp.where(accepted, best_r, r),
+        grad=g[best_j, jnp.arange(k)],
         accepted=accepted,
         eta=etas[best_j, jnp.arange(k)],
         trials=i32(num_trials * jnp.sum(active)),
@@ -325,33 +355,21 @@ class GradientSettings:
         check_range("step_size", self.step_size, 0.0, float("inf"), low_open=True)
         check_range("step_decay", self.step_decay, 0.0, 1.0, low_open=True, high_open=True)
         check_int("line_search_trials", self.line_search_trials)
-        if self.line_search not in ("sequential", "parallel"):
-            raise ValueError(
-                f"line_search: expected 'sequential' or 'parallel', got {self.line_search!r}"
-            )
-        if self.grad_objective not in GRAD_OBJECTIVES:
-            raise ValueError(
-                f"grad_objective: expected one of {GRAD_OBJECTIVES}, got {self.grad_objective!r}"
-            )
+        for name, choices in (("line_search", ("sequential", "parallel")),
+                              ("grad_objective", GRAD_OBJECTIVES),
+                              ("step_rule", ("paper", "scaled"))):
+            if (value := getattr(self, name)) not in choices:
+                raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
         if self.grad_objective == "cvar":
             check_range("risk", self.risk, 0.0, 1.0, low_open=True)
         else:
             check_range("risk", self.risk, 0.0, float("inf"))
-        if self.step_rule not in ("paper", "scaled"):
-            raise ValueError(
-                f"step_rule: expected 'paper' or 'scaled', got {self.step_rule!r}"
-            )
 
 
 class Refined(NamedTuple):
-    """Result of :func:`refine_and_pick`.
-
-    Attributes:
-        actions: the best refined sequence, ``[T, A]``.
-        best_return: its re-evaluated return.
-        ascent: the full :class:`Ascent` (counters included).
-        num_nonfinite: non-finite evaluations of the ascent and the re-evaluation.
-    """
+    """Result of :func:`refine_and_pick`: the best refined sequence ``actions: [T, A]``, its
+    re-evaluated ``best_return``, the full :class:`Ascent` (counters included) and
+    ``num_nonfinite``, the non-finite evaluations of the ascent and the re-evaluation."""
 
     actions: Array
     best_return: Array

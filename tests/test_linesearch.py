@@ -1,0 +1,107 @@
+"""gradient_ascent against a plain-Python reference of Algorithm 1's inner loops, and the
+number of rollout passes an accepted step costs."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import cemgd
+from cemgd.linesearch import GRAD_OBJECTIVES, ascent_direction, gradient_ascent, gradient_objective
+from cemgd.models import init_ensemble, make_rollout
+
+OBS, KEY = jnp.array([0.2, -0.1, 0.3]), jax.random.key(0)
+G, RHO, J = 4, 0.5, 5
+#: eta_init per (line search, step rule): trials get rejected, no step is a near-tie
+ETA = {("sequential", "paper"): 10.0, ("parallel", "paper"): 2.0,
+       ("sequential", "scaled"): 2.0, ("parallel", "scaled"): 2.0}
+
+
+def _reward(obs, action, next_obs):
+    return next_obs[..., 0] - 0.1 * jnp.sum(action**2, axis=-1)
+
+
+def _problem() -> cemgd.Problem:
+    """A 3-member ensemble; gradient steps see its members' returns ``[B, 3]``."""
+    params = init_ensemble(jax.random.key(4), 3, 2, 3, 16, 2)
+    rollout = make_rollout(params, _reward, 3, sample=False)
+    per_member = make_rollout(params, _reward, 3, sample=False, per_particle=True)
+    return cemgd.Problem(rollout, 6, -np.ones(2), np.ones(2), obs_shape=(3,),
+                         grad_rollout=per_member)
+
+
+def _reference(problem, starts, objective, line_search, step_rule):
+    """Each sequence alone, one Python loop per gradient step and per trial."""
+    f = gradient_objective(problem, objective, 0.5)
+    value = jax.jit(lambda a: f(OBS, a, KEY))
+    grad = jax.jit(jax.grad(lambda a: value(a)[0]))
+    out, steps, trials = [], 0, 0
+    for i in range(starts.shape[0]):
+        a, eta = starts[i:i + 1], ETA[line_search, step_rule]
+        r = float(value(a)[0])
+        for _ in range(G):
+            d = ascent_direction(grad(a), problem, step_rule)
+            cands = [problem.clip(a + eta * RHO**j * d) for j in range(J)]
+            if line_search == "parallel":
+                rc = [float(x) for x in value(jnp.concatenate(cands))]
+                best = int(np.argmax(rc))
+                trials += J
+                accepted = [best] if rc[best] > r else []
+            else:
+                accepted = []
+                for j, cand in enumerate(cands):
+                    trials += 1
+                    if float(value(cand)[0]) > r:
+                        accepted = [j]
+                        break
+            if not accepted:
+                break
+            j = accepted[0]
+            a, r, steps = cands[j], float(value(cands[j])[0]), steps + 1
+            if step_rule == "scaled":
+                eta = min(eta * RHO**j / RHO, 2.0)
+        out.append((a[0], r))
+    return jnp.stack([a for a, _ in out]), np.array([r for _, r in out]), steps, trials
+
+
+@pytest.mark.parametrize("objective", GRAD_OBJECTIVES)
+@pytest.mark.parametrize("line_search", ["sequential", "parallel"])
+def test_matches_the_plain_python_reference(objective, line_search):
+    problem = _problem()
+    starts = jax.random.uniform(jax.random.key(1), (3, 6, 2), minval=-1, maxval=1)
+    rule = "scaled" if objective == "cvar" else "paper"  # both rules, not every pair
+    eta = ETA[line_search, rule]
+    ascent = jax.jit(lambda a: gradient_ascent(
+        problem, OBS, a, problem.rollout(OBS, a, KEY), KEY, G, eta, RHO, J, line_search, rule,
+        objective, 0.5))(starts)
+    actions, returns, steps, trials = _reference(problem, starts, objective, line_search, rule)
+    assert int(ascent.grad_steps) == steps
+    assert int(ascent.line_search_trials) == trials
+    np.testing.assert_allclose(ascent.actions, actions, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ascent.returns, returns, rtol=1e-5, atol=1e-6)
+    assert steps > 0
+    if line_search == "sequential":
+        assert trials > steps  # rejected trials
+
+
+def test_an_accepted_step_costs_one_forward_backward():
+    """G steps, each accepted at its first trial: the rollout runs once at the starts and
+    once per trial (G + 1 forward passes, the backward passes reuse them), not 2 G."""
+    calls = []
+
+    def rollout(obs, actions, key):
+        jax.debug.callback(lambda: calls.append(1))
+        return -jnp.sum((actions - 0.5) ** 2, axis=(1, 2))
+
+    problem = cemgd.Problem(rollout, 4, -np.ones(2), np.ones(2))
+    start = jnp.zeros((1, 4, 2))
+    run = jax.jit(lambda a: gradient_ascent(problem, OBS, a, rollout(OBS, a, KEY), KEY, 6,
+                                            0.05, RHO, J))
+    jax.block_until_ready(run(start))
+    calls.clear()
+    ascent = jax.block_until_ready(run(start))
+    jax.effects_barrier()
+    assert int(ascent.grad_steps) == 6 and int(ascent.line_search_trials) == 6
+    assert len(calls) == 1 + 1 + 6  # the passed-in returns, the starts' gradient, 6 trials
