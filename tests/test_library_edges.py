@@ -10,6 +10,7 @@ import pytest
 from conftest import integrator_rollout, small_planner
 
 import cemgd
+from cemgd.planners import base
 
 PLANNERS = ("cem", "cem-gd", "gd", "mppi")
 
@@ -56,3 +57,23 @@ def test_observation_beyond_float32_is_refused():
     state = planner.init(_problem(integrator_rollout), jax.random.key(0))
     with pytest.raises(ValueError, match="obs: values exceed float32"):
         planner.plan(state, np.array([1e39, 0.0]))
+
+
+@pytest.mark.parametrize("name", PLANNERS)
+def test_issued_states_plan_without_copying_the_warm_start_to_the_host(name, monkeypatch):
+    checked = []
+
+    def spy(mean):
+        checked.append(mean.shape)
+        base_check(mean)
+
+    base_check = base.check_warm_start
+    monkeypatch.setattr(base, "check_warm_start", spy)
+    planner = small_planner(name)
+    state = planner.init(_problem(integrator_rollout), jax.random.key(0))
+    for _ in range(2):  # init's state, then plan's: the mean stays on the device
+        _, state, _ = planner.plan(state, np.zeros(2))
+    assert checked == []
+    foreign = state._replace(mean=state.mean + 0.0)  # built outside the planner: checked
+    planner.plan(foreign, np.zeros(2))
+    assert checked == [state.mean.shape]

@@ -125,7 +125,7 @@ class PlanState(NamedTuple):
 
 
 class PlanInfo(NamedTuple):
-    """Counters and diagnostics of one ``plan`` call (all scalars).
+    """Counters and diagnostics of one ``plan`` call (all scalars; counters default to 0).
 
     Attributes:
         num_samples: action sequences sampled from the search distribution.
@@ -137,13 +137,39 @@ class PlanInfo(NamedTuple):
         fallback: True if no finite candidate was found and the warm start was returned.
     """
 
-    num_samples: Array
-    num_rollouts: Array
-    grad_steps: Array
-    line_search_trials: Array
-    best_return: Array
-    num_nonfinite: Array
-    fallback: Array
+    num_samples: Array | int = 0
+    num_rollouts: Array | int = 0
+    grad_steps: Array | int = 0
+    line_search_trials: Array | int = 0
+    best_return: Array | float = -float("inf")
+    num_nonfinite: Array | int = 0
+    fallback: Array | bool = False
+
+
+class Tally(NamedTuple):
+    """The counters of one planning step, carried through a planner's loops (int32 or int).
+
+    :func:`score` adds every evaluated batch to ``num_rollouts`` and ``num_nonfinite``;
+    the other counters are added where the work happens (:meth:`add`). Every counter
+    starts at 0.
+    """
+
+    num_samples: Array | int = 0
+    num_rollouts: Array | int = 0
+    grad_steps: Array | int = 0
+    line_search_trials: Array | int = 0
+    num_nonfinite: Array | int = 0
+
+    def add(self, **counts: Array | int) -> Tally:
+        """A tally with ``counts`` (e.g. ``num_samples=n``) added to this one's."""
+        unknown = set(counts) - set(self._fields)
+        if unknown:
+            raise ValueError(f"counts: not counters of a Tally: {sorted(unknown)}")
+        return self._replace(**{k: i32(getattr(self, k)) + i32(v) for k, v in counts.items()})
+
+    def merge(self, other: Tally) -> Tally:
+        """The sum of two tallies."""
+        return self.add(**other._asdict())
 
 
 def i32(x: Any) -> Array:
@@ -185,8 +211,20 @@ def map_chunks(fn: Callable[[Array], Any], x: Array, max_batch: int | None) -> A
     return jax.tree.map(lambda o: o.reshape(n * size, *o.shape[2:])[:b], out)
 
 
+class Rows(NamedTuple):
+    """``num`` action sequences made on demand, chunk by chunk: ``make(ids: [b]) -> [b, T, A]``.
+
+    Row ``i`` of the output must depend only on ``ids[i]`` (e.g. a sample drawn with
+    ``jax.random.fold_in(key, i)``), so a batch evaluated in chunks never holds all
+    ``num`` sequences at once and gives the same rows as one call.
+    """
+
+    make: Callable[[Array], Array]
+    num: int
+
+
 def evaluate(
-    problem: Problem, obs: Array, actions: Array, key: Array, gradient: bool = False,
+    problem: Problem, obs: Array, actions: Array | Rows, key: Array, gradient: bool = False,
     max_batch: int | None = None, rollout: Rollout | None = None,
 ) -> tuple[Array, Array]:
     """Roll out ``actions: [B, T, A]`` and sanitise: ``(returns: [B], num_nonfinite)``.
@@ -195,20 +233,54 @@ def evaluate(
     steps climb) instead of ``problem.rollout``. ``max_batch`` evaluates at most that
     many sequences at a time (:func:`map_chunks`); since ``returns[i]`` depends only on
     ``actions[i]`` and every chunk uses ``key``, the returns are those of one call.
+    ``actions`` may be :class:`Rows` (made chunk by chunk, never all at once).
     ``rollout`` replaces the problem's (e.g. a planner's gradient objective). Per-particle
     returns ``[B, P]`` (a ``grad_rollout`` may give them) are averaged over particles.
+    Planners count what they evaluate with :func:`score`, which calls this.
     """
     per_particle_ok = gradient or rollout is not None
     if rollout is None:
         rollout = problem.rollout_for_gradient if gradient else problem.rollout
 
-    def score(a: Array) -> Array:
+    def score_rows(a: Array) -> Array:
         r = jnp.asarray(rollout(obs, a, key))
         _check_returns_shape(r.shape, a.shape[0], per_particle_ok)
         r = jnp.reshape(r, (a.shape[0], -1)).astype(jnp.float32)
         return r[:, 0] if r.shape[1] == 1 else jnp.mean(r, axis=1)
 
-    return finite_or_neg_inf(map_chunks(score, actions, max_batch))
+    if isinstance(actions, Rows):
+        ids = jnp.arange(actions.num, dtype=jnp.int32)
+        returns = map_chunks(lambda i: score_rows(actions.make(i)), ids, max_batch)
+    else:
+        returns = map_chunks(score_rows, actions, max_batch)
+    return finite_or_neg_inf(returns)
+
+
+def score(
+    tally: Tally, problem: Problem, obs: Array, actions: Array | Rows, key: Array, *,
+    valid: Array | None = None, max_batch: int | None = None, rollout: Rollout | None = None,
+) -> tuple[Array, Tally]:
+    """Evaluate a batch and count it: the one place planners score sequences.
+
+    Args:
+        tally: the counters so far; ``num_rollouts`` and ``num_nonfinite`` grow by the
+            batch's (valid) rows and their non-finite returns.
+        actions: ``[B, T, A]`` or :class:`Rows`.
+        valid: optional ``[B]`` bool: rows that count (the others are computed, given
+            ``-inf`` and not counted; e.g. iCEM's padded population).
+        max_batch, rollout: as in :func:`evaluate`.
+
+    Returns:
+        ``(returns: [B], tally)``; non-finite returns are ``-inf``.
+    """
+    returns, bad = evaluate(problem, obs, actions, key, max_batch=max_batch, rollout=rollout)
+    if valid is None:
+        num = actions.num if isinstance(actions, Rows) else actions.shape[0]
+        return returns, tally.add(num_rollouts=num, num_nonfinite=bad)
+    returns = jnp.where(valid, returns, -jnp.inf)
+    counted = tally.add(num_rollouts=jnp.sum(valid),
+                        num_nonfinite=jnp.sum(valid & ~jnp.isfinite(returns)))
+    return returns, counted
 
 
 def _check_returns_shape(shape: tuple[int, ...], batch: int, per_particle_ok: bool) -> None:

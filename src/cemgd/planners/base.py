@@ -13,38 +13,30 @@ import dataclasses
 import math
 import weakref
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.problem import Array, PlanInfo, PlanState, Problem, evaluate, i32, map_chunks
+from cemgd.problem import Array, PlanInfo, PlanState, Problem, Tally, i32
 
 PlanFn = Callable[[PlanState, Array], tuple[Array, PlanState, PlanInfo]]
 
 
 class Result(NamedTuple):
-    """What ``_optimize`` returns (arrays; counters are int32 scalars, zero when not given).
+    """What ``_optimize`` returns.
 
     Attributes:
         actions: best sequence found, ``[T, A]``.
         best_return: its return (``-inf`` if not finite).
-        num_samples: sequences sampled from the search distribution.
-        num_rollouts: all sequences evaluated.
-        grad_steps: accepted gradient steps.
-        line_search_trials: line-search trials.
-        num_nonfinite: non-finite evaluations.
+        counts: the step's counters (:class:`~cemgd.problem.Tally`; zero when not given).
         extra: the planner's next ``PlanState.extra``.
     """
 
     actions: Array
     best_return: Array
-    num_samples: Array | int = 0
-    num_rollouts: Array | int = 0
-    grad_steps: Array | int = 0
-    line_search_trials: Array | int = 0
-    num_nonfinite: Array | int = 0
+    counts: Tally = Tally()
     extra: Any = ()
 
 
@@ -62,152 +54,9 @@ def half_range(problem: Problem) -> Array:
     return 0.5 * (problem.action_high - problem.action_low)
 
 
-Truncation = Literal["box", "pets"]
-
 #: Default ``max_batch`` of the sampling planners (sequences rolled out at a time);
 #: measured with CEM-GD's first step, see ``cemgd bench``'s first-step columns.
 DEFAULT_MAX_BATCH = 1000
-
-
-def sample_truncated(
-    key: Array, mean: Array, std: Array, problem: Problem, num: int,
-    truncation: Truncation = "pets",
-) -> Array:
-    """Truncated-normal samples inside the action box.
-
-    ``"pets"`` (PETS and the CEM-GD paper's code): the std is capped at half the
-    distance from the mean to the nearer bound and the normal truncated at two std,
-    so samples tighten near a bound (a coordinate whose mean sits on a bound is
-    frozen). ``"box"``: ``N(mean, std^2)`` truncated to the box, so the std is what
-    it says and a mean on a bound still explores inward, at the price of noisier
-    samples near bounds (on ``barrier2d`` it made closed-loop returns worse).
-
-    Args:
-        key: PRNG key.
-        mean: ``[T, A]``.
-        std: ``[T, A]``.
-        problem: gives the action box.
-        num: number of sequences.
-        truncation: ``"box"`` or ``"pets"``.
-
-    Returns:
-        actions: ``[num, T, A]``.
-    """
-    shape = (num, *mean.shape)
-    if truncation == "pets":
-        dist = jnp.minimum(mean - problem.action_low, problem.action_high - mean)
-        std = jnp.minimum(std, jnp.maximum(dist, 0.0) / 2.0)
-        noise = jax.random.truncated_normal(key, -2.0, 2.0, shape, jnp.float32)
-    else:
-        std = jnp.maximum(std, 1e-6)
-        lower = (problem.action_low - mean) / std
-        upper = (problem.action_high - mean) / std
-        noise = jax.random.truncated_normal(key, lower, upper, shape, jnp.float32)
-    return problem.clip(mean + std * noise)
-
-
-def check_truncation(value: Any) -> None:
-    """Raise ValueError unless ``value`` is ``"box"`` or ``"pets"``."""
-    if value not in ("box", "pets"):
-        raise ValueError(f"truncation: expected 'box' or 'pets', got {value!r}")
-
-
-def uniform_sequences(key: Array, problem: Problem, num: int) -> Array:
-    """``num`` action sequences drawn uniformly in the box, ``[num, T, A]``."""
-    shape = (num, problem.horizon, problem.action_dim)
-    return jax.random.uniform(
-        key, shape, jnp.float32, minval=problem.action_low, maxval=problem.action_high
-    )
-
-
-def merge_top_k(
-    best_actions: Array, best_returns: Array, actions: Array, returns: Array
-) -> tuple[Array, Array]:
-    """Keep the ``k`` best of a running top-k set and a new batch.
-
-    Args:
-        best_actions: ``[k, T, A]``; best_returns: ``[k]``.
-        actions: ``[B, T, A]``; returns: ``[B]``.
-
-    Returns:
-        ``(best_actions: [k, T, A], best_returns: [k])``, best first.
-    """
-    k = best_returns.shape[0]
-    all_returns = jnp.concatenate([best_returns, returns])
-    top_returns, idx = jax.lax.top_k(all_returns, k)
-    return jnp.concatenate([best_actions, actions])[idx], top_returns
-
-
-class CEMSearch(NamedTuple):
-    """Result of :func:`cem_search`.
-
-    Attributes:
-        top_actions: the ``k`` best sequences seen, ``[k, T, A]``, best first.
-        top_returns: their returns, ``[k]``.
-        mean: final distribution mean, ``[T, A]``.
-        std: final distribution std, ``[T, A]``.
-        num_nonfinite: non-finite evaluations.
-    """
-
-    top_actions: Array
-    top_returns: Array
-    mean: Array
-    std: Array
-    num_nonfinite: Array
-
-
-def cem_search(
-    problem: Problem, obs: Array, key: Array, eval_key: Array, mean: Array, std: Array,
-    num_samples: int, num_iterations: int, num_elites: int, alpha: float, top_k: int,
-    refine: Callable[[Array, Array], Array] | None = None, truncation: Truncation = "pets",
-    max_batch: int | None = None,
-) -> CEMSearch:
-    """The Cross-Entropy Method (CEM-GD paper, Eq. 2), as one ``lax.scan``.
-
-    Each iteration samples ``num_samples`` sequences, evaluates them, and moves
-    the mean and std toward the elites' with weight ``alpha``. The ``top_k``
-    best sequences seen across all iterations are kept.
-
-    Args:
-        problem: the planning problem.
-        obs: current observation.
-        key: sampling key.
-        eval_key: rollout key, shared by every evaluation of this step.
-        mean: initial mean ``[T, A]``; std: initial std ``[T, A]``.
-        num_samples: sequences per iteration (static).
-        num_iterations: iterations (static).
-        num_elites: elites per iteration (static).
-        alpha: weight of the elite statistics in the moving average.
-        top_k: sequences to keep (static).
-        refine: optional ``refine(actions: [B, T, A], key) -> [B, T, A]`` applied to
-            samples before evaluation (GradCEM's gradient step).
-        truncation: how samples are kept in the box (:func:`sample_truncated`).
-        max_batch: sequences refined and evaluated at a time (static; ``None``: all);
-            the result is the same, the compiled memory bounded.
-    """
-    top_actions = jnp.broadcast_to(mean, (top_k, *mean.shape))
-    top_returns = jnp.full((top_k,), -jnp.inf, jnp.float32)
-
-    def body(carry: tuple, step_key: Array) -> tuple[tuple, None]:
-        mean, std, top_actions, top_returns, bad = carry
-        actions = sample_truncated(step_key, mean, std, problem, num_samples, truncation)
-        if refine is not None:
-            actions = map_chunks(lambda a: refine(a, step_key), actions, max_batch)
-        returns, nonfinite = evaluate(problem, obs, actions, eval_key, max_batch=max_batch)
-        best_returns, idx = jax.lax.top_k(returns, max(num_elites, top_k))
-        elites = actions[idx[:num_elites]]
-        mean = (1 - alpha) * mean + alpha * jnp.mean(elites, axis=0)
-        std = jnp.sqrt((1 - alpha) * std**2 + alpha * jnp.var(elites, axis=0))
-        top_actions, top_returns = merge_top_k(
-            top_actions, top_returns, actions[idx[:top_k]], best_returns[:top_k]
-        )
-        return (mean, std, top_actions, top_returns, bad + nonfinite), None
-
-    keys = jax.random.split(key, num_iterations)
-    (mean, std, top_actions, top_returns, bad), _ = jax.lax.scan(
-        body, (mean, std, top_actions, top_returns, i32(0)), keys
-    )
-    return CEMSearch(top_actions, top_returns, mean, std, bad)
 
 
 def num_elites_for(num_samples: int, elite_ratio: float) -> int:
@@ -247,6 +96,9 @@ class Planner:
         self._obs_shapes: weakref.WeakKeyDictionary[Problem, tuple[int, ...]] = (
             weakref.WeakKeyDictionary()
         )
+        # states this planner handed out (init/plan), by id, held so no id is reused: their
+        # means are finite by construction, so plan() skips the device-to-host check
+        self._issued: dict[int, PlanState] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"
@@ -268,7 +120,7 @@ class Planner:
             raise ValueError(f"problem: expected a cemgd.Problem, got {type(problem).__name__}")
         key = _check_key(key)
         self._problem = problem
-        return self.initial_state(problem, key)
+        return self._issue(self.initial_state(problem, key))
 
     def initial_state(self, problem: Problem, key: Array) -> PlanState:
         """The state ``init`` returns, as a pure function (no binding, no checks; vmap-able).
@@ -321,10 +173,26 @@ class Planner:
         if not np.all(np.isfinite(obs32)):
             raise ValueError(f"obs: values exceed float32's range (largest |value| "
                              f"{np.max(np.abs(obs_np)):.3g}); planning runs in float32")
-        return self.compiled(problem)(state, jnp.asarray(obs32))
+        actions, next_state, info = self.compiled(problem)(state, jnp.asarray(obs32))
+        return actions, self._issue(next_state), info
+
+    #: states remembered as issued (several MPC loops may share one planner)
+    _MAX_ISSUED: ClassVar[int] = 16
+
+    def _issue(self, state: PlanState) -> PlanState:
+        """Remember ``state`` as one this planner made (its mean needs no finiteness check)."""
+        self._issued[id(state)] = state
+        while len(self._issued) > self._MAX_ISSUED:
+            del self._issued[next(iter(self._issued))]
+        return state
 
     def _check_state(self, state: Any, problem: Problem) -> None:
-        """Raise ValueError naming ``state`` unless it fits this planner and ``problem``."""
+        """Raise ValueError naming ``state`` unless it fits this planner and ``problem``.
+
+        A state built outside this planner (``state._replace(mean=...)``, one from another
+        planner or a file) must have a finite mean; that check copies the mean to the host,
+        so it runs only for such states, not for the ones ``init``/``plan`` handed out.
+        """
         if not isinstance(state, PlanState):
             raise ValueError(f"state: expected a PlanState, got {type(state).__name__}")
         expected = (problem.horizon, problem.action_dim)
@@ -332,8 +200,8 @@ class Planner:
             raise ValueError(
                 f"state: mean has shape {tuple(np.shape(state.mean))}, expected {expected}"
             )
-        if not np.all(np.isfinite(np.asarray(state.mean))):
-            raise ValueError("state: mean holds NaN or inf; expected a finite warm start")
+        if self._issued.get(id(state)) is not state:
+            check_warm_start(state.mean)
         want = jax.tree.structure(self._init_extra(problem))
         if jax.tree.structure(state.extra) != want:
             raise ValueError(f"state: not a state of planner {self.name!r} (extra is {want})")
@@ -357,13 +225,14 @@ class Planner:
                                                       centre))
             ok = jnp.isfinite(res.best_return) & jnp.all(jnp.isfinite(res.actions))
             actions = jnp.where(ok, problem.clip(res.actions), fallback_actions)
+            counts = res.counts
             info = PlanInfo(
-                num_samples=i32(res.num_samples),
-                num_rollouts=i32(res.num_rollouts),
-                grad_steps=i32(res.grad_steps),
-                line_search_trials=i32(res.line_search_trials),
+                num_samples=i32(counts.num_samples),
+                num_rollouts=i32(counts.num_rollouts),
+                grad_steps=i32(counts.grad_steps),
+                line_search_trials=i32(counts.line_search_trials),
                 best_return=jnp.where(ok, res.best_return, -jnp.inf).astype(jnp.float32),
-                num_nonfinite=i32(res.num_nonfinite),
+                num_nonfinite=i32(counts.num_nonfinite),
                 fallback=~ok,
             )
             next_state = PlanState(shift(actions), key, state.step + 1, res.extra)
@@ -382,6 +251,13 @@ class Planner:
     ) -> Result:
         """Search for the best ``[T, A]`` sequence from ``state.mean``."""
         raise NotImplementedError
+
+
+def check_warm_start(mean: Array) -> None:
+    """Raise ValueError naming ``state`` if the warm start ``mean: [T, A]`` is not finite
+    (copies it to the host: run for states built outside a planner only)."""
+    if not np.all(np.isfinite(np.asarray(mean))):
+        raise ValueError("state: mean holds NaN or inf; expected a finite warm start")
 
 
 def _check_key(key: Any) -> Array:

@@ -14,31 +14,30 @@ seen, as the paper states.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import (
-    DEFAULT_MAX_BATCH,
-    Planner,
-    Result,
+from cemgd.planners.base import DEFAULT_MAX_BATCH, Planner, Result, half_range, num_elites_for
+from cemgd.planners.loop import (
+    CEMAlgorithm,
+    Gaussian,
+    Search,
     Truncation,
-    cem_search,
     check_truncation,
-    half_range,
-    i32,
-    num_elites_for,
+    empty_archive,
+    search,
 )
-from cemgd.problem import Array, PlanState, Problem
+from cemgd.problem import Array, PlanState, Problem, Tally
 from cemgd.validate import check_int, check_range
 
 
 @dataclass(frozen=True)
-class CEMConfig:
-    """Settings of ``cem`` (defaults: the paper's CEM 500, 100 x 5)."""
+class CEMSettings:
+    """The CEM settings every CEM-based planner shares (``cem``, ``cem-gd``, ``gradcem``,
+    ``icem``); each adds how many sequences it samples."""
 
-    num_samples: int = 100
-    """Sequences sampled per iteration (n)."""
     num_iterations: int = 5
     """CEM iterations per planning step (m)."""
     elite_ratio: float = 0.1
@@ -53,13 +52,27 @@ class CEMConfig:
     """Sequences rolled out at a time; larger batches run in chunks (same result, less memory)."""
 
     def __post_init__(self) -> None:
-        check_int("num_samples", self.num_samples)
+        parent = getattr(super(), "__post_init__", None)
+        if parent is not None:  # the other base of a composed config (cem-gd's gradient stage)
+            parent()
         check_int("num_iterations", self.num_iterations)
         check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
         check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
         check_truncation(self.truncation)
         check_int("max_batch", self.max_batch)
+
+
+@dataclass(frozen=True)
+class CEMConfig(CEMSettings):
+    """Settings of ``cem`` (defaults: the paper's CEM 500, 100 x 5)."""
+
+    num_samples: int = 100
+    """Sequences sampled per iteration (n)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("num_samples", self.num_samples)
 
     @property
     def num_elites(self) -> int:
@@ -76,19 +89,24 @@ class CEM(Planner):
     def _optimize(
         self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
     ) -> Result:
-        c = self.config
-        sample_key, eval_key = jax.random.split(key)
-        std = jnp.broadcast_to(c.init_std * half_range(problem), state.mean.shape)
-        search = cem_search(
-            problem, obs, sample_key, eval_key, state.mean, std, c.num_samples,
-            c.num_iterations, c.num_elites, c.alpha, top_k=1, truncation=c.truncation,
-            max_batch=c.max_batch,
-        )
-        n = i32(c.num_samples * c.num_iterations)
-        return Result(
-            actions=search.top_actions[0],
-            best_return=search.top_returns[0],
-            num_samples=n,
-            num_rollouts=n,
-            num_nonfinite=search.num_nonfinite,
-        )
+        found = cem_stage(problem, obs, key, state.mean, self.config, self.config.num_samples)
+        return Result(found.top_actions[0], found.top_returns[0], found.tally)
+
+
+def cem_stage(
+    problem: Problem, obs: Array, key: Array, mean: Array, config: CEMSettings, num_samples: int,
+    top_k: int = 1, refine: Any = None, refine_cost: Tally | None = None,
+) -> Search:
+    """CEM with ``config``'s settings from ``mean: [T, A]``: ``num_samples`` per iteration,
+    the ``top_k`` best sequences kept (cem, cem-gd's CEM stage, gradcem with ``refine``).
+
+    ``key`` is split into the sampling key and the rollout key of every evaluation.
+    """
+    sample_key, eval_key = jax.random.split(key)
+    std = jnp.broadcast_to(config.init_std * half_range(problem), mean.shape)
+    algorithm = CEMAlgorithm(
+        problem, num_samples, num_elites_for(num_samples, config.elite_ratio), config.alpha,
+        top_k, config.truncation, config.max_batch, refine, refine_cost or Tally(),
+    )
+    return search(problem, obs, sample_key, eval_key, algorithm, Gaussian(mean, std),
+                  config.num_iterations, empty_archive(mean, top_k), config.max_batch)

@@ -34,54 +34,35 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 
-from cemgd.linesearch import GradientSettings, refine_and_pick
-from cemgd.planners.base import (
-    DEFAULT_MAX_BATCH,
-    Planner,
-    Result,
-    Truncation,
-    cem_search,
-    check_truncation,
-    half_range,
-    i32,
-    merge_top_k,
-    num_elites_for,
-)
-from cemgd.problem import Array, PlanState, Problem, evaluate
-from cemgd.validate import check_int, check_range
+from cemgd.linesearch import GradientSettings, Refined, refine_and_pick
+from cemgd.planners.base import Planner, Result
+from cemgd.planners.cem import CEMSettings, cem_stage
+from cemgd.planners.loop import merge_top_k
+from cemgd.problem import Array, PlanState, Problem, Tally, score
+from cemgd.validate import check_int
 
 
 @dataclass(frozen=True)
-class CEMGDConfig(GradientSettings):
-    """Settings of ``cem-gd`` (defaults: the paper, Sec. 3)."""
+class CEMGDConfig(CEMSettings, GradientSettings):
+    """Settings of ``cem-gd`` (defaults: the paper, Sec. 3): the CEM settings shared with
+    ``cem`` (num_iterations .. max_batch; init_std here is Sigma = I), the gradient stage's
+    shared with ``gd``, and the sample counts of the first and later steps."""
 
-    n_init: int = 15000
-    """Rollouts sampled by CEM at the first step (N_init)."""
-    n_replan: int = 50
-    """Rollouts sampled by CEM at every later step (N_r)."""
-    num_iterations: int = 5
-    """CEM iterations per step; n_init and n_replan must be multiples of it."""
-    elite_ratio: float = 0.1
-    """Fraction of each CEM iteration's samples kept as elites (at least one)."""
-    alpha: float = 0.9
-    """Weight of the elites' mean and variance in the CEM moving average (Eq. 2)."""
     init_std: float = 1.0
     """CEM std at the start of every step, in half-widths of the box (Sigma = I)."""
-    truncation: Truncation = "pets"
-    """'pets': PETS' std cap near bounds (the paper's code); 'box': normal cut to the box."""
-    max_batch: int = DEFAULT_MAX_BATCH
-    """Sequences rolled out at a time; larger batches run in chunks (same result, less memory)."""
+    n_init: int = 15000
+    """Rollouts sampled by CEM at the first step (N_init), over num_iterations iterations."""
+    n_replan: int = 50
+    """Rollouts sampled by CEM at every later step (N_r); a multiple of num_iterations."""
     keep_warm_start: bool = False
     """Evaluate the warm start (the shifted previous plan) with the step's samples and let
     it compete for the top-k, so a step never returns a worse plan than it (paper: off)."""
 
     def __post_init__(self) -> None:
-        super().__post_init__()
+        super().__post_init__()  # the CEM settings', then the gradient stage's checks
         if not isinstance(self.keep_warm_start, bool):
             raise ValueError(f"keep_warm_start: expected a bool, got {self.keep_warm_start!r}")
-        check_int("num_iterations", self.num_iterations)
         for name in ("n_init", "n_replan"):
             value = getattr(self, name)
             check_int(name, value, self.num_iterations)
@@ -90,11 +71,6 @@ class CEMGDConfig(GradientSettings):
                     f"{name}: expected a multiple of num_iterations={self.num_iterations}, "
                     f"got {value}"
                 )
-        check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
-        check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
-        check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
-        check_truncation(self.truncation)
-        check_int("max_batch", self.max_batch)
         if self.top_k > min(self.n_init, self.n_replan):
             raise ValueError(
                 f"top_k: expected <= min(n_init, n_replan) = "
@@ -125,28 +101,25 @@ class CEMGD(Planner):
         """CEM then gradient ascent, with the sample count of the first or a later step."""
         c = self.config
         total = c.n_init if first else c.n_replan
-        per_iteration = total // c.num_iterations
         mean = self.initial_state(problem, key).mean if first else state.mean
-        std = jnp.broadcast_to(c.init_std * half_range(problem), mean.shape)
-        sample_key, eval_key = jax.random.split(key)
-        search = cem_search(
-            problem, obs, sample_key, eval_key, mean, std, per_iteration, c.num_iterations,
-            num_elites_for(per_iteration, c.elite_ratio), c.alpha, c.top_k,
-            truncation=c.truncation, max_batch=c.max_batch,
-        )
-        top_actions, top_returns, warm_bad = search.top_actions, search.top_returns, i32(0)
+        found = cem_stage(problem, obs, key, mean, c, total // c.num_iterations, c.top_k)
+        top_actions, top_returns, tally = found.top_actions, found.top_returns, found.tally
+        eval_key = jax.random.split(key)[1]  # the CEM stage's rollout key
         if c.keep_warm_start:
             warm = problem.clip(state.mean)[None]
-            warm_return, warm_bad = evaluate(problem, obs, warm, eval_key)
+            warm_return, tally = score(tally, problem, obs, warm, eval_key)
             top_actions, top_returns = merge_top_k(top_actions, top_returns, warm, warm_return)
         refined = refine_and_pick(problem, obs, top_actions, top_returns, eval_key, c)
-        return Result(
-            actions=refined.actions,
-            best_return=refined.best_return,
-            num_samples=i32(total),
-            num_rollouts=i32(total + c.top_k + int(c.keep_warm_start))
-            + refined.ascent.num_rollouts,
-            grad_steps=refined.ascent.grad_steps,
-            line_search_trials=refined.ascent.line_search_trials,
-            num_nonfinite=search.num_nonfinite + refined.num_nonfinite + warm_bad,
-        )
+        return Result(refined.actions, refined.best_return, gradient_counts(tally, refined))
+
+
+def gradient_counts(tally: Tally, refined: Refined) -> Tally:
+    """``tally`` plus the gradient stage's counts, as :func:`~cemgd.linesearch.refine_and_pick`
+    reports them (its ascent's counters, and the ``k`` sequences it re-evaluates)."""
+    ascent = refined.ascent
+    return tally.add(
+        num_rollouts=ascent.num_rollouts + ascent.actions.shape[0],
+        grad_steps=ascent.grad_steps,
+        line_search_trials=ascent.line_search_trials,
+        num_nonfinite=refined.num_nonfinite,
+    )

@@ -26,8 +26,10 @@ from dataclasses import dataclass
 import jax
 
 from cemgd.linesearch import GradientSettings, refine_and_pick
-from cemgd.planners.base import Planner, Result, i32, uniform_sequences
-from cemgd.problem import Array, PlanState, Problem, evaluate
+from cemgd.planners.base import Planner, Result
+from cemgd.planners.cem_gd import gradient_counts
+from cemgd.planners.loop import uniform_sequences
+from cemgd.problem import Array, PlanState, Problem, Tally, score
 
 
 @dataclass(frozen=True)
@@ -55,18 +57,9 @@ class GD(Planner):
         c = self.config
         sample_key, eval_key = jax.random.split(key)
         starts = uniform_sequences(sample_key, problem, c.top_k)
-        num_random = c.top_k
         if c.warm_start:
             starts = starts.at[0].set(problem.clip(state.mean))
-            num_random -= 1
-        start_returns, start_bad = evaluate(problem, obs, starts, eval_key)
+        tally = Tally(num_samples=c.top_k - int(c.warm_start))
+        start_returns, tally = score(tally, problem, obs, starts, eval_key)
         refined = refine_and_pick(problem, obs, starts, start_returns, eval_key, c)
-        return Result(
-            actions=refined.actions,
-            best_return=refined.best_return,
-            num_samples=i32(num_random),
-            num_rollouts=i32(2 * c.top_k) + refined.ascent.num_rollouts,
-            grad_steps=refined.ascent.grad_steps,
-            line_search_trials=refined.ascent.line_search_trials,
-            num_nonfinite=start_bad + refined.num_nonfinite,
-        )
+        return Result(refined.actions, refined.best_return, gradient_counts(tally, refined))

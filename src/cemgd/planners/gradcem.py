@@ -14,12 +14,11 @@ With fresh Adam state, the first step is ``learning_rate * sign(grad)`` per entr
 fixed size whatever the scale of the return. A sample whose gradient is not
 finite is left where it is.
 
-Counters: ``grad_steps = num_samples * num_iterations * inner_steps``; every
-gradient evaluation is a rollout, so ``num_rollouts`` is
-``num_samples * num_iterations * (inner_steps + 1)``. All rollouts of one step
-share one key (common random numbers). Returns the best refined sample seen.
-With ``problem.grad_rollout`` set, the Adam steps climb it; samples are still
-ranked with ``problem.rollout``.
+Counters: every sample's ``inner_steps`` Adam steps count as that many gradient steps
+and rollouts (``refine_cost`` of the CEM loop), its evaluation as one more rollout.
+All rollouts of one step share one key (common random numbers). Returns the best
+refined sample seen. With ``problem.grad_rollout`` set, the Adam steps climb it;
+samples are still ranked with ``problem.rollout``.
 """
 
 from __future__ import annotations
@@ -31,9 +30,9 @@ import jax.numpy as jnp
 import optax
 
 from cemgd.linesearch import gradient_objective
-from cemgd.planners.base import Planner, Result, cem_search, half_range, i32
-from cemgd.planners.cem import CEMConfig
-from cemgd.problem import Array, PlanState, Problem
+from cemgd.planners.base import Planner, Result
+from cemgd.planners.cem import CEMConfig, cem_stage
+from cemgd.problem import Array, PlanState, Problem, Tally
 from cemgd.validate import check_int, check_range
 
 
@@ -62,8 +61,7 @@ class GradCEM(Planner):
         self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
     ) -> Result:
         c = self.config
-        sample_key, eval_key = jax.random.split(key)
-        std = jnp.broadcast_to(c.init_std * half_range(problem), state.mean.shape)
+        eval_key = jax.random.split(key)[1]  # cem_stage's rollout key
         optimizer = optax.adam(c.learning_rate)
         rollout = gradient_objective(problem, "mean", 0.0)  # [B, P] gradient rollouts: mean
 
@@ -88,17 +86,8 @@ class GradCEM(Planner):
             )
             return a
 
-        search = cem_search(
-            problem, obs, sample_key, eval_key, state.mean, std, c.num_samples,
-            c.num_iterations, c.num_elites, c.alpha, top_k=1, refine=refine,
-            truncation=c.truncation, max_batch=c.max_batch,
-        )
-        n = c.num_samples * c.num_iterations
-        return Result(
-            actions=search.top_actions[0],
-            best_return=search.top_returns[0],
-            num_samples=i32(n),
-            num_rollouts=i32(n * (c.inner_steps + 1)),
-            grad_steps=i32(n * c.inner_steps),
-            num_nonfinite=search.num_nonfinite,
-        )
+        # every sample's Adam steps: one gradient rollout and one gradient step each
+        cost = Tally(num_rollouts=c.inner_steps, grad_steps=c.inner_steps)
+        found = cem_stage(problem, obs, key, state.mean, c, c.num_samples, refine=refine,
+                          refine_cost=cost)
+        return Result(found.top_actions[0], found.top_returns[0], found.tally)

@@ -31,14 +31,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.planners.base import Planner, Result, half_range, i32, merge_top_k, shift
+from cemgd.planners.base import Planner, Result, half_range, shift
 from cemgd.planners.cem import CEMConfig
-from cemgd.problem import Array, PlanState, Problem, evaluate
+from cemgd.planners.loop import Draw, Ranked, empty_archive, search
+from cemgd.problem import Array, PlanState, Problem, Tally, score
 from cemgd.validate import check_range
 
 
@@ -120,6 +122,58 @@ def colored_noise(key: Array, beta: float, shape: tuple[int, ...]) -> Array:
     return jnp.swapaxes(x, -1, -2).astype(jnp.float32)
 
 
+class Population(NamedTuple):
+    """iCEM's sampling distribution and the elites it keeps (arrays).
+
+    Attributes:
+        mean: ``[T, A]``; std: ``[T, A]``.
+        kept: elites joining the next population, ``[num_keep, T, A]``.
+        kept_returns: their returns, ``[num_keep]``.
+    """
+
+    mean: Array
+    std: Array
+    kept: Array
+    kept_returns: Array
+
+
+@dataclass(frozen=True)
+class ICEMAlgorithm:
+    """iCEM's iteration for :func:`~cemgd.planners.loop.search`; ``x = (size, is_last)``:
+    the iteration's real population and whether the mean joins it as a sample."""
+
+    problem: Problem
+    config: ICEMConfig
+
+    @property
+    def num_ranked(self) -> int:
+        return self.config.num_elites
+
+    def sample(self, dist: Population, key: Array, x: tuple[Array, Array]) -> Draw:
+        size, is_last = x
+        n = self.config.num_samples
+        noise = colored_noise(key, self.config.beta, (n, *dist.mean.shape))
+        samples = self.problem.clip(dist.mean + dist.std * noise)
+        cand = jnp.concatenate([samples, dist.mean[None]])  # [n + 1, T, A]; last: the mean
+        slot = jnp.arange(n + 1)
+        valid = jnp.where(slot < n, slot < size, is_last)
+        return Draw(cand, Tally(num_samples=size), valid)
+
+    def update(
+        self, dist: Population, ranked: Ranked, x: tuple[Array, Array]
+    ) -> tuple[Population, Array, Array]:
+        c = self.config
+        pop = jnp.concatenate([ranked.actions, dist.kept])
+        pop_returns = jnp.concatenate([ranked.returns, dist.kept_returns])
+        elite_returns, idx = jax.lax.top_k(pop_returns, c.num_elites)
+        elites = pop[idx]
+        mean = (1 - c.alpha) * dist.mean + c.alpha * jnp.mean(elites, axis=0)
+        std = (1 - c.alpha) * dist.std + c.alpha * jnp.std(elites, axis=0)
+        keep = c.num_keep
+        return (Population(mean, std, elites[:keep], elite_returns[:keep]), elites[:1],
+                elite_returns[:1])
+
+
 class ICEM(Planner):
     """iCEM with colored noise, population decay and kept elites; see the module docstring."""
 
@@ -135,59 +189,22 @@ class ICEM(Planner):
         self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
     ) -> Result:
         c = self.config
-        n, k, keep = c.num_samples, c.num_elites, c.num_keep
-        sizes = c.population_sizes
         sample_key, eval_key = jax.random.split(key)
         mean = problem.clip(state.mean)
         std = jnp.broadcast_to(c.init_std * half_range(problem), mean.shape)
-        # Elites carried over from the previous step; none exist at the first step.
+        # Elites carried over from the previous step (re-evaluated); none at the first step.
         has_prev = (state.step > 0) if first is None else (not first)
         kept = problem.clip(state.extra)
-        if keep > 0:
-            kept_returns, _ = evaluate(problem, obs, kept, eval_key)
-            kept_returns = jnp.where(has_prev, kept_returns, -jnp.inf)
-            kept_bad = jnp.where(has_prev, jnp.sum(~jnp.isfinite(kept_returns)), 0)
+        tally = Tally()
+        if c.num_keep > 0:
+            kept_returns, tally = score(tally, problem, obs, kept, eval_key,
+                                        valid=jnp.full((c.num_keep,), has_prev))
         else:
             kept_returns = jnp.zeros((0,), jnp.float32)
-            kept_bad = 0
-        prev_rollouts = jnp.where(has_prev, keep, 0)
-
-        best_actions = mean[None]
-        best_returns = jnp.full((1,), -jnp.inf, jnp.float32)
-        slot = jnp.arange(n + 1)
-
-        def body(carry: tuple, xs: tuple) -> tuple[tuple, None]:
-            mean, std, kept, kept_returns, best_actions, best_returns, bad = carry
-            step_key, size, is_last = xs
-            noise = colored_noise(step_key, c.beta, (n, *mean.shape))
-            samples = problem.clip(mean + std * noise)
-            cand = jnp.concatenate([samples, mean[None]])  # [n + 1, T, A]; last: the mean
-            returns, _ = evaluate(problem, obs, cand, eval_key, max_batch=c.max_batch)
-            real = jnp.where(slot < n, slot < size, is_last)
-            bad = bad + jnp.sum(real & ~jnp.isfinite(returns))
-            returns = jnp.where(real, returns, -jnp.inf)
-            pop = jnp.concatenate([cand, kept])
-            pop_returns = jnp.concatenate([returns, kept_returns])
-            elite_returns, idx = jax.lax.top_k(pop_returns, k)
-            elites = pop[idx]
-            mean = (1 - c.alpha) * mean + c.alpha * jnp.mean(elites, axis=0)
-            std = (1 - c.alpha) * std + c.alpha * jnp.std(elites, axis=0)
-            best_actions, best_returns = merge_top_k(
-                best_actions, best_returns, elites[:1], elite_returns[:1]
-            )
-            carry = (mean, std, elites[:keep], elite_returns[:keep], best_actions,
-                     best_returns, bad)
-            return carry, None
-
-        xs = (
-            jax.random.split(sample_key, c.num_iterations),
-            jnp.asarray(sizes, jnp.int32),
-            jnp.arange(c.num_iterations) == c.num_iterations - 1,
-        )
-        init = (mean, std, kept, kept_returns, best_actions, best_returns, i32(kept_bad))
-        (_, _, kept, _, best_actions, best_returns, bad), _ = jax.lax.scan(body, init, xs)
-        num_samples = sum(sizes)
-        return Result(actions=best_actions[0], best_return=best_returns[0],
-                      num_samples=i32(num_samples),
-                      num_rollouts=i32(num_samples + 1) + i32(prev_rollouts),
-                      num_nonfinite=bad, extra=shift(kept))
+        xs = (jnp.asarray(c.population_sizes, jnp.int32),
+              jnp.arange(c.num_iterations) == c.num_iterations - 1)
+        found = search(problem, obs, sample_key, eval_key, ICEMAlgorithm(problem, c),
+                       Population(mean, std, kept, kept_returns), c.num_iterations,
+                       empty_archive(mean, 1), c.max_batch, tally, xs)
+        return Result(found.top_actions[0], found.top_returns[0], found.tally,
+                      extra=shift(found.dist.kept))

@@ -27,14 +27,9 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import (
-    DEFAULT_MAX_BATCH,
-    Planner,
-    Result,
-    half_range,
-    i32,
-)
-from cemgd.problem import Array, PlanState, Problem, evaluate
+from cemgd.planners.base import DEFAULT_MAX_BATCH, Planner, Result, half_range
+from cemgd.planners.loop import Draw, Ranked, empty_archive, search
+from cemgd.problem import Array, PlanState, Problem, Tally, score
 from cemgd.validate import check_int, check_range
 
 
@@ -75,6 +70,29 @@ def mppi_weights(returns: Array, temperature: float) -> Array:
     return jnp.where(total > 0, unnorm / jnp.where(total > 0, total, 1.0), 0.0)
 
 
+@dataclass(frozen=True)
+class MPPIAlgorithm:
+    """MPPI's iteration for :func:`~cemgd.planners.loop.search`: the distribution is the
+    mean ``[T, A]``; the noise std ``std: [A]`` is fixed."""
+
+    problem: Problem
+    num_samples: int
+    std: Array
+    temperature: float
+    num_ranked: int = 1  # MPPI weighs every sample; nothing is ranked or archived
+
+    def sample(self, mean: Array, key: Array, x: None) -> Draw:
+        noise = jax.random.normal(key, (self.num_samples, *mean.shape), jnp.float32)
+        actions = self.problem.clip(mean + self.std * noise)
+        return Draw(actions, Tally(num_samples=self.num_samples))
+
+    def update(self, mean: Array, ranked: Ranked, x: None) -> tuple[Array, Array, Array]:
+        w = mppi_weights(ranked.all_returns, self.temperature)
+        new_mean = jnp.einsum("b,bta->ta", w, ranked.draw.actions)
+        mean = jnp.where(jnp.sum(w) > 0, new_mean, mean)
+        return mean, ranked.actions[:0], ranked.returns[:0]
+
+
 class MPPI(Planner):
     """Iterated MPPI with warm start; see the module docstring."""
 
@@ -86,29 +104,11 @@ class MPPI(Planner):
     ) -> Result:
         c = self.config
         sample_key, eval_key = jax.random.split(key)
-        std = c.noise_std * half_range(problem)
-        shape = (c.num_samples, *state.mean.shape)
-
-        def body(carry: tuple, step_key: Array) -> tuple[tuple, None]:
-            mean, bad = carry
-            noise = jax.random.normal(step_key, shape, jnp.float32)
-            actions = problem.clip(mean + std * noise)
-            returns, nonfinite = evaluate(problem, obs, actions, eval_key,
-                                          max_batch=c.max_batch)
-            w = mppi_weights(returns, c.temperature)
-            new_mean = jnp.einsum("b,bta->ta", w, actions)
-            mean = jnp.where(jnp.sum(w) > 0, new_mean, mean)
-            return (mean, bad + nonfinite), None
-
-        keys = jax.random.split(sample_key, c.num_iterations)
-        (mean, bad), _ = jax.lax.scan(body, (problem.clip(state.mean), i32(0)), keys)
-        mean = problem.clip(mean)
-        final_return, final_bad = evaluate(problem, obs, mean[None], eval_key)
-        n = c.num_samples * c.num_iterations
-        return Result(
-            actions=mean,
-            best_return=final_return[0],
-            num_samples=i32(n),
-            num_rollouts=i32(n + 1),
-            num_nonfinite=bad + final_bad,
-        )
+        algorithm = MPPIAlgorithm(problem, c.num_samples, c.noise_std * half_range(problem),
+                                  c.temperature)
+        mean = problem.clip(state.mean)
+        found = search(problem, obs, sample_key, eval_key, algorithm, mean, c.num_iterations,
+                       empty_archive(mean, 1), c.max_batch)
+        mean = problem.clip(found.dist)
+        final_return, tally = score(found.tally, problem, obs, mean[None], eval_key)
+        return Result(mean, final_return[0], tally)

@@ -13,16 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jax
-import jax.numpy as jnp
 
-from cemgd.planners.base import (
-    DEFAULT_MAX_BATCH,
-    Planner,
-    Result,
-    i32,
-    uniform_sequences,
-)
-from cemgd.problem import Array, PlanState, Problem, evaluate
+from cemgd.planners.base import DEFAULT_MAX_BATCH, Planner, Result
+from cemgd.planners.loop import Draw, Ranked, empty_archive, search, uniform_sequences
+from cemgd.problem import Array, PlanState, Problem, Tally
 from cemgd.validate import check_int
 
 
@@ -40,6 +34,23 @@ class RandomShootingConfig:
         check_int("max_batch", self.max_batch)
 
 
+@dataclass(frozen=True)
+class UniformAlgorithm:
+    """Random shooting for :func:`~cemgd.planners.loop.search`: one batch drawn uniformly
+    in the box (no distribution to move; the best sample is the archive's candidate)."""
+
+    problem: Problem
+    num_samples: int
+    num_ranked: int = 1
+
+    def sample(self, dist: tuple, key: Array, x: None) -> Draw:
+        actions = uniform_sequences(key, self.problem, self.num_samples)
+        return Draw(actions, Tally(num_samples=self.num_samples))
+
+    def update(self, dist: tuple, ranked: Ranked, x: None) -> tuple[tuple, Array, Array]:
+        return dist, ranked.actions, ranked.returns
+
+
 class RandomShooting(Planner):
     """Best of ``num_samples`` uniform sequences; see the module docstring."""
 
@@ -49,15 +60,8 @@ class RandomShooting(Planner):
     def _optimize(
         self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
     ) -> Result:
-        n = self.config.num_samples
         sample_key, eval_key = jax.random.split(key)
-        actions = uniform_sequences(sample_key, problem, n)
-        returns, bad = evaluate(problem, obs, actions, eval_key, max_batch=self.config.max_batch)
-        best = jnp.argmax(returns)
-        return Result(
-            actions=actions[best],
-            best_return=returns[best],
-            num_samples=i32(n),
-            num_rollouts=i32(n),
-            num_nonfinite=bad,
-        )
+        algorithm = UniformAlgorithm(problem, self.config.num_samples)
+        found = search(problem, obs, sample_key[None], eval_key, algorithm, (), 1,
+                       empty_archive(state.mean, 1), self.config.max_batch, split=False)
+        return Result(found.top_actions[0], found.top_returns[0], found.tally)

@@ -1,0 +1,246 @@
+"""The sampling loop every sampling planner runs, and the samplers they share.
+
+hydrax's pattern: an algorithm says how it samples (:meth:`SamplingAlgorithm.sample`)
+and how it moves its sampling distribution (:meth:`SamplingAlgorithm.update`); the
+loop (:func:`search`) owns the ``lax.scan`` over iterations, the evaluation of every
+batch through :func:`cemgd.problem.score` (the one place rollouts are counted), the
+ranking, and the archive of the ``top_k`` best sequences seen. ``cem``, ``cem-gd``'s
+CEM stage, ``gradcem``, ``icem``, ``mppi`` and ``random-shooting`` are algorithms of
+this loop; none of them writes its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+
+from cemgd.problem import Array, Problem, Rows, Tally, i32, map_chunks, score
+
+Truncation = Literal["box", "pets"]
+
+
+class Draw(NamedTuple):
+    """One iteration's batch, as an algorithm samples it.
+
+    Attributes:
+        actions: ``[n, T, A]``, or :class:`~cemgd.problem.Rows` made chunk by chunk.
+        cost: what making the batch counted: ``num_samples`` (sequences drawn from the
+            distribution) and any work spent on them (GradCEM's gradient rollouts).
+        valid: optional ``[n]`` bool: rows that are part of the population; the others
+            are evaluated but rank last and are not counted (iCEM's population decay).
+    """
+
+    actions: Array | Rows
+    cost: Tally
+    valid: Array | None = None
+
+
+class Ranked(NamedTuple):
+    """An evaluated batch, handed to :meth:`SamplingAlgorithm.update`.
+
+    Attributes:
+        actions: the ``num_ranked`` best rows, best first, ``[K, T, A]``.
+        returns: their returns, ``[K]``.
+        draw: the whole batch.
+        all_returns: every row's return, ``[n]`` (``-inf``: not finite or not valid).
+    """
+
+    actions: Array
+    returns: Array
+    draw: Draw
+    all_returns: Array
+
+
+class SamplingAlgorithm(Protocol):
+    """What a sampling planner supplies to :func:`search`; ``dist`` is any pytree."""
+
+    #: rows of every batch ranked and handed to ``update`` (static, >= 1).
+    num_ranked: int
+
+    def sample(self, dist: Any, key: Array, x: Any) -> Draw:
+        """One iteration's batch from ``dist`` (``x``: the iteration's slice of ``xs``)."""
+        ...
+
+    def update(self, dist: Any, ranked: Ranked, x: Any) -> tuple[Any, Array, Array]:
+        """``(next dist, candidates [c, T, A], their returns [c])`` for the archive."""
+        ...
+
+
+class Search(NamedTuple):
+    """Result of :func:`search`: the archive (best first), the final distribution, counts."""
+
+    top_actions: Array
+    top_returns: Array
+    dist: Any
+    tally: Tally
+
+
+def empty_archive(mean: Array, top_k: int) -> tuple[Array, Array]:
+    """An archive of ``top_k`` placeholders (``mean: [T, A]``, return ``-inf``)."""
+    return jnp.broadcast_to(mean, (top_k, *mean.shape)), jnp.full((top_k,), -jnp.inf, jnp.float32)
+
+
+def search(
+    problem: Problem, obs: Array, key: Array, eval_key: Array, algorithm: SamplingAlgorithm,
+    dist: Any, num_iterations: int, archive: tuple[Array, Array], max_batch: int | None,
+    tally: Tally | None = None, xs: Any = None, split: bool = True,
+) -> Search:
+    """Run ``num_iterations`` of sample, evaluate, rank, update, as one ``lax.scan``.
+
+    Args:
+        key: sampling key (split into one key per iteration); eval_key: the rollout key of
+            every evaluation (common random numbers).
+        archive: ``(actions [k, T, A], returns [k])``: the best seen so far; every
+            iteration's candidates from ``update`` are merged in (:func:`merge_top_k`).
+        max_batch: sequences evaluated at a time (static; ``None``: all).
+        tally: counters so far; every batch is counted through :func:`~cemgd.problem.score`.
+        xs: per-iteration inputs (leading axis ``num_iterations``) or ``None``.
+        split: ``False``: ``key`` is already one key per iteration (leading axis).
+    """
+    tally = Tally(*(i32(v) for v in (tally or Tally())))
+
+    def body(carry: tuple, inp: tuple) -> tuple[tuple, None]:
+        dist, top_actions, top_returns, tally = carry
+        step_key, x = inp
+        draw = algorithm.sample(dist, step_key, x)
+        returns, tally = score(tally.merge(draw.cost), problem, obs, draw.actions, eval_key,
+                               valid=draw.valid, max_batch=max_batch)
+        best, idx = jax.lax.top_k(returns, algorithm.num_ranked)
+        ranked = Ranked(rows(draw.actions, idx), best, draw, returns)
+        dist, cand_actions, cand_returns = algorithm.update(dist, ranked, x)
+        top_actions, top_returns = merge_top_k(top_actions, top_returns, cand_actions,
+                                               cand_returns)
+        return (dist, top_actions, top_returns, tally), None
+
+    keys = jax.random.split(key, num_iterations) if split else key
+    (dist, top_actions, top_returns, tally), _ = jax.lax.scan(
+        body, (dist, *archive, tally), (keys, xs)
+    )
+    return Search(top_actions, top_returns, dist, tally)
+
+
+def rows(actions: Array | Rows, idx: Array) -> Array:
+    """Rows ``idx: [K]`` of a batch, ``[K, T, A]`` (made again for :class:`Rows`)."""
+    return actions.make(idx) if isinstance(actions, Rows) else actions[idx]
+
+
+def merge_top_k(
+    best_actions: Array, best_returns: Array, actions: Array, returns: Array
+) -> tuple[Array, Array]:
+    """Keep the ``k`` best of a running top-k set and a new batch.
+
+    Args:
+        best_actions: ``[k, T, A]``; best_returns: ``[k]``.
+        actions: ``[B, T, A]``; returns: ``[B]``.
+
+    Returns:
+        ``(best_actions: [k, T, A], best_returns: [k])``, best first.
+    """
+    k = best_returns.shape[0]
+    all_returns = jnp.concatenate([best_returns, returns])
+    top_returns, idx = jax.lax.top_k(all_returns, k)
+    return jnp.concatenate([best_actions, actions])[idx], top_returns
+
+
+def sample_truncated(
+    key: Array, mean: Array, std: Array, problem: Problem, num: int,
+    truncation: Truncation = "pets",
+) -> Array:
+    """Truncated-normal samples inside the action box.
+
+    ``"pets"`` (PETS and the CEM-GD paper's code): the std is capped at half the
+    distance from the mean to the nearer bound and the normal truncated at two std,
+    so samples tighten near a bound (a coordinate whose mean sits on a bound is
+    frozen). ``"box"``: ``N(mean, std^2)`` truncated to the box, so the std is what
+    it says and a mean on a bound still explores inward, at the price of noisier
+    samples near bounds (on ``barrier2d`` it made closed-loop returns worse).
+
+    Args:
+        key: PRNG key.
+        mean: ``[T, A]``.
+        std: ``[T, A]``.
+        problem: gives the action box.
+        num: number of sequences.
+        truncation: ``"box"`` or ``"pets"``.
+
+    Returns:
+        actions: ``[num, T, A]``.
+    """
+    shape = (num, *mean.shape)
+    if truncation == "pets":
+        dist = jnp.minimum(mean - problem.action_low, problem.action_high - mean)
+        std = jnp.minimum(std, jnp.maximum(dist, 0.0) / 2.0)
+        noise = jax.random.truncated_normal(key, -2.0, 2.0, shape, jnp.float32)
+    else:
+        std = jnp.maximum(std, 1e-6)
+        lower = (problem.action_low - mean) / std
+        upper = (problem.action_high - mean) / std
+        noise = jax.random.truncated_normal(key, lower, upper, shape, jnp.float32)
+    return problem.clip(mean + std * noise)
+
+
+def check_truncation(value: Any) -> None:
+    """Raise ValueError unless ``value`` is ``"box"`` or ``"pets"``."""
+    if value not in ("box", "pets"):
+        raise ValueError(f"truncation: expected 'box' or 'pets', got {value!r}")
+
+
+def uniform_sequences(key: Array, problem: Problem, num: int) -> Array:
+    """``num`` action sequences drawn uniformly in the box, ``[num, T, A]``."""
+    shape = (num, problem.horizon, problem.action_dim)
+    return jax.random.uniform(
+        key, shape, jnp.float32, minval=problem.action_low, maxval=problem.action_high
+    )
+
+
+class Gaussian(NamedTuple):
+    """CEM's sampling distribution: ``mean`` and ``std``, ``[T, A]`` each."""
+
+    mean: Array
+    std: Array
+
+
+@dataclass(frozen=True)
+class CEMAlgorithm:
+    """The Cross-Entropy Method (CEM-GD paper, Eq. 2) as a :class:`SamplingAlgorithm`.
+
+    Each iteration samples ``num_samples`` truncated-normal sequences around the
+    :class:`Gaussian`'s mean and moves the mean and std toward the elites' with weight
+    ``alpha``; the ``top_k`` best of every batch are archive candidates. ``refine``
+    (GradCEM) maps ``(actions [b, T, A], key) -> (actions [b, T, A])`` row by row before
+    evaluation, at a cost of ``refine_cost`` per sequence (e.g. gradient rollouts).
+    """
+
+    problem: Problem
+    num_samples: int
+    num_elites: int
+    alpha: float
+    top_k: int = 1
+    truncation: Truncation = "pets"
+    max_batch: int | None = None
+    refine: Any = None
+    refine_cost: Tally = Tally()
+
+    @property
+    def num_ranked(self) -> int:
+        return max(self.num_elites, self.top_k)
+
+    def sample(self, dist: Gaussian, key: Array, x: Any) -> Draw:
+        n = self.num_samples
+        actions = sample_truncated(key, dist.mean, dist.std, self.problem, n, self.truncation)
+        cost = Tally(num_samples=n)
+        if self.refine is not None:
+            actions = map_chunks(lambda a: self.refine(a, key), actions, self.max_batch)
+            cost = cost.merge(Tally(*(n * i32(v) for v in self.refine_cost)))
+        return Draw(actions, cost)
+
+    def update(self, dist: Gaussian, ranked: Ranked, x: Any) -> tuple[Gaussian, Array, Array]:
+        elites = ranked.actions[: self.num_elites]
+        a = self.alpha
+        mean = (1 - a) * dist.mean + a * jnp.mean(elites, axis=0)
+        std = jnp.sqrt((1 - a) * dist.std**2 + a * jnp.var(elites, axis=0))
+        return Gaussian(mean, std), ranked.actions[: self.top_k], ranked.returns[: self.top_k]
+
