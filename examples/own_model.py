@@ -1,73 +1,83 @@
 """Plan with your own dynamics model: a hand-written JAX ensemble behind CEM-GD.
 
-cemgd's planners need one thing from a model: a pure JAX
-``rollout(obs: [S], actions: [B, T, A], key) -> returns: [B]`` (``cemgd.Problem``).
-This script writes a small probabilistic ensemble from scratch (no cemgd model
-code), trains it with optax on random transitions of the ``pendulum`` task, turns
-it into a rollout with :func:`model_rollout`, and drives the real environment
-closed-loop with CEM-GD through ``cemgd.MPC``.
+cemgd's rollout, training and PETS loop take any ensemble that follows the model
+protocol (``cemgd.models.EnsembleModel``, docs/guide/own-model.md). This script
+writes one member of a small probabilistic MLP from scratch (a dict of arrays, no
+cemgd model code), makes it an ensemble with ``cemgd.models.StackedEnsemble``, trains
+it with its own optax loop on random transitions of the ``pendulum`` task, rolls it
+out with ``cemgd.models.make_rollout(..., model=MODEL)`` and drives the real
+environment closed-loop with CEM-GD through ``cemgd.MPC``. With ``--pets OUT`` the
+same model runs the whole PETS loop instead (``cemgd.pets.run(..., model=MODEL)``).
 
-The model protocol the rollout below relies on (any Flax, Equinox or hand-written
-model fits it)::
+The protocol, as ``StackedEnsemble`` fills it from one member's two functions::
 
-    predict(member_params, inputs) -> (mean, logvar)
-        inputs:        [N, S' + A]   concat(task.model_input(obs), action)
-        mean, logvar:  [N, S]        a Gaussian over task.model_target(obs, next_obs)
-                                     (by default next_obs - obs)
-    params: a pytree whose every leaf has a leading member axis E
-            (member e is jax.tree.map(lambda leaf: leaf[e], params))
+    member_init(key, input_dim D, output_dim S) -> member params (any pytree)
+    member_predict(member params, inputs [N, D]) -> (mean [N, S], logvar [N, S])
+        inputs:  concat(task.model_input(obs), action)
+        outputs: a Gaussian over task.model_target(obs, next_obs) (next_obs - obs)
+
+A Flax module fits as ``member_predict = module.apply`` and
+``member_init = lambda key, d, s: module.init(key, jnp.zeros((1, d)))``.
 
 Run it:  python examples/own_model.py            (about a minute on 2 CPU cores)
          python examples/own_model.py --quick    (a few seconds, tiny sizes)
+         python examples/own_model.py --quick --pets /tmp/own-model-run
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import time
-from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from cemgd import MPC, Problem, make_planner
+from cemgd import MPC, Problem, make_planner, pets
+from cemgd.models import StackedEnsemble, make_rollout
 from cemgd.tasks import EnvTask, make_env_task
 
 Array = jax.Array
 Params = dict[str, Array]
-#: ``predict(member_params, inputs: [N, S' + A]) -> (mean: [N, S], logvar: [N, S])``.
-Predict = Callable[[Any, Array], tuple[Array, Array]]
 
 
 # ----------------------------------------------------------------------- the user's model
-def init_params(key: Array, members: int, n_in: int, n_out: int, hidden: int) -> Params:
-    """A two-layer MLP per member, stacked on a leading axis ``E``."""
+def member_init(key: Array, n_in: int, n_out: int, hidden: int = 64) -> Params:
+    """One member: a two-layer tanh MLP with a mean and a log-variance head."""
     k1, k2 = jax.random.split(key)
     return {
-        "w1": jax.random.normal(k1, (members, n_in, hidden)) / np.sqrt(n_in),
-        "b1": jnp.zeros((members, hidden)),
-        "w2": jax.random.normal(k2, (members, hidden, 2 * n_out)) / np.sqrt(hidden),
-        "b2": jnp.zeros((members, 2 * n_out)),
+        "w1": jax.random.normal(k1, (n_in, hidden)) / np.sqrt(n_in),
+        "b1": jnp.zeros((hidden,)),
+        "w2": jax.random.normal(k2, (hidden, 2 * n_out)) / np.sqrt(hidden),
+        "b2": jnp.zeros((2 * n_out,)),
     }
 
 
-def predict(member: Params, inputs: Array) -> tuple[Array, Array]:
+def member_predict(member: Params, inputs: Array) -> tuple[Array, Array]:
     """One member: ``inputs [N, S'+A] -> (mean [N, S], logvar [N, S])``."""
     hidden = jnp.tanh(inputs @ member["w1"] + member["b1"])
     mean, raw = jnp.split(hidden @ member["w2"] + member["b2"], 2, axis=-1)
     return mean, jnp.clip(raw, -10.0, 0.5)
 
 
-def nll(params: Params, inputs: Array, targets: Array) -> Array:
+def make_model(members: int, hidden: int) -> StackedEnsemble:
+    """The user's ensemble: ``members`` copies of the member, params stacked on axis 0."""
+    init = functools.partial(member_init, hidden=hidden)
+    return StackedEnsemble(init, member_predict, members=members, name=f"tanh-mlp-{hidden}")
+
+
+def nll(model: StackedEnsemble, params: Params, inputs: Array, targets: Array) -> Array:
     """Mean Gaussian negative log-likelihood of every member on the same rows."""
-    mean, logvar = jax.vmap(predict, in_axes=(0, None))(params, inputs)
+    members = model.num_members(params)
+    mean, logvar = model.predict(params, jnp.broadcast_to(inputs, (members, *inputs.shape)))
     return jnp.mean((mean - targets) ** 2 * jnp.exp(-logvar) + logvar)
 
 
-def train(params: Params, inputs: np.ndarray, targets: np.ndarray, epochs: int) -> Params:
+def train(model: StackedEnsemble, params: Params, inputs: np.ndarray, targets: np.ndarray,
+          epochs: int) -> Params:
     """Full-batch Adam on :func:`nll` (one jitted loop)."""
     optimizer = optax.adam(3e-3)
 
@@ -75,7 +85,7 @@ def train(params: Params, inputs: np.ndarray, targets: np.ndarray, epochs: int) 
     def fit(params: Params) -> Params:
         def step(carry: tuple, _: None) -> tuple[tuple, None]:
             params, opt_state = carry
-            grads = jax.grad(nll)(params, inputs, targets)
+            grads = jax.grad(lambda p: nll(model, p, inputs, targets))(params)
             updates, opt_state = optimizer.update(grads, opt_state)
             return (optax.apply_updates(params, updates), opt_state), None
 
@@ -85,40 +95,23 @@ def train(params: Params, inputs: np.ndarray, targets: np.ndarray, epochs: int) 
     return fit(params)
 
 
-# ----------------------------------------------------------------------- model -> rollout
-def model_rollout(
-    predict: Predict, params: Any, task: EnvTask, sample: bool = True
-) -> Callable[[Array, Array, Array], Array]:
-    """The planner's rollout on any model that follows the protocol (TS-inf particles).
+def model_problem(model: StackedEnsemble, params: Params, task: EnvTask, horizon: int
+                  ) -> Problem:
+    """The planning problem on the model: cemgd's particle rollout with ``model=``.
 
-    Every sequence is rolled out once per member (member ``e`` is particle ``e`` for
-    the whole horizon); its return is the particles' mean, so ``returns[i]`` depends
-    only on ``actions[i]``, ``obs`` and ``key``, as ``cemgd.Problem`` requires.
-    ``sample=False`` uses the members' means (the gradient objective of CEM-GD).
+    CEM scores sequences by one sampled particle per member (TS-inf); the gradient
+    stage ascends the members' deterministic mean predictions (``[B, E]`` returns).
     """
-
-    def one_particle(member: Any, obs: Array, actions: Array, noise: Array) -> Array:
-        def step(x: Array, inputs: tuple[Array, Array]) -> tuple[Array, Array]:
-            a, eps = inputs
-            model_in = jnp.concatenate([task.model_input(x), a])[None]
-            mean, logvar = predict(member, model_in)
-            delta = mean[0] + (jnp.exp(0.5 * logvar[0]) * eps if sample else 0.0)
-            next_x = task.model_output_to_next_obs(x, delta)
-            return next_x, task.reward(x, a, next_x)
-
-        _, rewards = jax.lax.scan(step, obs, (actions, noise))
-        return jnp.sum(rewards)
-
-    def rollout(obs: Array, actions: Array, key: Array) -> Array:
-        members = jax.tree.leaves(params)[0].shape[0]
-        horizon = actions.shape[1]
-        noise = jax.random.normal(key, (members, horizon, obs.shape[-1]))
-        per_member = jax.vmap(  # over members (params and noise), then sequences
-            jax.vmap(one_particle, in_axes=(None, None, 0, None)), in_axes=(0, None, None, 0)
-        )(params, jnp.asarray(obs, jnp.float32), actions, noise)  # [E, B]
-        return jnp.mean(per_member, axis=0)
-
-    return rollout
+    members = model.num_members(params)
+    common = dict(model=model, input_fn=task.model_input,
+                  output_fn=task.model_output_to_next_obs, termination_fn=task.termination)
+    return Problem(
+        rollout=make_rollout(params, task.reward, members, **common),
+        grad_rollout=make_rollout(params, task.reward, members, sample=False,
+                                  per_particle=True, **common),
+        horizon=horizon, action_low=task.action_low, action_high=task.action_high,
+        obs_shape=(task.obs_dim,),
+    )
 
 
 # ----------------------------------------------------------------------- the experiment
@@ -138,30 +131,40 @@ def collect(task: EnvTask, steps: int, seed: int) -> tuple[np.ndarray, np.ndarra
     return np.asarray(rows, np.float32), np.asarray(targets, np.float32)
 
 
+def run_pets(model: StackedEnsemble, out: str, quick: bool, seed: int) -> dict[str, float]:
+    """The whole PETS loop (random data, training, MPC episodes) with the user's model."""
+    config = pets.PETSConfig(task="pendulum", planner="cem-gd", seed=seed, trials=3,
+                             episode_length=100, random_steps=500, horizon=20)
+    if quick:
+        config = dataclasses.replace(pets.quick(config), task="pendulum")
+    rows = pets.run(config, out, show_progress=False, model=model)
+    return {f"trial{row.trial}_return": row.episode_return for row in rows}
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     """Train the model, plan with it on the real pendulum; returns the episode's numbers."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke test)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pets", metavar="OUT", help="run the PETS loop into OUT instead")
     args = parser.parse_args(argv)
     sizes = dict(data=200, epochs=100, members=2, hidden=32, horizon=5, steps=10) if args.quick \
         else dict(data=2000, epochs=1500, members=5, hidden=64, horizon=20, steps=100)
+    model = make_model(sizes["members"], sizes["hidden"])
+    start = time.perf_counter()
+    if args.pets:
+        result = run_pets(model, args.pets, args.quick, args.seed)
+        result["seconds"] = time.perf_counter() - start
+        print(" ".join(f"{k}={v:.4g}" for k, v in result.items()))
+        return result
     task = make_env_task("pendulum", episode_length=sizes["steps"])
     inputs, targets = collect(task, sizes["data"], args.seed)
-    key = jax.random.PRNGKey(args.seed)
-    params = init_params(key, sizes["members"], inputs.shape[1], task.obs_dim, sizes["hidden"])
-    start = time.perf_counter()
-    params = train(params, inputs, targets, sizes["epochs"])
-    mean, _ = jax.vmap(predict, in_axes=(0, None))(params, inputs)
+    params = model.init(jax.random.PRNGKey(args.seed), inputs.shape[1], task.obs_dim)
+    params = train(model, params, inputs, targets, sizes["epochs"])
+    mean, _ = model.predict(params, jnp.broadcast_to(inputs, (sizes["members"], *inputs.shape)))
     mse = float(jnp.mean((mean - targets) ** 2))
-    problem = Problem(
-        rollout=model_rollout(predict, params, task),
-        grad_rollout=model_rollout(predict, params, task, sample=False),
-        horizon=sizes["horizon"], action_low=task.action_low, action_high=task.action_high,
-        obs_shape=(task.obs_dim,),
-    )
     planner = make_planner("cem-gd", n_init=200, n_replan=20, num_iterations=2, grad_steps=3)
-    mpc = MPC(planner, problem)
+    mpc = MPC(planner, model_problem(model, params, task, sizes["horizon"]))
     mpc.reset(jax.random.PRNGKey(args.seed + 1))
     env = task.make_env(args.seed + 1)
     obs, _ = env.reset()

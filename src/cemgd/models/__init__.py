@@ -1,4 +1,8 @@
-"""Learned dynamics: a PETS probabilistic ensemble, its training and particle rollouts."""
+"""Learned dynamics: a PETS probabilistic ensemble, its training and particle rollouts.
+
+Any pure JAX ensemble that follows :class:`EnsembleModel` (:mod:`cemgd.models.protocol`)
+rolls out, trains and runs in the PETS loop like the built-in one (:class:`MLPEnsemble`).
+"""
 
 from cemgd.models.data import ModelData, bucket_size
 from cemgd.models.ensemble import (
@@ -11,10 +15,12 @@ from cemgd.models.ensemble import (
 )
 from cemgd.models.io import (
     load_model,
+    load_params,
     model_architecture,
     read_npz,
     save_model,
     write_model,
+    write_params,
 )
 from cemgd.models.normalizer import (
     Normalizer,
@@ -24,6 +30,7 @@ from cemgd.models.normalizer import (
     normalize_inputs,
     normalized_apply,
 )
+from cemgd.models.protocol import EnsembleModel, MLPEnsemble, Normalized, StackedEnsemble
 from cemgd.models.rollout import RewardFn, make_rollout
 from cemgd.models.train import (
     TrainConfig,
@@ -35,10 +42,14 @@ from cemgd.models.train import (
 
 __all__ = [
     "ACTIVATIONS",
+    "EnsembleModel",
     "EnsembleParams",
+    "MLPEnsemble",
     "ModelData",
+    "Normalized",
     "Normalizer",
     "RewardFn",
+    "StackedEnsemble",
     "TrainConfig",
     "TrainReport",
     "bucket_size",
@@ -50,6 +61,7 @@ __all__ = [
     "identity_normalizer",
     "init_ensemble",
     "load_model",
+    "load_params",
     "make_rollout",
     "model_architecture",
     "normalize_inputs",
@@ -60,4 +72,5 @@ __all__ = [
     "train_ensemble",
     "validation_mse",
     "write_model",
+    "write_params",
 ]

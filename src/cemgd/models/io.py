@@ -139,3 +139,43 @@ def _check_loaded(path: Path, params: EnsembleParams, normalizer: Normalizer) ->
     if not finite:
         raise ValueError(f"{path}: corrupt model file (non-finite values)")
 
+
+
+_PYTREE_FORMAT = "cemgd-pytree-v1"
+
+
+def write_params(fh: IO[bytes], params: Any, normalizer: Normalizer) -> None:
+    """Write any model's params pytree (its leaves in ``jax.tree.leaves`` order) and the
+    normaliser as ``.npz`` into ``fh``; :func:`load_params` reads them back."""
+    arrays = {f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(params))}
+    np.savez(fh, format=np.asarray(_PYTREE_FORMAT), norm_mean=np.asarray(normalizer.mean),
+             norm_std=np.asarray(normalizer.std), **arrays)
+
+
+def load_params(path: str | os.PathLike[str], template: Any) -> tuple[Any, Normalizer]:
+    """Read what :func:`write_params` wrote into the structure of ``template`` (e.g. the
+    model's fresh ``init``), leaf for leaf, bit for bit.
+
+    Raises:
+        ValueError: naming ``path``: missing or damaged file, another format, or leaves
+            whose count or shapes differ from ``template``'s (another architecture).
+    """
+    path = Path(path)
+    f = read_npz(path, "model")
+    if "format" not in f or str(f["format"]) != _PYTREE_FORMAT:
+        raise ValueError(f"{path}: not a cemgd model-params file ({_PYTREE_FORMAT})")
+    leaves, treedef = jax.tree.flatten(template)
+    stored = sorted((k for k in f if k.startswith("leaf_")), key=lambda k: int(k[5:]))
+    shapes = [tuple(f[k].shape) for k in stored]
+    expected = [tuple(np.shape(leaf)) for leaf in leaves]
+    if shapes != expected:
+        raise ValueError(f"{path}: model of another architecture: leaf shapes {shapes}, "
+                         f"expected {expected}")
+    try:
+        normalizer = Normalizer(jnp.asarray(f["norm_mean"]), jnp.asarray(f["norm_std"]))
+    except KeyError as err:
+        raise ValueError(f"{path}: corrupt model file (array {err} missing)") from None
+    params = jax.tree.unflatten(treedef, [jnp.asarray(f[k]) for k in stored])
+    if not all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree.leaves((params, normalizer))):
+        raise ValueError(f"{path}: corrupt model file (non-finite values)")
+    return params, normalizer

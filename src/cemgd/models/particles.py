@@ -7,13 +7,16 @@ docstring of :mod:`cemgd.models.rollout` describes the layouts and propagations.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from cemgd.models.ensemble import EnsembleParams, ensemble_apply, num_members
+from cemgd.models.protocol import EnsembleModel
 from cemgd.problem import Array
+
+#: The model's params: any pytree its :class:`~cemgd.models.protocol.EnsembleModel` takes.
+Params = Any
 
 #: ``reward_fn(obs: [..., S], action: [..., A], next_obs: [..., S]) -> reward: [...]``.
 RewardFn = Callable[[Array, Array, Array], Array]
@@ -32,12 +35,13 @@ class Dynamics(NamedTuple):
     input_fn: InputFn | None
     output_fn: OutputFn | None
     termination_fn: TerminationFn | None
-    activation: str
+    model: EnsembleModel
 
-    def predict(self, params: EnsembleParams, x: Array, a: Array) -> tuple[Array, Array]:
-        """Members' ``(mean, logvar)`` of the delta, ``[E, R, S]``, from ``x: [E, R, S]``."""
+    def predict(self, params: Params, x: Array, a: Array) -> tuple[Array, Array]:
+        """Members' ``(mean, logvar)`` of the delta, ``[E, R, S]``, from ``x: [E, R, S]``
+        and ``a: [E, R, A]``."""
         model_in = x if self.input_fn is None else self.input_fn(x)
-        return ensemble_apply(params, model_in, a, self.activation)
+        return self.model.predict(params, jnp.concatenate([model_in, a], axis=-1))
 
     def advance(
         self, x: Array, a: Array, delta: Array, done: Array | None
@@ -62,14 +66,14 @@ class Dynamics(NamedTuple):
 
 
 def by_particle(
-    params: EnsembleParams, dyn: Dynamics, obs: Array, actions: Array, key: Array,
+    params: Params, dyn: Dynamics, obs: Array, actions: Array, key: Array,
     particles: int, sample: bool, ts1: bool, unroll: int,
 ) -> Array:
     """``[P, B]``; particle ``p`` at ``(p % used, p // used)`` of ``[used, Q, B]`` (TS1: see
     :func:`_particle_draws`)."""
     batch, horizon, action_dim = actions.shape
     state_dim = obs.shape[0]
-    members = num_members(params)
+    members = dyn.model.num_members(params)
     used = min(particles, members)  # members in use (per step)
     per_member = -(-particles // used)  # particle slots per member, Q
     slots = used * per_member
@@ -77,10 +81,7 @@ def by_particle(
     choose = ts1 and used < members  # TS1, P < E: draw P of the E members every step
     shuffle = ts1 and not choose and slots > 1  # TS1, P >= E: permute the particles
     if used < members and not choose:
-        params = params._replace(
-            weights=tuple(w[:used] for w in params.weights),
-            biases=tuple(b[:used] for b in params.biases),
-        )
+        params = dyn.model.take_members(params, slice(0, used))
     # state and actions: [used, Q * B, .]; every particle of a sequence sees its actions.
     a = jnp.broadcast_to(
         jnp.swapaxes(actions, 0, 1)[:, None, None], (horizon, used, per_member, batch, action_dim)
@@ -94,10 +95,7 @@ def by_particle(
         a_t, noise_t, draw_t = inputs
         p_t, x_in = params, x
         if choose:
-            p_t = params._replace(
-                weights=tuple(w[draw_t] for w in params.weights),
-                biases=tuple(b[draw_t] for b in params.biases),
-            )
+            p_t = dyn.model.take_members(params, draw_t)
         elif shuffle:
             x_in = x.reshape(slots, batch, state_dim)[draw_t[0]].reshape(used, rows, state_dim)
         mean, logvar = dyn.predict(p_t, x_in, a_t)
@@ -159,13 +157,13 @@ def _particle_draws(
 
 
 def by_row(
-    params: EnsembleParams, dyn: Dynamics, obs: Array, actions: Array, key: Array,
+    params: Params, dyn: Dynamics, obs: Array, actions: Array, key: Array,
     particles: int, sample: bool, unroll: int,
 ) -> Array:
     """Returns ``[P, B]``; row ``r = b * P + p`` -> member ``r % E``; own noise per row."""
     batch, horizon, action_dim = actions.shape
     state_dim = obs.shape[0]
-    members = num_members(params)
+    members = dyn.model.num_members(params)
     rows = batch * particles
     per_member = -(-rows // members)
     pad = per_member * members - rows
@@ -195,11 +193,11 @@ def by_row(
 
 
 def expectation(
-    params: EnsembleParams, dyn: Dynamics, obs: Array, actions: Array, unroll: int
+    params: Params, dyn: Dynamics, obs: Array, actions: Array, unroll: int
 ) -> Array:
     """One trajectory per sequence; delta = mean over members of their mean deltas."""
     batch, _, action_dim = actions.shape
-    members = num_members(params)
+    members = dyn.model.num_members(params)
     x0 = jnp.broadcast_to(obs, (batch, obs.shape[0]))
 
     def step(carry: tuple, a_t: Array) -> tuple[tuple, Array]:

@@ -6,6 +6,12 @@ a pure, jit-able, vmap-able function, differentiable in ``actions`` (PETS
 trajectory sampling, Chua et al. 2018, Sec. 4). :func:`ensemble_rollout` is the
 same computation with ``params`` as an argument, for code that jits over the params.
 
+The ensemble is any model that follows :class:`cemgd.models.protocol.EnsembleModel`
+(``model=``; ``predict(params, inputs: [E, N, D]) -> (mean, logvar)``, member
+selection by ``take_members``): a Flax, Equinox or hand-written ensemble rolls out
+exactly as the built-in one (``model=None``: :class:`~cemgd.models.protocol.MLPEnsemble`
+with ``activation``, on :class:`~cemgd.models.ensemble.EnsembleParams`).
+
 Each sequence is rolled out by ``P = num_particles`` particles; its return is the
 sum over ``t`` of ``reward_fn(obs_t, action_t, obs_{t+1})`` and ``returns[i]`` is
 the mean over the particles of sequence ``i``. A step predicts a delta from the
@@ -69,7 +75,7 @@ all J trials).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -85,6 +91,7 @@ from cemgd.models.particles import (
     by_row,
     expectation,
 )
+from cemgd.models.protocol import EnsembleModel, MLPEnsemble, check_model, output_size
 from cemgd.problem import Rollout
 
 Array = jax.Array
@@ -98,20 +105,21 @@ def make_rollout(
     activation: str = "silu", assignment: Assignment = "particle", unroll: int = 1, *,
     propagation: Propagation = "tsinf", input_fn: InputFn | None = None,
     output_fn: OutputFn | None = None, termination_fn: TerminationFn | None = None,
-    per_particle: bool = False,
+    per_particle: bool = False, model: EnsembleModel | None = None,
 ) -> Rollout:
     """Build the rollout of ensemble ``params`` under ``reward_fn``.
 
     Args:
-        params: ensemble parameters (:func:`cemgd.models.ensemble.init_ensemble`).
-            They are closed over: a jitted planner embeds them as constants, so new
-            params need a new rollout (and a recompile); see :func:`ensemble_rollout`.
+        params: the model's parameters (``model=None``: :class:`EnsembleParams` from
+            :func:`cemgd.models.ensemble.init_ensemble`). They are closed over: a
+            jitted planner embeds them as constants, so new params need a new rollout
+            (and a recompile); see :func:`ensemble_rollout`.
         reward_fn: ``reward_fn(obs: [..., S], action: [..., A], next_obs: [..., S])
             -> [...]``, pure JAX, differentiable for gradient planners.
         num_particles: ``P`` particles per sequence (>= 1; ignored by ``"expectation"``).
         sample: draw next states from the predicted Gaussian (``True``) or use its
             mean (``False``).
-        activation: the activation the ensemble was built with.
+        activation: the activation the built-in ensemble was built with (``model=None``).
         assignment: ``"particle"`` or ``"row"``; see the module docstring.
         unroll: time steps per iteration of the compiled loop over ``T``
             (``lax.scan``'s ``unroll``); more trades compile time for less loop
@@ -128,6 +136,8 @@ def make_rollout(
             ``"expectation"``), instead of their mean: what a ``Problem.grad_rollout``
             gives risk-aware gradient objectives (with ``sample=False`` and ``P = E``
             under TS-inf, particle ``p`` is member ``p``'s deterministic prediction).
+        model: the ensemble (:class:`~cemgd.models.protocol.EnsembleModel`); ``None``:
+            the built-in MLP ensemble with ``activation``.
 
     Returns:
         ``rollout(obs: [S], actions: [B, T, A], key) -> returns: [B]`` (``[B, P]`` with
@@ -135,24 +145,24 @@ def make_rollout(
 
     Raises:
         ValueError: ``num_particles`` < 1, a function argument not callable, an
-            unknown activation, assignment or propagation, or ``"ts1"`` with
-            ``assignment="row"``.
+            unknown activation, assignment or propagation, ``"ts1"`` with
+            ``assignment="row"``, or a ``model`` without the protocol's methods.
     """
     _check(reward_fn, num_particles, activation, assignment, unroll, propagation, input_fn,
-           output_fn, termination_fn)
+           output_fn, termination_fn, model)
 
     def rollout(obs: Array, actions: Array, key: Array) -> Array:
         return ensemble_rollout(
             params, reward_fn, obs, actions, key, num_particles, sample, activation, assignment,
             unroll, propagation=propagation, input_fn=input_fn, output_fn=output_fn,
-            termination_fn=termination_fn, per_particle=per_particle,
+            termination_fn=termination_fn, per_particle=per_particle, model=model,
         )
 
     return rollout
 
 
 def ensemble_rollout(
-    params: EnsembleParams,
+    params: Any,
     reward_fn: RewardFn,
     obs: Array,
     actions: Array,
@@ -168,32 +178,35 @@ def ensemble_rollout(
     output_fn: OutputFn | None = None,
     termination_fn: TerminationFn | None = None,
     per_particle: bool = False,
+    model: EnsembleModel | None = None,
 ) -> Array:
     """Mean particle return of each sequence, ``[B]`` (``params`` as an argument).
 
     Args:
-        params: ensemble parameters, ``E`` members, input size ``S' + A``.
+        params: the model's parameters, ``E`` members, input size ``S' + A``.
         reward_fn: see :func:`make_rollout`.
         obs: current observation, ``[S]``.
         actions: ``[B, T, A]``.
         key: PRNG key for the transition noise and TS1's member draws (unused by
             ``"expectation"``, and by ``"tsinf"`` with ``sample=False``).
         num_particles, sample, activation, assignment, unroll, propagation, input_fn,
-            output_fn, termination_fn, per_particle: see :func:`make_rollout` (static).
+            output_fn, termination_fn, per_particle, model: see :func:`make_rollout`
+            (static).
 
     Raises:
         ValueError: as :func:`make_rollout`, or shapes that do not fit the ensemble.
     """
     _check(reward_fn, num_particles, activation, assignment, unroll, propagation, input_fn,
-           output_fn, termination_fn)
+           output_fn, termination_fn, model)
+    model = MLPEnsemble(activation=activation) if model is None else model
     obs = jnp.asarray(obs, jnp.float32)
     actions = jnp.asarray(actions, jnp.float32)
     if obs.ndim != 1:
         raise ValueError(f"obs: expected shape [S], got {obs.shape}")
     if actions.ndim != 3:
         raise ValueError(f"actions: expected shape [B, T, A], got {actions.shape}")
-    _check_shapes(params, obs, actions, input_fn, output_fn)
-    dyn = Dynamics(reward_fn, input_fn, output_fn, termination_fn, activation)
+    _check_shapes(model, params, obs, actions, input_fn, output_fn)
+    dyn = Dynamics(reward_fn, input_fn, output_fn, termination_fn, model)
     if propagation == "expectation":
         returns = expectation(params, dyn, obs, actions, unroll)[None]
     elif assignment == "particle":
@@ -206,19 +219,23 @@ def ensemble_rollout(
 
 
 def _check_shapes(
-    params: EnsembleParams, obs: Array, actions: Array, input_fn: InputFn | None,
+    model: EnsembleModel, params: Any, obs: Array, actions: Array, input_fn: InputFn | None,
     output_fn: OutputFn | None,
 ) -> None:
     """Raise ValueError unless ``obs: [S]``, ``actions: [B, T, A]`` fit the ensemble."""
     state_dim, action_dim = obs.shape[0], actions.shape[2]
-    in_size = int(params.weights[0].shape[1])
-    out_size = int(params.weights[-1].shape[2]) // 2
     model_dim = state_dim
     if input_fn is not None:
         shape = jax.eval_shape(input_fn, jax.ShapeDtypeStruct((state_dim,), jnp.float32)).shape
         if len(shape) != 1:
             raise ValueError(f"input_fn: expected to map [S] to [S'], got shape {shape}")
         model_dim = shape[0]
+    if isinstance(params, EnsembleParams):
+        in_size = int(params.weights[0].shape[1])
+        out_size = int(params.weights[-1].shape[2]) // 2
+    else:
+        in_size = model_dim + action_dim
+        out_size = output_size(model, params, in_size)
     if model_dim + action_dim != in_size:
         name = "obs" if input_fn is None else "input_fn"
         raise ValueError(
@@ -242,6 +259,7 @@ def _check(
     reward_fn: RewardFn, num_particles: int, activation: str, assignment: str, unroll: int = 1,
     propagation: str = "tsinf", input_fn: InputFn | None = None,
     output_fn: OutputFn | None = None, termination_fn: TerminationFn | None = None,
+    model: EnsembleModel | None = None,
 ) -> None:
     if isinstance(num_particles, bool) or not isinstance(num_particles, int) or num_particles < 1:
         raise ValueError(f"num_particles: expected an int >= 1, got {num_particles!r}")
@@ -251,7 +269,10 @@ def _check(
                      ("termination_fn", termination_fn)):
         if fn is not None and not callable(fn):
             raise ValueError(f"{name}: expected a callable or None, got {type(fn).__name__}")
-    _activation(activation)
+    if model is None:
+        _activation(activation)
+    else:
+        check_model(model)
     if assignment not in ("particle", "row"):
         raise ValueError(f"assignment: expected 'particle' or 'row', got {assignment!r}")
     if propagation not in PROPAGATIONS:

@@ -20,6 +20,10 @@ the validation MSE of every member's mean (averaged over members) is measured;
 training stops after ``patience`` epochs without a relative improvement of
 ``min_improvement``, and the params with the lowest validation MSE seen are returned.
 
+Any ensemble that follows :class:`cemgd.models.protocol.EnsembleModel` trains the
+same way (``model=``): the loss is the same Gaussian NLL of ``model.predict`` plus
+``model.penalty(params)``, weight decay applies to ``model.decay_mask(params)``.
+
 Shapes: ``N`` transitions, ``S`` state dim, ``A`` action dim, ``E`` members,
 ``D = S + A``.
 """
@@ -31,7 +35,7 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -39,8 +43,9 @@ import numpy as np
 import optax
 
 from cemgd.models.data import ModelData, Transitions, bucket_size, check_data, pad_rows, shuffled
-from cemgd.models.ensemble import EnsembleParams, _activation, ensemble_apply, num_members
+from cemgd.models.ensemble import EnsembleParams, _activation
 from cemgd.models.normalizer import Normalizer, normalize_inputs
+from cemgd.models.protocol import EnsembleModel, MLPEnsemble, check_model, output_size
 from cemgd.validate import check_int, check_nonnegative, check_positive, check_range
 
 Array = jax.Array
@@ -133,26 +138,31 @@ def gaussian_nll(
         A scalar.
     """
     obs_n, act_n = normalize_inputs(normalizer, obs, actions)
-    return _loss(params, obs_n, act_n, target, activation, bound_coef)
+    model = MLPEnsemble(activation=activation, bound_coef=bound_coef)
+    return _loss(model, params, jnp.concatenate([obs_n, act_n], axis=-1), target)
 
 
-def _loss(
-    params: EnsembleParams, obs_n: Array, act_n: Array, target: Array, activation: str,
-    bound_coef: float,
-) -> Array:
-    mean, logvar = ensemble_apply(params, obs_n, act_n, activation)
+def _loss(model: EnsembleModel, params: Any, x: Array, target: Array) -> Array:
+    """Summed over members: mean NLL of ``target: [E, B, S]`` given ``x: [E, B, D]``,
+    plus ``model.penalty(params)``."""
+    mean, logvar = model.predict(params, x)
     nll = (mean - target) ** 2 * jnp.exp(-logvar) + logvar
-    bound = jnp.sum(params.max_logvar) - jnp.sum(params.min_logvar)
-    return jnp.sum(jnp.mean(nll, axis=(1, 2))) + bound_coef * bound
+    return jnp.sum(jnp.mean(nll, axis=(1, 2))) + model.penalty(params)
+
+
+def default_model(config: TrainConfig) -> MLPEnsemble:
+    """The built-in ensemble as :func:`train_ensemble` trains it without ``model``."""
+    return MLPEnsemble(activation=config.activation, bound_coef=config.bound_coef)
 
 
 def train_ensemble(
-    params: EnsembleParams,
+    params: Any,
     normalizer: Normalizer,
     data: Transitions | ModelData,
     key: Array | None = None,
     config: TrainConfig | None = None,
-) -> tuple[EnsembleParams, TrainReport]:
+    model: EnsembleModel | None = None,
+) -> tuple[Any, TrainReport]:
     """Fit the ensemble to transitions, each member on its own bootstrap.
 
     Args:
@@ -165,6 +175,9 @@ def train_ensemble(
         key: PRNG key for the split, the bootstraps and the shuffles; ``None`` uses
             ``config.seed``.
         config: :class:`TrainConfig` (defaults if ``None``).
+        model: the ensemble ``params`` belong to (``None``: the built-in
+            :class:`EnsembleParams` MLP with ``config.activation`` and
+            ``config.bound_coef``); any :class:`~cemgd.models.protocol.EnsembleModel`.
 
     Returns:
         ``(params, report)``: the params with the lowest validation MSE seen (the
@@ -176,10 +189,13 @@ def train_ensemble(
     """
     start = time.perf_counter()
     config = TrainConfig() if config is None else config
+    if model is None:
+        model = default_model(config)
+    check_model(model)
     key = jax.random.key(config.seed) if key is None else key
     k_split, k_boot, k_epochs = jax.random.split(key, 3)
-    split = _split(params, normalizer, data, k_split, k_boot, config)
-    params, fit = _fit(params, split, k_epochs, config)
+    split = _split(model, params, normalizer, data, k_split, k_boot, config)
+    params, fit = _fit(model, params, split, k_epochs, config)
     report = TrainReport(
         train_loss=np.asarray(fit.losses), val_mse=np.asarray(fit.val_mses),
         initial_val_mse=fit.initial, best_epoch=fit.best_epoch, best_val_mse=fit.best,
@@ -207,13 +223,18 @@ class _Split(NamedTuple):
     input_dim: int
 
 
-def _split(params: EnsembleParams, normalizer: Normalizer, data: Transitions | ModelData,
-           k_split: Array, k_boot: Array, config: TrainConfig) -> _Split:
+def _split(model: EnsembleModel, params: Any, normalizer: Normalizer,
+           data: Transitions | ModelData, k_split: Array, k_boot: Array, config: TrainConfig
+           ) -> _Split:
     """Check ``data`` against the params, hold out the validation rows, draw bootstraps."""
     obs, actions, target = check_data(data)
     n, state_dim = target.shape
     in_dim = obs.shape[1] + actions.shape[1]
-    if params.weights[0].shape[1] != in_dim or params.max_logvar.shape != (state_dim,):
+    if not isinstance(params, EnsembleParams):
+        if output_size(model, params, in_dim) != state_dim:
+            raise ValueError(f"params: the model predicts {output_size(model, params, in_dim)} "
+                             f"outputs, the data's targets have {state_dim}")
+    elif params.weights[0].shape[1] != in_dim or params.max_logvar.shape != (state_dim,):
         raise ValueError(
             f"params: expected an ensemble for S={state_dim}, A={actions.shape[1]} "
             f"(input {in_dim}), got input {params.weights[0].shape[1]} and "
@@ -230,7 +251,7 @@ def _split(params: EnsembleParams, normalizer: Normalizer, data: Transitions | M
         raise ValueError(f"data: {n} transitions leave no training rows after the split")
     perm = np.asarray(jax.random.permutation(k_split, n))
     train_rows, val_rows = perm[num_val:], perm[:num_val]
-    boot = jax.random.randint(k_boot, (num_members(params), num_train), 0, num_train,
+    boot = jax.random.randint(k_boot, (model.num_members(params), num_train), 0, num_train,
                               jnp.int32)
     obs_n, act_n = normalize_inputs(normalizer, jnp.asarray(obs), jnp.asarray(actions))
     inputs = np.asarray(jnp.concatenate([obs_n, act_n], axis=-1))
@@ -250,10 +271,11 @@ class _Fit(NamedTuple):
     stopped: bool
 
 
-def _fit(params: EnsembleParams, split: _Split, k_epochs: Array, config: TrainConfig
-         ) -> tuple[EnsembleParams, _Fit]:
+def _fit(model: EnsembleModel, params: Any, split: _Split, k_epochs: Array,
+         config: TrainConfig) -> tuple[Any, _Fit]:
     """Epochs with early stopping; the params with the lowest validation MSE seen."""
-    optimizer, epoch_fn, val_fn = _compiled(_cache_key(config), split.input_dim, split.batch)
+    optimizer, epoch_fn, val_fn = _compiled(_cache_key(config), split.input_dim, split.batch,
+                                            model)
     count, val_count = np.int32(split.num_train), np.int32(split.num_val)
     params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
     opt_state = optimizer.init(params)
@@ -287,14 +309,16 @@ def _fit(params: EnsembleParams, split: _Split, k_epochs: Array, config: TrainCo
 
 
 def validation_mse(
-    params: EnsembleParams, normalizer: Normalizer, data: Transitions | ModelData,
-    activation: str = "silu",
+    params: Any, normalizer: Normalizer, data: Transitions | ModelData,
+    activation: str = "silu", model: EnsembleModel | None = None,
 ) -> float:
-    """MSE of every member's mean delta on all of ``data``, averaged over members."""
+    """MSE of every member's mean delta on all of ``data``, averaged over members
+    (``model``: as in :func:`train_ensemble`)."""
+    model = MLPEnsemble(activation=activation) if model is None else model
     obs, actions, target = check_data(data)
     obs_n, act_n = normalize_inputs(normalizer, jnp.asarray(obs), jnp.asarray(actions))
     x = jnp.concatenate([obs_n, act_n], axis=-1)
-    return float(_mse(params, x, jnp.asarray(target, jnp.float32), obs.shape[1], activation))
+    return float(_mse(model, params, x, jnp.asarray(target, jnp.float32)))
 
 
 def _cache_key(config: TrainConfig) -> TrainConfig:
@@ -305,35 +329,35 @@ def _cache_key(config: TrainConfig) -> TrainConfig:
 
 @functools.lru_cache(maxsize=16)
 def _compiled(
-    config: TrainConfig, input_dim: int, batch: int
+    config: TrainConfig, input_dim: int, batch: int, model: EnsembleModel | None = None,
 ) -> tuple[optax.GradientTransformation, Callable, Callable]:
-    """Optimizer and jitted epoch / validation functions, cached per config.
+    """Optimizer and jitted epoch / validation functions, cached per config and model.
 
-    ``input_dim`` is the model's observation-input size ``S'``: rows ``x: [.., S' + A]``
-    are split there into observation and action. Arrays arrive padded to a bucket of
+    ``input_dim`` is the model's observation-input size ``S'`` of rows ``x: [.., S' + A]``
+    (a cache key: the model takes the rows whole). Arrays arrive padded to a bucket of
     ``R`` rows with the real count beside them, so a new count in the same bucket
     reuses the compiled function.
     """
+    model = default_model(config) if model is None else model
     optimizer = optax.chain(
-        optax.add_decayed_weights(config.weight_decay, mask=_weights_mask),
+        optax.add_decayed_weights(config.weight_decay, mask=model.decay_mask),
         optax.adam(config.learning_rate),
     )
-    activation, coef = config.activation, config.bound_coef
 
-    def loss_fn(p: EnsembleParams, x: Array, y: Array) -> Array:
-        return _loss(p, x[..., :input_dim], x[..., input_dim:], y, activation, coef)
+    def loss_fn(p: Any, x: Array, y: Array) -> Array:
+        return _loss(model, p, x, y)
 
     @jax.jit
     def epoch_fn(
-        params: EnsembleParams, opt_state: optax.OptState, x: Array, y: Array, order: Array,
+        params: Any, opt_state: optax.OptState, x: Array, y: Array, order: Array,
         count: Array,
-    ) -> tuple[EnsembleParams, optax.OptState, Array]:
+    ) -> tuple[Any, optax.OptState, Array]:
         """One pass over ``order: [E, R]`` (rows of ``x: [R, D]``, ``y: [R, S]``; the first
         ``count`` entries of each member real), in minibatches of ``batch``."""
         steps = count // batch
 
-        def step(i: Array, carry: tuple[EnsembleParams, optax.OptState, Array]
-                 ) -> tuple[EnsembleParams, optax.OptState, Array]:
+        def step(i: Array, carry: tuple[Any, optax.OptState, Array]
+                 ) -> tuple[Any, optax.OptState, Array]:
             p, s, total = carry
             rows_idx = jax.lax.dynamic_slice_in_dim(order, i * batch, batch, axis=1)
             loss, grads = jax.value_and_grad(loss_fn)(p, x[rows_idx], y[rows_idx])
@@ -345,32 +369,21 @@ def _compiled(
         return params, opt_state, total / steps
 
     @jax.jit
-    def val_fn(params: EnsembleParams, x: Array, y: Array, count: Array) -> Array:
+    def val_fn(params: Any, x: Array, y: Array, count: Array) -> Array:
         """``x: [R, D]``, ``y: [R, S]``, the first ``count`` rows real."""
-        return _mse(params, x, y, input_dim, activation, jnp.arange(x.shape[0]) < count)
+        return _mse(model, params, x, y, jnp.arange(x.shape[0]) < count)
 
     return optimizer, epoch_fn, val_fn
 
 
-def _mse(params: EnsembleParams, x: Array, y: Array, input_dim: int, activation: str,
-         mask: Array | None = None) -> Array:
+def _mse(model: EnsembleModel, params: Any, x: Array, y: Array, mask: Array | None = None
+         ) -> Array:
     """Mean over members of each member's MSE on the rows ``mask`` keeps (all by default);
     ``x: [M, D]``, ``y: [M, S]``, ``mask: [M]``."""
-    members = num_members(params)
-    xe = jnp.broadcast_to(x, (members,) + x.shape)
-    mean, _ = ensemble_apply(params, xe[..., :input_dim], xe[..., input_dim:], activation)
+    members = model.num_members(params)
+    mean, _ = model.predict(params, jnp.broadcast_to(x, (members,) + x.shape))
     err = (mean - y) ** 2
     if mask is None:
         return jnp.mean(err)
     weights = mask.astype(err.dtype)[None, :, None]
     return jnp.sum(err * weights) / (jnp.sum(weights) * members * y.shape[-1])
-
-
-def _weights_mask(params: EnsembleParams) -> EnsembleParams:
-    """Decay the weight matrices only (not biases or log-variance bounds)."""
-    return EnsembleParams(
-        weights=tuple(True for _ in params.weights),
-        biases=tuple(False for _ in params.biases),
-        max_logvar=False,
-        min_logvar=False,
-    )

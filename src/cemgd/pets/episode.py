@@ -13,7 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from cemgd.models import EnsembleParams, make_rollout, num_members
+from cemgd.models import make_rollout
+from cemgd.models.protocol import EnsembleModel, MLPEnsemble
 from cemgd.pets.buffer import run_seed
 from cemgd.pets.config import PETSConfig
 from cemgd.planners import Planner
@@ -22,13 +23,16 @@ from cemgd.runs import write_atomic
 from cemgd.tasks import EnvTask
 
 Array = jax.Array
-PlanStep = Callable[[PlanState, Array, EnsembleParams], tuple[Array, PlanState, PlanInfo]]
+PlanStep = Callable[[PlanState, Array, Any], tuple[Array, PlanState, PlanInfo]]
 #: ``on_step(step, episode return so far, plan ms of the step)``, called after each step.
 OnStep = Callable[[int, float, float], None]
 
 
-def model_problem(task: EnvTask, params: EnsembleParams, config: PETSConfig) -> Problem:
-    """The planning problem on the learned model ``params`` (normaliser folded in).
+def model_problem(task: EnvTask, params: Any, config: PETSConfig,
+                  model: EnsembleModel | None = None) -> Problem:
+    """The planning problem on the learned model ``params`` (normaliser folded in, or
+    ``model`` a :class:`~cemgd.models.protocol.Normalized` one; ``None``: the built-in
+    ensemble with ``config.activation``).
 
     ``rollout`` samples ``num_particles`` particles per sequence with
     ``config.propagation``; ``grad_rollout`` (for the gradient stage) is the members'
@@ -36,8 +40,10 @@ def model_problem(task: EnvTask, params: EnsembleParams, config: PETSConfig) -> 
     ``grad_propagation="sampled"`` (the gradient of the sampled return). Pure: it may
     be built inside ``jit`` with traced ``params``.
     """
+    if model is None:
+        model = MLPEnsemble(activation=config.activation)
     common = dict(
-        activation=config.activation, input_fn=task.model_input,
+        activation=config.activation, input_fn=task.model_input, model=model,
         output_fn=task.model_output_to_next_obs, termination_fn=task.termination,
     )
     rollout = make_rollout(
@@ -47,7 +53,7 @@ def model_problem(task: EnvTask, params: EnsembleParams, config: PETSConfig) -> 
     grad_rollout = None
     if config.grad_propagation == "mean":
         grad_rollout = make_rollout(
-            params, task.reward, num_members(params), sample=False, propagation="tsinf",
+            params, task.reward, model.num_members(params), sample=False, propagation="tsinf",
             per_particle=True, **common,  # [B, E]: the planner's grad_objective reduces them
         )
     return Problem(
@@ -57,8 +63,8 @@ def model_problem(task: EnvTask, params: EnsembleParams, config: PETSConfig) -> 
 
 
 def compile_plan_step(
-    task: EnvTask, planner: Planner, config: PETSConfig, params: EnsembleParams,
-    state: PlanState,
+    task: EnvTask, planner: Planner, config: PETSConfig, params: Any,
+    state: PlanState, model: EnsembleModel | None = None,
 ) -> tuple[PlanStep, float, float]:
     """Compile ``(state, obs [S], params) -> (actions [T, A], state, info)`` once.
 
@@ -68,8 +74,8 @@ def compile_plan_step(
         gives none).
     """
 
-    def step(state: PlanState, obs: Array, params: EnsembleParams) -> Any:
-        return planner.plan_fn(model_problem(task, params, config))(state, obs)
+    def step(state: PlanState, obs: Array, params: Any) -> Any:
+        return planner.plan_fn(model_problem(task, params, config, model))(state, obs)
 
     obs = jnp.zeros((task.obs_dim,), jnp.float32)
     start = time.perf_counter()
@@ -110,7 +116,7 @@ class Episode:
 
 def run_episode(
     task: EnvTask, config: PETSConfig, trial: int, plan_step: PlanStep,
-    params: EnsembleParams, state0: PlanState, render: bool = False,
+    params: Any, state0: PlanState, render: bool = False,
     on_step: OnStep | None = None, seed: int | None = None,
 ) -> Episode:
     """One MPC episode of trial ``trial`` (env and planner keys derived from it, or both

@@ -22,6 +22,8 @@ from cemgd.models import (
     train_ensemble,
     write_model,
 )
+from cemgd.models.io import load_params, write_params
+from cemgd.models.protocol import EnsembleModel, Normalized, check_model
 from cemgd.pets.buffer import Buffer, collect_random, model_data, run_seed
 from cemgd.pets.config import PETSConfig, config_diff, config_payload
 from cemgd.pets.episode import Episode, PlanStep, compile_plan_step, run_episode, write_gif
@@ -41,7 +43,7 @@ KINDS = ("model", "buffer")
 class _Start:
     """Where the loop starts: the model and buffer after ``completed`` trials."""
 
-    params: EnsembleParams
+    params: Any
     normalizer: Normalizer | None
     buffer: Buffer
     rows: list[TrialMetrics]
@@ -57,6 +59,7 @@ class _Loop:
     folder: RunFolder
     events: RunEvents
     video: bool
+    model: EnsembleModel | None = None
     state0: PlanState = field(init=False)
     plan_step: PlanStep | None = None
     compile_s: float = float("nan")
@@ -71,6 +74,7 @@ class _Loop:
 def run(
     config: PETSConfig, out: str | os.PathLike[str], resume: bool = False, video: bool = False,
     show_progress: bool = True, events: RunEvents | None = None, tensorboard: bool = False,
+    model: EnsembleModel | None = None,
 ) -> list[TrialMetrics]:
     """Run PETS with ``config`` into the folder ``out``; return every trial's metrics.
 
@@ -85,47 +89,63 @@ def run(
         tensorboard: also write each trial's metrics as TensorBoard events into
             ``out/tensorboard/`` (:mod:`cemgd.runs.tensorboard`; ``metrics.csv`` stays
             the record).
+        model: the dynamics ensemble to learn and plan with, any
+            :class:`~cemgd.models.protocol.EnsembleModel` (``None``: the built-in MLP
+            ensemble of ``config.num_members``, ``hidden``, ``num_layers``,
+            ``activation``, which a custom model ignores). Its ``name`` is recorded in
+            ``config.json``; its checkpoints are its params' leaves
+            (:func:`cemgd.models.io.write_params`).
 
     Raises:
-        ValueError: ``tensorboard`` without the ``tensorboard`` extra installed.
+        ValueError: ``tensorboard`` without the ``tensorboard`` extra installed, or a
+            ``model`` without the protocol's methods.
         RunError: ``out`` is in use by another process, holds another run, or its files
             are missing, corrupt or inconsistent; the folder is left as it was.
     """
     if tensorboard:
         check_tensorboard("tensorboard")
+    if model is not None:
+        check_model(model)
     task, planner = config.make_task(), config.make_planner()
     events = ConsoleEvents(bars=show_progress) if events is None else events
     with RunFolder(out) as folder:
-        start = _open(folder, config, task, planner, resume)
-        loop = _Loop(config, task, planner, folder, events, video)
+        loop = _Loop(config, task, planner, folder, events, video, model)
+        start = _open(loop, resume)
         rows = list(start.rows)
         if len(rows) >= config.trials:
             events.message(f"{folder.path}: all {len(rows)} trials already done")
             return rows
         if rows:
             events.message(f"{folder.path}: resuming after trial {len(rows) - 1}")
-        writer = open_tensorboard(folder.path, tensorboard)
         with events:
             events.started(config.trials, len(rows), task.episode_length)
-            params, buffer = start.params, start.buffer
-            try:
-                for trial in range(len(rows), config.trials):
-                    params, row = _trial(loop, trial, params, buffer)
-                    rows.append(row)
-                    if writer is not None:
-                        writer.add_trial(row.trial, row)
-                    events.trial_done(row, config.trials)
-            finally:
-                if writer is not None:
-                    writer.close()
+            _trials(loop, start, rows, tensorboard)
     return rows
 
 
-def _open(folder: RunFolder, config: PETSConfig, task: EnvTask, planner: Planner,
-          resume: bool) -> _Start:
+def _trials(loop: _Loop, start: _Start, rows: list[TrialMetrics], tensorboard: bool) -> None:
+    """Run the trials left, appending each committed trial's metrics to ``rows``."""
+    writer = open_tensorboard(loop.folder.path, tensorboard)
+    params, buffer = start.params, start.buffer
+    try:
+        for trial in range(len(rows), loop.config.trials):
+            params, row = _trial(loop, trial, params, buffer)
+            rows.append(row)
+            if writer is not None:
+                writer.add_trial(row.trial, row)
+            loop.events.trial_done(row, loop.config.trials)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def _open(loop: _Loop, resume: bool) -> _Start:
     """Lock and check the folder, read everything needed to continue, then (and only
     then) write ``config.json``. Raises RunError before any byte is written."""
-    payload = config_payload(config, planner)
+    folder, config, task = loop.folder, loop.config, loop.task
+    payload = config_payload(config, loop.planner)
+    if loop.model is not None:  # the built-in ensemble's folders keep their config.json
+        payload["model"] = str(getattr(loop.model, "name", type(loop.model).__name__))
     old = folder.read_config()
     if old is None and folder.has_run_files():
         raise RunError(
@@ -140,13 +160,15 @@ def _open(folder: RunFolder, config: PETSConfig, task: EnvTask, planner: Planner
         raise RunError(f"out: {folder.path} holds a run with another configuration "
                        f"({'; '.join(diff)}); choose another --out")
     state = folder.read_state(KINDS)
-    start = _load(folder, config, task) if state.completed else _fresh(config, task)
+    start = _load(loop) if state.completed else _fresh(config, task, loop.model)
     payload["trials"] = max(config.trials, state.completed)  # keep a longer run's record
     folder.begin(payload)
     return start
 
 
-def _fresh(config: PETSConfig, task: EnvTask) -> _Start:
+def _fresh(config: PETSConfig, task: EnvTask, model: EnsembleModel | None) -> _Start:
+    if model is not None:
+        return _Start(_init_model(config, task, model), None, collect_random(task, config), [])
     params = init_ensemble(
         jax.random.key(run_seed(config, 2_000_000)), task.obs_dim, task.action_dim,
         config.num_members, config.hidden, config.num_layers, config.activation,
@@ -155,13 +177,34 @@ def _fresh(config: PETSConfig, task: EnvTask) -> _Start:
     return _Start(params, None, collect_random(task, config), [])
 
 
-def _load(folder: RunFolder, config: PETSConfig, task: EnvTask) -> _Start:
+def _init_model(config: PETSConfig, task: EnvTask, model: EnsembleModel) -> Any:
+    """A custom model's fresh params: ``D = S' + A`` inputs, ``S`` outputs."""
+    key = jax.random.key(run_seed(config, 2_000_000))
+    return model.init(key, task.model_obs_dim + task.action_dim, task.obs_dim)
+
+
+def _load(loop: _Loop) -> _Start:
     """Model and buffer of the last completed trial, checked against the config."""
+    folder, config, task = loop.folder, loop.config, loop.task
     state = folder.state
     try:
-        params, normalizer = load_model(folder.file("model"))
+        if loop.model is not None:
+            template = _init_model(config, task, loop.model)
+            params, normalizer = load_params(folder.file("model"), template)
+        else:
+            params, normalizer = load_model(folder.file("model"))
     except ValueError as err:  # a damaged checkpoint is not worth retrying
         raise RunError(str(err)) from None
+    if loop.model is None:
+        _check_architecture(folder, config, task, params)
+    buffer = Buffer.load(folder.file("buffer"), task.obs_dim, task.action_dim,
+                         rows=state.rows[-1].env_steps, trials=state.completed)
+    return _Start(params, normalizer, buffer, list(state.rows))
+
+
+def _check_architecture(folder: RunFolder, config: PETSConfig, task: EnvTask,
+                        params: EnsembleParams) -> None:
+    """RunError unless the built-in ensemble ``params`` has the config's sizes."""
     expected = {"num_members": config.num_members, "hidden": config.hidden,
                 "num_layers": config.num_layers,
                 "input_dim": task.model_obs_dim + task.action_dim, "state_dim": task.obs_dim}
@@ -170,25 +213,25 @@ def _load(folder: RunFolder, config: PETSConfig, task: EnvTask) -> _Start:
     if wrong:
         raise RunError(f"{folder.file('model')}: model of another architecture: "
                        f"{', '.join(wrong)}")
-    buffer = Buffer.load(folder.file("buffer"), task.obs_dim, task.action_dim,
-                         rows=state.rows[-1].env_steps, trials=state.completed)
-    return _Start(params, normalizer, buffer, list(state.rows))
 
 
-def _trial(loop: _Loop, trial: int, params: EnsembleParams, buffer: Buffer
-           ) -> tuple[EnsembleParams, TrialMetrics]:
+def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer) -> tuple[Any, TrialMetrics]:
     """Train on the buffer, run one episode, add it to the buffer and commit the trial."""
     config, task, events = loop.config, loop.task, loop.events
     events.phase(trial, "training")
     data = model_data(task, buffer)
     normalizer = fit_normalizer(data.inputs, data.actions)
     train_cfg = dataclasses.replace(config.train, seed=run_seed(config, trial, 3))
-    params, report = train_ensemble(params, normalizer, data, config=train_cfg)
-    folded = fold_normalizer(params, normalizer)
+    params, report = train_ensemble(params, normalizer, data, config=train_cfg,
+                                    model=loop.model)
+    if loop.model is None:  # the built-in ensemble takes raw inputs at no cost
+        folded, plan_model, write = fold_normalizer(params, normalizer), None, write_model
+    else:
+        folded, plan_model, write = (params, normalizer), Normalized(loop.model), write_params
     if loop.plan_step is None:
         events.phase(trial, "compiling")
         loop.plan_step, loop.compile_s, loop.memory_mb = compile_plan_step(
-            task, loop.planner, config, folded, loop.state0)
+            task, loop.planner, config, folded, loop.state0, plan_model)
     events.phase(trial, "episode")
     episode = run_episode(task, config, trial, loop.plan_step, folded, loop.state0,
                           render=loop.video,
@@ -198,7 +241,7 @@ def _trial(loop: _Loop, trial: int, params: EnsembleParams, buffer: Buffer
     buffer.add(episode.obs, episode.actions, episode.next_obs, episode.rewards, trial)
     row = _metrics(loop, trial, episode, len(buffer), report)
     loop.folder.commit(row, {
-        "model": lambda fh: write_model(fh, params, normalizer),
+        "model": lambda fh: write(fh, params, normalizer),
         "buffer": buffer.write,
     })
     return params, row
