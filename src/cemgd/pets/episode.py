@@ -21,6 +21,7 @@ from cemgd.planners import Planner
 from cemgd.problem import PlanInfo, PlanState, Problem
 from cemgd.runs import write_atomic
 from cemgd.tasks import EnvTask
+from cemgd.tasks.overlay import caption, overlay
 
 Array = jax.Array
 PlanStep = Callable[[PlanState, Array, Any], tuple[Array, PlanState, PlanInfo]]
@@ -126,7 +127,8 @@ def run_episode(
     env = task.make_env(seed=env_seed, render_mode="rgb_array" if render else None)
     state = state0._replace(key=jax.random.key(key_seed))
     obs, _ = env.reset()
-    frames = [env.render()] if render else []
+    steps = task.episode_length
+    frames = [_captioned(env.render(), caption(trial, 0, steps, 0.0))] if render else []
     record: dict[str, list] = {k: [] for k in (
         "obs", "actions", "next_obs", "rewards", "plan_ms", "rollouts", "grad_steps",
         "fallback")}
@@ -146,7 +148,7 @@ def run_episode(
             record[name].append(value)
         total += float(reward)
         if render:
-            frames.append(env.render())
+            frames.append(_captioned(env.render(), caption(trial, step + 1, steps, total)))
         if on_step is not None:
             on_step(step, total, record["plan_ms"][-1])
         obs = next_obs
@@ -155,6 +157,11 @@ def run_episode(
     env.close()
     arrays = {k: np.asarray(v) for k, v in record.items()}
     return Episode(**arrays, seconds=time.perf_counter() - start, frames=frames)
+
+
+def _captioned(frame: np.ndarray | None, text: str) -> np.ndarray | None:
+    """``frame`` with the episode's caption on it (``None`` stays ``None``)."""
+    return None if frame is None else overlay(frame, text)
 
 
 def write_gif(path: Path, frames: list[np.ndarray]) -> None:
