@@ -5,6 +5,7 @@ output folder untouched)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -25,9 +26,10 @@ from cemgd.cli import main
 from cemgd.evaluate import (
     EvaluateConfig,
     PlannerRun,
-    _identity,
     compile_planner,
+    dispatch,
     evaluate,
+    folder_identity,
     frozen_model,
     load_frozen_model,
     play,
@@ -88,6 +90,10 @@ def test_every_planner_runs_on_the_same_seeds(run_dir: Path, tmp_path: Path) -> 
     after = _rows(out)
     assert len(after) == len(rows) + 1
     assert {(r["planner"], r["episode"]): r["return"] for r in after[:len(rows)]} == before
+    # evaluate.json still describes the planners of the first command (their labels)
+    again, _ = read_evaluation(out)
+    assert [p["spec"] for p in again["planners"]] == ["cem-gd", "gd", "cem-50"]
+    assert again["config"]["reference"] == "cem-gd" and again["config"]["seeds"] == [0, 1, 2]
     # one process per planner: the same seeds give the same returns as in this process
     pooled = tmp_path / "pooled"
     evaluate(EvaluateConfig(str(run_dir), ("gd", "cem-50"), episodes=2, quick=True, workers=2),
@@ -162,7 +168,7 @@ def test_damaged_episodes_csv_is_refused_before_a_byte_is_written(
     config = EvaluateConfig(str(run_dir), ("cem-50",), episodes=1, quick=True)
     out.mkdir()
     (out / "config.json").write_text(
-        json.dumps(_identity(config, frozen_model(config)), indent=2) + "\n")
+        json.dumps(folder_identity(config, frozen_model(config)), indent=2) + "\n")
     (out / "evaluate.json").write_text("{}")
     (out / "episodes.csv").write_bytes(b"task,planner,episode\n\xffcartpole,cem-50,0\n")
     before = {p.name: p.read_bytes() for p in out.iterdir()}
@@ -171,6 +177,128 @@ def test_damaged_episodes_csv_is_refused_before_a_byte_is_written(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "episodes.csv: corrupt (not UTF-8" in err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+class _FakeRay:
+    """Stands in for the ``ray`` module: tasks run at once in this process, in order."""
+
+    class TaskError(Exception):
+        def __init__(self, cause: BaseException) -> None:
+            super().__init__(str(cause))
+            self.cause = cause
+
+    def __init__(self) -> None:
+        self.inits: list[dict] = []
+        self.submitted: list[tuple[str, list[int]]] = []
+        self.shut = False
+
+    def is_initialized(self) -> bool:
+        return bool(self.inits)
+
+    def init(self, **kwargs: object) -> None:
+        self.inits.append(kwargs)
+
+    def remote(self, **options: object) -> Callable:
+        fake = self
+
+        class Remote:
+            def __init__(self, fn: Callable) -> None:
+                self.fn = fn
+
+            def options(self, **kw: object) -> Remote:
+                return self
+
+            def remote(self, *args: object) -> object:
+                fake.submitted.append((str(args[1]), list(args[2])))
+                try:
+                    return _FakeRay.Ref(self.fn(*args), None)
+                except Exception as err:  # noqa: BLE001 - returned as Ray would
+                    return _FakeRay.Ref(None, err)
+
+        return Remote
+
+    def wait(self, refs: list, num_returns: int = 1) -> tuple[list, list]:
+        return refs[:num_returns], refs[num_returns:]
+
+    @dataclasses.dataclass(eq=False)
+    class Ref:
+        value: object
+        error: Exception | None
+
+    def get(self, ref: _FakeRay.Ref) -> object:
+        if ref.error is not None:
+            raise self.TaskError(ref.error)
+        return ref.value
+
+    def shutdown(self) -> None:
+        self.shut = True
+
+
+def test_ray_dispatch_one_task_per_planner_rows_written_by_the_driver(
+    run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Ray path's logic (a stand-in for ray; the real `--ray local` is the slow test):
+    one task per planner with only the episodes not yet written, the model's files sent,
+    every row written by the driver, the same returns as in this process."""
+    fake = _FakeRay()
+    monkeypatch.setattr(dispatch, "import_ray", lambda: fake)
+    out = tmp_path / "eval"
+    here = EvaluateConfig(str(run_dir), ("cem-50",), episodes=2, quick=True)
+    evaluate(here, out, show_progress=False)
+    config = dataclasses.replace(here, planners=("cem-50", "gd"), ray="local")
+    evaluate(config, out, show_progress=False)
+    assert fake.submitted == [("gd", [0, 1])]  # cem-50's episodes were done: resumed
+    assert fake.inits[0]["address"] == "local" and fake.inits[0]["num_cpus"] == 1
+    assert fake.inits[0]["_node_ip_address"] == "127.0.0.1" and fake.shut
+    rows = _rows(out)
+    assert sorted((r["planner"], r["episode"]) for r in rows) == sorted(
+        (p, str(k)) for p in ("cem-50", "gd") for k in range(2))
+    local = tmp_path / "local"
+    evaluate(dataclasses.replace(here, planners=("gd",)), local, show_progress=False)
+    assert {r["episode"]: r["return"] for r in _rows(local)} == {
+        r["episode"]: r["return"] for r in rows if r["planner"] == "gd"}
+    # a task that fails on a bad model: its ValueError (exit 2) reaches the caller
+    files = dispatch.model_files(frozen_model(here))
+    name = next(n for n in files if n.endswith(".npz"))
+    monkeypatch.setattr(dispatch, "model_files", lambda model: {**files, name: b"garbage"})
+    with pytest.raises(ValueError, match="model-000.npz: corrupt"):
+        evaluate(dataclasses.replace(config, episodes=3), out, show_progress=False)
+    assert len(_rows(out)) == 4  # nothing half-written
+
+
+@pytest.mark.slow
+def test_ray_local_evaluates_every_planner(run_dir: Path, tmp_path: Path) -> None:
+    """`cemgd evaluate --ray local`: a real local Ray, one task per planner."""
+    pytest.importorskip("ray")
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(run_dir), "--planners", "cem-50,gd", "--episodes", "2",
+                 "--quick", "--no-progress", "--ray", "local", "--out", str(out)]) == 0
+    rows = _rows(out)
+    assert sorted((r["planner"], r["episode"]) for r in rows) == sorted(
+        (p, str(k)) for p in ("cem-50", "gd") for k in range(2))
+    local = tmp_path / "local"
+    evaluate(EvaluateConfig(str(run_dir), ("cem-50", "gd"), episodes=2, quick=True), local,
+             show_progress=False)
+    ours = {(r["planner"], r["episode"]): float(r["return"]) for r in _rows(local)}
+    for r in rows:
+        assert float(r["return"]) == pytest.approx(ours[(r["planner"], r["episode"])],
+                                                   rel=1e-5)
+
+
+def test_tensorboard_events_per_planner_and_episode(run_dir: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboardX")
+    from cemgd.runs.tensorboard import read_scalars
+
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(run_dir), "--planners", "cem-50", "--episodes", "2",
+                 "--quick", "--no-progress", "--tensorboard", "--out", str(out)]) == 0
+    rows = _rows(out)
+    scalars = read_scalars(out / "tensorboard" / "cem-50")
+    assert [step for step, _ in scalars["episode/return"]] == [0, 1]
+    assert [v for _, v in scalars["episode/return"]] == pytest.approx(
+        [float(r["return"]) for r in rows])
+    assert [v for _, v in scalars["planning/rollouts_per_step"]] == [20.0, 20.0]
+    assert len(scalars["planning/ms_per_step"]) == 2
 
 
 class _Compiles(logging.Handler):

@@ -35,6 +35,15 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--workers", type=int, default=0,
                    help="0: every planner in this process (default); N: one process per "
                         "planner, N at a time (each its own peak RSS)")
+    p.add_argument("--ray", metavar="ADDRESS", default=None,
+                   help="one Ray task per planner, as in `cemgd sweep --ray`: auto (a running "
+                        "cluster, else a local one), local (a local Ray bound to 127.0.0.1, "
+                        "--workers CPUs, default one per planner) or HOST:PORT of a cluster "
+                        "head (token authentication); needs the 'ray' extra")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write each episode's return, plan ms and rollouts per step as "
+                        "TensorBoard events into OUT/tensorboard/<planner> (needs the "
+                        "'tensorboard' extra); episodes.csv stays the record")
     p.add_argument("--quick", action="store_true",
                    help="shrink every planner and the episodes (a pipeline test)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -54,9 +63,11 @@ def _run(args: argparse.Namespace, ctx: Context) -> int:
     config = evaluate.EvaluateConfig(
         run_dir=args.run_dir, planners=parse_list("--planners", args.planners),
         episodes=args.episodes, trial=args.trial, seeds=_seeds(args.seeds), quick=args.quick,
-        reference=args.reference, episode_length=args.episode_length, workers=args.workers)
+        reference=args.reference, episode_length=args.episode_length, workers=args.workers,
+        ray=args.ray, tensorboard=args.tensorboard)
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering for MuJoCo tasks
     enable_compilation_cache(ctx.cache_dir)
-    summary = evaluate.evaluate(config, out, show_progress=ctx.progress and not args.no_progress)
+    summary = evaluate.evaluate(config, out, show_progress=ctx.progress and not args.no_progress,
+                                cache_dir=ctx.cache_dir)
     print(f"wrote {summary}")
     return 0

@@ -1,35 +1,16 @@
-"""Every planner on one frozen learned model, on the same environment seeds (paired).
+"""Every planner on one frozen model: the evaluation, its planners and episodes (no folder).
 
-``cemgd evaluate RUN_DIR --planners P1,P2,... --episodes N --out DIR`` loads the
-ensemble and normaliser a PETS run (``cemgd train``) saved after trial ``--trial``
-(default: its last), and runs each planner (a name, a preset or a spec such as
-``cem-gd:n_replan=10``) for ``N`` closed-loop episodes on the real environment. Episode
-``k`` of every planner uses environment seed ``seeds[k]`` (default ``k``) and planner
-key ``seeds[k]``, so planners are compared on the same starts: only the planner changes.
-
-The output folder (locked while in use):
-
-    config.json    what identifies the evaluation (run, trial, quick, episode length)
-    evaluate.json  planners (spec, label, family, resolved settings), seeds, hardware
-    episodes.csv   one row per (planner, episode), appended as each episode ends
-    summary.md     per planner: return, step time, rollouts, memory; paired
-                   differences against the reference planner with a bootstrap CI
-    returns.png, return_vs_rollouts.png
-
-A killed evaluation resumes row by row: rerunning the command skips every
-(planner, episode) already in ``episodes.csv``; more planners or episodes may be added
-to the same folder. A missing or corrupt run or model is refused before the output
-folder is created or touched.
+:class:`EvaluateConfig` says what to evaluate; :func:`load_frozen_model` loads a run's
+model at one trial; :func:`compile_planner` compiles a planner's step on it once, and
+:func:`planner_episodes` plays its episodes, handing each :func:`episode_row` to a writer.
 """
+
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,14 +31,9 @@ from cemgd.pets import (
 from cemgd.planners import Planner
 from cemgd.planners.spec import PlannerSpec, make_planner, quick_config
 from cemgd.problem import Problem
-from cemgd.report.episodes import (
-    EPISODE_COLUMNS,
-    EPISODES_FILE,
-    EVALUATE_FILE,
-    write_episode_summary,
-)
-from cemgd.runs import RunError, StudyFolder, read_json_object, read_metrics, write_atomic
-from cemgd.runtime import console, hardware_info, peak_rss_mb, progress
+from cemgd.report.episodes import EPISODE_COLUMNS
+from cemgd.runs import RunError, read_json_object, read_metrics
+from cemgd.runtime import console, peak_rss_mb
 from cemgd.tasks import EnvTask
 from cemgd.validate import check_int
 
@@ -86,7 +62,14 @@ class EvaluateConfig:
     episode_length: int = 0
     """Steps per episode; 0 takes the run's."""
     workers: int = 0
-    """0: every planner in this process; N: one process per planner, N at a time."""
+    """0: every planner in this process; N: one process per planner, N at a time (with
+    ``ray``: the CPUs of a local Ray, default one per planner)."""
+    ray: str | None = None
+    """Run each planner as a Ray task: ``"auto"``, ``"local"`` or a cluster address
+    (as ``cemgd sweep --ray``); None: no Ray."""
+    tensorboard: bool = False
+    """Also write each episode's return, plan ms and rollouts per step as TensorBoard
+    events (``OUT/tensorboard/<planner>/``; the ``tensorboard`` extra)."""
 
     def __post_init__(self) -> None:
         if not self.planners:
@@ -98,6 +81,8 @@ class EvaluateConfig:
         check_int("episodes", self.episodes, 1)
         check_int("episode_length", self.episode_length, 0)
         check_int("workers", self.workers, 0)
+        if self.ray is not None and not str(self.ray).strip():
+            raise ValueError("ray: expected auto, local or HOST:PORT, got an empty string")
         if self.trial is not None:
             check_int("trial", self.trial, 0)
         if self.seeds is not None:
@@ -247,66 +232,10 @@ def episode_row(model: FrozenModel, run: PlannerRun, k: int, seed: int,
     return {c: row[c] for c in EPISODE_COLUMNS}
 
 
-def _identity(config: EvaluateConfig, model: FrozenModel) -> dict[str, Any]:
-    """What ``config.json`` of the output folder pins (planners and episodes may grow)."""
-    return {"run_dir": str(model.run_dir.resolve()), "task": model.config.task,
-            "trial": model.trial, "quick": config.quick,
-            "episode_length": model.task.episode_length}
-
-
-def _describe(config: EvaluateConfig, model: FrozenModel, specs: Sequence[str]) -> str:
-    """``evaluate.json``: planners with their labels and resolved settings, and hardware."""
-    planners = []
-    for spec in specs:
-        planner = build_planner(spec, config.quick)
-        planners.append({"spec": spec, "label": planner_label(spec, planner),
-                         "family": PlannerSpec.parse(spec).family,
-                         "settings": dataclasses.asdict(planner.config)})
-    payload = {"config": {**_identity(config, model), "quick": config.quick,
-                          "reference": config.reference or specs[0],
-                          "seeds": list(config.episode_seeds)},
-               "planners": planners, "hardware": hardware_info(),
-               "run_config": json.loads((model.run_dir / "config.json").read_text())}
-    return json.dumps(payload, indent=1, default=str) + "\n"
-
-
 def frozen_model(config: EvaluateConfig) -> FrozenModel:
     """The model ``config`` evaluates (``quick`` shortens the episodes)."""
     length = config.episode_length or (QUICK_EPISODE_LENGTH if config.quick else 0)
     return load_frozen_model(config.run_dir, config.trial, length)
-
-
-def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
-             show_progress: bool = True) -> Path:
-    """Run the evaluation into ``out`` (resuming what is there); returns ``summary.md``.
-
-    Raises:
-        ValueError: a bad setting, run folder or model (``out`` is not created or touched),
-            or ``out`` holds another evaluation or is in use (``RunError``).
-    """
-    model = frozen_model(config)
-    specs = list(config.planners)
-    description = _describe(config, model, specs)  # every planner builds before out is made
-    keys = ("planner", "episode")
-    with StudyFolder(out, _identity(config, model), tables={EPISODES_FILE: keys}) as folder:
-        done = folder.done_keys(EPISODES_FILE, keys)  # checked before anything was written
-        write_atomic(folder.path / EVALUATE_FILE, description)
-        seeds = config.episode_seeds
-        todo = {s: [k for k in range(len(seeds)) if (s, str(k)) not in done] for s in specs}
-        with progress(show_progress) as bar:
-            total = bar.add_task("episodes", total=sum(map(len, todo.values())))
-
-            def write(row: dict[str, Any]) -> None:
-                folder.append(EPISODES_FILE, row)
-                bar.update(total, advance=1, description=f"{row['planner']}: episode "
-                           f"{int(row['episode']) + 1}/{len(seeds)}")
-
-            if config.workers:
-                _run_pool(config, todo, write)
-            else:
-                for spec in (s for s in specs if todo[s]):
-                    planner_episodes(config, spec, todo[spec], write, model)
-        return write_episode_summary(folder.path)
 
 
 def planner_episodes(config: EvaluateConfig, spec: str, episodes: Sequence[int],
@@ -321,28 +250,3 @@ def planner_episodes(config: EvaluateConfig, spec: str, episodes: Sequence[int],
     console().print(f"{spec}: {len(episodes)} episode(s) done")
 
 
-def _worker(config: EvaluateConfig, spec: str, episodes: Sequence[int], rows: Any) -> None:
-    """A worker process: one planner's episodes, each row sent to the parent as it ends."""
-    planner_episodes(config, spec, episodes, rows.put)
-
-
-def _run_pool(config: EvaluateConfig, todo: dict[str, list[int]],
-              write: Callable[[dict[str, Any]], None]) -> None:
-    """One ``spawn`` process per planner (its own peak RSS), ``config.workers`` at a time;
-    only this process writes ``episodes.csv``."""
-    context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
-    with context.Manager() as manager:
-        rows = manager.Queue()
-        with ProcessPoolExecutor(config.workers, mp_context=context,
-                                 max_tasks_per_child=1) as pool:
-            futures = [pool.submit(_worker, config, spec, episodes, rows)
-                       for spec, episodes in todo.items() if episodes]
-            pending = set(futures)
-            while pending and not any(f.done() and f.exception() for f in futures):
-                _, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
-                while not rows.empty():
-                    write(rows.get())
-            while not rows.empty():  # rows of episodes that ended before a failure
-                write(rows.get())
-            for future in futures:
-                future.result()  # a worker's error is this call's

@@ -1,0 +1,154 @@
+"""``evaluate``: the output folder (locked, resumed row by row) and the one writer of its rows."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from cemgd.evaluate.core import (
+    EvaluateConfig,
+    FrozenModel,
+    build_planner,
+    frozen_model,
+    planner_episodes,
+    planner_label,
+)
+from cemgd.evaluate.dispatch import run_pool, run_ray
+from cemgd.planners.spec import PlannerSpec
+from cemgd.report.episodes import EPISODES_FILE, EVALUATE_FILE, write_episode_summary
+from cemgd.runs import RunError, StudyFolder, read_json_object, write_atomic
+from cemgd.runs.tensorboard import TensorBoardWriter, check_tensorboard
+from cemgd.runtime import hardware_info, progress
+
+#: Where ``tensorboard=True`` writes: ``OUT/tensorboard/<planner>/`` (one TensorBoard run
+#: per planner, so their curves share a chart).
+TENSORBOARD_FOLDER = "tensorboard"
+
+
+def folder_identity(config: EvaluateConfig, model: FrozenModel) -> dict[str, Any]:
+    """What ``config.json`` of the output folder pins (planners and episodes may grow)."""
+    return {"run_dir": str(model.run_dir.resolve()), "task": model.config.task,
+            "trial": model.trial, "quick": config.quick,
+            "episode_length": model.task.episode_length}
+
+
+def planner_entries(config: EvaluateConfig, specs: Sequence[str]) -> list[dict[str, Any]]:
+    """``evaluate.json``'s entry of each planner: spec, label of the settings it runs
+    with, family and resolved settings (building each planner checks its spec)."""
+    entries = []
+    for spec in specs:
+        planner = build_planner(spec, config.quick)
+        entries.append({"spec": spec, "label": planner_label(spec, planner),
+                        "family": PlannerSpec.parse(spec).family,
+                        "settings": dataclasses.asdict(planner.config)})
+    return entries
+
+
+def describe(config: EvaluateConfig, model: FrozenModel, planners: Sequence[dict[str, Any]],
+             previous: dict[str, Any] | None = None) -> str:
+    """``evaluate.json``: planners, seeds, reference, how they ran, and the hardware.
+
+    ``previous`` (the folder's ``evaluate.json``) keeps the planners, seeds and reference
+    of earlier invocations, so a folder grown over several commands describes every
+    planner it holds rows of.
+    """
+    old = previous or {}
+    specs = [p["spec"] for p in planners]
+    kept = [p for p in old.get("planners", [])
+            if isinstance(p, dict) and p.get("spec") not in specs]
+    old_config = old.get("config") if isinstance(old.get("config"), dict) else {}
+    seeds = list(dict.fromkeys([*old_config.get("seeds", []), *config.episode_seeds]))
+    reference = config.reference or old_config.get("reference") or specs[0]
+    payload = {"config": {**folder_identity(config, model), "reference": reference,
+                          "seeds": seeds, "workers": config.workers, "ray": config.ray},
+               "planners": [*kept, *planners], "hardware": hardware_info(),
+               "run_config": json.loads((model.run_dir / "config.json").read_text())}
+    return json.dumps(payload, indent=1, default=str) + "\n"
+
+
+def _previous(file: Path) -> dict[str, Any] | None:
+    """The folder's ``evaluate.json``; a damaged one is regenerated, not refused (it is a
+    description, rewritten by every run; the rows are in ``episodes.csv``)."""
+    try:
+        return read_json_object(file)
+    except RunError:
+        return None
+
+
+class _Events:
+    """TensorBoard events per planner (``enabled=False``: nothing)."""
+
+    def __init__(self, folder: Path, enabled: bool) -> None:
+        self.folder, self.enabled = folder / TENSORBOARD_FOLDER, enabled
+        self.writers: dict[str, TensorBoardWriter] = {}
+
+    def add(self, row: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        spec = str(row["planner"])
+        if spec not in self.writers:
+            self.writers[spec] = TensorBoardWriter(self.folder / spec)
+        self.writers[spec].add_trial(int(row["episode"]), {
+            "episode_return": row["return"], "plan_ms_mean": row["plan_ms_mean"],
+            "rollouts_per_step": row["rollouts_per_step"]})
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+
+
+@contextlib.contextmanager
+def _events(folder: Path, enabled: bool) -> Iterator[_Events]:
+    events = _Events(folder, enabled)
+    try:
+        yield events
+    finally:
+        events.close()
+
+
+def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
+             show_progress: bool = True, cache_dir: str | None = None) -> Path:
+    """Run the evaluation into ``out`` (resuming what is there); returns ``summary.md``.
+
+    Every row is written here, by this process (the one writer of ``episodes.csv``),
+    whether the planners run in this process, in worker processes or as Ray tasks.
+
+    Raises:
+        ValueError: a bad setting, run folder or model (``out`` is not created or touched),
+            or ``out`` holds another evaluation or is in use (``RunError``).
+    """
+    if config.tensorboard:
+        check_tensorboard("--tensorboard")
+    model = frozen_model(config)
+    specs = list(config.planners)
+    entries = planner_entries(config, specs)  # every planner builds before out is made
+    keys = ("planner", "episode")
+    with StudyFolder(out, folder_identity(config, model),
+                     tables={EPISODES_FILE: keys}) as folder:
+        done = folder.done_keys(EPISODES_FILE, keys)  # checked before anything was written
+        previous = _previous(folder.path / EVALUATE_FILE)
+        write_atomic(folder.path / EVALUATE_FILE, describe(config, model, entries, previous))
+        seeds = config.episode_seeds
+        todo = {s: [k for k in range(len(seeds)) if (s, str(k)) not in done] for s in specs}
+        with progress(show_progress) as bar, _events(folder.path, config.tensorboard) as tb:
+            total = bar.add_task("episodes", total=sum(map(len, todo.values())))
+
+            def write(row: dict[str, Any]) -> None:
+                folder.append(EPISODES_FILE, row)
+                tb.add(row)
+                bar.update(total, advance=1, description=f"{row['planner']}: episode "
+                           f"{int(row['episode']) + 1}/{len(seeds)}")
+
+            if config.ray is not None:
+                run_ray(config, model, todo, write, cache_dir=cache_dir)
+            elif config.workers:
+                run_pool(config, todo, write)
+            else:
+                for spec in (s for s in specs if todo[s]):
+                    planner_episodes(config, spec, todo[spec], write, model)
+        return write_episode_summary(folder.path)
