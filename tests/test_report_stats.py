@@ -48,6 +48,17 @@ def test_verdicts_on_known_answers(offset: float, noise: float, kind: str,
     assert v.n_needed is None
 
 
+def test_paired_means_are_over_the_shared_seeds() -> None:
+    """A partial evaluation (5 episodes against 3): the means shown beside the paired
+    difference are those of the 3 pairs, so they differ by exactly that difference."""
+    a = {0: 60.0, 1: 62.0, 2: 64.0, 3: 70.0, 4: 80.0}
+    b = {0: 50.0, 1: 50.0, 2: 50.0}
+    c = stats.compare(a, b)
+    assert c is not None and c.paired and c.n == 3
+    assert (c.mean_a, c.mean_b, c.diff) == (62.0, 50.0, 12.0)
+    assert c.mean_a - c.mean_b == c.diff
+
+
 def test_too_few_samples_cannot_tell_and_says_how_many_would() -> None:
     b = _values(0.0, 0.0, 1)
     a = _values(-3.0, 40.0, 3)  # a small loss buried in noise
@@ -146,3 +157,32 @@ def test_quick_evaluation_says_so_at_the_top(tmp_path: Path) -> None:
     head = result.path.read_text().split("## Hardware")[0]
     assert "These are `--quick` runs" in head
     assert "| cem-gd | cem-gd | CEM-GD |" in result.path.read_text()  # labels as run
+
+
+def test_partial_evaluation_is_said_and_its_planners_are_those_with_episodes(
+    tmp_path: Path,
+) -> None:
+    """Found on the background cart-pole evaluation: the report listed planners not yet
+    started among the planners "as evaluated", named the folder `.`, and showed RSS per
+    planner as if each were its own process."""
+    folder = tmp_path / "cartpole-eval"
+    write_evaluation(folder, "cartpole-swingup", {
+        "cem-gd": _values(0.0, 1.0, 2),
+        "cem-500": {s: v for s, v in _values(0.0, 1.0, 3).items() if s < 3}})
+    description = json.loads((folder / "evaluate.json").read_text())
+    description["planners"].append({"spec": "mppi", "label": "MPPI", "family": "mppi"})
+    (folder / "evaluate.json").write_text(json.dumps(description))
+    text = write_report(folder, tmp_path / "out").path.read_text()
+    assert "(`cartpole-eval`)" in text and "(`.`)" not in text
+    assert (f"**Partial**: episodes so far: cem-500 3 of {len(SEEDS)}; no episode yet: mppi."
+            in text)
+    planners = text.split("### Planners as evaluated")[1].split("##")[0]
+    assert "| cem-500 | cem | CEM-500 |" in planners and "mppi" not in planners
+    assert "how the planners ran was not recorded" in text
+    # the claim's means are those of the pairs, so they differ by the paired difference
+    claim = next(line for line in text.splitlines()
+                 if line.startswith("| CEM-GD performs as well as or better than CEM 500"))
+    b = _values(0.0, 1.0, 3)
+    a = _values(0.0, 1.0, 2)
+    assert f"cem-500 {np.mean([b[s] for s in range(3)]):.3g} (n=3)" in claim
+    assert f"cem-gd {np.mean([a[s] for s in range(3)]):.3g} vs" in claim

@@ -39,6 +39,8 @@ class Evaluation:
     """``evaluate.json``."""
     rows: list[dict[str, Any]]
     """``episodes.csv``."""
+    name: str = ""
+    """How the report names it (the folder's own name for the report's root)."""
 
     @property
     def task(self) -> str:
@@ -50,6 +52,38 @@ class Evaluation:
 
     def planners(self) -> list[str]:
         return list(dict.fromkeys(str(r["planner"]) for r in self.rows))
+
+    def seeds(self) -> list[int]:
+        """The episode seeds asked for (``evaluate.json``), else those in the rows."""
+        listed = (self.description.get("config") or {}).get("seeds")
+        return list(listed) if listed else sorted({int(r["seed"]) for r in self.rows})
+
+    def progress_lines(self) -> list[str]:
+        """Planners with fewer episodes than seeds asked for, and those listed but not
+        started: what makes an evaluation partial (empty when complete)."""
+        n = len(self.seeds())
+        counts = {p: sum(r["planner"] == p for r in self.rows) for p in self.planners()}
+        short = [f"{p} {c} of {n}" for p, c in counts.items() if c < n]
+        listed = [p.get("spec") for p in self.description.get("planners", [])]
+        waiting = [str(p) for p in listed if p not in counts]
+        if not short and not waiting:
+            return []
+        text = "**Partial**: " + "; ".join(
+            ([f"episodes so far: {', '.join(short)}"] if short else [])
+            + ([f"no episode yet: {', '.join(waiting)}"] if waiting else []))
+        return [text + ". Rerunning the evaluate command completes it.", ""]
+
+    def rss_lines(self) -> list[str]:
+        """Why peak RSS per planner may not be the planner's own."""
+        cfg = self.description.get("config") or {}
+        if cfg.get("ray") or cfg.get("workers"):
+            return ["Peak RSS: each planner ran in its own process, so it is that planner's.",
+                    ""]
+        ran = ("all planners ran in one process, so" if "workers" in cfg else
+               "how the planners ran was not recorded. If they ran in one process (the "
+               "default),")
+        return [f"Peak RSS: {ran} a planner's peak includes the planners run before it; "
+                "`cemgd evaluate --workers N` gives each planner's own.", ""]
 
 
 def find_evaluations(root: Path) -> list[Path]:
@@ -70,7 +104,7 @@ def load_evaluations(root: Path) -> tuple[list[Evaluation], list[Skipped]]:
         except ValueError as err:
             skipped.append(Skipped(rel, str(err)))
             continue
-        ev = Evaluation(rel, description, rows)
+        ev = Evaluation(rel, description, rows, rel if rel != "." else root.resolve().name)
         if not rows:
             skipped.append(Skipped(rel, "episodes.csv has no episode"))
         elif any(e.task == ev.task for e in out):
@@ -133,11 +167,13 @@ def evaluation_lines(evaluations: Sequence[Evaluation], files: Sequence[Path]) -
              "noise).", ""]
     for ev in evaluations:
         cfg = ev.description.get("config") or {}
-        lines += [f"### {ev.task}: model of trial {cfg.get('trial')} (`{ev.folder}`)", "",
+        lines += [f"### {ev.task}: model of trial {cfg.get('trial')} (`{ev.name}`)", "",
                   f"Run `{cfg.get('run_dir')}`, {len(set(r['seed'] for r in ev.rows))} "
                   f"episode seed(s), {cfg.get('episode_length')} steps per episode"
                   f"{', --quick' if ev.quick else ''}.", ""]
+        lines += ev.progress_lines()
         lines += summary_lines(ev.description, summarize(ev.description, ev.rows))
+        lines += ev.rss_lines()
         lines += [f"![{n}]({n})" for n in (f"{ev.task}_returns.png",
                                            f"{ev.task}_return_vs_rollouts.png") if n in names]
         lines += [""]
@@ -145,12 +181,15 @@ def evaluation_lines(evaluations: Sequence[Evaluation], files: Sequence[Path]) -
 
 
 def evaluation_planner_rows(evaluations: Sequence[Evaluation]) -> list[list[str]]:
-    """``[planner, family, label of the settings it ran with]`` per evaluated planner."""
+    """``[planner, family, label of the settings it ran with]`` per planner that has
+    episodes (a planner listed but not started yet is in :meth:`Evaluation.progress_lines`)."""
     rows: dict[str, list[str]] = {}
     for ev in evaluations:
-        for p in ev.description.get("planners", []):
-            rows.setdefault(p["spec"], [p["spec"], str(p.get("family", "?")),
-                                        str(p.get("label", p["spec"]))])
+        described = {p["spec"]: p for p in ev.description.get("planners", [])}
+        for spec in ev.planners():
+            p = described.get(spec, {})
+            rows.setdefault(spec, [spec, str(p.get("family", "not recorded")),
+                                   str(p.get("label", "not recorded"))])
     return list(rows.values())
 
 

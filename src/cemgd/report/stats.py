@@ -55,7 +55,9 @@ class Comparison:
     sd: float
     """Spread behind the interval: sd of the differences (paired) or pooled."""
     mean_a: float
+    """Mean of ``a`` (paired: over the shared seeds only)."""
     mean_b: float
+    """Mean of ``b`` (paired: over the shared seeds only)."""
 
 
 @dataclass(frozen=True)
@@ -92,12 +94,15 @@ def compare(a: Mapping[int, float], b: Mapping[int, float], lower_is_better: boo
         return None
     sign = -1.0 if lower_is_better else 1.0
     shared = sorted(set(a) & set(b))
-    mean_a, mean_b = float(np.mean(list(a.values()))), float(np.mean(list(b.values())))
     if len(shared) >= 2 or (len(shared) == 1 and len(a) == len(b) == 1):
-        d = sign * (np.array([a[k] for k in shared]) - np.array([b[k] for k in shared]))
+        xa, xb = np.array([a[k] for k in shared]), np.array([b[k] for k in shared])
+        d = sign * (xa - xb)
         low, high = bootstrap_mean_ci(d)
         sd = float(d.std(ddof=1)) if d.size > 1 else math.nan
-        return Comparison(float(d.mean()), low, high, len(shared), True, sd, mean_a, mean_b)
+        # the means of the pairs, so that they differ by the paired difference shown
+        return Comparison(float(d.mean()), low, high, len(shared), True, sd,
+                          float(xa.mean()), float(xb.mean()))
+    mean_a, mean_b = float(np.mean(list(a.values()))), float(np.mean(list(b.values())))
     xa, xb = np.array(list(a.values())), np.array(list(b.values()))
     rng = np.random.default_rng(1)
     ma = xa[rng.integers(0, xa.size, (RESAMPLES, xa.size))].mean(axis=1)
