@@ -349,3 +349,20 @@ def test_old_run_folder_with_members_and_layers_resumes(finished: Path, tmp_path
     rows = pets.run(_config(trials=3), folder, resume=True, show_progress=False)
     assert [r.trial for r in rows] == [0, 1, 2]
     assert json.loads((folder / "config.json").read_text())["num_members"] == 2
+
+
+# ----------------------------------------------------------------------------- chaos
+@pytest.mark.slow
+def test_chaos_benchmark_smallest_form_loses_nothing(tmp_path: Path) -> None:
+    """benchmarks/chaos.py at its smallest (one kill, two damaged files, the train and
+    evaluate writer races; no sweep): about 3 min on 2 loaded cores, so slow."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "chaos.py"
+    env = {**os.environ, "MUJOCO_GL": "egl", "CEMGD_NO_PROGRESS": "1"}
+    done = subprocess.run([sys.executable, str(script), "--kills", "1", "--corruptions", "2",
+                           "--no-sweep", "--seed", "1", "--out", str(tmp_path / "chaos")],
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    out = done.stdout
+    assert "kill points tried: 1" in out and "bad inputs tried: 2" in out
+    assert "concurrent writers tried: 2 pairs" in out
+    assert "runs lost: 0" in out and "problems: 0" in out
