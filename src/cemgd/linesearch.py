@@ -14,9 +14,10 @@ set (e.g. the ensemble's mean prediction while CEM ranks sampled particles, CEM-
 paper Sec. 5), so a step is accepted when it raises the objective it climbed;
 :func:`refine_and_pick` then re-scores the refined sequences with ``problem.rollout``.
 
-Cost: each candidate is evaluated once under ``jax.vjp`` and only an accepted one runs the
-backward pass (its gradient is the next step's): an accepted step costs one forward-backward,
-a rejected trial a forward. Under ``vmap`` the backward's ``lax.cond`` is a select (always run).
+Cost: a sequential search's first trial (usually the accepted one) runs under ``jax.vjp``,
+so accepting it costs one forward-backward pass, whose gradient is the next step's; later
+trials and the parallel search's batch are forward passes, and their accepted candidate is
+differentiated after the search. Under ``vmap`` the skipped backward passes (``lax.cond``) run.
 """
 
 from __future__ import annotations
@@ -171,67 +172,65 @@ def gradient_ascent(
     positive constant and scale with the action box (up to rounding).
     """
     k = actions.shape[0]
-    rollout = gradient_objective(problem, grad_objective, risk)
-    probe = functools.partial(_probe, rollout, obs, key)
-    start_r, n_bad, start_grad = probe(actions)
-    grad0 = start_grad(jnp.full((k,), grad_steps > 0))  # one forward-backward
+    raw = functools.partial(_raw, gradient_objective(problem, grad_objective, risk), obs, key)
+    start_r, n_bad, start_grad = _probe(raw, actions)  # one forward-backward
     n_roll0, n_bad0 = i32(0), i32(0)
     if problem.grad_rollout is not None and grad_objective != "sampled":
         returns, n_bad0, n_roll0 = start_r, n_bad, i32(k)
     decays = step_decay ** jnp.arange(line_search_trials, dtype=jnp.float32)
     search = _backtrack if line_search == "sequential" else _parallel
-    ctx = _Context(problem, probe, decays, search, step_rule, step_decay, grad_steps)
+    ctx = _Context(problem, raw, decays, search, step_rule, step_decay, grad_steps)
 
     def not_finished(c: _Step) -> Array:
         return (c.index < grad_steps) & ~jnp.all(c.done)
 
     init = _Step(
-        index=i32(0), actions=actions, returns=returns, grad=grad0,
-        done=~jnp.isfinite(returns), eta=jnp.full((k,), step_size, jnp.float32),
-        grad_steps=i32(0), trials=i32(0), rollouts=n_roll0, nonfinite=n_bad0,
+        index=i32(0), actions=actions, returns=returns,
+        grad=start_grad(jnp.full((k,), grad_steps > 0)), done=~jnp.isfinite(returns),
+        eta=jnp.full((k,), step_size, jnp.float32), grad_steps=i32(0), trials=i32(0),
+        rollouts=n_roll0, nonfinite=n_bad0,
     )
     out = jax.lax.while_loop(not_finished, functools.partial(_ascent_step, ctx), init)
     return Ascent(out.actions, out.returns, out.grad_steps, out.trials, out.rollouts,
                   out.nonfinite)
 
 
-Probe = Callable[[Array], tuple[Array, Array, Callable[[Array], Array]]]
+def _raw(rollout: Rollout, obs: Array, key: Array, a: Array) -> Array:
+    """``rollout``'s returns of ``a: [n, T, A]``, float32 ``[n]`` (maybe not finite)."""
+    r = jnp.asarray(rollout(obs, a, key))
+    if r.shape != (a.shape[0],):
+        raise ValueError(f"rollout: expected returns of shape [B] or per-particle [B, P] "
+                         f"with B = {a.shape[0]}, got shape {tuple(r.shape)}")
+    return r.astype(jnp.float32)
 
 
-def _probe(rollout: Rollout, obs: Array, key: Array,
+def _probe(raw: Callable[[Array], Array],
            a: Array) -> tuple[Array, Array, Callable[[Array], Array]]:
-    """Evaluate ``a: [n, T, A]`` once, keeping what a backward pass needs (``jax.vjp``).
-
-    Returns ``(returns: [n]`` (``-inf`` where not finite), ``num_nonfinite``,
-    ``grad(want: [n] bool) -> [n, T, A])``: the gradient of the rows that ``want`` and
-    are finite (zero elsewhere); the backward runs only if some row is wanted. So an
-    accepted line-search trial costs one forward-backward and a rejected one a forward.
-    """
-    n = a.shape[0]
-
-    def value(x: Array) -> Array:
-        r = jnp.asarray(rollout(obs, x, key))
-        if r.shape != (n,):
-            raise ValueError(f"rollout: expected returns of shape [B] or per-particle [B, P] "
-                             f"with B = {n}, got shape {tuple(r.shape)}")
-        return r.astype(jnp.float32)
-
-    raw, pullback = jax.vjp(value, a)
-    returns, num_bad = finite_or_neg_inf(raw)
+    """Evaluate ``a: [n, T, A]`` once under ``jax.vjp``: ``(returns: [n]`` (``-inf`` if not
+    finite), ``num_nonfinite``, ``grad(want: [n] bool) -> [n, T, A])``, the gradient of the
+    finite rows wanted (zero elsewhere; no backward pass when none is)."""
+    r, pullback = jax.vjp(raw, a)
 
     def grad(want: Array) -> Array:
-        cotangent = jnp.where(want & jnp.isfinite(raw), 1.0, 0.0).astype(raw.dtype)
+        cotangent = jnp.where(want & jnp.isfinite(r), 1.0, 0.0).astype(r.dtype)
         return jax.lax.cond(jnp.any(cotangent > 0), lambda: pullback(cotangent)[0],
                             lambda: jnp.zeros_like(a))
 
-    return returns, num_bad, grad
+    return (*finite_or_neg_inf(r), grad)
+
+
+def _grad_at(raw: Callable[[Array], Array], a: Array, want: Array) -> Array:
+    """Gradient at ``a: [n, T, A]`` of the rows that ``want: [n]`` (a forward-backward pass,
+    skipped when no row is wanted)."""
+    return jax.lax.cond(jnp.any(want), lambda: _probe(raw, a)[2](want),
+                        lambda: jnp.zeros_like(a))
 
 
 class _Context(NamedTuple):
     """What every gradient step of :func:`gradient_ascent` closes over (static)."""
 
     problem: Problem
-    probe: Probe  # _probe with the rollout, obs and key bound
+    raw: Callable[[Array], Array]  # _raw with the objective, obs and key bound
     decays: Array  # [J]: rho^j
     search: Callable[..., _Search]
     step_rule: StepRule
@@ -240,14 +239,14 @@ class _Context(NamedTuple):
 
 
 def _ascent_step(ctx: _Context, c: _Step) -> _Step:
-    """One gradient step of every sequence not done: direction, line search; the accepted
-    trial's evaluation also gives the next step's gradient (none after the last step)."""
+    """One gradient step of every sequence not done: direction, line search (which also
+    gives the accepted candidate's gradient, the next step's; none after the last step)."""
     g_ok = jnp.all(jnp.isfinite(c.grad), axis=(1, 2))
     d = ascent_direction(jnp.where(g_ok[:, None, None], c.grad, 0.0), ctx.problem,
                          ctx.step_rule)
     active = ~c.done & g_ok
     etas = c.eta[None, :] * ctx.decays[:, None]  # [J, k]
-    found = ctx.search(ctx.problem, ctx.probe, c.actions, c.returns, d, active, etas,
+    found = ctx.search(ctx.problem, ctx.raw, c.actions, c.returns, d, active, etas,
                        c.index + 1 < ctx.grad_steps)
     eta = c.eta
     if ctx.step_rule == "scaled":
@@ -263,58 +262,56 @@ def _ascent_step(ctx: _Context, c: _Step) -> _Step:
     )
 
 
-def _backtrack(problem: Problem, probe: Probe, a: Array, r: Array, d: Array, active: Array,
-               etas: Array, want_grad: Array) -> _Search:
+def _backtrack(problem: Problem, raw: Callable[[Array], Array], a: Array, r: Array,
+               d: Array, active: Array, etas: Array, want_grad: Array) -> _Search:
     """Sequential backtracking: trial ``j`` uses ``etas[j]: [k]``; stop at the first rise.
-    With ``want_grad``, a rise's gradient comes from the trial's own evaluation."""
-    num_trials = etas.shape[0]
+    The first trial (usually the accepted one) runs under ``jax.vjp``, so its gradient
+    costs a backward pass only; a later rise is differentiated after the search."""
 
-    class Carry(NamedTuple):
-        j: Array
-        found: _Search
-
-    def cond(c: Carry) -> Array:
-        return (c.j < num_trials) & jnp.any(active & ~c.found.accepted)
-
-    def body(c: Carry) -> Carry:
-        f = c.found
+    def tried(j: Array, f: _Search, cand: Array, rc: Array, nb: Array) -> tuple[Array, _Search]:
         searching = active & ~f.accepted
-        cand = problem.clip(a + etas[c.j][:, None, None] * d)
-        rc, nb, grad = probe(cand)
         better = searching & (rc > r)
-        g = grad(better & want_grad)
-        return Carry(c.j + 1, _Search(
+        return better, f._replace(
             actions=jnp.where(better[:, None, None], cand, f.actions),
-            returns=jnp.where(better, rc, f.returns),
-            grad=jnp.where(better[:, None, None], g, f.grad),
-            accepted=f.accepted | better,
-            eta=jnp.where(searching, etas[c.j], f.eta),
-            trials=f.trials + jnp.sum(searching),
-            nonfinite=f.nonfinite + nb,
-        ))
+            returns=jnp.where(better, rc, f.returns), accepted=f.accepted | better,
+            eta=jnp.where(searching, etas[j], f.eta), trials=f.trials + jnp.sum(searching),
+            nonfinite=f.nonfinite + nb)
 
-    init = _Search(a, r, jnp.zeros_like(a), jnp.zeros_like(active), etas[0], i32(0), i32(0))
-    return jax.lax.while_loop(cond, body, Carry(i32(0), init)).found
+    def body(c: tuple[Array, _Search]) -> tuple[Array, _Search]:
+        cand = problem.clip(a + etas[c[0]][:, None, None] * d)
+        return c[0] + 1, tried(c[0], c[1], cand, *finite_or_neg_inf(raw(cand)))[1]
+
+    def cond(c: tuple[Array, _Search]) -> Array:
+        return (c[0] < etas.shape[0]) & jnp.any(active & ~c[1].accepted)
+
+    cand = problem.clip(a + etas[0][:, None, None] * d)
+    rc, nb, grad = _probe(raw, cand)
+    none = _Search(a, r, jnp.zeros_like(a), jnp.zeros_like(active), etas[0], i32(0), i32(0))
+    first, found = tried(i32(0), none, cand, rc, nb)
+    found = jax.lax.while_loop(cond, body, (i32(1), found._replace(
+        grad=grad(first & want_grad))))[1]
+    late = found.accepted & ~first & want_grad
+    late_grad = _grad_at(raw, found.actions, late)
+    return found._replace(grad=jnp.where(late[:, None, None], late_grad, found.grad))
 
 
-def _parallel(problem: Problem, probe: Probe, a: Array, r: Array, d: Array, active: Array,
-              etas: Array, want_grad: Array) -> _Search:
-    """All ``J`` step sizes (``etas: [J, k]``) in one batched rollout; keep the best rise.
-    With ``want_grad``, its gradient comes from one backward pass through that batch."""
+def _parallel(problem: Problem, raw: Callable[[Array], Array], a: Array, r: Array,
+              d: Array, active: Array, etas: Array, want_grad: Array) -> _Search:
+    """All ``J`` step sizes (``etas: [J, k]``) in one batched forward pass; keep the best
+    rise, then take its gradient (a backward pass through all ``J k`` candidates measured
+    slower than a forward-backward of ``k``)."""
     num_trials, k = etas.shape
     cand = problem.clip(a[None] + etas[:, :, None, None] * d[None])  # [J, k, T, A]
-    rc, bad, grad = probe(cand.reshape(num_trials * k, *a.shape[1:]))
+    rc, bad = finite_or_neg_inf(raw(cand.reshape(num_trials * k, *a.shape[1:])))
     rc = rc.reshape(num_trials, k)
     best_j = jnp.argmax(rc, axis=0)
     best_r = jnp.max(rc, axis=0)
     accepted = active & (best_r > r)
-    picked = (jnp.arange(num_trials)[:, None] == best_j[None]) & accepted[None]  # [J, k]
-    g = grad(picked.reshape(-1) & want_grad).reshape(cand.shape)
-    best_a = cand[best_j, jnp.arange(k)]
+    actions = jnp.where(accepted[:, None, None], cand[best_j, jnp.arange(k)], a)
     return _Search(
-        actions=jnp.where(accepted[:, None, None], best_a, a),
+        actions=actions,
         returns=jnp.where(accepted, best_r, r),
-        grad=g[best_j, jnp.arange(k)],
+        grad=_grad_at(raw, actions, accepted & want_grad),
         accepted=accepted,
         eta=etas[best_j, jnp.arange(k)],
         trials=i32(num_trials * jnp.sum(active)),
