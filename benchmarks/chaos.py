@@ -7,9 +7,10 @@ drives the ``cemgd`` command line in subprocesses, as a hostile user would:
    ``cemgd sweep --quick`` and a ``cemgd evaluate --quick`` are each started twice at
    once on one folder: exactly one must finish (exit 0), the other must exit 2 with
    ``in use by pid``.
-2. **Kills.** ``N`` train runs and one sweep are SIGKILLed after a random delay (uniform
-   from 0.5 s to 80% of the reference's duration; if the run ends first, again below
-   its own duration), then resumed (``--resume``; the sweep
+2. **Kills.** ``N`` train runs and one sweep are SIGKILLed after a random delay (run ``i``
+   uniform in the ``i``-th of ``N`` equal slices of 0.5 s to 80% of the reference's
+   duration, so early and late instants are both tried; if the run ends first, at the
+   same point of its own duration), then resumed (``--resume``; the sweep
    by rerunning its command); each resumed run's metrics (timing columns aside) must equal the
    reference's, no stale checkpoint may stay, and a killed sweep driver's workers must
    die with it.
@@ -149,12 +150,13 @@ def kill_after(argv: list[str], delay: float) -> tuple[bool, list[int], float]:
         return True, kids, time.perf_counter() - t0
 
 
-def kill_somewhere(argv: list[str], folder: Path, limit: float, rng: random.Random,
+def kill_somewhere(argv: list[str], folder: Path, limit: float, fraction: float,
                    tries: int = 3) -> tuple[bool, list[int], float]:
-    """SIGKILL ``argv`` at a random instant in ``[0.5, limit]`` s; when it ended first (the
-    reference, raced by a second writer, ran slower), retry below its own duration."""
+    """SIGKILL ``argv`` at ``fraction`` of the way through ``[0.5, limit]`` s; when it ended
+    first (the reference, raced by a second writer, ran slower), retry at the same
+    fraction of its own duration."""
     for _ in range(tries):
-        delay = rng.uniform(0.5, max(limit, 1.0))
+        delay = 0.5 + fraction * (max(limit, 1.0) - 0.5)
         killed, kids, seconds = kill_after(argv, delay)
         if killed:
             return True, kids, delay
@@ -172,10 +174,11 @@ def phase(folder: Path) -> str:
     return f"{done} trial(s) committed{'' if state else ', no state.json yet'}"
 
 
-def kill_train(i: int, limit: float, rng: random.Random, ref: Path, root: Path,
+def kill_train(i: int, limit: float, fraction: float, ref: Path, root: Path,
                tally: Tally) -> None:
     folder = root / f"killed-{i}"
-    killed, _, delay = kill_somewhere(cemgd(*TRAIN, "--out", str(folder)), folder, limit, rng)
+    killed, _, delay = kill_somewhere(cemgd(*TRAIN, "--out", str(folder)), folder, limit,
+                                      fraction)
     where = phase(folder) if killed else "run ended first"
     code, err = finish(start(cemgd(*TRAIN, "--out", str(folder), "--resume")))
     same = code == 0 and metrics(folder) == metrics(ref)
@@ -194,10 +197,10 @@ def run_folders(sweep: Path) -> list[Path]:
     return sorted(p.parent for p in sweep.rglob("config.json") if p.parent != sweep)
 
 
-def kill_sweep(limit: float, rng: random.Random, ref: Path, root: Path, tally: Tally) -> None:
+def kill_sweep(limit: float, fraction: float, ref: Path, root: Path, tally: Tally) -> None:
     folder = root / "sweep-killed"
     killed, kids, delay = kill_somewhere(cemgd(*SWEEP, "--out", str(folder)), folder, limit,
-                                         rng)
+                                         fraction)
     time.sleep(3.0)  # a parent-death signal is delivered at once; give the kernel time
     orphans = [k for k in kids if alive(k)]
     where = (f"{sum(len(read_metrics(r)) for r in run_folders(folder))} trial(s) committed"
@@ -340,10 +343,10 @@ def main(argv: list[str] | None = None) -> int:
          "cemgd evaluate", tally)
     sweep_s = 0.0 if args.no_sweep else race(cemgd(*SWEEP, "--out", str(sweep)),
                                              "cemgd sweep", tally)
-    for i in range(args.kills):
-        kill_train(i, 0.8 * train_s, rng, ref, root, tally)
+    for i in range(args.kills):  # stratified: kill i in the i-th of N slices of the run
+        kill_train(i, 0.8 * train_s, (i + rng.random()) / args.kills, ref, root, tally)
     if not args.no_sweep:
-        kill_sweep(0.8 * sweep_s, rng, sweep, root, tally)
+        kill_sweep(0.8 * sweep_s, rng.random(), sweep, root, tally)
     kinds = sorted(k for k, v in DAMAGES.items() if not (args.no_sweep and v[0] == "sweep"))
     sources = {"run": ref, "eval": evaluation, "sweep": sweep}
     for kind in rng.sample(kinds, min(args.corruptions, len(kinds))):
