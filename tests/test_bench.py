@@ -71,3 +71,31 @@ def test_reject_variant_rejects_every_trial(tmp_path):
         config, planners=("gd:grad_steps=3,line_search_trials=4@reject",), repeats=2, warmup=0)
     (row,) = bench.run(config, tmp_path)
     assert row["grad_steps"] == 0 and row["line_search_trials"] == 4
+
+
+def test_gradient_stage_bound_is_weight_bytes_times_passes():
+    """The bound reads the weights a row uses once per time step of every pass."""
+    import jax
+    import numpy as np
+
+    from cemgd import Problem, make_planner
+    from cemgd.experiments import steptime
+    from cemgd.models import init_ensemble, make_rollout
+
+    params = init_ensemble(jax.random.key(0), 3, 2, 4, 8, 2)  # S = 3, A = 2, E = 4
+    member = 4 * (5 * 8 + 8 * 8 + 8 * 6 + 8 + 8 + 6)  # f32 weights and biases of one member
+    assert steptime.weight_bytes(params, 1) == member
+    assert steptime.weight_bytes(params, 3) == 3 * member
+    problem = Problem(make_rollout(params, bench.reward, 1), 5, -np.ones(2), np.ones(2),
+                      obs_shape=(3,))
+    obs, key = np.full(3, 0.1, np.float32), jax.random.key(1)
+    for line_search in ("sequential", "parallel"):
+        planner = make_planner("gd", grad_steps=3, line_search_trials=2, line_search=line_search)
+        stage = steptime.gradient_stage(planner, problem, obs, key, 1000, 2.0, repeats=1)
+        assert stage.gradients >= 1 and stage.trials >= stage.gradients
+        assert stage.backwards == stage.gradients
+        own = 0 if line_search == "sequential" else stage.gradients - 1  # all 3 accepted
+        assert stage.forwards == 1 + stage.trials + own
+        assert stage.bound_ms == pytest.approx(
+            1000 * 5 * (stage.forwards + stage.backwards) / 2e9 * 1e3)
+    assert steptime.gradient_stage(make_planner("cem"), problem, obs, key, 1, 1.0, 1) is None

@@ -15,7 +15,11 @@ roofline: the ensemble matmul FLOPs of the step (``2 * in * out`` per layer, per
 row and time step, times ``rows = forward rollouts + 3 * gradient rollouts``,
 times particles and T) over the matmul throughput measured in the same process
 (a jitted square f32 matmul), so ``ratio = measured / roofline`` says how far a
-step is from compute-bound.
+step is from compute-bound. Beside the replan step it compiles and times the first step
+(``plan_fn(first=True)``: CEM-GD's ``N_init`` step) with its compiled memory, and one
+sequence's gradient stage beside a lower bound (the weight bytes a rollout row reads per
+time step x T x forward and backward passes / the bandwidth of a copy that size, measured
+in the same run), with a trivial jitted call's and a scan step's own time.
 
 Planners are given as ``NAME[:KEY=VALUE,...][@VARIANT]`` (NAME may be a paper
 variant such as ``cem-500``); a bad spec is a ValueError.
@@ -55,11 +59,12 @@ from cemgd.experiments.common import (
     time_plan_step,
 )
 from cemgd.experiments.steptime import (
+    Machine,
     first_step,
     gradient_rollouts,
     gradient_stage,
-    matmul_gflops,
     max_rss_mb,
+    measure_machine,
     memory_mb,
 )
 from cemgd.models import forward_flops, init_ensemble, make_rollout
@@ -228,7 +233,7 @@ def surrogate(rollout: Callable, flip_gradient: bool) -> Callable:
 
 
 def bench_planner(
-    spec: str, config: Config, rollout: Callable, obs: Array, key: Array, throughput: float,
+    spec: str, config: Config, rollout: Callable, obs: Array, key: Array, machine: Machine,
     params: Any,
 ) -> dict[str, Any]:
     """Compile and time one planner's replan step, its first step and its gradient stage."""
@@ -250,7 +255,8 @@ def bench_planner(
     mem_mb = memory_mb(timing.compiled)
     rss1 = max_rss_mb()
     first = first_step(planner, problem, obs, key, min(config.repeats, 5))
-    stage = gradient_stage(planner, problem, obs, key, params, min(config.repeats, 10)) if (
+    stage = gradient_stage(planner, problem, obs, key, machine.step_bytes,
+                           machine.bandwidth_gbs, min(config.repeats, 10)) if (
         variant == "model") else None
 
     counters = {f: float(np.mean([float(getattr(i, f)) for i in infos]))
@@ -259,7 +265,7 @@ def bench_planner(
     grads = gradient_rollouts(planner, counters)
     forwards = counters["num_rollouts"] - grads
     flops = forward_flops(params) * config.horizon * config.num_particles * (forwards + 3.0 * grads)
-    roofline_ms = flops / (throughput * 1e9) * 1e3
+    roofline_ms = flops / (machine.gflops * 1e9) * 1e3
     ms = np.asarray(timing.times_ms)
     median = float(np.median(ms))
     return {
@@ -274,7 +280,9 @@ def bench_planner(
         "first_compile_s": round(first.compile_s, 3), "first_median_ms": round(first.median_ms, 3),
         "first_mem_mb": _round(first.mem_mb),
         "grad_stage_ms": round(stage.median_ms, 3) if stage else "",
-        "grad_stage_bound_ms": round(stage.bound_ms, 3) if stage else "",
+        "grad_stage_bound_ms": round(stage.bound_ms, 4) if stage else "",
+        "grad_stage_passes": f"{stage.forwards}+{stage.backwards}" if stage else "",
+        "grad_stage_gap": round(stage.median_ms / stage.bound_ms, 1) if stage else "",
         "rss_delta_mb": round(rss1 - rss0, 1),
         **counters,
         "gradient_rollouts": grads,
@@ -283,14 +291,17 @@ def bench_planner(
         "roofline_ms": round(roofline_ms, 3),
         "ratio": round(median / roofline_ms, 2) if roofline_ms > 0 else float("nan"),
         "load_avg": round(os.getloadavg()[0], 2),
-        "matmul_gflops": round(throughput, 1),
+        "matmul_gflops": round(machine.gflops, 1),
+        "copy_gbs": round(machine.bandwidth_gbs, 1),
+        "call_us": round(machine.call_us, 1),
+        "scan_step_us": round(machine.scan_us, 2),
     }
 
 
 # ---- the study --------------------------------------------------------------------
 
 SUMMARY = ("planner", "num_rollouts", "compile_s", "median_ms", "mem_mb", "first_median_ms",
-           "first_mem_mb", "grad_stage_ms", "grad_stage_bound_ms", "ratio")
+           "first_mem_mb", "grad_stage_ms", "grad_stage_bound_ms", "grad_stage_gap", "ratio")
 
 
 def run(config: Config, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -312,8 +323,12 @@ def _run(config: Config, out: str | os.PathLike[str], run_dir: StudyFolder) -> l
     if devices > 1:
         rollout = shard_rollout(rollout)
     obs = 0.1 * jax.random.normal(obs_key, (config.obs_dim,), jnp.float32)
-    throughput = matmul_gflops(config.matmul_size)
-    console.print(f"bench: {throughput:.1f} GFLOP/s on a {config.matmul_size}^2 f32 matmul; "
+    machine = measure_machine(params, min(config.num_particles, config.members),
+                              config.matmul_size)
+    console.print(f"bench: {machine.gflops:.1f} GFLOP/s on a {config.matmul_size}^2 f32 matmul; "
+                  f"{machine.bandwidth_gbs:.1f} GB/s copying {machine.step_bytes / 1e3:.0f} kB "
+                  f"(the weights a row reads per time step); a trivial jitted call "
+                  f"{machine.call_us:.1f} us, a scan step of tiny layers {machine.scan_us:.2f} us; "
                   f"{jax.device_count()} device(s), {os.cpu_count()} CPUs, "
                   f"load {os.getloadavg()[0]:.2f}")
 
@@ -325,21 +340,36 @@ def _run(config: Config, out: str | os.PathLike[str], run_dir: StudyFolder) -> l
             if spec in done:
                 rows.append(_from_csv(done[spec]))
             else:
-                row = bench_planner(spec, config, rollout, obs, plan_key, throughput, params)
+                row = bench_planner(spec, config, rollout, obs, plan_key, machine, params)
                 run_dir.append(CSV, row)
                 rows.append(row)
             bar.advance(task)
 
     print_table("plan step (replan path), first step and gradient stage", rows, SUMMARY)
-    for row in rows:  # cem-gd-robust's replan step against cem-gd's with the same settings
+    _print_notes(rows, config, machine)
+    write_markdown(path / MD, config, rows, machine)
+    return rows
+
+
+def _print_notes(rows: list[dict[str, Any]], config: Config, machine: Machine) -> None:
+    """cem-gd-robust's replan step against cem-gd's; each gradient stage against its bound."""
+    for row in rows:
         twin = next((r for r in rows if r["spec"] == str(row["spec"]).replace(
             "cem-gd-robust", "cem-gd", 1) and r is not row), None)
         if str(row["spec"]).startswith("cem-gd-robust") and twin:
             console.print(f"bench: {row['spec']} replan step {row['median_ms']:.3g} ms = "
                           f"{float(row['median_ms']) / float(twin['median_ms']):.2f} x "
                           f"{twin['spec']}'s")
-    write_markdown(path / MD, config, rows, throughput)
-    return rows
+        if row.get("grad_stage_ms", "") != "":
+            passes = sum(int(p) for p in str(row["grad_stage_passes"]).split("+"))
+            loop_ms = passes * config.horizon * machine.scan_us / 1e3
+            console.print(
+                f"bench: {row['spec']} gradient stage (one sequence) {row['grad_stage_ms']} ms "
+                f"vs bound {row['grad_stage_bound_ms']} ms = {machine.step_bytes / 1e3:.0f} kB "
+                f"x T = {config.horizon} x ({row['grad_stage_passes']} forward+backward "
+                f"passes) / {machine.bandwidth_gbs:.1f} GB/s: {row['grad_stage_gap']} x the "
+                f"bound; one jitted call costs {machine.call_us:.1f} us, the passes' time "
+                f"steps with tiny layers {loop_ms:.2f} ms")
 
 
 def _round(value: float | str) -> float | str:

@@ -6,11 +6,12 @@ Used by ``cemgd bench``. The replan step is timed by
 - :func:`first_step`: the compiled first step (CEM-GD's ``N_init`` step), its memory
   and the median of a few calls, each from a fresh state;
 - :func:`gradient_stage`: the line-search gradient ascent of one sequence (``k = 1``)
-  with the planner's settings, timed alone, beside a bound: a gradient step reads the
-  ensemble's weights at least twice per time step (forward and backward matrix-vector
-  products) and a line-search trial once, so ``bound = T * t_read * (2 * gradients +
-  trials + 1)`` (``+ 1``: the start's evaluation), with ``t_read`` the measured time of
-  one matrix-vector pass through every member's layers (:func:`weight_read_ms`).
+  with the planner's settings, timed alone, beside a lower bound: every pass over the
+  horizon (forward or backward: matrix-vector products, the weights read once per time
+  step) moves at least the weights a row uses, so ``bound = weight bytes x T x passes /
+  bandwidth``, the bandwidth of a cache-sized copy measured in the same run
+  (:func:`copy_bandwidth_gbs`); :func:`call_overhead_us` and :func:`scan_step_us` measure
+  what the bound leaves out (a jitted call's dispatch, a loop step's own cost).
 """
 
 from __future__ import annotations
@@ -64,50 +65,111 @@ def first_step(planner: Planner, problem: Problem, obs: Array, key: Array,
     return FirstStep(compile_s, float(np.median(times)), memory_mb(compiled))
 
 
-def weight_read_ms(params: Any, steps: int = 200, repeats: int = 5) -> float:
-    """Time of one matrix-vector pass through every member's layers (batch 1), ms.
+def weight_bytes(params: Any, members: int) -> int:
+    """Bytes of the weights and biases of ``members`` of the ensemble's members: what a
+    rollout row reads per time step (one member per particle, ``min(P, E)`` in all)."""
+    per_member = sum(int(np.prod(x.shape[1:])) * x.dtype.itemsize
+                     for x in (*params.weights, *params.biases))
+    return members * per_member
 
-    A jitted ``lax.scan`` of ``steps`` dependent passes (each layer's output feeds the
-    next, the last one's first entries the next step's input), so dispatch is paid once
-    and every pass reads every weight: the per-time-step cost of one sequence, if
-    reading the weights were all it took.
+
+def copy_bandwidth_gbs(nbytes: int, seconds: float = 0.3) -> float:
+    """Best bandwidth of a numpy copy of an ``nbytes`` buffer (bytes read + written), GB/s.
+
+    At the weights' size the buffer stays in cache as the weights do, so this is about the
+    fastest the weights can be read here; the best of 5 rounds, to dodge other load.
     """
-    weights = list(params.weights)
-    in0 = int(weights[0].shape[1])
+    src = np.ones(max(1, nbytes // 4), np.float32)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)
+    reps = max(1, int(seconds / 5 / max(nbytes / 10e9, 1e-7)))
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            np.copyto(dst, src)
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return 2 * src.nbytes / best / 1e9
 
-    def one_pass(x: Array, _: None) -> tuple[Array, None]:
-        h = x
-        for w in weights:
-            h = jnp.tanh(jnp.einsum("ei,eio->eo", h, w))
-        if h.shape[1] < in0:
-            h = jnp.pad(h, ((0, 0), (0, in0 - h.shape[1])))
-        return h[:, :in0], None
 
-    run = jax.jit(lambda x: jax.lax.scan(one_pass, x, None, length=steps)[0])
-    x0 = jnp.full((weights[0].shape[0], in0), 0.1, jnp.float32)
-    run(x0).block_until_ready()
+def call_overhead_us(repeats: int = 200) -> float:
+    """Median time of a trivial jitted call (``x + 1`` on a scalar, waited for), us."""
+    f = jax.jit(lambda x: x + 1)
+    x = jnp.float32(0)
+    f(x).block_until_ready()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        run(x0).block_until_ready()
-        times.append((time.perf_counter() - t0) * 1e3 / steps)
+        f(x).block_until_ready()
+        times.append((time.perf_counter() - t0) * 1e6)
     return float(np.median(times))
 
 
+def scan_step_us(layers: int, steps: int = 2000, repeats: int = 5) -> float:
+    """One step of a jitted ``lax.scan`` whose body is ``layers`` tiny (8 x 8) matrix-vector
+    products with a tanh, us: what a rollout's time step costs beyond reading weights."""
+    w = jnp.full((8, 8), 0.1, jnp.float32)
+
+    def body(c: Array, _: None) -> tuple[Array, None]:
+        for _ in range(layers):
+            c = jnp.tanh(w @ c)
+        return c, None
+
+    run = jax.jit(lambda x: jax.lax.scan(body, x, None, length=steps)[0])
+    x = jnp.full((8,), 0.1, jnp.float32)
+    run(x).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run(x).block_until_ready()
+        times.append((time.perf_counter() - t0) * 1e6 / steps)
+    return float(np.median(times))
+
+
+class Machine(NamedTuple):
+    """What ``cemgd bench`` measures once: matmul GFLOP/s, the copy bandwidth (GB/s) of a
+    buffer the size of the weights a rollout row reads per time step (``step_bytes``), a
+    trivial jitted call's time and a scan step's of as many tiny layers as the model's (us)."""
+
+    gflops: float
+    bandwidth_gbs: float
+    step_bytes: int
+    call_us: float
+    scan_us: float
+
+
+def measure_machine(params: Any, members: int, matmul_size: int) -> Machine:
+    """:class:`Machine` for the ensemble ``params``, a row using ``members`` of them."""
+    step_bytes = weight_bytes(params, members)
+    return Machine(matmul_gflops(matmul_size), copy_bandwidth_gbs(step_bytes), step_bytes,
+                   call_overhead_us(), scan_step_us(len(params.weights)))
+
+
 class GradientStage(NamedTuple):
-    """Result of :func:`gradient_stage` (per call of one sequence's ascent)."""
+    """Result of :func:`gradient_stage` (one call of one sequence's ascent).
+
+    ``forwards`` and ``backwards`` are the passes over ``T`` the ascent makes at least (the
+    start's forward-backward, one forward per trial, one backward per gradient, and a
+    forward for each gradient the parallel search takes after it); ``bound_ms`` = weight
+    bytes per time step x ``T`` x (forwards + backwards) / the copy bandwidth.
+    """
 
     median_ms: float
     gradients: int
     trials: int
+    forwards: int
+    backwards: int
     bound_ms: float
 
 
 def gradient_stage(planner: Planner, problem: Problem, obs: Array, key: Array,
-                   params: Any, repeats: int) -> GradientStage | None:
+                   step_bytes: int, bandwidth_gbs: float,
+                   repeats: int) -> GradientStage | None:
     """Time one sequence's gradient ascent with ``planner``'s settings; ``None`` if it has none.
 
-    The start is a uniform random sequence; the bound is the module docstring's.
+    The start is a uniform random sequence whose return is computed outside the timed call;
+    ``step_bytes`` (:func:`weight_bytes`) and ``bandwidth_gbs`` (:func:`copy_bandwidth_gbs`)
+    give the bound (:class:`GradientStage`).
     """
     c = planner.config
     if not hasattr(c, "line_search_trials"):
@@ -116,24 +178,27 @@ def gradient_stage(planner: Planner, problem: Problem, obs: Array, key: Array,
     start = jax.random.uniform(jax.random.fold_in(key, 1), (1, problem.horizon,
                                problem.action_dim), minval=problem.action_low,
                                maxval=problem.action_high)
-
-    @jax.jit
-    def run(a: Array) -> Any:
-        r, _ = evaluate(problem, obs, a, key)
-        return gradient_ascent(problem, obs, a, r, key, c.grad_steps, c.step_size,
-                               c.step_decay, c.line_search_trials, c.line_search,
-                               c.step_rule)
-
-    out = jax.block_until_ready(run(start))
+    r0, _ = evaluate(problem, obs, start, key)
+    run = jax.jit(lambda a, r: gradient_ascent(
+        problem, obs, a, r, key, c.grad_steps, c.step_size, c.step_decay,
+        c.line_search_trials, c.line_search, c.step_rule,
+        getattr(c, "grad_objective", "mean"), getattr(c, "risk", 0.5)))
+    out = jax.block_until_ready(run(start, r0))
     times = []
     for _ in range(max(1, repeats)):
         t0 = time.perf_counter()
-        jax.block_until_ready(run(start))
+        jax.block_until_ready(run(start, r0))
         times.append((time.perf_counter() - t0) * 1e3)
-    grads = int(out.num_rollouts) - int(out.line_search_trials)
     trials = int(out.line_search_trials)
-    bound = problem.horizon * weight_read_ms(params) * (2 * grads + trials + 1)
-    return GradientStage(float(np.median(times)), grads, trials, bound)
+    grads = int(out.num_rollouts) - trials
+    # the parallel search differentiates its accepted candidate with a forward-backward
+    # (none after the last step); a sequential one only a rise after its first trial,
+    # which the counters do not show: left out, so the bound stays a lower bound
+    accepted = int(out.grad_steps)
+    own = accepted - (accepted == c.grad_steps) if c.line_search == "parallel" else 0
+    forwards, backwards = 1 + trials + own, grads
+    bound = step_bytes * problem.horizon * (forwards + backwards) / (bandwidth_gbs * 1e9) * 1e3
+    return GradientStage(float(np.median(times)), grads, trials, forwards, backwards, bound)
 
 
 def matmul_gflops(size: int, repeats: int = 10) -> float:
