@@ -105,3 +105,15 @@ def test_an_accepted_step_costs_one_forward_backward():
     jax.effects_barrier()
     assert int(ascent.grad_steps) == 6 and int(ascent.line_search_trials) == 6
     assert len(calls) == 1 + 1 + 6  # the passed-in returns, the starts' gradient, 6 trials
+
+
+def test_refine_and_pick_counts_the_re_evaluated_sequences():
+    from cemgd.linesearch import GradientSettings, refine_and_pick
+
+    problem = cemgd.Problem(lambda o, a, k: -jnp.sum((a - 0.5) ** 2, axis=(1, 2)), 4,
+                            -np.ones(2), np.ones(2))
+    starts = jnp.zeros((3, 4, 2))
+    refined = refine_and_pick(problem, OBS, starts, problem.rollout(OBS, starts, KEY), KEY,
+                              GradientSettings(top_k=3, grad_steps=2, step_size=0.05))
+    assert int(refined.ascent.num_rollouts) == 3 * 2 + int(refined.ascent.line_search_trials)
+    assert int(refined.num_rollouts) == int(refined.ascent.num_rollouts) + 3

@@ -365,13 +365,14 @@ class GradientSettings:
 
 class Refined(NamedTuple):
     """Result of :func:`refine_and_pick`: the best refined sequence ``actions: [T, A]``, its
-    re-evaluated ``best_return``, the full :class:`Ascent` (counters included) and
-    ``num_nonfinite``, the non-finite evaluations of the ascent and the re-evaluation."""
+    re-evaluated ``best_return``, the full :class:`Ascent` (counters included), and the
+    ascent's and the re-evaluation's ``num_nonfinite`` and ``num_rollouts`` (``+ k``)."""
 
     actions: Array
     best_return: Array
     ascent: Ascent
     num_nonfinite: Array
+    num_rollouts: Array
 
 
 def refine_and_pick(
@@ -390,6 +391,5 @@ def refine_and_pick(
     )
     final_returns, final_bad = evaluate(problem, obs, ascent.actions, key)
     best = jnp.argmax(final_returns)
-    return Refined(
-        ascent.actions[best], final_returns[best], ascent, ascent.num_nonfinite + final_bad
-    )
+    return Refined(ascent.actions[best], final_returns[best], ascent,
+                   ascent.num_nonfinite + final_bad, ascent.num_rollouts + actions.shape[0])
