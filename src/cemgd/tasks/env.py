@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -220,6 +222,16 @@ class _CheckedEnv(_Wrapper):
 
 
 # --------------------------------------------------------------------------- cart-pole
+@functools.cache
+def _jitted(dynamics: CartPoleSwingUp) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``(jit(step), jit(reset))`` of ``dynamics``, once per dynamics object.
+
+    A task hands its one ``dynamics`` to every env it makes (``CartPoleSwingUp`` hashes
+    by identity), so an episode after the first compiles nothing for the environment.
+    """
+    return jax.jit(dynamics.step), jax.jit(dynamics.reset)
+
+
 class CartPoleSwingUpEnv(_Env):
     """The JAX :class:`~cemgd.tasks.cartpole.CartPoleSwingUp` behind gymnasium's API.
 
@@ -246,8 +258,7 @@ class CartPoleSwingUpEnv(_Env):
         self.action_space = box(self.dynamics.action_low, self.dynamics.action_high)
         inf = np.full((self.dynamics.obs_dim,), np.inf, dtype=np.float32)
         self.observation_space = box(-inf, inf, dtype=np.float32)
-        self._step = jax.jit(self.dynamics.step)
-        self._reset = jax.jit(self.dynamics.reset)
+        self._step, self._reset = _jitted(self.dynamics)
         self._obs: Array | None = None
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> Any:
