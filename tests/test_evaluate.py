@@ -293,6 +293,7 @@ def test_tensorboard_events_per_planner_and_episode(run_dir: Path, tmp_path: Pat
     assert main(["evaluate", str(run_dir), "--planners", "cem-50", "--episodes", "2",
                  "--quick", "--no-progress", "--tensorboard", "--out", str(out)]) == 0
     rows = _rows(out)
+    assert not (out / "tensorboard" / "cem-50" / "tensorboard").exists()  # not nested
     scalars = read_scalars(out / "tensorboard" / "cem-50")
     assert [step for step, _ in scalars["episode/return"]] == [0, 1]
     assert [v for _, v in scalars["episode/return"]] == pytest.approx(

@@ -471,8 +471,8 @@ def test_local_ray_binds_loopback_and_clusters_need_a_token(
     from cemgd.sweep import ray_cluster
 
     fake = _FakeRay()
-    assert ray_cluster.connect(fake, SweepConfig(**TINY, ray="local"))
-    assert fake.calls == [{"address": "local", "num_cpus": os.cpu_count(),
+    assert ray_cluster.connect(fake, "local", 2)
+    assert fake.calls == [{"address": "local", "num_cpus": 2,
                            "include_dashboard": False, "_node_ip_address": "127.0.0.1"}]
     pytest.importorskip("ray", reason="Ray is not installed (pip install -e .[ray])")
     # a cluster address with no token anywhere is refused before connecting
@@ -485,11 +485,11 @@ def test_local_ray_binds_loopback_and_clusters_need_a_token(
     AuthenticationTokenLoader.instance().reset_cache()
     try:
         with pytest.raises(ValueError, match="ray: cemgd connects to Ray clusters with token"):
-            ray_cluster.connect(fake, SweepConfig(**TINY, ray="10.0.0.1:6379"))
+            ray_cluster.connect(fake, "10.0.0.1:6379", 2)
         assert len(fake.calls) == 1
         monkeypatch.setenv("RAY_AUTH_TOKEN", "a" * 32)
         AuthenticationTokenLoader.instance().reset_cache()
-        assert ray_cluster.connect(fake, SweepConfig(**TINY, ray="10.0.0.1:6379"))
+        assert ray_cluster.connect(fake, "10.0.0.1:6379", 2)
         assert fake.calls[-1] == {"address": "10.0.0.1:6379"}
     finally:
         monkeypatch.undo()

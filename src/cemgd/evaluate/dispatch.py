@@ -17,7 +17,6 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from cemgd.evaluate.core import EvaluateConfig, FrozenModel, planner_episodes
@@ -102,9 +101,8 @@ def run_ray(config: EvaluateConfig, model: FrozenModel, todo: Mapping[str, Seque
     if not jobs:
         return
     ray = import_ray() if ray is None else ray
-    # connect() reads .ray and .workers (a local Ray gets one CPU per planner by default)
-    started_here = connect(ray, SimpleNamespace(ray=config.ray,
-                                                workers=config.workers or len(jobs)))
+    # a local Ray gets one CPU per planner by default
+    started_here = connect(ray, config.ray, config.workers or len(jobs))
     remote = ray.remote(num_cpus=1, max_retries=0)(ray_task).options(
         runtime_env={"env_vars": worker_env(single_thread=True)})
     files = model_files(model)

@@ -92,7 +92,7 @@ class _Events:
             return
         spec = str(row["planner"])
         if spec not in self.writers:
-            self.writers[spec] = TensorBoardWriter(self.folder / spec)
+            self.writers[spec] = TensorBoardWriter(self.folder / spec, subfolder="")
         self.writers[spec].add_trial(int(row["episode"]), {
             "episode_return": row["return"], "plan_ms_mean": row["plan_ms_mean"],
             "rollouts_per_step": row["rollouts_per_step"]})

@@ -66,11 +66,12 @@ def check_tensorboard(argument: str = "--tensorboard") -> None:
 class TensorBoardWriter:
     """Scalars of one folder, one :meth:`add_trial` per finished trial (a context manager)."""
 
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
+    def __init__(self, folder: str | os.PathLike[str], subfolder: str = FOLDER) -> None:
+        """Events go to ``folder/subfolder`` (``subfolder=""``: ``folder`` itself)."""
         check_tensorboard()
         from tensorboardX import SummaryWriter
 
-        self.path = Path(folder) / FOLDER
+        self.path = Path(folder) / subfolder
         self.path.mkdir(parents=True, exist_ok=True)
         self._writer = SummaryWriter(logdir=str(self.path), flush_secs=10)
 

@@ -93,24 +93,27 @@ def check_token() -> None:
         )
 
 
-def connect(ray: Any, config: SweepConfig) -> bool:
-    """Connect to or start the Ray of ``config.ray``; True if this call started it."""
+def connect(ray: Any, address: str, workers: int) -> bool:
+    """Connect to or start the Ray at ``address`` (``local``, ``auto`` or host:port).
+
+    ``workers``: the CPUs a ``local`` Ray gets. True if this call started Ray.
+    """
     if ray.is_initialized():
         return False
-    if config.ray == "local":
-        ray.init(address="local", num_cpus=config.workers, include_dashboard=False,
+    if address == "local":
+        ray.init(address="local", num_cpus=workers, include_dashboard=False,
                  _node_ip_address="127.0.0.1")
-    elif config.ray == "auto":
+    elif address == "auto":
         ray.init(address=None, include_dashboard=False)
     else:
-        check_reachable(config.ray)
+        check_reachable(address)
         check_token()
         os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray reads its mode from here
         try:
-            ray.init(address=config.ray)
+            ray.init(address=address)
         except (ConnectionError, RuntimeError) as err:  # reachable, but not a Ray head
             raise ValueError(
-                f"ray: cannot connect to a Ray cluster at {config.ray} "
+                f"ray: cannot connect to a Ray cluster at {address} "
                 f"({' '.join(str(err).split())[:200]})"
             ) from None
     return True
@@ -121,7 +124,7 @@ def run_ray(config: SweepConfig, todo: list[tuple[RunSpec, str]], finish: Finish
     """Run ``todo`` as Ray tasks (one CPU each); files come back to the driver unless
     ``config.ray_shared_fs``."""
     ray = import_ray()
-    started_here = connect(ray, config)
+    started_here = connect(ray, config.ray, config.workers)
     remote = ray.remote(num_cpus=1, max_retries=0, max_calls=1)(ray_task).options(
         runtime_env={"env_vars": worker_env(single_thread=True)})
     attempts = {spec.name: 0 for spec, _ in todo}
