@@ -18,8 +18,8 @@ times particles and T) over the matmul throughput measured in the same process
 step is from compute-bound. Beside the replan step it compiles and times the first step
 (``plan_fn(first=True)``: CEM-GD's ``N_init`` step) with its compiled memory, and one
 sequence's gradient stage beside a lower bound (the weight bytes a rollout row reads per
-time step x T x forward and backward passes / the bandwidth of a copy that size, measured
-in the same run), with a trivial jitted call's and a scan step's own time.
+time step x T x forward and backward passes / the fastest measured read of a buffer that
+size), with a trivial jitted call's and a scan step's own time.
 
 Planners are given as ``NAME[:KEY=VALUE,...][@VARIANT]`` (NAME may be a paper
 variant such as ``cem-500``); a bad spec is a ValueError.
@@ -292,7 +292,7 @@ def bench_planner(
         "ratio": round(median / roofline_ms, 2) if roofline_ms > 0 else float("nan"),
         "load_avg": round(os.getloadavg()[0], 2),
         "matmul_gflops": round(machine.gflops, 1),
-        "copy_gbs": round(machine.bandwidth_gbs, 1),
+        "read_gbs": round(machine.bandwidth_gbs, 1),
         "call_us": round(machine.call_us, 1),
         "scan_step_us": round(machine.scan_us, 2),
     }
@@ -326,7 +326,7 @@ def _run(config: Config, out: str | os.PathLike[str], run_dir: StudyFolder) -> l
     machine = measure_machine(params, min(config.num_particles, config.members),
                               config.matmul_size)
     console.print(f"bench: {machine.gflops:.1f} GFLOP/s on a {config.matmul_size}^2 f32 matmul; "
-                  f"{machine.bandwidth_gbs:.1f} GB/s copying {machine.step_bytes / 1e3:.0f} kB "
+                  f"{machine.bandwidth_gbs:.1f} GB/s reading {machine.step_bytes / 1e3:.0f} kB "
                   f"(the weights a row reads per time step); a trivial jitted call "
                   f"{machine.call_us:.1f} us, a scan step of tiny layers {machine.scan_us:.2f} us; "
                   f"{jax.device_count()} device(s), {os.cpu_count()} CPUs, "

@@ -9,8 +9,9 @@ Used by ``cemgd bench``. The replan step is timed by
   with the planner's settings, timed alone, beside a lower bound: every pass over the
   horizon (forward or backward: matrix-vector products, the weights read once per time
   step) moves at least the weights a row uses, so ``bound = weight bytes x T x passes /
-  bandwidth``, the bandwidth of a cache-sized copy measured in the same run
-  (:func:`copy_bandwidth_gbs`); :func:`call_overhead_us` and :func:`scan_step_us` measure
+  bandwidth``, the best of a copy and a matrix-vector product of a buffer that size,
+  measured in the same run (:func:`read_bandwidth_gbs`); :func:`call_overhead_us` and
+  :func:`scan_step_us` measure
   what the bound leaves out (a jitted call's dispatch, a loop step's own cost).
 """
 
@@ -73,23 +74,27 @@ def weight_bytes(params: Any, members: int) -> int:
     return members * per_member
 
 
-def copy_bandwidth_gbs(nbytes: int, seconds: float = 0.3) -> float:
-    """Best bandwidth of a numpy copy of an ``nbytes`` buffer (bytes read + written), GB/s.
+def read_bandwidth_gbs(nbytes: int, seconds: float = 0.3) -> float:
+    """Fastest measured way to stream an ``nbytes`` buffer here, GB/s: the best of a numpy
+    copy (bytes read + written) and a numpy matrix-vector product (BLAS; bytes read) of
+    an ``[n, 256]`` f32 matrix that size, each the best of 5 rounds.
 
     At the weights' size the buffer stays in cache as the weights do, so this is about the
-    fastest the weights can be read here; the best of 5 rounds, to dodge other load.
+    fastest the weights can be read here (a hardware peak would only lower the bound).
     """
-    src = np.ones(max(1, nbytes // 4), np.float32)
-    dst = np.empty_like(src)
-    np.copyto(dst, src)
-    reps = max(1, int(seconds / 5 / max(nbytes / 10e9, 1e-7)))
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            np.copyto(dst, src)
-        best = min(best, (time.perf_counter() - t0) / reps)
-    return 2 * src.nbytes / best / 1e9
+    src = np.ones(max(256, nbytes // 4 // 256 * 256), np.float32)
+    dst, mat, vec = np.empty_like(src), src.reshape(-1, 256), np.ones(256, np.float32)
+    reps = max(1, int(seconds / 10 / max(nbytes / 10e9, 1e-7)))
+    best = 0.0
+    for work, moved in ((lambda: np.copyto(dst, src), 2 * src.nbytes),
+                        (lambda: mat @ vec, src.nbytes)):
+        work()
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                work()
+            best = max(best, moved * reps / (time.perf_counter() - t0) / 1e9)
+    return best
 
 
 def call_overhead_us(repeats: int = 200) -> float:
@@ -127,7 +132,7 @@ def scan_step_us(layers: int, steps: int = 2000, repeats: int = 5) -> float:
 
 
 class Machine(NamedTuple):
-    """What ``cemgd bench`` measures once: matmul GFLOP/s, the copy bandwidth (GB/s) of a
+    """What ``cemgd bench`` measures once: matmul GFLOP/s, the read bandwidth (GB/s) of a
     buffer the size of the weights a rollout row reads per time step (``step_bytes``), a
     trivial jitted call's time and a scan step's of as many tiny layers as the model's (us)."""
 
@@ -141,7 +146,7 @@ class Machine(NamedTuple):
 def measure_machine(params: Any, members: int, matmul_size: int) -> Machine:
     """:class:`Machine` for the ensemble ``params``, a row using ``members`` of them."""
     step_bytes = weight_bytes(params, members)
-    return Machine(matmul_gflops(matmul_size), copy_bandwidth_gbs(step_bytes), step_bytes,
+    return Machine(matmul_gflops(matmul_size), read_bandwidth_gbs(step_bytes), step_bytes,
                    call_overhead_us(), scan_step_us(len(params.weights)))
 
 
@@ -151,7 +156,7 @@ class GradientStage(NamedTuple):
     ``forwards`` and ``backwards`` are the passes over ``T`` the ascent makes at least (the
     start's forward-backward, one forward per trial, one backward per gradient, and a
     forward for each gradient the parallel search takes after it); ``bound_ms`` = weight
-    bytes per time step x ``T`` x (forwards + backwards) / the copy bandwidth.
+    bytes per time step x ``T`` x (forwards + backwards) / :func:`read_bandwidth_gbs`.
     """
 
     median_ms: float
@@ -168,7 +173,7 @@ def gradient_stage(planner: Planner, problem: Problem, obs: Array, key: Array,
     """Time one sequence's gradient ascent with ``planner``'s settings; ``None`` if it has none.
 
     The start is a uniform random sequence whose return is computed outside the timed call;
-    ``step_bytes`` (:func:`weight_bytes`) and ``bandwidth_gbs`` (:func:`copy_bandwidth_gbs`)
+    ``step_bytes`` (:func:`weight_bytes`) and ``bandwidth_gbs`` (:func:`read_bandwidth_gbs`)
     give the bound (:class:`GradientStage`).
     """
     c = planner.config
