@@ -370,6 +370,9 @@ def _print_notes(rows: list[dict[str, Any]], config: Config, machine: Machine) -
                 f"passes) / {machine.bandwidth_gbs:.1f} GB/s: {row['grad_stage_gap']} x the "
                 f"bound; one jitted call costs {machine.call_us:.1f} us, the passes' time "
                 f"steps with tiny layers {loop_ms:.2f} ms")
+            if float(row["grad_stage_gap"]) < 1:
+                console.print("bench: [yellow]the stage ran faster than the bound: the "
+                              "bandwidth probe met more load than the stage; rerun[/yellow]")
 
 
 def _round(value: float | str) -> float | str:

@@ -74,22 +74,23 @@ def weight_bytes(params: Any, members: int) -> int:
     return members * per_member
 
 
-def read_bandwidth_gbs(nbytes: int, seconds: float = 0.3) -> float:
+def read_bandwidth_gbs(nbytes: int, rounds: int = 25) -> float:
     """Fastest measured way to stream an ``nbytes`` buffer here, GB/s: the best of a numpy
     copy (bytes read + written) and a numpy matrix-vector product (BLAS; bytes read) of
-    an ``[n, 256]`` f32 matrix that size, each the best of 5 rounds.
+    an ``[n, 256]`` f32 matrix that size, each the best of ``rounds`` rounds of ~10 ms
+    (short rounds, so one of them finds the machine quiet).
 
     At the weights' size the buffer stays in cache as the weights do, so this is about the
     fastest the weights can be read here (a hardware peak would only lower the bound).
     """
     src = np.ones(max(256, nbytes // 4 // 256 * 256), np.float32)
     dst, mat, vec = np.empty_like(src), src.reshape(-1, 256), np.ones(256, np.float32)
-    reps = max(1, int(seconds / 10 / max(nbytes / 10e9, 1e-7)))
+    reps = max(1, int(0.01 / max(nbytes / 10e9, 1e-7)))
     best = 0.0
     for work, moved in ((lambda: np.copyto(dst, src), 2 * src.nbytes),
                         (lambda: mat @ vec, src.nbytes)):
         work()
-        for _ in range(5):
+        for _ in range(rounds):
             t0 = time.perf_counter()
             for _ in range(reps):
                 work()
