@@ -280,22 +280,36 @@ def plain_text(doc: str) -> str:
     return doc
 
 
+@functools.cache
+def _class_field_docs(cls: type) -> tuple[tuple[str, str], ...]:
+    """``(field, doc)`` of the attribute docstrings written in ``cls``'s own body."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return ()
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    return tuple(
+        (node.target.id, plain_text(nxt.value.value))
+        for node, nxt in zip(body, body[1:], strict=False)
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+        and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
+        and isinstance(nxt.value.value, str)
+    )
+
+
 def field_docs(config_cls: type) -> dict[str, str]:
-    """The docstring line under each field of a dataclass and its bases, as plain text."""
+    """The docstring line under each field of a dataclass and its bases, as plain text.
+
+    The one accessor of field docs (settings, ``--help``, the generated guide). The docs
+    are attribute docstrings (a string under each field), the convention Sphinx and tyro
+    read; like tyro, this reads them from the class source (each class parsed once), so
+    every config dataclass of the project documents its fields the same way. A field a
+    subclass re-declares takes the subclass's doc.
+    """
     docs: dict[str, str] = {}
     for cls in reversed(config_cls.__mro__):
-        if not dataclasses.is_dataclass(cls):
-            continue
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-        except (OSError, TypeError):
-            continue
-        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-        for node, nxt in zip(body, body[1:], strict=False):
-            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                    and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
-                    and isinstance(nxt.value.value, str)):
-                docs[node.target.id] = plain_text(nxt.value.value)
+        if dataclasses.is_dataclass(cls):
+            docs.update(_class_field_docs(cls))
     return docs
 
 
