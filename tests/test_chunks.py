@@ -12,7 +12,8 @@ import pytest
 import cemgd
 from cemgd.models import init_ensemble, make_rollout
 from cemgd.planners import PLANNERS, PlannerSpec
-from cemgd.problem import map_chunks
+from cemgd.planners.loop import MOMENT_BLOCK, moments, sample_rows, sample_truncated
+from cemgd.problem import Rows, map_chunks
 
 SAMPLING = sorted(n for n, cls in PLANNERS.items()
                   if "max_batch" in {f.name for f in dataclasses.fields(cls.Config)})
@@ -67,3 +68,28 @@ def test_bad_max_batch_names_the_setting(name, value):
         cemgd.make_planner(name, max_batch=value)
     with pytest.raises(ValueError, match="max_batch"):
         PlannerSpec.parse(f"{name}:max_batch=0")
+
+
+@pytest.mark.parametrize("truncation", ["pets", "box"])
+def test_a_sample_does_not_depend_on_how_many_are_drawn(truncation):
+    problem = cemgd.Problem(lambda o, a, k: -jnp.sum(a**2, (1, 2)), 5, -np.ones(3), np.ones(3))
+    key = jax.random.key(4)
+    mean = jnp.full((5, 3), 0.3)
+    std = jnp.full((5, 3), 0.8)
+    whole = sample_truncated(key, mean, std, problem, 50, truncation)
+    ids = jnp.array([49, 0, 17, 17])
+    some = sample_truncated(key, mean, std, problem, ids, truncation)
+    np.testing.assert_array_equal(np.asarray(some), np.asarray(whole)[np.asarray(ids)])
+    made = sample_rows(key, mean, std, problem, 50, truncation)
+    np.testing.assert_array_equal(np.asarray(made.make(ids)), np.asarray(some))
+    assert float(jnp.min(whole)) >= -1.0 and float(jnp.max(whole)) <= 1.0
+    assert len(np.unique(np.asarray(whole)[:, 0, 0])) == 50  # independent samples
+
+
+def test_blocked_moments_equal_the_direct_ones():
+    data = jax.random.normal(jax.random.key(5), (200, 4, 2)) * 0.3 + 0.7
+    idx = jax.random.permutation(jax.random.key(6), 200)[: MOMENT_BLOCK * 3 + 5]
+    mean, var = moments(Rows(lambda i: data[i], 200), idx)
+    elites = np.asarray(data)[np.asarray(idx)]
+    np.testing.assert_allclose(np.asarray(mean), elites.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(var), elites.var(0), rtol=1e-4, atol=1e-6)

@@ -163,7 +163,7 @@ class ICEMAlgorithm:
         self, dist: Population, ranked: Ranked, x: tuple[Array, Array]
     ) -> tuple[Population, Array, Array]:
         c = self.config
-        pop = jnp.concatenate([ranked.actions, dist.kept])
+        pop = jnp.concatenate([ranked.actions(c.num_elites), dist.kept])
         pop_returns = jnp.concatenate([ranked.returns, dist.kept_returns])
         elite_returns, idx = jax.lax.top_k(pop_returns, c.num_elites)
         elites = pop[idx]

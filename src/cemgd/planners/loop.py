@@ -42,16 +42,20 @@ class Ranked(NamedTuple):
     """An evaluated batch, handed to :meth:`SamplingAlgorithm.update`.
 
     Attributes:
-        actions: the ``num_ranked`` best rows, best first, ``[K, T, A]``.
+        idx: rows of the ``num_ranked`` best, best first, ``[K]``.
         returns: their returns, ``[K]``.
         draw: the whole batch.
         all_returns: every row's return, ``[n]`` (``-inf``: not finite or not valid).
     """
 
-    actions: Array
+    idx: Array
     returns: Array
     draw: Draw
     all_returns: Array
+
+    def actions(self, count: int) -> Array:
+        """The ``count`` best rows, ``[count, T, A]`` (made again if the batch is Rows)."""
+        return rows(self.draw.actions, self.idx[:count])
 
 
 class SamplingAlgorithm(Protocol):
@@ -109,7 +113,7 @@ def search(
         returns, tally = score(tally.merge(draw.cost), problem, obs, draw.actions, eval_key,
                                valid=draw.valid, max_batch=max_batch)
         best, idx = jax.lax.top_k(returns, algorithm.num_ranked)
-        ranked = Ranked(rows(draw.actions, idx), best, draw, returns)
+        ranked = Ranked(idx, best, draw, returns)
         dist, cand_actions, cand_returns = algorithm.update(dist, ranked, x)
         top_actions, top_returns = merge_top_k(top_actions, top_returns, cand_actions,
                                                cand_returns)
@@ -146,10 +150,14 @@ def merge_top_k(
 
 
 def sample_truncated(
-    key: Array, mean: Array, std: Array, problem: Problem, num: int,
+    key: Array, mean: Array, std: Array, problem: Problem, num: int | Array,
     truncation: Truncation = "pets",
 ) -> Array:
-    """Truncated-normal samples inside the action box.
+    """Truncated-normal samples inside the action box, one key per sample.
+
+    Sample ``i`` is drawn with ``jax.random.fold_in(key, i)``, so it does not depend on
+    how many others are drawn with it: :func:`sample_rows` makes any subset of them
+    (chunk by chunk, or the elites again) and gets the same rows.
 
     ``"pets"`` (PETS and the CEM-GD paper's code): the std is capped at half the
     distance from the mean to the nearer bound and the normal truncated at two std,
@@ -163,23 +171,36 @@ def sample_truncated(
         mean: ``[T, A]``.
         std: ``[T, A]``.
         problem: gives the action box.
-        num: number of sequences.
+        num: number of sequences (samples ``0 .. num - 1``), or the indices ``[b]``.
         truncation: ``"box"`` or ``"pets"``.
 
     Returns:
-        actions: ``[num, T, A]``.
+        actions: ``[num, T, A]`` (``[b, T, A]`` for indices).
     """
-    shape = (num, *mean.shape)
+    ids = jnp.arange(num, dtype=jnp.int32) if isinstance(num, int) else num
     if truncation == "pets":
         dist = jnp.minimum(mean - problem.action_low, problem.action_high - mean)
         std = jnp.minimum(std, jnp.maximum(dist, 0.0) / 2.0)
-        noise = jax.random.truncated_normal(key, -2.0, 2.0, shape, jnp.float32)
+        lower, upper = -2.0, 2.0
     else:
         std = jnp.maximum(std, 1e-6)
         lower = (problem.action_low - mean) / std
         upper = (problem.action_high - mean) / std
-        noise = jax.random.truncated_normal(key, lower, upper, shape, jnp.float32)
-    return problem.clip(mean + std * noise)
+
+    def one(i: Array) -> Array:
+        k = jax.random.fold_in(key, i)
+        return jax.random.truncated_normal(k, lower, upper, mean.shape, jnp.float32)
+
+    return problem.clip(mean + std * jax.vmap(one)(ids))
+
+
+def sample_rows(
+    key: Array, mean: Array, std: Array, problem: Problem, num: int,
+    truncation: Truncation = "pets",
+) -> Rows:
+    """:func:`sample_truncated`'s ``num`` samples as :class:`~cemgd.problem.Rows`: made chunk
+    by chunk when evaluated, never all at once (compiled memory bounded by ``max_batch``)."""
+    return Rows(lambda ids: sample_truncated(key, mean, std, problem, ids, truncation), num)
 
 
 def check_truncation(value: Any) -> None:
@@ -230,17 +251,56 @@ class CEMAlgorithm:
 
     def sample(self, dist: Gaussian, key: Array, x: Any) -> Draw:
         n = self.num_samples
-        actions = sample_truncated(key, dist.mean, dist.std, self.problem, n, self.truncation)
-        cost = Tally(num_samples=n)
-        if self.refine is not None:
-            actions = map_chunks(lambda a: self.refine(a, key), actions, self.max_batch)
-            cost = cost.merge(Tally(*(n * i32(v) for v in self.refine_cost)))
-        return Draw(actions, cost)
+        samples = sample_rows(key, dist.mean, dist.std, self.problem, n, self.truncation)
+        if self.refine is None:
+            return Draw(samples, Tally(num_samples=n))
+        # GradCEM: refined samples are kept (the elites are not refined twice)
+        actions = map_chunks(lambda ids: self.refine(samples.make(ids), key),
+                             jnp.arange(n, dtype=jnp.int32), self.max_batch)
+        return Draw(actions, Tally(num_samples=n).merge(
+            Tally(*(n * i32(v) for v in self.refine_cost))))
 
     def update(self, dist: Gaussian, ranked: Ranked, x: Any) -> tuple[Gaussian, Array, Array]:
-        elites = ranked.actions[: self.num_elites]
+        elite_mean, elite_var = moments(ranked.draw.actions, ranked.idx[: self.num_elites])
         a = self.alpha
-        mean = (1 - a) * dist.mean + a * jnp.mean(elites, axis=0)
-        std = jnp.sqrt((1 - a) * dist.std**2 + a * jnp.var(elites, axis=0))
-        return Gaussian(mean, std), ranked.actions[: self.top_k], ranked.returns[: self.top_k]
+        mean = (1 - a) * dist.mean + a * elite_mean
+        std = jnp.sqrt((1 - a) * dist.std**2 + a * elite_var)
+        return Gaussian(mean, std), ranked.actions(self.top_k), ranked.returns[: self.top_k]
+
+
+#: Elites whose mean and variance are taken in one block; more are made again block by
+#: block (:func:`moments`), so compiled memory does not grow with the number of elites.
+MOMENT_BLOCK = 32
+
+
+def moments(actions: Array | Rows, idx: Array) -> tuple[Array, Array]:
+    """Mean and (population) variance over rows ``idx: [K]`` of a batch, ``[T, A]`` each.
+
+    Up to :data:`MOMENT_BLOCK` rows: ``jnp.mean``/``jnp.var`` of them. More (CEM-GD's
+    first step keeps 300 elites per iteration) and a batch of :class:`Rows`: two passes
+    over blocks of that size (the mean, then the squared deviations), each block made
+    again, never all ``K`` at once. The block size is fixed, so the result does not
+    depend on ``max_batch``.
+    """
+    k = idx.shape[0]
+    if k <= MOMENT_BLOCK or not isinstance(actions, Rows):
+        elites = rows(actions, idx)
+        return jnp.mean(elites, axis=0), jnp.var(elites, axis=0)
+    n = -(-k // MOMENT_BLOCK)
+    padded = jnp.concatenate([idx, jnp.broadcast_to(idx[-1:], (n * MOMENT_BLOCK - k,))])
+    blocks = padded.reshape(n, MOMENT_BLOCK)
+    weight = (jnp.arange(n * MOMENT_BLOCK) < k).reshape(n, MOMENT_BLOCK, 1, 1)
+
+    def total(center: Array | None) -> Array:
+        def add(acc: Array, block: tuple[Array, Array]) -> tuple[Array, None]:
+            ids, w = block
+            x = actions.make(ids)
+            x = x if center is None else (x - center) ** 2
+            return acc + jnp.sum(jnp.where(w, x, 0.0), axis=0), None
+
+        shape = jax.eval_shape(actions.make, blocks[0]).shape[1:]
+        return jax.lax.scan(add, jnp.zeros(shape, jnp.float32), (blocks, weight))[0]
+
+    mean = total(None) / k
+    return mean, total(mean) / k
 

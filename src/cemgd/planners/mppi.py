@@ -90,7 +90,7 @@ class MPPIAlgorithm:
         w = mppi_weights(ranked.all_returns, self.temperature)
         new_mean = jnp.einsum("b,bta->ta", w, ranked.draw.actions)
         mean = jnp.where(jnp.sum(w) > 0, new_mean, mean)
-        return mean, ranked.actions[:0], ranked.returns[:0]
+        return mean, ranked.draw.actions[:0], ranked.returns[:0]
 
 
 class MPPI(Planner):

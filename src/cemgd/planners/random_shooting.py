@@ -48,7 +48,7 @@ class UniformAlgorithm:
         return Draw(actions, Tally(num_samples=self.num_samples))
 
     def update(self, dist: tuple, ranked: Ranked, x: None) -> tuple[tuple, Array, Array]:
-        return dist, ranked.actions, ranked.returns
+        return dist, ranked.actions(1), ranked.returns
 
 
 class RandomShooting(Planner):
