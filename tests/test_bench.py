@@ -94,8 +94,11 @@ def test_gradient_stage_bound_is_weight_bytes_times_passes():
         stage = steptime.gradient_stage(planner, problem, obs, key, 1000, 2.0, repeats=1)
         assert stage.gradients >= 1 and stage.trials >= stage.gradients
         assert stage.backwards == stage.gradients
-        own = 0 if line_search == "sequential" else stage.gradients - 1  # all 3 accepted
-        assert stage.forwards == 1 + stage.trials + own
+        if line_search == "sequential":  # one pass per trial
+            assert stage.forwards == 1 + stage.trials
+        else:  # one pass per batch of J trials, one per gradient after it (all 3 accepted)
+            assert stage.trials == 2 * stage.gradients
+            assert stage.forwards == 1 + stage.gradients + stage.gradients - 1
         assert stage.bound_ms == pytest.approx(
             1000 * 5 * (stage.forwards + stage.backwards) / 2e9 * 1e3)
     assert steptime.gradient_stage(make_planner("cem"), problem, obs, key, 1, 1.0, 1) is None

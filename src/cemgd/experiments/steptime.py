@@ -155,9 +155,10 @@ class GradientStage(NamedTuple):
     """Result of :func:`gradient_stage` (one call of one sequence's ascent).
 
     ``forwards`` and ``backwards`` are the passes over ``T`` the ascent makes at least (the
-    start's forward-backward, one forward per trial, one backward per gradient, and a
-    forward for each gradient the parallel search takes after it); ``bound_ms`` = weight
-    bytes per time step x ``T`` x (forwards + backwards) / :func:`read_bandwidth_gbs`.
+    start's forward-backward, one forward per sequential trial or per parallel batch of
+    ``J`` trials, one backward per gradient, and a forward for each gradient the parallel
+    search takes after it); ``bound_ms`` = weight bytes per time step x ``T`` x (forwards
+    + backwards) / :func:`read_bandwidth_gbs`.
     """
 
     median_ms: float
@@ -197,12 +198,17 @@ def gradient_stage(planner: Planner, problem: Problem, obs: Array, key: Array,
         times.append((time.perf_counter() - t0) * 1e3)
     trials = int(out.line_search_trials)
     grads = int(out.num_rollouts) - trials
-    # the parallel search differentiates its accepted candidate with a forward-backward
-    # (none after the last step); a sequential one only a rise after its first trial,
-    # which the counters do not show: left out, so the bound stays a lower bound
+    # one pass per evaluation of the sequence: a sequential trial, or a parallel search's
+    # batch of J trials (its rows share each weight read); the parallel search then
+    # differentiates its accepted candidate (a forward-backward; none after the last step).
+    # A sequential rise after the first trial is differentiated too, but the counters do
+    # not show it: left out, so the bound stays a lower bound
     accepted = int(out.grad_steps)
-    own = accepted - (accepted == c.grad_steps) if c.line_search == "parallel" else 0
-    forwards, backwards = 1 + trials + own, grads
+    if c.line_search == "parallel":
+        forwards = 1 + grads + accepted - (accepted == c.grad_steps)
+    else:
+        forwards = 1 + trials
+    backwards = grads
     bound = step_bytes * problem.horizon * (forwards + backwards) / (bandwidth_gbs * 1e9) * 1e3
     return GradientStage(float(np.median(times)), grads, trials, forwards, backwards, bound)
 
