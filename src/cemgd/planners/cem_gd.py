@@ -115,10 +115,10 @@ class CEMGD(Planner):
 
 def gradient_counts(tally: Tally, refined: Refined) -> Tally:
     """``tally`` plus the gradient stage's counts, as :func:`~cemgd.linesearch.refine_and_pick`
-    reports them (its ascent's counters, and the ``k`` sequences it re-evaluates)."""
+    reports them (its ascent's counters; its rollouts include the ``k`` re-evaluated)."""
     ascent = refined.ascent
     return tally.add(
-        num_rollouts=ascent.num_rollouts + ascent.actions.shape[0],
+        num_rollouts=refined.num_rollouts,
         grad_steps=ascent.grad_steps,
         line_search_trials=ascent.line_search_trials,
         num_nonfinite=refined.num_nonfinite,
