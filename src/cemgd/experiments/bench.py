@@ -279,10 +279,7 @@ def bench_planner(
         "mem_mb": _round(mem_mb),
         "first_compile_s": round(first.compile_s, 3), "first_median_ms": round(first.median_ms, 3),
         "first_mem_mb": _round(first.mem_mb),
-        "grad_stage_ms": round(stage.median_ms, 3) if stage else "",
-        "grad_stage_bound_ms": round(stage.bound_ms, 4) if stage else "",
-        "grad_stage_passes": f"{stage.forwards}+{stage.backwards}" if stage else "",
-        "grad_stage_gap": round(stage.median_ms / stage.bound_ms, 1) if stage else "",
+        **_stage_columns(stage, machine),
         "rss_delta_mb": round(rss1 - rss0, 1),
         **counters,
         "gradient_rollouts": grads,
@@ -291,6 +288,16 @@ def bench_planner(
         "roofline_ms": round(roofline_ms, 3),
         "ratio": round(median / roofline_ms, 2) if roofline_ms > 0 else float("nan"),
         "load_avg": round(os.getloadavg()[0], 2),
+    }
+
+
+def _stage_columns(stage: Any, machine: Machine) -> dict[str, Any]:
+    """The gradient stage's columns (empty without one) and the machine's measurements."""
+    return {
+        "grad_stage_ms": round(stage.median_ms, 3) if stage else "",
+        "grad_stage_bound_ms": round(stage.bound_ms, 4) if stage else "",
+        "grad_stage_passes": f"{stage.forwards}+{stage.backwards}" if stage else "",
+        "grad_stage_gap": round(stage.median_ms / stage.bound_ms, 1) if stage else "",
         "matmul_gflops": round(machine.gflops, 1),
         "read_gbs": round(machine.bandwidth_gbs, 1),
         "call_us": round(machine.call_us, 1),
