@@ -9,7 +9,6 @@ checks; :mod:`cemgd.sweep.worker`: the worker environment and folder transfer), 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -21,7 +20,7 @@ from typing import Any
 
 from cemgd.evaluate.core import EvaluateConfig, FrozenModel, planner_episodes
 from cemgd.runtime import enable_compilation_cache
-from cemgd.sweep.ray_cluster import connect, import_ray
+from cemgd.sweep.ray_cluster import cancel_on_interrupt, connect, import_ray
 from cemgd.sweep.worker import die_with_parent, worker_env, write_files
 
 Write = Callable[[dict[str, Any]], None]
@@ -111,7 +110,7 @@ def run_ray(config: EvaluateConfig, model: FrozenModel, todo: Mapping[str, Seque
     running = {remote.remote(task_config, spec, eps, files, cache_dir): spec
                for spec, eps in jobs.items()}
     error: Exception | None = None
-    try:
+    with cancel_on_interrupt(ray, running, started_here):
         while running:
             ready, _ = ray.wait(list(running), num_returns=1)
             for ref in ready:
@@ -123,13 +122,5 @@ def run_ray(config: EvaluateConfig, model: FrozenModel, todo: Mapping[str, Seque
                     continue
                 for row in rows:
                     write(row)
-    except KeyboardInterrupt:
-        for ref in list(running):
-            with contextlib.suppress(Exception):
-                ray.cancel(ref, force=True)
-        raise
-    finally:
-        if started_here:
-            ray.shutdown()
     if error is not None:
         raise error

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from cemgd.sweep.config import RunSpec, SweepConfig
@@ -119,6 +119,22 @@ def connect(ray: Any, address: str, workers: int) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def cancel_on_interrupt(ray: Any, running: dict[Any, Any], started_here: bool) -> Iterator[None]:
+    """On Ctrl-C, cancel the tasks still in ``running`` (refs as keys); in any case shut
+    Ray down if this process started it (``started_here``, from :func:`connect`)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        for ref in list(running):
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
 def run_ray(config: SweepConfig, todo: list[tuple[RunSpec, str]], finish: Finish,
             retry: Retry, cache_dir: str | None = None) -> None:
     """Run ``todo`` as Ray tasks (one CPU each); files come back to the driver unless
@@ -137,7 +153,7 @@ def run_ray(config: SweepConfig, todo: list[tuple[RunSpec, str]], finish: Finish
                             config.ray_shared_fs, cache_dir, config.tensorboard)
         running[ref] = (spec, how)
 
-    try:
+    with cancel_on_interrupt(ray, running, started_here):
         for spec, how in todo:
             submit(spec, how)
         while running:
@@ -151,14 +167,6 @@ def run_ray(config: SweepConfig, todo: list[tuple[RunSpec, str]], finish: Finish
                     submit(spec, how)
                 else:
                     finish(spec, how, result, n)
-    except KeyboardInterrupt:
-        for ref in list(running):
-            with contextlib.suppress(Exception):
-                ray.cancel(ref, force=True)
-        raise
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 def _result(ray: Any, ref: Any, spec: RunSpec) -> dict[str, Any]:
