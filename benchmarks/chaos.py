@@ -358,21 +358,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(tally: Tally, seconds: float) -> None:
-    print(f"\nkill points tried: {len(tally.kills)}")
-    for k in tally.kills:
-        print(f"  {k}")
-    print(f"bad inputs tried: {len(tally.bad)}")
-    for b in tally.bad:
-        print(f"  {b}")
-    print(f"concurrent writers tried: {len(tally.writers)} pairs")
-    for w in tally.writers:
-        print(f"  {w}")
-    print(f"runs lost: {len(tally.lost)}")
-    for item in tally.lost:
-        print(f"  {item}")
-    print(f"problems: {len(tally.problems)}")
-    for item in tally.problems:
-        print(f"  {item}")
+    sections = [("kill points tried", tally.kills, ""), ("bad inputs tried", tally.bad, ""),
+                ("concurrent writers tried", tally.writers, " pairs"),
+                ("runs lost", tally.lost, ""), ("problems", tally.problems, "")]
+    print()
+    for title, items, unit in sections:
+        print(f"{title}: {len(items)}{unit}")
+        for item in items:
+            print(f"  {item}")
     print(f"({seconds:.0f} s)")
 
 
