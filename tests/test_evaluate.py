@@ -360,6 +360,22 @@ def test_plan_step_compiles_once_per_planner_not_per_episode(
     assert later == [0, 0] and env_alone == 0, compiles.names[-12:]
 
 
+def test_unreachable_ray_address_is_refused_before_out_is_made(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "eval"
+    assert main(["evaluate", str(run_dir), "--planners", "cem-50", "--episodes", "1",
+                 "--quick", "--no-progress", "--ray", f"127.0.0.1:{port}",
+                 "--out", str(out)]) == 2
+    assert f"ray: cannot reach a Ray cluster at 127.0.0.1:{port}" in capsys.readouterr().err
+    assert not out.exists()
+
+
 def test_trial_argument(run_dir: Path) -> None:
     assert load_frozen_model(run_dir).trial == 0
     with pytest.raises(ValueError, match="trial: 5 not completed"):

@@ -436,6 +436,7 @@ def test_unreachable_ray_address_fails_within_the_timeout(
     assert code == 2 and time.monotonic() - start < sweep.CONNECT_TIMEOUT_S + 5
     err = capsys.readouterr().err
     assert f"ray: cannot reach a Ray cluster at 127.0.0.1:{port} within 10 s" in err
+    assert not (tmp_path / "s").exists()  # refused before the sweep folder is made
 
     # an address that never answers is given CONNECT_TIMEOUT_S, then refused
     from cemgd.sweep import ray_cluster

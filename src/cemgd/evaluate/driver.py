@@ -24,6 +24,7 @@ from cemgd.report.episodes import EPISODES_FILE, EVALUATE_FILE, write_episode_su
 from cemgd.runs import RunError, StudyFolder, read_json_object, write_atomic
 from cemgd.runs.tensorboard import TensorBoardWriter, check_tensorboard
 from cemgd.runtime import hardware_info, progress
+from cemgd.sweep.ray_cluster import check_cluster
 
 #: Where ``tensorboard=True`` writes: ``OUT/tensorboard/<planner>/`` (one TensorBoard run
 #: per planner, so their curves share a chart).
@@ -124,6 +125,7 @@ def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
     """
     if config.tensorboard:
         check_tensorboard("--tensorboard")
+    check_cluster(config.ray)  # an unreachable --ray ADDRESS: refused before out is made
     model = frozen_model(config)
     specs = list(config.planners)
     entries = planner_entries(config, specs)  # every planner builds before out is made

@@ -12,7 +12,7 @@ from cemgd.runtime import console, progress
 from cemgd.sweep.book import Book, RunResult, SweepSummary, inspect_run, returns
 from cemgd.sweep.config import RunSpec, SweepConfig, estimated_cost, expand
 from cemgd.sweep.local import run_local
-from cemgd.sweep.ray_cluster import import_ray, run_ray
+from cemgd.sweep.ray_cluster import check_cluster, import_ray, run_ray
 from cemgd.sweep.worker import log_path
 
 
@@ -45,6 +45,7 @@ def run_sweep(
     specs = expand(config, root)
     if config.ray:
         import_ray()  # a clear error before anything is written
+        check_cluster(config.ray)  # an unreachable address or no token, too
     with lock_folder(root, "out"):
         book = Book(config, root, specs)
         todo = _plan(book, specs)

@@ -93,6 +93,15 @@ def check_token() -> None:
         )
 
 
+def check_cluster(address: str | None) -> None:
+    """For a cluster ``address`` (not ``None``, ``local`` or ``auto``): reachable within
+    the TCP timeout (:func:`check_reachable`) and a token at hand (:func:`check_token`);
+    callers run it before they write anything."""
+    if address not in (None, "local", "auto"):
+        check_reachable(address)
+        check_token()
+
+
 def connect(ray: Any, address: str, workers: int) -> bool:
     """Connect to or start the Ray at ``address`` (``local``, ``auto`` or host:port).
 
@@ -106,8 +115,7 @@ def connect(ray: Any, address: str, workers: int) -> bool:
     elif address == "auto":
         ray.init(address=None, include_dashboard=False)
     else:
-        check_reachable(address)
-        check_token()
+        check_cluster(address)
         os.environ.setdefault("RAY_AUTH_MODE", "token")  # Ray reads its mode from here
         try:
             ray.init(address=address)
