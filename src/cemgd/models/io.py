@@ -140,7 +140,6 @@ def _check_loaded(path: Path, params: EnsembleParams, normalizer: Normalizer) ->
         raise ValueError(f"{path}: corrupt model file (non-finite values)")
 
 
-
 _PYTREE_FORMAT = "cemgd-pytree-v1"
 
 
