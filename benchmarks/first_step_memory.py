@@ -1,10 +1,11 @@
 """Compiled memory and time of CEM-GD's N_init first step against a CEM 5000 step.
 
     nice -n 5 python benchmarks/first_step_memory.py [--max-batch 100 250 1000] [--repeats 3]
+        [--num-particles 1 20]
 
 The bench ensemble (``cemgd bench``'s workload: 5 members, 3 hidden layers of 200,
-S = 18, A = 6, T = 45, one particle, random weights) on one device. Every row is the
-first step, ``plan_fn(problem, first=True)``, compiled alone
+S = 18, A = 6, T = 45, one particle or ``--num-particles``, random weights) on one
+device. Every row is the first step, ``plan_fn(problem, first=True)``, compiled alone
 (:func:`cemgd.experiments.steptime.first_step`): XLA's memory_analysis (temp +
 argument + output) and the median of ``--repeats`` calls, each from a fresh key. The
 paper's Table 2 claim is that CEM-GD's first step (N_init = 15000) needs no more memory
@@ -39,16 +40,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-batch", type=int, nargs="+", default=[100, 250, 500, 1000])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--num-particles", type=int, nargs="+", default=[1],
+                        help="particles per sequence (PETS and the paper: 20)")
     args = parser.parse_args(argv)
-    problem, obs = bench_problem(Config())
     key = jax.random.key(1)
     specs = ["cem-5000"] + [f"cem-gd:max_batch={b}" for b in args.max_batch]
-    print(f"{'first step of':34s} {'compiled MB':>12s} {'median ms':>10s} {'compile s':>10s}")
-    for spec in specs:
-        found = first_step(make_planner(spec), problem, obs, key, args.repeats)
-        mem = found.mem_mb if isinstance(found.mem_mb, str) else f"{found.mem_mb:.3f}"
-        print(f"{spec:34s} {mem:>12s} {found.median_ms:10.1f} {found.compile_s:10.1f}",
-              flush=True)
+    print(f"{'P':>3s} {'first step of':34s} {'compiled MB':>12s} {'median ms':>10s} "
+          f"{'compile s':>10s}")
+    for particles in args.num_particles:
+        problem, obs = bench_problem(Config(num_particles=particles))
+        for spec in specs:
+            found = first_step(make_planner(spec), problem, obs, key, args.repeats)
+            mem = found.mem_mb if isinstance(found.mem_mb, str) else f"{found.mem_mb:.3f}"
+            print(f"{particles:3d} {spec:34s} {mem:>12s} {found.median_ms:10.1f} "
+                  f"{found.compile_s:10.1f}", flush=True)
 
 
 if __name__ == "__main__":

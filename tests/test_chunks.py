@@ -13,7 +13,7 @@ import cemgd
 from cemgd.models import init_ensemble, make_rollout
 from cemgd.planners import PLANNERS, PlannerSpec
 from cemgd.planners.loop import MOMENT_BLOCK, moments, sample_rows, sample_truncated
-from cemgd.problem import Rows, map_chunks
+from cemgd.problem import Rows, Tally, map_chunks, score, score_top_k
 
 SAMPLING = sorted(n for n, cls in PLANNERS.items()
                   if "max_batch" in {f.name for f in dataclasses.fields(cls.Config)})
@@ -93,3 +93,32 @@ def test_blocked_moments_equal_the_direct_ones():
     elites = np.asarray(data)[np.asarray(idx)]
     np.testing.assert_allclose(np.asarray(mean), elites.mean(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(np.asarray(var), elites.var(0), rtol=1e-4, atol=1e-6)
+
+
+def _rows_problem(returns: np.ndarray) -> tuple[cemgd.Problem, Rows]:
+    """A problem whose sequence ``i`` (first action = i) scores ``returns[i]``."""
+    table = jnp.asarray(returns, jnp.float32)
+    problem = cemgd.Problem(lambda obs, a, key: table[a[:, 0, 0].astype(jnp.int32)], 2,
+                            np.zeros(1), np.full(1, 1e6))
+    make = lambda ids: jnp.broadcast_to(ids.astype(jnp.float32)[:, None, None],  # noqa: E731
+                                        (ids.shape[0], 2, 1))
+    return problem, Rows(make, len(returns))
+
+
+@pytest.mark.parametrize("max_batch", [None, 1, 7, 40, 41])
+@pytest.mark.parametrize("k", [1, 5, 12])
+def test_running_top_k_equals_top_k_of_every_return(max_batch, k):
+    rng = np.random.default_rng(k)
+    returns = rng.integers(0, 6, 41).astype(np.float32)  # many ties
+    returns[[3, 17, 30]] = [np.nan, np.inf, -np.inf]
+    valid = jnp.asarray(rng.random(41) < 0.8)
+    problem, rows_ = _rows_problem(returns)
+    obs, key = jnp.zeros(1), jax.random.key(0)
+    for v in (None, valid):
+        full, tally = score(Tally(), problem, obs, rows_, key, valid=v)
+        want_returns, want_idx = jax.lax.top_k(full, k)
+        got_returns, got_idx, got_tally = score_top_k(Tally(), problem, obs, rows_, key, k,
+                                                      valid=v, max_batch=max_batch)
+        np.testing.assert_array_equal(got_idx, want_idx)
+        np.testing.assert_array_equal(got_returns, want_returns)
+        assert got_tally == tally

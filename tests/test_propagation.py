@@ -260,3 +260,21 @@ def test_init_ensemble_validates_input_dim():
     for bad in (0, 2.0, True):
         with pytest.raises(ValueError, match="input_dim"):
             init_ensemble(jax.random.key(0), S, A, input_dim=bad)
+
+
+@pytest.mark.parametrize("layout", [
+    dict(propagation="tsinf"), dict(propagation="ts1"), dict(propagation="expectation"),
+    dict(propagation="tsinf", assignment="row"),
+])
+def test_remat_gives_the_same_gradient_in_less_memory(layout):
+    big = init_ensemble(jax.random.key(0), S, A, num_members=E, hidden=64, num_layers=2)
+    acts = actions_batch(8, horizon=20)
+    obs, key = jnp.array([0.2, -0.1, 0.3]), jax.random.key(3)
+    grads, memory = [], []
+    for remat in (True, False):
+        rollout = make_rollout(big, reward, num_particles=6, remat=remat, **layout)
+        fn = jax.jit(jax.grad(lambda a, r=rollout: jnp.sum(r(obs, a, key))))
+        grads.append(np.asarray(fn(acts)))
+        memory.append(fn.lower(acts).compile().memory_analysis().temp_size_in_bytes)
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5, atol=1e-6)
+    assert memory[0] < 0.5 * memory[1]

@@ -238,6 +238,19 @@ def evaluate(
     returns ``[B, P]`` (a ``grad_rollout`` may give them) are averaged over particles.
     Planners count what they evaluate with :func:`score`, which calls this.
     """
+    score_rows = _row_scorer(problem, obs, key, gradient, rollout)
+    if isinstance(actions, Rows):
+        ids = jnp.arange(actions.num, dtype=jnp.int32)
+        returns = map_chunks(lambda i: score_rows(actions.make(i)), ids, max_batch)
+    else:
+        returns = map_chunks(score_rows, actions, max_batch)
+    return finite_or_neg_inf(returns)
+
+
+def _row_scorer(
+    problem: Problem, obs: Array, key: Array, gradient: bool, rollout: Rollout | None
+) -> Callable[[Array], Array]:
+    """``actions [b, T, A] -> returns [b]`` (f32; per-particle returns averaged)."""
     per_particle_ok = gradient or rollout is not None
     if rollout is None:
         rollout = problem.rollout_for_gradient if gradient else problem.rollout
@@ -248,12 +261,7 @@ def evaluate(
         r = jnp.reshape(r, (a.shape[0], -1)).astype(jnp.float32)
         return r[:, 0] if r.shape[1] == 1 else jnp.mean(r, axis=1)
 
-    if isinstance(actions, Rows):
-        ids = jnp.arange(actions.num, dtype=jnp.int32)
-        returns = map_chunks(lambda i: score_rows(actions.make(i)), ids, max_batch)
-    else:
-        returns = map_chunks(score_rows, actions, max_batch)
-    return finite_or_neg_inf(returns)
+    return score_rows
 
 
 def score(
@@ -281,6 +289,47 @@ def score(
     counted = tally.add(num_rollouts=jnp.sum(valid),
                         num_nonfinite=jnp.sum(valid & ~jnp.isfinite(returns)))
     return returns, counted
+
+
+def score_top_k(
+    tally: Tally, problem: Problem, obs: Array, actions: Rows, key: Array, k: int, *,
+    valid: Array | None = None, max_batch: int | None = None,
+) -> tuple[Array, Array, Tally]:
+    """:func:`score` a batch of :class:`Rows` keeping only its ``k`` best rows.
+
+    Equal to ``jax.lax.top_k`` of :func:`score`'s returns (ties: the lower row first,
+    non-finite and invalid rows ``-inf``), and counted the same, but the chunks of at most
+    ``max_batch`` rows are merged into a running top ``k`` as they are scored, so nothing
+    of size ``B`` is held: compiled memory is ``max_batch`` rows, whatever ``actions.num``.
+
+    Returns:
+        ``(returns: [k], idx: [k], tally)``, best first.
+    """
+    n = actions.num
+    chunks = 1 if max_batch is None or n <= max_batch else -(-n // max_batch)
+    size = -(-n // chunks)
+    score_rows = _row_scorer(problem, obs, key, False, None)
+
+    def chunk(carry: tuple, c: Array) -> tuple[tuple, None]:
+        best, idx, bad, counted = carry
+        ids = c * size + jnp.arange(size, dtype=jnp.int32)
+        real = ids < n
+        ids = jnp.minimum(ids, n - 1)
+        ok = real if valid is None else real & valid[ids]
+        r = score_rows(actions.make(ids))
+        finite = jnp.isfinite(r)
+        r = jnp.where(ok & finite, r, -jnp.inf)
+        # rank by return, then row: -inf placeholders (rows n + j) sort after every row
+        neg, order = jax.lax.sort((-jnp.concatenate([best, r]),
+                                   jnp.concatenate([idx, jnp.where(real, ids, n + k)])),
+                                  num_keys=2)
+        return (-neg[:k], order[:k], bad + i32(jnp.sum(ok & ~finite)),
+                counted + i32(jnp.sum(ok))), None
+
+    init = (jnp.full((k,), -jnp.inf, jnp.float32), n + jnp.arange(k, dtype=jnp.int32),
+            i32(0), i32(0))
+    (best, idx, bad, counted), _ = jax.lax.scan(chunk, init, jnp.arange(chunks))
+    return best, idx, tally.add(num_rollouts=counted, num_nonfinite=bad)
 
 
 def _check_returns_shape(shape: tuple[int, ...], batch: int, per_particle_ok: bool) -> None:

@@ -36,6 +36,15 @@ class Dynamics(NamedTuple):
     output_fn: OutputFn | None
     termination_fn: TerminationFn | None
     model: EnsembleModel
+    remat: bool = True
+
+    def scan(self, step: Callable, init: Any, xs: Any, unroll: int) -> tuple[Any, Array]:
+        """``lax.scan`` of ``step`` over the horizon; with ``remat`` the step is
+        ``jax.checkpoint``-ed: a backward pass keeps only each step's carry and inputs and
+        recomputes the step's forward, so a gradient's memory does not grow with
+        ``T x rows x hidden`` (forward-only rollouts are unchanged)."""
+        return jax.lax.scan(jax.checkpoint(step) if self.remat else step, init, xs,
+                            unroll=unroll)
 
     def predict(self, params: Params, x: Array, a: Array) -> tuple[Array, Array]:
         """Members' ``(mean, logvar)`` of the delta, ``[E, R, S]``, from ``x: [E, R, S]``
@@ -115,7 +124,7 @@ def by_particle(
         return (next_x, done), reward
 
     init = (x0, dyn.no_done((used, rows)))
-    _, rewards = jax.lax.scan(step, init, (a, noise, draws), unroll=unroll)  # [T, used, Q * B]
+    _, rewards = dyn.scan(step, init, (a, noise, draws), unroll)  # [T, used, Q * B]
     total = jnp.sum(rewards, axis=0).reshape(used, per_member, batch)
     return jnp.swapaxes(total, 0, 1).reshape(slots, batch)[:particles]  # [P, B]
 
@@ -187,7 +196,7 @@ def by_row(
         return (next_x, done), reward
 
     init = (x0, dyn.no_done((members, per_member)))
-    _, rewards = jax.lax.scan(step, init, (a, noise), unroll=unroll)  # [T, E, M]
+    _, rewards = dyn.scan(step, init, (a, noise), unroll)  # [T, E, M]
     per_row = jnp.transpose(jnp.sum(rewards, axis=0)).reshape(per_member * members)[:rows]
     return jnp.swapaxes(per_row.reshape(batch, particles), 0, 1)  # [P, B]
 
@@ -209,5 +218,5 @@ def expectation(
         return (next_x, done), reward
 
     init = (x0, dyn.no_done((batch,)))
-    _, rewards = jax.lax.scan(step, init, jnp.swapaxes(actions, 0, 1), unroll=unroll)
+    _, rewards = dyn.scan(step, init, jnp.swapaxes(actions, 0, 1), unroll)
     return jnp.sum(rewards, axis=0)

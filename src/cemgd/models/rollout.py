@@ -105,7 +105,7 @@ def make_rollout(
     activation: str = "silu", assignment: Assignment = "particle", unroll: int = 1, *,
     propagation: Propagation = "tsinf", input_fn: InputFn | None = None,
     output_fn: OutputFn | None = None, termination_fn: TerminationFn | None = None,
-    per_particle: bool = False, model: EnsembleModel | None = None,
+    per_particle: bool = False, model: EnsembleModel | None = None, remat: bool = True,
 ) -> Rollout:
     """Build the rollout of ensemble ``params`` under ``reward_fn``.
 
@@ -138,6 +138,12 @@ def make_rollout(
             under TS-inf, particle ``p`` is member ``p``'s deterministic prediction).
         model: the ensemble (:class:`~cemgd.models.protocol.EnsembleModel`); ``None``:
             the built-in MLP ensemble with ``activation``.
+        remat: differentiate with ``jax.checkpoint`` per time step: a gradient through the
+            rollout keeps only each step's state, not the ensemble's activations, and
+            recomputes them (``[T, rows, hidden]`` per layer no longer held: on the bench
+            ensemble with 20 particles CEM-GD's replan step needs 0.44 MB, not 6.7 MB, at a
+            few percent more time; ``benchmarks/first_step_memory.py``). Forward-only
+            rollouts are unchanged.
 
     Returns:
         ``rollout(obs: [S], actions: [B, T, A], key) -> returns: [B]`` (``[B, P]`` with
@@ -155,7 +161,7 @@ def make_rollout(
         return ensemble_rollout(
             params, reward_fn, obs, actions, key, num_particles, sample, activation, assignment,
             unroll, propagation=propagation, input_fn=input_fn, output_fn=output_fn,
-            termination_fn=termination_fn, per_particle=per_particle, model=model,
+            termination_fn=termination_fn, per_particle=per_particle, model=model, remat=remat,
         )
 
     return rollout
@@ -179,6 +185,7 @@ def ensemble_rollout(
     termination_fn: TerminationFn | None = None,
     per_particle: bool = False,
     model: EnsembleModel | None = None,
+    remat: bool = True,
 ) -> Array:
     """Mean particle return of each sequence, ``[B]`` (``params`` as an argument).
 
@@ -190,7 +197,7 @@ def ensemble_rollout(
         key: PRNG key for the transition noise and TS1's member draws (unused by
             ``"expectation"``, and by ``"tsinf"`` with ``sample=False``).
         num_particles, sample, activation, assignment, unroll, propagation, input_fn,
-            output_fn, termination_fn, per_particle, model: see :func:`make_rollout`
+            output_fn, termination_fn, per_particle, model, remat: see :func:`make_rollout`
             (static).
 
     Raises:
@@ -206,7 +213,7 @@ def ensemble_rollout(
     if actions.ndim != 3:
         raise ValueError(f"actions: expected shape [B, T, A], got {actions.shape}")
     _check_shapes(model, params, obs, actions, input_fn, output_fn)
-    dyn = Dynamics(reward_fn, input_fn, output_fn, termination_fn, model)
+    dyn = Dynamics(reward_fn, input_fn, output_fn, termination_fn, model, remat)
     if propagation == "expectation":
         returns = expectation(params, dyn, obs, actions, unroll)[None]
     elif assignment == "particle":

@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
-from cemgd.problem import Array, Problem, Rows, Tally, i32, map_chunks, score
+from cemgd.problem import Array, Problem, Rows, Tally, i32, map_chunks, score, score_top_k
 
 Truncation = Literal["box", "pets"]
 
@@ -45,13 +45,15 @@ class Ranked(NamedTuple):
         idx: rows of the ``num_ranked`` best, best first, ``[K]``.
         returns: their returns, ``[K]``.
         draw: the whole batch.
-        all_returns: every row's return, ``[n]`` (``-inf``: not finite or not valid).
+        all_returns: every row's return, ``[n]`` (``-inf``: not finite or not valid);
+            ``None`` for a batch of :class:`~cemgd.problem.Rows`, which is ranked chunk by
+            chunk (:func:`~cemgd.problem.score_top_k`) and never held whole.
     """
 
     idx: Array
     returns: Array
     draw: Draw
-    all_returns: Array
+    all_returns: Array | None
 
     def actions(self, count: int) -> Array:
         """The ``count`` best rows, ``[count, T, A]`` (made again if the batch is Rows)."""
@@ -110,9 +112,16 @@ def search(
         dist, top_actions, top_returns, tally = carry
         step_key, x = inp
         draw = algorithm.sample(dist, step_key, x)
-        returns, tally = score(tally.merge(draw.cost), problem, obs, draw.actions, eval_key,
-                               valid=draw.valid, max_batch=max_batch)
-        best, idx = jax.lax.top_k(returns, algorithm.num_ranked)
+        tally = tally.merge(draw.cost)
+        if isinstance(draw.actions, Rows):  # never all at once: a running top-k
+            best, idx, tally = score_top_k(tally, problem, obs, draw.actions, eval_key,
+                                           algorithm.num_ranked, valid=draw.valid,
+                                           max_batch=max_batch)
+            returns = None
+        else:
+            returns, tally = score(tally, problem, obs, draw.actions, eval_key,
+                                   valid=draw.valid, max_batch=max_batch)
+            best, idx = jax.lax.top_k(returns, algorithm.num_ranked)
         ranked = Ranked(idx, best, draw, returns)
         dist, cand_actions, cand_returns = algorithm.update(dist, ranked, x)
         top_actions, top_returns = merge_top_k(top_actions, top_returns, cand_actions,
