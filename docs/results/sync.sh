@@ -12,3 +12,8 @@ copy() {  # copy SRC DEST: the folder as it is now, replacing DEST
 copy runs/cartpole-paper docs/results/cartpole/run
 copy runs/cartpole-eval docs/results/cartpole/eval
 copy runs/pusher-robust docs/results/pusher/run
+copy runs/pusher-eval docs/results/pusher/eval
+copy runs/halfcheetah-pets docs/results/halfcheetah/run
+copy runs/halfcheetah-eval docs/results/halfcheetah/eval
+copy runs/humanoid-pets docs/results/humanoid-standup/run
+copy runs/humanoid-eval docs/results/humanoid-standup/eval
