@@ -109,8 +109,9 @@ def _rows_problem(returns: np.ndarray) -> tuple[cemgd.Problem, Rows]:
 @pytest.mark.parametrize("k", [1, 5, 12])
 def test_running_top_k_equals_top_k_of_every_return(max_batch, k):
     rng = np.random.default_rng(k)
-    returns = rng.integers(0, 6, 41).astype(np.float32)  # many ties
+    returns = rng.integers(-5, 1, 41).astype(np.float32)  # many ties, 0 the best
     returns[[3, 17, 30]] = [np.nan, np.inf, -np.inf]
+    returns[[5, 9, 20, 33]] = [-0.0, 0.0, -1e-45, 1e-45]  # signed zeros, subnormals
     valid = jnp.asarray(rng.random(41) < 0.8)
     problem, rows_ = _rows_problem(returns)
     obs, key = jnp.zeros(1), jax.random.key(0)
@@ -122,3 +123,9 @@ def test_running_top_k_equals_top_k_of_every_return(max_batch, k):
         np.testing.assert_array_equal(got_idx, want_idx)
         np.testing.assert_array_equal(got_returns, want_returns)
         assert got_tally == tally
+
+
+def test_running_top_k_refuses_k_above_the_rows():
+    problem, rows_ = _rows_problem(np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match="k: expected 1 <= k <= 3"):
+        score_top_k(Tally(), problem, jnp.zeros(1), rows_, jax.random.key(0), 4)

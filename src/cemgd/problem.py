@@ -297,15 +297,27 @@ def score_top_k(
 ) -> tuple[Array, Array, Tally]:
     """:func:`score` a batch of :class:`Rows` keeping only its ``k`` best rows.
 
-    Equal to ``jax.lax.top_k`` of :func:`score`'s returns (ties: the lower row first,
-    non-finite and invalid rows ``-inf``), and counted the same, but the chunks of at most
-    ``max_batch`` rows are merged into a running top ``k`` as they are scored, so nothing
-    of size ``B`` is held: compiled memory is ``max_batch`` rows, whatever ``actions.num``.
+    Equal to ``jax.lax.top_k`` of :func:`score`'s returns (the same order of floats,
+    signed zeros included; ties: the lower row first; non-finite and invalid rows
+    ``-inf``), and counted the same, but the chunks of at most ``max_batch`` rows are
+    merged into a running top ``k`` as they are scored, so no rollout of size ``B`` is
+    held: compiled memory is one chunk's rollout plus ``[k + max_batch]`` for the merge.
+
+    Args:
+        actions: the ``B = actions.num`` sequences, made chunk by chunk.
+        k: rows kept, ``1 <= k <= B``.
+        valid: optional ``[B]`` bool, as in :func:`score`.
+        max_batch: rows scored at a time (``None``: all).
 
     Returns:
         ``(returns: [k], idx: [k], tally)``, best first.
+
+    Raises:
+        ValueError: ``k`` outside ``[1, B]``.
     """
     n = actions.num
+    if not 1 <= k <= n:
+        raise ValueError(f"k: expected 1 <= k <= {n} (the rows scored), got {k}")
     chunks = 1 if max_batch is None or n <= max_batch else -(-n // max_batch)
     size = -(-n // chunks)
     score_rows = _row_scorer(problem, obs, key, False, None)
@@ -320,16 +332,24 @@ def score_top_k(
         finite = jnp.isfinite(r)
         r = jnp.where(ok & finite, r, -jnp.inf)
         # rank by return, then row: -inf placeholders (rows n + j) sort after every row
-        neg, order = jax.lax.sort((-jnp.concatenate([best, r]),
-                                   jnp.concatenate([idx, jnp.where(real, ids, n + k)])),
-                                  num_keys=2)
-        return (-neg[:k], order[:k], bad + i32(jnp.sum(ok & ~finite)),
+        returns = jnp.concatenate([best, r])
+        _, order, top = jax.lax.sort(
+            (_descending(returns), jnp.concatenate([idx, jnp.where(real, ids, n + k)]),
+             returns), num_keys=2)
+        return (top[:k], order[:k], bad + i32(jnp.sum(ok & ~finite)),
                 counted + i32(jnp.sum(ok))), None
 
     init = (jnp.full((k,), -jnp.inf, jnp.float32), n + jnp.arange(k, dtype=jnp.int32),
             i32(0), i32(0))
     (best, idx, bad, counted), _ = jax.lax.scan(chunk, init, jnp.arange(chunks))
     return best, idx, tally.add(num_rollouts=counted, num_nonfinite=bad)
+
+
+def _descending(x: Array) -> Array:
+    """An int32 sort key of ``x: [n]`` f32, ascending as ``x`` descends, in ``lax.top_k``'s
+    order of floats (``-0.0`` below ``0.0``, subnormals apart from zero; no NaN)."""
+    b = jax.lax.bitcast_convert_type(x, jnp.int32)
+    return ~jnp.where(b < 0, b ^ 0x7FFFFFFF, b)
 
 
 def _check_returns_shape(shape: tuple[int, ...], batch: int, per_particle_ok: bool) -> None:

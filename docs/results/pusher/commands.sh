@@ -18,8 +18,7 @@ evaluate() {
     cemgd evaluate "$RUN" --episodes 5 --episode-length 100 --out "$EVAL" --no-progress \
         --planners "$@"
 }
-evaluate cem-gd,cem-50,gd,cem-500,cem-gd-robust
+evaluate cem-gd-robust,cem-gd-robust:grad_objective=pessimistic \
+    cem-gd-robust:grad_objective=cvar,cem-gd,cem-50,gd,cem-500
 evaluate cem-5000
-evaluate cem-gd:n_replan=10,cem-gd:n_replan=200 \
-    cem-gd-robust:grad_objective=pessimistic,cem-gd-robust:grad_objective=cvar \
-    icem,mppi,gradcem
+evaluate cem-gd:n_replan=10,cem-gd:n_replan=200,icem,mppi,gradcem

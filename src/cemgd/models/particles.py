@@ -43,7 +43,8 @@ class Dynamics(NamedTuple):
         ``jax.checkpoint``-ed: a backward pass keeps only each step's carry and inputs and
         recomputes the step's forward, so a gradient's memory does not grow with
         ``T x rows x hidden`` (forward-only rollouts are unchanged)."""
-        return jax.lax.scan(jax.checkpoint(step) if self.remat else step, init, xs,
+        return jax.lax.scan(jax.checkpoint(step, prevent_cse=False) if self.remat else step,
+                            init, xs,
                             unroll=unroll)
 
     def predict(self, params: Params, x: Array, a: Array) -> tuple[Array, Array]:
