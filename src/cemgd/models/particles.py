@@ -42,10 +42,13 @@ class Dynamics(NamedTuple):
         """``lax.scan`` of ``step`` over the horizon; with ``remat`` the step is
         ``jax.checkpoint``-ed: a backward pass keeps only each step's carry and inputs and
         recomputes the step's forward, so a gradient's memory does not grow with
-        ``T x rows x hidden`` (forward-only rollouts are unchanged)."""
-        return jax.lax.scan(jax.checkpoint(step, prevent_cse=False) if self.remat else step,
-                            init, xs,
-                            unroll=unroll)
+        ``T x rows x hidden`` (with 20 particles CEM-GD's replan step on the bench ensemble
+        needs 0.44 MB, not 6.7 MB; ``benchmarks/first_step_memory.py``). The recomputation
+        costs time where gradients dominate (replan step against the code before, measured
+        interleaved: cem-gd 1.08x, gd 1.07x, gradcem 1.16x; ``benchmarks/bench_versions.py``).
+        Forward-only rollouts are unchanged."""
+        body = jax.checkpoint(step, prevent_cse=False) if self.remat else step
+        return jax.lax.scan(body, init, xs, unroll=unroll)
 
     def predict(self, params: Params, x: Array, a: Array) -> tuple[Array, Array]:
         """Members' ``(mean, logvar)`` of the delta, ``[E, R, S]``, from ``x: [E, R, S]``

@@ -138,14 +138,7 @@ def make_rollout(
             under TS-inf, particle ``p`` is member ``p``'s deterministic prediction).
         model: the ensemble (:class:`~cemgd.models.protocol.EnsembleModel`); ``None``:
             the built-in MLP ensemble with ``activation``.
-        remat: differentiate with ``jax.checkpoint`` per time step: a gradient through the
-            rollout keeps only each step's state, not the ensemble's activations, and
-            recomputes them (``[T, rows, hidden]`` per layer no longer held: on the bench
-            ensemble with 20 particles CEM-GD's replan step needs 0.44 MB, not 6.7 MB;
-            ``benchmarks/first_step_memory.py``). The recomputation costs time where
-            gradients dominate (replan step, interleaved with the code before: cem-gd 1.08x,
-            gd 1.07x, gradcem 1.16x; ``benchmarks/bench_versions.py``). Forward-only
-            rollouts are unchanged.
+        remat: checkpoint each time step (:meth:`~cemgd.models.particles.Dynamics.scan`).
 
     Returns:
         ``rollout(obs: [S], actions: [B, T, A], key) -> returns: [B]`` (``[B, P]`` with
