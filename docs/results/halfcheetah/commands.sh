@@ -5,21 +5,9 @@
 # the last model over the paper's 100-step episodes (5 paired episodes each).
 # Run from the repository root; rerun to resume. Progress so far is kept in the
 # repository (docs/results/halfcheetah/{run,eval}); a missing runs/ folder starts from it.
-set -euo pipefail
-HERE=docs/results/halfcheetah
-RUN=${RUN:-runs/halfcheetah-pets}
-EVAL=${EVAL:-runs/halfcheetah-eval}
-[ -d "$RUN" ] || { [ -d "$HERE/run" ] && cp -r "$HERE/run" "$RUN"; } || true
-[ -d "$EVAL" ] || { [ -d "$HERE/eval" ] && cp -r "$HERE/eval" "$EVAL"; } || true
-cemgd train --task halfcheetah --planner cem-gd-robust --seed 0 --trials 10 \
-    --episode-length 1000 --horizon 30 --num-layers 4 --out "$RUN" --no-progress \
-    $([ -f "$RUN/config.json" ] && echo --resume)
-evaluate() {
-    cemgd evaluate "$RUN" --episodes 5 --episode-length 100 --out "$EVAL" --no-progress \
-        --planners "$@"
-}
-evaluate cem-gd,cem-50,gd,cem-500,cem-gd-robust
-evaluate cem-5000
-evaluate cem-gd:n_replan=10,cem-gd:n_replan=200 \
-    cem-gd-robust:grad_objective=pessimistic,cem-gd-robust:grad_objective=cvar \
-    icem,mppi,gradcem
+TASK=halfcheetah RUN=${RUN:-runs/halfcheetah-pets} EVAL=${EVAL:-runs/halfcheetah-eval}
+EVAL_ARGS="--episode-length 100"
+source docs/results/lib.sh
+train --task halfcheetah --planner cem-gd-robust --trials 10 --episode-length 1000 \
+    --horizon 30 --num-layers 4
+compare cem-gd,cem-50,gd,cem-500,cem-gd-robust

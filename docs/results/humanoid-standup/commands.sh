@@ -6,21 +6,9 @@
 # Run from the repository root; rerun to resume. Progress so far is kept in the
 # repository (docs/results/humanoid-standup/{run,eval}); a missing runs/ folder starts
 # from it.
-set -euo pipefail
-HERE=docs/results/humanoid-standup
-RUN=${RUN:-runs/humanoid-pets}
-EVAL=${EVAL:-runs/humanoid-eval}
-[ -d "$RUN" ] || { [ -d "$HERE/run" ] && cp -r "$HERE/run" "$RUN"; } || true
-[ -d "$EVAL" ] || { [ -d "$HERE/eval" ] && cp -r "$HERE/eval" "$EVAL"; } || true
-cemgd train --task humanoid-standup --planner cem-gd-robust --seed 0 --trials 10 \
-    --episode-length 1000 --horizon 30 --num-layers 4 --out "$RUN" --no-progress \
-    $([ -f "$RUN/config.json" ] && echo --resume)
-evaluate() {
-    cemgd evaluate "$RUN" --episodes 5 --episode-length 100 --out "$EVAL" --no-progress \
-        --planners "$@"
-}
-evaluate cem-gd,cem-50,gd,cem-500,cem-gd-robust
-evaluate cem-5000
-evaluate cem-gd:n_replan=10,cem-gd:n_replan=200 \
-    cem-gd-robust:grad_objective=pessimistic,cem-gd-robust:grad_objective=cvar \
-    icem,mppi,gradcem
+TASK=humanoid-standup RUN=${RUN:-runs/humanoid-pets} EVAL=${EVAL:-runs/humanoid-eval}
+EVAL_ARGS="--episode-length 100"
+source docs/results/lib.sh
+train --task humanoid-standup --planner cem-gd-robust --trials 10 --episode-length 1000 \
+    --horizon 30 --num-layers 4
+compare cem-gd,cem-50,gd,cem-500,cem-gd-robust

@@ -1,0 +1,29 @@
+# Sourced by each task's commands.sh (from the repository root), after it sets TASK
+# (folder under docs/results), RUN and EVAL (folders under runs/) and EVAL_ARGS.
+# restore: a missing runs/ folder starts from the copy kept in the repository;
+# train ARGS: `cemgd train`, resuming a started run; evaluate PLANNERS...: `cemgd evaluate`
+# of the planners on the run's last model, 5 paired episodes each (resumes row by row);
+# compare: the comparison's queue after PLANNERS_FIRST, CEM 5000, then the rest.
+set -euo pipefail
+KEPT=docs/results/$TASK
+restore() {
+    [ -d "$RUN" ] || { [ -d "$KEPT/run" ] && cp -r "$KEPT/run" "$RUN"; } || true
+    [ -d "$EVAL" ] || { [ -d "$KEPT/eval" ] && cp -r "$KEPT/eval" "$EVAL"; } || true
+}
+train() {
+    cemgd train --seed 0 --out "$RUN" --no-progress "$@" \
+        $([ -f "$RUN/config.json" ] && echo --resume)
+}
+evaluate() {
+    # shellcheck disable=SC2086  # EVAL_ARGS is a list of flags
+    cemgd evaluate "$RUN" --episodes 5 --out "$EVAL" --no-progress $EVAL_ARGS --planners "$@"
+}
+compare() {
+    evaluate "$@"
+    evaluate cem-5000
+    evaluate cem-gd:n_replan=10,cem-gd:n_replan=200,cem-gd-robust \
+        cem-gd-robust:grad_objective=pessimistic,cem-gd-robust:grad_objective=cvar \
+        icem,mppi,gradcem
+}
+mkdir -p runs
+restore
