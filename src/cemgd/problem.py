@@ -202,13 +202,19 @@ def map_chunks(fn: Callable[[Array], Any], x: Array, max_batch: int | None) -> A
     b = x.shape[0]
     if max_batch is None or b <= max_batch:
         return fn(x)
-    n = -(-b // max_batch)
-    size = -(-b // n)
+    n, size = chunk_layout(b, max_batch)
     pad = n * size - b
     if pad:
         x = jnp.concatenate([x, jnp.broadcast_to(x[-1:], (pad, *x.shape[1:]))])
     out = jax.lax.map(fn, x.reshape(n, size, *x.shape[1:]))
     return jax.tree.map(lambda o: o.reshape(n * size, *o.shape[2:])[:b], out)
+
+
+def chunk_layout(b: int, max_batch: int | None) -> tuple[int, int]:
+    """``(chunks, size)``: ``b`` rows in the fewest equal chunks of at most ``max_batch``
+    (``None``: one chunk of ``b``); the last chunk is padded to ``size``."""
+    chunks = 1 if max_batch is None or b <= max_batch else -(-b // max_batch)
+    return chunks, -(-b // chunks)
 
 
 class Rows(NamedTuple):
@@ -318,8 +324,7 @@ def score_top_k(
     n = actions.num
     if not 1 <= k <= n:
         raise ValueError(f"k: expected 1 <= k <= {n} (the rows scored), got {k}")
-    chunks = 1 if max_batch is None or n <= max_batch else -(-n // max_batch)
-    size = -(-n // chunks)
+    chunks, size = chunk_layout(n, max_batch)
     score_rows = _row_scorer(problem, obs, key, False, None)
 
     def chunk(carry: tuple, c: Array) -> tuple[tuple, None]:
