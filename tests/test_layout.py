@@ -13,7 +13,7 @@ LONG_FUNCTIONS: dict[str, str] = {}
 #: Layers from the bottom up; a module may import only from its own layer or lower ones.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("problem", "validate"),
-    ("sharding", "linesearch", "planners", "models", "tasks"),
+    ("sharding", "objectives", "linesearch", "planners", "models", "tasks"),
     ("mpc",),
     ("runs", "runtime", "plots"),
     ("pets", "experiments"),

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import cemgd
-from cemgd.linesearch import GRAD_OBJECTIVES, ascent_direction, gradient_ascent, gradient_objective
+from cemgd.linesearch import ascent_direction, gradient_ascent
 from cemgd.models import init_ensemble, make_rollout
+from cemgd.objectives import GRAD_OBJECTIVES, gradient_objective
 
 OBS, KEY = jnp.array([0.2, -0.1, 0.3]), jax.random.key(0)
 G, RHO, J = 4, 0.5, 5
@@ -117,3 +118,20 @@ def test_refine_and_pick_counts_the_re_evaluated_sequences():
                               GradientSettings(top_k=3, grad_steps=2, step_size=0.05))
     assert int(refined.ascent.num_rollouts) == 3 * 2 + int(refined.ascent.line_search_trials)
     assert int(refined.num_rollouts) == int(refined.ascent.num_rollouts) + 3
+
+
+def test_refine_and_pick_keeps_starts_that_have_no_finite_return():
+    """No finite start: nothing is refined or evaluated; one finite start: it is refined."""
+    from cemgd.linesearch import GradientSettings, refine_and_pick
+
+    problem = cemgd.Problem(lambda o, a, k: -jnp.sum((a - 0.5) ** 2, axis=(1, 2)), 4,
+                            -np.ones(2), np.ones(2))
+    starts = jnp.stack([jnp.zeros((4, 2)), jnp.full((4, 2), -0.5)])
+    settings = GradientSettings(top_k=2, grad_steps=2, step_size=0.05)
+    kept = refine_and_pick(problem, OBS, starts, jnp.full((2,), -jnp.inf), KEY, settings)
+    np.testing.assert_array_equal(np.asarray(kept.actions), np.asarray(starts[0]))
+    assert float(kept.best_return) == -np.inf
+    assert int(kept.num_rollouts) == 0 and int(kept.ascent.grad_steps) == 0
+    one = refine_and_pick(problem, OBS, starts, jnp.array([-np.inf, -8.0]), KEY, settings)
+    assert int(one.ascent.grad_steps) > 0 and int(one.num_rollouts) > 2
+    assert float(one.best_return) > float(problem.rollout(OBS, starts[1:], KEY)[0])

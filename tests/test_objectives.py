@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import cemgd
-from cemgd.linesearch import GRAD_OBJECTIVES, reduce_particles
 from cemgd.models import init_ensemble, make_rollout
+from cemgd.objectives import GRAD_OBJECTIVES, reduce_particles
 
 
 def _reward(obs, action, next_obs):

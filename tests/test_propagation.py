@@ -9,6 +9,7 @@ import pytest
 
 from cemgd.models import ensemble_apply, init_ensemble, make_rollout
 from cemgd.models.ensemble import EnsembleParams
+from cemgd.models.particles import NOISE_IN_SCAN_BATCH
 from cemgd.models.rollout import ensemble_rollout
 
 S, A, T, E = 3, 2, 4, 3
@@ -278,3 +279,19 @@ def test_remat_gives_the_same_gradient_in_less_memory(layout):
         memory.append(fn.lower(acts).compile().memory_analysis().temp_size_in_bytes)
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5, atol=1e-6)
     assert memory[0] < 0.5 * memory[1]
+
+
+@pytest.mark.parametrize("propagation", ["tsinf", "ts1"])
+@pytest.mark.parametrize("particles", [1, 5])
+def test_noise_is_the_same_drawn_in_the_scan_or_before(params, propagation, particles):
+    """A batch of NOISE_IN_SCAN_BATCH sequences draws its noise step by step inside the
+    scan, a smaller one all steps before it: the same numbers, so a sequence's return does
+    not depend on the batch it is scored in (common random numbers across chunk sizes)."""
+    big = NOISE_IN_SCAN_BATCH
+    obs, acts, key = jnp.full((S,), 0.2), actions_batch(big, seed=5), jax.random.key(6)
+    rollout = jax.jit(make_rollout(params, reward, particles, propagation=propagation))
+    full = np.asarray(rollout(obs, acts, key))
+    small = np.asarray(rollout(obs, acts[big - 3:], key))
+    np.testing.assert_allclose(full[big - 3:], small, rtol=1e-5, atol=1e-5)
+    other_key = np.asarray(rollout(obs, acts[big - 3:], jax.random.key(7)))
+    assert not np.allclose(small, other_key, atol=1e-4)  # the noise matters here

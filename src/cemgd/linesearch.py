@@ -23,7 +23,6 @@ differentiated after the search. Under ``vmap`` the skipped backward passes (``l
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -31,48 +30,12 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from cemgd.objectives import GRAD_OBJECTIVES, GradObjective, gradient_objective
 from cemgd.problem import Array, Problem, Rollout, evaluate, finite_or_neg_inf, i32
 from cemgd.validate import check_int, check_range
 
 LineSearch = Literal["sequential", "parallel"]
 StepRule = Literal["paper", "scaled"]
-GradObjective = Literal["mean", "sampled", "pessimistic", "cvar"]
-GRAD_OBJECTIVES = ("mean", "sampled", "pessimistic", "cvar")
-
-
-def reduce_particles(returns: Array, grad_objective: GradObjective, risk: float) -> Array:
-    """``returns: [B]`` or per-particle ``[B, P]`` -> the gradient objective ``[B]``.
-
-    ``"mean"``/``"sampled"``: the particles' mean. ``"pessimistic"``: mean minus ``risk``
-    times their std. ``"cvar"``: mean of the worst ``ceil(risk * P)`` particles. ``[B]``
-    returns (no particles) are returned as they are.
-    """
-    if returns.ndim == 1:
-        return returns
-    if grad_objective == "pessimistic":
-        var = jnp.var(returns, axis=1)
-        positive = var > 0  # sqrt's gradient at 0 is not finite: one particle, or all equal
-        std = jnp.where(positive, jnp.sqrt(jnp.where(positive, var, 1.0)), 0.0)
-        return jnp.mean(returns, axis=1) - risk * std
-    if grad_objective == "cvar":
-        worst = max(1, math.ceil(risk * returns.shape[1] - 1e-9))
-        return -jnp.mean(jax.lax.top_k(-returns, worst)[0], axis=1)
-    return jnp.mean(returns, axis=1)
-
-
-def gradient_objective(problem: Problem, grad_objective: GradObjective, risk: float) -> Rollout:
-    """The rollout gradient steps climb: ``(obs, actions: [B, T, A], key) -> [B]``.
-
-    ``"sampled"``: ``problem.rollout`` (the return CEM ranks). Otherwise
-    :attr:`~cemgd.problem.Problem.rollout_for_gradient`, reduced over particles by
-    :func:`reduce_particles` when it returns ``[B, P]``.
-    """
-    base = problem.rollout if grad_objective == "sampled" else problem.rollout_for_gradient
-
-    def rollout(obs: Array, actions: Array, key: Array) -> Array:
-        return reduce_particles(base(obs, actions, key), grad_objective, risk)
-
-    return rollout
 
 
 class Ascent(NamedTuple):
@@ -381,15 +344,25 @@ def refine_and_pick(
 ) -> Refined:
     """Gradient ascent on ``actions: [k, T, A]``, then re-evaluate and keep the best.
 
-    The re-evaluation uses ``problem.rollout`` (not ``grad_rollout``), so the returned
-    ``best_return`` is on the same scale as every other planner's.
+    The re-evaluation uses ``problem.rollout`` (not ``grad_rollout``), so ``best_return``
+    is on every other planner's scale. No finite start: the first is returned as it is.
+    The ``lax.cond`` keeps the stage's key-only values (rollout noise, zeroed residual
+    buffers) inside it; XLA would compute them first and hold them through the CEM stage.
     """
-    ascent = gradient_ascent(
-        problem, obs, actions, returns, key, config.grad_steps, config.step_size,
-        config.step_decay, config.line_search_trials, config.line_search, config.step_rule,
-        config.grad_objective, config.risk,
-    )
-    final_returns, final_bad = evaluate(problem, obs, ascent.actions, key)
-    best = jnp.argmax(final_returns)
-    return Refined(ascent.actions[best], final_returns[best], ascent,
-                   ascent.num_nonfinite + final_bad, ascent.num_rollouts + actions.shape[0])
+    def refine() -> Refined:
+        ascent = gradient_ascent(
+            problem, obs, actions, returns, key, config.grad_steps, config.step_size,
+            config.step_decay, config.line_search_trials, config.line_search,
+            config.step_rule, config.grad_objective, config.risk,
+        )
+        final_returns, final_bad = evaluate(problem, obs, ascent.actions, key)
+        best = jnp.argmax(final_returns)
+        return Refined(ascent.actions[best], final_returns[best], ascent,
+                       ascent.num_nonfinite + final_bad, ascent.num_rollouts + actions.shape[0])
+
+    def keep() -> Refined:
+        zero = i32(0)
+        return Refined(actions[0], returns[0],
+                       Ascent(actions, returns, zero, zero, zero, zero), zero, zero)
+
+    return jax.lax.cond(jnp.any(jnp.isfinite(returns)), refine, keep)

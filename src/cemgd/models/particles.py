@@ -95,17 +95,20 @@ def by_particle(
     shuffle = ts1 and not choose and slots > 1  # TS1, P >= E: permute the particles
     if used < members and not choose:
         params = dyn.model.take_members(params, slice(0, used))
-    # state and actions: [used, Q * B, .]; every particle of a sequence sees its actions.
-    a = jnp.broadcast_to(
-        jnp.swapaxes(actions, 0, 1)[:, None, None], (horizon, used, per_member, batch, action_dim)
-    ).reshape(horizon, used, rows, action_dim)
+    # state: [used, Q * B, S]; every particle of a sequence sees its actions, broadcast
+    # step by step (never a [T, used, Q * B, A] copy of the chunk's actions).
     x0 = jnp.broadcast_to(obs, (used, rows, state_dim))
-    noise, draws = _particle_draws(key, horizon, members, used, per_member, state_dim, sample,
-                                   ts1)
+    noise_shape = (used, per_member, 1, state_dim)
+    in_scan = sample and batch >= NOISE_IN_SCAN_BATCH
+    noise_key, noise, draws = _particle_draws(key, horizon, members, used, per_member,
+                                              noise_shape if sample and not in_scan else None,
+                                              ts1)
 
     def step(carry: tuple, inputs: tuple[Array, Array, Array]) -> tuple[tuple, Array]:
         x, done = carry
-        a_t, noise_t, draw_t = inputs
+        a_b, noise_t, draw_t = inputs  # a_b: [B, A]
+        a_t = jnp.broadcast_to(a_b, (used, per_member, batch, action_dim)).reshape(
+            used, rows, action_dim)
         p_t, x_in = params, x
         if choose:
             p_t = dyn.model.take_members(params, draw_t)
@@ -113,6 +116,8 @@ def by_particle(
             x_in = x.reshape(slots, batch, state_dim)[draw_t[0]].reshape(used, rows, state_dim)
         mean, logvar = dyn.predict(p_t, x_in, a_t)
         if sample:
+            if in_scan:
+                noise_t = step_noise(noise_key, noise_t, noise_shape)
             if shuffle:  # each particle brings its own noise into its slot
                 noise_t = noise_t.reshape(slots, 1, state_dim)[draw_t[0]]
             shape = (used, per_member, batch, state_dim)
@@ -128,34 +133,33 @@ def by_particle(
         return (next_x, done), reward
 
     init = (x0, dyn.no_done((used, rows)))
-    _, rewards = dyn.scan(step, init, (a, noise, draws), unroll)  # [T, used, Q * B]
+    xs = (jnp.swapaxes(actions, 0, 1), noise, draws)
+    _, rewards = dyn.scan(step, init, xs, unroll)  # [T, used, Q * B]
     total = jnp.sum(rewards, axis=0).reshape(used, per_member, batch)
     return jnp.swapaxes(total, 0, 1).reshape(slots, batch)[:particles]  # [P, B]
 
 
 def _particle_draws(
-    key: Array, horizon: int, members: int, used: int, per_member: int, state_dim: int,
-    sample: bool, ts1: bool,
-) -> tuple[Array, Array]:
-    """``(noise, draws)`` of :func:`by_particle` under ``key``.
+    key: Array, horizon: int, members: int, used: int, per_member: int,
+    noise_shape: tuple[int, ...] | None, ts1: bool,
+) -> tuple[Array, Array, Array]:
+    """``(noise_key, noise, draws)`` of :func:`by_particle` under ``key``.
 
-    ``noise: [T, used, Q, 1, S]`` (or ``[T, 0]`` without sampling); ``draws``: TS1's
-    members per step ``[T, P]`` (P < E), its particle permutation and inverse
-    ``[T, 2, slots]`` (P >= E), or ``[T, 0]``.
+    ``noise_key``: :func:`step_noise`'s key; ``noise``: with ``noise_shape`` every step's
+    noise drawn now, ``[T, *noise_shape]``, else the step indices ``[T]`` (the scan draws
+    it, or there is none); ``draws``: TS1's members per step ``[T, P]`` (P < E), its
+    particle permutation and inverse ``[T, 2, slots]`` (P >= E), or ``[T, 0]``.
     """
     slots = used * per_member
     choose = ts1 and used < members
     shuffle = ts1 and not choose and slots > 1
-    noise_key = key
-    if ts1:
-        noise_key, draw_key = jax.random.split(key)
-        draw_keys = jax.random.split(draw_key, horizon)
-    if sample:
-        noise = jax.random.normal(
-            noise_key, (horizon, used, per_member, 1, state_dim), jnp.float32
-        )
-    else:
-        noise = jnp.zeros((horizon, 0), jnp.float32)
+    noise_key, draw_key = jax.random.split(key) if ts1 else (key, key)
+    steps = jnp.arange(horizon, dtype=jnp.int32)
+    noise = steps if noise_shape is None else jax.vmap(
+        lambda t: step_noise(noise_key, t, noise_shape))(steps)
+    if not ts1:
+        return noise_key, noise, jnp.zeros((horizon, 0), jnp.int32)
+    draw_keys = jax.random.split(draw_key, horizon)
     if choose:  # [T, P]: member of particle p at step t, distinct within a step
         draws = jax.vmap(lambda k: jax.random.permutation(k, members)[:used])(draw_keys)
     elif shuffle:  # [T, slots]: flat position f = e * Q + q of [used, Q] takes gather[t, f]
@@ -166,7 +170,25 @@ def _particle_draws(
         draws = jnp.stack([gather, jnp.argsort(gather, axis=-1)], axis=1)  # [T, 2, slots]
     else:
         draws = jnp.zeros((horizon, 0), jnp.int32)
-    return noise, draws
+    return noise_key, noise, draws
+
+
+#: Batches of at least this many sequences draw :func:`by_particle`'s noise inside the
+#: scan, step by step; smaller ones draw all ``T`` steps' before it (the same numbers).
+#: Drawn before, the ``[T, P, S]`` noise depends only on the key, so XLA computes it once
+#: for a whole chunked batch and keeps it live through every chunk (+65 kB of CEM-GD's
+#: first step at 20 particles on the bench ensemble); drawn inside, a small batch's
+#: replan step pays for the per-step draws (cem-gd 1.3x on the bench ensemble, one
+#: particle). ``benchmarks/first_step_memory.py``, ``benchmarks/bench_versions.py``.
+NOISE_IN_SCAN_BATCH = 64
+
+
+def step_noise(key: Array, t: Array, shape: tuple[int, ...]) -> Array:
+    """Standard normal noise of time step ``t`` (int32 scalar) under ``key``, ``shape``:
+    ``normal(fold_in(key, t))``, so a rollout that draws it step by step and one that
+    draws all steps at once see the same numbers (common random numbers across batch
+    sizes)."""
+    return jax.random.normal(jax.random.fold_in(key, t), shape, jnp.float32)
 
 
 def by_row(

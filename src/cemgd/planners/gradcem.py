@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from cemgd.linesearch import gradient_objective
+from cemgd.objectives import gradient_objective
 from cemgd.planners.base import Planner, Result
 from cemgd.planners.cem import CEMConfig, cem_stage
 from cemgd.problem import Array, PlanState, Problem, Tally
