@@ -121,12 +121,16 @@ def test_refine_and_pick_counts_the_re_evaluated_sequences():
 
 
 def test_refine_and_pick_keeps_starts_that_have_no_finite_return():
-    """No finite start: nothing is refined or evaluated; one finite start: it is refined."""
+    """No finite start: nothing is refined or evaluated; one finite start: it is refined
+    (the other start, truly worse, stays behind); with ``grad_rollout`` the starts are
+    re-scored under it, so ``-inf`` starts are still climbed."""
     from cemgd.linesearch import GradientSettings, refine_and_pick
 
-    problem = cemgd.Problem(lambda o, a, k: -jnp.sum((a - 0.5) ** 2, axis=(1, 2)), 4,
-                            -np.ones(2), np.ones(2))
-    starts = jnp.stack([jnp.zeros((4, 2)), jnp.full((4, 2), -0.5)])
+    def quadratic(o, a, k):
+        return -jnp.sum((a - 0.5) ** 2, axis=(1, 2))
+
+    problem = cemgd.Problem(quadratic, 4, -np.ones(2), np.ones(2))
+    starts = jnp.stack([jnp.full((4, 2), -1.0), jnp.full((4, 2), -0.5)])  # -18 and -8
     settings = GradientSettings(top_k=2, grad_steps=2, step_size=0.05)
     kept = refine_and_pick(problem, OBS, starts, jnp.full((2,), -jnp.inf), KEY, settings)
     np.testing.assert_array_equal(np.asarray(kept.actions), np.asarray(starts[0]))
@@ -134,4 +138,7 @@ def test_refine_and_pick_keeps_starts_that_have_no_finite_return():
     assert int(kept.num_rollouts) == 0 and int(kept.ascent.grad_steps) == 0
     one = refine_and_pick(problem, OBS, starts, jnp.array([-np.inf, -8.0]), KEY, settings)
     assert int(one.ascent.grad_steps) > 0 and int(one.num_rollouts) > 2
-    assert float(one.best_return) > float(problem.rollout(OBS, starts[1:], KEY)[0])
+    assert float(one.best_return) > -8.0
+    rescored = cemgd.Problem(quadratic, 4, -np.ones(2), np.ones(2), grad_rollout=quadratic)
+    climbed = refine_and_pick(rescored, OBS, starts, jnp.full((2,), -jnp.inf), KEY, settings)
+    assert int(climbed.ascent.grad_steps) > 0 and float(climbed.best_return) > -8.0

@@ -329,7 +329,8 @@ class GradientSettings:
 class Refined(NamedTuple):
     """Result of :func:`refine_and_pick`: the best refined sequence ``actions: [T, A]``, its
     re-evaluated ``best_return``, the full :class:`Ascent` (counters included), and the
-    ascent's and the re-evaluation's ``num_nonfinite`` and ``num_rollouts`` (``+ k``)."""
+    ascent's and the re-evaluation's ``num_nonfinite`` and ``num_rollouts`` (``+ k``; all
+    zero when nothing could be refined)."""
 
     actions: Array
     best_return: Array
@@ -345,9 +346,11 @@ def refine_and_pick(
     """Gradient ascent on ``actions: [k, T, A]``, then re-evaluate and keep the best.
 
     The re-evaluation uses ``problem.rollout`` (not ``grad_rollout``), so ``best_return``
-    is on every other planner's scale. No finite start: the first is returned as it is.
-    The ``lax.cond`` keeps the stage's key-only values (rollout noise, zeroed residual
-    buffers) inside it; XLA would compute them first and hold them through the CEM stage.
+    is on every other planner's scale. When no start can be refined (every ``returns``
+    ``-inf`` and no ``grad_rollout`` to re-score them) the first is returned as it is.
+    Unbatched, the ``lax.cond`` keeps the stage's key-only values (rollout noise, zeroed
+    residual buffers) inside it; XLA would compute them first and hold them through the
+    CEM stage (under ``vmap`` both branches run).
     """
     def refine() -> Refined:
         ascent = gradient_ascent(
@@ -365,4 +368,9 @@ def refine_and_pick(
         return Refined(actions[0], returns[0],
                        Ascent(actions, returns, zero, zero, zero, zero), zero, zero)
 
-    return jax.lax.cond(jnp.any(jnp.isfinite(returns)), refine, keep)
+    run = jnp.isfinite(returns)
+    if problem.grad_rollout is not None and config.grad_objective != "sampled":
+        # re-scored under grad_rollout, any start may climb: always run, by a test XLA
+        # cannot fold (a float is finite, infinite or NaN), so the cond stays
+        run = run | jnp.isinf(returns) | jnp.isnan(returns)
+    return jax.lax.cond(jnp.any(run), refine, keep)
