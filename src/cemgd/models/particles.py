@@ -43,9 +43,10 @@ class Dynamics(NamedTuple):
         ``jax.checkpoint``-ed: a backward pass keeps only each step's carry and inputs and
         recomputes the step's forward, so a gradient's memory does not grow with
         ``T x rows x hidden`` (with 20 particles CEM-GD's replan step on the bench ensemble
-        needs 0.71 MB, not 7.04 MB; ``benchmarks/first_step_memory.py``). The recomputation
-        costs time where gradients dominate (replan step against the code before, measured
-        interleaved: cem-gd 1.08x, gd 1.07x, gradcem 1.16x; ``benchmarks/bench_versions.py``).
+        went from 7.04 to 0.71 MB when it came in; ``benchmarks/first_step_memory.py``). The
+        recomputation costs time where gradients dominate (replan step against the code
+        before, measured interleaved: cem-gd 1.08x, gd 1.07x, gradcem 1.16x;
+        ``benchmarks/bench_versions.py``).
         Forward-only rollouts are unchanged."""
         body = jax.checkpoint(step, prevent_cse=False) if self.remat else step
         return jax.lax.scan(body, init, xs, unroll=unroll)

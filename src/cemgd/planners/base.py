@@ -55,7 +55,7 @@ def half_range(problem: Problem) -> Array:
 
 
 #: Default ``max_batch`` of the sampling planners (sequences made and rolled out at a
-#: time). Measured with CEM-GD's N_init first step on the bench ensemble
+#: time). Chosen with CEM-GD's N_init first step on the bench ensemble at 9cf8d61
 #: (``benchmarks/first_step_memory.py``): compiled memory 0.82 MB at 100, 1.48 MB at 250,
 #: 4.77 MB at 1000 (a CEM 5000 step: 0.45 MB); CPU time within 5% of the unchunked step.
 DEFAULT_MAX_BATCH = 100
