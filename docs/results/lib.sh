@@ -10,7 +10,8 @@ restore() {
     [ -d "$RUN" ] || { [ -d "$KEPT/run" ] && cp -r "$KEPT/run" "$RUN"; } || true
     [ -d "$EVAL" ] || { [ -d "$KEPT/eval" ] && cp -r "$KEPT/eval" "$EVAL"; } || true
 }
-train() {
+train() {  # a finished run is skipped: its kept copy has no replay buffer to resume from
+    if python docs/results/trained.py "$RUN"; then echo "$RUN: all trials done"; return; fi
     cemgd train --seed 0 --out "$RUN" --no-progress "$@" \
         $([ -f "$RUN/config.json" ] && echo --resume)
 }
