@@ -30,7 +30,7 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from cemgd.objectives import GRAD_OBJECTIVES, GradObjective, gradient_objective
+from cemgd.objectives import GRAD_OBJECTIVES, GradObjective, gradient_objective, rescores
 from cemgd.problem import Array, Problem, Rollout, evaluate, finite_or_neg_inf, i32
 from cemgd.validate import check_int, check_range
 
@@ -138,7 +138,7 @@ def gradient_ascent(
     raw = functools.partial(_raw, gradient_objective(problem, grad_objective, risk), obs, key)
     start_r, n_bad, start_grad = _probe(raw, actions)  # one forward-backward
     n_roll0, n_bad0 = i32(0), i32(0)
-    if problem.grad_rollout is not None and grad_objective != "sampled":
+    if rescores(problem, grad_objective):
         returns, n_bad0, n_roll0 = start_r, n_bad, i32(k)
     decays = step_decay ** jnp.arange(line_search_trials, dtype=jnp.float32)
     search = _backtrack if line_search == "sequential" else _parallel
@@ -369,7 +369,7 @@ def refine_and_pick(
                        Ascent(actions, returns, zero, zero, zero, zero), zero, zero)
 
     run = jnp.isfinite(returns)
-    if problem.grad_rollout is not None and config.grad_objective != "sampled":
+    if rescores(problem, config.grad_objective):
         # re-scored under grad_rollout, any start may climb: always run, by a test XLA
         # cannot fold (a float is finite, infinite or NaN), so the cond stays
         run = run | jnp.isinf(returns) | jnp.isnan(returns)

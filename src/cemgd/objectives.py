@@ -49,3 +49,9 @@ def gradient_objective(problem: Problem, grad_objective: GradObjective, risk: fl
         return reduce_particles(base(obs, actions, key), grad_objective, risk)
 
     return rollout
+
+
+def rescores(problem: Problem, grad_objective: GradObjective) -> bool:
+    """Whether the gradient stage climbs a different function from the one CEM ranked
+    (``problem.grad_rollout``, unless ``"sampled"``), so it re-scores its starts first."""
+    return problem.grad_rollout is not None and grad_objective != "sampled"

@@ -177,10 +177,10 @@ def _particle_draws(
 #: Batches of at least this many sequences draw :func:`by_particle`'s noise inside the
 #: scan, step by step; smaller ones draw all ``T`` steps' before it (the same numbers).
 #: Drawn before, the ``[T, P, S]`` noise depends only on the key, so XLA computes it once
-#: for a whole chunked batch and keeps it live through every chunk (+65 kB of CEM-GD's
-#: first step at 20 particles on the bench ensemble); drawn inside, a small batch's
-#: replan step pays for the per-step draws (cem-gd 1.3x on the bench ensemble, one
-#: particle). ``benchmarks/first_step_memory.py``, ``benchmarks/bench_versions.py``.
+#: for a whole chunked batch and keeps it live through every chunk (45 x 20 x 18 floats,
+#: 65 kB, at the bench ensemble's sizes); drawn inside, a small batch's replan step pays
+#: for the per-step draws (cem-gd's 1.3x slower on the bench ensemble with one particle
+#: when this constant was 1: ``benchmarks/bench_versions.py`` on two worktrees).
 NOISE_IN_SCAN_BATCH = 64
 
 
