@@ -1,4 +1,4 @@
-"""``cemgd bench``'s replan step, two versions of the code side by side, interleaved.
+"""``cemgd bench``'s replan (or first) step, two versions of the code side by side, interleaved.
 
     git worktree add --detach /tmp/wt_pre 8df5701     # e.g. the code before a redesign
     git worktree add --detach /tmp/wt_head HEAD
@@ -12,6 +12,14 @@ parent asks them in turn for a block of timed steps (state carried, as in MPC), 
 by planner, the version order alternating, ``--reps`` rounds. Prints, per planner, each
 version's median block time, the per-round ratios new/old (median, min, max) and both
 versions' counters (rollouts, gradient steps, line-search trials per step).
+
+``--first`` times the first step instead (``plan_fn(problem, first=True)``: CEM-GD's
+N_init step), each call from a fresh key, not carried; ``--particles P`` rolls out P
+particles per sequence (PETS and the paper: 20). A variant ``@model`` plans on the
+ensemble itself rather than the bench's surrogate objective, e.g.
+
+    python benchmarks/bench_versions.py /tmp/wt_pre/src src --first --reps 6 \
+        --planners 'cem-gd@model;cem-5000@model' --particles 1
 """
 
 from __future__ import annotations
@@ -48,7 +56,7 @@ def _planner(bench, make_planner, text: str):  # noqa: ANN001, ANN202 - either v
     return planner, variant
 
 
-def child(planners: list[str], budget_s: float) -> None:
+def child(planners: list[str], budget_s: float, first: bool = False, particles: int = 1) -> None:
     """Compile every planner, then answer ``INDEX`` lines with a timed block (JSON)."""
     import jax
     import jax.numpy as jnp
@@ -62,7 +70,7 @@ def child(planners: list[str], budget_s: float) -> None:
     devices = use_cpu_devices(default_cpu_devices())
     model_key, obs_key, plan_key = jax.random.split(jax.random.key(0), 3)
     params = init_ensemble(model_key, 18, 6, 5, 200, 3)
-    rollout = make_rollout(params, bench.reward, 1)
+    rollout = make_rollout(params, bench.reward, particles)
     if devices > 1:
         rollout = shard_rollout(rollout)
     obs = 0.1 * jax.random.normal(obs_key, (18,), jnp.float32)
@@ -73,13 +81,14 @@ def child(planners: list[str], budget_s: float) -> None:
         f = rollout if variant == "model" else bench.surrogate(rollout, variant == "reject")
         problem = Problem(f, 45, -ones, ones, obs_shape=(18,))
         state = planner.init(problem, plan_key)
-        step = jax.jit(planner.plan_fn(problem, first=False)).lower(state, obs).compile()
-        for _ in range(3):
+        step = jax.jit(planner.plan_fn(problem, first=first)).lower(state, obs).compile()
+        start = state
+        for _ in range(1 if first else 3):
             _, state, info = jax.block_until_ready(step(state, obs))
         t0 = time.perf_counter()
-        _, state, info = jax.block_until_ready(step(state, obs))
+        _, state, info = jax.block_until_ready(step(start if first else state, obs))
         calls = int(min(30, max(3, budget_s / (time.perf_counter() - t0))))
-        steps.append([step, state, calls])
+        steps.append([step, start if first else state, calls])
         counters.append([float(info.num_rollouts), float(info.grad_steps),
                          float(info.line_search_trials)])
     print(json.dumps({"ready": counters, "devices": devices}), flush=True)
@@ -89,8 +98,10 @@ def child(planners: list[str], budget_s: float) -> None:
         times = []
         for _ in range(calls):
             t0 = time.perf_counter()
-            _, state, _ = jax.block_until_ready(step(state, obs))
+            _, after, _ = jax.block_until_ready(step(state, obs))
             times.append((time.perf_counter() - t0) * 1e3)
+            # the first step from a fresh key each call; a replan step carries its state
+            state = state._replace(key=after.key) if first else after
         steps[i][1] = state
         print(json.dumps({"ms": float(np.median(times))}), flush=True)
 
@@ -102,18 +113,22 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=6)
     parser.add_argument("--block-s", type=float, default=0.6, help="seconds per timed block")
     parser.add_argument("--planners", default="", help="';'-separated specs (default: PLANNERS)")
+    parser.add_argument("--first", action="store_true",
+                        help="time the first step (CEM-GD's N_init step), a fresh key each call")
+    parser.add_argument("--particles", type=int, default=1, help="particles per sequence")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     planners = args.planners.split(";") if args.planners else list(PLANNERS)
     if args.child:
-        child(planners, args.block_s)
+        child(planners, args.block_s, args.first, args.particles)
         return
     procs = {}
     for name, src in (("old", args.old), ("new", args.new)):
         env = {**os.environ, "PYTHONPATH": src, "CEMGD_NO_PROGRESS": "1"}
         procs[name] = subprocess.Popen(
             [sys.executable, __file__, "--child", "--block-s", str(args.block_s),
-             "--planners", ";".join(planners)], env=env, stdin=subprocess.PIPE,
+             "--planners", ";".join(planners), "--particles", str(args.particles),
+             *(["--first"] if args.first else [])], env=env, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True, cwd="/")
     ready = {name: json.loads(p.stdout.readline()) for name, p in procs.items()}
     times: dict[str, list[list[float]]] = {n: [[] for _ in planners] for n in procs}
@@ -132,7 +147,9 @@ def main() -> None:
 def _report(planners, times, ready, args) -> None:  # noqa: ANN001
     import numpy as np
 
-    print(f"old = {args.old}, new = {args.new}; {args.reps} interleaved rounds; load "
+    what = "first step" if args.first else "replan step"
+    print(f"{what}, {args.particles} particle(s); old = {args.old}, new = {args.new}; "
+          f"{args.reps} interleaved rounds; load "
           f"{os.getloadavg()[0]:.1f}; devices {ready['old']['devices']}/{ready['new']['devices']}")
     print("\n| planner | old ms | new ms | new/old median [min, max] "
           "| rollouts, grad steps, trials: old / new |")
