@@ -21,7 +21,7 @@ import jax
 import numpy as np
 import pytest
 
-from cemgd import pets
+from cemgd import pets, runtime
 from cemgd.cli import main
 from cemgd.evaluate import (
     EvaluateConfig,
@@ -73,6 +73,8 @@ def test_every_planner_runs_on_the_same_seeds(run_dir: Path, tmp_path: Path) -> 
     labels = {p["spec"]: p["label"] for p in description["planners"]}
     assert labels["cem-50"] == "CEM 20 (10x2)"  # the settings it ran with, not its name's
     assert description["config"]["quick"] is True and description["hardware"]["jax"]
+    code = runtime.code_version()  # each planner records the code that ran it
+    assert [p["code"] for p in description["planners"]] == [code] * 3
     summary = (out / "summary.md").read_text()
     assert "`--quick`" in summary and "against `cem-gd`" in summary
     for name in ("returns.png", "return_vs_rollouts.png"):
@@ -81,7 +83,7 @@ def test_every_planner_runs_on_the_same_seeds(run_dir: Path, tmp_path: Path) -> 
     assert main(["report", str(out), "--out", str(tmp_path / "report")]) == 0
     text = (tmp_path / "report" / "REPORT.md").read_text()
     assert "These are `--quick` runs" in text.split("## Hardware")[0]
-    assert "| cem-50 | cem | CEM 20 (10x2) |" in text
+    assert f"| cem-50 | cem | CEM 20 (10x2) | {code} |" in text
     assert "## The paper's claims on the frozen-model comparison" in text
     # the same seeds give the same returns: a rerun with more episodes adds only episode 2
     before = {(r["planner"], r["episode"]): r["return"] for r in rows}

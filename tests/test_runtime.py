@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import jax
 import pytest
 
@@ -58,3 +61,27 @@ def test_compilation_cache_follows_its_argument(tmp_path, monkeypatch) -> None:
 
 def test_peak_rss_is_positive_megabytes() -> None:
     assert 1.0 < runtime.peak_rss_mb() < 1e6
+
+
+def test_code_version_names_the_commit_of_a_git_checkout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from importlib import metadata
+
+    version = metadata.version("cemgd")
+    package = Path(runtime.__file__).resolve().parent
+    found = subprocess.run(["git", "-C", str(package), "rev-parse", "--short=7", "HEAD"],
+                           capture_output=True, text=True)
+    if found.returncode == 0:  # a checkout: the commit, and whether the files differ
+        assert runtime.code_version().startswith(f"{version} (git {found.stdout.strip()}")
+    else:
+        assert runtime.code_version() == version
+    # a fake git that fails, and none at all: the version alone, never an error
+    fake = tmp_path / "git"
+    fake.write_text("#!/bin/sh\nexit 128\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(runtime.shutil, "which", lambda name: str(fake))
+    assert runtime.code_version() == version
+    monkeypatch.setattr(runtime.shutil, "which", lambda name: None)
+    assert runtime.code_version() == version
+    assert runtime.hardware_info()["cemgd"] == version

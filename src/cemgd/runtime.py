@@ -28,7 +28,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-__all__ = ["Console", "console", "enable_compilation_cache", "hardware_info", "peak_rss_mb",
+__all__ = ["Console", "code_version", "console", "enable_compilation_cache", "hardware_info",
+           "peak_rss_mb",
            "progress"]
 
 _CONSOLE: Console | None = None
@@ -105,16 +106,43 @@ def _nvidia_smi_gpus() -> list[str]:
     return []
 
 
+def code_version() -> str:
+    """The cemgd code this process runs: its version and, when it is imported from a git
+    checkout, the commit (``"0.1.0 (git 6baed05)"``; ``", modified"`` when the package's
+    files differ from that commit), so a record says which code wrote it."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("cemgd")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    here = Path(__file__).resolve().parent
+    git = shutil.which("git")
+    if git is None:
+        return version
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        def ask(*args: str) -> str:
+            return subprocess.run([git, "-C", str(here), *args], capture_output=True,
+                                  text=True, timeout=10, check=True).stdout.strip()
+
+        commit = ask("rev-parse", "--short=7", "HEAD")
+        modified = ask("status", "--porcelain", "--", ".")
+        return f"{version} (git {commit}{', modified' if modified else ''})"
+    return version
+
+
 def hardware_info() -> dict[str, Any]:
     """This machine as it ran: CPU, memory, OS, Python, JAX and its devices.
 
     Keys: ``cpu_model``, ``cpu_count``, ``usable_cpus``, ``memory_gb`` (where readable),
     ``platform``, ``python``, ``jax``, ``jax_backend`` (e.g. ``"cpu"``, ``"gpu"``),
     ``devices`` (``"kind x count"`` strings from :func:`jax.devices`), ``gpus`` (names of
-    the GPUs JAX uses, else of those ``nvidia-smi`` lists; empty when none), and ``gpu``,
-    a one-line summary that says whether JAX computed on them.
+    the GPUs JAX uses, else of those ``nvidia-smi`` lists; empty when none), ``gpu``,
+    a one-line summary that says whether JAX computed on them, and ``cemgd``, the code
+    (:func:`code_version`).
     """
-    info: dict[str, Any] = {"cpu_model": _cpu_model(), "cpu_count": os.cpu_count()}
+    info: dict[str, Any] = {"cpu_model": _cpu_model(), "cpu_count": os.cpu_count(),
+                            "cemgd": code_version()}
     with contextlib.suppress(AttributeError, OSError):
         info["usable_cpus"] = len(os.sched_getaffinity(0))
     with contextlib.suppress(OSError, ValueError, IndexError):

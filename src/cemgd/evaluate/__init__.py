@@ -11,7 +11,7 @@ Each planner's step is compiled once per process, not per episode.
 The output folder (locked while in use):
 
     config.json    what identifies the evaluation (run, trial, quick, episode length)
-    evaluate.json  planners (spec, label, family, resolved settings), seeds, hardware
+    evaluate.json  planners (spec, label, family, resolved settings, code), seeds, hardware
     episodes.csv   one row per (planner, episode), appended as each episode ends
     summary.md     per planner: return, step time, rollouts, memory; paired
                    differences against the reference planner with a bootstrap CI

@@ -23,7 +23,7 @@ from cemgd.planners.spec import PlannerSpec
 from cemgd.report.episodes import EPISODES_FILE, EVALUATE_FILE, write_episode_summary
 from cemgd.runs import RunError, StudyFolder, read_json_object, write_atomic
 from cemgd.runs.tensorboard import TensorBoardWriter, check_tensorboard
-from cemgd.runtime import hardware_info, progress
+from cemgd.runtime import code_version, hardware_info, progress
 from cemgd.sweep.ray_cluster import check_cluster
 
 #: Where ``tensorboard=True`` writes: ``OUT/tensorboard/<planner>/`` (one TensorBoard run
@@ -40,13 +40,14 @@ def folder_identity(config: EvaluateConfig, model: FrozenModel) -> dict[str, Any
 
 def planner_entries(config: EvaluateConfig, specs: Sequence[str]) -> list[dict[str, Any]]:
     """``evaluate.json``'s entry of each planner: spec, label of the settings it runs
-    with, family and resolved settings (building each planner checks its spec)."""
-    entries = []
+    with, family, resolved settings (building each planner checks its spec) and the code
+    that runs it (kept per planner, as a folder may grow over several versions)."""
+    entries, code = [], code_version()
     for spec in specs:
         planner = build_planner(spec, config.quick)
         entries.append({"spec": spec, "label": planner_label(spec, planner),
                         "family": PlannerSpec.parse(spec).family,
-                        "settings": dataclasses.asdict(planner.config)})
+                        "settings": dataclasses.asdict(planner.config), "code": code})
     return entries
 
 

@@ -181,7 +181,7 @@ def evaluation_lines(evaluations: Sequence[Evaluation], files: Sequence[Path]) -
 
 
 def evaluation_planner_rows(evaluations: Sequence[Evaluation]) -> list[list[str]]:
-    """``[planner, family, label of the settings it ran with]`` per planner that has
+    """``[planner, family, label of the settings it ran with, code]`` per planner that has
     episodes (a planner listed but not started yet is in :meth:`Evaluation.progress_lines`)."""
     rows: dict[str, list[str]] = {}
     for ev in evaluations:
@@ -189,7 +189,8 @@ def evaluation_planner_rows(evaluations: Sequence[Evaluation]) -> list[list[str]
         for spec in ev.planners():
             p = described.get(spec, {})
             rows.setdefault(spec, [spec, str(p.get("family", "not recorded")),
-                                   str(p.get("label", "not recorded"))])
+                                   str(p.get("label", "not recorded")),
+                                   str(p.get("code", "not recorded"))])
     return list(rows.values())
 
 
@@ -199,7 +200,8 @@ def evaluation_planner_lines(evaluations: Sequence[Evaluation]) -> list[str]:
         return []
     lines = ["### Planners as evaluated", "",
              "Each planner with the label of the settings it ran with (`evaluate.json`; "
-             "with `--quick` these are shrunk from the name's):", ""]
-    lines += md_table(["planner", "family", "as run"], evaluation_planner_rows(evaluations),
-                      right=False)
+             "with `--quick` these are shrunk from the name's) and the cemgd code that "
+             "ran it:", ""]
+    lines += md_table(["planner", "family", "as run", "code"],
+                      evaluation_planner_rows(evaluations), right=False)
     return lines + [""]

@@ -67,7 +67,8 @@ def hardware_lines(hw: Hardware) -> list[str]:
              f"{info.get('usable_cpus', info.get('cpu_count', '?'))} CPU core(s) (nproc), "
              f"{info.get('memory_gb', '?')} GB RAM; GPU: {info.get('gpu', 'not recorded')}; "
              f"JAX {info.get('jax', '?')} (backend {info.get('jax_backend', 'not recorded')}, "
-             f"devices {devices}); {info.get('platform', '')}."]
+             f"devices {devices}); {info.get('platform', '')}; "
+             f"cemgd {info.get('cemgd', 'not recorded')}."]
     cfg = hw.run_config
     if cfg.get("workers") is not None or cfg.get("ray"):
         where = (f"Ray ({cfg.get('ray')})" if cfg.get("ray")
