@@ -19,7 +19,7 @@ particles per sequence (PETS and the paper: 20). A variant ``@model`` plans on t
 ensemble itself rather than the bench's surrogate objective, e.g.
 
     python benchmarks/bench_versions.py /tmp/wt_pre/src src --first --reps 6 \
-        --planners 'cem-gd@model;cem-5000@model' --particles 1
+        --planners 'cem-gd@model;cem-5000@model' --particles 1 --devices 1
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def _planner(bench, make_planner, text: str):  # noqa: ANN001, ANN202 - either v
     return planner, variant
 
 
-def child(planners: list[str], budget_s: float, first: bool = False, particles: int = 1) -> None:
+def child(planners: list[str], budget_s: float, first: bool = False, particles: int = 1,
+          devices: int = 0) -> None:
     """Compile every planner, then answer ``INDEX`` lines with a timed block (JSON)."""
     import jax
     import jax.numpy as jnp
@@ -67,7 +68,7 @@ def child(planners: list[str], budget_s: float, first: bool = False, particles: 
     from cemgd.models import init_ensemble, make_rollout
     from cemgd.sharding import default_cpu_devices, shard_rollout, use_cpu_devices
 
-    devices = use_cpu_devices(default_cpu_devices())
+    devices = use_cpu_devices(devices or default_cpu_devices())
     model_key, obs_key, plan_key = jax.random.split(jax.random.key(0), 3)
     params = init_ensemble(model_key, 18, 6, 5, 200, 3)
     rollout = make_rollout(params, bench.reward, particles)
@@ -116,11 +117,13 @@ def main() -> None:
     parser.add_argument("--first", action="store_true",
                         help="time the first step (CEM-GD's N_init step), a fresh key each call")
     parser.add_argument("--particles", type=int, default=1, help="particles per sequence")
+    parser.add_argument("--devices", type=int, default=0,
+                        help="CPU devices the rollouts are split over (0: cemgd's default)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     planners = args.planners.split(";") if args.planners else list(PLANNERS)
     if args.child:
-        child(planners, args.block_s, args.first, args.particles)
+        child(planners, args.block_s, args.first, args.particles, args.devices)
         return
     procs = {}
     for name, src in (("old", args.old), ("new", args.new)):
@@ -128,6 +131,7 @@ def main() -> None:
         procs[name] = subprocess.Popen(
             [sys.executable, __file__, "--child", "--block-s", str(args.block_s),
              "--planners", ";".join(planners), "--particles", str(args.particles),
+             "--devices", str(args.devices),
              *(["--first"] if args.first else [])], env=env, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, text=True, cwd="/")
     ready = {name: json.loads(p.stdout.readline()) for name, p in procs.items()}

@@ -66,9 +66,8 @@ def test_peak_rss_is_positive_megabytes() -> None:
 def test_code_version_names_the_commit_of_a_git_checkout(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from importlib import metadata
+    from cemgd import __version__ as version
 
-    version = metadata.version("cemgd")
     package = Path(runtime.__file__).resolve().parent
     found = subprocess.run(["git", "-C", str(package), "rev-parse", "--short=7", "HEAD"],
                            capture_output=True, text=True)

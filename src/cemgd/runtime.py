@@ -29,8 +29,7 @@ from rich.progress import (
 )
 
 __all__ = ["Console", "code_version", "console", "enable_compilation_cache", "hardware_info",
-           "peak_rss_mb",
-           "progress"]
+           "peak_rss_mb", "progress"]
 
 _CONSOLE: Console | None = None
 
@@ -107,28 +106,26 @@ def _nvidia_smi_gpus() -> list[str]:
 
 
 def code_version() -> str:
-    """The cemgd code this process runs: its version and, when it is imported from a git
-    checkout, the commit (``"0.1.0 (git 6baed05)"``; ``", modified"`` when the package's
-    files differ from that commit), so a record says which code wrote it."""
-    from importlib import metadata
+    """The cemgd code this process runs: ``cemgd.__version__`` and, when it is imported from
+    a git checkout, the commit (``"0.1.0 (git 6baed05)"``; ``", modified"`` when the
+    package's files differ from that commit), so a record says which code wrote it."""
+    from cemgd import __version__
 
-    try:
-        version = metadata.version("cemgd")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    here = Path(__file__).resolve().parent
     git = shutil.which("git")
     if git is None:
-        return version
+        return __version__
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        def ask(*args: str) -> str:
-            return subprocess.run([git, "-C", str(here), *args], capture_output=True,
-                                  text=True, timeout=10, check=True).stdout.strip()
+        commit = _git(git, "rev-parse", "--short=7", "HEAD")
+        modified = _git(git, "status", "--porcelain", "--", ".")
+        return f"{__version__} (git {commit}{', modified' if modified else ''})"
+    return __version__
 
-        commit = ask("rev-parse", "--short=7", "HEAD")
-        modified = ask("status", "--porcelain", "--", ".")
-        return f"{version} (git {commit}{', modified' if modified else ''})"
-    return version
+
+def _git(git: str, *args: str) -> str:
+    """``git -C <this package> ARGS``' output (CalledProcessError when git fails)."""
+    here = str(Path(__file__).resolve().parent)
+    return subprocess.run([git, "-C", here, *args], capture_output=True, text=True,
+                          timeout=10, check=True).stdout.strip()
 
 
 def hardware_info() -> dict[str, Any]:
