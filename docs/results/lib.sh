@@ -1,16 +1,12 @@
 # Sourced by each task's commands.sh (from the repository root), after it sets TASK
 # (folder under docs/results), RUN and EVAL (folders under runs/) and EVAL_ARGS.
-# restore: a missing runs/ folder starts from the copy kept in the repository;
+# Everything resumes from runs/ (models and replay buffers live there only; the copies in
+# docs/results are results, without checkpoints): a missing runs/ folder starts afresh.
 # train ARGS: `cemgd train`, resuming a started run; evaluate PLANNERS...: `cemgd evaluate`
 # of the planners on the run's last model, 5 paired episodes each (resumes row by row);
 # compare: the comparison's queue after PLANNERS_FIRST, CEM 5000, then the rest.
 set -euo pipefail
-KEPT=docs/results/$TASK
-restore() {
-    [ -d "$RUN" ] || { [ -d "$KEPT/run" ] && cp -r "$KEPT/run" "$RUN"; } || true
-    [ -d "$EVAL" ] || { [ -d "$KEPT/eval" ] && cp -r "$KEPT/eval" "$EVAL"; } || true
-}
-train() {  # a finished run is skipped: its kept copy has no replay buffer to resume from
+train() {  # a finished run is skipped
     if python docs/results/trained.py "$RUN"; then echo "$RUN: all trials done"; return; fi
     cemgd train --seed 0 --out "$RUN" --no-progress "$@" \
         $([ -f "$RUN/config.json" ] && echo --resume)
@@ -27,4 +23,3 @@ compare() {
         icem,mppi,gradcem
 }
 mkdir -p runs
-restore

@@ -1,16 +1,14 @@
 #!/usr/bin/env bash
-# Copy the long runs' folders into docs/results (without their lock files, nor the
-# replay buffer of a finished PETS run), so what they wrote so far can be committed and a
-# later session resumes from it: each task's commands.sh starts from
-# docs/results/<task>/{run,eval} when runs/ lacks them.
+# Copy the long runs' results into docs/results, so what they wrote so far can be
+# committed: each folder without its lock file and without its checkpoints (models and
+# replay buffers, megabytes each), which stay in runs/. The kept copies are results to
+# read and report on, not state to resume from: commands.sh resumes from runs/ only.
 # Run from the repository root: bash docs/results/sync.sh && git add docs/results
 set -euo pipefail
 copy() {  # copy SRC DEST: the folder as it is now, replacing DEST
     [ -d "$1" ] || return 0
     rm -rf "$2.tmp" && mkdir -p "$2.tmp" && cp -r "$1/." "$2.tmp/" && rm -f "$2.tmp/.lock"
-    # a finished PETS run's replay buffer is needed by nothing later (evaluate reads the
-    # model): it stays out of the repository
-    if python docs/results/trained.py "$1"; then rm -f "$2.tmp"/checkpoints/buffer-*.npz; fi
+    rm -f "$2.tmp"/checkpoints/*.npz
     rm -rf "$2" && mv "$2.tmp" "$2"
 }
 copy runs/cartpole-paper docs/results/cartpole/run

@@ -1,5 +1,5 @@
 """Exit 0 if the PETS run folder ``argv[1]`` has completed all the trials its config.json
-asks for (its replay buffer is then needed by no later command), else 1.
+asks for (nothing is left to train), else 1.
 
     python docs/results/trained.py runs/halfcheetah-pets && echo done
 """

@@ -3,8 +3,8 @@
 # trials, horizon 30, 20 particles, a 5-member 4 x 200 ensemble; Chua et al. plan with
 # CEM 500 x 5, here cem-gd-robust collects the data), 10 trials; then every planner on
 # the last model over the paper's 100-step episodes (5 paired episodes each).
-# Run from the repository root; rerun to resume. Progress so far is kept in the
-# repository (docs/results/halfcheetah/{run,eval}); a missing runs/ folder starts from it.
+# Run from the repository root; rerun to resume (from runs/, which holds the models
+# and buffers; docs/results keeps their results: bash docs/results/sync.sh).
 TASK=halfcheetah RUN=${RUN:-runs/halfcheetah-pets} EVAL=${EVAL:-runs/halfcheetah-eval}
 EVAL_ARGS="--episode-length 100"
 source docs/results/lib.sh

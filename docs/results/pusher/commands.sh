@@ -4,8 +4,8 @@
 # scored -457, -521, -428, -401 in its first 4 trials, below a uniform-random policy's
 # -298); then every planner on the last model over 100-step episodes (the paper's are
 # 200; CEM 5000 at about 9 s a step makes 200 too long here), 5 paired episodes each.
-# Run from the repository root; rerun to resume. Progress so far is kept in the
-# repository (docs/results/pusher/{run,eval}); a missing runs/ folder starts from it.
+# Run from the repository root; rerun to resume (from runs/, which holds the models
+# and buffers; docs/results keeps their results: bash docs/results/sync.sh).
 TASK=pusher RUN=${RUN:-runs/pusher-robust} EVAL=${EVAL:-runs/pusher-eval}
 EVAL_ARGS="--episode-length 100"
 source docs/results/lib.sh
