@@ -80,7 +80,8 @@ def child(planners: list[str], budget_s: float, first: bool = False, particles: 
     for text in planners:
         planner, variant = _planner(bench, make_planner, text)
         f = rollout if variant == "model" else bench.surrogate(rollout, variant == "reject")
-        problem = Problem(f, 45, -ones, ones, obs_shape=(18,))
+        rows = {"rollout_rows": particles} if "rollout_rows" in Problem.__dataclass_fields__ else {}
+        problem = Problem(f, 45, -ones, ones, obs_shape=(18,), **rows)
         state = planner.init(problem, plan_key)
         step = jax.jit(planner.plan_fn(problem, first=first)).lower(state, obs).compile()
         start = state

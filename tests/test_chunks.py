@@ -12,6 +12,7 @@ import pytest
 import cemgd
 from cemgd.models import init_ensemble, make_rollout
 from cemgd.planners import PLANNERS, PlannerSpec
+from cemgd.planners.base import DEFAULT_CHUNK_ROWS, chunk_size
 from cemgd.planners.loop import MOMENT_BLOCK, moments, sample_rows, sample_truncated
 from cemgd.problem import Rows, Tally, map_chunks, score, score_top_k
 
@@ -129,3 +130,25 @@ def test_running_top_k_refuses_k_above_the_rows():
     problem, rows_ = _rows_problem(np.zeros(3, np.float32))
     with pytest.raises(ValueError, match="k: expected 1 <= k <= 3"):
         score_top_k(Tally(), problem, jnp.zeros(1), rows_, jax.random.key(0), 4)
+
+
+@pytest.mark.parametrize(("rows", "chunk"), [(1, 300), (20, 100), (3000, 1)])
+def test_default_chunk_holds_a_fixed_number_of_rollout_rows(rows, chunk):
+    seen: list[int] = []
+
+    def rollout(obs, actions, key):
+        seen.append(actions.shape[0])  # traced batch sizes
+        return -jnp.sum(actions**2, axis=(1, 2))
+
+    problem = cemgd.Problem(rollout, 3, -np.ones(2), np.ones(2), obs_shape=(1,), rollout_rows=rows)
+    assert chunk_size(None, problem) == max(1, DEFAULT_CHUNK_ROWS // rows)
+    assert chunk_size(7, problem) == 7
+    planner = cemgd.make_planner("cem:num_samples=300,num_iterations=2")
+    planner.plan(planner.init(problem, jax.random.key(0)), jnp.zeros(1))
+    assert max(seen) == chunk  # 300 sequences: one batch, or chunks of 2000 // rows
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, True, "20"])
+def test_bad_rollout_rows_names_the_setting(value):
+    with pytest.raises(ValueError, match="rollout_rows"):
+        cemgd.Problem(lambda o, a, k: a[:, 0, 0], 3, -np.ones(2), np.ones(2), rollout_rows=value)

@@ -148,6 +148,17 @@ def test_existing_run_needs_resume_and_is_untouched(
     assert _snapshot(folder) == before
 
 
+def test_config_diff_ignores_only_the_chunk_size() -> None:
+    from cemgd.pets.config import config_diff
+
+    old = {"horizon": 30, "planner_config": {"n_replan": 50, "max_batch": 100}}
+    chunked = {"horizon": 30, "planner_config": {"n_replan": 50, "max_batch": None}}
+    assert config_diff(old, chunked) == []  # chunks change memory and speed, not results
+    other = {"horizon": 30, "planner_config": {"n_replan": 10, "max_batch": None}}
+    assert [d.split(":")[0] for d in config_diff(old, other)] == ["planner_config"]
+    assert old["planner_config"]["max_batch"] == 100  # the payloads are not modified
+
+
 def test_resume_over_another_config_fails_in_the_cli(
     finished_run: tuple[pets.PETSConfig, Path], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -222,6 +233,7 @@ def test_gradient_stage_uses_deterministic_member_means() -> None:
     params = init_ensemble(jax.random.key(0), task.obs_dim, task.action_dim, config.num_members,
                            config.hidden, config.num_layers, input_dim=task.model_obs_dim)
     problem = pets.model_problem(task, params, config)
+    assert problem.rollout_rows == config.num_particles  # sizes the planners' default chunk
     obs = jnp.linspace(-0.5, 0.5, task.obs_dim)
     actions = jax.random.uniform(jax.random.key(1), (4, config.horizon, task.action_dim),
                                  minval=-1, maxval=1)

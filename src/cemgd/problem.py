@@ -41,6 +41,10 @@ class Problem:
             ``[B, P]`` (e.g. one per ensemble member): gradient planners reduce them with
             their ``grad_objective`` (mean, pessimistic or CVaR), without knowing what a
             particle is.
+        rollout_rows: rows of work one sequence costs in ``rollout`` (e.g. its particles:
+            a model rollout of ``B`` sequences with ``P`` particles evaluates ``B * P``
+            rows). Sampling planners size their default chunk by it, so a chunk's
+            compiled memory and speed depend on its rows, not on ``P``.
     """
 
     rollout: Rollout
@@ -49,6 +53,7 @@ class Problem:
     action_high: Array
     obs_shape: tuple[int, ...] | None = None
     grad_rollout: Rollout | None = None
+    rollout_rows: int = 1
 
     def __post_init__(self) -> None:
         if not callable(self.rollout):
@@ -61,6 +66,9 @@ class Problem:
             raise ValueError(f"horizon: expected an int >= 1, got {self.horizon!r}")
         if self.horizon < 1:
             raise ValueError(f"horizon: expected an int >= 1, got {self.horizon}")
+        rows = self.rollout_rows
+        if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 1:
+            raise ValueError(f"rollout_rows: expected an int >= 1, got {rows!r}")
         bounds = []
         for name in ("action_low", "action_high"):
             try:
@@ -90,6 +98,7 @@ class Problem:
                 raise ValueError(f"obs_shape: expected sizes >= 0, got {shape}")
             object.__setattr__(self, "obs_shape", shape)
         object.__setattr__(self, "horizon", int(self.horizon))
+        object.__setattr__(self, "rollout_rows", int(rows))
         object.__setattr__(self, "action_low", jnp.asarray(low))
         object.__setattr__(self, "action_high", jnp.asarray(high))
 

@@ -84,7 +84,7 @@ DEFAULT_PLANNERS: tuple[str, ...] = (
     "cem-gd:n_init=50,n_replan=50,line_search=parallel@maxwork",
     "cem-gd-robust:n_init=50,n_replan=50",
     "cem-gd",
-    "cem-gd:max_batch=3000",
+    "cem-gd:max_batch=100",
     "gd",
     "random-shooting",
     "mppi",
@@ -248,7 +248,8 @@ def bench_planner(
     if variant != "model":
         rollout = surrogate(rollout, flip_gradient=variant == "reject")
     ones = np.ones(config.action_dim, np.float32)
-    problem = Problem(rollout, config.horizon, -ones, ones, obs_shape=(config.obs_dim,))
+    problem = Problem(rollout, config.horizon, -ones, ones, obs_shape=(config.obs_dim,),
+                      rollout_rows=config.num_particles)
     rss0 = max_rss_mb()
     timing = time_plan_step(planner, problem, obs, key, config.repeats, config.warmup)
     compile_s, first_call_s, infos = timing.compile_s, timing.first_call_s, timing.infos

@@ -168,7 +168,12 @@ def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
     Old payloads are read in today's vocabulary (:func:`upgrade_payload`). ``trials`` is
     left out (a run may be extended), and so is ``planner_options``: the resolved
-    ``planner_config`` is compared instead, so giving a default explicitly is not a change.
+    ``planner_config`` is compared instead, so giving a default explicitly is not a change;
+    its ``max_batch`` is left out too (chunks change memory and speed, never a result).
     """
-    return _diff(upgrade_payload(old), upgrade_payload(new),
-                       ignore=("trials", "planner_options"))
+    old, new = upgrade_payload(old), upgrade_payload(new)
+    for payload in (old, new):
+        if isinstance(payload.get("planner_config"), dict):
+            payload["planner_config"] = {k: v for k, v in payload["planner_config"].items()
+                                         if k != "max_batch"}
+    return _diff(old, new, ignore=("trials", "planner_options"))

@@ -59,7 +59,7 @@ def model_problem(task: EnvTask, params: Any, config: PETSConfig,
         )
     return Problem(
         rollout, config.horizon, task.action_low, task.action_high,
-        obs_shape=(task.obs_dim,), grad_rollout=grad_rollout,
+        obs_shape=(task.obs_dim,), grad_rollout=grad_rollout, rollout_rows=config.num_particles,
     )
 
 

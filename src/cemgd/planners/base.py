@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.problem import Array, PlanInfo, PlanState, Problem, Tally, i32
+from cemgd.validate import check_int
 
 PlanFn = Callable[[PlanState, Array], tuple[Array, PlanState, PlanInfo]]
 
@@ -54,11 +55,28 @@ def half_range(problem: Problem) -> Array:
     return 0.5 * (problem.action_high - problem.action_low)
 
 
-#: Default ``max_batch`` of the sampling planners (sequences made and rolled out at a
-#: time). Chosen with CEM-GD's N_init first step on the bench ensemble at 9cf8d61
-#: (``benchmarks/first_step_memory.py``): compiled memory 0.82 MB at 100, 1.48 MB at 250,
-#: 4.77 MB at 1000 (a CEM 5000 step: 0.45 MB); CPU time within 5% of the unchunked step.
-DEFAULT_MAX_BATCH = 100
+#: Rows of rollout work (sequences x ``Problem.rollout_rows``) in the sampling planners'
+#: default chunk (``max_batch=None``). Measured with CEM-GD's N_init first step on the
+#: bench ensemble (``benchmarks/first_step_memory.py``): memory grows with the chunk's
+#: rows (0.46 MB at 100, 4.41 MB at 1000 rows with 1 particle; 3.67 MB at 100 sequences x
+#: 20 particles, CEM 5000's own batch), while chunks of 100 rows are overhead-bound (one
+#: particle: 3.48 s against 1.89 s in chunks of 1000 and 1.58 s unchunked). 2000 rows
+#: keep the paper's 20 particles at 100 sequences a chunk and one particle at 2000.
+DEFAULT_CHUNK_ROWS = 2000
+
+
+def chunk_size(max_batch: int | None, problem: Problem) -> int:
+    """Sequences a sampling planner rolls out at a time: ``max_batch``, or for ``None``
+    ``DEFAULT_CHUNK_ROWS // problem.rollout_rows`` (at least 1)."""
+    if max_batch is not None:
+        return max_batch
+    return max(1, DEFAULT_CHUNK_ROWS // problem.rollout_rows)
+
+
+def check_max_batch(value: Any) -> None:
+    """Raise ValueError unless ``max_batch`` is ``None`` or an int >= 1."""
+    if value is not None:
+        check_int("max_batch", value)
 
 
 def num_elites_for(num_samples: int, elite_ratio: float) -> int:

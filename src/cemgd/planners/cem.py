@@ -19,7 +19,14 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import DEFAULT_MAX_BATCH, Planner, Result, half_range, num_elites_for
+from cemgd.planners.base import (
+    Planner,
+    Result,
+    check_max_batch,
+    chunk_size,
+    half_range,
+    num_elites_for,
+)
 from cemgd.planners.loop import (
     CEMAlgorithm,
     Gaussian,
@@ -48,8 +55,9 @@ class CEMSettings:
     """Initial std in half-widths of the action box (0.5: PETS' var = width^2 / 16)."""
     truncation: Truncation = "pets"
     """'pets': PETS' std cap near bounds (the paper's code); 'box': normal cut to the box."""
-    max_batch: int = DEFAULT_MAX_BATCH
-    """Sequences rolled out at a time; larger batches run in chunks (same result, less memory)."""
+    max_batch: int | None = None
+    """Sequences rolled out at a time; larger batches run in chunks (same result, less
+    memory). ``None``: chunks of ``DEFAULT_CHUNK_ROWS`` rows (:func:`chunk_size`)."""
 
     def __post_init__(self) -> None:
         parent = getattr(super(), "__post_init__", None)
@@ -60,7 +68,7 @@ class CEMSettings:
         check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
         check_truncation(self.truncation)
-        check_int("max_batch", self.max_batch)
+        check_max_batch(self.max_batch)
 
 
 @dataclass(frozen=True)
@@ -104,9 +112,10 @@ def cem_stage(
     """
     sample_key, eval_key = jax.random.split(key)
     std = jnp.broadcast_to(config.init_std * half_range(problem), mean.shape)
+    max_batch = chunk_size(config.max_batch, problem)
     algorithm = CEMAlgorithm(
         problem, num_samples, num_elites_for(num_samples, config.elite_ratio), config.alpha,
-        top_k, config.truncation, config.max_batch, refine, refine_cost or Tally(),
+        top_k, config.truncation, max_batch, refine, refine_cost or Tally(),
     )
     return search(problem, obs, sample_key, eval_key, algorithm, Gaussian(mean, std),
-                  config.num_iterations, empty_archive(mean, top_k), config.max_batch)
+                  config.num_iterations, empty_archive(mean, top_k), max_batch)

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.planners.base import Planner, Result, half_range, shift
+from cemgd.planners.base import Planner, Result, chunk_size, half_range, shift
 from cemgd.planners.cem import CEMConfig
 from cemgd.planners.loop import Draw, Ranked, empty_archive, search
 from cemgd.problem import Array, PlanState, Problem, Tally, score
@@ -205,6 +205,6 @@ class ICEM(Planner):
               jnp.arange(c.num_iterations) == c.num_iterations - 1)
         found = search(problem, obs, sample_key, eval_key, ICEMAlgorithm(problem, c),
                        Population(mean, std, kept, kept_returns), c.num_iterations,
-                       empty_archive(mean, 1), c.max_batch, tally, xs)
+                       empty_archive(mean, 1), chunk_size(c.max_batch, problem), tally, xs)
         return Result(found.top_actions[0], found.top_returns[0], found.tally,
                       extra=shift(found.dist.kept))

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import DEFAULT_MAX_BATCH, Planner, Result, half_range
+from cemgd.planners.base import Planner, Result, check_max_batch, chunk_size, half_range
 from cemgd.planners.loop import Draw, Ranked, empty_archive, search
 from cemgd.problem import Array, PlanState, Problem, Tally, score
 from cemgd.validate import check_int, check_range
@@ -45,15 +45,16 @@ class MPPIConfig:
     """lambda: returns are divided by it before exponentiation (in units of return)."""
     noise_std: float = 0.5
     """Std of the Gaussian perturbations, in half-widths of the action box."""
-    max_batch: int = DEFAULT_MAX_BATCH
-    """Sequences rolled out at a time; larger batches run in chunks (same result, less memory)."""
+    max_batch: int | None = None
+    """Sequences rolled out at a time; larger batches run in chunks (same result, less
+    memory). ``None``: chunks of ``DEFAULT_CHUNK_ROWS`` rows (:func:`chunk_size`)."""
 
     def __post_init__(self) -> None:
         check_int("num_samples", self.num_samples)
         check_int("num_iterations", self.num_iterations)
         check_range("temperature", self.temperature, 0.0, float("inf"), low_open=True)
         check_range("noise_std", self.noise_std, 0.0, float("inf"), low_open=True)
-        check_int("max_batch", self.max_batch)
+        check_max_batch(self.max_batch)
 
 
 def mppi_weights(returns: Array, temperature: float) -> Array:
@@ -108,7 +109,7 @@ class MPPI(Planner):
                                   c.temperature)
         mean = problem.clip(state.mean)
         found = search(problem, obs, sample_key, eval_key, algorithm, mean, c.num_iterations,
-                       empty_archive(mean, 1), c.max_batch)
+                       empty_archive(mean, 1), chunk_size(c.max_batch, problem))
         mean = problem.clip(found.dist)
         final_return, tally = score(found.tally, problem, obs, mean[None], eval_key)
         return Result(mean, final_return[0], tally)

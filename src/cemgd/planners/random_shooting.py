@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import jax
 
-from cemgd.planners.base import DEFAULT_MAX_BATCH, Planner, Result
+from cemgd.planners.base import Planner, Result, check_max_batch, chunk_size
 from cemgd.planners.loop import Draw, Ranked, empty_archive, search, uniform_sequences
 from cemgd.problem import Array, PlanState, Problem, Tally
 from cemgd.validate import check_int
@@ -26,12 +26,13 @@ class RandomShootingConfig:
 
     num_samples: int = 500
     """Sequences sampled uniformly in the box and evaluated per step (N)."""
-    max_batch: int = DEFAULT_MAX_BATCH
-    """Sequences rolled out at a time; larger batches run in chunks (same result, less memory)."""
+    max_batch: int | None = None
+    """Sequences rolled out at a time; larger batches run in chunks (same result, less
+    memory). ``None``: chunks of ``DEFAULT_CHUNK_ROWS`` rows (:func:`chunk_size`)."""
 
     def __post_init__(self) -> None:
         check_int("num_samples", self.num_samples)
-        check_int("max_batch", self.max_batch)
+        check_max_batch(self.max_batch)
 
 
 @dataclass(frozen=True)
@@ -63,5 +64,6 @@ class RandomShooting(Planner):
         sample_key, eval_key = jax.random.split(key)
         algorithm = UniformAlgorithm(problem, self.config.num_samples)
         found = search(problem, obs, sample_key[None], eval_key, algorithm, (), 1,
-                       empty_archive(state.mean, 1), self.config.max_batch, split=False)
+                       empty_archive(state.mean, 1),
+                       chunk_size(self.config.max_batch, problem), split=False)
         return Result(found.top_actions[0], found.top_returns[0], found.tally)
