@@ -4,7 +4,7 @@
 # docs/results are results, without checkpoints): a missing runs/ folder starts afresh.
 # train ARGS: `cemgd train`, resuming a started run; evaluate PLANNERS...: `cemgd evaluate`
 # of the planners on the run's last model, 5 paired episodes each (resumes row by row);
-# compare: the comparison's queue after PLANNERS_FIRST, CEM 5000, then the rest.
+# compare PLANNERS: the comparison's queue: PLANNERS, the other settings, CEM 5000 last.
 set -euo pipefail
 train() {  # a finished run is skipped
     if python docs/results/trained.py "$RUN"; then echo "$RUN: all trials done"; return; fi
@@ -15,11 +15,11 @@ evaluate() {
     # shellcheck disable=SC2086  # EVAL_ARGS is a list of flags
     cemgd evaluate "$RUN" --episodes 5 --out "$EVAL" --no-progress $EVAL_ARGS --planners "$@"
 }
-compare() {
+compare() {  # CEM 5000 last: it costs more than all the others together
     evaluate "$@"
-    evaluate cem-5000
     evaluate cem-gd:n_replan=10,cem-gd:n_replan=200,cem-gd-robust \
         cem-gd-robust:grad_objective=pessimistic,cem-gd-robust:grad_objective=cvar \
         icem,mppi,gradcem
+    evaluate cem-5000
 }
 mkdir -p runs
