@@ -47,7 +47,8 @@ class MPPIConfig:
     """Std of the Gaussian perturbations, in half-widths of the action box."""
     max_batch: int | None = None
     """Sequences rolled out at a time; larger batches run in chunks (same result, less
-    memory). ``None``: chunks of ``DEFAULT_CHUNK_ROWS`` rows (:func:`chunk_size`)."""
+    memory). ``None``: 2000 rows of rollout work a chunk, ``2000 // Problem.rollout_rows``
+    sequences (100 at 20 particles; ``DEFAULT_CHUNK_ROWS``)."""
 
     def __post_init__(self) -> None:
         check_int("num_samples", self.num_samples)
