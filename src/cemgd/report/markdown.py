@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cemgd.report import stats
 from cemgd.report.evaluations import Evaluation, evaluation_lines, evaluation_planner_lines
 from cemgd.report.load import RunData, Skipped
 from cemgd.report.paper import (
@@ -227,7 +228,9 @@ def claims_lines(claims: Sequence[Mapping[str, Any]], unit_of_n: str,
               f"{unit_of_n} with a 95% percentile bootstrap interval (paired where both "
               "sides share seeds, else unpaired); the margin of practical equivalence is 5% of the "
               "reference's mean. *cannot tell* gives the sample size per planner at which "
-              "the interval would be narrow enough to decide (normal approximation).", ""]
+              "the interval would be narrow enough to decide (normal approximation); fewer "
+              f"than {stats.MIN_N} samples decide nothing unless every difference is the "
+              "same (an exact metric such as compiled memory).", ""]
     lines += md_table(["claim", "task", "ours", "test", "verdict"],
                       [[c["claim"], c["task"], c["ours"], c["test"], c["verdict_text"]]
                        for c in claims], right=False)

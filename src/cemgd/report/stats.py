@@ -20,6 +20,11 @@ practical equivalence (:data:`MARGIN` times the mean magnitude of ``b``):
 Otherwise ``cannot tell``, with the sample size at which the interval's half-width
 would reach the nearest decision boundary (normal approximation, the observed
 spread): ``n = ceil((1.96 sd / distance)^2)``.
+
+Fewer than :data:`MIN_N` samples decide nothing (``cannot tell``, at least ``MIN_N``
+needed) unless every difference is the same (an exact metric, e.g. compiled memory):
+from two or three pairs a percentile interval is about the range of the differences,
+which lies on one side of 0 for a quarter of the draws where nothing differs (n = 3).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ RESAMPLES = 10_000
 LEVEL = 0.95
 KINDS = ("better", "no_worse", "tie")
 HOLDS, FAILS, UNSURE = "holds", "does not hold", "cannot tell"
+#: Fewest samples (pairs, or the smaller side) a varying metric's verdict needs.
+MIN_N = 5
 
 
 @dataclass(frozen=True)
@@ -130,8 +137,9 @@ def decide(c: Comparison, kind: str, margin_fraction: float = MARGIN) -> Verdict
         raise ValueError(f"kind: expected one of {KINDS}, got {kind!r}")
     m = margin_fraction * abs(c.mean_b)
     lo, hi = c.low, c.high
-    if c.n < 2 and not (c.paired and math.isfinite(c.sd)):
-        return Verdict(UNSURE, m, _n_needed(c, _boundaries(kind, m)))
+    exact = c.n >= 2 and c.high - c.low <= 1e-9 * max(1.0, abs(c.diff))  # all differences equal
+    if c.n < MIN_N and not exact:
+        return Verdict(UNSURE, m, max(MIN_N, _n_needed(c, _boundaries(kind, m)) or MIN_N))
     if kind == "better":
         verdict = HOLDS if lo > 0 else FAILS if (hi < 0 or (lo >= -m and hi <= m)) else UNSURE
     elif kind == "no_worse":
