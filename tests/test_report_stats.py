@@ -199,3 +199,22 @@ def test_partial_evaluation_is_said_and_its_planners_are_those_with_episodes(
     a = _values(0.0, 1.0, 2)
     assert f"cem-500 {np.mean([b[s] for s in range(3)]):.3g} (n=3)" in claim
     assert f"cem-gd {np.mean([a[s] for s in range(3)]):.3g} vs" in claim
+
+
+def test_n_r_claim_varies_n_r_alone() -> None:
+    """Found on the pusher evaluation: with N_r = 200 not yet run, "flat in N_r" compared
+    N_r = 10 with a cem-gd-robust variant (also N_r = 50, another planner)."""
+    from cemgd.report.claims import check_samples
+    from cemgd.report.episodes import episode_samples
+
+    specs = ["cem-gd", "cem-gd:n_replan=10", "cem-gd-robust:grad_objective=pessimistic"]
+    description = {"planners": [{"spec": s, "family": "cem-gd",
+                                 "settings": {"n_replan": 10 if "=10" in s else 50}}
+                                for s in specs]}
+    rows = [{"task": "pusher", "planner": s, "seed": k, "return": float(k + i),
+             "plan_ms_mean": 1.0, "plan_memory_mb": 1.0}
+            for i, s in enumerate(specs) for k in range(5)]
+    samples = episode_samples(description, rows)
+    assert samples.resolve("pusher", "max-nr") == "cem-gd"
+    claim = next(c for c in check_samples(samples) if "flat in N_r" in c["claim"])
+    assert (claim["a"], claim["b"]) == ("cem-gd:n_replan=10", "cem-gd")
