@@ -77,10 +77,11 @@ def child(planners: list[str], budget_s: float, first: bool = False, particles: 
     obs = 0.1 * jax.random.normal(obs_key, (18,), jnp.float32)
     ones = np.ones(6, np.float32)
     steps, counters = [], []
+    # the particles size the default chunk where this version knows Problem.rollout_rows
+    rows = {"rollout_rows": particles} if "rollout_rows" in Problem.__dataclass_fields__ else {}
     for text in planners:
         planner, variant = _planner(bench, make_planner, text)
         f = rollout if variant == "model" else bench.surrogate(rollout, variant == "reject")
-        rows = {"rollout_rows": particles} if "rollout_rows" in Problem.__dataclass_fields__ else {}
         problem = Problem(f, 45, -ones, ones, obs_shape=(18,), **rows)
         state = planner.init(problem, plan_key)
         step = jax.jit(planner.plan_fn(problem, first=first)).lower(state, obs).compile()

@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cemgd.validate import check_int
+
 Array = jax.Array
 #: ``rollout(obs: [S...], actions: [B, T, A], key) -> returns: [B]``; higher is better.
 Rollout = Callable[[Array, Array, Array], Array]
@@ -66,9 +68,7 @@ class Problem:
             raise ValueError(f"horizon: expected an int >= 1, got {self.horizon!r}")
         if self.horizon < 1:
             raise ValueError(f"horizon: expected an int >= 1, got {self.horizon}")
-        rows = self.rollout_rows
-        if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 1:
-            raise ValueError(f"rollout_rows: expected an int >= 1, got {rows!r}")
+        check_int("rollout_rows", self.rollout_rows)
         bounds = []
         for name in ("action_low", "action_high"):
             try:
@@ -98,7 +98,7 @@ class Problem:
                 raise ValueError(f"obs_shape: expected sizes >= 0, got {shape}")
             object.__setattr__(self, "obs_shape", shape)
         object.__setattr__(self, "horizon", int(self.horizon))
-        object.__setattr__(self, "rollout_rows", int(rows))
+        object.__setattr__(self, "rollout_rows", int(self.rollout_rows))
         object.__setattr__(self, "action_low", jnp.asarray(low))
         object.__setattr__(self, "action_high", jnp.asarray(high))
 

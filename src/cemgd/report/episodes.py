@@ -12,7 +12,6 @@ import csv
 import io
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from cemgd import plots
+from cemgd.planners.spec import PlannerSpec
 from cemgd.report import stats
 from cemgd.report.claims import Samples
 from cemgd.report.load import mean_std
@@ -126,7 +126,11 @@ def episode_samples(description: Mapping[str, Any], rows: Sequence[Mapping[str, 
 
 def _plain_cem_gd(spec: str) -> bool:
     """``cem-gd`` with the paper's settings but perhaps N_r (``cem-gd:n_replan=10``)."""
-    return re.fullmatch(r"cem-gd(:n_replan=\d+)?", spec) is not None
+    try:
+        parsed = PlannerSpec.parse(spec)
+    except ValueError:  # a spec this version no longer reads: not an N_r variant
+        return False
+    return parsed.name == "cem-gd" and not parsed.preset and set(parsed.settings) <= {"n_replan"}
 
 
 def summary_lines(description: Mapping[str, Any], table: Sequence[Mapping[str, Any]]
