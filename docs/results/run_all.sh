@@ -9,3 +9,5 @@ for task in cartpole pusher halfcheetah humanoid-standup; do
     echo "== $task $(date -u +%FT%TZ)"
     bash "docs/results/$task/commands.sh" || echo "== $task failed ($?)"
 done
+echo "== short protocol $(date -u +%FT%TZ)"
+bash docs/results/short_protocol.sh || echo "== short protocol failed ($?)"

@@ -19,3 +19,5 @@ copy runs/halfcheetah-pets docs/results/halfcheetah/run
 copy runs/halfcheetah-eval docs/results/halfcheetah/eval
 copy runs/humanoid-pets docs/results/humanoid-standup/run
 copy runs/humanoid-eval docs/results/humanoid-standup/eval
+copy runs/halfcheetah-paper docs/results/halfcheetah/paper-run
+copy runs/humanoid-paper docs/results/humanoid-standup/paper-run
