@@ -5,7 +5,10 @@
     nice -n 5 python benchmarks/bench_versions.py /tmp/wt_pre/src /tmp/wt_head/src
 
 Absolute step times on a shared machine drift with its load, so comparing with an old
-``bench.md`` says little. Here one child process per version (``PYTHONPATH`` = that
+``bench.md`` says little. Where the kernel groups tasks by session (Linux autogroup), a
+``nice`` on either side does not reach across sessions: lower the background jobs'
+groups instead (``echo 19 > /proc/PID/autogroup``), and the benchmark gets nearly the
+whole machine. Here one child process per version (``PYTHONPATH`` = that
 ``src``) builds the bench workload with that version's own modules (the 5-member 3x200
 ensemble, T = 45, the same seed) and compiles every planner's replan step; then the
 parent asks them in turn for a block of timed steps (state carried, as in MPC), planner

@@ -1,6 +1,6 @@
 """Where CEM-GD's first-step time goes: one CEM iteration's parts, chunked and not.
 
-    nice -n 5 python benchmarks/first_step_parts.py [--samples 3000] [--repeats 7]
+    python benchmarks/first_step_parts.py [--samples 3000] [--repeats 7]
     taskset -c 0 python benchmarks/first_step_parts.py      # the same on one core
 
 One CEM iteration of the N_init step (3000 sequences at N_init = 15000, 5 iterations)
