@@ -13,31 +13,9 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
-from cemgd.tasks import make_env_task
+from cemgd.experiments.baseline import random_baselines
 
 TASKS = ("cartpole-swingup", "pusher", "halfcheetah", "humanoid-standup")
-
-
-def random_returns(task_name: str, episodes: int, episode_length: int) -> np.ndarray:
-    """Episode returns of uniform random actions: ``[episodes]``."""
-    task = make_env_task(task_name)
-    if episode_length:
-        task = task.with_episode_length(episode_length)
-    returns = np.zeros(episodes)
-    for k in range(episodes):
-        rng = np.random.default_rng(k)
-        env = task.make_env(seed=k)
-        env.reset(seed=k)
-        done = False
-        while not done:
-            action = rng.uniform(task.action_low, task.action_high)
-            _, reward, terminated, truncated, _ = env.step(action)
-            returns[k] += float(reward)
-            done = terminated or truncated
-        env.close()
-    return returns
 
 
 def main() -> None:
@@ -49,11 +27,10 @@ def main() -> None:
     args = parser.parse_args()
     print("| task | episode length | episodes | mean | std | min | max |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for name in args.tasks.split(","):
-        r = random_returns(name, args.episodes, args.episode_length)
-        length = args.episode_length or make_env_task(name).episode_length
-        print(f"| {name} | {length} | {len(r)} | {r.mean():.1f} | {r.std():.1f} "
-              f"| {r.min():.1f} | {r.max():.1f} |")
+    cells = [(name, args.episode_length) for name in args.tasks.split(",")]
+    for row in random_baselines(cells, args.episodes):
+        print(f"| {row['task']} | {row['episode_length']} | {row['episodes']} "
+              f"| {row['mean']:.1f} | {row['std']:.1f} | {row['min']:.1f} | {row['max']:.1f} |")
 
 
 if __name__ == "__main__":

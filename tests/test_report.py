@@ -196,6 +196,9 @@ def test_damaged_and_unfinished_runs_are_listed_and_skipped(fixture_sweep: Path,
     again = report.write_report(fixture_sweep, tmp_path / "all", include_incomplete=True)
     assert len(again.runs) == len(result.runs) + 1
     assert {s.folder for s in again.skipped} == set(skipped) - {"halfcheetah/gd/seed-9"}
+    assert "> **Partial**: 1 run(s) used here have not finished: `halfcheetah/gd/seed-9` " \
+           "1 of 3 trials." in again.path.read_text()
+    assert "**Partial**" not in text
 
 
 def test_report_of_nothing_and_bad_input(tmp_path: Path,

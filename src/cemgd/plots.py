@@ -156,17 +156,25 @@ def _band(ax: Any, label: str, c: Mapping[str, Sequence[float]], text: str) -> N
     ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.15)
 
 
+def _floors(ax: Any, floors: Sequence[tuple[str, float]]) -> None:
+    """Dashed horizontal lines (e.g. a uniform-random policy's mean return), labelled."""
+    for i, (label, value) in enumerate(floors):
+        ax.axhline(value, ls=(0, (4, 2 + i)), lw=1.2, color="0.35", label=label)
+
+
 def sweep_returns(path: str | os.PathLike[str], panels: Sequence[dict]) -> None:
     """Figure 3: per task, mean and standard deviation of the episode return versus
     environment steps, one curve per planner.
 
     Each panel is ``{"title": str, "curves": {label: {"x": [n], "mean": [n], "std": [n],
-    "runs": [n]}}}`` (``runs``: how many runs each point averages).
+    "runs": [n]}}}`` (``runs``: how many runs each point averages), optionally with
+    ``"floors": [(label, return)]`` drawn as dashed lines (the uniform-random policy).
     """
     fig, axes = _panel_grid(max(len(panels), 1))
     for ax, panel in zip(axes, panels, strict=False):
         for label, c in panel["curves"].items():
             _band(ax, label, c, f"{label} (n={_n_text(c['runs'])})")
+        _floors(ax, panel.get("floors", ()))
         ax.set_title(panel["title"], fontsize=10)
         ax.set_xlabel("environment steps")
         ax.set_ylabel("episode return")
@@ -259,8 +267,10 @@ def sample_efficiency(path: str | os.PathLike[str], panels: Sequence[dict]) -> N
 
 
 def returns_per_planner(path: str | os.PathLike[str], title: str,
-                        returns: Mapping[str, Sequence[float]]) -> None:
-    """``cemgd evaluate``: each planner's episode returns (dots) with mean ± std (bar)."""
+                        returns: Mapping[str, Sequence[float]],
+                        floors: Sequence[tuple[str, float]] = ()) -> None:
+    """``cemgd evaluate``: each planner's episode returns (dots) with mean ± std (bar),
+    and ``floors`` (``[(label, return)]``) as dashed lines."""
     labels = list(returns)
     fig, ax = plt.subplots(figsize=(max(4.0, 0.8 * len(labels) + 2), 3.6))
     for i, label in enumerate(labels):
@@ -271,6 +281,7 @@ def returns_per_planner(path: str | os.PathLike[str], title: str,
         std = float(y.std(ddof=1)) if y.size > 1 else 0.0
         ax.errorbar([i], [y.mean()], yerr=[std], marker="_", ms=14, capsize=5, color=colour,
                     label=f"{label} (n={y.size})")
+    _floors(ax, floors)
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
     ax.set_xlabel("planner")
     ax.set_ylabel("episode return")
@@ -281,15 +292,18 @@ def returns_per_planner(path: str | os.PathLike[str], title: str,
 
 
 def return_vs_rollouts(path: str | os.PathLike[str], title: str,
-                       points: Mapping[str, Mapping[str, float]]) -> None:
+                       points: Mapping[str, Mapping[str, float]],
+                       floors: Sequence[tuple[str, float]] = ()) -> None:
     """``cemgd evaluate``: mean episode return (± std) against measured rollouts per step.
 
-    ``points``: ``{label: {"rollouts": r, "mean": m, "std": s}}``.
+    ``points``: ``{label: {"rollouts": r, "mean": m, "std": s}}``; ``floors``:
+    ``[(label, return)]`` drawn as dashed lines.
     """
     fig, ax = plt.subplots(figsize=(5.2, 3.6))
     for label, p in points.items():
         ax.errorbar([p["rollouts"]], [p["mean"]], yerr=[p["std"]], marker="o", capsize=3,
                     color=planner_colour(label), label=label)
+    _floors(ax, floors)
     ax.set_xscale("log")
     ax.set_xlabel("rollouts per planning step (measured)")
     ax.set_ylabel("episode return (mean ± std)")

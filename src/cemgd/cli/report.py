@@ -21,10 +21,14 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--out", help="where to write the report (default: SWEEP_DIR)")
     p.add_argument("--include-incomplete", action="store_true",
                    help="also use runs that have not finished all their trials")
+    p.add_argument("--random-episodes", type=int, default=0, metavar="N",
+                   help="measure a uniform-random policy over N episodes per task and "
+                        "episode length, and draw it on the figures (default 0: none)")
 
 
 def _run(args: argparse.Namespace, ctx: Context) -> int:
     result = report.write_report(args.sweep_dir, args.out,
-                                 include_incomplete=args.include_incomplete)
+                                 include_incomplete=args.include_incomplete,
+                                 random_episodes=args.random_episodes)
     print(f"wrote {result.path}")
     return 0

@@ -155,18 +155,21 @@ def summary_lines(description: Mapping[str, Any], table: Sequence[Mapping[str, A
 
 def episode_figures(dest: Path, description: Mapping[str, Any],
                     rows: Sequence[Mapping[str, Any]], table: Sequence[Mapping[str, Any]],
-                    prefix: str = "") -> list[Path]:
-    """``{prefix}returns.png`` and ``{prefix}return_vs_rollouts.png``; the files written."""
+                    prefix: str = "",
+                    floors: Sequence[tuple[str, float]] = ()) -> list[Path]:
+    """``{prefix}returns.png`` and ``{prefix}return_vs_rollouts.png``, with ``floors``
+    (``[(label, return)]``, e.g. the uniform-random policy) as dashed lines; the files
+    written."""
     if not rows:
         return []
     title = f"{rows[0]['task']}, model of trial {(description.get('config') or {}).get('trial')}"
     returns = {r["planner"]: [x["return"] for x in rows if x["planner"] == r["planner"]]
                for r in table}
     files = [dest / f"{prefix}returns.png", dest / f"{prefix}return_vs_rollouts.png"]
-    plots.returns_per_planner(files[0], title, returns)
+    plots.returns_per_planner(files[0], title, returns, floors)
     points = {r["planner"]: {"rollouts": r["rollouts_per_step"], "mean": r["return_mean"],
                              "std": r["return_std"]} for r in table}
-    plots.return_vs_rollouts(files[1], title, points)
+    plots.return_vs_rollouts(files[1], title, points, floors)
     return files
 
 

@@ -7,7 +7,7 @@ episodes), a per-planner summary, its figures, and claim samples paired by episo
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,12 +147,17 @@ def time_memory_rows(evaluations: Sequence[Evaluation]) -> tuple[list[dict], lis
     return t1, t2
 
 
-def evaluation_figures(dest: Path, evaluations: Sequence[Evaluation]) -> list[Path]:
-    """Per evaluation, ``<task>_returns.png`` and ``<task>_return_vs_rollouts.png``."""
+def evaluation_figures(
+    dest: Path, evaluations: Sequence[Evaluation],
+    floors: Callable[[Evaluation], Sequence[tuple[str, float]]] = lambda ev: (),
+) -> list[Path]:
+    """Per evaluation, ``<task>_returns.png`` and ``<task>_return_vs_rollouts.png``, with
+    ``floors(ev)`` (``[(label, return)]``) as dashed lines."""
     files = []
     for ev in evaluations:
         table = summarize(ev.description, ev.rows)
-        files += episode_figures(dest, ev.description, ev.rows, table, prefix=f"{ev.task}_")
+        files += episode_figures(dest, ev.description, ev.rows, table, prefix=f"{ev.task}_",
+                                 floors=floors(ev))
     return files
 
 

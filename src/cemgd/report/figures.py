@@ -23,13 +23,16 @@ def _curves(rows: Sequence[Mapping[str, Any]], task: str, y: str) -> dict[str, d
     return curves
 
 
-def figure3(dest: Path, rows: Sequence[Mapping[str, Any]]) -> list[Path]:
-    """``figure3_returns.png`` (return per trial) and ``model_quality.png`` (held-out MSE
-    and training time per trial), one panel per task; the files written."""
+def figure3(dest: Path, rows: Sequence[Mapping[str, Any]],
+            floors: Mapping[str, Sequence[tuple[str, float]]] | None = None) -> list[Path]:
+    """``figure3_returns.png`` (return per trial, with ``floors[task]`` as dashed lines)
+    and ``model_quality.png`` (held-out MSE and training time per trial), one panel per
+    task; the files written."""
     tasks = order({r["task"] for r in rows}, TASK_ORDER)
     if not tasks:
         return []
-    panels = [{"title": t, "curves": _curves(rows, t, "return")} for t in tasks]
+    panels = [{"title": t, "curves": _curves(rows, t, "return"),
+               "floors": (floors or {}).get(t, ())} for t in tasks]
     plots.sweep_returns(dest / "figure3_returns.png", panels)
     model = [{"title": t, "mse": _curves(rows, t, "val_mse"),
               "train": _curves(rows, t, "train_s")} for t in tasks]

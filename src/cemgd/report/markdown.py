@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cemgd.report import stats
+from cemgd.report.baseline import baseline_lines
 from cemgd.report.evaluations import Evaluation, evaluation_lines, evaluation_planner_lines
 from cemgd.report.load import RunData, Skipped
 from cemgd.report.paper import (
@@ -37,8 +38,9 @@ class SweepContext:
     skipped: Sequence[Skipped]
     groups: Mapping[tuple[str, str], list[RunData]]
     tables: Mapping[str, Sequence[Row]]
-    """``table1``, ``table2``, ``figure3``, ``figure4``, ``returns``, ``claims``; with
-    evaluations ``eval_table1``, ``eval_table2``, ``eval_claims``."""
+    """``table1``, ``table2``, ``figure3``, ``figure4``, ``returns``, ``claims``,
+    ``random`` (the uniform-random baselines); with evaluations ``eval_table1``,
+    ``eval_table2``, ``eval_claims``."""
     hardware: Hardware
     evaluations: Sequence[Evaluation] = ()
     files: list[Path] = field(default_factory=list)
@@ -87,6 +89,20 @@ def quick_banner(quick: bool) -> list[str]:
     return ["> **These are `--quick` runs**: tiny models, short episodes and shrunken "
             "planners (their actual settings are listed below). They test the pipeline; "
             "no number here speaks to the paper's claims at its sizes.", ""]
+
+
+def partial_banner(runs: Sequence[RunData]) -> list[str]:
+    """The warning at the top of a report that uses unfinished runs
+    (``--include-incomplete``)."""
+    partial = [r for r in runs if not r.complete]
+    if not partial:
+        return []
+    names = [f"`{r.folder.as_posix()}`" if r.folder.as_posix() != "." else
+             "the run in this folder" for r in partial]
+    listed = ", ".join(f"{name} {len(r.rows)} of {r.trials} trials"
+                       for name, r in zip(names, partial, strict=True))
+    return [f"> **Partial**: {len(partial)} run(s) used here have not finished: {listed}. "
+            "Rerunning them completes the curves.", ""]
 
 
 #: Run settings the protocol table shows, with the names older runs recorded them by.
@@ -254,13 +270,14 @@ def sweep_markdown(ctx: SweepContext) -> str:
     """REPORT.md of a sweep folder and/or evaluation folders."""
     evs = ctx.evaluations
     lines = [f"# Reproduction report: {ctx.root.resolve().name}", ""]
-    lines += quick_banner(ctx.quick)
+    lines += quick_banner(ctx.quick) + partial_banner(ctx.runs)
     lines += [f"Generated {dt.datetime.now().isoformat(timespec='seconds')} by `cemgd report` "
               f"from {len(ctx.runs)} run folder(s) and {len(evs)} evaluation folder(s) in "
               f"`{ctx.root}`; {len(ctx.skipped)} folder(s) not used (listed at the end). "
               "Paper: Huang et al., *CEM-GD*, Section 3 (Figures 3 and 4, Tables 1 and 2).",
               ""]
     lines += hardware_lines(ctx.hardware)
+    lines += baseline_lines(ctx.tables.get("random", ()))
     if not ctx.runs and not evs:
         lines += ["No usable run was found.", ""]
     if ctx.runs:

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cemgd.report import figures, tables
+from cemgd.experiments.baseline import BASELINE_COLUMNS
+from cemgd.report import baseline, figures, tables
 from cemgd.report.claims import check_claims, check_samples
 from cemgd.report.episodes import EVALUATE_FILE
 from cemgd.report.evaluations import (
@@ -78,11 +79,22 @@ def _evaluation_tables(ctx: SweepContext) -> None:
                                  CLAIM_COLUMNS)):
         write_csv(ctx.dest / name, rows, columns)
         ctx.files.append(ctx.dest / name)
-    ctx.files += evaluation_figures(ctx.dest, evs)
+    ctx.files += evaluation_figures(ctx.dest, evs, lambda ev: baseline.floors(
+        ctx.tables["random"], ev.task, [c[1] for c in baseline.evaluation_cells([ev])]))
+
+
+def _baselines(ctx: SweepContext, episodes: int) -> None:
+    """Measure the uniform-random policy (``episodes`` per cell, 0: none); write
+    ``random_policy.csv``."""
+    rows = baseline.measure(ctx.runs, ctx.evaluations, episodes)
+    ctx.tables["random"] = rows
+    if rows:
+        write_csv(ctx.dest / "random_policy.csv", rows, BASELINE_COLUMNS)
+        ctx.files.append(ctx.dest / "random_policy.csv")
 
 
 def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
-                 include_incomplete: bool = False) -> Report:
+                 include_incomplete: bool = False, random_episodes: int = 0) -> Report:
     """Read the sweep and/or evaluations in ``sweep_dir``; write REPORT.md, figures and
     CSVs into ``out``.
 
@@ -91,16 +103,20 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
             ``cemgd evaluate``, or one holding evaluation folders (one per task).
         out: where to write (created; default ``sweep_dir``).
         include_incomplete: also use runs with fewer rows than their ``trials``.
+        random_episodes: episodes of a uniform-random policy to measure per task and
+            episode length used (0: none); its mean is drawn on the figures.
 
     Returns:
         What was read and written.
 
     Raises:
-        ValueError: ``sweep_dir`` is not a folder.
+        ValueError: ``sweep_dir`` is not a folder, ``random_episodes`` is not an integer
+            >= 0, or a task cannot be built here.
     """
     root = Path(sweep_dir)
     if not root.is_dir():
         raise ValueError(f"sweep_dir: {root} is not a folder")
+    baseline.measure([], [], random_episodes)  # checks the argument before any work
     evaluations, ev_skipped = load_evaluations(root)
     runs, skipped = load_runs(root, include_incomplete,
                               exclude=[root / e.folder for e in evaluations]
@@ -114,9 +130,13 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
         "figure3": tables.figure3_data(groups), "figure4": tables.figure4_data(groups),
         "returns": tables.returns_table(groups), "claims": claims,
     }, _hardware(root, evaluations), evaluations)
+    _baselines(ctx, random_episodes)
     if runs or not evaluations:
         _write_tables(dest, ctx)
-    ctx.files += figures.figure3(dest, ctx.tables["figure3"])
+    ctx.files += figures.figure3(dest, ctx.tables["figure3"], {
+        task: baseline.floors(ctx.tables["random"], task,
+                              [c[1] for c in baseline.run_cells(runs) if c[0] == task])
+        for task in {r.task for r in runs}})
     ctx.files += figures.figure4(dest, ctx.tables["figure4"])
     _evaluation_tables(ctx)
     path = dest / "REPORT.md"

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Regenerate every report under docs/results from the copies sync.sh made: per task the
+# learning curve of its PETS run (`learning/`, and `paper-learning/` for the paper's short
+# protocol) and the planner comparison (`report/`), each with the uniform-random policy
+# measured over 10 episodes at the lengths the folder uses and drawn as a dashed line.
+# Run from the repository root: bash docs/results/sync.sh && bash docs/results/reports.sh
+set -euo pipefail
+export MUJOCO_GL="${MUJOCO_GL:-egl}"
+R=docs/results
+report() {  # report SRC DEST [OPTION...]: when SRC exists
+    [ -d "$1" ] || return 0
+    cemgd report "$1" --out "$2" --random-episodes 10 "${@:3}"
+}
+for task in cartpole pusher halfcheetah humanoid-standup; do
+    # a run still going is reported as it stands (REPORT.md says so at the top)
+    report "$R/$task/run" "$R/$task/learning" --include-incomplete
+    report "$R/$task/paper-run" "$R/$task/paper-learning" --include-incomplete
+    report "$R/$task/eval" "$R/$task/report"
+done

@@ -1,0 +1,121 @@
+"""The uniform-random policy: its returns (``cemgd.experiments.baseline``) and
+``cemgd report --random-episodes N``, which measures it for every task and episode length
+a report uses and draws it on the figures."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from test_report import write_run
+from test_report_stats import _values, write_evaluation
+
+from cemgd import plots, report
+from cemgd.cli import main
+from cemgd.experiments.baseline import random_baselines, random_policy_returns
+from cemgd.tasks import make_env_task
+
+TASK = "cartpole-swingup"  # no simulator extra needed
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_random_returns_are_seeded_per_episode_and_honour_the_length() -> None:
+    five = random_policy_returns(TASK, 5, episode_length=20)
+    assert five.shape == (5,)
+    np.testing.assert_array_equal(random_policy_returns(TASK, 3, episode_length=20), five[:3])
+    assert len(set(five.tolist())) == 5  # each episode its own seed
+    task = make_env_task(TASK, episode_length=20)
+    np.testing.assert_array_equal(random_policy_returns(task, 2), five[:2])
+    # cart-pole's reward is at most 1 a step: 20 steps cannot earn more than 20
+    assert np.all(five <= 20.0)
+    longer = random_policy_returns(TASK, 2, episode_length=60)
+    assert not np.allclose(longer, five[:2])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"episodes": 0}, "episodes: expected an integer >= 1"),
+    ({"episodes": 2, "episode_length": -1}, "episode_length: expected an integer >= 0"),
+])
+def test_bad_baseline_arguments_are_named(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        random_policy_returns(TASK, **kwargs)
+
+
+def test_baselines_one_row_per_resolved_cell() -> None:
+    default = make_env_task(TASK).episode_length
+    rows = random_baselines([(TASK, 0), (TASK, default), (TASK, 30)], 2)
+    assert [(r["task"], r["episode_length"]) for r in rows] == [(TASK, default), (TASK, 30)]
+    returns = random_policy_returns(TASK, 2, 30)
+    assert rows[1]["mean"] == pytest.approx(returns.mean())
+    assert rows[1]["min"] == pytest.approx(returns.min()) and rows[1]["episodes"] == 2
+
+
+def _capture(monkeypatch: pytest.MonkeyPatch, name: str) -> list[Any]:
+    """Record the arguments of ``plots.<name>`` (the figure is still drawn)."""
+    calls: list[Any] = []
+    real = getattr(plots, name)
+
+    def spy(*args: Any) -> None:
+        calls.append(args)
+        real(*args)
+
+    monkeypatch.setattr(plots, name, spy)
+    return calls
+
+
+def test_report_draws_the_floor_on_learning_curves(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "sweep"
+    for seed in (0, 1):
+        write_run(root / TASK / "cem-gd" / f"seed-{seed}", TASK, "cem-gd", seed)
+    panels = _capture(monkeypatch, "sweep_returns")
+    result = report.write_report(root, tmp_path / "out", random_episodes=3)
+    (row,) = _csv(tmp_path / "out" / "random_policy.csv")
+    expected = random_policy_returns(TASK, 3)
+    assert row["task"] == TASK and int(row["episodes"]) == 3
+    assert float(row["mean"]) == pytest.approx(expected.mean(), rel=1e-6)
+    ((_, drawn),) = panels
+    assert drawn[0]["floors"] == [("uniform random, 100 steps (n=3)",
+                                   pytest.approx(expected.mean()))]
+    text = result.path.read_text()
+    assert "## Uniform-random policy" in text
+    assert tmp_path / "out" / "random_policy.csv" in result.files
+    # without the option nothing is measured, nothing drawn
+    panels.clear()
+    report.write_report(root, tmp_path / "plain")
+    assert not panels[0][1][0]["floors"]
+    assert not (tmp_path / "plain" / "random_policy.csv").exists()
+    assert "Uniform-random" not in (tmp_path / "plain" / "REPORT.md").read_text()
+
+
+def test_report_draws_the_floor_on_evaluations_at_their_length(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = tmp_path / "compare"
+    write_evaluation(root, TASK, {"cem-gd": _values(5.0, 1.0, 2),
+                                  "cem-500": _values(0.0, 1.0, 3)})
+    calls = _capture(monkeypatch, "returns_per_planner")
+    assert main(["report", str(root), "--out", str(tmp_path / "out"),
+                 "--random-episodes", "2"]) == 0
+    mean = random_policy_returns(TASK, 2, 100).mean()
+    ((_, _, _, floors),) = calls
+    assert floors == [("uniform random, 100 steps (n=2)", pytest.approx(mean))]
+
+
+def test_bad_random_episodes_is_refused_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture,
+) -> None:
+    root = tmp_path / "sweep"
+    write_run(root / TASK / "cem-gd" / "seed-0", TASK, "cem-gd", 0)
+    out = tmp_path / "out"
+    assert main(["report", str(root), "--out", str(out), "--random-episodes", "-2"]) == 2
+    err = capsys.readouterr().err
+    assert "random_episodes: expected an integer >= 0, got -2" in err
+    assert not out.exists()
