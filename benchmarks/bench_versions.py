@@ -33,6 +33,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 #: The planners of results/bench/bench.md (the bench's defaults before the redesign).
 PLANNERS = (
@@ -44,7 +46,8 @@ PLANNERS = (
 )
 
 
-def _planner(bench, make_planner, text: str):  # noqa: ANN001, ANN202 - either version's API
+def _planner(bench: Any, make_planner: Callable[..., Any],
+             text: str) -> tuple[Any, str]:  # either version's API: not typed further
     """``(planner, variant)`` from a bench spec with this version's parser."""
     if hasattr(bench, "split_variant"):
         spec, variant = bench.split_variant(text)
@@ -153,7 +156,8 @@ def main() -> None:
     _report(planners, times, ready, args)
 
 
-def _report(planners, times, ready, args) -> None:  # noqa: ANN001
+def _report(planners: list[str], times: dict[str, list[list[float]]],
+            ready: dict[str, dict[str, Any]], args: argparse.Namespace) -> None:
     import numpy as np
 
     what = "first step" if args.first else "replan step"

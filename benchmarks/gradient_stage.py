@@ -19,6 +19,7 @@ import argparse
 import importlib.util
 import sys
 import time
+from collections.abc import Callable, Iterator
 from types import ModuleType
 
 import jax
@@ -41,7 +42,7 @@ def load(path: str) -> ModuleType:
     return module
 
 
-def cases(rollout):
+def cases(rollout: Callable[..., jax.Array]) -> Iterator[tuple[str, Problem, float, str]]:
     """``(name, problem, step_size, line_search)`` of every timed case."""
     ones = np.ones(A, np.float32)
     for variant in ("model", "maxwork", "reject"):
