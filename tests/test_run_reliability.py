@@ -183,7 +183,8 @@ def test_sigkill_in_trial_0_commit_resumes_in_a_new_process(tmp_path: Path,
             "os.replace = replace\n"
             "from cemgd.cli import main\n"
             "sys.exit(main(sys.argv[1:]))\n")
-    env = {**os.environ, "CEMGD_CACHE_DIR": "", "MUJOCO_GL": "egl"}
+    # one compilation cache for both processes: the resumed one compiles nothing again
+    env = {**os.environ, "CEMGD_CACHE_DIR": str(tmp_path / "cache"), "MUJOCO_GL": "egl"}
     killed = subprocess.run([sys.executable, "-c", code, *argv], env=env,
                             capture_output=True, text=True)
     assert killed.returncode == -9, killed.stderr
