@@ -266,3 +266,23 @@ def test_classic_tasks_render_without_pygame(name):
         env.step(np.asarray(env.action_space.high))
     assert not np.array_equal(env.render(), first)  # the frame follows the state
     assert make_env_task(name).make_env(0).render() is None  # no render_mode: no frame
+
+
+def test_gymnasium_asset_deprecations_are_dropped_and_other_warnings_kept(
+    capfd: pytest.CaptureFixture,
+) -> None:
+    import mujoco
+
+    from cemgd.tasks.mujoco_env import _quiet_asset_warnings
+
+    env = make_env_task("halfcheetah").make_env(seed=0)  # its model uses settotalmass
+    env.close()
+    assert "settotalmass" not in "".join(capfd.readouterr())
+    before = mujoco.get_mju_user_warning()
+    with _quiet_asset_warnings():
+        handler = mujoco.get_mju_user_warning()
+        handler("compiler attribute 'settotalmass' is deprecated and will be removed")
+        handler("Nan, Inf or huge value in QACC at DOF 0")
+    err = capfd.readouterr().err
+    assert err == "WARNING: Nan, Inf or huge value in QACC at DOF 0\n"
+    assert mujoco.get_mju_user_warning() is before  # MuJoCo's own handler is back

@@ -29,10 +29,11 @@ from cemgd.tasks.barrier2d import Barrier2D
 from cemgd.tasks.base import Task
 from cemgd.tasks.cartpole import CartPoleSwingUp
 from cemgd.tasks.classic import MountainCarContinuous, Pendulum
-from cemgd.tasks.env import CartPoleSwingUpEnv, CartPoleSwingUpTask, EnvTask, MujocoTask
+from cemgd.tasks.env import CartPoleSwingUpEnv, CartPoleSwingUpTask, EnvTask
 from cemgd.tasks.gymtask import GymnasiumTask, from_gymnasium
 from cemgd.tasks.halfcheetah import HalfCheetah
 from cemgd.tasks.humanoid_standup import HumanoidStandup
+from cemgd.tasks.mujoco_env import MujocoTask
 from cemgd.tasks.pusher import Pusher
 from cemgd.tasks.registry import (
     ENTRY_POINT_GROUP,

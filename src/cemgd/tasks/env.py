@@ -363,38 +363,3 @@ class CartPoleSwingUpTask(EnvTask):
         del obs
         one = jnp.vectorize(self.dynamics.reward, signature="(s),(a)->()")
         return one(next_obs, self.clip(action))
-
-
-class MujocoTask(EnvTask):
-    """Base of the tasks on a gymnasium MuJoCo environment ``env_id``.
-
-    A subclass sets ``env_id``, the action box ``[low, high]^A`` (checked against the
-    environment's ``action_space`` in the tests) and the keyword arguments of
-    ``gymnasium.make`` (:meth:`env_kwargs`); gymnasium's own time limit is replaced by
-    ``episode_length``.
-    """
-
-    env_id: ClassVar[str]
-    low: ClassVar[float]
-    high: ClassVar[float]
-    num_actions: ClassVar[int]
-
-    @property
-    def action_low(self) -> np.ndarray:
-        """Lower action bound ``[A]``."""
-        return np.full((self.num_actions,), self.low, dtype=np.float32)
-
-    @property
-    def action_high(self) -> np.ndarray:
-        """Upper action bound ``[A]``."""
-        return np.full((self.num_actions,), self.high, dtype=np.float32)
-
-    def env_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments of ``gymnasium.make(env_id, ...)``."""
-        return {}
-
-    def make_base_env(self, render_mode: str | None = None) -> gymnasium.Env:
-        kwargs = self.env_kwargs()
-        if render_mode is not None:
-            kwargs.update(render_mode=render_mode, width=240, height=240)
-        return gymnasium.make(self.env_id, disable_env_checker=True, **kwargs).unwrapped

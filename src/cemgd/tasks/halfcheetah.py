@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.problem import Array
-from cemgd.tasks.env import MujocoTask
+from cemgd.tasks.mujoco_env import MujocoTask
 from cemgd.validate import check_int, check_nonnegative
 
 

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import jax.numpy as jnp
 
 from cemgd.problem import Array
-from cemgd.tasks.env import MujocoTask
+from cemgd.tasks.mujoco_env import MujocoTask
 from cemgd.validate import check_int, check_nonnegative
 
 TIP = slice(14, 17)
