@@ -4,13 +4,12 @@ a report uses and draws it on the figures."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from test_report import write_run
+from test_report import _csv, write_run
 from test_report_stats import _values, write_evaluation
 
 from cemgd import plots, report
@@ -21,11 +20,6 @@ from cemgd.tasks import make_env_task
 TASK = "cartpole-swingup"  # no simulator extra needed
 
 
-def _csv(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def test_random_returns_are_seeded_per_episode_and_honour_the_length() -> None:
     five = random_policy_returns(TASK, 5, episode_length=20)
     assert five.shape == (5,)
@@ -33,15 +27,13 @@ def test_random_returns_are_seeded_per_episode_and_honour_the_length() -> None:
     assert len(set(five.tolist())) == 5  # each episode its own seed
     task = make_env_task(TASK, episode_length=20)
     np.testing.assert_array_equal(random_policy_returns(task, 2), five[:2])
-    # cart-pole's reward is at most 1 a step: 20 steps cannot earn more than 20
-    assert np.all(five <= 20.0)
     longer = random_policy_returns(TASK, 2, episode_length=60)
     assert not np.allclose(longer, five[:2])
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"episodes": 0}, "episodes: expected an integer >= 1"),
-    ({"episodes": 2, "episode_length": -1}, "episode_length: expected an integer >= 0"),
+    ({"episodes": 0}, "episodes: expected an int >= 1"),
+    ({"episodes": 2, "episode_length": -1}, "episode_length: expected an int >= 0"),
 ])
 def test_bad_baseline_arguments_are_named(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
@@ -117,5 +109,63 @@ def test_bad_random_episodes_is_refused_before_any_work(
     out = tmp_path / "out"
     assert main(["report", str(root), "--out", str(out), "--random-episodes", "-2"]) == 2
     err = capsys.readouterr().err
-    assert "random_episodes: expected an integer >= 0, got -2" in err
+    assert "random_episodes: expected an int >= 0, got -2" in err
     assert not out.exists()
+
+
+def test_each_figure_gets_the_floor_of_its_own_length_and_unbuildable_cells_are_listed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Runs of cart-pole at the task's length (recorded as 0: 100 steps) and at 40 steps,
+    evaluations of it at 30 steps and of pendulum at 20, and a task that cannot be built:
+    each figure draws only its own lengths; the unbuildable cell is listed, not fatal."""
+    root = tmp_path / "mixed"
+    write_run(root / "runs" / TASK / "cem-gd" / "seed-0", TASK, "cem-gd", 0)
+    write_run(root / "runs" / TASK / "cem-50" / "seed-0", TASK, "cem-50", 0)
+    config = root / "runs" / TASK / "cem-50" / "seed-0" / "config.json"
+    config.write_text(config.read_text().replace('"episode_length": 0', '"episode_length": 40'))
+    write_evaluation(root / "cp", TASK, {"cem-gd": _values(5.0, 1.0, 2)})
+    write_evaluation(root / "pend", "pendulum", {"cem-gd": _values(5.0, 1.0, 3)})
+    write_evaluation(root / "ghost", "no.such.module:task", {"cem-gd": _values(5.0, 1.0, 4)})
+    for name, length in (("cp", 30), ("pend", 20), ("ghost", 20)):
+        described = root / name / "evaluate.json"
+        described.write_text(described.read_text().replace('"episode_length": 100',
+                                                           f'"episode_length": {length}'))
+    learning = _capture(monkeypatch, "sweep_returns")
+    evaluated = _capture(monkeypatch, "returns_per_planner")
+    result = report.write_report(root, tmp_path / "out", random_episodes=2)
+    rows = {(r["task"], int(r["episode_length"])) for r in _csv(tmp_path / "out"
+                                                                  / "random_policy.csv")}
+    assert rows == {(TASK, 100), (TASK, 40), (TASK, 30), ("pendulum", 20)}
+    ((_, panels),) = learning
+    assert sorted(label for label, _ in panels[0]["floors"]) == [
+        "uniform random, 100 steps (n=2)", "uniform random, 40 steps (n=2)"]
+    drawn = {call[1].split(",")[0]: [label for label, _ in call[3]] for call in evaluated}
+    assert drawn == {TASK: ["uniform random, 30 steps (n=2)"],
+                     "pendulum": ["uniform random, 20 steps (n=2)"],
+                     "no.such.module:task": []}
+    text = result.path.read_text()
+    assert "Not measured here:" in text
+    assert "- no.such.module:task, 20 steps: task: cannot run 'no.such.module:task'" in text
+    mean = random_policy_returns("pendulum", 2, 20).mean()
+    assert [b["mean"] for b in result_rows(tmp_path / "out") if b["task"] == "pendulum"] \
+        == [pytest.approx(mean, rel=1e-6)]
+
+
+def result_rows(folder: Path) -> list[dict[str, float | str]]:
+    """random_policy.csv with numbers as floats."""
+    return [{k: (v if k == "task" else float(v)) for k, v in row.items()}
+            for row in _csv(folder / "random_policy.csv")]
+
+
+def test_a_missing_simulator_is_a_value_error_naming_the_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cemgd.experiments import baseline
+
+    def missing(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("simulator not installed")  # what gymnasium may raise instead
+
+    monkeypatch.setattr(baseline, "random_policy_returns", missing)
+    with pytest.raises(ValueError, match=r"task: cannot run 'halfcheetah' here \(simulator"):
+        random_baselines([("halfcheetah", 5)], 1)

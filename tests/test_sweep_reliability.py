@@ -5,7 +5,6 @@ is reachable or refused, local Ray binds loopback and clusters need a token."""
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import signal
@@ -15,16 +14,12 @@ import time
 from pathlib import Path
 
 import pytest
+from test_sweep import _rows
 
 from cemgd import pets, sweep
 from cemgd.cli import main
 from cemgd.sweep import SweepConfig, run_sweep
 from cemgd.sweep import worker as sweep_worker
-
-
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def _worker_pid(log: Path, timeout: float = 240.0) -> int:

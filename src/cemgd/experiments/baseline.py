@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from cemgd.tasks import EnvTask, make_env_task
+from cemgd.validate import check_int
 
 #: Columns of a baseline row (``random_policy.csv``).
 BASELINE_COLUMNS = ["task", "episode_length", "episodes", "mean", "std", "min", "max"]
@@ -38,11 +39,8 @@ def random_policy_returns(task: str | EnvTask, episodes: int,
     Raises:
         ValueError: ``episodes`` below 1, ``episode_length`` negative, or an unknown task.
     """
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-        raise ValueError(f"episodes: expected an integer >= 1, got {episodes!r}")
-    if isinstance(episode_length, bool) or not isinstance(episode_length, int) \
-            or episode_length < 0:
-        raise ValueError(f"episode_length: expected an integer >= 0, got {episode_length!r}")
+    check_int("episodes", episodes, 1)
+    check_int("episode_length", episode_length, 0)
     env_task = _task(task, episode_length)
     returns = np.zeros(episodes)
     env = env_task.make_env(seed=0)
@@ -61,24 +59,47 @@ def random_policy_returns(task: str | EnvTask, episodes: int,
     return returns
 
 
-def random_baselines(cells: Iterable[tuple[str, int]], episodes: int) -> list[dict[str, Any]]:
-    """One :data:`BASELINE_COLUMNS` row per distinct ``(task, episode_length)`` cell
-    (``episode_length`` 0: the task's), in the order first seen; ``std`` is the
-    population standard deviation (``ddof=0``) over the episodes.
+def resolve_length(name: str, episode_length: int) -> int:
+    """``episode_length``, or task ``name``'s own where it is 0.
 
     Raises:
-        ValueError: a task that cannot be built here (naming it and why).
+        ValueError: the task cannot be built here (naming it and why).
     """
-    resolved: dict[tuple[str, int], None] = {}
-    for name, length in cells:
-        try:
-            resolved[(name, length or make_env_task(name).episode_length)] = None
-        except ImportError as exc:  # e.g. the simulator's extra is not installed
-            raise ValueError(f"task: cannot build {name!r} here ({exc})") from exc
-    rows = []
-    for name, length in resolved:
+    check_int("episode_length", episode_length, 0)
+    if episode_length:
+        return episode_length
+    try:
+        return make_env_task(name).episode_length
+    except (ImportError, ValueError) as exc:
+        raise ValueError(f"task: cannot build {name!r} here ({exc})") from exc
+
+
+def random_baseline(name: str, episode_length: int, episodes: int) -> dict[str, Any]:
+    """One :data:`BASELINE_COLUMNS` row: task ``name`` over ``episodes`` episodes of
+    ``episode_length`` steps (0: the task's); ``std`` is the population standard deviation
+    (``ddof=0``).
+
+    Raises:
+        ValueError: a bad count or length, or a task that cannot run here (a missing
+            simulator or gymnasium; naming the task and why).
+    """
+    check_int("episodes", episodes, 1)
+    length = resolve_length(name, episode_length)
+    try:
         returns = random_policy_returns(name, episodes, length)
-        rows.append({"task": name, "episode_length": length, "episodes": episodes,
-                     "mean": float(returns.mean()), "std": float(returns.std()),
-                     "min": float(returns.min()), "max": float(returns.max())})
-    return rows
+    except Exception as exc:  # e.g. gymnasium's DependencyNotInstalled, not an ImportError
+        raise ValueError(f"task: cannot run {name!r} here ({exc})") from exc
+    return {"task": name, "episode_length": length, "episodes": episodes,
+            "mean": float(returns.mean()), "std": float(returns.std()),
+            "min": float(returns.min()), "max": float(returns.max())}
+
+
+def random_baselines(cells: Iterable[tuple[str, int]], episodes: int) -> list[dict[str, Any]]:
+    """:func:`random_baseline` of each distinct ``(task, episode_length)`` cell, lengths
+    resolved first (0: the task's), in the order first seen.
+
+    Raises:
+        ValueError: as :func:`random_baseline`.
+    """
+    resolved = dict.fromkeys((name, resolve_length(name, length)) for name, length in cells)
+    return [random_baseline(name, length, episodes) for name, length in resolved]

@@ -1,73 +1,100 @@
 """The uniform-random policy in a report (``cemgd report --random-episodes N``): measured
 for every (task, episode length) the report's runs and evaluations use, drawn as a dashed
-line on their figures and tabled in ``## Uniform-random policy``."""
+line on their figures and tabled in ``## Uniform-random policy``. A cell that cannot be
+measured here (a simulator not installed, a task that cannot be imported, a length that
+is not a number) is listed with its reason, never fatal."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from cemgd.experiments.baseline import random_baselines
+from cemgd.experiments.baseline import random_baseline, resolve_length
 from cemgd.report.evaluations import Evaluation
 from cemgd.report.load import RunData
 from cemgd.report.text import g, md_table
+from cemgd.validate import check_int
 
 Floors = list[tuple[str, float]]
+#: ``(task, episode_length as recorded)``; the length may be 0 (the task's) or not a number.
+Cell = tuple[str, Any]
 
 
-def _length(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
+def run_cells(runs: Sequence[RunData]) -> list[Cell]:
+    """``(task, episode_length)`` of each run as its config recorded it."""
+    return [(r.task, r.config.get("episode_length", 0)) for r in runs]
 
 
-def run_cells(runs: Sequence[RunData]) -> list[tuple[str, int]]:
-    """``(task, episode_length)`` of each run (0: the task's)."""
-    return [(r.task, _length(r.config.get("episode_length"))) for r in runs]
-
-
-def evaluation_cells(evaluations: Sequence[Evaluation]) -> list[tuple[str, int]]:
-    """``(task, episode_length)`` of each evaluation."""
-    return [(ev.task, _length((ev.description.get("config") or {}).get("episode_length")))
+def evaluation_cells(evaluations: Sequence[Evaluation]) -> list[Cell]:
+    """``(task, episode_length)`` of each evaluation as ``evaluate.json`` recorded it."""
+    return [(ev.task, (ev.description.get("config") or {}).get("episode_length", 0))
             for ev in evaluations]
 
 
+def _cell_key(cell: Cell) -> Cell:
+    """A hashable form of a cell (a length recorded as a list or a dict becomes its repr)."""
+    task, length = cell
+    return (str(task), length if isinstance(length, int | str | float) else repr(length))
+
+
+@dataclass
+class Baselines:
+    """What ``--random-episodes`` measured."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    """``cemgd.experiments.baseline.BASELINE_COLUMNS`` rows, one per resolved cell."""
+    skipped: list[str] = field(default_factory=list)
+    """``"task, length: reason"`` of each cell not measured."""
+    lengths: dict[Cell, int] = field(default_factory=dict)
+    """Each recorded cell's resolved episode length."""
+
+    def floors(self, cells: Sequence[Cell]) -> Floors:
+        """Dashed-line entries ``[(label, mean return)]`` of the baselines of ``cells``."""
+        keys = [_cell_key(c) for c in cells]
+        wanted = {(k[0], self.lengths[k]) for k in keys if k in self.lengths}
+        return [(f"uniform random, {b['episode_length']} steps (n={b['episodes']})", b["mean"])
+                for b in self.rows if (b["task"], b["episode_length"]) in wanted]
+
+
 def measure(runs: Sequence[RunData], evaluations: Sequence[Evaluation],
-            episodes: int) -> list[dict[str, Any]]:
-    """Baseline rows (``cemgd.experiments.baseline.BASELINE_COLUMNS``) of every cell the
-    runs and evaluations use; none when ``episodes`` is 0.
+            episodes: int) -> Baselines:
+    """Measure every cell the runs and evaluations use (none when ``episodes`` is 0).
 
     Raises:
-        ValueError: ``episodes`` is not an integer >= 0, or a task cannot be built here.
+        ValueError: ``episodes`` is not an integer >= 0 (named ``random_episodes``).
     """
-    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 0:
-        raise ValueError(f"random_episodes: expected an integer >= 0, got {episodes!r}")
+    check_int("random_episodes", episodes, 0)
+    out = Baselines()
     if episodes == 0:
-        return []
-    return random_baselines(run_cells(runs) + evaluation_cells(evaluations), episodes)
+        return out
+    for task, length in dict.fromkeys(map(_cell_key, run_cells(runs)
+                                          + evaluation_cells(evaluations))):
+        try:
+            if isinstance(length, bool) or not isinstance(length, int):
+                raise ValueError(f"episode_length {length!r} is not an integer")
+            resolved = resolve_length(task, length)
+            if (task, resolved) not in {(b["task"], b["episode_length"]) for b in out.rows}:
+                out.rows.append(random_baseline(task, resolved, episodes))
+            out.lengths[(task, length)] = resolved
+        except ValueError as exc:
+            out.skipped.append(f"{task}, {length} steps: {exc}")
+    return out
 
 
-def floors(baselines: Sequence[Mapping[str, Any]], task: str,
-           lengths: Sequence[int] | None = None) -> Floors:
-    """Dashed-line entries ``[(label, mean return)]`` of ``task``'s baselines (only
-    ``lengths`` where given; a length 0 there matches any)."""
-    wanted = None if lengths is None or 0 in lengths else set(lengths)
-    return [(f"uniform random, {b['episode_length']} steps (n={b['episodes']})", b["mean"])
-            for b in baselines if b["task"] == task
-            and (wanted is None or b["episode_length"] in wanted)]
-
-
-def baseline_lines(baselines: Sequence[Mapping[str, Any]]) -> list[str]:
+def baseline_lines(baselines: Baselines) -> list[str]:
     """``## Uniform-random policy``: the floor every curve and planner is read against."""
-    if not baselines:
+    if not (baselines.rows or baselines.skipped):
         return []
     lines = ["## Uniform-random policy", "",
              "Actions drawn uniformly in the action box, episode k with seed k (the "
              "environment seeded alike); mean ± std (population) over the episodes. The "
              "figures draw each mean as a dashed line.", ""]
-    lines += md_table(["task", "steps", "episodes", "return", "min", "max"],
-                      [[b["task"], str(b["episode_length"]), str(b["episodes"]),
-                        f"{g(b['mean'])} ± {g(b['std'])}", g(b["min"]), g(b["max"])]
-                       for b in baselines])
-    return lines + [""]
+    if baselines.rows:
+        lines += md_table(["task", "steps", "episodes", "return", "min", "max"],
+                          [[b["task"], str(b["episode_length"]), str(b["episodes"]),
+                            f"{g(b['mean'])} ± {g(b['std'])}", g(b["min"]), g(b["max"])]
+                           for b in baselines.rows]) + [""]
+    if baselines.skipped:
+        lines += ["Not measured here:", ""] + [f"- {s}" for s in baselines.skipped] + [""]
+    return lines

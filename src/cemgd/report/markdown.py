@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from cemgd.report import stats
-from cemgd.report.baseline import baseline_lines
+from cemgd.report.baseline import Baselines, baseline_lines
 from cemgd.report.evaluations import Evaluation, evaluation_lines, evaluation_planner_lines
 from cemgd.report.load import RunData, Skipped
 from cemgd.report.paper import (
@@ -38,12 +38,13 @@ class SweepContext:
     skipped: Sequence[Skipped]
     groups: Mapping[tuple[str, str], list[RunData]]
     tables: Mapping[str, Sequence[Row]]
-    """``table1``, ``table2``, ``figure3``, ``figure4``, ``returns``, ``claims``,
-    ``random`` (the uniform-random baselines); with evaluations ``eval_table1``,
-    ``eval_table2``, ``eval_claims``."""
+    """``table1``, ``table2``, ``figure3``, ``figure4``, ``returns``, ``claims``; with
+    evaluations ``eval_table1``, ``eval_table2``, ``eval_claims``."""
     hardware: Hardware
     evaluations: Sequence[Evaluation] = ()
     files: list[Path] = field(default_factory=list)
+    baselines: Baselines = field(default_factory=Baselines)
+    """The uniform-random policy (``--random-episodes``; empty when not asked for)."""
 
     @property
     def quick(self) -> bool:
@@ -277,7 +278,7 @@ def sweep_markdown(ctx: SweepContext) -> str:
               "Paper: Huang et al., *CEM-GD*, Section 3 (Figures 3 and 4, Tables 1 and 2).",
               ""]
     lines += hardware_lines(ctx.hardware)
-    lines += baseline_lines(ctx.tables.get("random", ()))
+    lines += baseline_lines(ctx.baselines)
     if not ctx.runs and not evs:
         lines += ["No usable run was found.", ""]
     if ctx.runs:

@@ -22,6 +22,7 @@ from cemgd.report.load import RunData, Skipped, load_runs
 from cemgd.report.markdown import SweepContext, sweep_markdown
 from cemgd.report.settings import Hardware, read_hardware
 from cemgd.report.text import write_csv
+from cemgd.validate import check_int
 
 CLAIM_COLUMNS = ["claim", "task", "a", "b", "ours", "test", "verdict", "n_needed"]
 
@@ -79,17 +80,16 @@ def _evaluation_tables(ctx: SweepContext) -> None:
                                  CLAIM_COLUMNS)):
         write_csv(ctx.dest / name, rows, columns)
         ctx.files.append(ctx.dest / name)
-    ctx.files += evaluation_figures(ctx.dest, evs, lambda ev: baseline.floors(
-        ctx.tables["random"], ev.task, [c[1] for c in baseline.evaluation_cells([ev])]))
+    ctx.files += evaluation_figures(
+        ctx.dest, evs, lambda ev: ctx.baselines.floors(baseline.evaluation_cells([ev])))
 
 
 def _baselines(ctx: SweepContext, episodes: int) -> None:
     """Measure the uniform-random policy (``episodes`` per cell, 0: none); write
     ``random_policy.csv``."""
-    rows = baseline.measure(ctx.runs, ctx.evaluations, episodes)
-    ctx.tables["random"] = rows
-    if rows:
-        write_csv(ctx.dest / "random_policy.csv", rows, BASELINE_COLUMNS)
+    ctx.baselines = baseline.measure(ctx.runs, ctx.evaluations, episodes)
+    if ctx.baselines.rows:
+        write_csv(ctx.dest / "random_policy.csv", ctx.baselines.rows, BASELINE_COLUMNS)
         ctx.files.append(ctx.dest / "random_policy.csv")
 
 
@@ -116,7 +116,7 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
     root = Path(sweep_dir)
     if not root.is_dir():
         raise ValueError(f"sweep_dir: {root} is not a folder")
-    baseline.measure([], [], random_episodes)  # checks the argument before any work
+    check_int("random_episodes", random_episodes, 0)
     evaluations, ev_skipped = load_evaluations(root)
     runs, skipped = load_runs(root, include_incomplete,
                               exclude=[root / e.folder for e in evaluations]
@@ -134,8 +134,7 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
     if runs or not evaluations:
         _write_tables(dest, ctx)
     ctx.files += figures.figure3(dest, ctx.tables["figure3"], {
-        task: baseline.floors(ctx.tables["random"], task,
-                              [c[1] for c in baseline.run_cells(runs) if c[0] == task])
+        task: ctx.baselines.floors([c for c in baseline.run_cells(runs) if c[0] == task])
         for task in {r.task for r in runs}})
     ctx.files += figures.figure4(dest, ctx.tables["figure4"])
     _evaluation_tables(ctx)
