@@ -158,6 +158,9 @@ def test_report_on_evaluations_calls_each_claim(evaluations: Path, tmp_path: Pat
     assert "paired cem-gd - cem-5000" in text and "95% CI" in text
     assert "## What we measured differently from the paper" in text
     assert "paper 3.38" in text  # Table 1 of the paper beside ours (half-cheetah CEM 5000)
+    assert "| claim | cartpole-swingup | halfcheetah |" in text  # the verdicts at a glance
+    assert (f"| {no_worse} (Sec. 3.1) | does not hold | holds |") in text
+    assert f"| {tie} (Sec. 3.1) | holds | - |" in text
     for name in ("halfcheetah_returns.png", "cartpole-swingup_return_vs_rollouts.png",
                  "evaluate_claims.csv", "evaluate_table1_time.csv"):
         assert (out / name).stat().st_size > 0, name
@@ -170,6 +173,14 @@ def test_quick_evaluation_says_so_at_the_top(tmp_path: Path) -> None:
     head = result.path.read_text().split("## Hardware")[0]
     assert "These are `--quick` runs" in head
     assert "| cem-gd | cem-gd | CEM-GD |" in result.path.read_text()  # labels as run
+    assert "worker process" not in result.path.read_text()  # no executor recorded: none said
+    assert "Verdicts at a glance" not in result.path.read_text()  # one task: no matrix
+    described = tmp_path / "e" / "evaluate.json"
+    described.write_text(described.read_text().replace('"quick": true', '"quick": true, '
+                                                       '"workers": 0'))
+    again = write_report(tmp_path / "e", tmp_path / "out2").path.read_text()
+    assert "- Ran in one process, one planner after another." in again
+    assert "worker process" not in again
 
 
 def test_partial_evaluation_is_said_and_its_planners_are_those_with_episodes(

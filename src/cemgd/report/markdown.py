@@ -74,7 +74,9 @@ def hardware_lines(hw: Hardware) -> list[str]:
              f"devices {devices}); {info.get('platform', '')}; "
              f"cemgd {info.get('cemgd', 'not recorded')}."]
     cfg = hw.run_config
-    if cfg.get("workers") is not None or cfg.get("ray"):
+    if cfg.get("workers") == 0 and not cfg.get("ray"):  # `cemgd evaluate` in-process
+        lines.append("- Ran in one process, one planner after another.")
+    elif cfg.get("workers") is not None or cfg.get("ray"):
         where = (f"Ray ({cfg.get('ray')})" if cfg.get("ray")
                  else f"{cfg.get('workers')} local worker process(es)")
         lines.append(f"- Runs executed on {where}, one run per worker at a time: with more "
@@ -248,10 +250,24 @@ def claims_lines(claims: Sequence[Mapping[str, Any]], unit_of_n: str,
               "the interval would be narrow enough to decide (normal approximation); fewer "
               f"than {stats.MIN_N} samples decide nothing unless every difference is the "
               "same (an exact metric such as compiled memory).", ""]
+    lines += verdict_matrix(claims)
     lines += md_table(["claim", "task", "ours", "test", "verdict"],
                       [[c["claim"], c["task"], c["ours"], c["test"], c["verdict_text"]]
                        for c in claims], right=False)
     return lines + [""]
+
+
+def verdict_matrix(claims: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Claims x tasks, each cell the verdict (``-``: not tested there), where the claims
+    span more than one task; the table after it has the numbers."""
+    tasks = order({c["task"] for c in claims}, TASK_ORDER)
+    if len(tasks) < 2:
+        return []
+    cells = {(c["claim"], c["task"]): c["verdict"] for c in claims}
+    body = [[claim, *(cells.get((claim, t), "-") for t in tasks)]
+            for claim in dict.fromkeys(c["claim"] for c in claims)]
+    return ["Verdicts at a glance:", ""] + md_table(["claim", *tasks], body, right=False) + [
+        "", "The numbers and tests behind each:", ""]
 
 
 def footer_lines(skipped: Sequence[Skipped], files: Sequence[Path], dest: Path) -> list[str]:
