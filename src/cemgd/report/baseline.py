@@ -74,7 +74,7 @@ def measure(runs: Sequence[RunData], evaluations: Sequence[Evaluation],
             if isinstance(length, bool) or not isinstance(length, int):
                 raise ValueError(f"episode_length {length!r} is not an integer")
             resolved = resolve_length(task, length)
-            if (task, resolved) not in {(b["task"], b["episode_length"]) for b in out.rows}:
+            if (task, resolved) not in {(k[0], n) for k, n in out.lengths.items()}:
                 out.rows.append(random_baseline(task, resolved, episodes))
             out.lengths[(task, length)] = resolved
         except ValueError as exc:

@@ -110,8 +110,9 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
         What was read and written.
 
     Raises:
-        ValueError: ``sweep_dir`` is not a folder, ``random_episodes`` is not an integer
-            >= 0, or a task cannot be built here.
+        ValueError: ``sweep_dir`` is not a folder, or ``random_episodes`` is not an
+            integer >= 0 (a task whose baseline cannot be measured here is listed in
+            REPORT.md, not raised).
     """
     root = Path(sweep_dir)
     if not root.is_dir():
