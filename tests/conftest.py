@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from pathlib import Path
 
 os.environ.setdefault("CEMGD_NO_PROGRESS", "1")
 
@@ -13,6 +14,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import cemgd  # noqa: E402
+from cemgd import pets  # noqa: E402
 
 SMALL = {"num_samples": 16, "n_init": 40, "n_replan": 20, "num_iterations": 2}
 
@@ -50,3 +52,12 @@ def integrator_problem(horizon: int = 8, action_dim: int = 2) -> cemgd.Problem:
 @pytest.fixture(params=sorted(cemgd.PLANNERS))
 def planner_name(request: pytest.FixtureRequest) -> str:
     return request.param
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A one-trial ``--quick`` PETS run on cart-pole: the model ``evaluate``'s tests load."""
+    out = tmp_path_factory.mktemp("run") / "run"
+    config = pets.quick(pets.PETSConfig(task="cartpole-swingup", trials=1, seed=3))
+    pets.run(config, out, show_progress=False)
+    return out

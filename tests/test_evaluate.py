@@ -21,7 +21,7 @@ import jax
 import numpy as np
 import pytest
 
-from cemgd import pets, runtime
+from cemgd import runtime
 from cemgd.cli import main
 from cemgd.evaluate import (
     EvaluateConfig,
@@ -38,14 +38,6 @@ from cemgd.report.episodes import EPISODE_COLUMNS, read_evaluation
 from cemgd.tasks import EnvTask
 
 PLANNERS = ("cem-gd", "cem-50", "gd")
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("run") / "run"
-    config = pets.quick(pets.PETSConfig(task="cartpole-swingup", trials=1, seed=3))
-    pets.run(config, out, show_progress=False)
-    return out
 
 
 def _rows(folder: Path) -> list[dict[str, str]]:

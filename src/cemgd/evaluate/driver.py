@@ -40,15 +40,37 @@ def folder_identity(config: EvaluateConfig, model: FrozenModel) -> dict[str, Any
 
 def planner_entries(config: EvaluateConfig, specs: Sequence[str]) -> list[dict[str, Any]]:
     """``evaluate.json``'s entry of each planner: spec, label of the settings it runs
-    with, family, resolved settings (building each planner checks its spec) and the code
-    that runs it (kept per planner, as a folder may grow over several versions)."""
+    with, family, resolved settings (building each planner checks its spec), the code
+    that runs it and the episode seeds asked of it (both kept per planner, as a folder
+    may grow over several commands and versions)."""
     entries, code = [], code_version()
     for spec in specs:
         planner = build_planner(spec, config.quick)
         entries.append({"spec": spec, "label": planner_label(spec, planner),
                         "family": PlannerSpec.parse(spec).family,
-                        "settings": dataclasses.asdict(planner.config), "code": code})
+                        "settings": dataclasses.asdict(planner.config), "code": code,
+                        "seeds": list(config.episode_seeds)})
     return entries
+
+
+def check_seeds(rows: Sequence[dict[str, str]], config: EvaluateConfig) -> None:
+    """Refuse episode seeds that disagree with the rows already in the folder.
+
+    A row is keyed by (planner, episode index), so a resumed episode ``k`` asked under
+    another seed would be skipped as done while its row holds the old seed.
+
+    Raises:
+        ValueError: naming ``--seeds``, the planner, the episode and both seeds.
+    """
+    asked = {str(k): str(seed) for k, seed in enumerate(config.episode_seeds)}
+    for row in rows:
+        k, planner = row["episode"], row["planner"]
+        if planner in config.planners and k in asked and row["seed"] != asked[k]:
+            ran = ", ".join(r["seed"] for r in rows if r["planner"] == planner)
+            raise ValueError(
+                f"--seeds: episode {k} of {planner} already ran with seed {row['seed']} "
+                f"in this folder, not {asked[k]}; its episodes so far ran seeds {ran}: ask "
+                "those first, in that order, then new ones (or write to another --out)")
 
 
 def describe(config: EvaluateConfig, model: FrozenModel, planners: Sequence[dict[str, Any]],
@@ -57,13 +79,18 @@ def describe(config: EvaluateConfig, model: FrozenModel, planners: Sequence[dict
 
     ``previous`` (the folder's ``evaluate.json``) keeps the planners, seeds and reference
     of earlier invocations, so a folder grown over several commands describes every
-    planner it holds rows of.
+    planner it holds rows of, each with the union of the seeds asked of it (an entry
+    written before planners had their own, the folder's seeds until then).
     """
     old = previous or {}
-    specs = [p["spec"] for p in planners]
-    kept = [p for p in old.get("planners", [])
-            if isinstance(p, dict) and p.get("spec") not in specs]
     old_config = old.get("config") if isinstance(old.get("config"), dict) else {}
+    before = {p["spec"]: {"seeds": old_config.get("seeds", []), **p}  # older: one seed list
+              for p in old.get("planners", []) if isinstance(p, dict) and "spec" in p}
+    planners = [{**p, "seeds": list(dict.fromkeys(
+                    [*before.get(p["spec"], {}).get("seeds", []), *p["seeds"]]))}
+                for p in planners]
+    specs = [p["spec"] for p in planners]
+    kept = [p for spec, p in before.items() if spec not in specs]
     seeds = list(dict.fromkeys([*old_config.get("seeds", []), *config.episode_seeds]))
     reference = config.reference or old_config.get("reference") or specs[0]
     payload = {"config": {**folder_identity(config, model), "reference": reference,
@@ -134,6 +161,7 @@ def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
     with StudyFolder(out, folder_identity(config, model),
                      tables={EPISODES_FILE: keys}) as folder:
         done = folder.done_keys(EPISODES_FILE, keys)  # checked before anything was written
+        check_seeds(folder.read(EPISODES_FILE), config)
         previous = _previous(folder.path / EVALUATE_FILE)
         write_atomic(folder.path / EVALUATE_FILE, describe(config, model, entries, previous))
         seeds = config.episode_seeds

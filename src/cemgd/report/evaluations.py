@@ -58,13 +58,21 @@ class Evaluation:
         listed = (self.description.get("config") or {}).get("seeds")
         return list(listed) if listed else sorted({int(r["seed"]) for r in self.rows})
 
-    def progress_lines(self) -> list[str]:
-        """Planners with fewer episodes than seeds asked for, and those listed but not
-        started: what makes an evaluation partial (empty when complete)."""
+    def asked(self) -> dict[str, int]:
+        """Episodes asked of each planner listed in ``evaluate.json``: its own seeds, or
+        the folder's where the entry has none (written before planners had their own)."""
         n = len(self.seeds())
+        return {str(p.get("spec")): len(p["seeds"]) if isinstance(p.get("seeds"), list) else n
+                for p in self.description.get("planners", []) if isinstance(p, dict)}
+
+    def progress_lines(self) -> list[str]:
+        """Planners with fewer episodes than seeds asked of them, and those listed but not
+        started: what makes an evaluation partial (empty when complete)."""
+        asked, n = self.asked(), len(self.seeds())
         counts = {p: sum(r["planner"] == p for r in self.rows) for p in self.planners()}
-        short = [f"{p} {c} of {n}" for p, c in counts.items() if c < n]
-        listed = [p.get("spec") for p in self.description.get("planners", [])]
+        short = [f"{p} {c} of {asked.get(p, n)}" for p, c in counts.items()
+                 if c < asked.get(p, n)]
+        listed = list(asked)
         waiting = [str(p) for p in listed if p not in counts]
         if not short and not waiting:
             return []
