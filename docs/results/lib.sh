@@ -3,7 +3,8 @@
 # Everything resumes from runs/ (models and replay buffers live there only; the copies in
 # docs/results are results, without checkpoints): a missing runs/ folder starts afresh.
 # train ARGS: `cemgd train`, resuming a started run; evaluate PLANNERS...: `cemgd evaluate`
-# of the planners on the run's last model, 5 paired episodes each (resumes row by row);
+# of the planners on the run's last model, EPISODES (default 5) paired episodes each
+# (resumes row by row);
 # compare PLANNERS: the comparison's queue: PLANNERS, the other settings, CEM 5000 last.
 set -euo pipefail
 train() {  # a finished run is skipped
@@ -13,7 +14,7 @@ train() {  # a finished run is skipped
 }
 evaluate() {
     # shellcheck disable=SC2086  # EVAL_ARGS is a list of flags
-    cemgd evaluate "$RUN" --episodes 5 --out "$EVAL" --no-progress $EVAL_ARGS --planners "$@"
+    cemgd evaluate "$RUN" --episodes "${EPISODES:-5}" --out "$EVAL" --no-progress $EVAL_ARGS --planners "$@"
 }
 compare() {  # CEM 5000 last: it costs more than all the others together
     evaluate "$@"

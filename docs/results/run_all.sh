@@ -12,3 +12,5 @@ for task in cartpole pusher halfcheetah humanoid-standup; do
 done
 echo "== short protocol $(date -u +%FT%TZ)"
 bash docs/results/short_protocol.sh || echo "== short protocol failed ($?)"
+echo "== more episodes for the undecided claims $(date -u +%FT%TZ)"
+bash docs/results/decide.sh || echo "== decide failed ($?)"
