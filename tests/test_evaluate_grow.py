@@ -27,41 +27,27 @@ def test_more_episodes_for_some_planners_is_a_complete_evaluation(
     run_dir: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "eval"
-    _evaluate(run_dir, out, ("cem-gd", "gd"), episodes=2)
-    _evaluate(run_dir, out, ("cem-gd",), episodes=3)  # one claim's planner only
+    _evaluate(run_dir, out, ("cem-50", "gd"), episodes=2)
+    assert _entries(out)["gd"]["seeds"] == [0, 1]
+    described = json.loads((out / "evaluate.json").read_text())
+    for entry in described["planners"]:
+        del entry["seeds"]  # as versions before per-planner seeds wrote it
+    (out / "evaluate.json").write_text(json.dumps(described))
+    assert "**Partial**" not in write_report(out, tmp_path / "r1").path.read_text()
+    _evaluate(run_dir, out, ("cem-50",), episodes=3)  # one planner only
     entries = _entries(out)
-    assert entries["cem-gd"]["seeds"] == [0, 1, 2] and entries["gd"]["seeds"] == [0, 1]
-    text = write_report(out, tmp_path / "report").path.read_text()
-    assert "**Partial**" not in text
-    # the paired claim rests on the shared seeds: gd has two, so n = 2
-    claim = next(line for line in text.splitlines()
-                 if line.startswith("| CEM-GD performs as well as or better than the gradient"))
-    assert "(n=2)" in claim
+    # gd's entry, written without seeds, takes the folder's seeds before this command
+    assert entries["cem-50"]["seeds"] == [0, 1, 2] and entries["gd"]["seeds"] == [0, 1]
+    text = write_report(out, tmp_path / "r2").path.read_text()
+    assert "**Partial**" not in text and "3 episode seed(s)" in text
     # a planner asked for more than it has is still reported as partial, by its own count
     described = json.loads((out / "evaluate.json").read_text())
     for entry in described["planners"]:
         if entry["spec"] == "gd":
             entry["seeds"] = [0, 1, 2, 3]
     (out / "evaluate.json").write_text(json.dumps(described))
-    text = write_report(out, tmp_path / "report2").path.read_text()
+    text = write_report(out, tmp_path / "r3").path.read_text()
     assert "**Partial**: episodes so far: gd 2 of 4." in text
-
-
-def test_entries_written_before_per_planner_seeds_take_the_folder_seeds(
-    run_dir: Path, tmp_path: Path
-) -> None:
-    out = tmp_path / "eval"
-    _evaluate(run_dir, out, ("cem-50", "gd"), episodes=2)
-    described = json.loads((out / "evaluate.json").read_text())
-    for entry in described["planners"]:
-        del entry["seeds"]  # as an older version wrote it
-    (out / "evaluate.json").write_text(json.dumps(described))
-    assert "**Partial**" not in write_report(out, tmp_path / "r1").path.read_text()
-    _evaluate(run_dir, out, ("gd",), episodes=3)
-    entries = _entries(out)
-    assert entries["cem-50"]["seeds"] == [0, 1]  # the folder's seeds before this command
-    assert entries["gd"]["seeds"] == [0, 1, 2]
-    assert "**Partial**" not in write_report(out, tmp_path / "r2").path.read_text()
 
 
 def test_seeds_that_disagree_with_the_written_episodes_are_refused(
