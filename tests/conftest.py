@@ -14,7 +14,6 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import cemgd  # noqa: E402
-from cemgd import pets  # noqa: E402
 
 SMALL = {"num_samples": 16, "n_init": 40, "n_replan": 20, "num_iterations": 2}
 
@@ -57,6 +56,8 @@ def planner_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A one-trial ``--quick`` PETS run on cart-pole: the model ``evaluate``'s tests load."""
+    from cemgd import pets  # here, not above: other tests' processes need no gymnasium
+
     out = tmp_path_factory.mktemp("run") / "run"
     config = pets.quick(pets.PETSConfig(task="cartpole-swingup", trials=1, seed=3))
     pets.run(config, out, show_progress=False)
