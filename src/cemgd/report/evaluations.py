@@ -72,8 +72,7 @@ class Evaluation:
         counts = {p: sum(r["planner"] == p for r in self.rows) for p in self.planners()}
         short = [f"{p} {c} of {asked.get(p, n)}" for p, c in counts.items()
                  if c < asked.get(p, n)]
-        listed = list(asked)
-        waiting = [str(p) for p in listed if p not in counts]
+        waiting = [p for p in asked if p not in counts]
         if not short and not waiting:
             return []
         text = "**Partial**: " + "; ".join(
