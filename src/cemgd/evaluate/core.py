@@ -9,7 +9,10 @@ model at one trial; :func:`compile_planner` compiles a planner's step on it once
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +25,7 @@ import numpy as np
 from cemgd.models import EnsembleParams, TrainConfig, fold_normalizer, load_model
 from cemgd.pets import (
     Episode,
+    EpisodeCheckpoint,
     PETSConfig,
     PlanStep,
     compile_plan_step,
@@ -208,11 +212,23 @@ def planner_label(spec: str, planner: Planner) -> str:
     return PlannerSpec(parsed.name, {**parsed.settings, **changed}).label
 
 
-def play(model: FrozenModel, run: PlannerRun, seed: int) -> Episode:
+def play(model: FrozenModel, run: PlannerRun, seed: int,
+         checkpoint: EpisodeCheckpoint | None = None) -> Episode:
     """One closed-loop episode (:func:`cemgd.pets.run_episode`) with environment seed and
-    planner key ``seed``."""
+    planner key ``seed`` (resumed from and saved to ``checkpoint`` when given)."""
     return run_episode(model.task, model.config, model.trial, run.step, model.params,
-                       run.state0, seed=seed)
+                       run.state0, seed=seed, checkpoint=checkpoint)
+
+
+def episode_checkpoint(partial_dir: Path, model: FrozenModel, spec: str, k: int,
+                       seed: int) -> EpisodeCheckpoint:
+    """Where episode ``k`` of ``spec`` is kept while it runs: ``PARTIAL_DIR/<spec>-<k>.npz``
+    (a file-safe form of the spec with a hash of it), tagged with what the episode is."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec)
+    digest = hashlib.sha256(spec.encode()).hexdigest()[:8]
+    tag = json.dumps({"planner": spec, "episode": k, "seed": seed, "trial": model.trial,
+                      "length": model.task.episode_length, "task": model.config.task})
+    return EpisodeCheckpoint(partial_dir / f"{name}-{digest}-{k}.npz", tag)
 
 
 def episode_row(model: FrozenModel, run: PlannerRun, k: int, seed: int,
@@ -240,13 +256,21 @@ def frozen_model(config: EvaluateConfig) -> FrozenModel:
 
 def planner_episodes(config: EvaluateConfig, spec: str, episodes: Sequence[int],
                      write: Callable[[dict[str, Any]], None],
-                     model: FrozenModel | None = None) -> None:
-    """Compile ``spec`` on the model and ``write`` the row of each of ``episodes``."""
+                     model: FrozenModel | None = None,
+                     partial_dir: Path | None = None) -> None:
+    """Compile ``spec`` on the model and ``write`` the row of each of ``episodes``.
+
+    With ``partial_dir`` each episode in progress is kept there
+    (:func:`episode_checkpoint`), so a killed one resumes mid-way; its file is removed
+    once its row is written.
+    """
     model = model if model is not None else frozen_model(config)
     run = compile_planner(model, spec, config.quick)
     seeds = config.episode_seeds
     for k in episodes:
-        write(episode_row(model, run, k, seeds[k], play(model, run, seeds[k])))
+        keep = None if partial_dir is None else episode_checkpoint(
+            partial_dir, model, spec, k, seeds[k])
+        write(episode_row(model, run, k, seeds[k], play(model, run, seeds[k], keep)))
+        if keep is not None:
+            keep.remove()
     console().print(f"{spec}: {len(episodes)} episode(s) done")
-
-

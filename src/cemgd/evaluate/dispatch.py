@@ -26,20 +26,23 @@ from cemgd.sweep.worker import die_with_parent, worker_env, write_files
 Write = Callable[[dict[str, Any]], None]
 
 
-def _worker(config: EvaluateConfig, spec: str, episodes: Sequence[int], rows: Any) -> None:
+def _worker(config: EvaluateConfig, spec: str, episodes: Sequence[int], rows: Any,
+            partial_dir: Path | None) -> None:
     """A worker process: one planner's episodes, each row sent to the parent as it ends."""
-    planner_episodes(config, spec, episodes, rows.put)
+    planner_episodes(config, spec, episodes, rows.put, partial_dir=partial_dir)
 
 
-def run_pool(config: EvaluateConfig, todo: Mapping[str, Sequence[int]], write: Write) -> None:
+def run_pool(config: EvaluateConfig, todo: Mapping[str, Sequence[int]], write: Write,
+             partial_dir: Path | None = None) -> None:
     """One ``spawn`` process per planner (its own peak RSS), ``config.workers`` at a time,
-    each dying with this one; only this process writes ``episodes.csv``."""
+    each dying with this one; only this process writes ``episodes.csv`` (each worker
+    keeps its episode in progress in ``partial_dir``, when given)."""
     context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
     with context.Manager() as manager:
         rows = manager.Queue()
         with ProcessPoolExecutor(config.workers, mp_context=context, max_tasks_per_child=1,
                                  initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-            futures = [pool.submit(_worker, config, spec, episodes, rows)
+            futures = [pool.submit(_worker, config, spec, episodes, rows, partial_dir)
                        for spec, episodes in todo.items() if episodes]
             pending = set(futures)
             while pending and not any(f.done() and f.exception() for f in futures):

@@ -22,6 +22,7 @@ from cemgd.evaluate.dispatch import run_pool, run_ray
 from cemgd.planners.spec import PlannerSpec
 from cemgd.report.episodes import EPISODES_FILE, EVALUATE_FILE, write_episode_summary
 from cemgd.runs import RunError, StudyFolder, read_json_object, write_atomic
+from cemgd.runs.files import remove_temporaries
 from cemgd.runs.tensorboard import TensorBoardWriter, check_tensorboard
 from cemgd.runtime import code_version, hardware_info, progress
 from cemgd.sweep.ray_cluster import check_cluster
@@ -29,6 +30,9 @@ from cemgd.sweep.ray_cluster import check_cluster
 #: Where ``tensorboard=True`` writes: ``OUT/tensorboard/<planner>/`` (one TensorBoard run
 #: per planner, so their curves share a chart).
 TENSORBOARD_FOLDER = "tensorboard"
+#: Episodes in progress (``OUT/partial/``, :func:`cemgd.evaluate.core.episode_checkpoint`):
+#: a killed evaluation resumes each from its last save; empty folders are removed.
+PARTIAL_FOLDER = "partial"
 
 
 def folder_identity(config: EvaluateConfig, model: FrozenModel) -> dict[str, Any]:
@@ -175,11 +179,15 @@ def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
                 bar.update(total, advance=1, description=f"{row['planner']}: episode "
                            f"{int(row['episode']) + 1}/{len(seeds)}")
 
-            if config.ray is not None:
+            partial = folder.path / PARTIAL_FOLDER
+            remove_temporaries(partial)  # a killed save's; the folder is locked
+            if config.ray is not None:  # a task's node may not see this folder
                 run_ray(config, model, todo, write, cache_dir=cache_dir)
             elif config.workers:
-                run_pool(config, todo, write)
+                run_pool(config, todo, write, partial)
             else:
                 for spec in (s for s in specs if todo[s]):
-                    planner_episodes(config, spec, todo[spec], write, model)
+                    planner_episodes(config, spec, todo[spec], write, model, partial)
+            with contextlib.suppress(OSError):
+                partial.rmdir()  # only when empty: every episode's row is written
         return write_episode_summary(folder.path)

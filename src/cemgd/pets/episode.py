@@ -17,9 +17,11 @@ from cemgd.models import make_rollout
 from cemgd.models.protocol import EnsembleModel, MLPEnsemble
 from cemgd.pets.buffer import run_seed
 from cemgd.pets.config import PETSConfig
+from cemgd.pets.resume import EpisodeCheckpoint, Progress
 from cemgd.planners import Planner
 from cemgd.problem import PlanInfo, PlanState, Problem
 from cemgd.runs import write_atomic
+from cemgd.runtime import console
 from cemgd.tasks import EnvTask
 from cemgd.tasks.overlay import caption, overlay
 
@@ -119,44 +121,84 @@ def run_episode(
     task: EnvTask, config: PETSConfig, trial: int, plan_step: PlanStep,
     params: Any, state0: PlanState, render: bool = False,
     on_step: OnStep | None = None, seed: int | None = None,
+    checkpoint: EpisodeCheckpoint | None = None,
 ) -> Episode:
     """One MPC episode of trial ``trial`` (env and planner keys derived from it, or both
-    ``seed`` when given: ``cemgd evaluate`` pairs planners on the same seed)."""
+    ``seed`` when given: ``cemgd evaluate`` pairs planners on the same seed).
+
+    With ``checkpoint`` the episode so far is saved every ``checkpoint.every_s`` seconds
+    and an episode found there is resumed (:mod:`cemgd.pets.resume`): it ends as an
+    uninterrupted one would, plan times aside; ``on_step`` sees only the steps taken here.
+    """
+    if render and checkpoint is not None:
+        raise ValueError("checkpoint: an episode that renders cannot resume (its frames "
+                         "are not saved); give render=False")
     env_seed, key_seed = ((seed, seed) if seed is not None
                           else (run_seed(config, trial, 4), run_seed(config, trial, 5)))
-    env = task.make_env(seed=env_seed, render_mode="rgb_array" if render else None)
     state = state0._replace(key=jax.random.key(key_seed))
-    obs, _ = env.reset()
+    resumed = None if checkpoint is None else _resume(task, env_seed, checkpoint, state)
+    if resumed is None:
+        env = task.make_env(seed=env_seed, render_mode="rgb_array" if render else None)
+        obs, _ = env.reset()
+        progress = Progress()
+    else:
+        env, obs, progress, state = resumed
     steps = task.episode_length
     frames = [_captioned(env.render(), caption(trial, 0, steps, 0.0))] if render else []
-    record: dict[str, list] = {k: [] for k in (
-        "obs", "actions", "next_obs", "rewards", "plan_ms", "rollouts", "grad_steps",
-        "fallback")}
-    start = time.perf_counter()
-    total = 0.0
-    for step in range(task.episode_length):
+    start = time.perf_counter() - progress.seconds
+    for step in range(progress.steps, steps):
         t0 = time.perf_counter()
         actions, state, info = plan_step(state, jnp.asarray(obs, jnp.float32), params)
         # one device-to-host transfer per step (it waits for the step)
         action, info = jax.device_get((actions[0], info))
-        record["plan_ms"].append((time.perf_counter() - t0) * 1e3)
+        plan_ms = (time.perf_counter() - t0) * 1e3
         next_obs, reward, terminated, truncated, _ = env.step(action)
         for name, value in (("obs", obs), ("actions", action), ("next_obs", next_obs),
-                            ("rewards", reward), ("rollouts", int(info.num_rollouts)),
+                            ("rewards", reward), ("plan_ms", plan_ms),
+                            ("rollouts", int(info.num_rollouts)),
                             ("grad_steps", int(info.grad_steps)),
                             ("fallback", bool(info.fallback))):
-            record[name].append(value)
-        total += float(reward)
+            progress.record[name].append(value)
+        progress.total += float(reward)
         if render:
-            frames.append(_captioned(env.render(), caption(trial, step + 1, steps, total)))
+            frames.append(_captioned(env.render(), caption(trial, step + 1, steps,
+                                                           progress.total)))
         if on_step is not None:
-            on_step(step, total, record["plan_ms"][-1])
+            on_step(step, progress.total, plan_ms)
         obs = next_obs
         if terminated or truncated:
             break
+        if checkpoint is not None and step + 1 < steps and checkpoint.due():
+            progress.seconds = time.perf_counter() - start
+            checkpoint.save(progress, state)
     env.close()
-    arrays = {k: np.asarray(v) for k, v in record.items()}
+    arrays = {k: np.asarray(v) for k, v in progress.record.items()}
     return Episode(**arrays, seconds=time.perf_counter() - start, frames=frames)
+
+
+def _resume(task: EnvTask, env_seed: int, checkpoint: EpisodeCheckpoint,
+            state: PlanState) -> tuple[Any, np.ndarray, Progress, PlanState] | None:
+    """``(env, obs, progress, planner state)`` of the episode saved in ``checkpoint``,
+    its recorded actions replayed on a fresh environment (seed ``env_seed``); None when
+    there is none or the replay differs from the record in any bit."""
+    loaded = checkpoint.load(state)
+    if loaded is None:
+        return None
+    progress, saved = loaded
+    record = progress.record
+    env = task.make_env(seed=env_seed)
+    obs, _ = env.reset()
+    for i, action in enumerate(record["actions"]):
+        same = np.array_equal(obs, record["obs"][i], equal_nan=True)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        if not (same and np.array_equal(obs, record["next_obs"][i], equal_nan=True)
+                and reward == record["rewards"][i]) or terminated or truncated:
+            env.close()
+            console().print(f"{checkpoint.path}: its replay differs from its record at "
+                            f"step {i}; the episode restarts")
+            return None
+    console().print(f"{checkpoint.path}: resumed at step {progress.steps}")
+    return env, obs, progress, saved
 
 
 def _captioned(frame: np.ndarray | None, text: str) -> np.ndarray | None:

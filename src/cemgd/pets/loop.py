@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +29,7 @@ from cemgd.pets.buffer import Buffer, collect_random, model_data, run_seed
 from cemgd.pets.config import PETSConfig, config_diff, config_payload
 from cemgd.pets.episode import Episode, PlanStep, compile_plan_step, run_episode, write_gif
 from cemgd.pets.events import ConsoleEvents, RunEvents
+from cemgd.pets.resume import EpisodeCheckpoint, tree_digest
 from cemgd.planners import Planner
 from cemgd.problem import PlanState, Problem
 from cemgd.runs import RunError, RunFolder, TrialMetrics
@@ -233,8 +235,10 @@ def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer) -> tuple[Any, T
         loop.plan_step, loop.compile_s, loop.memory_mb = compile_plan_step(
             task, loop.planner, config, folded, loop.state0, plan_model)
     events.phase(trial, "episode")
+    keep = None if loop.video else EpisodeCheckpoint(  # frames cannot resume
+        loop.folder.episode_file(trial), json.dumps({"trial": trial, "model": tree_digest(folded)}))
     episode = run_episode(task, config, trial, loop.plan_step, folded, loop.state0,
-                          render=loop.video,
+                          render=loop.video, checkpoint=keep,
                           on_step=lambda step, ret, ms: events.step(trial, step, ret, ms))
     if loop.video:
         write_gif(loop.folder.path / "videos" / f"trial-{trial:03d}.gif", episode.frames)

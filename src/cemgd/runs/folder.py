@@ -6,6 +6,8 @@ Layout::
     metrics.csv                 one row per completed trial (derived from state.json)
     checkpoints/state.json      {"completed": n, "rows": [...], "files": {kind: name}}
     checkpoints/KIND-TTT.npz    the files trial TTT committed (e.g. model, buffer)
+    partial/episode-TTT.npz     trial TTT's episode in progress (:mod:`cemgd.pets.resume`),
+                                removed once the trial is committed
     .lock                       pid of the last holder of the folder lock
 
 Commit protocol of trial ``t`` (:meth:`RunFolder.commit`), every write atomic:
@@ -17,6 +19,7 @@ before the commit (the new files are stale and removed on resume) or after it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -34,6 +37,8 @@ from cemgd.runs.metrics import METRICS_FILE, TrialMetrics, metrics_csv_text, rea
 CONFIG_FILE = "config.json"
 CHECKPOINTS = "checkpoints"
 STATE_FILE = "state.json"
+#: The folder of the episode in progress (:attr:`RunFolder.episode_file`).
+PARTIAL = "partial"
 _FILE_NAME = re.compile(r"^([a-z_]+)-(\d{3,})\.npz$")
 
 
@@ -114,9 +119,21 @@ class RunFolder:
         self.metrics_file = self.path / METRICS_FILE
         self.checkpoints = self.path / CHECKPOINTS
         self.state_file = self.checkpoints / STATE_FILE
+        self.partial = self.path / PARTIAL
         self._lock = FolderLock(self.path, what)
         self._created = False
         self.state = RunState()
+
+    def episode_file(self, trial: int) -> Path:
+        """Where trial ``trial``'s episode in progress is kept (:mod:`cemgd.pets.resume`)."""
+        return self.partial / f"episode-{trial:03d}.npz"
+
+    def _committed_episodes(self) -> list[Path]:
+        """Episode files (:meth:`episode_file`) of trials already committed."""
+        if not self.partial.is_dir():
+            return []
+        return [self.episode_file(t) for t in range(self.state.completed)
+                if self.episode_file(t).exists()]
 
     # ------------------------------------------------------------------ lock
     def lock(self) -> RunFolder:
@@ -220,8 +237,10 @@ class RunFolder:
         if not self.config_file.exists() or self.config_file.read_text() != text:
             write_atomic(self.config_file, text)  # first: a folder without it is not a run
         self.checkpoints.mkdir(exist_ok=True)
-        for folder in (self.path, self.checkpoints):
+        for folder in (self.path, self.checkpoints, self.partial):
             remove_temporaries(folder)
+        for path in self._committed_episodes():  # killed before commit() removed them
+            remove(path)
         keep = set(self.state.files.values())
         for path in self._checkpoint_files():
             if path.name not in keep:
@@ -247,6 +266,9 @@ class RunFolder:
         for name in old.values():
             if name not in names.values():
                 remove(self.checkpoints / name)
+        remove(self.episode_file(trial))  # the trial's episode, committed above
+        with contextlib.suppress(OSError):
+            self.partial.rmdir()  # only when empty
 
     def _sync_metrics(self) -> None:
         text = metrics_csv_text(self.state.rows)
@@ -257,7 +279,8 @@ class RunFolder:
         """Stale checkpoints and temporary files (what :meth:`begin` removes)."""
         keep = set(self.state.files.values())
         stale = [p for p in self._checkpoint_files() if p.name not in keep]
-        return stale + temporaries(self.path) + temporaries(self.checkpoints)
+        return (stale + self._committed_episodes() + temporaries(self.path)
+                + temporaries(self.checkpoints) + temporaries(self.partial))
 
 
 def _trial_of(name: str) -> int:

@@ -1,0 +1,150 @@
+"""An episode in progress, kept on disk so that a killed episode resumes mid-way.
+
+A CEM 5000 episode at the paper's sizes takes tens of minutes to hours on a CPU; losing
+it whole to a kill, a pre-empted node or the end of a sitting loses that much.
+:class:`EpisodeCheckpoint` keeps what the episode recorded so far and the planner's state
+after its last step (``np.savez``, written atomically every ``every_s`` seconds).
+:func:`cemgd.pets.run_episode` resumes from it by replaying the recorded actions on a
+freshly reset environment (same seed): where every replayed observation and reward
+equals the recorded one to the last bit, the planner continues from its saved state and
+the episode ends exactly as an uninterrupted one would (plan times aside); otherwise
+(another episode's file, a damaged one, a replay that differs) the episode restarts from
+its first step and its next save replaces the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from cemgd.problem import PlanState
+from cemgd.runs import remove, write_atomic
+
+#: What an episode records per step (the fields of :class:`cemgd.pets.Episode`).
+RECORD_FIELDS = ("obs", "actions", "next_obs", "rewards", "plan_ms", "rollouts",
+                 "grad_steps", "fallback")
+
+
+@dataclass
+class Progress:
+    """An episode so far: the per-step ``record`` (lists named :data:`RECORD_FIELDS`),
+    the return so far and the seconds its steps took (earlier attempts included)."""
+
+    record: dict[str, list[Any]] = field(
+        default_factory=lambda: {name: [] for name in RECORD_FIELDS})
+    total: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def steps(self) -> int:
+        """Steps taken."""
+        return len(self.record["actions"])
+
+
+def tree_digest(tree: Any) -> str:
+    """A hash of every array in ``tree`` (shapes, dtypes and bytes): names a model in an
+    episode's tag, so an episode planned on one model never resumes on another."""
+    digest = hashlib.sha256()
+    for leaf in jax.tree_util.tree_leaves(jax.device_get(tree)):
+        value = np.asarray(leaf)
+        digest.update(f"{value.shape}{value.dtype}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _is_key(leaf: Any) -> bool:
+    return jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key)
+
+
+def state_arrays(state: PlanState) -> dict[str, np.ndarray]:
+    """The leaves of ``state`` as host arrays (``state_i``; a PRNG key as its key data)."""
+    leaves = jax.tree_util.tree_leaves(state)
+    return {f"state_{i}": np.asarray(jax.device_get(jax.random.key_data(leaf) if _is_key(leaf)
+                                                    else leaf))
+            for i, leaf in enumerate(leaves)}
+
+
+def restore_state(arrays: Any, like: PlanState) -> PlanState | None:
+    """The state saved by :func:`state_arrays`, shaped as ``like``; None where a leaf is
+    missing or has another shape or dtype (a file of another planner)."""
+    leaves, treedef = jax.tree_util.tree_flatten(like)
+    restored = []
+    for i, leaf in enumerate(leaves):
+        name = f"state_{i}"
+        if name not in arrays:
+            return None
+        value = np.asarray(arrays[name])
+        template = jax.random.key_data(leaf) if _is_key(leaf) else leaf
+        if value.shape != template.shape or value.dtype != template.dtype:
+            return None
+        restored.append(jax.random.wrap_key_data(value, impl=jax.random.key_impl(leaf))
+                        if _is_key(leaf) else jax.device_put(value))
+    if f"state_{len(leaves)}" in arrays:
+        return None
+    return treedef.unflatten(restored)
+
+
+@dataclass
+class EpisodeCheckpoint:
+    """Where one episode in progress is kept.
+
+    Attributes:
+        path: the ``.npz`` file (its folder is made on the first save).
+        tag: what the episode is (planner, seed, model, length); a file with another tag
+            is not resumed from.
+        every_s: seconds between saves (a step that ends later than this after the last
+            save saves).
+    """
+
+    path: Path
+    tag: str
+    every_s: float = 30.0
+    _last: float = field(default_factory=time.perf_counter, repr=False)
+
+    def due(self) -> bool:
+        """Whether ``every_s`` has passed since the last save (or since this was made)."""
+        return time.perf_counter() - self._last >= self.every_s
+
+    def save(self, progress: Progress, state: PlanState) -> None:
+        """Write ``progress`` and the planner's ``state`` for the next step, atomically."""
+        arrays = {name: np.asarray(values) for name, values in progress.record.items()}
+        arrays.update(state_arrays(state))
+        arrays["tag"] = np.asarray(self.tag)
+        arrays["total"] = np.asarray(progress.total, np.float64)
+        arrays["seconds"] = np.asarray(progress.seconds, np.float64)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(self.path, buffer.getvalue())
+        self._last = time.perf_counter()
+
+    def load(self, like: PlanState) -> tuple[Progress, PlanState] | None:
+        """The saved progress and planner state; None when there is no file, or it is
+        damaged, of another episode (tag) or of another planner's state (``like``)."""
+        if not self.path.is_file():
+            return None
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                if str(data["tag"]) != self.tag:
+                    return None
+                state = restore_state(data, like)
+                record = {name: list(data[name]) for name in RECORD_FIELDS}
+                progress = Progress(record, float(data["total"]), float(data["seconds"]))
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError):
+            return None
+        lengths = {len(v) for v in record.values()}
+        if state is None or len(lengths) != 1 or not progress.steps:
+            return None
+        return progress, state
+
+    def remove(self) -> None:
+        """Delete the file (the episode's row is written)."""
+        remove(self.path)
