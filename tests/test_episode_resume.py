@@ -49,7 +49,7 @@ def model(run_dir: Path) -> FrozenModel:
     return frozen_model(EvaluateConfig(str(run_dir), ("cem-gd",), quick=True))
 
 
-@pytest.mark.parametrize("spec", ["cem-gd", "icem", "mppi"])
+@pytest.mark.parametrize("spec", ["cem-gd", "icem"])  # icem: extra state
 def test_killed_episode_resumes_to_the_uninterrupted_one(model: FrozenModel, tmp_path: Path,
                                                          spec: str) -> None:
     run = compile_planner(model, spec, quick=True)

@@ -73,3 +73,12 @@ def test_seeds_that_disagree_with_the_written_episodes_are_refused(
     assert entries["cem-50"]["seeds"] == [4, 5, 7] and entries["gd"]["seeds"] == [9]
     rows = (out / "episodes.csv").read_text().splitlines()[1:]
     assert len(rows) == 4
+
+
+def test_code_of_a_planner_changes_only_when_it_runs_episodes() -> None:
+    from cemgd.evaluate.driver import _codes
+
+    assert _codes(None, "B", runs=False) == "B"  # a new entry names this code
+    assert _codes("A", "B", runs=False) == "A"  # a resumed command that ran nothing
+    assert _codes("A", "B", runs=True) == "A + B"  # episodes of both versions
+    assert _codes("A + B", "B", runs=True) == "A + B"

@@ -77,10 +77,22 @@ def check_seeds(rows: Sequence[dict[str, str]], config: EvaluateConfig) -> None:
                 "those first, in that order, then new ones (or write to another --out)")
 
 
+def _codes(old: str | None, new: str, runs: bool) -> str:
+    """The code an entry names: the earlier one(s), and this command's only when it runs
+    an episode of the planner (a resumed command with nothing left to run changes none)."""
+    names = [c for c in (old or "").split(" + ") if c]
+    if runs or not names:
+        names.append(new)
+    return " + ".join(dict.fromkeys(names))
+
+
 def describe(config: EvaluateConfig, model: FrozenModel, planners: Sequence[dict[str, Any]],
-             previous: dict[str, Any] | None = None) -> str:
+             previous: dict[str, Any] | None = None,
+             running: Sequence[str] | None = None) -> str:
     """``evaluate.json``: planners, seeds, reference, how they ran, and the hardware.
 
+    ``running`` (default all) are the planners this command runs episodes of: only
+    their entries add this code to the code that ran them (``"A + B"``).
     ``previous`` (the folder's ``evaluate.json``) keeps the planners, seeds and reference
     of earlier invocations, so a folder grown over several commands describes every
     planner it holds rows of, each with the union of the seeds asked of it (an entry
@@ -91,7 +103,9 @@ def describe(config: EvaluateConfig, model: FrozenModel, planners: Sequence[dict
     before = {p["spec"]: {"seeds": old_config.get("seeds", []), **p}  # older: one seed list
               for p in old.get("planners", []) if isinstance(p, dict) and "spec" in p}
     planners = [{**p, "seeds": list(dict.fromkeys(
-                    [*before.get(p["spec"], {}).get("seeds", []), *p["seeds"]]))}
+                    [*before.get(p["spec"], {}).get("seeds", []), *p["seeds"]])),
+                 "code": _codes(before.get(p["spec"], {}).get("code"), p["code"],
+                                running is None or p["spec"] in running)}
                 for p in planners]
     specs = [p["spec"] for p in planners]
     kept = [p for spec, p in before.items() if spec not in specs]
@@ -167,9 +181,10 @@ def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
         done = folder.done_keys(EPISODES_FILE, keys)  # checked before anything was written
         check_seeds(folder.read(EPISODES_FILE), config)
         previous = _previous(folder.path / EVALUATE_FILE)
-        write_atomic(folder.path / EVALUATE_FILE, describe(config, model, entries, previous))
         seeds = config.episode_seeds
         todo = {s: [k for k in range(len(seeds)) if (s, str(k)) not in done] for s in specs}
+        write_atomic(folder.path / EVALUATE_FILE, describe(
+            config, model, entries, previous, [s for s in specs if todo[s]]))
         with progress(show_progress) as bar, _events(folder.path, config.tensorboard) as tb:
             total = bar.add_task("episodes", total=sum(map(len, todo.values())))
 
