@@ -222,8 +222,9 @@ def play(model: FrozenModel, run: PlannerRun, seed: int,
 
 def episode_checkpoint(partial_dir: Path, model: FrozenModel, spec: str, k: int,
                        seed: int) -> EpisodeCheckpoint:
-    """Where episode ``k`` of ``spec`` is kept while it runs: ``PARTIAL_DIR/<spec>-<k>.npz``
-    (a file-safe form of the spec with a hash of it), tagged with what the episode is."""
+    """Where episode ``k`` of ``spec`` is kept while it runs:
+    ``PARTIAL_DIR/<spec, file-safe>-<hash of spec>-<k>.npz`` (two specs never share a
+    file), tagged with what the episode is."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec)
     digest = hashlib.sha256(spec.encode()).hexdigest()[:8]
     tag = json.dumps({"planner": spec, "episode": k, "seed": seed, "trial": model.trial,

@@ -67,8 +67,7 @@ def _is_key(leaf: Any) -> bool:
 def state_arrays(state: PlanState) -> dict[str, np.ndarray]:
     """The leaves of ``state`` as host arrays (``state_i``; a PRNG key as its key data)."""
     leaves = jax.tree_util.tree_leaves(state)
-    return {f"state_{i}": np.asarray(jax.device_get(jax.random.key_data(leaf) if _is_key(leaf)
-                                                    else leaf))
+    return {f"state_{i}": jax.device_get(jax.random.key_data(leaf) if _is_key(leaf) else leaf)
             for i, leaf in enumerate(leaves)}
 
 

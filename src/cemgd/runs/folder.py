@@ -30,7 +30,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from cemgd.runs.errors import RunError
-from cemgd.runs.files import remove, remove_temporaries, temporaries, write_atomic
+from cemgd.runs.files import remove, temporaries, write_atomic
 from cemgd.runs.lock import LOCK_FILE, FolderLock
 from cemgd.runs.metrics import METRICS_FILE, TrialMetrics, metrics_csv_text, read_metrics
 
@@ -237,14 +237,8 @@ class RunFolder:
         if not self.config_file.exists() or self.config_file.read_text() != text:
             write_atomic(self.config_file, text)  # first: a folder without it is not a run
         self.checkpoints.mkdir(exist_ok=True)
-        for folder in (self.path, self.checkpoints, self.partial):
-            remove_temporaries(folder)
-        for path in self._committed_episodes():  # killed before commit() removed them
+        for path in self.leftovers():
             remove(path)
-        keep = set(self.state.files.values())
-        for path in self._checkpoint_files():
-            if path.name not in keep:
-                remove(path)
         self._sync_metrics()
 
     def commit(self, row: TrialMetrics,
@@ -276,11 +270,12 @@ class RunFolder:
             write_atomic(self.metrics_file, text)
 
     def leftovers(self) -> list[Path]:
-        """Stale checkpoints and temporary files (what :meth:`begin` removes)."""
+        """What :meth:`begin` removes: temporary files, episode files of committed trials
+        (a kill before :meth:`commit` removed them) and checkpoints of no committed trial."""
         keep = set(self.state.files.values())
         stale = [p for p in self._checkpoint_files() if p.name not in keep]
-        return (stale + self._committed_episodes() + temporaries(self.path)
-                + temporaries(self.checkpoints) + temporaries(self.partial))
+        return (temporaries(self.path) + temporaries(self.checkpoints)
+                + temporaries(self.partial) + self._committed_episodes() + stale)
 
 
 def _trial_of(name: str) -> int:
