@@ -43,7 +43,7 @@ def test_verdicts_on_known_answers(offset: float, noise: float, kind: str,
     assert c is not None and c.paired and c.n == len(SEEDS)
     assert c.diff == pytest.approx(offset, abs=3 * noise)
     assert c.low <= c.diff <= c.high
-    v = stats.decide(c, kind)
+    v = stats.decide(c, kind, stats.margin(c.mean_b, None))
     assert v.verdict == expected
     assert v.n_needed is None
 
@@ -63,18 +63,20 @@ def test_too_few_samples_cannot_tell_and_says_how_many_would() -> None:
     b = _values(0.0, 0.0, 1)
     a = _values(-3.0, 40.0, 3)  # a small loss buried in noise
     c = stats.compare({k: a[k] for k in SEEDS[:4]}, {k: b[k] for k in SEEDS[:4]})
-    v = stats.decide(c, "no_worse")
+    v = stats.decide(c, "no_worse", 5.0)
     assert v.verdict == "cannot tell"
     assert v.n_needed is not None and v.n_needed > 4
     # one value a side decides nothing
-    one = stats.decide(stats.compare({0: 1.0}, {0: 2.0}), "better")
+    one = stats.decide(stats.compare({0: 1.0}, {0: 2.0}), "better", 0.1)
     assert one.verdict == "cannot tell"
     # lower is better: the sign flips
     fast = stats.compare({s: 1.0 + 0.01 * s for s in SEEDS}, {s: 3.0 for s in SEEDS},
                          lower_is_better=True)
-    assert fast.diff > 0 and stats.decide(fast, "better").verdict == "holds"
+    assert fast.diff > 0 and stats.decide(fast, "better", 0.3).verdict == "holds"
     with pytest.raises(ValueError, match="kind"):
-        stats.decide(fast, "worse")
+        stats.decide(fast, "worse", 0.3)
+    with pytest.raises(ValueError, match="m: expected a margin >= 0"):
+        stats.decide(fast, "better", float("nan"))
 
 
 def test_fewer_than_five_samples_decide_only_an_exact_metric() -> None:
@@ -83,17 +85,17 @@ def test_fewer_than_five_samples_decide_only_an_exact_metric() -> None:
     win = {s: 50.0 + s for s in range(5)}
     zero = {s: 0.0 for s in range(5)}
     few = stats.decide(stats.compare({s: win[s] for s in range(3)},
-                                     {s: zero[s] for s in range(3)}), "better")
+                                     {s: zero[s] for s in range(3)}), "better", 1.0)
     assert few.verdict == "cannot tell" and few.n_needed == stats.MIN_N == 5
-    assert stats.decide(stats.compare(win, zero), "better").verdict == "holds"
+    assert stats.decide(stats.compare(win, zero), "better", 1.0).verdict == "holds"
     memory = stats.compare({0: 6.06, 1: 6.06}, {0: 6.05, 1: 6.05})  # the same every time
-    assert stats.decide(memory, "better").verdict == "holds"
+    assert memory.exact and stats.decide(memory, "better", 0.6).verdict == "holds"
 
 
 def test_unpaired_when_seeds_differ() -> None:
     c = stats.compare({s: 10.0 + s for s in range(5)}, {s: 1.0 + s for s in range(5, 10)})
     assert c is not None and not c.paired and c.diff == pytest.approx(4.0)
-    assert stats.decide(c, "better").verdict == "holds"
+    assert stats.decide(c, "better", 0.5).verdict == "holds"
 
 
 def write_evaluation(folder: Path, task: str, returns: dict[str, dict[int, float]],
@@ -155,7 +157,8 @@ def test_report_on_evaluations_calls_each_claim(evaluations: Path, tmp_path: Pat
     text = (out / "REPORT.md").read_text()
     assert "Synthetic CPU" in text and "NVIDIA H200" in text and "backend gpu" in text
     assert "--quick" not in text.split("## Hardware")[0]
-    assert "paired cem-gd - cem-5000" in text and "95% CI" in text
+    assert "paired cem-gd - cem-5000" in text and "95% t CI" in text
+    assert "**Method.**" in text and "exploratory" in text
     assert "## What we measured differently from the paper" in text
     assert "paper 3.38" in text  # Table 1 of the paper beside ours (half-cheetah CEM 5000)
     assert "| claim | cartpole-swingup | halfcheetah |" in text  # the verdicts at a glance

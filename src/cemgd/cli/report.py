@@ -23,12 +23,16 @@ def register(sub: Subparsers) -> None:
                    help="also use runs that have not finished all their trials")
     p.add_argument("--random-episodes", type=int, default=0, metavar="N",
                    help="measure a uniform-random policy over N episodes per task and "
-                        "episode length, and draw it on the figures (default 0: none)")
+                        "episode length, draw it on the figures and use it as the floor of "
+                        "the equivalence margins (default 0: none)")
+    p.add_argument("--plan", metavar="PLAN_TOML",
+                   help="a pre-registered analysis plan: its primary claims are decided as "
+                        "planned (Holm-corrected); every other verdict is exploratory")
 
 
 def _run(args: argparse.Namespace, ctx: Context) -> int:
     result = report.write_report(args.sweep_dir, args.out,
                                  include_incomplete=args.include_incomplete,
-                                 random_episodes=args.random_episodes)
+                                 random_episodes=args.random_episodes, plan=args.plan)
     print(f"wrote {result.path}")
     return 0

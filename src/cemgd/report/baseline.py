@@ -49,6 +49,22 @@ class Baselines:
     lengths: dict[Cell, int] = field(default_factory=dict)
     """Each recorded cell's resolved episode length."""
 
+    def floor(self, cell: Cell) -> float | None:
+        """The uniform-random mean return of ``cell`` (None: not measured)."""
+        key = _cell_key(cell)
+        length = self.lengths.get(key)
+        return next((float(b["mean"]) for b in self.rows
+                     if (b["task"], b["episode_length"]) == (key[0], length)), None)
+
+    def task_floors(self, cells: Sequence[Cell]) -> dict[str, float]:
+        """``{task: uniform-random mean return}`` of ``cells`` (the first cell of a task)."""
+        out: dict[str, float] = {}
+        for cell in cells:
+            value = self.floor(cell)
+            if value is not None:
+                out.setdefault(str(cell[0]), value)
+        return out
+
     def floors(self, cells: Sequence[Cell]) -> Floors:
         """Dashed-line entries ``[(label, mean return)]`` of the baselines of ``cells``."""
         keys = [_cell_key(c) for c in cells]

@@ -67,15 +67,23 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
+#: A sample's key: an episode (or run) seed, or ``(model, seed)`` over several models.
+Key = int | tuple[str, int]
+
+
 @dataclass
 class Samples:
-    """Per ``(task, planner label)``: metric values by seed, and CEM-GD's N_r where known."""
+    """Per ``(task, planner label)``: metric values by seed (or by ``(model, seed)`` where
+    a task was evaluated on several models), CEM-GD's N_r where known, and each task's
+    uniform-random return where measured (the margin's floor)."""
 
-    values: dict[tuple[str, str], dict[int, dict[str, float]]] = field(default_factory=dict)
+    values: dict[tuple[str, str], dict[Key, dict[str, float]]] = field(default_factory=dict)
     n_replan: dict[tuple[str, str], float] = field(default_factory=dict)
     """N_r of each ``cem-gd`` group (for the N_r claim)."""
+    floors: dict[str, float] = field(default_factory=dict)
+    """Uniform-random mean return per task (``--random-episodes``)."""
 
-    def metric(self, task: str, planner: str, name: str) -> dict[int, float]:
+    def metric(self, task: str, planner: str, name: str) -> dict[Key, float]:
         """``{seed: value}`` of one metric (empty when the group did not run)."""
         return {s: v.get(name, math.nan) for s, v in self.values.get((task, planner), {}).items()}
 
@@ -126,28 +134,55 @@ def check_samples(samples: Samples, claims: Sequence[Claim] = CLAIMS) -> list[di
                               samples.metric(task, b, claim.metric), claim.lower_is_better)
             if c is None:
                 continue
-            v = stats.decide(c, claim.kind)
-            results.append(_result(claim, task, a, b, c, v))
+            m, basis = claim_margin(claim, c, samples.floors.get(task))
+            results.append(result(claim, task, a, b, c, stats.decide(c, claim.kind, m), basis))
     return results
 
 
-def _result(claim: Claim, task: str, a: str, b: str, c: stats.Comparison,
-            v: stats.Verdict) -> dict[str, Any]:
+def claim_margin(claim: Claim, c: stats.Comparison, floor: float | None,
+                 fraction: float = stats.MARGIN) -> tuple[float, str]:
+    """``(margin, what it is a fraction of)`` of a claim: of the reference's gain over the
+    uniform-random return ``floor`` for returns (of its magnitude when no floor was
+    measured, and the text says so), of its magnitude for times and memory."""
+    if claim.metric != "return":
+        return stats.margin(c.mean_b, None, fraction), f"{fraction:.0%} of {claim.b}'s"
+    if floor is None or not math.isfinite(floor):
+        return (stats.margin(c.mean_b, None, fraction),
+                f"{fraction:.0%} of |{claim.b}| (no uniform-random return measured)")
+    return (stats.margin(c.mean_b, floor, fraction),
+            f"{fraction:.0%} of {claim.b}'s gain over uniform random {g(floor)}")
+
+
+def result(claim: Claim, task: str, a: str, b: str, c: stats.Comparison,
+           v: stats.Verdict, basis: str, level: float = stats.LEVEL) -> dict[str, Any]:
+    """One verdict as the report's tables hold it (``claims.csv`` columns and more)."""
     unit = UNITS[claim.metric]
     what = f"{b} - {a}" if claim.lower_is_better else f"{a} - {b}"
-    test = (f"{'paired' if c.paired else 'unpaired'} {what} = {g(c.diff)}{unit}, 95% CI "
-            f"[{g(c.low)}, {g(c.high)}] ({claim.kind.replace('_', ' ')}, margin "
-            f"±{g(v.margin)}{unit})")
+    how = "paired" if c.paired else "unpaired (Welch)"
+    if c.per_model:
+        how = f"paired, stratified over {len(c.per_model)} models"
+    test = (f"{how} {what} = {g(c.diff)}{unit}, {level:.0%} t CI [{g(c.low)}, {g(c.high)}] "
+            f"({claim.kind.replace('_', ' ')}, margin ±{g(v.margin)}{unit}: {basis})")
+    if c.per_model:
+        test += "; per model: " + ", ".join(f"{m} {g(d)} (n={n})" for m, d, n in c.per_model)
+    if math.isfinite(c.skew):
+        test += f"; skewness {c.skew:.2f}"
     verdict = v.verdict
     if v.verdict == stats.UNSURE:
-        verdict += (f" (n = {c.n}; about {v.n_needed} per planner would tell)" if v.n_needed
+        verdict += (f" (n = {c.n}; about {v.n_needed} pairs for 80% power)" if v.n_needed
                     else f" (n = {c.n}; the difference sits on the boundary)")
     return {"claim": claim.text, "task": task, "a": a, "b": b,
             "ours": f"{a} {g(c.mean_a)}{unit} vs {b} {g(c.mean_b)}{unit} (n={c.n})",
             "test": test, "verdict": v.verdict, "verdict_text": verdict,
-            "n_needed": v.n_needed, "comparison": c}
+            "n_needed": v.n_needed, "comparison": c, "p_holds": v.p_holds,
+            "p_fails": v.p_fails, "status": "exploratory", "kind": claim.kind,
+            "margin": v.margin}
 
 
-def check_claims(groups: Mapping[tuple[str, str], Sequence[RunData]]) -> list[dict[str, Any]]:
-    """The paper's claims checked on a sweep's groups (see :func:`check_samples`)."""
-    return check_samples(samples_from_runs(groups))
+def check_claims(groups: Mapping[tuple[str, str], Sequence[RunData]],
+                 floors: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
+    """The paper's claims checked on a sweep's groups (see :func:`check_samples`), with
+    ``floors`` the uniform-random return per task where measured."""
+    samples = samples_from_runs(groups)
+    samples.floors.update(floors or {})
+    return check_samples(samples)

@@ -41,10 +41,25 @@ class Evaluation:
     """``episodes.csv``."""
     name: str = ""
     """How the report names it (the folder's own name for the report's root)."""
+    label: str = ""
+    """Its column in tables and prefix of its figures: the task, or ``task (name)``
+    where the task was evaluated on several models."""
 
     @property
     def task(self) -> str:
         return str((self.description.get("config") or {}).get("task", "?"))
+
+    @property
+    def prefix(self) -> str:
+        """Its figures' file-name prefix (``halfcheetah_``, ``halfcheetah_model-2_``)."""
+        return self.label.replace(" (", "_").replace(")", "").replace("/", "-") + "_"
+
+    @property
+    def model_id(self) -> str | None:
+        """The model's hash where ``evaluate.json`` records one (None: not recorded)."""
+        cfg = self.description.get("config") or {}
+        value = cfg.get("model_hash") or (self.description.get("model") or {}).get("hash")
+        return str(value) if value else None
 
     @property
     def quick(self) -> bool:
@@ -100,8 +115,9 @@ def find_evaluations(root: Path) -> list[Path]:
 
 
 def load_evaluations(root: Path) -> tuple[list[Evaluation], list[Skipped]]:
-    """Every evaluation under ``root`` (one per task: a later one of the same task is
-    skipped), and those that cannot be used, with why."""
+    """Every evaluation under ``root`` (several of one task are that task on several
+    models, one folder per model: a second folder of the same model is skipped), and
+    those that cannot be used, with why."""
     out: list[Evaluation] = []
     skipped: list[Skipped] = []
     for folder in find_evaluations(root):
@@ -114,19 +130,28 @@ def load_evaluations(root: Path) -> tuple[list[Evaluation], list[Skipped]]:
         ev = Evaluation(rel, description, rows, rel if rel != "." else root.resolve().name)
         if not rows:
             skipped.append(Skipped(rel, "episodes.csv has no episode"))
-        elif any(e.task == ev.task for e in out):
-            skipped.append(Skipped(rel, f"a second evaluation of {ev.task} (one per task)"))
+        elif (ev.model_id is not None
+              and any((e.task, e.model_id) == (ev.task, ev.model_id) for e in out)):
+            skipped.append(Skipped(rel, f"a second evaluation of {ev.task} on the same model "
+                                        "(one folder per model)"))
         else:
             out.append(ev)
+    for ev in out:
+        several = sum(e.task == ev.task for e in out) > 1
+        ev.label = f"{ev.task} ({ev.name})" if several else ev.task
     return out, skipped
 
 
 def evaluation_samples(evaluations: Sequence[Evaluation]) -> Samples:
-    """Claim samples of every evaluation (tasks differ, so they merge)."""
+    """Claim samples of every evaluation: keyed by episode seed, or by ``(model, seed)``
+    (the model named by its folder) where a task was evaluated on several models."""
     merged = Samples()
     for ev in evaluations:
         s = episode_samples(ev.description, ev.rows)
-        merged.values.update(s.values)
+        several = ev.label != ev.task
+        for key, by_seed in s.values.items():
+            into = merged.values.setdefault(key, {})
+            into.update({(ev.name, k) if several else k: v for k, v in by_seed.items()})
         merged.n_replan.update(s.n_replan)
     return merged
 
@@ -141,13 +166,13 @@ def time_memory_rows(evaluations: Sequence[Evaluation]) -> tuple[list[dict], lis
             first = float(np.mean([r["plan_ms_first"] for r in mine]))
             later = [(r["plan_ms_mean"] * r["steps"] - r["plan_ms_first"]) / max(r["steps"] - 1, 1)
                      for r in mine]
-            t1.append({"task": ev.task, "planner": p, "runs": n, "plan_s_mean": mean,
+            t1.append({"task": ev.label, "planner": p, "runs": n, "plan_s_mean": mean,
                        "plan_s_std": std, "first_step_s": first / 1e3,
                        "later_steps_s": float(np.mean(later)) / 1e3,
                        "paper_s": PAPER_TABLE1_S.get(p, {}).get(ev.task, math.nan)})
             xla, xla_std, _ = mean_std(r["plan_memory_mb"] for r in mine)
             rss, rss_std, _ = mean_std(r["peak_rss_mb"] for r in mine)
-            t2.append({"task": ev.task, "planner": p, "runs": n, "plan_memory_mb": xla,
+            t2.append({"task": ev.label, "planner": p, "runs": n, "plan_memory_mb": xla,
                        "plan_memory_mb_std": xla_std, "peak_rss_mb": rss,
                        "peak_rss_mb_std": rss_std,
                        "paper_mb": PAPER_TABLE2_MB.get(p, {}).get(ev.task, math.nan)})
@@ -158,12 +183,12 @@ def evaluation_figures(
     dest: Path, evaluations: Sequence[Evaluation],
     floors: Callable[[Evaluation], Sequence[tuple[str, float]]] = lambda ev: (),
 ) -> list[Path]:
-    """Per evaluation, ``<task>_returns.png`` and ``<task>_return_vs_rollouts.png``, with
+    """Per evaluation, ``<prefix>returns.png`` and ``<prefix>return_vs_rollouts.png``, with
     ``floors(ev)`` (``[(label, return)]``) as dashed lines."""
     files = []
     for ev in evaluations:
         table = summarize(ev.description, ev.rows)
-        files += episode_figures(dest, ev.description, ev.rows, table, prefix=f"{ev.task}_",
+        files += episode_figures(dest, ev.description, ev.rows, table, prefix=ev.prefix,
                                  floors=floors(ev))
     return files
 
@@ -179,31 +204,31 @@ def evaluation_lines(evaluations: Sequence[Evaluation], files: Sequence[Path]) -
              "noise).", ""]
     for ev in evaluations:
         cfg = ev.description.get("config") or {}
-        lines += [f"### {ev.task}: model of trial {cfg.get('trial')} (`{ev.name}`)", "",
+        lines += [f"### {ev.label}: model of trial {cfg.get('trial')} (`{ev.name}`)", "",
                   f"Run `{cfg.get('run_dir')}`, {len(set(r['seed'] for r in ev.rows))} "
                   f"episode seed(s), {cfg.get('episode_length')} steps per episode"
                   f"{', --quick' if ev.quick else ''}.", ""]
         lines += ev.progress_lines()
         lines += summary_lines(ev.description, summarize(ev.description, ev.rows))
         lines += ev.rss_lines()
-        lines += [f"![{n}]({n})" for n in (f"{ev.task}_returns.png",
-                                           f"{ev.task}_return_vs_rollouts.png") if n in names]
+        lines += [f"![{n}]({n})" for n in (f"{ev.prefix}returns.png",
+                                           f"{ev.prefix}return_vs_rollouts.png") if n in names]
         lines += [""]
     return lines
 
 
 def evaluation_planner_rows(evaluations: Sequence[Evaluation]) -> list[list[str]]:
-    """``[planner, family, label of the settings it ran with, code]`` per planner that has
-    episodes (a planner listed but not started yet is in :meth:`Evaluation.progress_lines`)."""
-    rows: dict[str, list[str]] = {}
+    """``[evaluation, planner, family, label of the settings it ran with, code]`` per
+    evaluation and planner that has episodes (a planner listed but not started yet is in
+    :meth:`Evaluation.progress_lines`): each evaluation's own record of its code."""
+    rows = []
     for ev in evaluations:
         described = {p["spec"]: p for p in ev.description.get("planners", [])}
         for spec in ev.planners():
             p = described.get(spec, {})
-            rows.setdefault(spec, [spec, str(p.get("family", "not recorded")),
-                                   str(p.get("label", "not recorded")),
-                                   str(p.get("code", "not recorded"))])
-    return list(rows.values())
+            rows.append([ev.label, spec, str(p.get("family", "not recorded")),
+                         str(p.get("label", "not recorded")), str(p.get("code", "not recorded"))])
+    return rows
 
 
 def evaluation_planner_lines(evaluations: Sequence[Evaluation]) -> list[str]:
@@ -214,6 +239,6 @@ def evaluation_planner_lines(evaluations: Sequence[Evaluation]) -> list[str]:
              "Each planner with the label of the settings it ran with (`evaluate.json`; "
              "with `--quick` these are shrunk from the name's) and the cemgd code that "
              "ran it:", ""]
-    lines += md_table(["planner", "family", "as run", "code"],
+    lines += md_table(["evaluation", "planner", "family", "as run", "code"],
                       evaluation_planner_rows(evaluations), right=False)
     return lines + [""]

@@ -21,6 +21,7 @@ from cemgd.report.paper import (
     PLANNER_ORDER,
     TASK_ORDER,
 )
+from cemgd.report.plan import Plan
 from cemgd.report.settings import Hardware, planner_settings_rows
 from cemgd.report.tables import group_warnings, order
 from cemgd.report.text import g, md_table, rel, seeds_text
@@ -45,6 +46,8 @@ class SweepContext:
     files: list[Path] = field(default_factory=list)
     baselines: Baselines = field(default_factory=Baselines)
     """The uniform-random policy (``--random-episodes``; empty when not asked for)."""
+    plan: Plan | None = None
+    """The pre-registered analysis plan, where one was given."""
 
     @property
     def quick(self) -> bool:
@@ -243,18 +246,58 @@ def claims_lines(claims: Sequence[Mapping[str, Any]], unit_of_n: str,
     if not claims:
         return lines + ["No claim could be checked (the planners it compares were not run).",
                         ""]
-    lines += [f"Each claim is decided by the difference between its two planners over the "
-              f"{unit_of_n} with a 95% percentile bootstrap interval (paired where both "
-              "sides share seeds, else unpaired); the margin of practical equivalence is 5% of the "
-              "reference's mean. *cannot tell* gives the sample size per planner at which "
-              "the interval would be narrow enough to decide (normal approximation); fewer "
-              f"than {stats.MIN_N} samples decide nothing unless every difference is the "
-              "same (an exact metric such as compiled memory).", ""]
+    lines += [method_text(unit_of_n, len(claims)), ""]
     lines += verdict_matrix(claims)
     lines += md_table(["claim", "task", "ours", "test", "verdict"],
                       [[c["claim"], c["task"], c["ours"], c["test"], c["verdict_text"]]
                        for c in claims], right=False)
     return lines + [""]
+
+
+def method_text(unit_of_n: str, count: int) -> str:
+    """The one paragraph that states how the verdicts below were decided."""
+    side = (1 - stats.LEVEL) / 2
+    return (f"**Method.** Each claim is decided by the mean difference between its two "
+            f"planners over the {unit_of_n}, with a two-sided {stats.LEVEL:.0%} t interval: "
+            "paired t where both sides share seeds; stratified by model (each model's pairs "
+            "weighted by their share, Welch-Satterthwaite degrees of freedom, conditional "
+            "on the models evaluated) where a task ran on several models; Welch's t "
+            f"otherwise. Each one-sided decision errs at most {side:.1%} at the claim's "
+            "boundary on normal and heavy-tailed differences, by simulation at n = 5 to 20 "
+            "(`python -m cemgd.report.simulate`); on strongly skewed differences the side "
+            "of the long tail errs more, so the test column gives the differences' "
+            f"skewness. The margin of practical equivalence is {stats.MARGIN:.0%} of the "
+            "reference's gain over the uniform-random return (offset-free; of its magnitude "
+            "for time and memory). *cannot tell* gives the pairs at which the decision the "
+            "observed difference points to would have 80% power; fewer than "
+            f"{stats.MIN_N} samples decide nothing unless every difference is the same. "
+            f"These {count} verdicts are **exploratory**: each is at its own level, with no "
+            "correction for their number.")
+
+
+def plan_lines(ctx: SweepContext) -> list[str]:
+    """``## Pre-registered primary claims``: the plan's claims, decided as planned."""
+    plan, rows = ctx.plan, ctx.tables.get("plan_claims", [])
+    if plan is None:
+        return []
+    side = (1 - plan.level) / 2
+    correction = ("Holm's step-down correction over the primary claims (one family for the "
+                  "tests that make a claim hold, one for those that make it not hold)"
+                  if plan.correction == "holm" else "no correction for their number")
+    models = ", ".join(f"{m.name} ({m.task}, `{m.folder}`, {m.episodes} episodes)"
+                       for m in plan.models)
+    lines = [f"## Pre-registered primary claims: {plan.title}", "",
+             f"**Method.** Decided exactly as the plan `{plan.path.name}` states: on the "
+             f"planned episodes only (the first seeds each model's folder asked for; later "
+             f"episodes count only in the exploratory sections), paired t tests stratified "
+             f"over the models, each one-sided at {side:.1%} ({plan.level:.0%} two-sided), "
+             f"with {correction}; margin {plan.margin:.0%} of the reference's gain over the "
+             f"uniform-random return. Models: {models}.", ""]
+    lines += md_table(["claim", "task", "ours", "test", "adjusted p (holds)", "verdict"],
+                      [[r["claim"], r["task"], r["ours"], r["test"],
+                        g(r.get("p_holds_adjusted")), r["verdict_text"]] for r in rows],
+                      right=False)
+    return lines + ["", "Every other verdict in this report is exploratory.", ""]
 
 
 def verdict_matrix(claims: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -302,6 +345,7 @@ def sweep_markdown(ctx: SweepContext) -> str:
             lines += section(ctx)
         lines += tables_lines(ctx.tables["table1"], ctx.tables["table2"])
         lines += claims_lines(ctx.tables["claims"], "seeds (one value per run)")
+    lines += plan_lines(ctx)
     if evs:
         lines += evaluation_planner_lines(evs) + evaluation_lines(evs, ctx.files)
         lines += tables_lines(ctx.tables["eval_table1"], ctx.tables["eval_table2"], "episodes")

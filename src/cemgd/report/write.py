@@ -20,11 +20,14 @@ from cemgd.report.evaluations import (
 )
 from cemgd.report.load import RunData, Skipped, load_runs
 from cemgd.report.markdown import SweepContext, sweep_markdown
+from cemgd.report.plan import decide_plan, read_plan
 from cemgd.report.settings import Hardware, read_hardware
 from cemgd.report.text import write_csv
 from cemgd.validate import check_int
 
-CLAIM_COLUMNS = ["claim", "task", "a", "b", "ours", "test", "verdict", "n_needed"]
+CLAIM_COLUMNS = ["claim", "task", "a", "b", "ours", "test", "verdict", "n_needed", "status",
+                 "p_holds", "p_fails"]
+PLAN_COLUMNS = CLAIM_COLUMNS + ["p_holds_adjusted", "p_fails_adjusted", "missing"]
 
 
 @dataclass
@@ -73,7 +76,13 @@ def _evaluation_tables(ctx: SweepContext) -> None:
         return
     t1, t2 = time_memory_rows(evs)
     ctx.tables["eval_table1"], ctx.tables["eval_table2"] = t1, t2
-    ctx.tables["eval_claims"] = check_samples(evaluation_samples(evs))
+    samples = evaluation_samples(evs)
+    samples.floors.update(ctx.baselines.task_floors(baseline.evaluation_cells(evs)))
+    ctx.tables["eval_claims"] = check_samples(samples)
+    if ctx.plan is not None:
+        ctx.tables["plan_claims"] = decide_plan(ctx.plan, evs, samples.floors)
+        write_csv(ctx.dest / "plan_claims.csv", ctx.tables["plan_claims"], PLAN_COLUMNS)
+        ctx.files.append(ctx.dest / "plan_claims.csv")
     for name, rows, columns in (("evaluate_table1_time.csv", t1, tables.TABLE1_COLUMNS),
                                 ("evaluate_table2_memory.csv", t2, tables.TABLE2_COLUMNS),
                                 ("evaluate_claims.csv", ctx.tables["eval_claims"],
@@ -94,7 +103,8 @@ def _baselines(ctx: SweepContext, episodes: int) -> None:
 
 
 def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
-                 include_incomplete: bool = False, random_episodes: int = 0) -> Report:
+                 include_incomplete: bool = False, random_episodes: int = 0,
+                 plan: str | os.PathLike[str] | None = None) -> Report:
     """Read the sweep and/or evaluations in ``sweep_dir``; write REPORT.md, figures and
     CSVs into ``out``.
 
@@ -104,20 +114,28 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
         out: where to write (created; default ``sweep_dir``).
         include_incomplete: also use runs with fewer rows than their ``trials``.
         random_episodes: episodes of a uniform-random policy to measure per task and
-            episode length used (0: none); its mean is drawn on the figures.
+            episode length used (0: none); its mean is drawn on the figures and is the
+            floor of the claims' equivalence margins.
+        plan: a pre-registered analysis plan (:mod:`cemgd.report.plan`): its primary
+            claims are decided as planned, every other verdict is exploratory; it
+            measures the uniform-random policy with at least its ``random_episodes``.
 
     Returns:
         What was read and written.
 
     Raises:
-        ValueError: ``sweep_dir`` is not a folder, or ``random_episodes`` is not an
-            integer >= 0 (a task whose baseline cannot be measured here is listed in
-            REPORT.md, not raised).
+        ValueError: ``sweep_dir`` is not a folder, ``random_episodes`` is not an
+            integer >= 0, or the plan is malformed or names what the folders lack (a
+            task whose baseline cannot be measured here is listed in REPORT.md, not
+            raised).
     """
     root = Path(sweep_dir)
     if not root.is_dir():
         raise ValueError(f"sweep_dir: {root} is not a folder")
     check_int("random_episodes", random_episodes, 0)
+    planned = read_plan(plan) if plan is not None else None
+    if planned is not None:
+        random_episodes = max(random_episodes, planned.random_episodes)
     evaluations, ev_skipped = load_evaluations(root)
     runs, skipped = load_runs(root, include_incomplete,
                               exclude=[root / e.folder for e in evaluations]
@@ -125,13 +143,14 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
     dest = Path(out) if out is not None else root
     dest.mkdir(parents=True, exist_ok=True)
     groups = tables.group_runs(runs)
-    claims = check_claims(groups)
     ctx = SweepContext(root, dest, runs, skipped + ev_skipped, groups, {
         "table1": tables.table1(groups), "table2": tables.table2(groups),
         "figure3": tables.figure3_data(groups), "figure4": tables.figure4_data(groups),
-        "returns": tables.returns_table(groups), "claims": claims,
-    }, _hardware(root, evaluations), evaluations)
+        "returns": tables.returns_table(groups),
+    }, _hardware(root, evaluations), evaluations, plan=planned)
     _baselines(ctx, random_episodes)
+    claims = check_claims(groups, ctx.baselines.task_floors(baseline.run_cells(runs)))
+    ctx.tables["claims"] = claims
     if runs or not evaluations:
         _write_tables(dest, ctx)
     ctx.files += figures.figure3(dest, ctx.tables["figure3"], {
@@ -143,4 +162,5 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
     path.write_text(sweep_markdown(ctx))
     ctx.files.append(path)
     return Report(path, runs, list(ctx.skipped), ctx.tables["table1"], ctx.tables["table2"],
-                  ctx.files, claims + list(ctx.tables.get("eval_claims", [])))
+                  ctx.files, claims + list(ctx.tables.get("eval_claims", []))
+                  + list(ctx.tables.get("plan_claims", [])))
