@@ -14,7 +14,7 @@ The output folder (locked while in use):
     evaluate.json  planners (spec, label, family, resolved settings, code), seeds, hardware
     episodes.csv   one row per (planner, episode), appended as each episode ends
     summary.md     per planner: return, step time, rollouts, memory; paired
-                   differences against the reference planner with a bootstrap CI
+                   differences against the reference planner with a paired t CI
     returns.png, return_vs_rollouts.png
     tensorboard/<planner>/   with --tensorboard: return, plan ms and rollouts per step
                    per episode (one TensorBoard run per planner)

@@ -15,14 +15,16 @@
     claims.csv                     each claim: numbers, the deciding test, the verdict
     runs.csv                       one row per run folder read
 
-``SWEEP_DIR`` may also be (or hold, one per task) folders written by ``cemgd evaluate``:
+``SWEEP_DIR`` may also be (or hold) folders written by ``cemgd evaluate``, one per task
+and model:
 the report then adds the frozen-model comparison (per-planner summaries, Tables 1 and 2
 over episodes, ``<task>_returns.png``, ``<task>_return_vs_rollouts.png``,
 ``evaluate_*.csv``) and decides the claims on episodes paired by seed. Each claim gets
-the measured numbers, the deciding test (a paired difference with a 95% bootstrap
-interval, :mod:`.stats`) and a verdict: holds, does not hold, or cannot tell at this
-sample size (with the sample size that would tell). A report on ``--quick`` runs says
-so at the top.
+the measured numbers, the deciding test (a paired difference with a 95% t interval,
+:mod:`.stats`) and a verdict: holds, does not hold, or cannot tell at this sample size
+(with the sample size at 80% power). With ``--plan`` (:mod:`.plan`) the plan's primary
+claims are decided as pre-registered, with Holm's correction; every other verdict is
+exploratory. A report on ``--quick`` runs says so at the top.
 
 A folder whose ``config.json`` or ``metrics.csv`` is missing or corrupt is listed
 in the report and skipped, never fatal; so are runs that have not finished all their

@@ -78,7 +78,7 @@ def _by_seed(rows: Sequence[Mapping[str, Any]], planner: str, key: str) -> dict[
 def summarize(description: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
               ) -> list[dict[str, Any]]:
     """One row per planner (:data:`SUMMARY_COLUMNS`): means over its episodes and the
-    paired difference of returns against the reference, with its 95% bootstrap CI."""
+    paired difference of returns against the reference, with its 95% t interval."""
     labels = {p["spec"]: p.get("label", p["spec"]) for p in description.get("planners", [])}
     planners = _planners(description, rows)
     ref = (description.get("config") or {}).get("reference") or (planners[0] if planners else "")
@@ -138,7 +138,7 @@ def summary_lines(description: Mapping[str, Any], table: Sequence[Mapping[str, A
     """The per-planner Markdown table of an evaluation."""
     ref = (description.get("config") or {}).get("reference", "")
     lines = [f"Return: mean ± std over episodes; Δ: mean paired difference of returns "
-             f"against `{ref}` on the same seeds, [95% bootstrap CI]. Times per planning "
+             f"against `{ref}` on the same seeds, [95% paired t CI]. Times per planning "
              "step (ms), compile excluded; memory: the compiled step (XLA).", ""]
     lines += md_table(
         ["planner", "label", "n", "return", "Δ vs ref [CI]", "ms/step", "p90 ms", "first ms",

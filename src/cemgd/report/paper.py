@@ -49,6 +49,6 @@ DIFFERENCES = (
     "not say how it measured peak memory.",
     "Figure 4's y-axis here is each run's best episode return (max over trials); the paper "
     "plots the maximum reward after 1200 training iterations averaged over 20 experiments.",
-    "Claims are decided by paired differences with a 95% bootstrap interval over the seeds "
+    "Claims are decided by paired differences with a 95% t interval over the seeds "
     "(or episodes) we ran; the paper reports means and standard deviations only.",
 )
