@@ -79,3 +79,23 @@ def test_bad_inputs_name_the_file(tmp_path: Path):
            ["a,gd,0,0,1.0,10", "b,gd,0,0,1.0,10"])
     with pytest.raises(ValueError, match="episodes.csv: expected the episodes of one task"):
         script.table(tmp_path)
+
+
+def test_study_pages_and_csv_tables_are_current():
+    script = _script()
+    stale = [path.name for path, text in script.pages().items()
+             if path.read_text(encoding="utf-8") != text]
+    assert not stale, f"stale: {stale}; run python scripts/results_table.py"
+
+
+def test_csv_table_shows_the_named_columns(tmp_path: Path):
+    script = _script()
+    _write(tmp_path / "data.csv", "name,value,count", ["a,0.123456,3", "b,1234.5,4.0"])
+    page = tmp_path / "README.md"
+    page.write_text("x\n<!-- csv-table:begin data.csv name,value -->\nold\n"
+                    "<!-- csv-table:end -->\n", encoding="utf-8")
+    text = script.csv_tables(page, page.read_text(encoding="utf-8"))
+    assert "| name | value |\n|---|---|\n| a | 0.123 |\n| b | 1234 |\n" in text
+    assert "old" not in text and "count" not in text
+    with pytest.raises(ValueError, match="data.csv: no column"):
+        script.csv_table(tmp_path / "data.csv", ["name", "missing"])
