@@ -51,10 +51,30 @@ def fmt(value: float, like: float | None = None) -> str:
     return f"{value:.{decimals}f}"
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
-    """The rows of a CSV file, as dicts."""
+def read_rows(path: Path, needs: tuple[str, ...] = ()) -> list[dict[str, str]]:
+    """The rows of a CSV file, as dicts.
+
+    Raises:
+        ValueError: naming the file, when it lacks one of the columns in ``needs``.
+    """
     with path.open(newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+        reader = csv.DictReader(handle)
+        missing = [c for c in needs if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(f"{path}: no column(s) {missing}")
+        return list(reader)
+
+
+def page_text(page: Path) -> str:
+    """A results page's text.
+
+    Raises:
+        ValueError: naming the page, when it does not exist.
+    """
+    if not page.is_file():
+        raise ValueError(f"{page}: missing; a study with eval/episodes.csv needs a page "
+                         "with <!-- study-tables:begin --> ... <!-- study-tables:end -->")
+    return page.read_text(encoding="utf-8")
 
 
 def study_returns(study: Path) -> tuple[str, int, dict[str, list[float]]]:
@@ -64,7 +84,7 @@ def study_returns(study: Path) -> tuple[str, int, dict[str, list[float]]]:
         ValueError: naming the file, when it holds no rows or several tasks or lengths.
     """
     path = study / "eval" / "episodes.csv"
-    rows = read_rows(path)
+    rows = read_rows(path, ("task", "planner", "return", "steps"))
     tasks = {row["task"] for row in rows}
     lengths = {int(row["steps"]) for row in rows}
     if len(tasks) != 1 or len(lengths) != 1:
@@ -81,7 +101,7 @@ def random_cell(study: Path, task: str, steps: int) -> str:
     path = study / "report" / "random_policy.csv"
     if not path.is_file():
         return ""
-    for row in read_rows(path):
+    for row in read_rows(path, ("task", "episode_length", "episodes", "mean", "std")):
         if row["task"] == task and int(row["episode_length"]) == steps:
             mean, std = float(row["mean"]), float(row["std"])
             return f"{fmt(mean)} ± {fmt(std, mean)} (n={row['episodes']})"
@@ -146,7 +166,7 @@ def render(readme: str, results: Path = RESULTS) -> str:
 def study_tables(study: Path) -> str:
     """A study page's tables: each planner's episodes, and the report's claims."""
     task, steps, _ = study_returns(study)
-    rows = read_rows(study / "eval" / "episodes.csv")
+    rows = read_rows(study / "eval" / "episodes.csv", ("plan_ms_mean", "plan_memory_mb"))
     planners = list(dict.fromkeys(row["planner"] for row in rows))
     lines = [f"Episodes of {steps} steps on `{task}`. Return: mean ± sample std over the "
              "episodes; plan time: mean seconds per planning step (compile excluded); "
@@ -167,7 +187,7 @@ def study_tables(study: Path) -> str:
         lines += ["", "The paper's claims as `cemgd report` decides them "
                   "([`report/REPORT.md`](report/REPORT.md)):", "",
                   "| claim | ours | test | verdict |", "|---|---|---|---|"]
-        for row in read_rows(claims):
+        for row in read_rows(claims, ("claim", "ours", "test", "verdict")):
             verdict = row["verdict"]
             if row.get("n_needed"):
                 verdict += f" (about {row['n_needed']} episodes each would tell)"
@@ -177,7 +197,7 @@ def study_tables(study: Path) -> str:
 
 def claims_matrix(path: Path) -> str:
     """Every claim of a multi-task ``evaluate_claims.csv``, one verdict column per task."""
-    rows = read_rows(path)
+    rows = read_rows(path, ("claim", "task", "verdict"))
     tasks = list(dict.fromkeys(row["task"] for row in rows))
     claims = list(dict.fromkeys(row["claim"] for row in rows))
     verdict = {(row["claim"], row["task"]): row["verdict"] for row in rows}
@@ -209,10 +229,7 @@ def csv_table(path: Path, columns: list[str]) -> str:
     Raises:
         ValueError: naming the file, when a column is missing.
     """
-    rows = read_rows(path)
-    missing = [c for c in columns if rows and c not in rows[0]]
-    if missing:
-        raise ValueError(f"{path}: no column(s) {missing}")
+    rows = read_rows(path, tuple(columns))
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(number(row[c]) for c in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"
@@ -229,12 +246,12 @@ def pages(results: Path = RESULTS, readme: Path = README) -> dict[Path, str]:
     out = {readme: render(readme.read_text(encoding="utf-8"), results)}
     for study in sorted(p.parent.parent for p in results.glob("*/eval/episodes.csv")):
         page = study / "README.md"
-        out[page] = replace_block(page.read_text(encoding="utf-8"), "study-tables",
+        out[page] = replace_block(page_text(page), "study-tables",
                                   study_tables(study), str(page.relative_to(results.parent)))
     matrix = results / "comparison" / "evaluate_claims.csv"
     if matrix.is_file():
         page = results / "comparison" / "README.md"
-        out[page] = replace_block(page.read_text(encoding="utf-8"), "claims-matrix",
+        out[page] = replace_block(page_text(page), "claims-matrix",
                                   claims_matrix(matrix), str(page.relative_to(results.parent)))
     for page in sorted(results.glob("*/README.md")):
         text = out.get(page, page.read_text(encoding="utf-8"))

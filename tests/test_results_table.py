@@ -99,3 +99,18 @@ def test_csv_table_shows_the_named_columns(tmp_path: Path):
     assert "old" not in text and "count" not in text
     with pytest.raises(ValueError, match="data.csv: no column"):
         script.csv_table(tmp_path / "data.csv", ["name", "missing"])
+
+
+def test_a_study_without_its_page_or_columns_is_named(tmp_path: Path):
+    script = _script()
+    _write(tmp_path / "results" / "toy" / "eval" / "episodes.csv",
+           "task,planner,episode,seed,return,steps", ["toy,gd,0,0,1.0,10"])
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- results-table:begin -->\n<!-- results-table:end -->\n",
+                      encoding="utf-8")
+    with pytest.raises(ValueError, match="README.md: missing; a study"):
+        script.pages(tmp_path / "results", readme)
+    (tmp_path / "results" / "toy" / "README.md").write_text(
+        "<!-- study-tables:begin -->\n<!-- study-tables:end -->\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"episodes.csv: no column\(s\) \['plan_ms_mean'"):
+        script.pages(tmp_path / "results", readme)
