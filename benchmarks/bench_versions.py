@@ -1,8 +1,7 @@
 """``cemgd bench``'s replan (or first) step, two versions of the code side by side, interleaved.
 
-    git worktree add --detach /tmp/wt_pre 8df5701     # e.g. the code before a redesign
-    git worktree add --detach /tmp/wt_head HEAD
-    nice -n 5 python benchmarks/bench_versions.py /tmp/wt_pre/src /tmp/wt_head/src
+    git worktree add --detach ../cemgd-old v0.1.0     # any older commit, beside this checkout
+    nice -n 5 python benchmarks/bench_versions.py ../cemgd-old/src src
 
 Absolute step times on a shared machine drift with its load, so comparing with an old
 ``bench.md`` says little. Where the kernel groups tasks by session (Linux autogroup), a
@@ -21,7 +20,7 @@ N_init step), each call from a fresh key, not carried; ``--particles P`` rolls o
 particles per sequence (PETS and the paper: 20). A variant ``@model`` plans on the
 ensemble itself rather than the bench's surrogate objective, e.g.
 
-    python benchmarks/bench_versions.py /tmp/wt_pre/src src --first --reps 6 \
+    python benchmarks/bench_versions.py ../cemgd-old/src src --first --reps 6 \
         --planners 'cem-gd@model;cem-5000@model' --particles 1 --devices 1
 """
 
@@ -36,7 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-#: The planners of results/bench/bench.md (the bench's defaults before the redesign).
+#: The planners of docs/results/bench/bench.md (the bench's defaults before the redesign).
 PLANNERS = (
     "cem-50", "cem-500", "cem-5000", "cem-gd:n_init=50,n_replan=50",
     "cem-gd:n_init=50,n_replan=50,line_search=parallel", "cem-gd:n_init=50,n_replan=50@reject",

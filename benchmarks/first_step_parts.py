@@ -8,8 +8,8 @@ on the bench ensemble (:func:`first_step_memory.bench_problem`, one particle, on
 device), each part compiled alone and timed in interleaved rounds (median and minimum
 of ``--repeats``, each from a fresh key):
 
-- ``sample bulk``: one ``truncated_normal`` draw of ``[n, T, A]`` (the code before
-  chunking, 7f1ae26); ``sample by row``: :func:`~cemgd.planners.loop.sample_truncated`,
+- ``sample bulk``: one ``truncated_normal`` draw of ``[n, T, A]`` (what the code did before
+  chunking); ``sample by row``: :func:`~cemgd.planners.loop.sample_truncated`,
   a ``fold_in`` key per row (what chunking needs: any subset of rows made again);
 - ``moments made again``: the 10% elites' mean and variance from their indices
   (:func:`~cemgd.planners.loop.moments`, rows drawn again in blocks);

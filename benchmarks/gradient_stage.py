@@ -1,10 +1,10 @@
 """One sequence's gradient stage (k = 1, the paper's G = 10, J = 8) on the bench ensemble:
 this ``cemgd.linesearch`` against another copy of the file, interleaved in one process.
 
-    python benchmarks/gradient_stage.py --old /tmp/wt_old/src/cemgd/linesearch.py
+    python benchmarks/gradient_stage.py --old ../cemgd-old/src/cemgd/linesearch.py
 
 ``--old`` is a ``linesearch.py`` of another commit (e.g. from ``git worktree add
-/tmp/wt_old HEAD~1``); it is loaded beside this one and must import from this
+../cemgd-old HEAD~1``); it is loaded beside this one and must import from this
 ``cemgd.problem``. Without ``--old`` only this version is timed. Each of ``--reps``
 rounds times ``--calls`` jitted calls of each version in turn (the order alternates) for
 every case: the bench's plain model (first trial usually accepted), ``@maxwork`` (every

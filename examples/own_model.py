@@ -21,7 +21,7 @@ A Flax module fits as ``member_predict = module.apply`` and
 
 Run it:  python examples/own_model.py            (about a minute on 2 CPU cores)
          python examples/own_model.py --quick    (a few seconds, tiny sizes)
-         python examples/own_model.py --quick --pets /tmp/own-model-run
+         python examples/own_model.py --quick --pets runs/own-model
 """
 
 from __future__ import annotations

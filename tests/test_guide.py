@@ -14,6 +14,7 @@ from types import ModuleType
 import pytest
 
 from cemgd.cli import build_parser
+from cemgd.planners import PLANNERS
 from cemgd.runs import METRIC_COLUMNS
 from cemgd.tasks import ENV_TASKS
 
@@ -41,7 +42,8 @@ def _gen_script() -> ModuleType:
 def test_the_guide_has_its_pages_and_the_index_links_them():
     names = {page.name for page in PAGES}
     assert {"README.md", "quickstart.md", "own-dynamics.md", "tasks.md", "own-model.md",
-            "pets.md", "sweeps.md", "reproduce.md", "planners.md", "api.md"} <= names
+            "own-planner.md", "pets.md", "sweeps.md", "reproduce.md", "planners.md",
+            "api.md"} <= names
     index = (GUIDE / "README.md").read_text(encoding="utf-8")
     for name in names - {"README.md"}:
         assert f"]({name})" in index, f"README.md does not link {name}"
@@ -56,6 +58,7 @@ def test_python_blocks_run(page: str, tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     registered = set(ENV_TASKS)
+    planners = set(PLANNERS)
     # A real module as the namespace (dataclasses look their module up), and no
     # inherited ``from __future__`` flags: the blocks run as a user's script would.
     module = ModuleType(f"guide_{Path(page).stem.replace('-', '_')}")
@@ -68,6 +71,8 @@ def test_python_blocks_run(page: str, tmp_path: Path, monkeypatch: pytest.Monkey
         sys.modules.pop("my_tasks", None)
         for name in set(ENV_TASKS) - registered:
             ENV_TASKS.pop(name)
+        for name in set(PLANNERS) - planners:  # own-planner.md registers one
+            PLANNERS.pop(name)
 
 
 # ------------------------------------------------------------------------- shell commands

@@ -42,12 +42,9 @@ class Dynamics(NamedTuple):
         """``lax.scan`` of ``step`` over the horizon; with ``remat`` the step is
         ``jax.checkpoint``-ed: a backward pass keeps only each step's carry and inputs and
         recomputes the step's forward, so a gradient's memory does not grow with
-        ``T x rows x hidden`` (with 20 particles CEM-GD's replan step on the bench ensemble
-        went from 7.04 to 0.71 MB when it came in; ``benchmarks/first_step_memory.py``). The
-        recomputation costs time where gradients dominate (replan step against the code
-        before, measured interleaved: cem-gd 1.08x, gd 1.07x, gradcem 1.16x;
-        ``benchmarks/bench_versions.py``).
-        Forward-only rollouts are unchanged."""
+        ``T x rows x hidden``; the recomputation costs some time where gradients dominate
+        (both measured in docs/results/bench/README.md). Forward-only rollouts are
+        unchanged."""
         body = jax.checkpoint(step, prevent_cse=False) if self.remat else step
         return jax.lax.scan(body, init, xs, unroll=unroll)
 

@@ -66,11 +66,9 @@ Giving rows to members (``assignment``, for ``"tsinf"`` and ``"ts1"``):
     line search then compares unpaired returns.
 
 Both do the same matmul FLOPs per row (``"row"`` adds up to ``E - 1`` pad rows), but
-small batches are latency-bound and XLA's CPU batched matmul (``E > 1`` members)
-is several times slower there than a plain one: with ``P = 1`` (one member) a
-CEM-GD replan step (N_r = 50, T = 45, 5 x 3 x 200) measured 15 ms with
-``"particle"`` and 37 ms with ``"row"`` (31 vs 237 ms when every line search runs
-all J trials).
+small batches are latency-bound and XLA's CPU batched matmul (``E > 1`` members) is
+several times slower there than a plain one, so ``"particle"`` is faster at ``P = 1``
+(docs/results/bench/README.md).
 """
 
 from __future__ import annotations

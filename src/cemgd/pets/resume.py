@@ -1,9 +1,9 @@
 """An episode in progress, kept on disk so that a killed episode resumes mid-way.
 
-A CEM 5000 episode at the paper's sizes takes tens of minutes to hours on a CPU; losing
-it whole to a kill, a pre-empted node or the end of a sitting loses that much.
-:class:`EpisodeCheckpoint` keeps what the episode recorded so far and the planner's state
-after its last step (``np.savez``, written atomically every ``every_s`` seconds).
+A long episode (CEM 5000 at the paper's sizes, on a CPU) would otherwise lose all its
+steps to a kill or a pre-empted node. :class:`EpisodeCheckpoint` keeps what the episode
+recorded so far and the planner's state after its last step (``np.savez``, written
+atomically every ``every_s`` seconds).
 :func:`cemgd.pets.run_episode` resumes from it by replaying the recorded actions on a
 freshly reset environment (same seed): where every replayed observation and reward
 equals the recorded one to the last bit, the planner continues from its saved state and

@@ -7,7 +7,7 @@ Planner specs (``"cem-gd:n_replan=20"``), presets and the ``--quick`` sizes live
 from __future__ import annotations
 
 from cemgd.planners.base import Planner
-from cemgd.planners.registry import PLANNERS, PRESETS, resolve_planner
+from cemgd.planners.registry import PLANNERS, PRESETS, register_planner, resolve_planner
 from cemgd.planners.spec import (
     PlannerSpec,
     Setting,
@@ -25,5 +25,6 @@ __all__ = [
     "make_planner",
     "planner_settings",
     "quick_config",
+    "register_planner",
     "resolve_planner",
 ]

@@ -56,12 +56,8 @@ def half_range(problem: Problem) -> Array:
 
 
 #: Rows of rollout work (sequences x ``Problem.rollout_rows``) in the sampling planners'
-#: default chunk (``max_batch=None``). Measured with CEM-GD's N_init first step on the
-#: bench ensemble (``benchmarks/first_step_memory.py``): memory grows with the chunk's
-#: rows (0.46 MB at 100, 4.41 MB at 1000 rows with 1 particle; 3.67 MB at 100 sequences x
-#: 20 particles, CEM 5000's own batch), while chunks of 100 rows are overhead-bound (one
-#: particle: 3.48 s against 1.89 s in chunks of 1000; 1.58 s before chunking). 2000 rows
-#: keep the paper's 20 particles at 100 sequences a chunk and one particle at 2000.
+#: default chunk (``max_batch=None``): 100 sequences at the paper's 20 particles, 2000 at
+#: one (the trade-off of memory against speed: docs/results/bench/README.md).
 DEFAULT_CHUNK_ROWS = 2000
 
 

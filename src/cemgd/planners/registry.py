@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from typing import Any
 
 from cemgd.planners.base import Planner
@@ -31,6 +33,41 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "cem-gd-robust": ("cem-gd", {"step_rule": "scaled", "keep_warm_start": True,
                                  "step_size": 0.1}),
 }
+
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+
+
+def register_planner(name: str, cls: type[Planner], *, replace: bool = False) -> None:
+    """Make planner class ``cls`` known as ``name`` wherever a planner name is accepted
+    (:func:`~cemgd.planners.make_planner`, specs, ``PETSConfig``, the CLI's ``--planner``
+    in this process).
+
+    Args:
+        name: lower-case letters, digits, ``-``, ``_`` or ``.``, equal to ``cls.name``
+            and not a preset's name.
+        cls: a subclass of :class:`~cemgd.planners.base.Planner` whose ``Config`` is a
+            dataclass.
+        replace: allow replacing another class registered under ``name``.
+
+    Raises:
+        ValueError: naming ``name`` (malformed, a preset, taken, not ``cls.name``) or
+            ``cls`` (not a ``Planner`` subclass with a dataclass ``Config``).
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"name: expected a planner name of lower-case letters, digits, "
+                         f"'-', '_' or '.', got {name!r}")
+    if not (isinstance(cls, type) and issubclass(cls, Planner)
+            and dataclasses.is_dataclass(getattr(cls, "Config", None))):
+        raise ValueError(f"cls: expected a Planner subclass with a dataclass Config, "
+                         f"got {cls!r}")
+    if cls.name != name:
+        raise ValueError(f"name: {name!r} differs from the class's name {cls.name!r}")
+    if name in PRESETS:
+        raise ValueError(f"name: {name!r} is a preset of planner {PRESETS[name][0]!r}")
+    if name in PLANNERS and PLANNERS[name] is not cls and not replace:
+        raise ValueError(f"name: planner {name!r} is already registered (pass replace=True)")
+    PLANNERS[name] = cls
 
 
 def resolve_planner(name: str) -> tuple[str, dict[str, Any]]:

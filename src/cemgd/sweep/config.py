@@ -27,11 +27,10 @@ PAPER: dict[str, Any] = {
     "seeds": tuple(range(20)),
 }
 
-#: A reduced protocol for one 2-core machine: ALL its numbers are here, tune them here.
+#: A reduced protocol for one small CPU machine: ALL its numbers are here, tune them here.
 #: Everything not named keeps the paper's value (planner settings included: CEM 50/500/5000
-#: are 10x5, 100x5, 100x50; CEM-GD has N_init = 15000, N_r = 50). Measured on 2 cores
-#: (docs/results): about 22 minutes for the paper's five planners (30 runs) on 2 workers;
-#: the 6 CEM-5000 runs take 260-300 s each (0.5-0.7 s per step), every other run 12-80 s.
+#: are 10x5, 100x5, 100x50; CEM-GD has N_init = 15000, N_r = 50). Its results:
+#: docs/results/laptop/README.md.
 LAPTOP: dict[str, Any] = {
     "tasks": ("cartpole-swingup", "halfcheetah"),
     # the paper's five, plus CEM-GD at N_r = 10 and 200 for Figure 4's x-axis
