@@ -318,7 +318,7 @@ class CartPoleSwingUpTask(EnvTask):
     exactly what the environment returns.
 
     Attributes:
-        episode_length: steps of one episode (paper: 100).
+        episode_length: steps of one episode (100, as the paper's other tasks).
         dynamics: the JAX cart-pole and its constants.
     """
 
