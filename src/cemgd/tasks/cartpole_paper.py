@@ -29,6 +29,13 @@ with ``edge = 2.2`` m and ``k = 20``: 1 upright at the centre, 0 hanging down, a
 fading to 0 as the cart nears the track's end. The episode terminates when
 ``|x'| > 2.4`` m; that step's reward counts (the environment's rule and the model
 rollout's), later steps of a terminated environment earn 0.
+
+Where this differs from the authors' code: the action is clipped to ``[-1, 1]`` (their
+environment applies any action; their planner stays in the box); the model rollout
+counts the terminating step's reward, which their planning reward zeroes (at most
+``sigmoid(-4) = 0.018``, the track factor at ``|x| = 2.4``); the state is float32, theirs
+float64; and the model sees ``sin`` and ``cos`` of the angle, where theirs saw the wrapped
+angle itself and the previous action too.
 """
 
 from __future__ import annotations
