@@ -15,7 +15,7 @@ import argparse
 
 from cemgd.experiments.baseline import random_baselines
 
-TASKS = ("cartpole-swingup", "pusher", "halfcheetah", "humanoid-standup")
+TASKS = ("cartpole-paper", "cartpole-swingup", "pusher", "halfcheetah", "humanoid-standup")
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     parser.add_argument("--tasks", default=",".join(TASKS), help="comma-separated task names")
     parser.add_argument("--episodes", type=int, default=20, help="episodes per task")
     parser.add_argument("--episode-length", type=int, default=0,
-                        help="steps per episode (0: the task's, the paper's 100 / 200)")
+                        help="steps per episode (0: the task's)")
     args = parser.parse_args()
     print("| task | episode length | episodes | mean | std | min | max |")
     print("|---|---:|---:|---:|---:|---:|---:|")

@@ -33,7 +33,8 @@ def _transitions(name: str, seed: int = 0) -> dict[str, np.ndarray]:
     task = make_env_task(name)
     env = task.make_env(seed)
     obs, _ = env.reset()
-    out: dict[str, list] = {"obs": [], "action": [], "next_obs": [], "reward": [], "impact": []}
+    out: dict[str, list] = {"obs": [], "action": [], "next_obs": [], "reward": [], "impact": [],
+                            "terminated": []}
     for _ in range(NUM_TRANSITIONS):
         action = env.action_space.sample()
         next_obs, reward, terminated, truncated, info = env.step(action)
@@ -41,6 +42,7 @@ def _transitions(name: str, seed: int = 0) -> dict[str, np.ndarray]:
             out[key].append(value)
         out["reward"].append(reward)
         out["impact"].append(-info.get("reward_impact", 0.0))
+        out["terminated"].append(terminated)
         obs = next_obs
         if terminated or truncated:
             obs, _ = env.reset()
@@ -59,10 +61,12 @@ def _jax_reward(task: EnvTask, data: dict[str, np.ndarray]) -> np.ndarray:
 # ------------------------------------------------------------------------- registry, errors
 PAPER_TASKS = ("cartpole-swingup", "halfcheetah", "humanoid-standup", "pusher")
 CLASSIC_TASKS = ("mountaincar-continuous", "pendulum")
+#: The CEM-GD authors' cart-pole and the PETS paper's (mbrl-lib's) MuJoCo cart-pole.
+REFERENCE_TASKS = ("cartpole-paper", "pets-cartpole")
 
 
 def test_registry_names_and_types():
-    assert set(ENV_TASKS) == {*PAPER_TASKS, *CLASSIC_TASKS}
+    assert set(ENV_TASKS) == {*PAPER_TASKS, *CLASSIC_TASKS, *REFERENCE_TASKS}
     assert "halfcheetah" not in TASKS  # the known-dynamics registry is unchanged
     assert isinstance(make_task("cartpole-swingup"), CartPoleSwingUp)
     for name in NAMES:
@@ -73,6 +77,8 @@ def test_registry_names_and_types():
     # The classic-control tasks keep gymnasium's episode lengths.
     assert make_env_task("pendulum").episode_length == 200
     assert make_env_task("mountaincar-continuous").episode_length == 999
+    assert make_env_task("cartpole-paper").episode_length == 60
+    assert make_env_task("pets-cartpole").episode_length == 200
 
 
 def test_unknown_task_and_argument_and_bad_value_name_the_field():
@@ -120,7 +126,10 @@ def test_shapes_spaces_and_model_io(name):
     assert target.shape == obs.shape
     np.testing.assert_allclose(task.model_output_to_next_obs(obs, target), next_obs, atol=1e-5)
     done = task.termination(obs, jnp.asarray(data["action"]), next_obs)
-    assert done.shape == (NUM_TRANSITIONS,) and done.dtype == bool and not bool(done.any())
+    assert done.shape == (NUM_TRANSITIONS,) and done.dtype == bool
+    # Only cartpole-paper (the cart leaves its track) ends under random actions here.
+    np.testing.assert_array_equal(done, data["terminated"])
+    assert bool(done.any()) == (name == "cartpole-paper")
     # Batched and single calls agree, and the reward is differentiable.
     one = task.reward(obs[3], jnp.asarray(data["action"][3]), next_obs[3])
     assert one.shape == ()
@@ -161,7 +170,8 @@ def test_task_constants_match_the_simulators():
 
 
 # ------------------------------------------------------------------------- reward equivalence
-@pytest.mark.parametrize("name", ["cartpole-swingup", "halfcheetah", "pusher", *CLASSIC_TASKS])
+@pytest.mark.parametrize("name", ["cartpole-swingup", "halfcheetah", "pusher", *CLASSIC_TASKS,
+                                  *REFERENCE_TASKS])
 def test_jax_reward_equals_the_environment_reward(name):
     task = make_env_task(name)
     data = _transitions(name)

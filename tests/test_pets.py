@@ -54,19 +54,21 @@ def test_quick_train_runs_every_task(task: str, tmp_path: Path) -> None:
     config = json.loads((out / "config.json").read_text())
     assert config["task"] == task and config["planner_name"] == "cem-gd"
     episode = config["episode_length"]
-    for row in rows:
+    steps = [int(row["episode_steps"]) for row in rows]
+    for row, n in zip(rows, steps, strict=True):
         assert np.isfinite(float(row["episode_return"]))
-        assert int(row["episode_steps"]) == episode
+        # Only cartpole-paper terminates (its cart may leave the track): then a shorter trial.
+        assert n == episode or (task == "cartpole-paper" and 0 < n < episode)
         assert float(row["plan_ms_mean"]) > 0 and float(row["plan_memory_mb"]) > 0
         assert float(row["rollouts_per_step"]) > 0
-    assert int(rows[1]["env_steps"]) - int(rows[0]["env_steps"]) == episode
-    assert int(rows[0]["env_steps"]) == config["random_steps"] + episode
+    assert int(rows[1]["env_steps"]) - int(rows[0]["env_steps"]) == steps[1]
+    assert int(rows[0]["env_steps"]) == config["random_steps"] + steps[0]
     state = json.loads((out / "checkpoints" / "state.json").read_text())
     assert state["completed"] == 2
     assert (out / "checkpoints" / "model-001.npz").is_file()
     assert not (out / "checkpoints" / "model-000.npz").exists()
     buffer = np.load(out / "checkpoints" / "buffer-001.npz")
-    assert buffer["obs"].shape == (config["random_steps"] + 2 * episode, ENV_TASKS[task]().obs_dim)
+    assert buffer["obs"].shape == (config["random_steps"] + sum(steps), ENV_TASKS[task]().obs_dim)
     if video:
         from PIL import Image
 

@@ -105,8 +105,8 @@ def test_expand_presets_and_precedence(tmp_path: Path) -> None:
     paper = SweepConfig.from_preset("paper")
     specs = sweep.expand(paper, tmp_path)
     assert len(specs) == 4 * 5 * 20
-    assert specs[0].folder == tmp_path / "cartpole-swingup" / "cem-50" / "seed-0"
-    assert specs[0].config == pets.PETSConfig(task="cartpole-swingup", planner="cem-50")
+    assert specs[0].folder == tmp_path / "cartpole-paper" / "cem-50" / "seed-0"
+    assert specs[0].config == pets.PETSConfig(task="cartpole-paper", planner="cem-50")
     assert {s.config.make_planner().config.n_init for s in specs if s.planner == "cem-gd"} == {
         15000}
 

@@ -20,6 +20,7 @@ import argparse
 import os
 import re
 import sys
+import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -64,6 +65,13 @@ class CliParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Flag help wrapped at spaces only, so names such as ``mountaincar-continuous`` stay whole."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 def add_command(sub: Subparsers, name: str, handler: Handler, *, help: str,  # noqa: A002
                 description: str | None = None, epilog: str | None = None,
                 extra: bool = False) -> CliParser:
@@ -79,7 +87,7 @@ def add_command(sub: Subparsers, name: str, handler: Handler, *, help: str,  # n
         extra: accept unknown ``--planner.<setting>`` arguments (in ``ctx.extra``).
     """
     parser = sub.add_parser(name, help=help, description=plain(description or help),
-                            epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+                            epilog=epilog, formatter_class=HelpFormatter)
     parser.set_defaults(handler=handler, accepts_extra=extra)
     return parser
 

@@ -38,7 +38,7 @@ class PETSConfig:
     trials: int = 12
     """Episodes with the learned model (>= 1)."""
     episode_length: int = 0
-    """Steps per episode; 0 takes the task's (paper: 100, pusher 200)."""
+    """Steps per episode; 0 takes the task's (paper: 100, pusher 200, cartpole-paper 60)."""
     random_steps: int = 500
     """Transitions collected with uniform random actions before the first trial (>= 1)."""
     horizon: int = 45

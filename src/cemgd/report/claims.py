@@ -21,7 +21,7 @@ from cemgd.report.tables import order
 from cemgd.report.text import g
 
 HEAVY_TASKS = ("halfcheetah", "humanoid-standup")
-LIGHT_TASKS = ("cartpole-swingup", "pusher")
+LIGHT_TASKS = ("cartpole-paper", "cartpole-swingup", "pusher")
 UNITS = {"return": "", "plan_s": " s", "plan_memory_mb": " MB"}
 
 

@@ -13,7 +13,9 @@ JAX), the tasks the PETS loop learns a model of; :func:`resolve_env_task` (alias
 (any gymnasium environment plus a JAX reward), :func:`register_task`, or an entry
 point in the group ``cemgd.tasks``.
 ``cartpole-swingup`` is in both registries: in ``TASKS`` as the known JAX dynamics, in
-``ENV_TASKS`` as those dynamics behind a gymnasium ``Env``. ``pendulum`` and
+``ENV_TASKS`` as those dynamics behind a gymnasium ``Env``. ``cartpole-paper`` is the
+CEM-GD authors' own cart-pole (JAX dynamics behind a gymnasium ``Env``, with a track and
+termination) and ``pets-cartpole`` the PETS paper's MuJoCo cart-pole. ``pendulum`` and
 ``mountaincar-continuous`` are gymnasium's classic-control tasks with exact JAX
 rewards (drawn with PIL). The gymnasium tasks need ``pip install 'cemgd[mujoco]'``
 only to build their environment.
@@ -28,12 +30,14 @@ from typing import Any
 from cemgd.tasks.barrier2d import Barrier2D
 from cemgd.tasks.base import Task
 from cemgd.tasks.cartpole import CartPoleSwingUp
+from cemgd.tasks.cartpole_paper import CartPolePaper, CartPolePaperEnv, CartPolePaperTask
 from cemgd.tasks.classic import MountainCarContinuous, Pendulum
 from cemgd.tasks.env import CartPoleSwingUpEnv, CartPoleSwingUpTask, EnvTask
 from cemgd.tasks.gymtask import GymnasiumTask, from_gymnasium
 from cemgd.tasks.halfcheetah import HalfCheetah
 from cemgd.tasks.humanoid_standup import HumanoidStandup
 from cemgd.tasks.mujoco_env import MujocoTask
+from cemgd.tasks.pets_cartpole import PetsCartPole, PetsCartPoleEnv
 from cemgd.tasks.pusher import Pusher
 from cemgd.tasks.registry import (
     ENTRY_POINT_GROUP,
@@ -52,8 +56,8 @@ TASKS: dict[str, Callable[..., Task]] = {
     Scaling.name: Scaling,
 }
 
-for _factory in (CartPoleSwingUpTask, HalfCheetah, Pusher, HumanoidStandup, Pendulum,
-                 MountainCarContinuous):
+for _factory in (CartPoleSwingUpTask, CartPolePaperTask, PetsCartPole, HalfCheetah, Pusher,
+                 HumanoidStandup, Pendulum, MountainCarContinuous):
     register_task(_factory.name, _factory)
 
 
@@ -102,6 +106,9 @@ __all__ = [
     "ENV_TASKS",
     "TASKS",
     "Barrier2D",
+    "CartPolePaper",
+    "CartPolePaperEnv",
+    "CartPolePaperTask",
     "CartPoleSwingUp",
     "CartPoleSwingUpEnv",
     "CartPoleSwingUpTask",
@@ -112,6 +119,8 @@ __all__ = [
     "MountainCarContinuous",
     "MujocoTask",
     "Pendulum",
+    "PetsCartPole",
+    "PetsCartPoleEnv",
     "Pusher",
     "Scaling",
     "Task",

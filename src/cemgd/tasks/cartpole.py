@@ -1,4 +1,4 @@
-"""Cart-pole swing-up with known, differentiable dynamics (the paper's Cartpole Swingup).
+"""Cart-pole swing-up with known, differentiable dynamics (classic equations, PETS reward).
 
 The classic cart-pole (Barto, Sutton & Anderson, 1983; the equations of Gym's
 ``CartPole``) with a continuous force, started hanging *down*, rewarded as in the
@@ -36,6 +36,26 @@ import jax.numpy as jnp
 from cemgd.problem import Array
 from cemgd.tasks.base import Task
 from cemgd.validate import check_int, check_nonnegative, check_positive
+
+
+def gym_accelerations(
+    theta: Array, theta_dot: Array, force: Array, *, cart_mass: float, pole_mass: float,
+    half_length: float, gravity: float,
+) -> tuple[Array, Array]:
+    """The cart-pole's ``(x_acc, theta_acc)`` as Gym's ``CartPole`` computes them.
+
+    A uniform rod of ``pole_mass`` and half-length ``half_length`` hinged on a cart of
+    ``cart_mass``; ``theta`` from upright (positive tilts the tip towards ``+x``),
+    ``force`` (N) along ``+x``. Arguments broadcast; scalars in, scalars out.
+    """
+    total = cart_mass + pole_mass
+    sin, cos = jnp.sin(theta), jnp.cos(theta)
+    temp = (force + pole_mass * half_length * theta_dot**2 * sin) / total
+    theta_acc = (gravity * sin - cos * temp) / (
+        half_length * (4.0 / 3.0 - pole_mass * cos**2 / total)
+    )
+    x_acc = temp - pole_mass * half_length * theta_acc * cos / total
+    return x_acc, theta_acc
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,15 +113,9 @@ class CartPoleSwingUp(Task):
     def accelerations(self, obs: Array, force: Array) -> tuple[Array, Array]:
         """``(x_acc, theta_acc)`` at state ``obs: [4]`` under ``force`` (N), both scalars."""
         _, theta, _, theta_dot = obs
-        half = 0.5 * self.pole_length
-        total = self.cart_mass + self.pole_mass
-        sin, cos = jnp.sin(theta), jnp.cos(theta)
-        temp = (force + self.pole_mass * half * theta_dot**2 * sin) / total
-        theta_acc = (self.gravity * sin - cos * temp) / (
-            half * (4.0 / 3.0 - self.pole_mass * cos**2 / total)
-        )
-        x_acc = temp - self.pole_mass * half * theta_acc * cos / total
-        return x_acc, theta_acc
+        return gym_accelerations(theta, theta_dot, force, cart_mass=self.cart_mass,
+                                 pole_mass=self.pole_mass, half_length=0.5 * self.pole_length,
+                                 gravity=self.gravity)
 
     def energy(self, obs: Array) -> Array:
         """Total mechanical energy (J) of ``obs: [..., 4]`` (zero potential at the hinge)."""

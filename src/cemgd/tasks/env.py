@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.problem import Array
+from cemgd.tasks.base import Task
 from cemgd.tasks.cartpole import CartPoleSwingUp
 from cemgd.validate import check_int
 
@@ -223,7 +224,7 @@ class _CheckedEnv(_Wrapper):
 
 # --------------------------------------------------------------------------- cart-pole
 @functools.cache
-def _jitted(dynamics: CartPoleSwingUp) -> tuple[Callable[..., Any], Callable[..., Any]]:
+def _jitted(dynamics: Task) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """``(jit(step), jit(reset))`` of ``dynamics``, once per dynamics object.
 
     A task hands its one ``dynamics`` to every env it makes (``CartPoleSwingUp`` hashes
@@ -241,13 +242,15 @@ class CartPoleSwingUpEnv(_Env):
     never terminates and has no time limit of its own (:meth:`EnvTask.make_env` adds it).
 
     Args:
-        dynamics: the JAX cart-pole (default ``CartPoleSwingUp()``).
+        dynamics: the JAX cart-pole (default ``CartPoleSwingUp()``): a :class:`Task` with a
+            ``pole_length`` (m); a subclass whose observation does not start with
+            ``[x, theta]`` overrides :meth:`pose`.
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array"]}
 
     def __init__(
-        self, dynamics: CartPoleSwingUp | None = None, render_mode: str | None = None,
+        self, dynamics: Task | None = None, render_mode: str | None = None,
         size: int = 240,
     ) -> None:
         _require_gymnasium()
@@ -278,13 +281,18 @@ class CartPoleSwingUpEnv(_Env):
         self._obs, reward = self._step(self._obs, jnp.asarray(action))
         return np.asarray(self._obs, dtype=np.float32), float(reward), False, False, {}
 
+    def pose(self) -> tuple[float, float]:
+        """``(x, theta)`` of the current observation (``theta = 0`` upright), for drawing."""
+        x, theta = np.asarray(self._obs)[:2]
+        return float(x), float(theta)
+
     def render(self) -> np.ndarray | None:
         """The cart and pole as an ``[size, size, 3]`` uint8 frame (``rgb_array`` mode)."""
         if self.render_mode != "rgb_array" or self._obs is None:
             return None
         from PIL import Image, ImageDraw
 
-        x, theta = (float(v) for v in np.asarray(self._obs)[:2])
+        x, theta = self.pose()
         n = self.size
         image = Image.new("RGB", (n, n), (255, 255, 255))
         draw = ImageDraw.Draw(image)
@@ -303,14 +311,14 @@ class CartPoleSwingUpEnv(_Env):
 
 @dataclass(frozen=True, eq=False)
 class CartPoleSwingUpTask(EnvTask):
-    """Cart-pole swing-up (the paper's classic-control version) as an environment task.
+    """Cart-pole swing-up: classic equations, PETS reward, no track limit (cemgd's own).
 
     The "real" simulator is the known JAX dynamics behind :class:`CartPoleSwingUpEnv`;
     the reward is :meth:`CartPoleSwingUp.reward` at ``next_obs`` with the clipped action,
     exactly what the environment returns.
 
     Attributes:
-        episode_length: steps of one episode (paper: 100).
+        episode_length: steps of one episode (100, as the paper's other tasks).
         dynamics: the JAX cart-pole and its constants.
     """
 
