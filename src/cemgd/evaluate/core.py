@@ -245,7 +245,8 @@ def compile_planner(model: FrozenModel, spec: str, quick: bool) -> PlannerRun:
     step, compile_s, memory = compile_plan_step(task, planner, model.config, model.params, state0)
     obs = jnp.zeros((task.obs_dim,), jnp.float32)
     jax.block_until_ready(step(state0, obs, model.params))  # warm-up, not timed
-    return PlannerRun(spec, planner, step, compile_s, memory, state0, make_predictor(model))
+    return PlannerRun(spec, planner, step, compile_s, memory, state0, make_predictor(
+        model.task, model.config, model.params))
 
 
 def planner_label(spec: str, planner: Planner) -> str:

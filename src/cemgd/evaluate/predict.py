@@ -23,32 +23,32 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.pets import Episode
+from cemgd.pets import Episode, PETSConfig
 from cemgd.pets.episode import Predict, model_problem
 from cemgd.report.exploitation import STEP_COLUMNS
-
-if TYPE_CHECKING:
-    from cemgd.evaluate.core import FrozenModel
+from cemgd.tasks import EnvTask
 
 #: Folded into an episode's seed key: the prediction keys are never the planner's.
 PREDICT_STREAM = 7919
 
 
-def make_predictor(model: FrozenModel) -> Callable[[int], Predict]:
+def make_predictor(task: EnvTask, config: PETSConfig, params: Any
+                   ) -> Callable[[int], Predict]:
     """``predictor(seed)`` gives the :data:`cemgd.pets.episode.Predict` of episode
-    ``seed``: ``(step, obs [S], plan [H, A]) -> (predicted, predicted_std)``. The
-    scoring is compiled once (on its first call), whatever the seed."""
-    config = dataclasses.replace(model.config, grad_propagation="mean")
+    ``seed`` on the model ``params`` (normaliser folded in): ``(step, obs [S],
+    plan [H, A]) -> (predicted, predicted_std)``. The scoring is compiled once (on its
+    first call), whatever the seed."""
+    config = dataclasses.replace(config, grad_propagation="mean")
 
     def score(params: Any, obs: jax.Array, plan: jax.Array, key: jax.Array
               ) -> tuple[jax.Array, jax.Array]:
-        problem = model_problem(model.task, params, config)
+        problem = model_problem(task, params, config)
         actions = plan[None]  # [1, H, A]
         mean = problem.rollout(obs, actions, key)[0]
         assert problem.grad_rollout is not None  # grad_propagation="mean" builds it
@@ -62,8 +62,8 @@ def make_predictor(model: FrozenModel) -> Callable[[int], Predict]:
 
         def predict(step: int, obs: jax.Array, plan: jax.Array) -> tuple[float, float]:
             key = jax.random.fold_in(base, step)
-            mean, std = jax.device_get(compiled(model.params, jnp.asarray(obs, jnp.float32),
-                                                plan, key))
+            mean, std = jax.device_get(compiled(params, jnp.asarray(obs, jnp.float32), plan,
+                                                key))
             return float(mean), float(std)
 
         return predict

@@ -148,14 +148,8 @@ def run_episode(
                          "are not saved); give render=False")
     env_seed, key_seed = ((seed, seed) if seed is not None
                           else (run_seed(config, trial, 4), run_seed(config, trial, 5)))
-    state = state0._replace(key=jax.random.key(key_seed))
-    resumed = None if checkpoint is None else _resume(task, env_seed, checkpoint, state)
-    if resumed is None:
-        env = task.make_env(seed=env_seed, render_mode="rgb_array" if render else None)
-        obs, _ = env.reset()
-        progress = Progress()
-    else:
-        env, obs, progress, state = resumed
+    env, obs, progress, state = _start(task, env_seed, checkpoint, render,
+                                       state0._replace(key=jax.random.key(key_seed)))
     steps = task.episode_length
     frames = [_captioned(env.render(), caption(trial, 0, steps, 0.0))] if render else []
     start = time.perf_counter() - progress.seconds
@@ -192,6 +186,18 @@ def run_episode(
     arrays = {k: np.asarray(v) for k, v in progress.record.items()}
     return Episode(**arrays, seconds=time.perf_counter() - start, frames=frames,
                    terminated=bool(terminated))
+
+
+def _start(task: EnvTask, env_seed: int, checkpoint: EpisodeCheckpoint | None, render: bool,
+           state: PlanState) -> tuple[Any, np.ndarray, Progress, PlanState]:
+    """``(env, obs, progress, planner state)``: the episode in ``checkpoint`` resumed, else
+    a fresh one."""
+    resumed = None if checkpoint is None else _resume(task, env_seed, checkpoint, state)
+    if resumed is not None:
+        return resumed
+    env = task.make_env(seed=env_seed, render_mode="rgb_array" if render else None)
+    obs, _ = env.reset()
+    return env, obs, Progress(), state
 
 
 def _resume(task: EnvTask, env_seed: int, checkpoint: EpisodeCheckpoint,
