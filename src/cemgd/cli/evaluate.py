@@ -11,6 +11,13 @@ from cemgd.cli.paths import check_out
 from cemgd.runtime import enable_compilation_cache
 from cemgd.sweep import parse_list
 
+EXPORT_HELP = """Write the final model of a run folder (or that of --trial) as a model folder:
+model.npz (weights and input normaliser, the run's checkpoint byte for byte),
+config.json (the run's configuration) and model.json (task, trial, a hash of the
+weights and normaliser, architecture, source). A few MB at the paper's sizes: commit it,
+and `cemgd evaluate MODEL_DIR ...` reruns any comparison on that model anywhere (the hash
+and architecture are checked before anything is written)."""
+
 
 def register(sub: Subparsers) -> None:
     """Add ``cemgd evaluate``."""
@@ -51,7 +58,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     e = add_command(sub, "export-model", _export,
                     help="a run's frozen model as a small folder `cemgd evaluate` reads",
-                    description=evaluate.export.__doc__)
+                    description=EXPORT_HELP)
     e.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by `cemgd train`")
     e.add_argument("--out", required=True,
                    help="the model folder to write (new or empty): model.npz, config.json, "
