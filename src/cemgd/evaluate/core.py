@@ -1,8 +1,10 @@
 """Every planner on one frozen model: the evaluation, its planners and episodes (no folder).
 
 :class:`EvaluateConfig` says what to evaluate; :func:`load_frozen_model` loads a run's
-model at one trial; :func:`compile_planner` compiles a planner's step on it once, and
-:func:`planner_episodes` plays its episodes, handing each :func:`episode_row` to a writer.
+model at one trial, or a model folder's, and checks it (hash, architecture);
+:func:`compile_planner` compiles a planner's step on it once, and
+:func:`planner_episodes` plays its episodes, handing each :func:`episode_row` (with the
+episode's per-step predicted and realised returns) to a writer.
 """
 
 
