@@ -138,6 +138,9 @@ def test_evaluate_resumes_an_episode_mid_way(run_dir: Path, tmp_path: Path,
     evaluate(config, out, show_progress=False)
     assert _returns(out) == _returns(whole)
     assert not (out / "partial").exists()
+    # the model's predictions of the steps before the kill were kept with the episode
+    steps = {f.name: f.read_text() for f in (whole / "steps").glob("*.csv")}
+    assert steps and {f.name: f.read_text() for f in (out / "steps").glob("*.csv")} == steps
 
 
 def test_train_resumes_its_trial_episode_mid_way(run_dir: Path, tmp_path: Path,

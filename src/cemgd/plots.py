@@ -311,3 +311,33 @@ def return_vs_rollouts(path: str | os.PathLike[str], title: str,
     ax.grid(alpha=0.3)
     _legend_outside(ax)
     _save(fig, path)
+
+
+def predicted_vs_realised(path: str | os.PathLike[str], title: str,
+                          points: Mapping[str, tuple[Sequence[float], Sequence[float]]]
+                          ) -> None:
+    """``cemgd evaluate``: the model's predicted return of each executed plan (x) against
+    the real return over the same steps (y), one colour per planner, with its mean as a
+    large marker; on the dashed diagonal the model was right, below it over-optimistic.
+
+    ``points``: ``{label: (predicted [m], realised [m])}``.
+    """
+    fig, ax = plt.subplots(figsize=(5.2, 4.2))
+    every = []
+    many = sum(len(pred) for pred, _ in points.values()) > 2000
+    for label, (pred, real) in points.items():
+        x, y = np.asarray(pred, float), np.asarray(real, float)
+        colour = planner_colour(label)
+        ax.plot(x, y, ".", ms=2 if many else 5, alpha=0.25 if many else 0.5, color=colour)
+        ax.plot([x.mean()], [y.mean()], "o", ms=8, mec="black", color=colour,
+                label=f"{label} (mean of {x.size} steps)")
+        every += [x, y]
+    lo, hi = float(np.min(np.concatenate(every))), float(np.max(np.concatenate(every)))
+    ax.plot([lo, hi], [lo, hi], "--", color="black", lw=0.8,
+            label="predicted = realised\n(below: the model over-promised)")
+    ax.set_xlabel("predicted return of the plan (model, H steps)")
+    ax.set_ylabel("realised return of the next H steps (environment)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    _legend_outside(ax)
+    _save(fig, path)

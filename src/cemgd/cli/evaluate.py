@@ -11,13 +11,22 @@ from cemgd.cli.paths import check_out
 from cemgd.runtime import enable_compilation_cache
 from cemgd.sweep import parse_list
 
+EXPORT_HELP = """Write the final model of a run folder (or that of --trial) as a model folder:
+model.npz (weights and input normaliser, the run's checkpoint byte for byte),
+config.json (the run's configuration) and model.json (task, trial, a hash of the
+weights and normaliser, architecture, source). A few MB at the paper's sizes: commit it,
+and `cemgd evaluate MODEL_DIR ...` reruns any comparison on that model anywhere (the hash
+and architecture are checked before anything is written)."""
+
 
 def register(sub: Subparsers) -> None:
     """Add ``cemgd evaluate``."""
     p = add_command(sub, "evaluate", _run,
                     help="every planner on one frozen learned model, the same env seeds",
                     description=evaluate.__doc__)
-    p.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by `cemgd train`")
+    p.add_argument("run_dir", metavar="RUN_DIR",
+                   help="a run folder written by `cemgd train`, or a model folder written by "
+                        "`cemgd export-model`")
     p.add_argument("--planners", nargs="+", required=True,
                    help="planners, presets or specs, comma-separated "
                         "(cem-gd,cem-5000,cem-gd:n_replan=10)")
@@ -47,6 +56,15 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--quick", action="store_true",
                    help="shrink every planner and the episodes (a pipeline test)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    e = add_command(sub, "export-model", _export,
+                    help="a run's frozen model as a small folder `cemgd evaluate` reads",
+                    description=EXPORT_HELP)
+    e.add_argument("run_dir", metavar="RUN_DIR", help="a run folder written by `cemgd train`")
+    e.add_argument("--out", required=True,
+                   help="the model folder to write (new or empty): model.npz, config.json, "
+                        "model.json (task, trial, hash)")
+    e.add_argument("--trial", type=int, default=None,
+                   help="trial whose model is exported (default: the run's last)")
 
 
 def _seeds(text: str | None) -> tuple[int, ...] | None:
@@ -70,4 +88,10 @@ def _run(args: argparse.Namespace, ctx: Context) -> int:
     summary = evaluate.evaluate(config, out, show_progress=ctx.progress and not args.no_progress,
                                 cache_dir=ctx.cache_dir)
     print(f"wrote {summary}")
+    return 0
+
+
+def _export(args: argparse.Namespace, ctx: Context) -> int:
+    folder = evaluate.export_model(args.run_dir, check_out(args.out), args.trial)
+    print(f"wrote {folder}")
     return 0

@@ -2,7 +2,10 @@
 
 ``cemgd evaluate RUN_DIR --planners P1,P2,... --episodes N --out DIR`` loads the
 ensemble and normaliser a PETS run (``cemgd train``) saved after trial ``--trial``
-(default: its last), and runs each planner (a name, a preset or a spec such as
+(default: its last), or those of a model folder (``cemgd export-model RUN_DIR --out
+MODEL_DIR``: weights, normaliser, configuration and hash, small enough to commit),
+checks its hash and architecture against the configuration and task, and runs each
+planner (a name, a preset or a spec such as
 ``cem-gd:n_replan=10``) for ``N`` closed-loop episodes on the real environment. Episode
 ``k`` of every planner uses environment seed ``seeds[k]`` (default ``k``) and planner
 key ``seeds[k]``, so planners are compared on the same starts: only the planner changes.
@@ -10,9 +13,14 @@ Each planner's step is compiled once per process, not per episode.
 
 The output folder (locked while in use):
 
-    config.json    what identifies the evaluation (run, trial, quick, episode length)
-    evaluate.json  planners (spec, label, family, resolved settings, code), seeds, hardware
+    config.json    what identifies the evaluation (task, model hash, trial, quick, episode
+                   length): another model into the same folder is refused
+    evaluate.json  planners (spec, label, family, resolved settings, code), seeds, hardware,
+                   the run or model folder and model file as given
     episodes.csv   one row per (planner, episode), appended as each episode ends
+    steps/<planner>-<hash>-<episode>.csv   per step: reward, the model's predicted return
+                   of the plan executed and its spread over the ensemble, the real return
+                   of the next H steps (:mod:`cemgd.evaluate.predict`)
     summary.md     per planner: return, step time, rollouts, memory; paired
                    differences against the reference planner with a paired t CI
     returns.png, return_vs_rollouts.png
@@ -31,6 +39,8 @@ to the same folder. A missing or corrupt run or model, or a damaged output folde
 refused before a byte of the output folder is written.
 
 Modules: :mod:`~cemgd.evaluate.core` (config, model, planners, episodes),
+:mod:`~cemgd.evaluate.predict` (predicted against realised return per step),
+:mod:`~cemgd.evaluate.modelfolder` and :mod:`~cemgd.evaluate.export` (model folders),
 :mod:`~cemgd.evaluate.dispatch` (worker processes, Ray), :mod:`~cemgd.evaluate.driver`
 (:func:`evaluate`: the folder and its one writer).
 """
@@ -52,6 +62,8 @@ from cemgd.evaluate.core import (
 )
 from cemgd.evaluate.dispatch import run_pool, run_ray
 from cemgd.evaluate.driver import describe, evaluate, folder_identity, planner_entries
+from cemgd.evaluate.export import export_model, model_folder_files
+from cemgd.evaluate.predict import make_predictor, realised_returns
 
 __all__ = [
     "QUICK_EPISODE_LENGTH",
@@ -63,14 +75,18 @@ __all__ = [
     "describe",
     "episode_row",
     "evaluate",
+    "export_model",
     "folder_identity",
     "frozen_model",
     "load_frozen_model",
+    "make_predictor",
+    "model_folder_files",
     "planner_entries",
     "planner_episodes",
     "planner_label",
     "play",
     "read_pets_config",
+    "realised_returns",
     "run_pool",
     "run_ray",
 ]

@@ -1,8 +1,10 @@
 """Every planner on one frozen model: the evaluation, its planners and episodes (no folder).
 
 :class:`EvaluateConfig` says what to evaluate; :func:`load_frozen_model` loads a run's
-model at one trial; :func:`compile_planner` compiles a planner's step on it once, and
-:func:`planner_episodes` plays its episodes, handing each :func:`episode_row` to a writer.
+model at one trial, or a model folder's, and checks it (hash, architecture);
+:func:`compile_planner` compiles a planner's step on it once, and
+:func:`planner_episodes` plays its episodes, handing each :func:`episode_row` (with the
+episode's per-step predicted and realised returns) to a writer.
 """
 
 
@@ -22,16 +24,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.models import EnsembleParams, TrainConfig, fold_normalizer, load_model
+from cemgd.evaluate.modelfolder import META_FILE, MODEL_FILE, is_model_folder, read_meta
+from cemgd.evaluate.predict import make_predictor, step_rows
+from cemgd.models import (
+    EnsembleParams,
+    TrainConfig,
+    fold_normalizer,
+    load_model,
+    model_digest,
+)
 from cemgd.pets import (
     Episode,
     EpisodeCheckpoint,
     PETSConfig,
     PlanStep,
+    check_architecture,
     compile_plan_step,
     run_episode,
     upgrade_payload,
 )
+from cemgd.pets.episode import Predict
 from cemgd.planners import Planner
 from cemgd.planners.spec import PlannerSpec, make_planner, quick_config
 from cemgd.problem import Problem
@@ -41,6 +53,8 @@ from cemgd.runtime import console, peak_rss_mb
 from cemgd.tasks import EnvTask
 from cemgd.validate import check_int
 
+#: Key of a row's per-step rows (predicted and realised return of each step's plan).
+STEPS_KEY = "per_step"
 #: Episode length of ``quick`` evaluations (the run's, capped).
 QUICK_EPISODE_LENGTH = 15
 
@@ -118,6 +132,11 @@ class FrozenModel:
     """Ensemble parameters with the normaliser folded in."""
     trial: int
     run_dir: Path
+    """The run folder or model folder, as given (not resolved)."""
+    model_file: Path
+    """The file the weights and normaliser were read from."""
+    digest: str
+    """Hash of the weights and normaliser as stored (:func:`cemgd.models.model_digest`)."""
 
 
 def read_pets_config(run_dir: Path) -> PETSConfig:
@@ -144,16 +163,46 @@ def read_pets_config(run_dir: Path) -> PETSConfig:
 
 def load_frozen_model(run_dir: str | os.PathLike[str], trial: int | None = None,
                       episode_length: int = 0) -> FrozenModel:
-    """The run's model after ``trial`` (default the last completed one).
+    """The model of a run folder after ``trial`` (default the last completed one), or of
+    a model folder (:mod:`cemgd.evaluate.modelfolder`), checked: its hash (a model
+    folder's), its architecture against the configuration and task (another task's
+    model is refused here, naming the model file).
 
     Raises:
-        ValueError: naming the argument or file: not a run folder, no completed trial,
-            ``trial`` not completed or its model not kept, a missing or corrupt model.
+        ValueError: naming the argument or file: not a run or model folder, no completed
+            trial, ``trial`` not completed or its model not kept, a missing or corrupt
+            model, a hash or architecture that does not match.
     """
     path = Path(run_dir)
     if not path.is_dir():
         raise RunError(f"run_dir: {path} is not a folder")
     config = read_pets_config(path)
+    t, model_file, expected = _model_file(path, config, trial)
+    params, normalizer = load_model(model_file)  # ValueError naming the file
+    digest = model_digest(params, normalizer)
+    if expected is not None and digest != expected:
+        raise RunError(f"{model_file}: its weights or normaliser differ from the model "
+                       f"{path / META_FILE} names (hash {digest}, recorded {expected})")
+    task = config.make_task()
+    check_architecture(model_file, config, task, params)
+    if episode_length:
+        task = task.with_episode_length(episode_length)
+    return FrozenModel(config, task, fold_normalizer(params, normalizer), t, path, model_file,
+                       digest)
+
+
+def _model_file(path: Path, config: PETSConfig, trial: int | None
+                ) -> tuple[int, Path, str | None]:
+    """``(trial, model file, recorded hash or None)`` of a model or run folder."""
+    if is_model_folder(path):
+        meta = read_meta(path)
+        if meta["task"] != config.task:
+            raise RunError(f"{path / META_FILE}: a model of {meta['task']}, but "
+                           f"{path / 'config.json'} says {config.task}")
+        if trial is not None and trial != meta["trial"]:
+            raise ValueError(f"trial: {path} is a model folder holding the model of trial "
+                             f"{meta['trial']} only, not {trial}")
+        return meta["trial"], path / MODEL_FILE, meta["model_hash"]
     done = len(read_metrics(path))
     if done == 0:
         raise RunError(f"run_dir: {path} has no completed trial (metrics.csv empty or missing)")
@@ -164,11 +213,7 @@ def load_frozen_model(run_dir: str | os.PathLike[str], trial: int | None = None,
     if not model_file.is_file() and t != done - 1:
         raise ValueError(f"trial: the model of trial {t} was not kept in {path} (a run keeps "
                          f"its last trial's model, {done - 1})")
-    params, normalizer = load_model(model_file)  # ValueError naming the file
-    task = config.make_task()
-    if episode_length:
-        task = task.with_episode_length(episode_length)
-    return FrozenModel(config, task, fold_normalizer(params, normalizer), t, path)
+    return t, model_file, None
 
 
 @dataclass(frozen=True)
@@ -181,6 +226,9 @@ class PlannerRun:
     compile_s: float
     memory_mb: float
     state0: Any
+    predictor: Callable[[int], Predict]
+    """The predicted return of each step's plan, per episode seed
+    (:func:`cemgd.evaluate.predict.make_predictor`)."""
 
 
 def build_planner(spec: str, quick: bool) -> Planner:
@@ -199,7 +247,8 @@ def compile_planner(model: FrozenModel, spec: str, quick: bool) -> PlannerRun:
     step, compile_s, memory = compile_plan_step(task, planner, model.config, model.params, state0)
     obs = jnp.zeros((task.obs_dim,), jnp.float32)
     jax.block_until_ready(step(state0, obs, model.params))  # warm-up, not timed
-    return PlannerRun(spec, planner, step, compile_s, memory, state0)
+    return PlannerRun(spec, planner, step, compile_s, memory, state0, make_predictor(
+        model.task, model.config, model.params))
 
 
 def planner_label(spec: str, planner: Planner) -> str:
@@ -215,21 +264,28 @@ def planner_label(spec: str, planner: Planner) -> str:
 def play(model: FrozenModel, run: PlannerRun, seed: int,
          checkpoint: EpisodeCheckpoint | None = None) -> Episode:
     """One closed-loop episode (:func:`cemgd.pets.run_episode`) with environment seed and
-    planner key ``seed`` (resumed from and saved to ``checkpoint`` when given)."""
+    planner key ``seed`` (resumed from and saved to ``checkpoint`` when given), each
+    step's plan scored on the model (``run.predictor``)."""
     return run_episode(model.task, model.config, model.trial, run.step, model.params,
-                       run.state0, seed=seed, checkpoint=checkpoint)
+                       run.state0, seed=seed, checkpoint=checkpoint,
+                       predict=run.predictor(seed))
 
 
 def episode_checkpoint(partial_dir: Path, model: FrozenModel, spec: str, k: int,
                        seed: int) -> EpisodeCheckpoint:
     """Where episode ``k`` of ``spec`` is kept while it runs:
-    ``PARTIAL_DIR/<spec, file-safe>-<hash of spec>-<k>.npz`` (two specs never share a
-    file), tagged with what the episode is."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec)
-    digest = hashlib.sha256(spec.encode()).hexdigest()[:8]
+    ``PARTIAL_DIR/<spec_stem(spec)>-<k>.npz``, tagged with what the episode is."""
     tag = json.dumps({"planner": spec, "episode": k, "seed": seed, "trial": model.trial,
-                      "length": model.task.episode_length, "task": model.config.task})
-    return EpisodeCheckpoint(partial_dir / f"{name}-{digest}-{k}.npz", tag)
+                      "length": model.task.episode_length, "task": model.config.task,
+                      "model": model.digest})
+    return EpisodeCheckpoint(partial_dir / f"{spec_stem(spec)}-{k}.npz", tag)
+
+
+def spec_stem(spec: str) -> str:
+    """A file name stem of planner ``spec``: its first 40 characters made file-safe and
+    a hash of the whole spec (two specs never share a stem; a long spec stays short)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec)[:40]
+    return f"{name}-{hashlib.sha256(spec.encode()).hexdigest()[:8]}"
 
 
 def episode_row(model: FrozenModel, run: PlannerRun, k: int, seed: int,
@@ -261,6 +317,8 @@ def planner_episodes(config: EvaluateConfig, spec: str, episodes: Sequence[int],
                      partial_dir: Path | None = None) -> None:
     """Compile ``spec`` on the model and ``write`` the row of each of ``episodes``.
 
+    Each row carries the episode's per-step rows under :data:`STEPS_KEY`
+    (:func:`cemgd.evaluate.predict.step_rows`; the writer files them apart).
     With ``partial_dir`` each episode in progress is kept there
     (:func:`episode_checkpoint`), so a killed one resumes mid-way; its file is removed
     once its row is written.
@@ -271,7 +329,9 @@ def planner_episodes(config: EvaluateConfig, spec: str, episodes: Sequence[int],
     for k in episodes:
         keep = None if partial_dir is None else episode_checkpoint(
             partial_dir, model, spec, k, seeds[k])
-        write(episode_row(model, run, k, seeds[k], play(model, run, seeds[k], keep)))
+        episode = play(model, run, seeds[k], keep)
+        row = episode_row(model, run, k, seeds[k], episode)
+        write({**row, STEPS_KEY: step_rows(spec, k, seeds[k], episode, model.config.horizon)})
         if keep is not None:
             keep.remove()
     console().print(f"{spec}: {len(episodes)} episode(s) done")

@@ -18,7 +18,9 @@ from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-from cemgd.evaluate.core import EvaluateConfig, FrozenModel, planner_episodes
+from cemgd.evaluate.core import EvaluateConfig, FrozenModel, frozen_model, planner_episodes
+from cemgd.evaluate.export import model_folder_files
+from cemgd.runs import RunError
 from cemgd.runtime import enable_compilation_cache
 from cemgd.sweep.ray_cluster import cancel_on_interrupt, connect, import_ray
 from cemgd.sweep.worker import die_with_parent, worker_env, write_files
@@ -27,13 +29,18 @@ Write = Callable[[dict[str, Any]], None]
 
 
 def _worker(config: EvaluateConfig, spec: str, episodes: Sequence[int], rows: Any,
-            partial_dir: Path | None) -> None:
-    """A worker process: one planner's episodes, each row sent to the parent as it ends."""
-    planner_episodes(config, spec, episodes, rows.put, partial_dir=partial_dir)
+            partial_dir: Path | None, digest: str | None) -> None:
+    """A worker process: one planner's episodes, each row sent to the parent as it ends,
+    on the model the parent loaded (hash ``digest``) and no other."""
+    model = frozen_model(config)
+    if digest is not None and model.digest != digest:
+        raise RunError(f"{model.model_file}: changed while the evaluation ran (hash "
+                       f"{model.digest}, {digest} when it started)")
+    planner_episodes(config, spec, episodes, rows.put, model, partial_dir=partial_dir)
 
 
 def run_pool(config: EvaluateConfig, todo: Mapping[str, Sequence[int]], write: Write,
-             partial_dir: Path | None = None) -> None:
+             partial_dir: Path | None = None, digest: str | None = None) -> None:
     """One ``spawn`` process per planner (its own peak RSS), ``config.workers`` at a time,
     each dying with this one; only this process writes ``episodes.csv`` (each worker
     keeps its episode in progress in ``partial_dir``, when given)."""
@@ -42,7 +49,8 @@ def run_pool(config: EvaluateConfig, todo: Mapping[str, Sequence[int]], write: W
         rows = manager.Queue()
         with ProcessPoolExecutor(config.workers, mp_context=context, max_tasks_per_child=1,
                                  initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-            futures = [pool.submit(_worker, config, spec, episodes, rows, partial_dir)
+            futures = [pool.submit(_worker, config, spec, episodes, rows, partial_dir,
+                                   digest)
                        for spec, episodes in todo.items() if episodes]
             pending = set(futures)
             while pending and not any(f.done() and f.exception() for f in futures):
@@ -56,10 +64,9 @@ def run_pool(config: EvaluateConfig, todo: Mapping[str, Sequence[int]], write: W
 
 
 def model_files(model: FrozenModel) -> dict[str, bytes]:
-    """What a task needs to load ``model`` on any node: ``config.json``, ``metrics.csv``
-    and the trial's model file (relative path -> bytes)."""
-    names = ("config.json", "metrics.csv", f"checkpoints/model-{model.trial:03d}.npz")
-    return {name: (model.run_dir / name).read_bytes() for name in names}
+    """What a task needs to load ``model`` on any node: its model folder
+    (:func:`cemgd.evaluate.export.model_folder_files`; relative path -> bytes)."""
+    return model_folder_files(model)
 
 
 def ray_task(config: EvaluateConfig, spec: str, episodes: Sequence[int],
@@ -69,10 +76,10 @@ def ray_task(config: EvaluateConfig, spec: str, episodes: Sequence[int],
     enable_compilation_cache(cache_dir)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="cemgd-eval-") as tmp:
-        run = Path(tmp) / "run"
-        write_files(run, files)
-        planner_episodes(dataclasses.replace(config, run_dir=str(run)), spec, episodes,
-                         rows.append)
+        folder = Path(tmp) / "model"
+        write_files(folder, files)
+        planner_episodes(dataclasses.replace(config, run_dir=str(folder), trial=None), spec,
+                         episodes, rows.append)
     return rows
 
 
@@ -108,7 +115,7 @@ def run_ray(config: EvaluateConfig, model: FrozenModel, todo: Mapping[str, Seque
     remote = ray.remote(num_cpus=1, max_retries=0)(ray_task).options(
         runtime_env={"env_vars": worker_env(single_thread=True)})
     files = model_files(model)
-    task_config = dataclasses.replace(config, trial=model.trial, ray=None, workers=0,
+    task_config = dataclasses.replace(config, trial=None, ray=None, workers=0,
                                       tensorboard=False)
     running = {remote.remote(task_config, spec, eps, files, cache_dir): spec
                for spec, eps in jobs.items()}

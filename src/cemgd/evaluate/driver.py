@@ -11,18 +11,22 @@ from pathlib import Path
 from typing import Any
 
 from cemgd.evaluate.core import (
+    STEPS_KEY,
     EvaluateConfig,
     FrozenModel,
     build_planner,
     frozen_model,
     planner_episodes,
     planner_label,
+    spec_stem,
 )
 from cemgd.evaluate.dispatch import run_pool, run_ray
 from cemgd.planners.spec import PlannerSpec
 from cemgd.report.episodes import EPISODES_FILE, EVALUATE_FILE, write_episode_summary
+from cemgd.report.exploitation import STEPS_FOLDER, steps_text
 from cemgd.runs import RunError, StudyFolder, read_json_object, write_atomic
 from cemgd.runs.files import remove_temporaries
+from cemgd.runs.folder import CONFIG_FILE
 from cemgd.runs.tensorboard import TensorBoardWriter, check_tensorboard
 from cemgd.runtime import code_version, hardware_info, progress
 from cemgd.sweep.ray_cluster import check_cluster
@@ -36,10 +40,52 @@ PARTIAL_FOLDER = "partial"
 
 
 def folder_identity(config: EvaluateConfig, model: FrozenModel) -> dict[str, Any]:
-    """What ``config.json`` of the output folder pins (planners and episodes may grow)."""
-    return {"run_dir": str(model.run_dir.resolve()), "task": model.config.task,
-            "trial": model.trial, "quick": config.quick,
-            "episode_length": model.task.episode_length}
+    """What ``config.json`` of the output folder pins (planners and episodes may grow):
+    the task, the model (hash of its weights and normaliser), its trial, ``quick`` and
+    the episode length. Where the model was read from is not pinned (``evaluate.json``
+    records it as given), so the same model from a moved or copied folder resumes."""
+    return {"task": model.config.task, "model": model.digest, "trial": model.trial,
+            "quick": config.quick, "episode_length": model.task.episode_length}
+
+
+def output_identity(out: str | os.PathLike[str], config: EvaluateConfig,
+                    model: FrozenModel) -> dict[str, Any]:
+    """The identity ``out`` is opened with: :func:`folder_identity`, or, for a folder
+    written before models were hashed (its ``config.json`` names ``run_dir`` and no
+    ``model``), that folder's own identity when it names the same run folder and
+    settings (its episodes cannot be checked against the model).
+
+    Raises:
+        RunError: ``out`` holds episodes of another model (naming the model file and
+            the folder's ``config.json``); nothing is written.
+    """
+    new = folder_identity(config, model)
+    file = Path(out) / CONFIG_FILE
+    try:
+        old = read_json_object(file) if Path(out).is_dir() else None
+    except RunError:
+        return new  # StudyFolder refuses it, naming the file
+    if old is None:
+        return new
+    if "model" in old:
+        if old["model"] != new["model"]:
+            raise RunError(
+                f"{model.model_file}: another model (hash {new['model']}) than the one whose "
+                f"episodes {file} records (hash {old['model']}); an evaluation folder holds "
+                "one model's episodes: give another --out")
+        return new
+    legacy = {k: v for k, v in new.items() if k != "model"}
+    if "run_dir" in old and _same_folder(str(old["run_dir"]), model.run_dir):
+        legacy["run_dir"] = old["run_dir"]
+        return legacy
+    return new
+
+
+def _same_folder(recorded: str, given: Path) -> bool:
+    try:
+        return Path(recorded).resolve() == given.resolve()
+    except OSError:
+        return False
 
 
 def planner_entries(config: EvaluateConfig, specs: Sequence[str]) -> list[dict[str, Any]]:
@@ -111,10 +157,11 @@ def describe(config: EvaluateConfig, model: FrozenModel, planners: Sequence[dict
     kept = [p for spec, p in before.items() if spec not in specs]
     seeds = list(dict.fromkeys([*old_config.get("seeds", []), *config.episode_seeds]))
     reference = config.reference or old_config.get("reference") or specs[0]
-    payload = {"config": {**folder_identity(config, model), "reference": reference,
+    payload = {"config": {**folder_identity(config, model), "run_dir": str(model.run_dir),
+                          "model_file": str(model.model_file), "reference": reference,
                           "seeds": seeds, "workers": config.workers, "ray": config.ray},
                "planners": [*kept, *planners], "hardware": hardware_info(),
-               "run_config": json.loads((model.run_dir / "config.json").read_text())}
+               "run_config": json.loads((model.run_dir / CONFIG_FILE).read_text())}
     return json.dumps(payload, indent=1, default=str) + "\n"
 
 
@@ -176,7 +223,7 @@ def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
     specs = list(config.planners)
     entries = planner_entries(config, specs)  # every planner builds before out is made
     keys = ("planner", "episode")
-    with StudyFolder(out, folder_identity(config, model),
+    with StudyFolder(out, output_identity(out, config, model),
                      tables={EPISODES_FILE: keys}) as folder:
         done = folder.done_keys(EPISODES_FILE, keys)  # checked before anything was written
         check_seeds(folder.read(EPISODES_FILE), config)
@@ -189,6 +236,13 @@ def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
             total = bar.add_task("episodes", total=sum(map(len, todo.values())))
 
             def write(row: dict[str, Any]) -> None:
+                row = dict(row)
+                steps = row.pop(STEPS_KEY, None)
+                if steps is not None:  # before its row: a rerun of the episode rewrites it
+                    file = folder.path / STEPS_FOLDER / (
+                        f"{spec_stem(str(row['planner']))}-{row['episode']}.csv")
+                    file.parent.mkdir(exist_ok=True)
+                    write_atomic(file, steps_text(steps))
                 folder.append(EPISODES_FILE, row)
                 tb.add(row)
                 bar.update(total, advance=1, description=f"{row['planner']}: episode "
@@ -196,10 +250,11 @@ def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
 
             partial = folder.path / PARTIAL_FOLDER
             remove_temporaries(partial)  # a killed save's; the folder is locked
+            remove_temporaries(folder.path / STEPS_FOLDER)
             if config.ray is not None:  # a task's node may not see this folder
                 run_ray(config, model, todo, write, cache_dir=cache_dir)
             elif config.workers:
-                run_pool(config, todo, write, partial)
+                run_pool(config, todo, write, partial, model.digest)
             else:
                 for spec in (s for s in specs if todo[s]):
                     planner_episodes(config, spec, todo[spec], write, model, partial)

@@ -7,6 +7,7 @@ folder's :func:`cemgd.runs.write_atomic`) can own the file; :func:`read_npz` rea
 
 from __future__ import annotations
 
+import hashlib
 import os
 import zipfile
 from pathlib import Path
@@ -68,6 +69,17 @@ def model_arrays(params: EnsembleParams, normalizer: Normalizer) -> dict[str, np
         arrays[f"weight_{i}"] = np.asarray(w)
         arrays[f"bias_{i}"] = np.asarray(b)
     return arrays
+
+
+def model_digest(params: EnsembleParams, normalizer: Normalizer) -> str:
+    """A hash of a model's weights and normaliser as stored (every array of
+    :func:`model_arrays`: name, shape, dtype and bytes; no arithmetic, so the same file
+    gives the same hash on any machine): 16 hex digits."""
+    digest = hashlib.sha256()
+    for name, value in sorted(model_arrays(params, normalizer).items()):
+        digest.update(f"{name}{value.shape}{value.dtype}".encode())
+        digest.update(np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def write_model(fh: IO[bytes], params: EnsembleParams, normalizer: Normalizer) -> None:

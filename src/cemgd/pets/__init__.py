@@ -45,7 +45,7 @@ from cemgd.pets.config import (
 )
 from cemgd.pets.episode import Episode, PlanStep, compile_plan_step, model_problem, run_episode
 from cemgd.pets.events import ConsoleEvents, RunEvents
-from cemgd.pets.loop import KINDS, run
+from cemgd.pets.loop import KINDS, check_architecture, run
 from cemgd.pets.resume import EpisodeCheckpoint
 from cemgd.runs import METRIC_COLUMNS, RunError, TrialMetrics
 from cemgd.runtime import peak_rss_mb
@@ -64,6 +64,7 @@ __all__ = [
     "RunError",
     "RunEvents",
     "TrialMetrics",
+    "check_architecture",
     "collect_random",
     "compile_plan_step",
     "config_diff",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,10 @@ Array = jax.Array
 PlanStep = Callable[[PlanState, Array, Any], tuple[Array, PlanState, PlanInfo]]
 #: ``on_step(step, episode return so far, plan ms of the step)``, called after each step.
 OnStep = Callable[[int, float, float], None]
+#: ``predict(step, obs [S], plan [T, A]) -> (predicted return, spread over the ensemble)``
+#: of the plan a step executes (``cemgd evaluate`` records it; see
+#: :mod:`cemgd.evaluate.predict`).
+Predict = Callable[[int, Array, Array], tuple[float, float]]
 
 
 def model_problem(task: EnvTask, params: Any, config: PETSConfig,
@@ -101,8 +106,11 @@ class Episode:
         obs, next_obs: ``[n, S]``; actions: ``[n, A]``; rewards: ``[n]``.
         plan_ms: ``[n]`` wall time of each planning step.
         rollouts, grad_steps: ``[n]`` from ``PlanInfo``; fallback: ``[n]`` bool.
+        predicted, predicted_std: ``[n]`` the model's predicted return of each step's
+            plan and its spread over the ensemble (``predict``; NaN without one).
         seconds: wall time of the episode.
         frames: rendered frames (with ``render=True``).
+        terminated: the environment ended the episode (not the step limit).
     """
 
     obs: np.ndarray
@@ -113,15 +121,18 @@ class Episode:
     rollouts: np.ndarray
     grad_steps: np.ndarray
     fallback: np.ndarray
+    predicted: np.ndarray
+    predicted_std: np.ndarray
     seconds: float
     frames: list[np.ndarray]
+    terminated: bool = False
 
 
 def run_episode(
     task: EnvTask, config: PETSConfig, trial: int, plan_step: PlanStep,
     params: Any, state0: PlanState, render: bool = False,
     on_step: OnStep | None = None, seed: int | None = None,
-    checkpoint: EpisodeCheckpoint | None = None,
+    checkpoint: EpisodeCheckpoint | None = None, predict: Predict | None = None,
 ) -> Episode:
     """One MPC episode of trial ``trial`` (env and planner keys derived from it, or both
     ``seed`` when given: ``cemgd evaluate`` pairs planners on the same seed).
@@ -129,35 +140,35 @@ def run_episode(
     With ``checkpoint`` the episode so far is saved every ``checkpoint.every_s`` seconds
     and an episode found there is resumed (:mod:`cemgd.pets.resume`): it ends as an
     uninterrupted one would, plan times aside; ``on_step`` sees only the steps taken here.
+    ``predict`` (after each plan, outside its timing) records the model's predicted
+    return of the plan and its spread over the ensemble.
     """
     if render and checkpoint is not None:
         raise ValueError("checkpoint: an episode that renders cannot resume (its frames "
                          "are not saved); give render=False")
     env_seed, key_seed = ((seed, seed) if seed is not None
                           else (run_seed(config, trial, 4), run_seed(config, trial, 5)))
-    state = state0._replace(key=jax.random.key(key_seed))
-    resumed = None if checkpoint is None else _resume(task, env_seed, checkpoint, state)
-    if resumed is None:
-        env = task.make_env(seed=env_seed, render_mode="rgb_array" if render else None)
-        obs, _ = env.reset()
-        progress = Progress()
-    else:
-        env, obs, progress, state = resumed
+    env, obs, progress, state = _start(task, env_seed, checkpoint, render,
+                                       state0._replace(key=jax.random.key(key_seed)))
     steps = task.episode_length
     frames = [_captioned(env.render(), caption(trial, 0, steps, 0.0))] if render else []
     start = time.perf_counter() - progress.seconds
+    terminated = False
     for step in range(progress.steps, steps):
         t0 = time.perf_counter()
         actions, state, info = plan_step(state, jnp.asarray(obs, jnp.float32), params)
         # one device-to-host transfer per step (it waits for the step)
         action, info = jax.device_get((actions[0], info))
         plan_ms = (time.perf_counter() - t0) * 1e3
+        predicted = (math.nan, math.nan) if predict is None else predict(step, obs, actions)
         next_obs, reward, terminated, truncated, _ = env.step(action)
         for name, value in (("obs", obs), ("actions", action), ("next_obs", next_obs),
                             ("rewards", reward), ("plan_ms", plan_ms),
                             ("rollouts", int(info.num_rollouts)),
                             ("grad_steps", int(info.grad_steps)),
-                            ("fallback", bool(info.fallback))):
+                            ("fallback", bool(info.fallback)),
+                            ("predicted", float(predicted[0])),
+                            ("predicted_std", float(predicted[1]))):
             progress.record[name].append(value)
         progress.total += float(reward)
         if render:
@@ -173,7 +184,20 @@ def run_episode(
             checkpoint.save(progress, state)
     env.close()
     arrays = {k: np.asarray(v) for k, v in progress.record.items()}
-    return Episode(**arrays, seconds=time.perf_counter() - start, frames=frames)
+    return Episode(**arrays, seconds=time.perf_counter() - start, frames=frames,
+                   terminated=bool(terminated))
+
+
+def _start(task: EnvTask, env_seed: int, checkpoint: EpisodeCheckpoint | None, render: bool,
+           state: PlanState) -> tuple[Any, np.ndarray, Progress, PlanState]:
+    """``(env, obs, progress, planner state)``: the episode in ``checkpoint`` resumed, else
+    a fresh one."""
+    resumed = None if checkpoint is None else _resume(task, env_seed, checkpoint, state)
+    if resumed is not None:
+        return resumed
+    env = task.make_env(seed=env_seed, render_mode="rgb_array" if render else None)
+    obs, _ = env.reset()
+    return env, obs, Progress(), state
 
 
 def _resume(task: EnvTask, env_seed: int, checkpoint: EpisodeCheckpoint,

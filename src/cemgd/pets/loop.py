@@ -198,23 +198,32 @@ def _load(loop: _Loop) -> _Start:
     except ValueError as err:  # a damaged checkpoint is not worth retrying
         raise RunError(str(err)) from None
     if loop.model is None:
-        _check_architecture(folder, config, task, params)
+        check_architecture(folder.file("model"), config, task, params)
     buffer = Buffer.load(folder.file("buffer"), task.obs_dim, task.action_dim,
                          rows=state.rows[-1].env_steps, trials=state.completed)
     return _Start(params, normalizer, buffer, list(state.rows))
 
 
-def _check_architecture(folder: RunFolder, config: PETSConfig, task: EnvTask,
-                        params: EnsembleParams) -> None:
-    """RunError unless the built-in ensemble ``params`` has the config's sizes."""
+def check_architecture(file: str | os.PathLike[str], config: PETSConfig, task: EnvTask,
+                       params: EnsembleParams) -> None:
+    """Refuse a built-in ensemble ``params`` (read from ``file``) whose sizes are not
+    those of ``config`` and ``task``: members, hidden width, layers, and the input and
+    state sizes (a model of another task has other ones). ``train --resume`` and
+    ``evaluate`` both check a loaded model with this.
+
+    Raises:
+        RunError: naming ``file`` and each size that differs.
+    """
     expected = {"num_members": config.num_members, "hidden": config.hidden,
                 "num_layers": config.num_layers,
                 "input_dim": task.model_obs_dim + task.action_dim, "state_dim": task.obs_dim}
     found = model_architecture(params)
     wrong = [f"{k} {found[k]} (config: {v})" for k, v in expected.items() if found[k] != v]
     if wrong:
-        raise RunError(f"{folder.file('model')}: model of another architecture: "
-                       f"{', '.join(wrong)}")
+        task_dims = found["input_dim"] != expected["input_dim"] or (
+            found["state_dim"] != expected["state_dim"])
+        hint = f"; a model of another task than {config.task}?" if task_dims else ""
+        raise RunError(f"{file}: model of another architecture: {', '.join(wrong)}{hint}")
 
 
 def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer) -> tuple[Any, TrialMetrics]:

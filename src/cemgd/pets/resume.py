@@ -30,7 +30,7 @@ from cemgd.runs import remove, write_atomic
 
 #: What an episode records per step (the fields of :class:`cemgd.pets.Episode`).
 RECORD_FIELDS = ("obs", "actions", "next_obs", "rewards", "plan_ms", "rollouts",
-                 "grad_steps", "fallback")
+                 "grad_steps", "fallback", "predicted", "predicted_std")
 
 
 @dataclass

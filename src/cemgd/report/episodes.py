@@ -22,6 +22,7 @@ from cemgd import plots
 from cemgd.planners.spec import PlannerSpec
 from cemgd.report import stats
 from cemgd.report.claims import Samples
+from cemgd.report.exploitation import EXPLOITATION_COLUMNS, evaluation_exploitation
 from cemgd.report.load import mean_std
 from cemgd.report.text import g, md_table, write_csv
 
@@ -174,7 +175,8 @@ def episode_figures(dest: Path, description: Mapping[str, Any],
 
 
 def write_episode_summary(folder: Path) -> Path:
-    """Write ``summary.md``, ``summary.csv`` and the figures of an evaluation; returns
+    """Write ``summary.md``, ``summary.csv`` and the figures of an evaluation (with
+    per-step files, also ``exploitation.csv`` and ``predicted_vs_realised.png``); returns
     ``summary.md``."""
     description, rows = read_evaluation(folder)
     table = summarize(description, rows)
@@ -188,6 +190,10 @@ def write_episode_summary(folder: Path) -> Path:
               f"{cfg.get('episode_length')} steps per episode.", ""]
     lines += summary_lines(description, table)
     lines += [f"![{p.stem}]({p.name})" for p in figures] + [""]
+    over, _, over_lines = evaluation_exploitation(folder, description, rows, folder)
+    if over:
+        write_csv(folder / "exploitation.csv", over, ["task", *EXPLOITATION_COLUMNS])
+        lines += ["## Predicted against realised return", "", *over_lines]
     path = folder / "summary.md"
     path.write_text("\n".join(lines))
     return path

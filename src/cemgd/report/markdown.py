@@ -48,6 +48,9 @@ class SweepContext:
     """The uniform-random policy (``--random-episodes``; empty when not asked for)."""
     plan: Plan | None = None
     """The pre-registered analysis plan, where one was given."""
+    exploitation: list[str] = field(default_factory=list)
+    """Markdown of each evaluation's predicted against realised return (empty: none
+    recorded)."""
 
     @property
     def quick(self) -> bool:
@@ -351,5 +354,7 @@ def sweep_markdown(ctx: SweepContext) -> str:
         lines += tables_lines(ctx.tables["eval_table1"], ctx.tables["eval_table2"], "episodes")
         lines += claims_lines(ctx.tables["eval_claims"], "episodes (paired by episode seed)",
                               "the frozen-model comparison")
+        if ctx.exploitation:
+            lines += ["## Model exploitation on the frozen models", "", *ctx.exploitation]
     lines += footer_lines(ctx.skipped, ctx.files, ctx.dest)
     return "\n".join(lines)

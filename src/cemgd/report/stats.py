@@ -194,6 +194,18 @@ def compare(a: Mapping[Hashable, float], b: Mapping[Hashable, float],
                       float(xa.mean()), float(xb.mean()), se, df)
 
 
+def mean_ci(x: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
+    """The t interval of the mean of ``x [n]`` at ``level`` (NaN for n < 2 unless every
+    value is the same)."""
+    x = np.asarray(x, float)
+    if x.size >= 1 and np.all(x == x[0]):
+        return float(x[0]), float(x[0])
+    if x.size < 2:
+        return math.nan, math.nan
+    return _interval(float(x.mean()), float(x.std(ddof=1)) / math.sqrt(x.size),
+                     float(x.size - 1), level)
+
+
 def p_above(c: Comparison, bound: float) -> float:
     """One-sided p-value of ``H0: true difference <= bound`` against ``> bound``."""
     if c.exact:

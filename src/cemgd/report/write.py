@@ -18,6 +18,7 @@ from cemgd.report.evaluations import (
     load_evaluations,
     time_memory_rows,
 )
+from cemgd.report.exploitation import EXPLOITATION_COLUMNS, evaluation_exploitation
 from cemgd.report.load import RunData, Skipped, load_runs
 from cemgd.report.markdown import SweepContext, sweep_markdown
 from cemgd.report.plan import decide_plan, read_plan
@@ -91,6 +92,25 @@ def _evaluation_tables(ctx: SweepContext) -> None:
         ctx.files.append(ctx.dest / name)
     ctx.files += evaluation_figures(
         ctx.dest, evs, lambda ev: ctx.baselines.floors(baseline.evaluation_cells([ev])))
+    _exploitation(ctx)
+
+
+def _exploitation(ctx: SweepContext) -> None:
+    """Each evaluation's predicted against realised return: ``evaluate_exploitation.csv``,
+    ``<task>_predicted_vs_realised.png`` and the section's lines (nothing when no
+    evaluation recorded them)."""
+    rows: list[dict[str, Any]] = []
+    for ev in ctx.evaluations:
+        table, files, lines = evaluation_exploitation(
+            ctx.root / ev.folder, ev.description, ev.rows, ctx.dest, prefix=ev.prefix)
+        if table:
+            rows += table
+            ctx.files += files
+            ctx.exploitation += [f"### {ev.label} (`{ev.name}`)", "", *lines]
+    if rows:
+        write_csv(ctx.dest / "evaluate_exploitation.csv", rows,
+                  ["task", *EXPLOITATION_COLUMNS])
+        ctx.files.append(ctx.dest / "evaluate_exploitation.csv")
 
 
 def _baselines(ctx: SweepContext, episodes: int) -> None:

@@ -1,0 +1,63 @@
+"""A model folder: one frozen model, small enough to commit, that ``cemgd evaluate`` reads.
+
+``cemgd export-model RUN_DIR --out DIR`` (:func:`cemgd.evaluate.export_model`) writes::
+
+    DIR/model.npz    the ensemble's weights and input normaliser (the run's checkpoint
+                     file, byte for byte: plain arrays, no pickles)
+    DIR/config.json  the run's configuration (task, horizon, particles, model sizes)
+    DIR/model.json   format, task, the trial the model is of, its hash (weights and
+                     normaliser, :func:`cemgd.models.model_digest`), its architecture
+                     and the run it came from (as the command was given it)
+
+``cemgd evaluate DIR ...`` accepts the folder wherever a run folder goes: it checks the
+hash and the architecture before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cemgd.runs import RunError, read_json_object
+
+#: What ``model.json``'s ``format`` says.
+MODEL_FOLDER_FORMAT = "cemgd-model-v1"
+#: The weights and normaliser of a model folder.
+MODEL_FILE = "model.npz"
+#: What a model folder holds besides ``config.json`` and :data:`MODEL_FILE`.
+META_FILE = "model.json"
+_KEYS = {"task": str, "trial": int, "model_hash": str}
+
+
+def is_model_folder(path: Path) -> bool:
+    """``path`` is a model folder (it holds :data:`META_FILE`)."""
+    return (path / META_FILE).is_file()
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """``model.json`` of the model folder ``path``, checked.
+
+    Raises:
+        RunError: naming the file: corrupt, another format, a key missing or of another
+            type.
+    """
+    file = path / META_FILE
+    meta = read_json_object(file)
+    if meta is None:
+        raise RunError(f"{file}: missing")
+    if meta.get("format") != MODEL_FOLDER_FORMAT:
+        raise RunError(f"{file}: not a cemgd model folder (format {meta.get('format')!r}, "
+                       f"expected {MODEL_FOLDER_FORMAT!r})")
+    for key, kind in _KEYS.items():
+        if not isinstance(meta.get(key), kind) or isinstance(meta.get(key), bool):
+            raise RunError(f"{file}: corrupt ({key!r} missing or not a {kind.__name__})")
+    return meta
+
+
+def meta_text(task: str, trial: int, digest: str, architecture: dict[str, Any],
+              source: str) -> str:
+    """The text of ``model.json``."""
+    return json.dumps({"format": MODEL_FOLDER_FORMAT, "task": task, "trial": trial,
+                       "model_hash": digest, "architecture": architecture,
+                       "source": source}, indent=2) + "\n"
