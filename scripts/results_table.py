@@ -190,7 +190,7 @@ def study_tables(study: Path) -> str:
         for row in read_rows(claims, ("claim", "ours", "test", "verdict")):
             verdict = row["verdict"]
             if row.get("n_needed"):
-                verdict += f" (about {row['n_needed']} episodes each would tell)"
+                verdict += f" (about {row['n_needed']} pairs for 80% power)"
             lines.append(f"| {row['claim']} | {row['ours']} | {row['test']} | {verdict} |")
     return "\n".join(lines) + "\n"
 

@@ -134,23 +134,24 @@ def check_samples(samples: Samples, claims: Sequence[Claim] = CLAIMS) -> list[di
                               samples.metric(task, b, claim.metric), claim.lower_is_better)
             if c is None:
                 continue
-            m, basis = claim_margin(claim, c, samples.floors.get(task))
+            m, basis = claim_margin(claim, c, samples.floors.get(task), b)
             results.append(result(claim, task, a, b, c, stats.decide(c, claim.kind, m), basis))
     return results
 
 
-def claim_margin(claim: Claim, c: stats.Comparison, floor: float | None,
+def claim_margin(claim: Claim, c: stats.Comparison, floor: float | None, b: str,
                  fraction: float = stats.MARGIN) -> tuple[float, str]:
-    """``(margin, what it is a fraction of)`` of a claim: of the reference's gain over the
-    uniform-random return ``floor`` for returns (of its magnitude when no floor was
-    measured, and the text says so), of its magnitude for times and memory."""
+    """``(margin, what it is a fraction of)`` of a claim whose reference is planner ``b``:
+    of the reference's gain over the uniform-random return ``floor`` for returns (of its
+    magnitude when no floor was measured, and the text says so), of its magnitude for
+    times and memory."""
     if claim.metric != "return":
-        return stats.margin(c.mean_b, None, fraction), f"{fraction:.0%} of {claim.b}'s"
+        return stats.margin(c.mean_b, None, fraction), f"{fraction:.0%} of {b}'s"
     if floor is None or not math.isfinite(floor):
         return (stats.margin(c.mean_b, None, fraction),
-                f"{fraction:.0%} of |{claim.b}| (no uniform-random return measured)")
+                f"{fraction:.0%} of |{b}| (no uniform-random return measured)")
     return (stats.margin(c.mean_b, floor, fraction),
-            f"{fraction:.0%} of {claim.b}'s gain over uniform random {g(floor)}")
+            f"{fraction:.0%} of {b}'s gain over uniform random {g(floor)}")
 
 
 def result(claim: Claim, task: str, a: str, b: str, c: stats.Comparison,

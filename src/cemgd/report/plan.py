@@ -226,7 +226,7 @@ def decide_plan(plan: Plan, evaluations: Sequence[Evaluation],
         c = stats.compare(a, b)
         if c is None:
             continue
-        m, basis = claim_margin(claim, c, floors.get(pc.task), plan.margin)
+        m, basis = claim_margin(claim, c, floors.get(pc.task), pc.b, plan.margin)
         v = stats.decide(c, pc.kind, m, alpha)
         row = result(claim, pc.task, pc.a, pc.b, c, v, basis, plan.level)
         row.update(status="primary", missing="; ".join(missing_a + missing_b))
