@@ -24,7 +24,7 @@ from cemgd.models import (
     write_model,
 )
 from cemgd.models.io import load_params, write_params
-from cemgd.models.protocol import EnsembleModel, Normalized, check_model
+from cemgd.models.protocol import EnsembleModel, MLPEnsemble, Normalized, check_model
 from cemgd.pets.buffer import Buffer, collect_random, model_data, run_seed
 from cemgd.pets.config import PETSConfig, config_diff, config_payload
 from cemgd.pets.episode import Episode, PlanStep, compile_plan_step, run_episode, write_gif
@@ -230,6 +230,7 @@ def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer) -> tuple[Any, T
         folded, plan_model, write = fold_normalizer(params, normalizer), None, write_model
     else:
         folded, plan_model, write = (params, normalizer), Normalized(loop.model), write_params
+    folded = elite_members(folded, report.member_mse, config.num_elites, plan_model)
     if loop.plan_step is None:
         events.phase(trial, "compiling")
         loop.plan_step, loop.compile_s, loop.memory_mb = compile_plan_step(
@@ -249,6 +250,17 @@ def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer) -> tuple[Any, T
         "buffer": buffer.write,
     })
     return params, row
+
+
+def elite_members(params: Any, scores: np.ndarray, num_elites: int,
+                  model: EnsembleModel | None = None) -> Any:
+    """The ``num_elites`` members of ``params`` with the lowest ``scores: [E]`` (ties: the
+    lower index first), in member order; all of them with ``num_elites = 0``."""
+    if num_elites == 0:
+        return params
+    model = MLPEnsemble() if model is None else model
+    elites = np.sort(np.argsort(np.asarray(scores), kind="stable")[:num_elites])
+    return model.take_members(params, jnp.asarray(elites, jnp.int32))
 
 
 def _metrics(loop: _Loop, trial: int, episode: Episode, env_steps: int, report: Any
