@@ -220,18 +220,23 @@ def by_row(
     else:
         noise = jnp.zeros((horizon, 0), jnp.float32)
     total = members * per_member
-    perms = (jax.vmap(lambda k: jax.random.permutation(k, total))(
-        jax.random.split(draw_key, horizon)) if ts1 else jnp.zeros((horizon, 0), jnp.int32))
+    if ts1:  # [T, 2, total]: each step's permutation and its inverse
+        perm = jax.vmap(lambda k: jax.random.permutation(k, total))(
+            jax.random.split(draw_key, horizon))
+        inverse = jax.vmap(lambda p: jnp.zeros_like(p).at[p].set(jnp.arange(total)))(perm)
+        perms = jnp.stack([perm, inverse], axis=1)
+    else:
+        perms = jnp.zeros((horizon, 0), jnp.int32)
 
     def step(carry: tuple, inputs: tuple[Array, Array, Array]) -> tuple[tuple, Array]:
         x, done = carry
-        a_t, noise_t, perm = inputs
+        a_t, noise_t, perm_t = inputs
         if ts1:  # rows perm[e * M: (e + 1) * M] go to member e, then back to their places
             shape = (members, per_member, -1)
+            perm, inverse = perm_t[0], perm_t[1]
             mean, logvar = dyn.predict(
                 params, x.reshape(total, state_dim)[perm].reshape(shape),
                 a_t.reshape(total, action_dim)[perm].reshape(shape))
-            inverse = jnp.argsort(perm)
             mean, logvar = (v.reshape(total, state_dim)[inverse].reshape(x.shape)
                             for v in (mean, logvar))
         else:
