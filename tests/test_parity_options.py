@@ -17,7 +17,7 @@ from cemgd.models.score import validation_mse
 from cemgd.models.train import _cache_key, _compiled
 from cemgd.pets import PETSConfig
 from cemgd.pets.config import config_diff, config_payload, quick
-from cemgd.pets.loop import elite_members
+from cemgd.pets.loop import elite_indices
 from cemgd.planners import make_planner
 from cemgd.planners.cem import cem_stage
 from cemgd.problem import Problem
@@ -92,21 +92,20 @@ def test_elites_are_the_best_members_and_the_rollout_uses_only_them():
     last = jnp.where(bad, jnp.nan, params.biases[-1])  # members 1 and 4 predict NaN
     params = params._replace(biases=(*params.biases[:-1], last))
     scores = np.asarray([0.3, np.nan, 0.1, 0.2, np.nan])
-    elites = elite_members(params, scores, 3)
-    np.testing.assert_array_equal(np.asarray(elites.weights[0]),
-                                  np.asarray(params.weights[0][jnp.asarray([0, 2, 3])]))
+    np.testing.assert_array_equal(elite_indices(scores, 3), [0, 2, 3])
+    assert elite_indices(scores, 0) is None
+    elites = MLPEnsemble().take_members(params, jnp.asarray(elite_indices(scores, 3)))
+
     def reward(o, a, n):
         return n[..., 0]
 
     acts = jnp.zeros((4, 6, A))
-    for prop in ("ts1", "tsinf"):
-        ret = make_rollout(elites, reward, 6, propagation=prop)(jnp.zeros(S), acts,
-                                                              jax.random.key(0))
-        assert np.all(np.isfinite(np.asarray(ret)))
+    ret = make_rollout(elites, reward, 6, propagation="ts1")(jnp.zeros(S), acts,
+                                                            jax.random.key(0))
+    assert np.all(np.isfinite(np.asarray(ret)))
     full = make_rollout(params, reward, 6, propagation="ts1")(jnp.zeros(S), acts,
                                                              jax.random.key(0))
     assert not np.all(np.isfinite(np.asarray(full)))
-    assert elite_members(params, scores, 0) is params
 
 
 def test_num_elites_is_checked_and_quick_keeps_it_valid():
@@ -173,3 +172,20 @@ def test_cem_gd_return_mean_starts_the_gradient_stage_from_the_mean():
                                rtol=1e-6)
     np.testing.assert_array_equal(np.asarray(without.actions),
                                   np.asarray(found.top_actions[0]))
+
+
+@pytest.mark.slow
+def test_a_run_plans_with_its_elites_and_evaluate_loads_them(tmp_path):
+    from cemgd.evaluate.core import load_frozen_model
+    from cemgd.models.io import load_elites
+    from cemgd.pets import run
+
+    config = dataclasses.replace(
+        quick(PETSConfig(task="pendulum", planner="cem-50")), trials=1, episode_length=3,
+        num_members=3, num_elites=2)
+    run(config, tmp_path / "run", show_progress=False)
+    model_file = tmp_path / "run" / "checkpoints" / "model-000.npz"
+    elites = load_elites(model_file)
+    assert elites is not None and len(elites) == 2 and list(elites) == sorted(set(elites))
+    frozen = load_frozen_model(tmp_path / "run")
+    assert frozen.params.weights[0].shape[0] == 2

@@ -23,6 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.models import EnsembleParams, TrainConfig, fold_normalizer, load_model
+from cemgd.models.io import load_elites
+from cemgd.models.protocol import MLPEnsemble
 from cemgd.pets import (
     Episode,
     EpisodeCheckpoint,
@@ -165,6 +167,9 @@ def load_frozen_model(run_dir: str | os.PathLike[str], trial: int | None = None,
         raise ValueError(f"trial: the model of trial {t} was not kept in {path} (a run keeps "
                          f"its last trial's model, {done - 1})")
     params, normalizer = load_model(model_file)  # ValueError naming the file
+    elites = load_elites(model_file)  # the members the run planned with (None: all)
+    if elites is not None:
+        params = MLPEnsemble().take_members(params, jnp.asarray(elites))
     task = config.make_task()
     if episode_length:
         task = task.with_episode_length(episode_length)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -230,7 +231,11 @@ def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer) -> tuple[Any, T
         folded, plan_model, write = fold_normalizer(params, normalizer), None, write_model
     else:
         folded, plan_model, write = (params, normalizer), Normalized(loop.model), write_params
-    folded = elite_members(folded, report.member_mse, config.num_elites, plan_model)
+    elites = elite_indices(report.member_mse, config.num_elites)
+    if elites is not None:
+        folded = (plan_model or MLPEnsemble()).take_members(folded, jnp.asarray(elites))
+        if loop.model is None:
+            write = functools.partial(write_model, elites=elites)
     if loop.plan_step is None:
         events.phase(trial, "compiling")
         loop.plan_step, loop.compile_s, loop.memory_mb = compile_plan_step(
@@ -252,15 +257,12 @@ def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer) -> tuple[Any, T
     return params, row
 
 
-def elite_members(params: Any, scores: np.ndarray, num_elites: int,
-                  model: EnsembleModel | None = None) -> Any:
-    """The ``num_elites`` members of ``params`` with the lowest ``scores: [E]`` (ties: the
-    lower index first), in member order; all of them with ``num_elites = 0``."""
+def elite_indices(scores: np.ndarray, num_elites: int) -> np.ndarray | None:
+    """The ``num_elites`` members with the lowest ``scores: [E]`` (NaN last, ties: the lower
+    index first), in member order, ``[num_elites]``; ``None`` (every member) for 0."""
     if num_elites == 0:
-        return params
-    model = MLPEnsemble() if model is None else model
-    elites = np.sort(np.argsort(np.asarray(scores), kind="stable")[:num_elites])
-    return model.take_members(params, jnp.asarray(elites, jnp.int32))
+        return None
+    return np.sort(np.argsort(np.asarray(scores), kind="stable")[:num_elites])
 
 
 def _metrics(loop: _Loop, trial: int, episode: Episode, env_steps: int, report: Any
