@@ -63,7 +63,7 @@ class TrainConfig:
     learning_rate: float = 1e-3
     """Adam step size (> 0)."""
     weight_decay: float = 5e-5
-    """L2 decay added to the weight-matrix gradients before Adam (>= 0; not biases)."""
+    """L2 decay added to the weight-matrix gradients before Adam (>= 0; see decay_biases)."""
     decay_biases: bool = False
     """Apply weight_decay to every bias too (torch Adam's weight_decay, as mbrl-lib does)."""
     val_fraction: float = 0.1
@@ -75,8 +75,7 @@ class TrainConfig:
     bound_coef: float = 0.01
     """Weight of the log-variance bound penalty ``sum max_logvar - sum min_logvar`` (>= 0)."""
     learn_logvar_bounds: bool = True
-    """Learn the log-variance bounds with their penalty; False fixes them at 0.5 and -10
-    (mbrl-lib's default)."""
+    """Learn the log-variance bounds with their penalty (False: fixed at 0.5 and -10, mbrl-lib)."""
     activation: str = "silu"
     """Activation the ensemble was built with (a name in ``ACTIVATIONS``)."""
     seed: int = 0
