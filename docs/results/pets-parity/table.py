@@ -93,7 +93,7 @@ def figure(data: dict[str, dict[int, Run]], path: Path) -> None:
         ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.15)
     ax.set_xlabel("trial")
     ax.set_ylabel("episode return")
-    ax.set_title("cemgd PETS on pets-cartpole: mbrl-lib's choices switched on")
+    ax.set_title("cemgd PETS with mbrl-lib's choices (mean ± std across seeds)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper left")
     fig.tight_layout()
