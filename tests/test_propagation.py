@@ -125,9 +125,26 @@ def test_ts1_keeps_every_member_busy_and_mixes_particles():
     assert float(mixed[0]) < float(fixed[0]) - 1.0  # mixing members shrinks the spread
 
 
-def test_ts1_rejects_row_assignment(params):
-    with pytest.raises(ValueError, match="propagation: 'ts1' needs assignment='particle'"):
-        make_rollout(params, reward, 2, propagation="ts1", assignment="row")
+def test_ts1_row_balances_members_over_all_rows_and_keeps_each_rows_state(params):
+    """assignment='row': each step every member serves exactly 1/E of all rows (mbrl-lib's
+    layout), not of each sequence's particles; a row's state never moves to another row."""
+    deltas = np.zeros((E, S), np.float32)
+    deltas[:, 0] = [1.0, 2.0, 4.0]
+    obs, acts, key = jnp.zeros(S), jnp.zeros((4, T, A)), jax.random.key(5)
+    ts1 = make_rollout(constant_ensemble(deltas), progress, 2 * E, sample=False,
+                       propagation="ts1", assignment="row")(obs, acts, key)
+    np.testing.assert_allclose(float(jnp.mean(ts1)), T * deltas[:, 0].mean(), rtol=1e-5)
+    assert np.ptp(np.asarray(ts1)) > 0.1  # a sequence's particles are not balanced
+    other = make_rollout(constant_ensemble(deltas), progress, 2 * E, sample=False,
+                         propagation="ts1", assignment="row")(obs, acts, jax.random.key(6))
+    assert not np.allclose(np.asarray(ts1), np.asarray(other))  # the draws follow the key
+    # identical members: TS1 must equal TS-inf exactly, however the rows are permuted
+    same = copies_of_member_0(params)
+    acts = actions_batch(5)
+    row_ts1 = make_rollout(same, reward, 3, False, propagation="ts1", assignment="row")
+    row_inf = make_rollout(same, reward, 3, False, assignment="row")
+    np.testing.assert_allclose(np.asarray(row_ts1(jnp.full((S,), 0.3), acts, key)),
+                               np.asarray(row_inf(jnp.full((S,), 0.3), acts, key)), rtol=1e-5)
 
 
 # ---- expectation -------------------------------------------------------------------

@@ -33,6 +33,8 @@ from cemgd.models import (
     load_model,
     model_digest,
 )
+from cemgd.models.io import load_elites
+from cemgd.models.protocol import MLPEnsemble
 from cemgd.pets import (
     Episode,
     EpisodeCheckpoint,
@@ -185,6 +187,9 @@ def load_frozen_model(run_dir: str | os.PathLike[str], trial: int | None = None,
                        f"{path / META_FILE} names (hash {digest}, recorded {expected})")
     task = config.make_task()
     check_architecture(model_file, config, task, params)
+    elites = load_elites(model_file)  # the members the run planned with (None: all)
+    if elites is not None:
+        params = MLPEnsemble().take_members(params, jnp.asarray(elites))
     if episode_length:
         task = task.with_episode_length(episode_length)
     return FrozenModel(config, task, fold_normalizer(params, normalizer), t, path, model_file,

@@ -33,13 +33,8 @@ from cemgd.models.normalizer import (
 )
 from cemgd.models.protocol import EnsembleModel, MLPEnsemble, Normalized, StackedEnsemble
 from cemgd.models.rollout import RewardFn, make_rollout
-from cemgd.models.train import (
-    TrainConfig,
-    TrainReport,
-    gaussian_nll,
-    train_ensemble,
-    validation_mse,
-)
+from cemgd.models.score import validation_mse
+from cemgd.models.train import TrainConfig, TrainReport, gaussian_nll, train_ensemble
 
 __all__ = [
     "ACTIVATIONS",

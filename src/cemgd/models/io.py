@@ -82,9 +82,23 @@ def model_digest(params: EnsembleParams, normalizer: Normalizer) -> str:
     return digest.hexdigest()[:16]
 
 
-def write_model(fh: IO[bytes], params: EnsembleParams, normalizer: Normalizer) -> None:
-    """Write params and normaliser as ``.npz`` into the open binary file ``fh``."""
-    np.savez(fh, **model_arrays(params, normalizer))
+def write_model(fh: IO[bytes], params: EnsembleParams, normalizer: Normalizer,
+                elites: np.ndarray | None = None) -> None:
+    """Write params and normaliser as ``.npz`` into the open binary file ``fh``; with
+    ``elites`` (member indices ``[K]``) also the members to plan with (:func:`load_elites`)."""
+    extra = {} if elites is None else {"elites": np.asarray(elites, np.int64)}
+    np.savez(fh, **model_arrays(params, normalizer), **extra)
+
+
+def load_elites(path: str | os.PathLike[str]) -> np.ndarray | None:
+    """The members to plan with that :func:`write_model` stored in ``path`` (``[K]``), or
+    ``None`` when it stored none (plan with every member).
+
+    Raises:
+        ValueError: naming ``path``, if the file is missing or damaged.
+    """
+    f = read_npz(path, "model")
+    return None if "elites" not in f else np.asarray(f["elites"], np.int64)
 
 
 def save_model(

@@ -191,9 +191,13 @@ def step_noise(key: Array, t: Array, shape: tuple[int, ...]) -> Array:
 
 def by_row(
     params: Params, dyn: Dynamics, obs: Array, actions: Array, key: Array,
-    particles: int, sample: bool, unroll: int,
+    particles: int, sample: bool, unroll: int, ts1: bool = False,
 ) -> Array:
-    """Returns ``[P, B]``; row ``r = b * P + p`` -> member ``r % E``; own noise per row."""
+    """Returns ``[P, B]``; row ``r = b * P + p`` -> member ``r % E``; own noise per row.
+
+    With ``ts1`` every step permutes the ``E * M`` (padded) rows at random and member
+    ``e`` predicts for the rows the permutation puts in block ``e`` (``M`` each).
+    """
     batch, horizon, action_dim = actions.shape
     state_dim = obs.shape[0]
     members = dyn.model.num_members(params)
@@ -206,21 +210,40 @@ def by_row(
     # row r -> (slot r // E, member r % E); scan wants time first: [T, E, M, A].
     a = jnp.transpose(a.reshape(per_member, members, horizon, action_dim), (2, 1, 0, 3))
     x0 = jnp.broadcast_to(obs, (members, per_member, state_dim))
+    noise_key, draw_key = jax.random.split(key) if ts1 else (key, key)
     if sample:
-        noise = jax.random.normal(key, (horizon, members, per_member, state_dim), jnp.float32)
+        noise = jax.random.normal(noise_key, (horizon, members, per_member, state_dim),
+                                  jnp.float32)
     else:
         noise = jnp.zeros((horizon, 0), jnp.float32)
+    total = members * per_member
+    if ts1:  # [T, 2, total]: each step's permutation and its inverse
+        perm = jax.vmap(lambda k: jax.random.permutation(k, total))(
+            jax.random.split(draw_key, horizon))
+        inverse = jax.vmap(lambda p: jnp.zeros_like(p).at[p].set(jnp.arange(total)))(perm)
+        perms = jnp.stack([perm, inverse], axis=1)
+    else:
+        perms = jnp.zeros((horizon, 0), jnp.int32)
 
-    def step(carry: tuple, inputs: tuple[Array, Array]) -> tuple[tuple, Array]:
+    def step(carry: tuple, inputs: tuple[Array, Array, Array]) -> tuple[tuple, Array]:
         x, done = carry
-        a_t, noise_t = inputs
-        mean, logvar = dyn.predict(params, x, a_t)
+        a_t, noise_t, perm_t = inputs
+        if ts1:  # rows perm[e * M: (e + 1) * M] go to member e, then back to their places
+            shape = (members, per_member, -1)
+            perm, inverse = perm_t[0], perm_t[1]
+            mean, logvar = dyn.predict(
+                params, x.reshape(total, state_dim)[perm].reshape(shape),
+                a_t.reshape(total, action_dim)[perm].reshape(shape))
+            mean, logvar = (v.reshape(total, state_dim)[inverse].reshape(x.shape)
+                            for v in (mean, logvar))
+        else:
+            mean, logvar = dyn.predict(params, x, a_t)
         delta = mean + jnp.exp(0.5 * logvar) * noise_t if sample else mean
         next_x, reward, done = dyn.advance(x, a_t, delta, done)
         return (next_x, done), reward
 
     init = (x0, dyn.no_done((members, per_member)))
-    _, rewards = dyn.scan(step, init, (a, noise), unroll)  # [T, E, M]
+    _, rewards = dyn.scan(step, init, (a, noise, perms), unroll)  # [T, E, M]
     per_row = jnp.transpose(jnp.sum(rewards, axis=0)).reshape(per_member * members)[:rows]
     return jnp.swapaxes(per_row.reshape(batch, particles), 0, 1)  # [P, B]
 

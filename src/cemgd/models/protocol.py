@@ -115,7 +115,10 @@ class MLPEnsemble:
 
     Attributes: ``members``, ``hidden``, ``num_layers``, ``activation`` as in
     :func:`~cemgd.models.ensemble.init_ensemble`; ``bound_coef`` weighs the
-    log-variance bound penalty ``sum max_logvar - sum min_logvar``.
+    log-variance bound penalty ``sum max_logvar - sum min_logvar``; with
+    ``learn_bounds=False`` the bounds get no gradient and no penalty (they keep their
+    initial values when trained); ``decay_biases`` puts the biases under weight decay
+    beside the weight matrices.
     """
 
     members: int = 5
@@ -124,6 +127,8 @@ class MLPEnsemble:
     activation: str = "silu"
     bound_coef: float = 0.01
     name: str = "mlp"
+    learn_bounds: bool = True
+    decay_biases: bool = False
 
     def __post_init__(self) -> None:
         _activation(self.activation)
@@ -135,6 +140,9 @@ class MLPEnsemble:
 
     def predict(self, params: EnsembleParams, inputs: Array) -> tuple[Array, Array]:
         empty = inputs[..., :0]  # ensemble_apply concatenates obs and actions
+        if not self.learn_bounds:  # fixed bounds: no gradient reaches them
+            params = params._replace(max_logvar=jax.lax.stop_gradient(params.max_logvar),
+                                     min_logvar=jax.lax.stop_gradient(params.min_logvar))
         return ensemble_apply(params, inputs, empty, self.activation)
 
     def num_members(self, params: EnsembleParams) -> int:
@@ -145,12 +153,15 @@ class MLPEnsemble:
                                biases=tuple(b[members] for b in params.biases))
 
     def penalty(self, params: EnsembleParams) -> Array:
+        if not self.learn_bounds:
+            return jnp.zeros((), jnp.float32)
         return self.bound_coef * (jnp.sum(params.max_logvar) - jnp.sum(params.min_logvar))
 
     def decay_mask(self, params: EnsembleParams) -> EnsembleParams:
-        """The weight matrices only (not biases or log-variance bounds)."""
+        """The weight matrices of every layer, and the biases with ``decay_biases`` (never
+        the log-variance bounds)."""
         return EnsembleParams(weights=tuple(True for _ in params.weights),
-                              biases=tuple(False for _ in params.biases),
+                              biases=tuple(self.decay_biases for _ in params.biases),
                               max_logvar=False, min_logvar=False)
 
 

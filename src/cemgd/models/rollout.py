@@ -29,8 +29,10 @@ Propagation (``propagation``, PETS Sec. 4):
 ``"tsinf"`` (default)
     A particle keeps one member for the whole horizon (TS-infinity).
 ``"ts1"``
-    Every particle re-draws its member at every step (TS1); needs
-    ``assignment="particle"``. With ``P >= E`` the ``Q * E`` particle slots
+    Every particle re-draws its member at every step (TS1). Under
+    ``assignment="row"`` each step permutes all ``B * P`` rows (padded) by one random
+    permutation and hands them to the members in equal blocks (mbrl-lib's layout).
+    Under ``assignment="particle"``, with ``P >= E`` the ``Q * E`` particle slots
     (``Q = ceil(P / E)``, member ``e`` serving slots ``e * Q .. e * Q + Q - 1``) are
     shuffled by one random permutation per step, drawn from ``key`` and shared by all
     sequences: a cheap gather of the states before the model call, so each member
@@ -57,13 +59,13 @@ Giving rows to members (``assignment``, for ``"tsinf"`` and ``"ts1"``):
     are rolled out and dropped.
 
 ``"row"``
-    Row ``r = b * P + p`` of the ``B * P`` rows uses member ``r % E`` with its own
-    noise; ``B * P`` is padded up to a multiple of ``E`` with zero-action rows that
-    are rolled out and dropped. Every member does an equal share of the rows, but
-    unless ``P % E == 0`` the member a sequence gets depends on its index, and the
-    noise always depends on its index and the padded batch size: the same sequence
-    can score differently in another batch even under the same key, so CEM-GD's
-    line search then compares unpaired returns.
+    Row ``r = b * P + p`` of the ``B * P`` rows uses member ``r % E`` (under
+    ``"tsinf"``; ``"ts1"``: see above) with its own noise; ``B * P`` is padded up to
+    a multiple of ``E`` with zero-action rows that are rolled out and dropped. Every
+    member does an equal share of the rows, but unless ``P % E == 0`` the member a
+    sequence gets depends on its index, and the noise always depends on its index and
+    the padded batch size: the same sequence can score differently in another batch
+    even under the same key, so CEM-GD's line search then compares unpaired returns.
 
 Both do the same matmul FLOPs per row (``"row"`` adds up to ``E - 1`` pad rows), but
 small batches are latency-bound and XLA's CPU batched matmul (``E > 1`` members) is
@@ -96,6 +98,7 @@ Array = jax.Array
 Assignment = Literal["particle", "row"]
 Propagation = Literal["tsinf", "ts1", "expectation"]
 PROPAGATIONS = ("tsinf", "ts1", "expectation")
+ASSIGNMENTS = ("particle", "row")
 
 
 def make_rollout(
@@ -144,8 +147,8 @@ def make_rollout(
 
     Raises:
         ValueError: ``num_particles`` < 1, a function argument not callable, an
-            unknown activation, assignment or propagation, ``"ts1"`` with
-            ``assignment="row"``, or a ``model`` without the protocol's methods.
+            unknown activation, assignment or propagation, or a ``model`` without the
+            protocol's methods.
     """
     _check(reward_fn, num_particles, activation, assignment, unroll, propagation, input_fn,
            output_fn, termination_fn, model)
@@ -213,7 +216,8 @@ def ensemble_rollout(
         returns = by_particle(params, dyn, obs, actions, key, num_particles, sample,
                                propagation == "ts1", unroll)
     else:
-        returns = by_row(params, dyn, obs, actions, key, num_particles, sample, unroll)
+        returns = by_row(params, dyn, obs, actions, key, num_particles, sample, unroll,
+                         propagation == "ts1")
     # returns: [P, B]
     return jnp.swapaxes(returns, 0, 1) if per_particle else jnp.mean(returns, axis=0)
 
@@ -273,11 +277,9 @@ def _check(
         _activation(activation)
     else:
         check_model(model)
-    if assignment not in ("particle", "row"):
+    if assignment not in ASSIGNMENTS:
         raise ValueError(f"assignment: expected 'particle' or 'row', got {assignment!r}")
     if propagation not in PROPAGATIONS:
         raise ValueError(f"propagation: expected one of {PROPAGATIONS}, got {propagation!r}")
-    if propagation == "ts1" and assignment != "particle":
-        raise ValueError("propagation: 'ts1' needs assignment='particle', got assignment='row'")
     if isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1:
         raise ValueError(f"unroll: expected an int >= 1, got {unroll!r}")

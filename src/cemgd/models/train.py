@@ -46,6 +46,7 @@ from cemgd.models.data import ModelData, Transitions, bucket_size, check_data, p
 from cemgd.models.ensemble import EnsembleParams, _activation
 from cemgd.models.normalizer import Normalizer, normalize_inputs
 from cemgd.models.protocol import EnsembleModel, MLPEnsemble, check_model, output_size
+from cemgd.models.score import mean_mse, member_mse
 from cemgd.validate import check_int, check_nonnegative, check_positive, check_range
 
 Array = jax.Array
@@ -62,7 +63,9 @@ class TrainConfig:
     learning_rate: float = 1e-3
     """Adam step size (> 0)."""
     weight_decay: float = 5e-5
-    """L2 decay added to the weight-matrix gradients before Adam (>= 0; not biases)."""
+    """L2 decay added to the weight-matrix gradients before Adam (>= 0; see decay_biases)."""
+    decay_biases: bool = False
+    """Apply weight_decay to every bias too (torch Adam's weight_decay, as mbrl-lib does)."""
     val_fraction: float = 0.1
     """Share of transitions held out for validation, in [0, 1); 0: no early stopping."""
     patience: int = 5
@@ -71,6 +74,8 @@ class TrainConfig:
     """Relative drop of the validation MSE that resets the patience, in [0, 1)."""
     bound_coef: float = 0.01
     """Weight of the log-variance bound penalty ``sum max_logvar - sum min_logvar`` (>= 0)."""
+    learn_logvar_bounds: bool = True
+    """Learn the log-variance bounds with their penalty (False: fixed at 0.5 and -10, mbrl-lib)."""
     activation: str = "silu"
     """Activation the ensemble was built with (a name in ``ACTIVATIONS``)."""
     seed: int = 0
@@ -85,6 +90,9 @@ class TrainConfig:
         check_int("patience", self.patience)
         check_range("min_improvement", self.min_improvement, 0.0, 1.0, high_open=True)
         check_nonnegative("bound_coef", self.bound_coef)
+        for name in ("decay_biases", "learn_logvar_bounds"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         _activation(self.activation)
         check_int("seed", self.seed, low=0)
 
@@ -105,6 +113,8 @@ class TrainReport(NamedTuple):
         num_val: rows in the validation split.
         val_indices: the held-out rows of ``data``, ``[num_val]`` (to evaluate on them).
         seconds: wall time of the training, compilation included.
+        member_mse: MSE of each member's mean with the returned params, ``[E]``: on the
+            validation rows, or on every training row (not its bootstrap) without them.
     """
 
     train_loss: np.ndarray
@@ -117,6 +127,7 @@ class TrainReport(NamedTuple):
     num_val: int
     val_indices: np.ndarray
     seconds: float
+    member_mse: np.ndarray = np.zeros(0)
 
 
 def gaussian_nll(
@@ -152,7 +163,9 @@ def _loss(model: EnsembleModel, params: Any, x: Array, target: Array) -> Array:
 
 def default_model(config: TrainConfig) -> MLPEnsemble:
     """The built-in ensemble as :func:`train_ensemble` trains it without ``model``."""
-    return MLPEnsemble(activation=config.activation, bound_coef=config.bound_coef)
+    return MLPEnsemble(activation=config.activation, bound_coef=config.bound_coef,
+                       learn_bounds=config.learn_logvar_bounds,
+                       decay_biases=config.decay_biases)
 
 
 def train_ensemble(
@@ -201,8 +214,17 @@ def train_ensemble(
         initial_val_mse=fit.initial, best_epoch=fit.best_epoch, best_val_mse=fit.best,
         early_stopped=fit.stopped, num_train=split.num_train, num_val=split.num_val,
         val_indices=split.val_rows, seconds=time.perf_counter() - start,
+        member_mse=_member_scores(model, params, split),
     )
     return params, report
+
+
+def _member_scores(model: EnsembleModel, params: Any, split: _Split) -> np.ndarray:
+    """Each member's MSE, ``[E]``, on the validation rows (all training rows without)."""
+    x, y, n = ((split.x_val, split.y_val, split.num_val) if split.num_val
+               else (split.x_train, split.y_train, split.num_train))
+    mask = jnp.arange(x.shape[0]) < n
+    return np.asarray(member_mse(model, params, x, y, mask))
 
 
 class _Split(NamedTuple):
@@ -308,19 +330,6 @@ def _fit(model: EnsembleModel, params: Any, split: _Split, k_epochs: Array,
     return best_params, _Fit(losses, val_mses, initial, float(best), best_epoch, stopped)
 
 
-def validation_mse(
-    params: Any, normalizer: Normalizer, data: Transitions | ModelData,
-    activation: str = "silu", model: EnsembleModel | None = None,
-) -> float:
-    """MSE of every member's mean delta on all of ``data``, averaged over members
-    (``model``: as in :func:`train_ensemble`)."""
-    model = MLPEnsemble(activation=activation) if model is None else model
-    obs, actions, target = check_data(data)
-    obs_n, act_n = normalize_inputs(normalizer, jnp.asarray(obs), jnp.asarray(actions))
-    x = jnp.concatenate([obs_n, act_n], axis=-1)
-    return float(_mse(model, params, x, jnp.asarray(target, jnp.float32)))
-
-
 def _cache_key(config: TrainConfig) -> TrainConfig:
     """``config`` without what does not change the compiled functions (the seed)."""
     return dataclasses.replace(config, seed=0, epochs=1, patience=1, min_improvement=0.0,
@@ -371,19 +380,6 @@ def _compiled(
     @jax.jit
     def val_fn(params: Any, x: Array, y: Array, count: Array) -> Array:
         """``x: [R, D]``, ``y: [R, S]``, the first ``count`` rows real."""
-        return _mse(model, params, x, y, jnp.arange(x.shape[0]) < count)
+        return mean_mse(model, params, x, y, jnp.arange(x.shape[0]) < count)
 
     return optimizer, epoch_fn, val_fn
-
-
-def _mse(model: EnsembleModel, params: Any, x: Array, y: Array, mask: Array | None = None
-         ) -> Array:
-    """Mean over members of each member's MSE on the rows ``mask`` keeps (all by default);
-    ``x: [M, D]``, ``y: [M, S]``, ``mask: [M]``."""
-    members = model.num_members(params)
-    mean, _ = model.predict(params, jnp.broadcast_to(x, (members,) + x.shape))
-    err = (mean - y) ** 2
-    if mask is None:
-        return jnp.mean(err)
-    weights = mask.astype(err.dtype)[None, :, None]
-    return jnp.sum(err * weights) / (jnp.sum(weights) * members * y.shape[-1])

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cemgd.models import TrainConfig
-from cemgd.models.rollout import PROPAGATIONS
+from cemgd.models.rollout import ASSIGNMENTS, PROPAGATIONS
 from cemgd.planners import PLANNERS, Planner, make_planner, resolve_planner
 from cemgd.planners.spec import quick_config
 from cemgd.runs import RunError
@@ -21,6 +21,14 @@ GRAD_PROPAGATIONS = ("mean", "sampled")
 
 #: ``config.json`` keys renamed since the first format (old -> new); old folders resume.
 LEGACY_KEYS = {"members": "num_members", "layers": "num_layers"}
+
+#: Settings added since the first format, with the value a ``config.json`` without them
+#: ran with (by section: the run's, ``train``'s, ``planner_config``'s); old folders resume.
+ADDED_KEYS: dict[str | None, dict[str, Any]] = {
+    None: {"num_elites": 0, "assignment": "particle"},
+    "train": {"decay_biases": False, "learn_logvar_bounds": True},
+    "planner_config": {"return_mean": False},
+}
 
 
 @dataclass(frozen=True)
@@ -47,10 +55,14 @@ class PETSConfig:
     """Particles per action sequence in the sampled rollout (PETS: 20)."""
     propagation: str = "tsinf"
     """Trajectory propagation of the sampled rollout: 'tsinf', 'ts1' or 'expectation'."""
+    assignment: str = "particle"
+    """Particles to members: 'particle' (draws shared by all sequences) or 'row' (own per row)."""
     grad_propagation: str = "mean"
     """Gradient-stage objective: 'mean' (members' mean predictions) or 'sampled'."""
     num_members: int = 5
     """Ensemble size E."""
+    num_elites: int = 0
+    """Members planned with: the num_elites of lowest MSE after training; 0: all."""
     hidden: int = 200
     """Width of each hidden layer."""
     num_layers: int = 3
@@ -95,6 +107,12 @@ class PETSConfig:
             raise ValueError(
                 f"propagation: expected one of {PROPAGATIONS}, got {self.propagation!r}"
             )
+        if self.assignment not in ASSIGNMENTS:
+            raise ValueError(f"assignment: expected one of {ASSIGNMENTS}, got {self.assignment!r}")
+        check_int("num_elites", self.num_elites, 0)
+        if self.num_elites > self.num_members:
+            raise ValueError(f"num_elites: expected at most num_members={self.num_members}, "
+                             f"got {self.num_elites}")
         if self.grad_propagation not in GRAD_PROPAGATIONS:
             raise ValueError(
                 f"grad_propagation: expected one of {GRAD_PROPAGATIONS}, "
@@ -129,7 +147,8 @@ def quick(config: PETSConfig) -> PETSConfig:
     options.update(given)
     return dataclasses.replace(
         config, trials=min(config.trials, 2), episode_length=15, random_steps=30, horizon=8,
-        num_particles=2, num_members=2, hidden=32, num_layers=2, planner_options=options,
+        num_particles=2, num_members=2, num_elites=min(config.num_elites, 2), hidden=32,
+        num_layers=2, planner_options=options,
         train=dataclasses.replace(config.train, epochs=3, batch_size=16),
     )
 
@@ -149,7 +168,8 @@ def config_payload(config: PETSConfig, planner: Planner | None = None) -> dict[s
 
 
 def upgrade_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """A ``config.json`` payload in today's vocabulary (``members`` -> ``num_members``, ...).
+    """A ``config.json`` payload in today's vocabulary (``members`` -> ``num_members``, ...;
+    a setting added since, :data:`ADDED_KEYS`, at the value the run had without it).
 
     Raises:
         RunError: the payload holds both an old key and its new name.
@@ -160,7 +180,19 @@ def upgrade_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
             if new in out:
                 raise RunError(f"config.json: holds both {old!r} and {new!r}; keep {new!r}")
             out[new] = out.pop(old)
+    for section, added in ADDED_KEYS.items():
+        if section is None:
+            out = {**added, **out}
+        elif isinstance(out.get(section), dict):
+            known = _planner_fields(out) if section == "planner_config" else set(added)
+            out[section] = {**{k: v for k, v in added.items() if k in known}, **out[section]}
     return out
+
+
+def _planner_fields(payload: Mapping[str, Any]) -> set[str]:
+    """Settings of the payload's planner (none if it names no known planner)."""
+    planner = PLANNERS.get(str(payload.get("planner_name")))
+    return set() if planner is None else {f.name for f in dataclasses.fields(planner.Config)}
 
 
 def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

@@ -43,10 +43,10 @@ def model_problem(task: EnvTask, params: Any, config: PETSConfig,
     ensemble with ``config.activation``).
 
     ``rollout`` samples ``num_particles`` particles per sequence with
-    ``config.propagation``; ``grad_rollout`` (for the gradient stage) is the members'
-    deterministic mean predictions, one trajectory per member, or ``None`` with
-    ``grad_propagation="sampled"`` (the gradient of the sampled return). Pure: it may
-    be built inside ``jit`` with traced ``params``.
+    ``config.propagation`` and ``config.assignment``; ``grad_rollout`` (for the gradient
+    stage) is the members' deterministic mean predictions, one trajectory per member, or
+    ``None`` with ``grad_propagation="sampled"`` (the gradient of the sampled return).
+    Pure: it may be built inside ``jit`` with traced ``params``.
     """
     if model is None:
         model = MLPEnsemble(activation=config.activation)
@@ -56,7 +56,7 @@ def model_problem(task: EnvTask, params: Any, config: PETSConfig,
     )
     rollout = make_rollout(
         params, task.reward, config.num_particles, sample=True, propagation=config.propagation,
-        **common,
+        assignment=config.assignment, **common,
     )
     grad_rollout = None
     if config.grad_propagation == "mean":

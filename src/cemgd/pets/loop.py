@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from cemgd.models import (
     write_model,
 )
 from cemgd.models.io import load_params, write_params
-from cemgd.models.protocol import EnsembleModel, Normalized, check_model
+from cemgd.models.protocol import EnsembleModel, MLPEnsemble, Normalized, check_model
 from cemgd.pets.buffer import Buffer, collect_random, model_data, run_seed
 from cemgd.pets.config import PETSConfig, config_diff, config_payload
 from cemgd.pets.episode import Episode, PlanStep, compile_plan_step, run_episode, write_gif
@@ -239,6 +240,11 @@ def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer) -> tuple[Any, T
         folded, plan_model, write = fold_normalizer(params, normalizer), None, write_model
     else:
         folded, plan_model, write = (params, normalizer), Normalized(loop.model), write_params
+    elites = elite_indices(report.member_mse, config.num_elites)
+    if elites is not None:
+        folded = (plan_model or MLPEnsemble()).take_members(folded, jnp.asarray(elites))
+        if loop.model is None:
+            write = functools.partial(write_model, elites=elites)
     if loop.plan_step is None:
         events.phase(trial, "compiling")
         loop.plan_step, loop.compile_s, loop.memory_mb = compile_plan_step(
@@ -258,6 +264,14 @@ def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer) -> tuple[Any, T
         "buffer": buffer.write,
     })
     return params, row
+
+
+def elite_indices(scores: np.ndarray, num_elites: int) -> np.ndarray | None:
+    """The ``num_elites`` members with the lowest ``scores: [E]`` (NaN last, ties: the lower
+    index first), in member order, ``[num_elites]``; ``None`` (every member) for 0."""
+    if num_elites == 0:
+        return None
+    return np.sort(np.argsort(np.asarray(scores), kind="stable")[:num_elites])
 
 
 def _metrics(loop: _Loop, trial: int, episode: Episode, env_steps: int, report: Any

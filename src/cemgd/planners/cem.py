@@ -8,7 +8,9 @@ al., Sec. 2.1, Eq. 2). ``num_samples`` sequences per iteration for
 ``num_iterations`` iterations (N = n * m rollouts per step), truncated-normal
 sampling inside the action box, elite moving average with weight ``alpha``,
 warm start from the previous plan shifted by one step. Returns the best sequence
-seen, as the paper states.
+seen, as the paper states; with ``return_mean`` the mean of the sampling distribution
+after the last iteration (the last elites' mean averaged in with weight ``alpha``:
+mbrl-lib's ``return_mean_elites``), evaluated once so the step reports its return.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from cemgd.planners.loop import (
     empty_archive,
     search,
 )
-from cemgd.problem import Array, PlanState, Problem, Tally
+from cemgd.problem import Array, PlanState, Problem, Tally, score
 from cemgd.validate import check_int, check_range
 
 
@@ -73,8 +75,9 @@ class CEMSettings:
 
 
 @dataclass(frozen=True)
-class CEMConfig(CEMSettings):
-    """Settings of ``cem`` (defaults: the paper's CEM 500, 100 x 5)."""
+class CEMSamples(CEMSettings):
+    """The CEM settings plus the sequences sampled per iteration (``cem``, ``gradcem``,
+    ``icem``)."""
 
     num_samples: int = 100
     """Sequences sampled per iteration (n)."""
@@ -89,6 +92,29 @@ class CEMConfig(CEMSettings):
         return num_elites_for(self.num_samples, self.elite_ratio)
 
 
+@dataclass(frozen=True)
+class ReturnMean:
+    """The setting ``cem`` and ``cem-gd`` add to the CEM settings: what the CEM stage gives."""
+
+    return_mean: bool = False
+    """Give the CEM mean after the last iteration (mbrl-lib), not the best sequence seen."""
+
+
+def check_return_mean(config: ReturnMean) -> None:
+    """Raise ValueError unless ``config.return_mean`` is a bool."""
+    if not isinstance(config.return_mean, bool):
+        raise ValueError(f"return_mean: expected a bool, got {config.return_mean!r}")
+
+
+@dataclass(frozen=True)
+class CEMConfig(ReturnMean, CEMSamples):
+    """Settings of ``cem`` (defaults: the paper's CEM 500, 100 x 5)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_return_mean(self)
+
+
 class CEM(Planner):
     """CEM with warm start; see the module docstring."""
 
@@ -99,7 +125,20 @@ class CEM(Planner):
         self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
     ) -> Result:
         found = cem_stage(problem, obs, key, state.mean, self.config, self.config.num_samples)
+        if self.config.return_mean:
+            mean, mean_return, tally = final_mean(problem, obs, key, found)
+            return Result(mean[0], mean_return[0], tally)
         return Result(found.top_actions[0], found.top_returns[0], found.tally)
+
+
+def final_mean(problem: Problem, obs: Array, key: Array, found: Search
+               ) -> tuple[Array, Array, Tally]:
+    """``(mean [1, T, A], its return [1], tally)``: the mean of :func:`cem_stage`'s final
+    distribution (clipped to the box), evaluated under the stage's rollout key (``key``
+    as given to :func:`cem_stage`) and counted."""
+    mean = problem.clip(found.dist.mean)[None]
+    returns, tally = score(found.tally, problem, obs, mean, jax.random.split(key)[1])
+    return mean, returns, tally
 
 
 def cem_stage(

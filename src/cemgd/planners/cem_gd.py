@@ -34,17 +34,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import jax
+import jax.numpy as jnp
 
 from cemgd.linesearch import GradientSettings, Refined, refine_and_pick
 from cemgd.planners.base import Planner, Result
-from cemgd.planners.cem import CEMSettings, cem_stage
+from cemgd.planners.cem import CEMSettings, ReturnMean, cem_stage, check_return_mean, final_mean
 from cemgd.planners.loop import merge_top_k
 from cemgd.problem import Array, PlanState, Problem, Tally, score
 from cemgd.validate import check_int
 
 
 @dataclass(frozen=True)
-class CEMGDConfig(CEMSettings, GradientSettings):
+class CEMGDConfig(ReturnMean, CEMSettings, GradientSettings):
     """Settings of ``cem-gd`` (defaults: the paper, Sec. 3): the CEM settings shared with
     ``cem`` (num_iterations .. max_batch; init_std here is Sigma = I), the gradient stage's
     shared with ``gd``, and the sample counts of the first and later steps."""
@@ -61,6 +62,7 @@ class CEMGDConfig(CEMSettings, GradientSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the CEM settings', then the gradient stage's checks
+        check_return_mean(self)
         if not isinstance(self.keep_warm_start, bool):
             raise ValueError(f"keep_warm_start: expected a bool, got {self.keep_warm_start!r}")
         for name in ("n_init", "n_replan"):
@@ -105,6 +107,10 @@ class CEMGD(Planner):
         found = cem_stage(problem, obs, key, mean, c, total // c.num_iterations, c.top_k)
         top_actions, top_returns, tally = found.top_actions, found.top_returns, found.tally
         eval_key = jax.random.split(key)[1]  # the CEM stage's rollout key
+        if c.return_mean:  # the final mean replaces the best sample as the first start
+            mean, mean_return, tally = final_mean(problem, obs, key, found)
+            top_actions = jnp.concatenate([mean, top_actions[:-1]])
+            top_returns = jnp.concatenate([mean_return, top_returns[:-1]])
         if c.keep_warm_start:
             warm = problem.clip(state.mean)[None]
             warm_return, tally = score(tally, problem, obs, warm, eval_key)

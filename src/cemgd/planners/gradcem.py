@@ -31,13 +31,13 @@ import optax
 
 from cemgd.objectives import gradient_objective
 from cemgd.planners.base import Planner, Result
-from cemgd.planners.cem import CEMConfig, cem_stage
+from cemgd.planners.cem import CEMSamples, cem_stage
 from cemgd.problem import Array, PlanState, Problem, Tally
 from cemgd.validate import check_int, check_range
 
 
 @dataclass(frozen=True)
-class GradCEMConfig(CEMConfig):
+class GradCEMConfig(CEMSamples):
     """Settings of ``gradcem``: CEM's (at CEM 500's budget) plus the per-sample Adam steps."""
 
     learning_rate: float = 0.01

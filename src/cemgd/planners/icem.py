@@ -38,14 +38,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.planners.base import Planner, Result, chunk_size, half_range, shift
-from cemgd.planners.cem import CEMConfig
+from cemgd.planners.cem import CEMSamples
 from cemgd.planners.loop import Draw, Ranked, empty_archive, search
 from cemgd.problem import Array, PlanState, Problem, Tally, score
 from cemgd.validate import check_range
 
 
 @dataclass(frozen=True)
-class ICEMConfig(CEMConfig):
+class ICEMConfig(CEMSamples):
     """Settings of ``icem`` (defaults: iCEM's, at the budget of the paper's CEM 500).
 
     ``num_samples`` is the first iteration's population (later ones decay), the
