@@ -38,7 +38,7 @@ from cemgd.problem import Problem
 from cemgd.report.episodes import EPISODE_COLUMNS
 from cemgd.runs import RunError, read_json_object, read_metrics
 from cemgd.runtime import console, peak_rss_mb
-from cemgd.tasks import EnvTask
+from cemgd.tasks import EnvTask, check_code_named, named_tasks
 from cemgd.validate import check_int
 
 #: Episode length of ``quick`` evaluations (the run's, capped).
@@ -132,6 +132,7 @@ def read_pets_config(run_dir: Path) -> PETSConfig:
     payload = read_json_object(file)
     if payload is None:
         raise RunError(f"run_dir: {file} corrupt")
+    check_named_task(payload.get("task"), file)
     names = {f.name for f in dataclasses.fields(PETSConfig)}
     payload = upgrade_payload(payload)
     try:
@@ -140,6 +141,20 @@ def read_pets_config(run_dir: Path) -> PETSConfig:
         return PETSConfig(**kwargs, train=train)
     except (TypeError, ValueError) as err:
         raise RunError(f"run_dir: {file} is not a PETS run configuration ({err})") from None
+
+
+def check_named_task(recorded: Any, file: Path) -> None:
+    """Refuse a task code path that ``file`` records and the command line did not name,
+    and a ``--task`` other than the recorded one (nothing is imported either way).
+
+    Raises:
+        ValueError: naming the file, the recorded task and the ``--task`` to give.
+    """
+    check_code_named(recorded, str(file), argument="run_dir")
+    named = named_tasks()
+    if named and recorded not in named:
+        raise RunError(f"--task: {file} records the task {recorded!r}, not "
+                       f"{', '.join(sorted(named))}; pass --task {recorded}")
 
 
 def load_frozen_model(run_dir: str | os.PathLike[str], trial: int | None = None,
