@@ -26,7 +26,7 @@ from typing import Any
 
 from cemgd import pets
 from cemgd.runs import RunError, write_atomic
-from cemgd.runs.files import TEMP_SUFFIX
+from cemgd.runs.files import is_temporary
 from cemgd.runtime import enable_compilation_cache
 
 #: XLA settings of a worker process when several share the machine (one thread each).
@@ -152,7 +152,7 @@ def read_files(folder: Path) -> dict[str, bytes]:
         return {}
     return {p.relative_to(folder).as_posix(): p.read_bytes()
             for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.name.endswith(TEMP_SUFFIX)}
+            if p.is_file() and not is_temporary(p.name)}
 
 
 def write_files(folder: Path, files: Mapping[str, bytes]) -> None:
