@@ -238,9 +238,10 @@ def play(model: FrozenModel, run: PlannerRun, seed: int,
 def episode_checkpoint(partial_dir: Path, model: FrozenModel, spec: str, k: int,
                        seed: int) -> EpisodeCheckpoint:
     """Where episode ``k`` of ``spec`` is kept while it runs:
-    ``PARTIAL_DIR/<spec, file-safe>-<hash of spec>-<k>.npz`` (two specs never share a
-    file), tagged with what the episode is."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec)
+    ``PARTIAL_DIR/<spec, file-safe, at most 48 characters>-<hash of spec>-<k>.npz`` (two
+    specs never share a file, and a spec of any length gives a short name), tagged with
+    what the episode is, the whole spec included."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec)[:48]
     digest = hashlib.sha256(spec.encode()).hexdigest()[:8]
     tag = json.dumps({"planner": spec, "episode": k, "seed": seed, "trial": model.trial,
                       "length": model.task.episode_length, "task": model.config.task})
