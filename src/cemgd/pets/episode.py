@@ -22,7 +22,7 @@ from cemgd.planners import Planner
 from cemgd.problem import PlanInfo, PlanState, Problem
 from cemgd.runs import write_atomic
 from cemgd.runtime import console
-from cemgd.tasks import EnvTask
+from cemgd.tasks import EnvTask, check_env_reward
 from cemgd.tasks.overlay import caption, overlay
 
 Array = jax.Array
@@ -153,6 +153,8 @@ def run_episode(
         action, info = jax.device_get((actions[0], info))
         plan_ms = (time.perf_counter() - t0) * 1e3
         next_obs, reward, terminated, truncated, _ = env.step(action)
+        check_env_reward(task, reward, f"step {step} of the episode of trial {trial}"
+                         if seed is None else f"step {step} of the episode of seed {seed}")
         for name, value in (("obs", obs), ("actions", action), ("next_obs", next_obs),
                             ("rewards", reward), ("plan_ms", plan_ms),
                             ("rollouts", int(info.num_rollouts)),

@@ -29,7 +29,12 @@ from cemgd.tasks.barrier2d import Barrier2D
 from cemgd.tasks.base import Task
 from cemgd.tasks.cartpole import CartPoleSwingUp
 from cemgd.tasks.classic import MountainCarContinuous, Pendulum
-from cemgd.tasks.env import CartPoleSwingUpEnv, CartPoleSwingUpTask, EnvTask
+from cemgd.tasks.env import (
+    CartPoleSwingUpEnv,
+    CartPoleSwingUpTask,
+    EnvTask,
+    check_env_reward,
+)
 from cemgd.tasks.gymtask import GymnasiumTask, from_gymnasium
 from cemgd.tasks.halfcheetah import HalfCheetah
 from cemgd.tasks.humanoid_standup import HumanoidStandup
@@ -122,6 +127,7 @@ __all__ = [
     "Scaling",
     "Task",
     "check_code_named",
+    "check_env_reward",
     "check_env_task",
     "from_gymnasium",
     "is_code_spec",
