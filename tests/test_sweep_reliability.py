@@ -238,12 +238,15 @@ def test_sweep_on_a_two_node_token_cluster(tmp_path: Path) -> None:
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def test_ray_sweep_takes_the_run_folder_lock(tmp_path: Path) -> None:
+def test_ray_sweep_takes_the_run_folder_lock(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The Ray path (files copied to the task and back) locks each run folder as the
     pool's ``pets.run`` does: a folder another process holds is that run's failure, and
     its files (``my-notes.txt``) are left as they were."""
     pytest.importorskip("ray", reason="Ray is not installed (pip install -e .[ray])")
     from cemgd.runs import lock_folder
+
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # set by a cluster connect above
 
     out = tmp_path / "s"
     folder = out / "cartpole-swingup" / "cem-50" / "seed-0"
