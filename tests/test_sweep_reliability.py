@@ -249,16 +249,18 @@ def test_ray_sweep_takes_the_run_folder_lock(tmp_path: Path,
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # set by a cluster connect above
 
     out = tmp_path / "s"
-    folder = out / "cartpole-swingup" / "cem-50" / "seed-0"
+    config = SweepConfig(tasks=("cartpole-swingup",), planners=("cem-50",), seeds=(0,),
+                         quick=True, workers=1, ray="local")
+    (spec,) = sweep.expand(config, out)
+    folder = spec.folder  # the run, begun by another process that holds it
     holder = lock_folder(folder, "out")
+    (folder / "config.json").write_text(json.dumps(pets.config_payload(spec.config)))
     (folder / "my-notes.txt").write_text("mine")
     try:
-        summary = run_sweep(SweepConfig(tasks=("cartpole-swingup",), planners=("cem-50",),
-                                        seeds=(0,), quick=True, workers=1, ray="local"),
-                            out, show_progress=False)
+        summary = run_sweep(config, out, show_progress=False)
     finally:
         holder.release()
     assert not summary.ok and summary.counts() == {"failed": 1}
     assert f"run folder in use by pid {os.getpid()}" in summary.results[0].error
-    assert sorted(p.name for p in folder.iterdir()) == [".lock", "my-notes.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == [".lock", "config.json", "my-notes.txt"]
     assert (folder / "my-notes.txt").read_text() == "mine"
