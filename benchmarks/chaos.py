@@ -20,6 +20,10 @@ drives the ``cemgd`` command line in subprocesses, as a hostile user would:
    power loss leaves) must instead be recovered; a damaged run inside a sweep must be
    reported in ``failures.csv`` (exit 1) with its folder untouched, the other runs kept.
 
+4. **Folder attacks** (:mod:`chaos_attacks`): a run folder whose record names task code
+   (no command may import it unless ``--task`` names it) and tampered partial-episode
+   files (each must restart its episode and end as the untampered one).
+
 It prints what it tried and the figures: kill points tried, bad inputs tried, concurrent
 writers tried, runs lost. Exit status 1 if anything was lost or misbehaved.
 """
@@ -39,6 +43,8 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import chaos_attacks
 
 from cemgd.runs import read_metrics
 
@@ -86,6 +92,7 @@ class Tally:
         self.kills: list[str] = []
         self.bad: list[str] = []
         self.writers: list[str] = []
+        self.attacks: list[str] = []
         self.lost: list[str] = []
         self.problems: list[str] = []
 
@@ -324,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corruptions", type=int, default=len(DAMAGES),
                    help=f"kinds of damaged file to try (default all {len(DAMAGES)})")
     p.add_argument("--no-sweep", action="store_true", help="skip the sweep (race and kill)")
+    p.add_argument("--no-attacks", action="store_true",
+                   help="skip the folder attacks (code in a folder, tampered partial files)")
     p.add_argument("--seed", type=int, default=0, help="seed of the kill delays and choices")
     p.add_argument("--out", default=None, help="work folder (default: a temporary one)")
     args = p.parse_args(argv)
@@ -351,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     sources = {"run": ref, "eval": evaluation, "sweep": sweep}
     for kind in rng.sample(kinds, min(args.corruptions, len(kinds))):
         damage_one(kind, sources, root, tally)
+    if not args.no_attacks:
+        tally.attacks += chaos_attacks.code_in_folder(ref, evaluation, root, tally.check)
+        tally.attacks += chaos_attacks.tampered_partial(ref, evaluation, root, tally.check)
     report(tally, time.perf_counter() - t0)
     if not args.out:
         shutil.rmtree(root, ignore_errors=True)
@@ -360,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
 def report(tally: Tally, seconds: float) -> None:
     sections = [("kill points tried", tally.kills, ""), ("bad inputs tried", tally.bad, ""),
                 ("concurrent writers tried", tally.writers, " pairs"),
+                ("folder attacks tried", tally.attacks, ""),
                 ("runs lost", tally.lost, ""), ("problems", tally.problems, "")]
     print()
     for title, items, unit in sections:

@@ -13,6 +13,7 @@ import pytest
 from cemgd.evaluate import EvaluateConfig, compile_planner, evaluate, frozen_model, play
 from cemgd.evaluate.core import FrozenModel, PlannerRun, episode_checkpoint
 from cemgd.pets import Episode, EpisodeCheckpoint, run_episode
+from cemgd.pets.resume import file_digest
 
 SEED = 1
 
@@ -80,6 +81,7 @@ def test_unusable_files_restart_the_episode(model: FrozenModel, tmp_path: Path,
     with np.load(keep.path) as data:
         arrays = dict(data)
     arrays["next_obs"][2, 0] += 1e-3
+    arrays["digest"] = np.asarray(file_digest(arrays))  # consistent: the replay catches it
     np.savez(keep.path, **arrays)
     seen: list[int] = []
     _same(_episode(model, run, keep, seen), whole)
@@ -172,3 +174,53 @@ def test_train_resumes_its_trial_episode_mid_way(run_dir: Path, tmp_path: Path,
                  "rollouts_per_step", "grad_steps_per_step"):
         assert getattr(resumed, name) == getattr(whole, name), name
     assert not (out / "partial").exists()  # removed with the trial's commit
+
+
+def test_tampered_files_restart_the_episode(model: FrozenModel, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture) -> None:
+    """The planner state in a file is checked (its digest; a finite mean and a step count
+    matching the record, as ``plan()`` checks a state from outside), not trusted."""
+    run = compile_planner(model, "cem-50", quick=True)
+    keep = episode_checkpoint(tmp_path, model, "cem-50", 0, SEED)
+    keep.every_s = 0.0
+    with pytest.raises(Stop):
+        _episode(model, run, keep, stop=4)
+    with np.load(keep.path) as data:
+        saved = dict(data)
+    assert keep.load(run.state0) is not None and capsys.readouterr().out == ""
+
+    def tampered(name: str, change, digest: bool) -> None:
+        arrays = {k: v.copy() for k, v in saved.items()}
+        arrays[name] = change(arrays[name])
+        if digest:  # a forger who also rewrote the digest
+            arrays["digest"] = np.asarray(file_digest(arrays))
+        np.savez(keep.path, **arrays)
+
+    cases = [("state_0", lambda m: m + 0.7, False, "digest does not match"),  # mean
+             ("state_1", lambda k: k + np.uint32(1), False, "digest does not match"),  # key
+             ("rollouts", lambda r: r * 1000, False, "digest does not match"),
+             ("state_0", lambda m: m * np.nan, True, "mean holds NaN or inf"),
+             ("state_2", lambda s: s + 1, True, "counts 5 steps, its record 4")]
+    for name, change, digest, notice in cases:
+        tampered(name, change, digest)
+        assert keep.load(run.state0) is None, name
+        assert notice in capsys.readouterr().out, name
+    seen: list[int] = []  # the last one, run: a fresh episode, as an uninterrupted one
+    _same(_episode(model, run, keep, seen), play(model, run, SEED))
+    assert seen[0] == 0 and "the episode restarts" in capsys.readouterr().out
+
+
+def test_a_long_planner_spec_keeps_its_episode(model: FrozenModel, tmp_path: Path) -> None:
+    """A spec of any length names a short file (a digest); the spec is in the file."""
+    spec = "cem-50:alpha=0.1" + "0" * 240
+    run = compile_planner(model, spec, quick=True)
+    keep = episode_checkpoint(tmp_path, model, spec, 0, SEED)
+    keep.every_s = 0.0
+    assert len(keep.path.name) < 80
+    with pytest.raises(Stop):
+        _episode(model, run, keep, stop=3)
+    with np.load(keep.path) as data:
+        assert spec in str(data["tag"])
+    seen: list[int] = []
+    _episode(model, run, keep, seen)
+    assert seen[0] == 3

@@ -232,3 +232,28 @@ def test_n_r_claim_varies_n_r_alone() -> None:
     assert samples.resolve("pusher", "max-nr") == "cem-gd"
     claim = next(c for c in check_samples(samples) if "flat in N_r" in c["claim"])
     assert (claim["a"], claim["b"]) == ("cem-gd:n_replan=10", "cem-gd")
+
+
+@pytest.mark.parametrize("damage", ["nan", "inf", "repeat"])
+def test_rows_that_would_reshape_the_statistics_are_refused(tmp_path: Path, capsys,
+                                                           damage: str) -> None:
+    """A non-finite return (dropped: n falls) or a repeated row (counted twice) exits 2
+    naming the file and the row, instead of a report on other numbers."""
+    folder = tmp_path / "eval"
+    write_evaluation(folder, "cartpole-swingup", {"cem-gd": _values(0.0, 1.0, 2),
+                                                  "cem-500": _values(0.0, 1.0, 3)})
+    file = folder / "episodes.csv"
+    lines = file.read_text().splitlines(keepends=True)
+    if damage == "repeat":
+        file.write_text("".join([*lines, lines[3]]))  # cem-gd episode 2 again
+        message = f"{file}: row {len(lines)} repeats cem-gd episode 2 of row 3"
+    else:
+        cells = lines[2].split(",")
+        cells[EPISODE_COLUMNS.index("return")] = damage
+        lines[2] = ",".join(cells)
+        file.write_text("".join(lines))
+        message = f"{file}: row 2 (cem-gd, episode 1): return {damage} is not finite"
+    assert main(["report", str(folder), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "REPORT.md").exists()

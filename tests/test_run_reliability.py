@@ -330,11 +330,28 @@ def test_stale_checkpoints_and_temporaries_are_removed_on_resume(
     ckpt = folder / "checkpoints"
     shutil.copy(ckpt / "model-001.npz", ckpt / "model-000.npz")  # unlink never ran
     (ckpt / "buffer-002.npz").write_bytes(b"half a trial")  # the next commit, torn
-    (ckpt / ".state.json.abc.tmp").write_text("{")
-    (ckpt / "state.json.tmp").write_text("{")  # the old fixed temporary name
+    (ckpt / ".cemgd-tmp-state.json.abc123").write_text("{")
+    (ckpt / "notes.tmp").write_text("mine")  # not cemgd's temporary: kept
     pets.run(_config(trials=3), folder, resume=True, show_progress=False)
     assert sorted(p.name for p in ckpt.iterdir()) == [
-        "buffer-002.npz", "model-002.npz", "state.json"]
+        "buffer-002.npz", "model-002.npz", "notes.tmp", "state.json"]
+
+
+def test_a_users_tmp_file_makes_a_folder_not_empty(tmp_path: Path) -> None:
+    """Only cemgd's own temporaries (``.cemgd-tmp-*``) are ignored and removed: a user's
+    ``labels.tmp`` is a file like any other, so the folder is not a new run's."""
+    out = tmp_path / "d"
+    out.mkdir()
+    (out / "labels.tmp").write_text("data")
+    (out / ".cemgd-tmp-config.json.x1y2z3").write_text("{")  # a killed write's leftover
+    with pytest.raises(RunError, match="holds files but no config.json"):
+        pets.run(_config(trials=1), out, show_progress=False)
+    assert sorted(p.name for p in out.iterdir()) == [".cemgd-tmp-config.json.x1y2z3",
+                                                    "labels.tmp"]
+    assert (out / "labels.tmp").read_text() == "data"
+    (out / "labels.tmp").unlink()  # only cemgd's leftover: a fresh run, which clears it
+    pets.run(_config(trials=1), out, show_progress=False)
+    assert not any(p.name.startswith(".cemgd-tmp-") for p in out.rglob("*"))
 
 
 def test_old_run_folder_with_members_and_layers_resumes(finished: Path, tmp_path: Path) -> None:

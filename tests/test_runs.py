@@ -148,7 +148,7 @@ def test_atomic_writes_use_unique_temporary_names(tmp_path: Path,
     monkeypatch.setattr(os, "replace", spy)
     write_atomic(tmp_path / "a.json", "1")
     write_atomic(tmp_path / "a.json", b"2")
-    assert len(set(seen)) == 2 and all(n.startswith(".a.json.") for n in seen)
+    assert len(set(seen)) == 2 and all(n.startswith(".cemgd-tmp-a.json.") for n in seen)
     assert "a.json.tmp" not in seen  # not the fixed name two writers would share
     assert (tmp_path / "a.json").read_text() == "2"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]

@@ -236,3 +236,31 @@ def test_sweep_on_a_two_node_token_cluster(tmp_path: Path) -> None:
                 if temp.encode() in cmdline.read_bytes():
                     os.kill(int(cmdline.parent.name), signal.SIGKILL)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_ray_sweep_takes_the_run_folder_lock(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Ray path (files copied to the task and back) locks each run folder as the
+    pool's ``pets.run`` does: a folder another process holds is that run's failure, and
+    its files (``my-notes.txt``) are left as they were."""
+    pytest.importorskip("ray", reason="Ray is not installed (pip install -e .[ray])")
+    from cemgd.runs import lock_folder
+
+    monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # set by a cluster connect above
+
+    out = tmp_path / "s"
+    config = SweepConfig(tasks=("cartpole-swingup",), planners=("cem-50",), seeds=(0,),
+                         quick=True, workers=1, ray="local")
+    (spec,) = sweep.expand(config, out)
+    folder = spec.folder  # the run, begun by another process that holds it
+    holder = lock_folder(folder, "out")
+    (folder / "config.json").write_text(json.dumps(pets.config_payload(spec.config)))
+    (folder / "my-notes.txt").write_text("mine")
+    try:
+        summary = run_sweep(config, out, show_progress=False)
+    finally:
+        holder.release()
+    assert not summary.ok and summary.counts() == {"failed": 1}
+    assert f"run folder in use by pid {os.getpid()}" in summary.results[0].error
+    assert sorted(p.name for p in folder.iterdir()) == [".lock", "config.json", "my-notes.txt"]
+    assert (folder / "my-notes.txt").read_text() == "mine"

@@ -115,6 +115,15 @@ def test_reward_that_differs_warns_with_the_largest_difference():
         from_gymnasium("InvertedPendulum-v5", _pendulum_reward)
 
 
+def test_a_non_finite_reward_fails_the_transition_check():
+    """``NaN > tolerance`` is False: a NaN reward must still be caught, and inf too."""
+    for bad in (jnp.nan, jnp.inf):
+        with pytest.warns(UserWarning, match=rf"^reward: returns {bad} where .* on 64 of 64 "):
+            from_gymnasium("InvertedPendulum-v5",
+                           lambda o, a, n, bad=bad: _pendulum_reward(o, a, n) * bad,
+                           lambda o, a, n: jnp.abs(n[1]) > 0.2)
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"env_id": "CartPole-v1"}, r"^env_id: 'CartPole-v1' has action space Discrete"),
     ({"env_id": "NoSuchEnv-v0"}, r"^env_id: cannot make 'NoSuchEnv-v0'"),

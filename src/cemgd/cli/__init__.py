@@ -6,6 +6,10 @@ CLI is the only place that reads environment variables for configuration
 (``CEMGD_NO_PROGRESS=1``, ``CEMGD_CACHE_DIR``; see :class:`cemgd.cli.base.Context`) and
 passes the values down.
 
+Every command runs inside :func:`cemgd.tasks.only_named_code`: task code (an import
+path such as ``file.py:factory``) is imported only when that command's ``--task`` or
+``--tasks`` names it, never because a folder records it.
+
 Every bad input a user can type exits with status 2 and one line on stderr naming the
 argument or file (``cemgd train: --out: /x is a file, not a folder``).
 
@@ -16,6 +20,7 @@ training settings as ``--train.<setting> VALUE``.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import importlib.util
 import os
@@ -25,6 +30,8 @@ from collections.abc import Sequence
 from cemgd import __version__
 from cemgd.cli.base import CliParser, Context, fail, plain
 from cemgd.runtime import enable_compilation_cache as _enable_cache
+from cemgd.sweep.config import parse_list
+from cemgd.tasks import only_named_code
 
 #: Command modules (``cemgd.cli.<name>``), in the order of ``cemgd --help``; each has
 #: ``register(sub)``. A name whose module is not there yet is skipped.
@@ -51,6 +58,16 @@ def enable_compilation_cache() -> str | None:
     return _enable_cache(Context.from_environ(os.environ, []).cache_dir)
 
 
+def command_line_tasks(args: argparse.Namespace) -> list[str]:
+    """The tasks a command line names (``--task SPEC``, once or repeated; ``--tasks``
+    lists, comma-separated): the only task code the command may import."""
+    task = getattr(args, "task", None)
+    named = [task] if isinstance(task, str) else list(task or [])
+    if getattr(args, "tasks", None):
+        named += parse_list("--tasks", args.tasks)
+    return named
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cemgd`` command; returns the exit status."""
     parser = build_parser()
@@ -60,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(prog, f"unrecognized arguments: {' '.join(extra)}")
     ctx = Context.from_environ(os.environ, extra)
     try:
-        return args.handler(args, ctx)
+        with only_named_code(command_line_tasks(args)):
+            return args.handler(args, ctx)
     except ValueError as err:  # bad input, RunError included: named in the message
         return fail(prog, str(err))
     except OSError as err:  # a path the user named cannot be used

@@ -32,6 +32,10 @@ def register(sub: Subparsers) -> None:
                         "(cem-gd,cem-5000,cem-gd:n_replan=10)")
     p.add_argument("--episodes", type=int, default=5, help="episodes per planner (default 5)")
     p.add_argument("--out", required=True, help="output folder (resumed if it exists)")
+    p.add_argument("--task", metavar="SPEC", default=None,
+                   help="the task RUN_DIR records; needed when that is code "
+                        "(module:factory, file.py:factory), which is imported only when "
+                        "named here")
     p.add_argument("--trial", type=int, default=None,
                    help="trial whose model is loaded (default: the run's last)")
     p.add_argument("--seeds", default=None,

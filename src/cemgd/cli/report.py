@@ -21,6 +21,10 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--out", help="where to write the report (default: SWEEP_DIR)")
     p.add_argument("--include-incomplete", action="store_true",
                    help="also use runs that have not finished all their trials")
+    p.add_argument("--task", metavar="SPEC", action="append", default=None,
+                   help="a task given by code (module:factory, file.py:factory) that "
+                        "--random-episodes may import (repeat for several); a folder's "
+                        "record alone never imports code")
     p.add_argument("--random-episodes", type=int, default=0, metavar="N",
                    help="measure a uniform-random policy over N episodes per task and "
                         "episode length, draw it on the figures and use it as the floor of "

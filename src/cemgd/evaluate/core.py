@@ -52,7 +52,7 @@ from cemgd.problem import Problem
 from cemgd.report.episodes import EPISODE_COLUMNS
 from cemgd.runs import RunError, read_json_object, read_metrics
 from cemgd.runtime import console, peak_rss_mb
-from cemgd.tasks import EnvTask
+from cemgd.tasks import EnvTask, check_code_named, named_tasks
 from cemgd.validate import check_int
 
 #: Key of a row's per-step rows (predicted and realised return of each step's plan).
@@ -153,6 +153,7 @@ def read_pets_config(run_dir: Path) -> PETSConfig:
     payload = read_json_object(file)
     if payload is None:
         raise RunError(f"run_dir: {file} corrupt")
+    check_named_task(payload.get("task"), file)
     names = {f.name for f in dataclasses.fields(PETSConfig)}
     payload = upgrade_payload(payload)
     try:
@@ -161,6 +162,20 @@ def read_pets_config(run_dir: Path) -> PETSConfig:
         return PETSConfig(**kwargs, train=train)
     except (TypeError, ValueError) as err:
         raise RunError(f"run_dir: {file} is not a PETS run configuration ({err})") from None
+
+
+def check_named_task(recorded: Any, file: Path) -> None:
+    """Refuse a task code path that ``file`` records and the command line did not name,
+    and a ``--task`` other than the recorded one (nothing is imported either way).
+
+    Raises:
+        ValueError: naming the file, the recorded task and the ``--task`` to give.
+    """
+    check_code_named(recorded, str(file), argument="run_dir")
+    named = named_tasks()
+    if named and recorded not in named:
+        raise RunError(f"--task: {file} records the task {recorded!r}, not "
+                       f"{', '.join(sorted(named))}; pass --task {recorded}")
 
 
 def load_frozen_model(run_dir: str | os.PathLike[str], trial: int | None = None,
@@ -279,7 +294,9 @@ def play(model: FrozenModel, run: PlannerRun, seed: int,
 def episode_checkpoint(partial_dir: Path, model: FrozenModel, spec: str, k: int,
                        seed: int) -> EpisodeCheckpoint:
     """Where episode ``k`` of ``spec`` is kept while it runs:
-    ``PARTIAL_DIR/<spec_stem(spec)>-<k>.npz``, tagged with what the episode is."""
+    ``PARTIAL_DIR/<spec_stem(spec)>-<k>.npz`` (two specs never share a file, and a spec
+    of any length gives a short name), tagged with what the episode is, the whole spec
+    included."""
     tag = json.dumps({"planner": spec, "episode": k, "seed": seed, "trial": model.trial,
                       "length": model.task.episode_length, "task": model.config.task,
                       "model": model.digest})

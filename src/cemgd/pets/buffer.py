@@ -12,7 +12,7 @@ import numpy as np
 from cemgd.models import ModelData, read_npz
 from cemgd.pets.config import PETSConfig
 from cemgd.runs import RunError
-from cemgd.tasks import EnvTask
+from cemgd.tasks import EnvTask, check_env_reward
 
 
 def run_seed(config: PETSConfig, *parts: int) -> int:
@@ -111,6 +111,7 @@ def collect_random(task: EnvTask, config: PETSConfig) -> Buffer:
     while len(rows) < config.random_steps:
         action = rng.uniform(task.action_low, task.action_high).astype(np.float32)
         next_obs, reward, terminated, truncated, _ = env.step(action)
+        check_env_reward(task, reward, f"random step {len(rows)} (before trial 0)")
         rows.append((obs, action, next_obs, reward))
         obs = next_obs
         if terminated or truncated:

@@ -23,7 +23,7 @@ from cemgd.planners import Planner
 from cemgd.problem import PlanInfo, PlanState, Problem
 from cemgd.runs import write_atomic
 from cemgd.runtime import console
-from cemgd.tasks import EnvTask
+from cemgd.tasks import EnvTask, check_env_reward
 from cemgd.tasks.overlay import caption, overlay
 
 Array = jax.Array
@@ -162,6 +162,8 @@ def run_episode(
         plan_ms = (time.perf_counter() - t0) * 1e3
         predicted = (math.nan, math.nan) if predict is None else predict(step, obs, actions)
         next_obs, reward, terminated, truncated, _ = env.step(action)
+        check_env_reward(task, reward, f"step {step} of the episode of trial {trial}"
+                         if seed is None else f"step {step} of the episode of seed {seed}")
         for name, value in (("obs", obs), ("actions", action), ("next_obs", next_obs),
                             ("rewards", reward), ("plan_ms", plan_ms),
                             ("rollouts", int(info.num_rollouts)),

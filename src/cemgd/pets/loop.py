@@ -36,7 +36,7 @@ from cemgd.problem import PlanState, Problem
 from cemgd.runs import RunError, RunFolder, TrialMetrics
 from cemgd.runs.tensorboard import check_tensorboard, open_tensorboard
 from cemgd.runtime import peak_rss_mb
-from cemgd.tasks import EnvTask
+from cemgd.tasks import EnvTask, check_code_named
 
 #: File kinds a trial commits to ``checkpoints/``.
 KINDS = ("model", "buffer")
@@ -158,6 +158,8 @@ def _open(loop: _Loop, resume: bool) -> _Start:
     if old is not None and not resume:
         raise RunError(f"out: {folder.path} already holds a run; pass --resume to continue "
                        "it or choose another --out")
+    if old is not None:  # a folder's code task is imported only when the user names it
+        check_code_named(old.get("task"), str(folder.config_file))
     diff = config_diff(old, payload) if old is not None else []
     if diff:
         raise RunError(f"out: {folder.path} holds a run with another configuration "

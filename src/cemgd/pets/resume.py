@@ -10,6 +10,11 @@ equals the recorded one to the last bit, the planner continues from its saved st
 the episode ends exactly as an uninterrupted one would (plan times aside); otherwise
 (another episode's file, a damaged one, a replay that differs) the episode restarts from
 its first step and its next save replaces the file.
+
+A file carries a digest of everything in it (:func:`file_digest`), written with it; a file
+whose contents do not match it (an edited mean, key or counter), or whose planner state
+fails the checks ``plan()`` applies to a state from outside (a finite warm start, its
+step count) is not resumed from: the episode restarts, with a one-line notice.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import hashlib
 import io
 import time
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,8 +31,10 @@ from typing import Any
 import jax
 import numpy as np
 
+from cemgd.planners.base import check_warm_start
 from cemgd.problem import PlanState
 from cemgd.runs import remove, write_atomic
+from cemgd.runtime import console
 
 #: What an episode records per step (the fields of :class:`cemgd.pets.Episode`).
 RECORD_FIELDS = ("obs", "actions", "next_obs", "rewards", "plan_ms", "rollouts",
@@ -58,6 +66,17 @@ def tree_digest(tree: Any) -> str:
         digest.update(f"{value.shape}{value.dtype}".encode())
         digest.update(value.tobytes())
     return digest.hexdigest()[:16]
+
+
+def file_digest(arrays: Mapping[str, Any]) -> str:
+    """A hash of every array in an episode file but ``digest`` itself (names, shapes,
+    dtypes and bytes, in name order): written with the file, checked on load."""
+    digest = hashlib.sha256()
+    for name in sorted(n for n in arrays if n != "digest"):
+        value = np.asarray(arrays[name])
+        digest.update(f"{name}{value.shape}{value.dtype}".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
 
 
 def _is_key(leaf: Any) -> bool:
@@ -119,6 +138,7 @@ class EpisodeCheckpoint:
         arrays["tag"] = np.asarray(self.tag)
         arrays["total"] = np.asarray(progress.total, np.float64)
         arrays["seconds"] = np.asarray(progress.seconds, np.float64)
+        arrays["digest"] = np.asarray(file_digest(arrays))
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -127,21 +147,45 @@ class EpisodeCheckpoint:
 
     def load(self, like: PlanState) -> tuple[Progress, PlanState] | None:
         """The saved progress and planner state; None when there is no file, or it is
-        damaged, of another episode (tag) or of another planner's state (``like``)."""
+        damaged, of another episode (tag) or of another planner's state (``like``), or
+        fails its digest or the state checks (those two with a notice)."""
         if not self.path.is_file():
             return None
         try:
             with np.load(self.path, allow_pickle=False) as data:
-                if str(data["tag"]) != self.tag:
-                    return None
-                state = restore_state(data, like)
-                record = {name: list(data[name]) for name in RECORD_FIELDS}
-                progress = Progress(record, float(data["total"]), float(data["seconds"]))
-        except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError):
+                arrays = {name: data[name] for name in data.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError):
             return None
-        lengths = {len(v) for v in record.values()}
-        if state is None or len(lengths) != 1 or not progress.steps:
+        if "tag" not in arrays or str(arrays["tag"]) != self.tag:
             return None
+        problem = self._problem(arrays, like)
+        if isinstance(problem, str):
+            console().print(f"{self.path}: {problem}; the episode restarts")
+            return None
+        return problem
+
+    @staticmethod
+    def _problem(arrays: Mapping[str, Any], like: PlanState
+                 ) -> tuple[Progress, PlanState] | str | None:
+        """The file's progress and state, or what is wrong with it (None: not this
+        planner's, or not a file of this format)."""
+        if "digest" not in arrays or str(arrays["digest"]) != file_digest(arrays):
+            return "its digest does not match its contents"
+        try:
+            state = restore_state(arrays, like)
+            record = {name: list(arrays[name]) for name in RECORD_FIELDS}
+            progress = Progress(record, float(arrays["total"]), float(arrays["seconds"]))
+        except (KeyError, ValueError, TypeError):
+            return None
+        if state is None or len({len(v) for v in record.values()}) != 1 or not progress.steps:
+            return None
+        try:
+            check_warm_start(state.mean)
+        except ValueError as err:
+            return f"its planner {err}"
+        if int(np.asarray(state.step)) != progress.steps:
+            return (f"its planner state counts {int(np.asarray(state.step))} steps, its "
+                    f"record {progress.steps}")
         return progress, state
 
     def remove(self) -> None:

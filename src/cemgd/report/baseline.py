@@ -2,7 +2,9 @@
 for every (task, episode length) the report's runs and evaluations use, drawn as a dashed
 line on their figures and tabled in ``## Uniform-random policy``. A cell that cannot be
 measured here (a simulator not installed, a task that cannot be imported, a length that
-is not a number) is listed with its reason, never fatal."""
+is not a number) is listed with its reason, never fatal. A task given by code
+(``module:factory``) is imported only when ``cemgd report --task`` names it; otherwise the
+report is refused (:func:`cemgd.tasks.check_code_named`): a folder never runs code."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from cemgd.experiments.baseline import random_baseline, resolve_length
 from cemgd.report.evaluations import Evaluation
 from cemgd.report.load import RunData
 from cemgd.report.text import g, md_table
+from cemgd.tasks import check_code_named
 from cemgd.validate import check_int
 
 Floors = list[tuple[str, float]]
@@ -78,14 +81,18 @@ def measure(runs: Sequence[RunData], evaluations: Sequence[Evaluation],
     """Measure every cell the runs and evaluations use (none when ``episodes`` is 0).
 
     Raises:
-        ValueError: ``episodes`` is not an integer >= 0 (named ``random_episodes``).
+        ValueError: ``episodes`` is not an integer >= 0 (named ``random_episodes``);
+            :class:`~cemgd.tasks.CodeNotNamed` for a task given by code that the command
+            line did not name (checked for every cell before any is measured).
     """
     check_int("random_episodes", episodes, 0)
     out = Baselines()
     if episodes == 0:
         return out
-    for task, length in dict.fromkeys(map(_cell_key, run_cells(runs)
-                                          + evaluation_cells(evaluations))):
+    cells = dict.fromkeys(map(_cell_key, run_cells(runs) + evaluation_cells(evaluations)))
+    for task, _ in cells:
+        check_code_named(task, "a run or evaluation in the report")
+    for task, length in cells:
         try:
             if isinstance(length, bool) or not isinstance(length, int):
                 raise ValueError(f"episode_length {length!r} is not an integer")

@@ -43,11 +43,19 @@ def is_evaluation(folder: Path) -> bool:
     return (folder / EVALUATE_FILE).is_file() and (folder / EPISODES_FILE).is_file()
 
 
+class UnusableRows(ValueError):
+    """``episodes.csv`` rows that would change the statistics if read: a non-finite
+    return (dropped, n falls) or a repeated (planner, episode) (counted twice). A report
+    refuses them rather than skip the folder or reshape its numbers."""
+
+
 def read_evaluation(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``(evaluate.json, episodes.csv rows)``; numbers as floats, a torn last row dropped.
 
     Raises:
-        ValueError: naming the file that is missing or corrupt.
+        ValueError: naming the file that is missing or corrupt; :class:`UnusableRows`
+            naming the file and the row of a non-finite return or a repeated
+            (planner, episode).
     """
     try:
         description = json.loads((folder / EVALUATE_FILE).read_text())
@@ -58,13 +66,30 @@ def read_evaluation(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]
         raise ValueError(f"{folder / EVALUATE_FILE}: corrupt (not an object)")
     if text and not text.endswith("\n"):
         text = text[: text.rfind("\n") + 1]
-    rows = []
-    for i, line in enumerate(csv.DictReader(io.StringIO(text, newline=""))):
+    rows: list[dict[str, Any]] = []
+    first: dict[tuple[str, float], int] = {}
+    for i, line in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=1):
         try:
-            rows.append({c: line[c] if c in _TEXT else float(line[c]) for c in EPISODE_COLUMNS})
+            row = {c: line[c] if c in _TEXT else float(line[c]) for c in EPISODE_COLUMNS}
         except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{folder / EPISODES_FILE}: corrupt row {i + 1} ({err})") from None
+            raise ValueError(f"{folder / EPISODES_FILE}: corrupt row {i} ({err})") from None
+        _check_row(folder / EPISODES_FILE, i, row, first)
+        rows.append(row)
     return description, rows
+
+
+def _check_row(file: Path, i: int, row: Mapping[str, Any],
+               first: dict[tuple[str, float], int]) -> None:
+    """Refuse row ``i`` (1-based, header aside) of ``file`` with a non-finite return or
+    the (planner, episode) of an earlier row (``first``: key -> row, updated)."""
+    if not math.isfinite(row["return"]):
+        raise UnusableRows(f"{file}: row {i} ({row['planner']}, episode "
+                           f"{row['episode']:g}): return {row['return']} is not finite")
+    key = (str(row["planner"]), row["episode"])
+    if key in first:
+        raise UnusableRows(f"{file}: row {i} repeats {key[0]} episode {key[1]:g} of row "
+                           f"{first[key]}; keep one of them")
+    first[key] = i
 
 
 def _planners(description: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> list[str]:

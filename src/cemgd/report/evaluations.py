@@ -17,6 +17,7 @@ import numpy as np
 from cemgd.report.claims import Samples
 from cemgd.report.episodes import (
     EVALUATE_FILE,
+    UnusableRows,
     episode_figures,
     episode_samples,
     is_evaluation,
@@ -117,13 +118,20 @@ def find_evaluations(root: Path) -> list[Path]:
 def load_evaluations(root: Path) -> tuple[list[Evaluation], list[Skipped]]:
     """Every evaluation under ``root`` (several of one task are that task on several
     models, one folder per model: a second folder of the same model is skipped), and
-    those that cannot be used, with why."""
+    those that cannot be used, with why.
+
+    Raises:
+        UnusableRows: an ``episodes.csv`` with a non-finite return or a repeated row
+            (reading it would reshape the statistics; skipping would hide it).
+    """
     out: list[Evaluation] = []
     skipped: list[Skipped] = []
     for folder in find_evaluations(root):
         rel = folder.relative_to(root).as_posix() or "."
         try:
             description, rows = read_evaluation(folder)
+        except UnusableRows:
+            raise  # rows that would change the statistics: refused, never skipped
         except ValueError as err:
             skipped.append(Skipped(rel, str(err)))
             continue

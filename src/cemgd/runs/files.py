@@ -1,9 +1,11 @@
 """Crash-safe file operations: the one way cemgd writes or removes a file a later run reads.
 
-Every write goes to a unique temporary name beside its target (``.NAME.XXXX.tmp``), is
+Every write goes to a unique temporary name beside its target (``.cemgd-tmp-NAME.XXXX``), is
 fsynced, renamed over the target and the folder fsynced, so a crash at any instant
 leaves the old file or the new one, and two writers never share a temporary file. A
 killed writer may leave a temporary file behind; :func:`remove_temporaries` clears them.
+Only names with cemgd's own prefix (:data:`TEMP_PREFIX`) are temporaries: a user's
+``labels.tmp`` is a file like any other, never deleted.
 """
 
 from __future__ import annotations
@@ -17,7 +19,13 @@ from typing import IO
 
 Data = bytes | str | Callable[[IO[bytes]], None]
 
-TEMP_SUFFIX = ".tmp"
+#: What every temporary file cemgd writes starts with (and no other file it removes).
+TEMP_PREFIX = ".cemgd-tmp-"
+
+
+def is_temporary(name: str) -> bool:
+    """Whether file ``name`` is one of cemgd's temporaries (:data:`TEMP_PREFIX`)."""
+    return name.startswith(TEMP_PREFIX)
 
 
 def _file_mode() -> int:
@@ -49,7 +57,7 @@ def write_atomic(path: str | os.PathLike[str], data: Data) -> None:
         data: the content, or a function that writes it into the open binary file.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:
             if callable(data):
@@ -78,12 +86,12 @@ def remove(path: str | os.PathLike[str]) -> None:
 
 
 def temporaries(folder: str | os.PathLike[str]) -> list[Path]:
-    """Temporary files a killed writer left in ``folder`` (this module's and the old
-    ``NAME.tmp`` form)."""
+    """Temporary files a killed writer of this module left in ``folder``
+    (:func:`is_temporary`; any other file is the user's or a run's)."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(TEMP_SUFFIX))
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_temporary(p.name))
 
 
 def remove_temporaries(folder: str | os.PathLike[str]) -> None:

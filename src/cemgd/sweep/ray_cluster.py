@@ -10,6 +10,11 @@ cemgd expects token authentication (``RAY_AUTH_MODE=token``, ``ray get-auth-toke
 a TCP connection within :data:`CONNECT_TIMEOUT_S` seconds is refused with a message;
 one that accepts it but is no Ray head is refused when ``ray.init`` gives up (Ray
 retries for about 20 s).
+
+One writer per run folder, as on the local pool: unless ``--ray-shared-fs`` (where the
+task's own ``pets.run`` locks the folder), the driver holds the run folder's lock
+(:class:`cemgd.runs.FolderLock`) from reading its files until the task's files are
+written back; a folder another process holds is that run's failure, never overwritten.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from cemgd.runs import FolderLock, RunError, lock_folder
 from cemgd.sweep.config import RunSpec, SweepConfig
 from cemgd.sweep.worker import log_path, ray_task, read_files, worker_env, write_files
 
@@ -153,15 +159,24 @@ def run_ray(config: SweepConfig, todo: list[tuple[RunSpec, str]], finish: Finish
         runtime_env={"env_vars": worker_env(single_thread=True)})
     attempts = {spec.name: 0 for spec, _ in todo}
     running: dict[Any, tuple[RunSpec, str]] = {}
+    locks: dict[str, FolderLock] = {}
 
     def submit(spec: RunSpec, how: str) -> None:
         attempts[spec.name] += 1
-        files = None if config.ray_shared_fs else read_files(spec.folder)
+        files = None
+        if not config.ray_shared_fs:  # the driver writes the folder: it holds the lock
+            try:
+                locks[spec.name] = lock_folder(spec.folder, str(spec.folder))
+            except RunError as err:
+                finish(spec, how, {"ok": False, "retry": False, "seconds": 0.0,
+                                   "error": f"RunError: {err}"}, attempts[spec.name])
+                return
+            files = read_files(spec.folder)
         ref = remote.remote(spec.config, str(spec.folder.resolve()), files,
                             config.ray_shared_fs, cache_dir, config.tensorboard)
         running[ref] = (spec, how)
 
-    with cancel_on_interrupt(ray, running, started_here):
+    with cancel_on_interrupt(ray, running, started_here), _released(locks):
         for spec, how in todo:
             submit(spec, how)
         while running:
@@ -169,12 +184,25 @@ def run_ray(config: SweepConfig, todo: list[tuple[RunSpec, str]], finish: Finish
             for ref in ready:
                 spec, how = running.pop(ref)
                 result = _result(ray, ref, spec)
+                if spec.name in locks:
+                    locks.pop(spec.name).release()
                 n = attempts[spec.name]
                 if not result["ok"] and result["retry"] and n <= config.max_retries:
                     retry(spec, result, n)
                     submit(spec, how)
                 else:
                     finish(spec, how, result, n)
+
+
+@contextlib.contextmanager
+def _released(locks: dict[str, FolderLock]) -> Iterator[None]:
+    """Release every run folder lock still held when the block ends (an interruption)."""
+    try:
+        yield
+    finally:
+        for lock in locks.values():
+            lock.release()
+        locks.clear()
 
 
 def _result(ray: Any, ref: Any, spec: RunSpec) -> dict[str, Any]:

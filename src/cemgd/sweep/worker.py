@@ -26,7 +26,8 @@ from typing import Any
 
 from cemgd import pets
 from cemgd.runs import RunError, write_atomic
-from cemgd.runs.files import TEMP_SUFFIX
+from cemgd.runs.files import is_temporary
+from cemgd.runs.lock import LOCK_FILE
 from cemgd.runtime import enable_compilation_cache
 
 #: XLA settings of a worker process when several share the machine (one thread each).
@@ -147,16 +148,18 @@ def _redirect_fds(log: io.TextIOBase) -> Iterator[None]:
 
 
 def read_files(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder``: relative POSIX path -> bytes (temporary files aside)."""
+    """Every file under ``folder``: relative POSIX path -> bytes (temporary files and the
+    lock's pid record aside: the lock is the folder's, never copied)."""
     if not folder.is_dir():
         return {}
     return {p.relative_to(folder).as_posix(): p.read_bytes()
             for p in sorted(folder.rglob("*"))
-            if p.is_file() and not p.name.endswith(TEMP_SUFFIX)}
+            if p.is_file() and not is_temporary(p.name) and p.name != LOCK_FILE}
 
 
 def write_files(folder: Path, files: Mapping[str, bytes]) -> None:
-    """Make ``folder`` hold exactly ``files`` (each written atomically)."""
+    """Make ``folder`` hold exactly ``files`` (each written atomically; the lock's pid
+    record, never in ``files``, is kept)."""
     folder.mkdir(parents=True, exist_ok=True)
     for rel, data in files.items():
         target = folder / rel
@@ -164,7 +167,7 @@ def write_files(folder: Path, files: Mapping[str, bytes]) -> None:
         write_atomic(target, data)
     for p in sorted(folder.rglob("*"), reverse=True):
         rel = p.relative_to(folder).as_posix()
-        if p.is_file() and rel not in files:
+        if p.is_file() and rel not in files and rel != LOCK_FILE:
             p.unlink()
 
 

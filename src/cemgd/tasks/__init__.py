@@ -32,7 +32,12 @@ from cemgd.tasks.base import Task
 from cemgd.tasks.cartpole import CartPoleSwingUp
 from cemgd.tasks.cartpole_paper import CartPolePaper, CartPolePaperEnv, CartPolePaperTask
 from cemgd.tasks.classic import MountainCarContinuous, Pendulum
-from cemgd.tasks.env import CartPoleSwingUpEnv, CartPoleSwingUpTask, EnvTask
+from cemgd.tasks.env import (
+    CartPoleSwingUpEnv,
+    CartPoleSwingUpTask,
+    EnvTask,
+    check_env_reward,
+)
 from cemgd.tasks.gymtask import GymnasiumTask, from_gymnasium
 from cemgd.tasks.halfcheetah import HalfCheetah
 from cemgd.tasks.humanoid_standup import HumanoidStandup
@@ -42,9 +47,14 @@ from cemgd.tasks.pusher import Pusher
 from cemgd.tasks.registry import (
     ENTRY_POINT_GROUP,
     ENV_TASKS,
+    CodeNotNamed,
+    check_code_named,
     check_env_task,
+    is_code_spec,
     list_env_tasks,
     load_factory,
+    named_tasks,
+    only_named_code,
     register_task,
     resolve_env_task,
 )
@@ -112,6 +122,7 @@ __all__ = [
     "CartPoleSwingUp",
     "CartPoleSwingUpEnv",
     "CartPoleSwingUpTask",
+    "CodeNotNamed",
     "EnvTask",
     "GymnasiumTask",
     "HalfCheetah",
@@ -124,12 +135,17 @@ __all__ = [
     "Pusher",
     "Scaling",
     "Task",
+    "check_code_named",
+    "check_env_reward",
     "check_env_task",
     "from_gymnasium",
+    "is_code_spec",
     "list_env_tasks",
     "load_factory",
     "make_env_task",
     "make_task",
+    "named_tasks",
+    "only_named_code",
     "register_task",
     "resolve_env_task",
 ]

@@ -57,6 +57,27 @@ except ImportError:  # pragma: no cover - depends on the installation
     _Env = _Wrapper = object
 
 
+def check_env_reward(task: EnvTask, reward: Any, where: str) -> float:
+    """``reward`` (what ``task``'s environment returned at ``where``) as a float, or
+    ValueError naming the task and ``where`` when it is not a finite number: a run or an
+    evaluation refuses it at the step it appears, before anything of it is kept.
+
+    Args:
+        where: the step, e.g. ``"step 4 of trial 2's episode"``.
+    """
+    try:
+        value = float(reward)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not np.isfinite(value):
+        raise ValueError(
+            f"task {task.name!r}: its environment returned the reward {reward!r} at "
+            f"{where}; expected a finite number (nothing of it was kept; fix the "
+            "environment or its reward)"
+        )
+    return value
+
+
 def _require_gymnasium() -> None:
     if gymnasium is None:
         raise ImportError(

@@ -259,9 +259,18 @@ def compare_with_env(task: GymnasiumTask, num: int, seed: int = 0) -> dict[str, 
     o, a, n = (jnp.asarray(np.stack(rows[k]), jnp.float32) for k in ("obs", "action", "next"))
     ours = np.asarray(jax.jit(task.reward)(o, a, n), np.float64)
     theirs = np.asarray(rows["reward"])
-    gap = np.abs(ours - theirs)
+    gap = np.where(ours == theirs, 0.0, np.abs(ours - theirs))
+    gap = np.where(np.isnan(gap), np.inf, gap)  # NaN on one side only: the worst gap
     worst = int(np.argmax(gap))
-    if gap[worst] > 1e-4 + 1e-4 * abs(theirs[worst]):
+    if not np.isfinite(gap[worst]):
+        bad = int(np.sum(~np.isfinite(gap)))
+        warnings.warn(
+            f"reward: returns {ours[worst]:.6g} where {task.env_id}'s reward is "
+            f"{theirs[worst]:.6g}, on {bad} of {num} random transitions; a planner ranks "
+            "non-finite returns last, so every plan may fall back",
+            UserWarning, stacklevel=3,
+        )
+    elif gap[worst] > 1e-4 + 1e-4 * abs(theirs[worst]):
         warnings.warn(
             f"reward: differs from {task.env_id}'s reward on {num} random transitions by up "
             f"to {gap[worst]:.4g} (yours {ours[worst]:.6g}, the environment's "

@@ -12,10 +12,16 @@ Three ways to make a task known, all resolved by :func:`resolve_env_task`:
 
 A factory is any callable returning an :class:`~cemgd.tasks.env.EnvTask` (a task
 class, or a function such as ``lambda **kw: from_gymnasium(...)``).
+
+Security: an import path is code. The library imports whatever path its caller gives;
+the command line runs its commands inside :func:`only_named_code`, so a path is imported
+only when that command's own ``--task``/``--tasks`` named it, never because a folder
+(``config.json``, ``sweep.json``, ...) records it (:class:`CodeNotNamed`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import importlib.metadata
@@ -23,7 +29,7 @@ import importlib.util
 import inspect
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -37,6 +43,54 @@ ENTRY_POINT_GROUP = "cemgd.tasks"
 ENV_TASKS: dict[str, Callable[..., EnvTask]] = {}
 
 _entry_points_loaded = False
+
+#: Tasks a command line named (:func:`only_named_code`); ``None`` outside one: any import
+#: path its caller gives is imported (the library's callers name their own code).
+_named: frozenset[str] | None = None
+
+
+class CodeNotNamed(ValueError):
+    """A task given by import path (code) that the command line did not name."""
+
+
+def is_code_spec(task: object) -> bool:
+    """Whether ``task`` is an import path (``module:factory``, ``file.py:factory``),
+    i.e. code that resolving it imports, rather than a registered name."""
+    return isinstance(task, str) and ":" in task
+
+
+@contextlib.contextmanager
+def only_named_code(named: Iterable[str]) -> Iterator[None]:
+    """Within: import task code only for the import paths in ``named`` (what the
+    command line gave); any other path is refused with :class:`CodeNotNamed`, whoever
+    asks (a folder's ``config.json``, a report's baseline, a resumed sweep)."""
+    global _named
+    previous, _named = _named, frozenset(named)
+    try:
+        yield
+    finally:
+        _named = previous
+
+
+def named_tasks() -> frozenset[str] | None:
+    """The tasks the running command line named (``None``: not run from one)."""
+    return _named
+
+
+def check_code_named(task: object, where: str | None = None, argument: str = "task") -> None:
+    """Refuse an import path that ``where`` (a file, a folder) records but the command
+    line did not name; a registered name, or any task outside a command line, passes.
+
+    Raises:
+        CodeNotNamed: naming ``where``, the path and the ``--task`` that allows it.
+    """
+    if is_code_spec(task) and _named is not None and task not in _named:
+        source = f"{where} names the task" if where else "the task"
+        raise CodeNotNamed(
+            f"{argument}: {source} {task!r}, which is code to import; cemgd "
+            "imports a task's code only when the command line names it: pass --task "
+            f"{task} if you trust that code"
+        )
 
 
 def register_task(name: str, factory: Callable[..., EnvTask], *, replace: bool = False) -> None:
@@ -153,10 +207,14 @@ def check_env_task(name_or_path: str, *, argument: str = "task") -> None:
 def load_factory(path: str, *, argument: str = "name_or_path") -> Callable[..., EnvTask]:
     """Import ``"package.module:attribute"``: a factory, or an EnvTask object.
 
+    Inside :func:`only_named_code`, only a path the command line named is imported.
+
     Raises:
         ValueError: starting with ``argument`` when the module fails to import (with the
-            error) or has no such callable attribute.
+            error) or has no such callable attribute; :class:`CodeNotNamed` for a path
+            the command line did not name.
     """
+    check_code_named(path, argument=argument)
     module_name, _, attribute = path.rpartition(":")
     if not module_name or not attribute:
         raise ValueError(f"{argument}: expected package.module:factory, got {path!r}")
