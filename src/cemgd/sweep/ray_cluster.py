@@ -2,14 +2,14 @@
 it is imported only here, only when a sweep asks for it.
 
 Security: a Ray cluster runs any code a connected client sends. ``--ray local`` starts
-a cluster whose nodes advertise 127.0.0.1 and that requires Ray's token (Ray 2.60
-generates ``~/.ray/auth_token`` for a new local cluster); Ray's servers still listen
-on every interface, so the token is what keeps others out. For a cluster address,
-cemgd expects token authentication (``RAY_AUTH_MODE=token``, ``ray get-auth-token
---generate``) and refuses to connect without a token. An address that does not accept
-a TCP connection within :data:`CONNECT_TIMEOUT_S` seconds is refused with a message;
-one that accepts it but is no Ray head is refused when ``ray.init`` gives up (Ray
-retries for about 20 s).
+a cluster on 127.0.0.1 alone: its node address is the loopback one, so its servers
+(``gcs_server``, ``raylet``, the agents) listen on loopback only, and it requires Ray's
+token (Ray 2.60 generates ``~/.ray/auth_token`` for a new local cluster). For a cluster
+address, cemgd expects token authentication (``RAY_AUTH_MODE=token``, ``ray
+get-auth-token --generate``) and refuses to connect without a token. An address is
+refused with a message unless it accepts a TCP connection within
+:data:`CONNECT_TIMEOUT_S` seconds and then answers as a gRPC server (Ray's GCS and Ray
+Client both are) within as long again: at most about 20 s, before anything is written.
 
 One writer per run folder, as on the local pool: unless ``--ray-shared-fs`` (where the
 task's own ``pets.run`` locks the folder), the driver holds the run folder's lock
@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,8 +30,10 @@ from cemgd.runs import FolderLock, RunError, lock_folder
 from cemgd.sweep.config import RunSpec, SweepConfig
 from cemgd.sweep.worker import log_path, ray_task, read_files, worker_env, write_files
 
-#: Seconds ``--ray ADDRESS`` may take to accept a TCP connection.
+#: Seconds ``--ray ADDRESS`` may take to accept a TCP connection, and again to answer it.
 CONNECT_TIMEOUT_S = 10.0
+#: What an HTTP/2 (gRPC) client sends first: the preface, then an empty SETTINGS frame.
+_HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00" + bytes(4)
 #: Port of a Ray head's GCS when the address names none (Ray's default).
 DEFAULT_GCS_PORT = 6379
 
@@ -62,16 +65,22 @@ def split_address(address: str) -> tuple[str, int]:
         raise ValueError(f"ray: expected HOST:PORT, got {address!r}") from None
 
 
-def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Refuse an address that does not accept a TCP connection within ``timeout`` s.
+def check_reachable(address: str, timeout: float | None = None) -> None:
+    """Refuse an address that does not accept a TCP connection within ``timeout`` s
+    (default :data:`CONNECT_TIMEOUT_S`), or that is no gRPC server: one whose first
+    answer, within ``timeout`` s more, is not an HTTP/2 SETTINGS frame (a silent port, a
+    web server, anything but a Ray head or Ray Client server). Skipped for TLS
+    (``RAY_USE_TLS``), whose handshake comes first.
 
     Raises:
-        ValueError: ``ray: cannot reach ...`` naming the address and the reason.
+        ValueError: ``ray: cannot reach ...`` or ``ray: ... is no Ray cluster``, naming
+            the address and the reason.
     """
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
     host, port = split_address(address)
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            answer = b"" if _uses_tls() else _http2_answer(conn, timeout)
     except OSError as err:
         reason = "timed out" if isinstance(err, TimeoutError) else (err.strerror or str(err))
         raise ValueError(
@@ -79,6 +88,35 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
             "check the address (HOST:PORT of the head, default port 6379) and that the "
             "cluster is running"
         ) from None
+    # an HTTP/2 server's first frame is SETTINGS (type 4), not an ACK, on stream 0
+    if answer and not (len(answer) == 9 and answer[3] == 4 and not answer[4] & 1
+                       and answer[5:] == bytes(4)):
+        raise ValueError(
+            f"ray: {address} accepts connections but is no Ray cluster (it does not answer "
+            f"as a gRPC server; first bytes {answer[:9]!r}); check the address (HOST:PORT "
+            "of the head's GCS, default port 6379)"
+        )
+
+
+def _uses_tls() -> bool:
+    return os.environ.get("RAY_USE_TLS", "0").strip().lower() in ("1", "true")
+
+
+def _http2_answer(conn: socket.socket, timeout: float) -> bytes:
+    """Send the HTTP/2 client preface on ``conn``; the first 9 bytes answered (a frame
+    header), within ``timeout`` s. Raises TimeoutError (an OSError) on silence and
+    ConnectionError when the peer closes first."""
+    deadline = time.monotonic() + timeout
+    conn.settimeout(timeout)
+    conn.sendall(_HTTP2_HELLO)
+    answer = b""
+    while len(answer) < 9:
+        conn.settimeout(max(deadline - time.monotonic(), 1e-3))
+        chunk = conn.recv(9 - len(answer))
+        if not chunk:
+            raise ConnectionError(0, "closed the connection without answering")
+        answer += chunk
+    return answer
 
 
 def check_token() -> None:
@@ -116,8 +154,9 @@ def connect(ray: Any, address: str, workers: int) -> bool:
     if ray.is_initialized():
         return False
     if address == "local":
-        ray.init(address="local", num_cpus=workers, include_dashboard=False,
-                 _node_ip_address="127.0.0.1")
+        with _loopback_node():
+            ray.init(address="local", num_cpus=workers, include_dashboard=False,
+                     _node_ip_address="127.0.0.1")
     elif address == "auto":
         ray.init(address=None, include_dashboard=False)
     else:
@@ -131,6 +170,35 @@ def connect(ray: Any, address: str, workers: int) -> bool:
                 f"({' '.join(str(err).split())[:200]})"
             ) from None
     return True
+
+
+@contextlib.contextmanager
+def _loopback_node() -> Iterator[None]:
+    """While a local Ray starts: its node address is 127.0.0.1. ``ray.init`` replaces
+    a loopback ``_node_ip_address`` by this machine's network address unless Ray's
+    single-machine mode is on (``ENABLE_RAY_CLUSTER`` false, as on macOS); with the
+    loopback address, ``gcs_server`` and ``raylet`` listen on loopback only and every
+    process of the cluster advertises 127.0.0.1. The flag is restored afterwards, so a
+    later cluster address in this process connects as usual."""
+    constants = _ray_constants()
+    if constants is None or not hasattr(constants, "ENABLE_RAY_CLUSTER"):
+        yield
+        return
+    before = constants.ENABLE_RAY_CLUSTER
+    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = before
+
+
+def _ray_constants() -> Any:
+    """Ray's ``ray_constants`` module, or None where this Ray has none."""
+    try:
+        from ray._private import ray_constants
+    except ImportError:
+        return None
+    return ray_constants
 
 
 @contextlib.contextmanager
