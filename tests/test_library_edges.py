@@ -77,3 +77,29 @@ def test_issued_states_plan_without_copying_the_warm_start_to_the_host(name, mon
     foreign = state._replace(mean=state.mean + 0.0)  # built outside the planner: checked
     planner.plan(foreign, np.zeros(2))
     assert checked == [state.mean.shape]
+
+
+@pytest.mark.parametrize("name", ["cem", "cem-gd", "gradcem"])
+@pytest.mark.parametrize("wrong", ["tuple", "scalar", "complex", "bool"])
+def test_rollout_of_the_wrong_type_or_dtype_is_named(name, wrong):
+    """A tuple, a scalar (gradcem's per-sample gradient), complex or bool returns: one
+    ValueError naming ``rollout`` and what was expected, whichever planner calls it."""
+
+    def rollout(obs, actions, key):
+        r = integrator_rollout(obs, actions, key)
+        if wrong == "tuple":
+            return r, {"steps": actions.shape[1]}
+        if wrong == "scalar":
+            return jnp.sum(r)
+        return r.astype(jnp.complex64) if wrong == "complex" else r > -1.0
+
+    want = {"tuple": r"expected an array of float returns of shape \[B\].*got a tuple",
+            "scalar": r"expected returns of shape \[B\].*got shape \(\)",
+            "complex": r"expected float returns of shape \[B\].*got dtype complex64",
+            "bool": r"expected float returns of shape \[B\].*got dtype bool"}[wrong]
+    problem = cemgd.Problem(rollout, horizon=4, action_low=-np.ones(2),
+                            action_high=np.ones(2), grad_rollout=rollout)
+    planner = small_planner(name)
+    state = planner.init(problem, jax.random.key(0))
+    with pytest.raises(ValueError, match="rollout: " + want):
+        planner.plan(state, np.zeros(2))

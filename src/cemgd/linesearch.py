@@ -31,7 +31,15 @@ import jax
 import jax.numpy as jnp
 
 from cemgd.objectives import GRAD_OBJECTIVES, GradObjective, gradient_objective, rescores
-from cemgd.problem import Array, Problem, Rollout, evaluate, finite_or_neg_inf, i32
+from cemgd.problem import (
+    Array,
+    Problem,
+    Rollout,
+    check_returns,
+    evaluate,
+    finite_or_neg_inf,
+    i32,
+)
 from cemgd.validate import check_int, check_range
 
 LineSearch = Literal["sequential", "parallel"]
@@ -160,11 +168,7 @@ def gradient_ascent(
 
 def _raw(rollout: Rollout, obs: Array, key: Array, a: Array) -> Array:
     """``rollout``'s returns of ``a: [n, T, A]``, float32 ``[n]`` (maybe not finite)."""
-    r = jnp.asarray(rollout(obs, a, key))
-    if r.shape != (a.shape[0],):
-        raise ValueError(f"rollout: expected returns of shape [B] or per-particle [B, P] "
-                         f"with B = {a.shape[0]}, got shape {tuple(r.shape)}")
-    return r.astype(jnp.float32)
+    return check_returns(rollout(obs, a, key), a.shape[0]).astype(jnp.float32)
 
 
 def _probe(raw: Callable[[Array], Array],

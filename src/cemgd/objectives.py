@@ -10,7 +10,7 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
-from cemgd.problem import Array, Problem, Rollout
+from cemgd.problem import Array, Problem, Rollout, check_returns
 
 GradObjective = Literal["mean", "sampled", "pessimistic", "cvar"]
 GRAD_OBJECTIVES = ("mean", "sampled", "pessimistic", "cvar")
@@ -46,7 +46,8 @@ def gradient_objective(problem: Problem, grad_objective: GradObjective, risk: fl
     base = problem.rollout if grad_objective == "sampled" else problem.rollout_for_gradient
 
     def rollout(obs: Array, actions: Array, key: Array) -> Array:
-        return reduce_particles(base(obs, actions, key), grad_objective, risk)
+        returns = check_returns(base(obs, actions, key), actions.shape[0], True)
+        return reduce_particles(returns, grad_objective, risk)
 
     return rollout
 

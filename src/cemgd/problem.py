@@ -271,8 +271,7 @@ def _row_scorer(
         rollout = problem.rollout_for_gradient if gradient else problem.rollout
 
     def score_rows(a: Array) -> Array:
-        r = jnp.asarray(rollout(obs, a, key))
-        _check_returns_shape(r.shape, a.shape[0], per_particle_ok)
+        r = check_returns(rollout(obs, a, key), a.shape[0], per_particle_ok)
         r = jnp.reshape(r, (a.shape[0], -1)).astype(jnp.float32)
         return r[:, 0] if r.shape[1] == 1 else jnp.mean(r, axis=1)
 
@@ -366,14 +365,28 @@ def _descending(x: Array) -> Array:
     return ~jnp.where(b < 0, b ^ 0x7FFFFFFF, b)
 
 
-def _check_returns_shape(shape: tuple[int, ...], batch: int, per_particle_ok: bool) -> None:
-    """Raise ValueError naming ``rollout`` unless ``shape`` is ``[B]`` (or, for a gradient
-    rollout, per-particle ``[B, P]``)."""
-    if tuple(shape) == (batch,):
-        return
-    if per_particle_ok and len(shape) == 2 and shape[0] == batch:
-        return
+def check_returns(returns: object, batch: int, per_particle_ok: bool = False) -> Array:
+    """A rollout's ``returns`` as an array, or ValueError naming ``rollout``: the one
+    check of what a rollout gives back (planners, gradient objectives, line search).
+
+    Args:
+        returns: what the rollout returned; expected a JAX or NumPy array of real numbers
+            (floating point or integer: not bool, not complex) of shape ``[B]`` (or, for
+            a gradient rollout, per-particle ``[B, P]``).
+        batch: ``B``, the number of action sequences rolled out.
+        per_particle_ok: accept ``[B, P]``.
+    """
     want = "[B] or per-particle [B, P]" if per_particle_ok else "[B]"
+    if not isinstance(returns, (jax.Array, np.ndarray)):
+        raise ValueError(f"rollout: expected an array of float returns of shape {want}, "
+                         f"got a {type(returns).__name__}")
+    dtype = returns.dtype
+    if dtype == jnp.bool_ or not (jnp.issubdtype(dtype, jnp.floating)
+                                  or jnp.issubdtype(dtype, jnp.integer)):
+        raise ValueError(f"rollout: expected float returns of shape {want}, got dtype {dtype}")
+    shape = tuple(returns.shape)
+    if shape == (batch,) or (per_particle_ok and len(shape) == 2 and shape[0] == batch):
+        return jnp.asarray(returns)
     raise ValueError(
-        f"rollout: expected returns of shape {want} with B = {batch}, got shape {tuple(shape)}"
+        f"rollout: expected returns of shape {want} with B = {batch}, got shape {shape}"
     )
