@@ -7,6 +7,7 @@ import argparse
 
 from cemgd import report
 from cemgd.cli.base import Context, Subparsers, add_command
+from cemgd.cli.paths import check_out
 
 
 def register(sub: Subparsers) -> None:
@@ -35,7 +36,8 @@ def register(sub: Subparsers) -> None:
 
 
 def _run(args: argparse.Namespace, ctx: Context) -> int:
-    result = report.write_report(args.sweep_dir, args.out,
+    out = None if args.out is None else check_out(args.out)  # before anything is read
+    result = report.write_report(args.sweep_dir, out,
                                  include_incomplete=args.include_incomplete,
                                  random_episodes=args.random_episodes, plan=args.plan)
     print(f"wrote {result.path}")

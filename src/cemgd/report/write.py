@@ -24,6 +24,7 @@ from cemgd.report.markdown import SweepContext, sweep_markdown
 from cemgd.report.plan import decide_plan, read_plan
 from cemgd.report.settings import Hardware, read_hardware
 from cemgd.report.text import write_csv
+from cemgd.runs import check_out_path
 from cemgd.validate import check_int
 
 CLAIM_COLUMNS = ["claim", "task", "a", "b", "ours", "test", "verdict", "n_needed", "status",
@@ -144,15 +145,17 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
         What was read and written.
 
     Raises:
-        ValueError: ``sweep_dir`` is not a folder, ``random_episodes`` is not an
-            integer >= 0, or the plan is malformed or names what the folders lack (a
-            task whose baseline cannot be measured here is listed in REPORT.md, not
-            raised).
+        ValueError: ``sweep_dir`` is not a folder, ``out`` is blank, a file or under
+            one, or not writable (:func:`cemgd.runs.check_out_path`), ``random_episodes``
+            is not an integer >= 0, or the plan is malformed or names what the folders
+            lack (a task whose baseline cannot be measured here is listed in REPORT.md,
+            not raised).
     """
     root = Path(sweep_dir)
     if not root.is_dir():
         raise ValueError(f"sweep_dir: {root} is not a folder")
     check_int("random_episodes", random_episodes, 0)
+    dest = check_out_path(out, "out") if out is not None else root
     planned = read_plan(plan) if plan is not None else None
     if planned is not None:
         random_episodes = max(random_episodes, planned.random_episodes)
@@ -160,7 +163,6 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
     runs, skipped = load_runs(root, include_incomplete,
                               exclude=[root / e.folder for e in evaluations]
                               + [root / s.folder for s in ev_skipped])
-    dest = Path(out) if out is not None else root
     dest.mkdir(parents=True, exist_ok=True)
     groups = tables.group_runs(runs)
     ctx = SweepContext(root, dest, runs, skipped + ev_skipped, groups, {
