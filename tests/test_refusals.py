@@ -34,3 +34,45 @@ def test_report_out_blank_or_a_file_is_refused(
     assert main(["report", str(sweep_dir), "--out", str(file)]) == 2
     assert f"--out: {file} exists and is not a folder" in _one_line(capsys.readouterr().err)
     assert file.read_text() == "mine\n" and list(sweep_dir.iterdir()) == []
+
+
+FACTORIES = '''
+def runtime():
+    raise RuntimeError("no licence for the simulator")
+
+
+def key():
+    return {}["robot"]
+'''
+
+
+@pytest.mark.parametrize(("factory", "error"), [
+    ("runtime", "RuntimeError: no licence for the simulator"), ("key", "KeyError: 'robot'")])
+def test_a_task_factory_that_raises_is_one_line_naming_it(
+    factory: str, error: str, tmp_path: Path, capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken_tasks.py").write_text(FACTORIES)
+    spec = f"broken_tasks.py:{factory}"
+    assert main(["train", "--task", spec, "--quick", "--trials", "1", "--episode-length", "6",
+                 "--no-progress", "--out", str(tmp_path / "run")]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"task: the task factory {spec} raised {error}" in line
+
+
+def test_two_tasks_with_one_folder_name_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`a/x/t.py:make` and `a/x-t.py:make` would both run in OUT/a-x-t.py_make."""
+    monkeypatch.chdir(tmp_path)
+    for file in ("a/x/t.py", "a/x-t.py"):
+        (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / file).write_text("def make():\n    raise RuntimeError('not built')\n")
+    out = tmp_path / "out"
+    assert main(["sweep", "--tasks", "a/x/t.py:make,a/x-t.py:make", "--planners", "cem-50",
+                 "--quick", "--no-progress", "--out", str(out)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert ("tasks: two tasks map to the same folder name: a-x-t.py_make "
+            "(a/x/t.py:make, a/x-t.py:make)") in line
+    assert not out.exists()

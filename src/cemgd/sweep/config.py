@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -330,15 +330,31 @@ def expand(config: SweepConfig, out: str | os.PathLike[str]) -> list[RunSpec]:
         Run specs with folders ``out/<task>/<planner label>/seed-<seed>``.
     """
     root = Path(out)
-    labels = [planner_label(p) for p in config.planners]
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"planners: two planners map to the same folder name: {labels}")
+    _check_folder_names("tasks", config.tasks, task_label)
+    _check_folder_names("planners", config.planners, planner_label)
     return [
         RunSpec(task, planner, seed,
                 root / task_label(task) / planner_label(planner) / f"seed-{seed}",
                 run_config(config, task, planner, seed))
         for task in config.tasks for planner in config.planners for seed in config.seeds
     ]
+
+
+def _check_folder_names(argument: str, entries: Sequence[str],
+                        label: Callable[[str], str]) -> None:
+    """Refuse two ``entries`` (tasks or planners) whose folder names (``label``) are the
+    same: their runs would share one folder.
+
+    Raises:
+        ValueError: ``"<argument>: two <argument> map to the same folder name ..."``.
+    """
+    seen: dict[str, list[str]] = {}
+    for entry in entries:
+        seen.setdefault(label(entry), []).append(entry)
+    clashes = [f"{name} ({', '.join(group)})" for name, group in seen.items() if len(group) > 1]
+    if clashes:
+        raise ValueError(f"{argument}: two {argument} map to the same folder name: "
+                         + "; ".join(clashes))
 
 
 def estimated_cost(config: PETSConfig) -> float:

@@ -165,8 +165,8 @@ def resolve_env_task(name_or_path: str, *, argument: str = "name_or_path",
     Raises:
         ValueError: starting with ``argument``: an unknown name (listing the known
             ones), a module that fails to import, a missing or non-callable factory, a
-            factory that does not return an EnvTask, or an argument the factory does
-            not take.
+            factory that raises (named, its error as one line) or does not return an EnvTask,
+            or an argument the factory does not take.
     """
     check_env_task(name_or_path, argument=argument)
     if ":" in name_or_path:
@@ -288,7 +288,14 @@ def _call(factory: Callable[..., EnvTask], where: str, argument: str,
             f"{argument}: {where} needs the arguments {', '.join(sorted(missing))}; a task "
             "factory must be callable with keyword arguments only (e.g. episode_length)"
         )
-    task = factory(**kwargs)
+    try:
+        task = factory(**kwargs)
+    except ValueError:  # a refused argument, already named (e.g. "episode_length: ...")
+        raise
+    except Exception as err:  # any other error of the user's factory: one line
+        text = " ".join(str(err).split())[:300]
+        raise ValueError(f"{argument}: the task factory {where} raised "
+                         f"{type(err).__name__}: {text}") from None
     if not isinstance(task, EnvTask):
         raise ValueError(
             f"{argument}: {where} returned a {type(task).__name__}, expected an EnvTask "
