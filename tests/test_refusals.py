@@ -3,11 +3,16 @@ file, never a traceback, nothing written."""
 
 from __future__ import annotations
 
+import errno
+import os
+import re
+import stat
 from pathlib import Path
 
 import pytest
 
 from cemgd.cli import main
+from cemgd.runs import write_atomic
 
 
 def _one_line(err: str) -> str:
@@ -76,3 +81,40 @@ def test_two_tasks_with_one_folder_name_are_refused(
     assert ("tasks: two tasks map to the same folder name: a-x-t.py_make "
             "(a/x/t.py:make, a/x-t.py:make)") in line
     assert not out.exists()
+
+
+def test_a_full_disk_names_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ENOSPC surfaces at a write or at fsync, on a file descriptor: the message names the
+    file all the same (exit 2, one line), and no temporary file is left."""
+    real_fsync = os.fsync
+
+    def full(fd: int) -> None:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full)
+    out = tmp_path / "run"
+    assert main(["train", "--task", "cartpole-swingup", "--quick", "--trials", "1",
+                 "--episode-length", "6", "--no-progress", "--out", str(out)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert re.search(rf"{re.escape(str(out))}/[\w.-]+: No space left on device$", line), line
+    assert not list(out.rglob(".cemgd-tmp-*"))  # no temporary file left
+
+
+def test_a_non_utf8_path_is_written_escaped_or_refused_naming_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture,
+) -> None:
+    """A folder name with non-UTF-8 bytes: the report shows it escaped; text that cannot
+    be written as UTF-8 is refused naming the file."""
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/sweep-\xff"))
+    folder.mkdir()
+    assert main(["report", str(folder)]) == 0, capsys.readouterr().err
+    assert "sweep-\\xff" in (folder / "REPORT.md").read_text(encoding="utf-8")
+    target = tmp_path / "notes.md"
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(target))}: cannot be written: "
+                                         r"its text holds '\\udcff', which is not UTF-8"):
+        write_atomic(target, f"run {folder}\n")
+    assert list(tmp_path.iterdir()) == [folder]  # no temporary file left

@@ -21,6 +21,7 @@ training settings as ``--train.<setting> VALUE``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -73,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     prog = f"cemgd {args.command}"
+    _escape_undecodable_output()
     if extra and not args.accepts_extra:
         return fail(prog, f"unrecognized arguments: {' '.join(extra)}")
     ctx = Context.from_environ(os.environ, extra)
@@ -87,6 +89,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def _escape_undecodable_output() -> None:
+    """Print a path with non-UTF-8 bytes (``\\udcff`` in Python) as ``\\xff``, not fail
+    with UnicodeEncodeError, on standard output and error."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="backslashreplace")
 
 
 if __name__ == "__main__":

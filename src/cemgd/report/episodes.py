@@ -24,7 +24,8 @@ from cemgd.report import stats
 from cemgd.report.claims import Samples
 from cemgd.report.exploitation import EXPLOITATION_COLUMNS, evaluation_exploitation
 from cemgd.report.load import mean_std
-from cemgd.report.text import g, md_table, write_csv
+from cemgd.report.text import g, md_table, readable, write_csv
+from cemgd.runs import write_atomic
 
 EPISODES_FILE = "episodes.csv"
 EVALUATE_FILE = "evaluate.json"
@@ -220,5 +221,5 @@ def write_episode_summary(folder: Path) -> Path:
         write_csv(folder / "exploitation.csv", over, ["task", *EXPLOITATION_COLUMNS])
         lines += ["## Predicted against realised return", "", *over_lines]
     path = folder / "summary.md"
-    path.write_text("\n".join(lines))
+    write_atomic(path, readable("\n".join(lines)))  # a non-UTF-8 run path shown escaped
     return path

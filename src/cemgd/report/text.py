@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from cemgd.runs import write_atomic
 
 
 def g(x: float | None) -> str:
@@ -23,14 +26,22 @@ def cell(value: Any) -> Any:
     return value
 
 
+def readable(text: str) -> str:
+    """``text`` (e.g. a path) with the bytes of a non-UTF-8 file name shown as ``\\xff``
+    escapes, so that a report can write it as UTF-8."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def write_csv(path: Path, rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
-    """``rows`` as CSV with ``columns`` (extra keys ignored)."""
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(columns), lineterminator="\n",
-                                extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: cell(row.get(k)) for k in columns})
+    """``rows`` as CSV with ``columns`` (extra keys ignored), written atomically (errors
+    name ``path``)."""
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n",
+                            extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: cell(row.get(k)) for k in columns})
+    write_atomic(path, buffer.getvalue())
 
 
 def md_table(header: Sequence[str], rows: Iterable[Sequence[str]],

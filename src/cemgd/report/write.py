@@ -23,8 +23,8 @@ from cemgd.report.load import RunData, Skipped, load_runs
 from cemgd.report.markdown import SweepContext, sweep_markdown
 from cemgd.report.plan import decide_plan, read_plan
 from cemgd.report.settings import Hardware, read_hardware
-from cemgd.report.text import write_csv
-from cemgd.runs import check_out_path
+from cemgd.report.text import readable, write_csv
+from cemgd.runs import check_out_path, write_atomic
 from cemgd.validate import check_int
 
 CLAIM_COLUMNS = ["claim", "task", "a", "b", "ours", "test", "verdict", "n_needed", "status",
@@ -181,7 +181,7 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
     ctx.files += figures.figure4(dest, ctx.tables["figure4"])
     _evaluation_tables(ctx)
     path = dest / "REPORT.md"
-    path.write_text(sweep_markdown(ctx))
+    write_atomic(path, readable(sweep_markdown(ctx)))  # non-UTF-8 paths shown escaped
     ctx.files.append(path)
     return Report(path, runs, list(ctx.skipped), ctx.tables["table1"], ctx.tables["table2"],
                   ctx.files, claims + list(ctx.tables.get("eval_claims", []))

@@ -55,24 +55,53 @@ def write_atomic(path: str | os.PathLike[str], data: Data) -> None:
     Args:
         path: destination file (its folder must exist).
         data: the content, or a function that writes it into the open binary file.
+
+    Raises:
+        OSError: naming ``path`` (``err.filename``) whatever step failed: a full disk
+            (ENOSPC) at a write or at fsync names the file, not only its errno.
+        ValueError: naming ``path``, for text that is not UTF-8 (a lone surrogate: a
+            path with non-UTF-8 bytes written into the text).
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMP_PREFIX}{path.name}.")
+    except OSError as err:
+        raise _named(err, path) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             if callable(data):
                 data(fh)
             else:
-                fh.write(data.encode() if isinstance(data, str) else data)
+                fh.write(_utf8(path, data) if isinstance(data, str) else data)
             fh.flush()
             os.fchmod(fh.fileno(), _file_mode())  # mkstemp makes 0600; results are shared
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except Exception:  # a failed write (full disk, bad data) leaves no temporary file
+    except Exception as err:  # a failed write (full disk, bad data) leaves no temporary file
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(err, OSError):
+            raise _named(err, path) from None
         raise
     fsync_folder(path.parent)
+
+
+def _named(err: OSError, path: Path) -> OSError:
+    """``err`` as an OSError of the same kind whose ``filename`` is ``path``."""
+    if err.errno is None:
+        return OSError(f"{path}: {err}")
+    return OSError(err.errno, err.strerror or os.strerror(err.errno), str(path))
+
+
+def _utf8(path: Path, text: str) -> bytes:
+    """``text`` as UTF-8, or ValueError naming ``path``."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise ValueError(
+            f"{path}: cannot be written: its text holds {err.object[err.start:err.end]!r}, "
+            "which is not UTF-8 (a path with non-UTF-8 bytes?); rename the folder"
+        ) from None
 
 
 def remove(path: str | os.PathLike[str]) -> None:
