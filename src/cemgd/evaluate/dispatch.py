@@ -10,57 +10,137 @@ checks; :mod:`cemgd.sweep.worker`: the worker environment and folder transfer), 
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
-import os
 import tempfile
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from multiprocessing.connection import Connection, wait
+from multiprocessing.context import SpawnProcess
 from pathlib import Path
 from typing import Any
 
 from cemgd.evaluate.core import EvaluateConfig, FrozenModel, frozen_model, planner_episodes
 from cemgd.evaluate.export import model_folder_files
 from cemgd.runs import RunError
-from cemgd.runtime import enable_compilation_cache
+from cemgd.runtime import console, enable_compilation_cache
+from cemgd.sweep.local import exit_reason, spawn, stop
 from cemgd.sweep.ray_cluster import cancel_on_interrupt, connect, import_ray
 from cemgd.sweep.worker import die_with_parent, worker_env, write_files
 
 Write = Callable[[dict[str, Any]], None]
 
 
-def _worker(config: EvaluateConfig, spec: str, episodes: Sequence[int], rows: Any,
-            partial_dir: Path | None, digest: str | None) -> None:
-    """A worker process: one planner's episodes, each row sent to the parent as it ends,
-    on the model the parent loaded (hash ``digest``) and no other."""
-    model = frozen_model(config)
-    if digest is not None and model.digest != digest:
-        raise RunError(f"{model.model_file}: changed while the evaluation ran (hash "
-                       f"{model.digest}, {digest} when it started)")
-    planner_episodes(config, spec, episodes, rows.put, model, partial_dir=partial_dir)
+#: Attempts of a planner whose worker process dies (killed, out of memory) before it
+#: has written all its episodes; each attempt resumes after the episodes written.
+MAX_ATTEMPTS = 3
+
+
+def _worker(send: Connection, parent_pid: int, config: EvaluateConfig, spec: str,
+            episodes: Sequence[int], partial_dir: Path | None, digest: str | None) -> None:
+    """A worker process (dies with its parent): one planner's episodes on the model the
+    parent loaded (hash ``digest``) and no other, each row sent to the parent as it
+    ends, then ``("done", "")``, or the error that ended them: ``("refused", message)``
+    for a ValueError (bad input, a changed model), ``("failed", message)``."""
+    die_with_parent(parent_pid)
+    try:
+        model = frozen_model(config)
+        if digest is not None and model.digest != digest:
+            raise RunError(f"{model.model_file}: changed while the evaluation ran (hash "
+                           f"{model.digest}, {digest} when it started)")
+        planner_episodes(config, spec, episodes, lambda row: send.send(("row", row)),
+                         model, partial_dir=partial_dir)
+        send.send(("done", ""))
+    except ValueError as err:
+        send.send(("refused", str(err)))
+    except Exception as err:  # noqa: BLE001 - reported by the parent, naming the planner
+        send.send(("failed", f"{type(err).__name__}: {' '.join(str(err).split())[:300]}"))
+    finally:
+        send.close()
+
+
+@dataclasses.dataclass
+class _Job:
+    """A planner's episodes in a worker process."""
+
+    spec: str
+    episodes: list[int]
+    process: SpawnProcess
+    conn: Connection
+    written: set[int] = dataclasses.field(default_factory=set)
+    outcome: tuple[str, str] | None = None
+
+
+def _receive(job: _Job, write: Write) -> bool:
+    """Write the rows ``job``'s worker has sent and note its outcome; True once the
+    worker has ended (its pipe is closed)."""
+    try:
+        while job.conn.poll():
+            kind, value = job.conn.recv()
+            if kind == "row":
+                write(value)
+                job.written.add(int(value["episode"]))
+            else:
+                job.outcome = (kind, value)
+    except (EOFError, OSError):
+        job.process.join()
+        job.conn.close()
+        return True
+    return False
 
 
 def run_pool(config: EvaluateConfig, todo: Mapping[str, Sequence[int]], write: Write,
              partial_dir: Path | None = None, digest: str | None = None) -> None:
     """One ``spawn`` process per planner (its own peak RSS), ``config.workers`` at a time,
-    each dying with this one; only this process writes ``episodes.csv`` (each worker
-    keeps its episode in progress in ``partial_dir``, when given)."""
-    context = multiprocessing.get_context("spawn")  # JAX is not fork-safe
-    with context.Manager() as manager:
-        rows = manager.Queue()
-        with ProcessPoolExecutor(config.workers, mp_context=context, max_tasks_per_child=1,
-                                 initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
-            futures = [pool.submit(_worker, config, spec, episodes, rows, partial_dir,
-                                   digest)
-                       for spec, episodes in todo.items() if episodes]
-            pending = set(futures)
-            while pending and not any(f.done() and f.exception() for f in futures):
-                _, pending = wait(pending, timeout=0.2, return_when=FIRST_EXCEPTION)
-                while not rows.empty():
-                    write(rows.get())
-            while not rows.empty():  # rows of episodes that ended before a failure
-                write(rows.get())
-            for future in futures:
-                future.result()  # a worker's error is this call's
+    each dying with this one (the sweep's pool: :func:`cemgd.sweep.local.spawn`); only
+    this process writes ``episodes.csv`` (each worker keeps its episode in progress in
+    ``partial_dir``, when given). A worker that dies charges its planner alone: the
+    planner is started again on the episodes it had not written, up to
+    :data:`MAX_ATTEMPTS` times; the others go on.
+
+    Raises:
+        ValueError: a worker's ValueError (a bad model), after the running planners end.
+        RuntimeError: naming the planner whose worker failed, or died every attempt.
+    """
+    queue = deque((spec, list(eps)) for spec, eps in todo.items() if eps)
+    attempts = {spec: 0 for spec, _ in queue}
+    running: dict[Connection, _Job] = {}
+    errors: list[Exception] = []
+    try:
+        while running or (queue and not errors):
+            while queue and not errors and len(running) < config.workers:
+                spec, eps = queue.popleft()
+                attempts[spec] += 1
+                process, conn = spawn(_worker, (config, spec, eps, partial_dir, digest),
+                                      f"cemgd-evaluate {spec}")
+                running[conn] = _Job(spec, eps, process, conn)
+            for conn in wait(list(running)):
+                job = running[conn]  # type: ignore[index]
+                if _receive(job, write):
+                    del running[conn]  # type: ignore[arg-type]
+                    _ended(job, attempts[job.spec], queue, errors)
+    finally:  # interrupted, or a write failed: no worker outlives this call
+        stop(job.process for job in running.values())
+    if errors:
+        raise errors[0]
+
+
+def _ended(job: _Job, attempt: int, queue: deque[tuple[str, list[int]]],
+           errors: list[Exception]) -> None:
+    """Account for a worker that has ended: done, an error, or dead (queued again with
+    the episodes it had not written, while attempts are left)."""
+    kind, text = job.outcome or ("died", exit_reason(job.process))
+    left = [k for k in job.episodes if k not in job.written]
+    if kind == "refused":
+        errors.append(ValueError(text))
+    elif kind == "failed":
+        errors.append(RuntimeError(f"planner {job.spec}: {text}"))
+    elif kind == "died" and left and attempt < MAX_ATTEMPTS:
+        console().print(f"[yellow]retrying[/yellow] planner {job.spec} (episodes {left}): "
+                        f"its worker process died ({text}), attempt {attempt}")
+        queue.append((job.spec, left))
+    elif kind == "died" and left:
+        errors.append(RuntimeError(
+            f"planner {job.spec}: its worker process died ({text}) on each of "
+            f"{attempt} attempts; run the same command again to resume"))
 
 
 def model_files(model: FrozenModel) -> dict[str, bytes]:

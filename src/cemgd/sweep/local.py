@@ -12,7 +12,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
@@ -37,18 +37,44 @@ class Job:
     conn: Connection
 
 
-def start_worker(spec: RunSpec, how: str, env: dict[str, str], cache_dir: str | None,
-                 tensorboard: bool = False) -> Job:
-    """Start a worker process for ``spec`` (``spawn``: JAX is not fork-safe)."""
+def spawn(target: Callable[..., None], args: tuple[Any, ...],
+          name: str) -> tuple[SpawnProcess, Connection]:
+    """Start ``target(send, parent_pid, *args)`` in a ``spawn`` process (JAX is not
+    fork-safe); returns it and the receiving end of its pipe. ``target`` calls
+    :func:`cemgd.sweep.worker.die_with_parent` with ``parent_pid`` first, so the process
+    dies with this one; it sends on ``send`` and its exit closes the pipe (EOF here)."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
-    process = context.Process(
-        target=worker_main, name=f"cemgd-sweep {spec.name}", daemon=False,
-        args=(send, os.getpid(), env, spec.config, str(spec.folder), cache_dir,
-              tensorboard),
-    )
+    process = context.Process(target=target, name=name, daemon=False,
+                              args=(send, os.getpid(), *args))
     process.start()
     send.close()  # the child holds the sending end now
+    return process, receive
+
+
+def exit_reason(process: SpawnProcess) -> str:
+    """How a joined process ended: ``killed by signal 9`` or ``exit 1``."""
+    code = process.exitcode
+    return f"killed by signal {-code}" if code is not None and code < 0 else f"exit {code}"
+
+
+def stop(processes: Iterable[SpawnProcess]) -> None:
+    """Terminate ``processes``, then kill those still alive after 10 s."""
+    processes = list(processes)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(timeout=10)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def start_worker(spec: RunSpec, how: str, env: dict[str, str], cache_dir: str | None,
+                 tensorboard: bool = False) -> Job:
+    """Start a worker process for ``spec`` (:func:`spawn`)."""
+    process, receive = spawn(worker_main, (env, spec.config, str(spec.folder), cache_dir,
+                                           tensorboard), f"cemgd-sweep {spec.name}")
     return Job(spec, how, process, receive)
 
 
@@ -64,10 +90,8 @@ def collect(job: Job) -> dict[str, Any]:
     job.process.join()
     job.conn.close()
     if result is None:
-        code = job.process.exitcode
-        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit {code}"
         result = {"ok": False, "retry": True, "seconds": 0.0,
-                  "error": f"worker process died ({how})"}
+                  "error": f"worker process died ({exit_reason(job.process)})"}
     return result
 
 
@@ -99,10 +123,4 @@ def run_local(config: SweepConfig, todo: list[tuple[RunSpec, str]], finish: Fini
                 else:
                     finish(job.spec, job.how, result, n)
     finally:  # interrupted (or a callback raised): no worker outlives this call
-        for job in running.values():
-            job.process.terminate()
-        for job in running.values():
-            job.process.join(timeout=10)
-            if job.process.is_alive():
-                job.process.kill()
-                job.process.join()
+        stop(job.process for job in running.values())
