@@ -4,7 +4,9 @@ A process per run (not a reused pool) keeps each run's peak RSS and caches its o
 and tells exactly which run a dead process was running: only that run is charged
 an attempt (a ``ProcessPoolExecutor`` breaks every pending future when one worker
 dies). Workers die with the driver (:func:`cemgd.sweep.worker.die_with_parent`),
-and an interrupted driver terminates them before it returns.
+and an interrupted driver terminates them before it returns. :func:`spawn` and
+:func:`stop` are the one way cemgd starts and ends such processes (``cemgd evaluate
+--workers`` uses them too).
 """
 
 from __future__ import annotations
