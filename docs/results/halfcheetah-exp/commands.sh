@@ -24,8 +24,11 @@ case "${1:-all}" in
     train-2) train_model 2 2 ;;
     eval-1) evaluate_model 1 20 ;;
     eval-2) evaluate_model 2 8 ;;
+    timing-1|timing-2) k=${1#timing-}  # run alone: it records whether the machine was idle
+        python benchmarks/paired_step_time.py "$HERE/model-$k/run" \
+            --planners cem-gd,cem-500,cem-5000 --episode-length 100 --out "$HERE/model-$k/timing" ;;
     report) cemgd report "$HERE" --out "$HERE/report" --plan "$HERE/plan.toml" ;;
     all) train_model 1 1; train_model 2 2; evaluate_model 1 20; evaluate_model 2 8
          cemgd report "$HERE" --out "$HERE/report" --plan "$HERE/plan.toml" ;;
-    *) echo "usage: $0 [train-1|train-2|eval-1|eval-2|report|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 [train-1|train-2|eval-1|eval-2|timing-1|timing-2|report|all]" >&2; exit 2 ;;
 esac
