@@ -21,7 +21,7 @@ from cemgd.report.evaluations import (
 from cemgd.report.exploitation import EXPLOITATION_COLUMNS, evaluation_exploitation
 from cemgd.report.load import RunData, Skipped, load_runs
 from cemgd.report.markdown import SweepContext, sweep_markdown
-from cemgd.report.plan import decide_plan, read_plan
+from cemgd.report.plan import Plan, decide_plan, read_plan
 from cemgd.report.settings import Hardware, read_hardware
 from cemgd.report.text import readable, write_csv
 from cemgd.runs import check_out_path, write_atomic
@@ -123,6 +123,22 @@ def _baselines(ctx: SweepContext, episodes: int) -> None:
         ctx.files.append(ctx.dest / "random_policy.csv")
 
 
+def _checked(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None,
+             random_episodes: int, plan: str | os.PathLike[str] | None,
+             ) -> tuple[Path, Path, Plan | None, int]:
+    """``write_report``'s arguments checked before anything is read or written:
+    ``(root, dest, plan, random_episodes)`` (at least the plan's episodes)."""
+    root = Path(sweep_dir)
+    if not root.is_dir():
+        raise ValueError(f"sweep_dir: {root} is not a folder")
+    check_int("random_episodes", random_episodes, 0)
+    dest = check_out_path(out, "out") if out is not None else root
+    planned = read_plan(plan) if plan is not None else None
+    if planned is not None:
+        random_episodes = max(random_episodes, planned.random_episodes)
+    return root, dest, planned, random_episodes
+
+
 def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
                  include_incomplete: bool = False, random_episodes: int = 0,
                  plan: str | os.PathLike[str] | None = None) -> Report:
@@ -151,14 +167,7 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
             lack (a task whose baseline cannot be measured here is listed in REPORT.md,
             not raised).
     """
-    root = Path(sweep_dir)
-    if not root.is_dir():
-        raise ValueError(f"sweep_dir: {root} is not a folder")
-    check_int("random_episodes", random_episodes, 0)
-    dest = check_out_path(out, "out") if out is not None else root
-    planned = read_plan(plan) if plan is not None else None
-    if planned is not None:
-        random_episodes = max(random_episodes, planned.random_episodes)
+    root, dest, planned, random_episodes = _checked(sweep_dir, out, random_episodes, plan)
     evaluations, ev_skipped = load_evaluations(root)
     runs, skipped = load_runs(root, include_incomplete,
                               exclude=[root / e.folder for e in evaluations]
