@@ -30,6 +30,7 @@ import argparse
 import dataclasses
 import functools
 import time
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -131,6 +132,19 @@ def collect(task: EnvTask, steps: int, seed: int) -> tuple[np.ndarray, np.ndarra
     return np.asarray(rows, np.float32), np.asarray(targets, np.float32)
 
 
+def episode(task: EnvTask, seed: int, policy: Callable[[np.ndarray], np.ndarray]) -> float:
+    """The return of one closed-loop episode of ``policy`` (obs -> action ``[A]``)."""
+    env = task.make_env(seed)
+    obs, _ = env.reset()
+    total = 0.0
+    for _ in range(task.episode_length):
+        obs, reward, terminated, truncated, _ = env.step(policy(obs))
+        total += float(reward)
+        if terminated or truncated:
+            break
+    return total
+
+
 def run_pets(model: StackedEnsemble, out: str, quick: bool, seed: int) -> dict[str, float]:
     """The whole PETS loop (random data, training, MPC episodes) with the user's model."""
     config = pets.PETSConfig(task="pendulum", planner="cem-gd", seed=seed, trials=3,
@@ -166,15 +180,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     planner = make_planner("cem-gd", n_init=200, n_replan=20, num_iterations=2, grad_steps=3)
     mpc = MPC(planner, model_problem(model, params, task, sizes["horizon"]))
     mpc.reset(jax.random.PRNGKey(args.seed + 1))
-    env = task.make_env(args.seed + 1)
-    obs, _ = env.reset()
-    total = 0.0
-    for _ in range(task.episode_length):
-        obs, reward, terminated, truncated, _ = env.step(mpc.act(obs))
-        total += float(reward)
-        if terminated or truncated:
-            break
-    result = {"train_mse": mse, "episode_return": total, "seconds": time.perf_counter() - start}
+    rng = np.random.default_rng(args.seed + 1)
+    result = {
+        "train_mse": mse,
+        "episode_return": episode(task, args.seed + 1, mpc.act),
+        "zero_torque_return": episode(task, args.seed + 1, lambda obs: np.zeros(1, np.float32)),
+        "random_return": episode(task, args.seed + 1, lambda obs: rng.uniform(
+            task.action_low, task.action_high).astype(np.float32)),
+        "seconds": time.perf_counter() - start,
+    }
     print(" ".join(f"{k}={v:.4g}" for k, v in result.items()))
     return result
 
