@@ -40,7 +40,9 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard events into OUT/tensorboard (needs the "
                         "'tensorboard' extra); metrics.csv stays the record")
-    add_config_arguments(p, pets.PETSConfig, skip=("task", "planner_options", "train"))
+    add_config_arguments(p, pets.PETSConfig, skip=("task", "planner_options", "train"),
+                         helps={"planner": "Planner or preset name (cemgd planners lists "
+                                           "them)."})
     p.add_argument("--task", help=tasks_help())
     add_train_arguments(p)
 
