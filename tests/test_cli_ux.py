@@ -73,3 +73,14 @@ def test_counts_in_the_sweep_announcement_agree_in_number() -> None:
 
     assert [counted(1, "task"), counted(2, "planner"), counted(0, "seed")] == \
         ["1 task", "2 planners", "0 seeds"]
+
+
+def test_a_code_task_is_shown_by_its_name_and_resumes_without_it() -> None:
+    from cemgd.pets import config_diff
+    from cemgd.tasks import task_title
+
+    assert task_title("reacher_task.py:reacher", "reacher") == "reacher (reacher_task.py:reacher)"
+    assert task_title("pendulum", "pendulum") == "pendulum"
+    # a folder written before config.json recorded task_name still resumes
+    assert config_diff({"task": "reacher_task.py:reacher"},
+                       {"task": "reacher_task.py:reacher", "task_name": "reacher"}) == []

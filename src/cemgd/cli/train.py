@@ -21,6 +21,7 @@ from cemgd.cli.paths import check_out
 from cemgd.report import figures
 from cemgd.runs.tensorboard import check_tensorboard
 from cemgd.runtime import enable_compilation_cache
+from cemgd.tasks import is_code_spec, task_title
 
 
 def register(sub: Subparsers) -> None:
@@ -69,7 +70,9 @@ def _run(args: argparse.Namespace, ctx: Context) -> int:
     config = build_config(args, ctx.extra)
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering for MuJoCo tasks
     enable_compilation_cache(ctx.cache_dir)
-    print(f"cemgd train: {config.task} with {config.planner}, {config.trials} trials, "
+    title = task_title(config.task, config.make_task().name) if is_code_spec(config.task) \
+        else config.task
+    print(f"cemgd train: {title} with {config.planner}, {config.trials} trials, "
           f"writing to {out}")
     pets.run(config, out, resume=args.resume, video=args.video,
              show_progress=ctx.progress and not args.no_progress, tensorboard=args.tensorboard)
