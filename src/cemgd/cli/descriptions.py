@@ -68,9 +68,9 @@ SWEEP = """\
 Every (task, planner, seed) as one PETS run folder, on a local process pool or Ray.
 
 cemgd sweep --tasks cartpole-swingup,halfcheetah --planners cem-50,cem-gd --seeds 0-4
---out sweeps/mine runs cemgd train once per combination, into:
+--out sweeps/mine runs the PETS run of cemgd train once per combination, into:
 
-    OUT/<task>/<planner>/seed-<k>/    a cemgd train run folder
+    OUT/<task>/<planner>/seed-<k>/    a run folder (config.json, metrics.csv, ...)
     OUT/<task>/<planner>/seed-<k>.log the run's output, every attempt appended
     OUT/sweep.json                    the sweep's settings, hardware and every run's status
     OUT/failures.csv                  runs that failed after all retries

@@ -132,7 +132,7 @@ class PETSConfig:
 
 
 def quick(config: PETSConfig) -> PETSConfig:
-    """A tiny version of ``config`` (a two-trial run of any task in about a minute).
+    """A tiny version of ``config``: two short trials of any task with a tiny model (a smoke test).
 
     Shrinks the episode, the random data, the model and its training, the horizon and
     the planner's sizes (:func:`cemgd.planners.spec.quick_config`, the one ``--quick``
