@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 #: Colours of the paper's planners (the grey GD line as in its Figure 4).
 PLANNER_COLOURS: dict[str, str] = {
@@ -230,6 +231,10 @@ def model_quality(path: str | os.PathLike[str], panels: Sequence[dict]) -> None:
         values = [v for c in panel["mse"].values() for v in c["mean"]]
         if values and np.all(np.asarray(values, float) > 0):
             ax1.set_yscale("log")
+            plain = FuncFormatter(lambda v, _: f"{v:g}")  # 0.2, not 2x10^-1
+            ax1.yaxis.set_major_formatter(plain)
+            if max(values) < 10 * min(values):  # within a decade: label the minor ticks too
+                ax1.yaxis.set_minor_formatter(plain)
         ax1.set_ylabel("held-out MSE (val_mse)")
         ax2.set_ylabel("model training time (s)")
         for ax in (ax1, ax2):
