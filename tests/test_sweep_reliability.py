@@ -52,7 +52,7 @@ def test_second_driver_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture)
                      "--quick", "--no-progress", "--out", str(out)])
         assert code == 2
         err = capsys.readouterr().err
-        assert err == f"cemgd sweep: out: run folder in use by pid {os.getpid()}\n"
+        assert err == f"cemgd sweep: --out: run folder in use by pid {os.getpid()}\n"
         assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written
 
 

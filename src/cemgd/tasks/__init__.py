@@ -57,6 +57,7 @@ from cemgd.tasks.registry import (
     only_named_code,
     register_task,
     resolve_env_task,
+    task_title,
 )
 from cemgd.tasks.scaling import Scaling
 
@@ -140,6 +141,7 @@ __all__ = [
     "check_env_task",
     "from_gymnasium",
     "is_code_spec",
+    "task_title",
     "list_env_tasks",
     "load_factory",
     "make_env_task",
