@@ -11,6 +11,7 @@ episode's per-step predicted and realised returns) to a writer.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -49,9 +50,9 @@ from cemgd.pets.episode import Predict
 from cemgd.planners import Planner
 from cemgd.planners.spec import PlannerSpec, make_planner, quick_config
 from cemgd.problem import Problem
-from cemgd.report.episodes import EPISODE_COLUMNS
+from cemgd.report.episodes import EPISODE_COLUMNS, PROVENANCE_COLUMNS
 from cemgd.runs import RunError, read_json_object, read_metrics
-from cemgd.runtime import console, peak_rss_mb
+from cemgd.runtime import code_version, console, hardware_info, peak_rss_mb
 from cemgd.tasks import EnvTask, check_code_named, named_tasks
 from cemgd.validate import check_int
 
@@ -249,6 +250,8 @@ class PlannerRun:
     predictor: Callable[[int], Predict]
     """The predicted return of each step's plan, per episode seed
     (:func:`cemgd.evaluate.predict.make_predictor`)."""
+    provenance: dict[str, str] = dataclasses.field(default_factory=dict)
+    """What produces its episodes (:data:`PROVENANCE_COLUMNS`; :func:`provenance`)."""
 
 
 def build_planner(spec: str, quick: bool) -> Planner:
@@ -268,17 +271,47 @@ def compile_planner(model: FrozenModel, spec: str, quick: bool) -> PlannerRun:
     obs = jnp.zeros((task.obs_dim,), jnp.float32)
     jax.block_until_ready(step(state0, obs, model.params))  # warm-up, not timed
     return PlannerRun(spec, planner, step, compile_s, memory, state0, make_predictor(
-        model.task, model.config, model.params))
+        model.task, model.config, model.params), provenance(model, spec, planner))
 
 
-def planner_label(spec: str, planner: Planner) -> str:
-    """The label of the settings ``planner`` actually has (``--quick`` shrinks them)."""
+@functools.cache
+def _machine() -> tuple[tuple[str, str], ...]:
+    """This process's code and machine (computed once per process)."""
+    info = hardware_info()
+    return (("code", code_version()), ("cpu_model", str(info.get("cpu_model", ""))),
+            ("jax_backend", str(info.get("jax_backend", ""))),
+            ("devices", ", ".join(info.get("devices", []))))
+
+
+def provenance(model: FrozenModel, spec: str, planner: Planner) -> dict[str, str]:
+    """What produces the episodes of ``planner`` (built from ``spec``) on ``model`` in
+    this process, as :data:`PROVENANCE_COLUMNS` of their rows: the code, the model's
+    hash, the spec with the settings it runs with, and this machine's CPU model, JAX
+    backend and devices (a worker process or Ray node records its own)."""
+    out = {**dict(_machine()), "model_hash": model.digest,
+           "spec_as_run": spec_as_run(spec, planner)}
+    return {c: out[c] for c in PROVENANCE_COLUMNS}
+
+
+def _as_run(spec: str, planner: Planner) -> PlannerSpec:
+    """``spec`` with the settings ``planner`` actually has (``--quick`` shrinks them)."""
     parsed = PlannerSpec.parse(spec)
     nominal = parsed.config()
     changed = {f.name: getattr(planner.config, f.name)
                for f in dataclasses.fields(planner.config)
                if getattr(planner.config, f.name) != getattr(nominal, f.name)}
-    return PlannerSpec(parsed.name, {**parsed.settings, **changed}).label
+    return PlannerSpec(parsed.name, {**parsed.settings, **changed})
+
+
+def planner_label(spec: str, planner: Planner) -> str:
+    """The label of the settings ``planner`` actually has (``--quick`` shrinks them)."""
+    return _as_run(spec, planner).label
+
+
+def spec_as_run(spec: str, planner: Planner) -> str:
+    """The spec of the settings ``planner`` actually has (``cem-50:population=10,...``
+    under ``--quick``): it builds the same planner again."""
+    return _as_run(spec, planner).format()
 
 
 def play(model: FrozenModel, run: PlannerRun, seed: int,
@@ -312,9 +345,10 @@ def spec_stem(spec: str) -> str:
 
 def episode_row(model: FrozenModel, run: PlannerRun, k: int, seed: int,
                 episode: Episode) -> dict[str, Any]:
-    """The ``episodes.csv`` row of one episode (:data:`EPISODE_COLUMNS`)."""
+    """The ``episodes.csv`` row of one episode (:data:`EPISODE_COLUMNS`): what it
+    measured and what produced it (``run.provenance``)."""
     ms = episode.plan_ms
-    row = {
+    row = {**run.provenance,
         "task": model.config.task, "planner": run.spec, "episode": k, "seed": seed,
         "return": float(np.sum(episode.rewards)), "steps": int(ms.size),
         "plan_ms_mean": round(float(np.mean(ms)), 3),
@@ -324,7 +358,7 @@ def episode_row(model: FrozenModel, run: PlannerRun, k: int, seed: int,
         "plan_memory_mb": round(run.memory_mb, 3), "peak_rss_mb": round(peak_rss_mb(), 1),
         "compile_s": round(run.compile_s, 3), "episode_s": round(episode.seconds, 3),
     }
-    return {c: row[c] for c in EPISODE_COLUMNS}
+    return {c: row.get(c, "") for c in EPISODE_COLUMNS}
 
 
 def frozen_model(config: EvaluateConfig) -> FrozenModel:
