@@ -15,9 +15,11 @@ The output folder (locked while in use):
 
     config.json    what identifies the evaluation (task, model hash, trial, quick, episode
                    length): another model into the same folder is refused
-    evaluate.json  planners (spec, label, family, resolved settings, code), seeds, hardware,
-                   the run or model folder and model file as given
-    episodes.csv   one row per (planner, episode), appended as each episode ends
+    evaluate.json  planners (spec, label, family, resolved settings, seeds asked), the
+                   last command's seeds and hardware, the run or model folder and model
+                   file as given
+    episodes.csv   one row per (planner, episode), appended as each episode ends, with
+                   what produced it (code, model hash, spec as run, CPU, JAX backend)
     steps/<planner>-<hash>-<episode>.csv   per step: reward, the model's predicted return
                    of the plan executed and its spread over the ensemble, the real return
                    of the next H steps (:mod:`cemgd.evaluate.predict`)
