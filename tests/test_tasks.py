@@ -385,17 +385,3 @@ def test_scaling_zero_sequence_climbs_to_the_local_peak():
     assert float(task.true_rollout(obs, task.clip(local[None] + noise)).max()) < value
     _, climbed = _ascend(task, 0.02 * jax.random.normal(KEY, (horizon, 3)), iters=300)
     np.testing.assert_allclose(climbed, value, rtol=2e-3)
-
-
-def test_both_kinds_of_task_share_one_base() -> None:
-    """A JAX-dynamics task and an environment task get their action box, ``clip`` and
-    ``check_action`` from the one base, with the same refusals."""
-    from cemgd.tasks import EnvTask, TaskBase, make_env_task
-
-    assert issubclass(Task, TaskBase) and issubclass(EnvTask, TaskBase)
-    for task in (make_task("cartpole-swingup"), make_env_task("cartpole-swingup")):
-        assert task.action_dim == task.action_low.shape[0] == 1
-        assert float(task.clip(jnp.array([3.0]))[0]) == float(task.action_high[0])
-        assert task.check_action([0.5]).shape == (1,)
-        with pytest.raises(ValueError, match="action: expected shape"):
-            task.check_action([0.5, 0.5])
