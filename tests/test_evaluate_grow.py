@@ -124,3 +124,16 @@ def test_a_folder_written_before_rows_had_provenance_reads_and_grows(
     assert grown[1]["code"] == code_version() and grown[1]["model_hash"]
     text = write_report(out, tmp_path / "r2").path.read_text()
     assert f"| cem-50 | cem | CEM 20 (10x2) | 0.0.1 (git 1234567) + {code_version()} |" in text
+
+
+def test_the_settings_label_has_one_name_and_the_old_one_warns() -> None:
+    import cemgd.evaluate as evaluate_package
+    from cemgd.evaluate import build_planner, settings_label, spec_as_run
+    from cemgd.planners.spec import make_planner
+
+    planner = build_planner("cem-50", quick=True)
+    assert settings_label("cem-50", planner) == "CEM 20 (10x2)"  # the settings it ran with
+    assert make_planner(spec_as_run("cem-50", planner)).config == planner.config
+    with pytest.warns(DeprecationWarning, match=r"cemgd\.evaluate\.settings_label"):
+        old = evaluate_package.planner_label
+    assert old is settings_label

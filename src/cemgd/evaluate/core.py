@@ -11,7 +11,6 @@ episode's per-step predicted and realised returns) to a writer.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import os
@@ -27,6 +26,7 @@ import numpy as np
 
 from cemgd.evaluate.modelfolder import META_FILE, MODEL_FILE, is_model_folder, read_meta
 from cemgd.evaluate.predict import make_predictor, step_rows
+from cemgd.evaluate.provenance import provenance
 from cemgd.models import (
     EnsembleParams,
     TrainConfig,
@@ -50,9 +50,9 @@ from cemgd.pets.episode import Predict
 from cemgd.planners import Planner
 from cemgd.planners.spec import PlannerSpec, make_planner, quick_config
 from cemgd.problem import Problem
-from cemgd.report.episodes import EPISODE_COLUMNS, PROVENANCE_COLUMNS
+from cemgd.report.episodes import EPISODE_COLUMNS
 from cemgd.runs import RunError, read_json_object, read_metrics
-from cemgd.runtime import code_version, console, hardware_info, peak_rss_mb
+from cemgd.runtime import console, peak_rss_mb
 from cemgd.tasks import EnvTask, check_code_named, named_tasks
 from cemgd.validate import check_int
 
@@ -251,7 +251,7 @@ class PlannerRun:
     """The predicted return of each step's plan, per episode seed
     (:func:`cemgd.evaluate.predict.make_predictor`)."""
     provenance: dict[str, str] = dataclasses.field(default_factory=dict)
-    """What produces its episodes (:data:`PROVENANCE_COLUMNS`; :func:`provenance`)."""
+    """What produces its episodes (:func:`cemgd.evaluate.provenance.provenance`)."""
 
 
 def build_planner(spec: str, quick: bool) -> Planner:
@@ -271,47 +271,7 @@ def compile_planner(model: FrozenModel, spec: str, quick: bool) -> PlannerRun:
     obs = jnp.zeros((task.obs_dim,), jnp.float32)
     jax.block_until_ready(step(state0, obs, model.params))  # warm-up, not timed
     return PlannerRun(spec, planner, step, compile_s, memory, state0, make_predictor(
-        model.task, model.config, model.params), provenance(model, spec, planner))
-
-
-@functools.cache
-def _machine() -> tuple[tuple[str, str], ...]:
-    """This process's code and machine (computed once per process)."""
-    info = hardware_info()
-    return (("code", code_version()), ("cpu_model", str(info.get("cpu_model", ""))),
-            ("jax_backend", str(info.get("jax_backend", ""))),
-            ("devices", ", ".join(info.get("devices", []))))
-
-
-def provenance(model: FrozenModel, spec: str, planner: Planner) -> dict[str, str]:
-    """What produces the episodes of ``planner`` (built from ``spec``) on ``model`` in
-    this process, as :data:`PROVENANCE_COLUMNS` of their rows: the code, the model's
-    hash, the spec with the settings it runs with, and this machine's CPU model, JAX
-    backend and devices (a worker process or Ray node records its own)."""
-    out = {**dict(_machine()), "model_hash": model.digest,
-           "spec_as_run": spec_as_run(spec, planner)}
-    return {c: out[c] for c in PROVENANCE_COLUMNS}
-
-
-def _as_run(spec: str, planner: Planner) -> PlannerSpec:
-    """``spec`` with the settings ``planner`` actually has (``--quick`` shrinks them)."""
-    parsed = PlannerSpec.parse(spec)
-    nominal = parsed.config()
-    changed = {f.name: getattr(planner.config, f.name)
-               for f in dataclasses.fields(planner.config)
-               if getattr(planner.config, f.name) != getattr(nominal, f.name)}
-    return PlannerSpec(parsed.name, {**parsed.settings, **changed})
-
-
-def planner_label(spec: str, planner: Planner) -> str:
-    """The label of the settings ``planner`` actually has (``--quick`` shrinks them)."""
-    return _as_run(spec, planner).label
-
-
-def spec_as_run(spec: str, planner: Planner) -> str:
-    """The spec of the settings ``planner`` actually has (``cem-50:population=10,...``
-    under ``--quick``): it builds the same planner again."""
-    return _as_run(spec, planner).format()
+        model.task, model.config, model.params), provenance(model.digest, spec, planner))
 
 
 def play(model: FrozenModel, run: PlannerRun, seed: int,

@@ -17,10 +17,10 @@ from cemgd.evaluate.core import (
     build_planner,
     frozen_model,
     planner_episodes,
-    planner_label,
     spec_stem,
 )
 from cemgd.evaluate.dispatch import run_pool, run_ray
+from cemgd.evaluate.provenance import settings_label
 from cemgd.planners.spec import PlannerSpec
 from cemgd.report.episodes import (
     EPISODES_FILE,
@@ -101,7 +101,7 @@ def planner_entries(config: EvaluateConfig, specs: Sequence[str]) -> list[dict[s
     entries = []
     for spec in specs:
         planner = build_planner(spec, config.quick)
-        entries.append({"spec": spec, "label": planner_label(spec, planner),
+        entries.append({"spec": spec, "label": settings_label(spec, planner),
                         "family": PlannerSpec.parse(spec).family,
                         "settings": dataclasses.asdict(planner.config),
                         "seeds": list(config.episode_seeds)})
