@@ -24,7 +24,7 @@ import numpy as np
 
 from cemgd import plots
 from cemgd.experiments.common import console, print_table, progress, wilson_interval
-from cemgd.experiments.episodes import run_trials
+from cemgd.mpc import run_trials
 from cemgd.planners import Planner, PlannerSpec, make_planner
 from cemgd.runs import StudyFolder
 from cemgd.tasks import make_task

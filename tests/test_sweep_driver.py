@@ -1,4 +1,4 @@
-"""``cemgd sweep``'s reliability (issue 12): one driver per folder, workers die with it,
+"""``cemgd sweep``'s driver (cemgd.sweep): one driver per folder, workers die with it,
 only a dead worker's run is charged, damaged files never crash the driver, a Ray address
 is reachable or refused, local Ray binds loopback and clusters need a token."""
 

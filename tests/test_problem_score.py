@@ -1,4 +1,4 @@
-"""Issue 8: rollouts are counted at one choke point (problem.score), counters default to 0."""
+"""problem.score: rollouts are counted at one choke point (problem.score), counters default to 0."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""Issue 12 for PETS run folders: one writer, crash-safe at every instant, check before writing.
+"""PETS run folders (pets.run, runs): one writer, crash-safe at every instant, check first.
 
 The fault sweep kills a run at each write (rename) and unlink of its folder in turn,
 before and after it, and resumes: the metrics must equal an uninterrupted run's and no
 stale file may stay. The full sweep is slow; CI runs the points of the trial-0 commit
-(issue 12, item 1) and of a later commit.
+and of a later commit.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def _kill_and_resume(point: int, tmp_path: Path, finished: Path,
     assert _files(folder) == _files(finished), f.names[-1]  # nothing stale is left
 
 
-#: The first config.json, the trial-0 commit (issue 12 item 1), trial 1's unlinks.
+#: The first config.json, the trial-0 commit, trial 1's unlinks.
 CI_POINTS = ("before replace config.json", "after replace buffer-000.npz",
              "after replace state.json", "after unlink model-000.npz")
 
@@ -169,7 +169,7 @@ def test_kill_at_every_point_resumes_to_an_uninterrupted_run(
 
 def test_sigkill_in_trial_0_commit_resumes_in_a_new_process(tmp_path: Path,
                                                           finished: Path) -> None:
-    """Issue 12 item 1 as reported: the process kills itself after its 3rd os.replace."""
+    """A kill inside the trial-0 commit: the process kills itself after its 3rd os.replace."""
     folder = tmp_path / "run"
     argv = ["train", "--task", "cartpole-swingup", "--quick", "--trials", "2",
             "--episode-length", "6", "--no-progress", "--out", str(folder)]
