@@ -1,9 +1,9 @@
 """One sequence's gradient stage (k = 1, the paper's G = 10, J = 8) on the bench ensemble:
-this ``cemgd.linesearch`` against another copy of the file, interleaved in one process.
+this ``cemgd.planners.gradient`` against another copy of the file, interleaved in one process.
 
-    python benchmarks/gradient_stage.py --old ../cemgd-old/src/cemgd/linesearch.py
+    python benchmarks/gradient_stage.py --old ../cemgd-old/src/cemgd/planners/gradient.py
 
-``--old`` is a ``linesearch.py`` of another commit (e.g. from ``git worktree add
+``--old`` is a ``planners/gradient.py`` of another commit (e.g. from ``git worktree add
 ../cemgd-old HEAD~1``); it is loaded beside this one and must import from this
 ``cemgd.problem``. Without ``--old`` only this version is timed. Each of ``--reps``
 rounds times ``--calls`` jitted calls of each version in turn (the order alternates) for
@@ -26,9 +26,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd import linesearch as new_linesearch
 from cemgd.experiments.bench import reward, surrogate
 from cemgd.models import init_ensemble, make_rollout
+from cemgd.planners import gradient as new_linesearch
 from cemgd.problem import Problem
 
 G, ETA, RHO, J, T, S, A = 10, 0.01, 0.67, 8, 45, 18, 6

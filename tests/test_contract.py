@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cemgd
-from cemgd.linesearch import gradient_ascent
+from cemgd.planners.gradient import gradient_ascent
 
 
 def test_registry_lists_the_issue_planners():

@@ -10,7 +10,8 @@ from conftest import small_planner
 
 import cemgd
 from cemgd.planners.base import Result
-from cemgd.problem import PlanInfo, Rows, Tally, evaluate, score
+from cemgd.planners.chunking import Rows, evaluate, score
+from cemgd.problem import PlanInfo, Tally
 
 
 def _problem() -> cemgd.Problem:

@@ -13,6 +13,7 @@ LONG_FUNCTIONS: dict[str, str] = {}
 #: Layers from the bottom up; a module may import only from its own layer or lower ones.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("problem", "validate"),
+    # objectives, linesearch: names moved into planners, kept one release
     ("sharding", "objectives", "linesearch", "planners", "models", "tasks"),
     ("mpc",),
     ("runs", "runtime", "plots"),

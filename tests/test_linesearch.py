@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import cemgd
-from cemgd.linesearch import ascent_direction, gradient_ascent
 from cemgd.models import init_ensemble, make_rollout
-from cemgd.objectives import GRAD_OBJECTIVES, gradient_objective
+from cemgd.planners.gradient import ascent_direction, gradient_ascent
+from cemgd.planners.objectives import GRAD_OBJECTIVES, gradient_objective
 
 OBS, KEY = jnp.array([0.2, -0.1, 0.3]), jax.random.key(0)
 G, RHO, J = 4, 0.5, 5
@@ -109,7 +109,7 @@ def test_an_accepted_step_costs_one_forward_backward():
 
 
 def test_refine_and_pick_counts_the_re_evaluated_sequences():
-    from cemgd.linesearch import GradientSettings, refine_and_pick
+    from cemgd.planners.gradient import GradientSettings, refine_and_pick
 
     problem = cemgd.Problem(lambda o, a, k: -jnp.sum((a - 0.5) ** 2, axis=(1, 2)), 4,
                             -np.ones(2), np.ones(2))
@@ -124,7 +124,7 @@ def test_refine_and_pick_keeps_starts_that_have_no_finite_return():
     """No finite start: nothing is refined or evaluated; one finite start: it is refined
     (the other start, truly worse, stays behind); with ``grad_rollout`` the starts are
     re-scored under it, so ``-inf`` starts are still climbed."""
-    from cemgd.linesearch import GradientSettings, refine_and_pick
+    from cemgd.planners.gradient import GradientSettings, refine_and_pick
 
     def quadratic(o, a, k):
         return -jnp.sum((a - 0.5) ** 2, axis=(1, 2))

@@ -151,7 +151,10 @@ def test_return_mean_returns_the_final_cem_mean_not_the_best_sample():
     np.testing.assert_allclose(np.asarray(result.actions), np.asarray(found.dist.mean),
                                rtol=1e-6)
     assert not np.allclose(np.asarray(result.actions), np.asarray(found.top_actions[0]))
-    expected = problem.rollout(obs, found.dist.mean[None], jax.random.split(key)[1])[0]
+    # the stage hands back the key its rollouts used: the one cem_stage split from key
+    np.testing.assert_array_equal(jax.random.key_data(found.eval_key),
+                                  jax.random.key_data(jax.random.split(key)[1]))
+    expected = problem.rollout(obs, found.dist.mean[None], found.eval_key)[0]
     assert float(result.best_return) == pytest.approx(float(expected), rel=1e-6)
     assert int(result.counts.num_rollouts) == int(found.tally.num_rollouts) + 1
     best = make_planner("cem", num_samples=20, num_iterations=3)._optimize(

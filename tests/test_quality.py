@@ -9,7 +9,7 @@ import pytest
 from lq import LQ
 
 import cemgd
-from cemgd.linesearch import gradient_ascent
+from cemgd.planners.gradient import gradient_ascent
 
 X0 = np.array([1.0, 0.0, -0.5, 0.5])
 

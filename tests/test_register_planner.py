@@ -22,7 +22,8 @@ from cemgd.planners import (
 )
 from cemgd.planners.base import Planner, Result
 from cemgd.planners.cem import CEM
-from cemgd.problem import Array, PlanState, Tally, score
+from cemgd.planners.chunking import score
+from cemgd.problem import Array, PlanState, Tally
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from lq import LQ, start_state
 
 import cemgd
 from cemgd.experiments.invariance import BOXES, RETURN_SCALES, closed_loop, study
-from cemgd.linesearch import ascent_direction, gradient_ascent
 from cemgd.planners import PlannerSpec
+from cemgd.planners.gradient import ascent_direction, gradient_ascent
 
 STEPS, HORIZON = 20, 15
 

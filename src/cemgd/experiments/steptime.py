@@ -26,9 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.linesearch import gradient_ascent
 from cemgd.planners.base import Planner
-from cemgd.problem import Array, Problem, evaluate
+from cemgd.planners.chunking import evaluate
+from cemgd.planners.gradient import gradient_ascent
+from cemgd.problem import Array, Problem
 
 
 def memory_mb(compiled: Any) -> float | str:

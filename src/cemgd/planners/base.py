@@ -20,7 +20,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.problem import Array, PlanInfo, PlanState, Problem, Tally, i32
-from cemgd.validate import check_int
 
 PlanFn = Callable[[PlanState, Array], tuple[Array, PlanState, PlanInfo]]
 
@@ -53,26 +52,6 @@ def shift(actions: Array) -> Array:
 def half_range(problem: Problem) -> Array:
     """Half the width of the action box, ``[A]`` (std = 1 on a [-1, 1] box)."""
     return 0.5 * (problem.action_high - problem.action_low)
-
-
-#: Rows of rollout work (sequences x ``Problem.rollout_rows``) in the sampling planners'
-#: default chunk (``max_batch=None``): 100 sequences at the paper's 20 particles, 2000 at
-#: one (the trade-off of memory against speed: docs/results/bench/README.md).
-DEFAULT_CHUNK_ROWS = 2000
-
-
-def chunk_size(max_batch: int | None, problem: Problem) -> int:
-    """Sequences a sampling planner rolls out at a time: ``max_batch``, or for ``None``
-    ``DEFAULT_CHUNK_ROWS // problem.rollout_rows`` (at least 1)."""
-    if max_batch is not None:
-        return max_batch
-    return max(1, DEFAULT_CHUNK_ROWS // problem.rollout_rows)
-
-
-def check_max_batch(value: Any) -> None:
-    """Raise ValueError unless ``max_batch`` is ``None`` or an int >= 1."""
-    if value is not None:
-        check_int("max_batch", value)
 
 
 def num_elites_for(num_samples: int, elite_ratio: float) -> int:

@@ -11,7 +11,7 @@ says (the paper's code starts at var = width^2 / 16, ``init_std=0.5``). Samples
 follow PETS' truncation (std capped at half the distance to the nearer bound;
 ``truncation="box"`` cuts the normal at the box instead). The ``top_k`` best
 sequences seen are refined by ``grad_steps`` projected gradient-ascent steps
-with backtracking (:mod:`cemgd.linesearch`); a step is taken only if the return
+with backtracking (:mod:`cemgd.planners.gradient`); a step is taken only if the return
 rises, so the plan is never worse than the best CEM sample. The refined
 candidates are re-evaluated and the best is returned. With ``problem.grad_rollout``
 set (e.g. the ensemble's mean prediction, as the paper's Sec. 5 describes) the
@@ -22,7 +22,7 @@ With ``keep_warm_start=True`` the warm start itself (the previous plan shifted,
 ``state.mean``) is evaluated with the step's key and competes with the CEM samples
 for the top-k, so on a deterministic problem a step never returns a plan worse than
 the shifted previous one. The preset ``cem-gd-robust`` turns it on together with the
-scale-free ``step_rule="scaled"`` (:mod:`cemgd.linesearch`).
+scale-free ``step_rule="scaled"`` (:mod:`cemgd.planners.gradient`).
 
 Rollouts are counted as the paper does: ``N = n * m`` in total per step, split
 over ``num_iterations`` CEM iterations. All rollouts of one step share one key
@@ -36,11 +36,12 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from cemgd.linesearch import GradientSettings, Refined, refine_and_pick
 from cemgd.planners.base import Planner, Result
 from cemgd.planners.cem import CEMSettings, ReturnMean, cem_stage, check_return_mean, final_mean
+from cemgd.planners.chunking import score
+from cemgd.planners.gradient import GradientSettings, Refined, refine_and_pick
 from cemgd.planners.loop import merge_top_k
-from cemgd.problem import Array, PlanState, Problem, Tally, score
+from cemgd.problem import Array, PlanState, Problem, Tally
 from cemgd.validate import check_int
 
 
@@ -106,9 +107,9 @@ class CEMGD(Planner):
         mean = self.initial_state(problem, key).mean if first else state.mean
         found = cem_stage(problem, obs, key, mean, c, total // c.num_iterations, c.top_k)
         top_actions, top_returns, tally = found.top_actions, found.top_returns, found.tally
-        eval_key = jax.random.split(key)[1]  # the CEM stage's rollout key
+        eval_key = found.eval_key  # the CEM stage's rollout key: paired comparisons
         if c.return_mean:  # the final mean replaces the best sample as the first start
-            mean, mean_return, tally = final_mean(problem, obs, key, found)
+            mean, mean_return, tally = final_mean(problem, obs, found)
             top_actions = jnp.concatenate([mean, top_actions[:-1]])
             top_returns = jnp.concatenate([mean_return, top_returns[:-1]])
         if c.keep_warm_start:
@@ -120,8 +121,9 @@ class CEMGD(Planner):
 
 
 def gradient_counts(tally: Tally, refined: Refined) -> Tally:
-    """``tally`` plus the gradient stage's counts, as :func:`~cemgd.linesearch.refine_and_pick`
-    reports them (its ascent's counters; its rollouts include the ``k`` re-evaluated)."""
+    """``tally`` plus the gradient stage's counts, as
+    :func:`~cemgd.planners.gradient.refine_and_pick` reports them (its ascent's
+    counters; its rollouts include the ``k`` re-evaluated)."""
     ascent = refined.ascent
     return tally.add(
         num_rollouts=refined.num_rollouts,

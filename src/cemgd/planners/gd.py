@@ -7,7 +7,7 @@ performed, using the same line search method as described in section 2.2."
 
 Every step draws ``top_k`` sequences uniformly in the action box (no sampling
 distribution is fitted), evaluates them, and refines them with the projected
-gradient ascent and backtracking line search of :mod:`cemgd.linesearch`, with the
+gradient ascent and backtracking line search of :mod:`cemgd.planners.gradient`, with the
 settings of ``cem-gd`` (k = 1, G = 10, eta_init = 0.01, rho = 0.67, J = 8). The
 refined sequences are re-evaluated and the best is returned; since a step is only
 taken when the return rises, the plan is never worse than its best start (under
@@ -25,11 +25,12 @@ from dataclasses import dataclass
 
 import jax
 
-from cemgd.linesearch import GradientSettings, refine_and_pick
 from cemgd.planners.base import Planner, Result
 from cemgd.planners.cem_gd import gradient_counts
+from cemgd.planners.chunking import score
+from cemgd.planners.gradient import GradientSettings, refine_and_pick
 from cemgd.planners.loop import uniform_sequences
-from cemgd.problem import Array, PlanState, Problem, Tally, score
+from cemgd.problem import Array, PlanState, Problem, Tally
 
 
 @dataclass(frozen=True)

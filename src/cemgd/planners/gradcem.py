@@ -29,9 +29,9 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from cemgd.objectives import gradient_objective
 from cemgd.planners.base import Planner, Result
 from cemgd.planners.cem import CEMSamples, cem_stage
+from cemgd.planners.objectives import gradient_objective
 from cemgd.problem import Array, PlanState, Problem, Tally
 from cemgd.validate import check_int, check_range
 
@@ -61,21 +61,20 @@ class GradCEM(Planner):
         self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
     ) -> Result:
         c = self.config
-        eval_key = jax.random.split(key)[1]  # cem_stage's rollout key
         optimizer = optax.adam(c.learning_rate)
         rollout = gradient_objective(problem, "mean", 0.0)  # [B, P] gradient rollouts: mean
 
-        def neg_total_return(actions: Array) -> Array:
+        def neg_total_return(actions: Array, eval_key: Array) -> Array:
             r = jnp.reshape(rollout(obs, actions, eval_key), (actions.shape[0],))
             r = r.astype(jnp.float32)
             return -jnp.sum(jnp.where(jnp.isfinite(r), r, 0.0))
 
         grad_fn = jax.grad(neg_total_return)
 
-        def refine(actions: Array, _key: Array) -> Array:
+        def refine(actions: Array, eval_key: Array) -> Array:  # the CEM stage's rollout key
             def adam_step(carry: tuple, _: None) -> tuple[tuple, None]:
                 a, opt_state = carry
-                g = grad_fn(a)  # returns[i] depends only on actions[i]: per-sample grads
+                g = grad_fn(a, eval_key)  # returns[i] depends only on actions[i]: per-sample grads
                 ok = jnp.all(jnp.isfinite(g), axis=(1, 2), keepdims=True)
                 g = jnp.where(ok, g, 0.0)
                 updates, opt_state = optimizer.update(g, opt_state, a)

@@ -37,10 +37,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.planners.base import Planner, Result, chunk_size, half_range, shift
+from cemgd.planners.base import Planner, Result, half_range, shift
 from cemgd.planners.cem import CEMSamples
+from cemgd.planners.chunking import chunk_size, score
 from cemgd.planners.loop import Draw, Ranked, empty_archive, search
-from cemgd.problem import Array, PlanState, Problem, Tally, score
+from cemgd.problem import Array, PlanState, Problem, Tally
 from cemgd.validate import check_range
 
 

@@ -17,7 +17,8 @@ from typing import Any, Literal, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
-from cemgd.problem import Array, Problem, Rows, Tally, i32, map_chunks, score, score_top_k
+from cemgd.planners.chunking import Rows, map_chunks, moments, rows, score, score_top_k
+from cemgd.problem import Array, Problem, Tally, i32
 
 Truncation = Literal["box", "pets"]
 
@@ -76,12 +77,15 @@ class SamplingAlgorithm(Protocol):
 
 
 class Search(NamedTuple):
-    """Result of :func:`search`: the archive (best first), the final distribution, counts."""
+    """Result of :func:`search`: the archive (best first), the final distribution, counts,
+    and ``eval_key``, the rollout key of every evaluation (to score more candidates on the
+    same common random numbers)."""
 
     top_actions: Array
     top_returns: Array
     dist: Any
     tally: Tally
+    eval_key: Array
 
 
 def empty_archive(mean: Array, top_k: int) -> tuple[Array, Array]:
@@ -132,12 +136,7 @@ def search(
     (dist, top_actions, top_returns, tally), _ = jax.lax.scan(
         body, (dist, *archive, tally), (keys, xs)
     )
-    return Search(top_actions, top_returns, dist, tally)
-
-
-def rows(actions: Array | Rows, idx: Array) -> Array:
-    """Rows ``idx: [K]`` of a batch, ``[K, T, A]`` (made again for :class:`Rows`)."""
-    return actions.make(idx) if isinstance(actions, Rows) else actions[idx]
+    return Search(top_actions, top_returns, dist, tally, eval_key)
 
 
 def merge_top_k(
@@ -240,8 +239,9 @@ class CEMAlgorithm:
     Each iteration samples ``num_samples`` truncated-normal sequences around the
     :class:`Gaussian`'s mean and moves the mean and std toward the elites' with weight
     ``alpha``; the ``top_k`` best of every batch are archive candidates. ``refine``
-    (GradCEM) maps ``(actions [b, T, A], key) -> (actions [b, T, A])`` row by row before
-    evaluation, at a cost of ``refine_cost`` per sequence (e.g. gradient rollouts).
+    (GradCEM) maps ``(actions [b, T, A], eval_key) -> (actions [b, T, A])`` row by row
+    before evaluation (``eval_key``: the rollout key of the search's evaluations), at a
+    cost of ``refine_cost`` per sequence (e.g. gradient rollouts).
     """
 
     problem: Problem
@@ -253,6 +253,7 @@ class CEMAlgorithm:
     max_batch: int | None = None
     refine: Any = None
     refine_cost: Tally = Tally()
+    eval_key: Array | None = None
 
     @property
     def num_ranked(self) -> int:
@@ -264,7 +265,7 @@ class CEMAlgorithm:
         if self.refine is None:
             return Draw(samples, Tally(num_samples=n))
         # GradCEM: refined samples are kept (the elites are not refined twice)
-        actions = map_chunks(lambda ids: self.refine(samples.make(ids), key),
+        actions = map_chunks(lambda ids: self.refine(samples.make(ids), self.eval_key),
                              jnp.arange(n, dtype=jnp.int32), self.max_batch)
         return Draw(actions, Tally(num_samples=n).merge(
             Tally(*(n * i32(v) for v in self.refine_cost))))
@@ -275,41 +276,3 @@ class CEMAlgorithm:
         mean = (1 - a) * dist.mean + a * elite_mean
         std = jnp.sqrt((1 - a) * dist.std**2 + a * elite_var)
         return Gaussian(mean, std), ranked.actions(self.top_k), ranked.returns[: self.top_k]
-
-
-#: Elites whose mean and variance are taken in one block; more are made again block by
-#: block (:func:`moments`), so compiled memory does not grow with the number of elites.
-MOMENT_BLOCK = 32
-
-
-def moments(actions: Array | Rows, idx: Array) -> tuple[Array, Array]:
-    """Mean and (population) variance over rows ``idx: [K]`` of a batch, ``[T, A]`` each.
-
-    Up to :data:`MOMENT_BLOCK` rows: ``jnp.mean``/``jnp.var`` of them. More (CEM-GD's
-    first step keeps 300 elites per iteration) and a batch of :class:`Rows`: two passes
-    over blocks of that size (the mean, then the squared deviations), each block made
-    again, never all ``K`` at once. The block size is fixed, so the result does not
-    depend on ``max_batch``.
-    """
-    k = idx.shape[0]
-    if k <= MOMENT_BLOCK or not isinstance(actions, Rows):
-        elites = rows(actions, idx)
-        return jnp.mean(elites, axis=0), jnp.var(elites, axis=0)
-    n = -(-k // MOMENT_BLOCK)
-    padded = jnp.concatenate([idx, jnp.broadcast_to(idx[-1:], (n * MOMENT_BLOCK - k,))])
-    blocks = padded.reshape(n, MOMENT_BLOCK)
-    weight = (jnp.arange(n * MOMENT_BLOCK) < k).reshape(n, MOMENT_BLOCK, 1, 1)
-
-    def total(center: Array | None) -> Array:
-        def add(acc: Array, block: tuple[Array, Array]) -> tuple[Array, None]:
-            ids, w = block
-            x = actions.make(ids)
-            x = x if center is None else (x - center) ** 2
-            return acc + jnp.sum(jnp.where(w, x, 0.0), axis=0), None
-
-        shape = jax.eval_shape(actions.make, blocks[0]).shape[1:]
-        return jax.lax.scan(add, jnp.zeros(shape, jnp.float32), (blocks, weight))[0]
-
-    mean = total(None) / k
-    return mean, total(mean) / k
-

@@ -27,9 +27,10 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import Planner, Result, check_max_batch, chunk_size, half_range
+from cemgd.planners.base import Planner, Result, half_range
+from cemgd.planners.chunking import check_max_batch, chunk_size, score
 from cemgd.planners.loop import Draw, Ranked, empty_archive, search
-from cemgd.problem import Array, PlanState, Problem, Tally, score
+from cemgd.problem import Array, PlanState, Problem, Tally
 from cemgd.validate import check_int, check_range
 
 

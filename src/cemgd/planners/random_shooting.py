@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import jax
 
-from cemgd.planners.base import Planner, Result, check_max_batch, chunk_size
+from cemgd.planners.base import Planner, Result
+from cemgd.planners.chunking import check_max_batch, chunk_size
 from cemgd.planners.loop import Draw, Ranked, empty_archive, search, uniform_sequences
 from cemgd.problem import Array, PlanState, Problem, Tally
 from cemgd.validate import check_int
