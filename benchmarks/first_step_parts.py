@@ -35,7 +35,7 @@ from cemgd import make_planner
 from cemgd.experiments.bench import Config
 from cemgd.planners.chunking import moments, score_top_k
 from cemgd.planners.loop import sample_rows, sample_truncated
-from cemgd.problem import Tally
+from cemgd.problem import Info
 from cemgd.sharding import use_cpu_devices
 
 
@@ -55,7 +55,7 @@ def parts(n: int) -> dict[str, Callable[[jax.Array], object]]:
         return jax.lax.top_k(problem.rollout(obs, bulk(key), key), elites)
 
     def running(chunk: int | None) -> Callable[[jax.Array], object]:
-        return lambda key: score_top_k(Tally(), problem, obs, sample_rows(
+        return lambda key: score_top_k(Info(), problem, obs, sample_rows(
             key, mean, std, problem, n), key, elites, max_batch=chunk)[:2]
 
     def first(max_batch: int | None) -> Callable[[jax.Array], object]:

@@ -23,7 +23,7 @@ from cemgd.planners.chunking import (
     score_top_k,
 )
 from cemgd.planners.loop import sample_rows, sample_truncated
-from cemgd.problem import Tally
+from cemgd.problem import Info
 
 SAMPLING = sorted(n for n, cls in PLANNERS.items()
                   if "max_batch" in {f.name for f in dataclasses.fields(cls.Config)})
@@ -126,9 +126,9 @@ def test_running_top_k_equals_top_k_of_every_return(max_batch, k):
     problem, rows_ = _rows_problem(returns)
     obs, key = jnp.zeros(1), jax.random.key(0)
     for v in (None, valid):
-        full, tally = score(Tally(), problem, obs, rows_, key, valid=v)
+        full, tally = score(Info(), problem, obs, rows_, key, valid=v)
         want_returns, want_idx = jax.lax.top_k(full, k)
-        got_returns, got_idx, got_tally = score_top_k(Tally(), problem, obs, rows_, key, k,
+        got_returns, got_idx, got_tally = score_top_k(Info(), problem, obs, rows_, key, k,
                                                       valid=v, max_batch=max_batch)
         np.testing.assert_array_equal(got_idx, want_idx)
         np.testing.assert_array_equal(got_returns, want_returns)
@@ -138,7 +138,7 @@ def test_running_top_k_equals_top_k_of_every_return(max_batch, k):
 def test_running_top_k_refuses_k_above_the_rows():
     problem, rows_ = _rows_problem(np.zeros(3, np.float32))
     with pytest.raises(ValueError, match="k: expected 1 <= k <= 3"):
-        score_top_k(Tally(), problem, jnp.zeros(1), rows_, jax.random.key(0), 4)
+        score_top_k(Info(), problem, jnp.zeros(1), rows_, jax.random.key(0), 4)
 
 
 @pytest.mark.parametrize(("rows", "chunk"), [(1, 300), (20, 100), (3000, 1)])

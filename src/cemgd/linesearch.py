@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from cemgd.problem import moved
 
-__getattr__ = moved("cemgd.linesearch", "cemgd.planners.gradient", (
+__getattr__ = moved("cemgd.linesearch", {n: f"cemgd.planners.gradient.{n}" for n in (
     "GradientSettings", "LineSearch", "MAX_SCALED_STEP", "StepRule", "ascent_direction",
-    "gradient_ascent", "refine_and_pick"))
+    "gradient_ascent", "refine_and_pick")})

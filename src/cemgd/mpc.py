@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from cemgd.planners.base import Planner
-from cemgd.problem import Array, PlanInfo, PlanState, Problem
+from cemgd.problem import Array, Info, PlanState, Problem
 
 
 class MPC:
@@ -27,7 +27,7 @@ class MPC:
         self.problem = problem
         self.state: PlanState | None = None
         self.last_plan: Array | None = None
-        self.last_info: PlanInfo | None = None
+        self.last_info: Info | None = None
 
     def reset(self, key: Array) -> None:
         """Start a new episode with PRNG ``key``."""

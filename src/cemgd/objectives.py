@@ -4,5 +4,5 @@ from __future__ import annotations
 
 from cemgd.problem import moved
 
-__getattr__ = moved("cemgd.objectives", "cemgd.planners.objectives", (
-    "GRAD_OBJECTIVES", "GradObjective", "gradient_objective", "reduce_particles", "rescores"))
+__getattr__ = moved("cemgd.objectives", {n: f"cemgd.planners.objectives.{n}" for n in (
+    "GRAD_OBJECTIVES", "GradObjective", "gradient_objective", "reduce_particles", "rescores")})

@@ -120,7 +120,10 @@ class Problem:
 
 
 class PlanState(NamedTuple):
-    """What a planner carries from one ``plan`` call to the next (a pytree).
+    """What a planner carries from one ``plan`` call to the next (a pytree): the state of
+    a planner that declares no state type of its own. The built-in planners each have
+    one with the same first fields (``CEMState``, ``CEMGDState``, ``ICEMState(kept=...)``,
+    ...; ``Planner.State``).
 
     Attributes:
         mean: warm-start mean, already shifted for the next call, ``[T, A]``.
@@ -135,8 +138,17 @@ class PlanState(NamedTuple):
     extra: Any = ()
 
 
-class PlanInfo(NamedTuple):
-    """Counters and diagnostics of one ``plan`` call (all scalars; counters default to 0).
+#: the counters of :class:`Info` (its other fields describe the plan)
+COUNTERS = ("num_samples", "num_rollouts", "grad_steps", "line_search_trials", "num_nonfinite")
+
+
+class Info(NamedTuple):
+    """Every planner's counters and diagnostics of one step (all scalars).
+
+    Built inside the jitted step: :func:`~cemgd.planners.chunking.score` adds every
+    evaluated batch to ``num_rollouts`` and ``num_nonfinite``, the other counters are
+    added where the work happens (:meth:`add`); the planner's step sets ``best_return``
+    and ``fallback`` last. Counters start at 0.
 
     Attributes:
         num_samples: action sequences sampled from the search distribution.
@@ -156,31 +168,28 @@ class PlanInfo(NamedTuple):
     num_nonfinite: Array | int = 0
     fallback: Array | bool = False
 
-
-class Tally(NamedTuple):
-    """The counters of one planning step, carried through a planner's loops (int32 or int).
-
-    :func:`score` adds every evaluated batch to ``num_rollouts`` and ``num_nonfinite``;
-    the other counters are added where the work happens (:meth:`add`). Every counter
-    starts at 0.
-    """
-
-    num_samples: Array | int = 0
-    num_rollouts: Array | int = 0
-    grad_steps: Array | int = 0
-    line_search_trials: Array | int = 0
-    num_nonfinite: Array | int = 0
-
-    def add(self, **counts: Array | int) -> Tally:
-        """A tally with ``counts`` (e.g. ``num_samples=n``) added to this one's."""
-        unknown = set(counts) - set(self._fields)
+    def add(self, **counts: Array | int) -> Info:
+        """This info with ``counts`` (e.g. ``num_samples=n``) added to its counters."""
+        unknown = set(counts) - set(COUNTERS)
         if unknown:
-            raise ValueError(f"counts: not counters of a Tally: {sorted(unknown)}")
+            raise ValueError(f"counts: not counters of an Info: {sorted(unknown)}; "
+                             f"expected some of {list(COUNTERS)}")
         return self._replace(**{k: i32(getattr(self, k)) + i32(v) for k, v in counts.items()})
 
-    def merge(self, other: Tally) -> Tally:
-        """The sum of two tallies."""
-        return self.add(**other._asdict())
+    def merge(self, other: Info) -> Info:
+        """This info with ``other``'s counters added (``best_return``, ``fallback``: this one's)."""
+        return self.add(**{k: getattr(other, k) for k in COUNTERS})
+
+    def as_arrays(self) -> Info:
+        """Every field as a scalar array: counters int32, ``best_return`` float32,
+        ``fallback`` bool (e.g. the carry of a ``lax.scan``, or the step's result)."""
+        return self._replace(**{k: i32(getattr(self, k)) for k in COUNTERS},
+                             best_return=jnp.asarray(self.best_return, jnp.float32),
+                             fallback=jnp.asarray(self.fallback, jnp.bool_))
+
+    def times(self, n: Array | int) -> Info:
+        """The counters multiplied by ``n`` (e.g. a per-sequence cost for ``n`` sequences)."""
+        return self._replace(**{k: i32(n) * i32(getattr(self, k)) for k in COUNTERS})
 
 
 def i32(x: Any) -> Array:
@@ -228,22 +237,26 @@ def check_returns(returns: object, batch: int, per_particle_ok: bool = False) ->
     )
 
 
-def moved(old: str, new: str, names: tuple[str, ...]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` that serves ``names`` from module ``new`` with a
-    DeprecationWarning naming it (public names moved out of module ``old``; kept one
-    release). ``new`` is imported when a name is first asked for, by name, so a moved
-    name may live in a higher layer than ``old``."""
+def moved(old: str, names: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for names moved out of module ``old`` (kept one release):
+    ``names`` maps each to its new ``"module.name"``, served with a DeprecationWarning
+    naming it. The new module is imported when a name is first asked for, by name, so a
+    moved name may live in a higher layer than ``old``."""
 
     def __getattr__(name: str) -> Any:
         if name not in names:
             raise AttributeError(f"module {old!r} has no attribute {name!r}")
-        warnings.warn(f"{old}.{name} moved to {new}.{name}; import it from there",
+        module, new = names[name].rsplit(".", 1)
+        warnings.warn(f"{old}.{name} moved to {module}.{new}; import it from there",
                       DeprecationWarning, stacklevel=2)
-        return getattr(importlib.import_module(new), name)
+        return getattr(importlib.import_module(module), new)
 
     return __getattr__
 
 
-#: the memory-saving evaluation, moved to :mod:`cemgd.planners.chunking`
-__getattr__ = moved("cemgd.problem", "cemgd.planners.chunking", (
-    "Rows", "chunk_layout", "evaluate", "map_chunks", "score", "score_top_k"))
+#: kept one release: the memory-saving evaluation (now :mod:`cemgd.planners.chunking`),
+#: ``PlanInfo`` and ``Tally`` (now :class:`Info`)
+__getattr__ = moved("cemgd.problem", {
+    **{n: f"cemgd.planners.chunking.{n}" for n in (
+        "Rows", "chunk_layout", "evaluate", "map_chunks", "score", "score_top_k")},
+    "PlanInfo": "cemgd.problem.Info", "Tally": "cemgd.problem.Info"})

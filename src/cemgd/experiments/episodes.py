@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from cemgd.planners.base import Planner
-from cemgd.problem import Array, PlanInfo, Problem
+from cemgd.problem import Array, Info, Problem
 from cemgd.tasks.base import Task
 
 
@@ -26,14 +26,14 @@ class Episode(NamedTuple):
         actions: executed actions, ``[steps, A]``.
         rewards: ``[steps]``.
         first_plan: the plan of the first step, ``[T, A]``.
-        infos: PlanInfo of every step, each field ``[steps]``.
+        infos: Info of every step, each field ``[steps]``.
     """
 
     obs: Array
     actions: Array
     rewards: Array
     first_plan: Array
-    infos: PlanInfo
+    infos: Info
 
 
 def episode_fn(

@@ -4,13 +4,16 @@ A planner is a frozen config dataclass plus one pure function, ``_optimize``,
 that searches for a ``[T, A]`` sequence from a warm-start mean. The base class
 owns validation, jit, the warm-start shift (drop the first action, repeat the
 last, Algorithm 1 of the CEM-GD paper), the NaN guard and the bookkeeping of
-:class:`~cemgd.problem.PlanInfo`.
+:class:`~cemgd.problem.Info`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
@@ -19,9 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.problem import Array, PlanInfo, PlanState, Problem, Tally, i32
+from cemgd.problem import Array, Info, PlanState, Problem, i32
 
-PlanFn = Callable[[PlanState, Array], tuple[Array, PlanState, PlanInfo]]
+PlanFn = Callable[[PlanState, Array], tuple[Array, PlanState, Info]]
 
 
 class Result(NamedTuple):
@@ -30,14 +33,19 @@ class Result(NamedTuple):
     Attributes:
         actions: best sequence found, ``[T, A]``.
         best_return: its return (``-inf`` if not finite).
-        counts: the step's counters (:class:`~cemgd.problem.Tally`; zero when not given).
-        extra: the planner's next ``PlanState.extra``.
+        counts: the step's counters (:class:`~cemgd.problem.Info`; zero when not given;
+            its ``best_return`` and ``fallback`` are set by the step).
+        extra: the planner's own next state fields (see :attr:`Planner.State`).
     """
 
     actions: Array
     best_return: Array
-    counts: Tally = Tally()
+    counts: Info = Info()
     extra: Any = ()
+
+
+#: ``(problem, obs, state, key) -> Result``: a planner's search of one step
+Optimize = Callable[[Problem, Array, PlanState, Array], Result]
 
 
 def shift(actions: Array) -> Array:
@@ -60,7 +68,7 @@ def num_elites_for(num_samples: int, elite_ratio: float) -> int:
 
 
 class Planner:
-    """Base of every planner: validation, jit, warm start and PlanInfo.
+    """Base of every planner: validation, jit, warm start and Info.
 
     Subclasses set ``name`` and ``Config`` (a frozen dataclass whose fields carry
     paper defaults and whose ``__post_init__`` validates them) and implement
@@ -69,6 +77,12 @@ class Planner:
 
     name: ClassVar[str] = "base"
     Config: ClassVar[type]
+    #: The planner's state, a NamedTuple (a pytree): ``mean`` (the warm start, ``[T, A]``),
+    #: ``key``, ``step`` (calls since ``init``), then the planner's own fields, made by
+    #: :meth:`_init_extra` and handed on as ``Result.extra`` (a tuple of them; e.g.
+    #: :class:`~cemgd.planners.icem.ICEMState`'s ``kept``). The default,
+    #: :class:`~cemgd.problem.PlanState`, carries any pytree in ``extra``.
+    State: ClassVar[type] = PlanState
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         if config is None:
@@ -117,7 +131,7 @@ class Planner:
         self._problem = problem
         return self._issue(self.initial_state(problem, key))
 
-    def initial_state(self, problem: Problem, key: Array) -> PlanState:
+    def initial_state(self, problem: Problem, key: Array) -> Any:
         """The state ``init`` returns, as a pure function (no binding, no checks; vmap-able).
 
         The mean is zero (the paper's mu = 0) in every coordinate whose box has 0
@@ -127,7 +141,13 @@ class Planner:
         low, high = problem.action_low, problem.action_high
         start = jnp.where((low < 0) & (high > 0), 0.0, 0.5 * (low + high))
         mean = jnp.broadcast_to(start, (problem.horizon, problem.action_dim))
-        return PlanState(mean, key, i32(0), self._init_extra(problem))
+        return self._make_state(mean, key, i32(0), self._init_extra(problem))
+
+    def _make_state(self, mean: Array, key: Array, step: Array, extra: Any) -> Any:
+        """A :attr:`State` from the shared fields and the planner's own (``extra``)."""
+        if self.State is PlanState:
+            return PlanState(mean, key, step, extra)
+        return self.State(mean, key, step, *extra)
 
     def compiled(self, problem: Problem) -> PlanFn:
         """The jitted step of :meth:`plan_fn` for ``problem`` (compiled once per problem)."""
@@ -137,7 +157,7 @@ class Planner:
 
     def plan(
         self, state: PlanState, obs: Any, problem: Problem | None = None
-    ) -> tuple[Array, PlanState, PlanInfo]:
+    ) -> tuple[Array, PlanState, Info]:
         """One MPC planning step (one jitted call).
 
         Args:
@@ -188,8 +208,9 @@ class Planner:
         planner or a file) must have a finite mean; that check copies the mean to the host,
         so it runs only for such states, not for the ones ``init``/``plan`` handed out.
         """
-        if not isinstance(state, PlanState):
-            raise ValueError(f"state: expected a PlanState, got {type(state).__name__}")
+        if not isinstance(state, self.State):
+            raise ValueError(f"state: not a state of planner {self.name!r}: expected a "
+                             f"{self.State.__name__}, got {type(state).__name__}")
         expected = (problem.horizon, problem.action_dim)
         if tuple(np.shape(state.mean)) != expected:
             raise ValueError(
@@ -198,7 +219,8 @@ class Planner:
         if self._issued.get(id(state)) is not state:
             check_warm_start(state.mean)
         want = jax.tree.structure(self._init_extra(problem))
-        if jax.tree.structure(state.extra) != want:
+        own = state.extra if self.State is PlanState else tuple(state[3:])
+        if jax.tree.structure(own) != want:
             raise ValueError(f"state: not a state of planner {self.name!r} (extra is {want})")
 
     def plan_fn(self, problem: Problem, first: bool | None = None) -> PlanFn:
@@ -206,31 +228,27 @@ class Planner:
 
         Args:
             problem: the planning problem.
-            first: for planners that treat the first call apart (CEM-GD): ``True`` or
-                ``False`` fixes the branch statically (no ``lax.cond``; use under
-                ``vmap``), ``None`` decides from ``state.step``.
+            first: a static option for planners whose first step differs (CEM-GD; see
+                :meth:`_optimizer`): ``True`` or ``False`` fixes the branch (no
+                ``lax.cond``; use under ``vmap``), ``None`` lets the planner decide from
+                its state. Other planners ignore it.
         """
+        optimize = self._optimizer(first)
 
-        def step(state: PlanState, obs: Array) -> tuple[Array, PlanState, PlanInfo]:
+        def step(state: PlanState, obs: Array) -> tuple[Array, PlanState, Info]:
             key, opt_key = jax.random.split(state.key)
-            res = self._optimize(problem, obs, state, opt_key, first)
+            res = optimize(problem, obs, state, opt_key)
             # a non-finite warm start must not become the action: centre of the box there
             centre = 0.5 * (problem.action_low + problem.action_high)
             fallback_actions = problem.clip(jnp.where(jnp.isfinite(state.mean), state.mean,
                                                       centre))
             ok = jnp.isfinite(res.best_return) & jnp.all(jnp.isfinite(res.actions))
             actions = jnp.where(ok, problem.clip(res.actions), fallback_actions)
-            counts = res.counts
-            info = PlanInfo(
-                num_samples=i32(counts.num_samples),
-                num_rollouts=i32(counts.num_rollouts),
-                grad_steps=i32(counts.grad_steps),
-                line_search_trials=i32(counts.line_search_trials),
+            info = res.counts.as_arrays()._replace(
                 best_return=jnp.where(ok, res.best_return, -jnp.inf).astype(jnp.float32),
-                num_nonfinite=i32(counts.num_nonfinite),
                 fallback=~ok,
             )
-            next_state = PlanState(shift(actions), key, state.step + 1, res.extra)
+            next_state = self._make_state(shift(actions), key, state.step + 1, res.extra)
             return actions, next_state, info
 
         return step
@@ -238,14 +256,33 @@ class Planner:
     # ---- for subclasses -----------------------------------------------------------
 
     def _init_extra(self, problem: Problem) -> Any:
-        """Planner-specific initial ``PlanState.extra`` (default: none)."""
+        """The planner's own initial state fields: a tuple of them for a typed
+        :attr:`State`, any pytree for ``PlanState.extra`` (default: none)."""
         return ()
 
-    def _optimize(
-        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
-    ) -> Result:
+    def _optimize(self, problem: Problem, obs: Array, state: PlanState, key: Array) -> Result:
         """Search for the best ``[T, A]`` sequence from ``state.mean``."""
         raise NotImplementedError
+
+    def _optimizer(self, first: bool | None) -> Optimize:
+        """The search :meth:`plan_fn` runs, given its static ``first`` option: this
+        planner's :meth:`_optimize`. A planner whose first step differs (CEM-GD)
+        overrides this to fix its branch; no other planner sees ``first``.
+
+        A subclass written against the earlier ``_optimize(..., first)`` still runs
+        (``first`` passed on) with a DeprecationWarning."""
+        if "first" not in inspect.signature(self._optimize).parameters:
+            return self._optimize
+        warnings.warn(f"{type(self).__name__}._optimize: the 'first' argument is deprecated; "
+                      "define _optimize(problem, obs, state, key) (a planner whose first "
+                      "step differs overrides _optimizer)", DeprecationWarning, stacklevel=3)
+        return functools.partial(_with_first, self._optimize, first)
+
+
+def _with_first(optimize: Callable[..., Result], first: bool | None, problem: Problem,
+                obs: Array, state: PlanState, key: Array) -> Result:
+    """An earlier-style ``_optimize`` called with its ``first`` argument."""
+    return optimize(problem, obs, state, key, first)
 
 
 def check_warm_start(mean: Array) -> None:

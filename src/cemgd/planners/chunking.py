@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from cemgd.problem import Array, Problem, Rollout, Tally, check_returns, finite_or_neg_inf, i32
+from cemgd.problem import Array, Info, Problem, Rollout, check_returns, finite_or_neg_inf, i32
 from cemgd.validate import check_int
 
 #: Rows of rollout work (sequences x ``Problem.rollout_rows``) in the sampling planners'
@@ -119,9 +119,9 @@ def _row_scorer(
 
 
 def score(
-    tally: Tally, problem: Problem, obs: Array, actions: Array | Rows, key: Array, *,
+    tally: Info, problem: Problem, obs: Array, actions: Array | Rows, key: Array, *,
     valid: Array | None = None, max_batch: int | None = None, rollout: Rollout | None = None,
-) -> tuple[Array, Tally]:
+) -> tuple[Array, Info]:
     """Evaluate a batch and count it: the one place planners score sequences.
 
     Args:
@@ -146,9 +146,9 @@ def score(
 
 
 def score_top_k(
-    tally: Tally, problem: Problem, obs: Array, actions: Rows, key: Array, k: int, *,
+    tally: Info, problem: Problem, obs: Array, actions: Rows, key: Array, k: int, *,
     valid: Array | None = None, max_batch: int | None = None,
-) -> tuple[Array, Array, Tally]:
+) -> tuple[Array, Array, Info]:
     """:func:`score` a batch of :class:`Rows` keeping only its ``k`` best rows.
 
     Equal to ``jax.lax.top_k`` of :func:`score`'s returns (the same order of floats,

@@ -24,6 +24,7 @@ samples are still ranked with ``problem.rollout``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +33,7 @@ import optax
 from cemgd.planners.base import Planner, Result
 from cemgd.planners.cem import CEMSamples, cem_stage
 from cemgd.planners.objectives import gradient_objective
-from cemgd.problem import Array, PlanState, Problem, Tally
+from cemgd.problem import Array, Info, Problem
 from cemgd.validate import check_int, check_range
 
 
@@ -51,15 +52,23 @@ class GradCEMConfig(CEMSamples):
         check_int("inner_steps", self.inner_steps)
 
 
+class GradCEMState(NamedTuple):
+    """``gradcem``'s state: the warm start ``mean: [T, A]``, ``key``, ``step`` (calls since
+    init)."""
+
+    mean: Array
+    key: Array
+    step: Array
+
+
 class GradCEM(Planner):
     """CEM whose samples each take projected Adam steps; see the module docstring."""
 
     name = "gradcem"
     Config = GradCEMConfig
+    State = GradCEMState
 
-    def _optimize(
-        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
-    ) -> Result:
+    def _optimize(self, problem: Problem, obs: Array, state: GradCEMState, key: Array) -> Result:
         c = self.config
         optimizer = optax.adam(c.learning_rate)
         rollout = gradient_objective(problem, "mean", 0.0)  # [B, P] gradient rollouts: mean
@@ -86,7 +95,7 @@ class GradCEM(Planner):
             return a
 
         # every sample's Adam steps: one gradient rollout and one gradient step each
-        cost = Tally(num_rollouts=c.inner_steps, grad_steps=c.inner_steps)
+        cost = Info(num_rollouts=c.inner_steps, grad_steps=c.inner_steps)
         found = cem_stage(problem, obs, key, state.mean, c, c.num_samples, refine=refine,
                           refine_cost=cost)
-        return Result(found.top_actions[0], found.top_returns[0], found.tally)
+        return Result(found.top_actions[0], found.top_returns[0], found.info)

@@ -37,34 +37,63 @@ from cemgd.planners.objectives import (
     gradient_objective,
     rescores,
 )
-from cemgd.problem import Array, Problem, Rollout, check_returns, finite_or_neg_inf, i32
+from cemgd.problem import (
+    Array,
+    Info,
+    Problem,
+    Rollout,
+    check_returns,
+    finite_or_neg_inf,
+    i32,
+)
 from cemgd.validate import check_int, check_range
 
 LineSearch = Literal["sequential", "parallel"]
 StepRule = Literal["paper", "scaled"]
 
 
-class Ascent(NamedTuple):
-    """Result of :func:`gradient_ascent`.
+@dataclass(frozen=True)
+class GradientSettings:
+    """The gradient stage's settings, shared by ``cem-gd`` and ``gd`` (paper, Sec. 3)."""
 
-    Attributes:
-        actions: refined sequences, ``[k, T, A]``.
-        returns: their returns under the ascent's objective
-            (:attr:`~cemgd.problem.Problem.rollout_for_gradient`), ``[k]``, never below
-            the starting ones.
-        grad_steps: accepted gradient steps, summed over ``k``.
-        line_search_trials: trials, summed over ``k``.
-        num_rollouts: sequences evaluated (gradient evaluations, and with
-            ``problem.grad_rollout`` the ``k`` re-evaluated starts, included).
-        num_nonfinite: non-finite evaluations.
-    """
+    top_k: int = 1
+    """Sequences refined by gradient ascent at every step (k)."""
+    grad_steps: int = 10
+    """Gradient updates per sequence (G)."""
+    step_size: float = 0.01
+    """Initial step size of every line search (eta_init)."""
+    step_decay: float = 0.67
+    """Backtracking factor (rho)."""
+    line_search_trials: int = 8
+    """Step sizes tried per gradient update (J)."""
+    line_search: LineSearch = "sequential"
+    """'sequential' backtracking (the paper) or 'parallel' (all J in one batch)."""
+    step_rule: StepRule = "paper"
+    """'paper': a step of eta times the gradient, eta restarting at step_size; 'scaled':
+    the largest coordinate moves step_size half-widths of the box, growing by 1/rho
+    after each accepted step (invariant to the return's scale and the box's)."""
+    grad_objective: GradObjective = "mean"
+    """What gradient steps climb: 'mean' (the problem's gradient rollout, e.g. the members'
+    mean predictions, the paper), 'sampled' (the sampled return CEM ranks), 'pessimistic'
+    (mean minus risk x std over particles) or 'cvar' (mean of the worst risk fraction)."""
+    risk: float = 0.5
+    """'pessimistic': std multiplier (>= 0); 'cvar': worst fraction of particles in (0, 1]."""
 
-    actions: Array
-    returns: Array
-    grad_steps: Array
-    line_search_trials: Array
-    num_rollouts: Array
-    num_nonfinite: Array
+    def __post_init__(self) -> None:
+        check_int("top_k", self.top_k)
+        check_int("grad_steps", self.grad_steps, 0)
+        check_range("step_size", self.step_size, 0.0, float("inf"), low_open=True)
+        check_range("step_decay", self.step_decay, 0.0, 1.0, low_open=True, high_open=True)
+        check_int("line_search_trials", self.line_search_trials)
+        for name, choices in (("line_search", ("sequential", "parallel")),
+                              ("grad_objective", GRAD_OBJECTIVES),
+                              ("step_rule", ("paper", "scaled"))):
+            if (value := getattr(self, name)) not in choices:
+                raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
+        if self.grad_objective == "cvar":
+            check_range("risk", self.risk, 0.0, 1.0, low_open=True)
+        else:
+            check_range("risk", self.risk, 0.0, float("inf"))
 
 
 class _Step(NamedTuple):
@@ -76,10 +105,7 @@ class _Step(NamedTuple):
     grad: Array  # [k, T, A]: the objective's gradient at actions (for the next step)
     done: Array  # [k] bool: line search failed or return not finite
     eta: Array  # [k] first trial's step size of the next line search
-    grad_steps: Array  # accepted steps, summed over k
-    trials: Array  # line-search trials, summed over k
-    rollouts: Array  # sequences evaluated
-    nonfinite: Array  # non-finite evaluations
+    info: Info  # grad_steps, line_search_trials, num_rollouts, num_nonfinite so far
 
 
 class _Search(NamedTuple):
@@ -117,16 +143,21 @@ def ascent_direction(g: Array, problem: Problem, step_rule: StepRule) -> Array:
 
 
 def gradient_ascent(
-    problem: Problem, obs: Array, actions: Array, returns: Array, key: Array, grad_steps: int,
-    step_size: float, step_decay: float, line_search_trials: int,
-    line_search: LineSearch = "sequential", step_rule: StepRule = "paper",
-    grad_objective: GradObjective = "mean", risk: float = 0.5,
-) -> Ascent:
+    problem: Problem, obs: Array, actions: Array, returns: Array, key: Array,
+    settings: GradientSettings,
+) -> tuple[Array, Array, Info]:
     """Refine ``actions: [k, T, A]`` (inside the box, with ``returns: [k]`` under
     ``problem.rollout`` and ``key``, ``-inf`` if not finite) by projected ascent.
 
-    ``grad_steps`` .. ``risk`` are :class:`GradientSettings`' (``G``, ``eta_init``,
-    ``rho``, ``J``; the loop sizes are static). Every evaluation uses ``key``, so
+    Returns ``(actions: [k, T, A], returns: [k], info)``: the refined sequences, their
+    returns under the ascent's objective (never below the starting ones), and the
+    counts (``grad_steps`` and ``line_search_trials`` summed over ``k``; ``num_rollouts``
+    the sequences evaluated, with ``problem.grad_rollout`` the ``k`` re-scored starts
+    included; ``num_nonfinite``).
+
+    ``settings`` gives ``G``, ``eta_init``, ``rho``, ``J`` (``grad_steps``,
+    ``step_size``, ``step_decay``, ``line_search_trials``; the loop sizes are static),
+    the line search, the step rule and the objective. Every evaluation uses ``key``, so
     comparisons are paired. The objective is :func:`gradient_objective`; with
     ``problem.grad_rollout`` set (and not ``"sampled"``) the starts are re-scored under
     it (with their first gradient), so every acceptance test compares one function.
@@ -140,15 +171,17 @@ def gradient_ascent(
     ``"scaled"`` the refined sequences are invariant to multiplying the return by a
     positive constant and scale with the action box (up to rounding).
     """
-    k = actions.shape[0]
-    raw = functools.partial(_raw, gradient_objective(problem, grad_objective, risk), obs, key)
+    c = settings
+    k, grad_steps = actions.shape[0], c.grad_steps
+    objective = gradient_objective(problem, c.grad_objective, c.risk)
+    raw = functools.partial(_raw, objective, obs, key)
     start_r, n_bad, start_grad = _probe(raw, actions)  # one forward-backward
-    n_roll0, n_bad0 = i32(0), i32(0)
-    if rescores(problem, grad_objective):
-        returns, n_bad0, n_roll0 = start_r, n_bad, i32(k)
-    decays = step_decay ** jnp.arange(line_search_trials, dtype=jnp.float32)
-    search = _backtrack if line_search == "sequential" else _parallel
-    ctx = _Context(problem, raw, decays, search, step_rule, step_decay, grad_steps)
+    info = Info().as_arrays()
+    if rescores(problem, c.grad_objective):
+        returns, info = start_r, info.add(num_rollouts=k, num_nonfinite=n_bad)
+    decays = c.step_decay ** jnp.arange(c.line_search_trials, dtype=jnp.float32)
+    search = _backtrack if c.line_search == "sequential" else _parallel
+    ctx = _Context(problem, raw, decays, search, c.step_rule, c.step_decay, grad_steps)
 
     def not_finished(c: _Step) -> Array:
         return (c.index < grad_steps) & ~jnp.all(c.done)
@@ -156,12 +189,10 @@ def gradient_ascent(
     init = _Step(
         index=i32(0), actions=actions, returns=returns,
         grad=start_grad(jnp.full((k,), grad_steps > 0)), done=~jnp.isfinite(returns),
-        eta=jnp.full((k,), step_size, jnp.float32), grad_steps=i32(0), trials=i32(0),
-        rollouts=n_roll0, nonfinite=n_bad0,
+        eta=jnp.full((k,), c.step_size, jnp.float32), info=info,
     )
     out = jax.lax.while_loop(not_finished, functools.partial(_ascent_step, ctx), init)
-    return Ascent(out.actions, out.returns, out.grad_steps, out.trials, out.rollouts,
-                  out.nonfinite)
+    return out.actions, out.returns, out.info
 
 
 def _raw(rollout: Rollout, obs: Array, key: Array, a: Array) -> Array:
@@ -220,10 +251,9 @@ def _ascent_step(ctx: _Context, c: _Step) -> _Step:
     return _Step(
         index=c.index + 1, actions=found.actions, returns=found.returns, grad=found.grad,
         done=c.done | ~found.accepted, eta=eta,
-        grad_steps=c.grad_steps + jnp.sum(found.accepted),
-        trials=c.trials + found.trials,
-        rollouts=c.rollouts + jnp.sum(~c.done) + found.trials,
-        nonfinite=c.nonfinite + found.nonfinite,
+        info=c.info.add(grad_steps=jnp.sum(found.accepted), line_search_trials=found.trials,
+                        num_rollouts=jnp.sum(~c.done) + found.trials,
+                        num_nonfinite=found.nonfinite),
     )
 
 
@@ -284,68 +314,16 @@ def _parallel(problem: Problem, raw: Callable[[Array], Array], a: Array, r: Arra
     )
 
 
-@dataclass(frozen=True)
-class GradientSettings:
-    """The gradient stage's settings, shared by ``cem-gd`` and ``gd`` (paper, Sec. 3)."""
-
-    top_k: int = 1
-    """Sequences refined by gradient ascent at every step (k)."""
-    grad_steps: int = 10
-    """Gradient updates per sequence (G)."""
-    step_size: float = 0.01
-    """Initial step size of every line search (eta_init)."""
-    step_decay: float = 0.67
-    """Backtracking factor (rho)."""
-    line_search_trials: int = 8
-    """Step sizes tried per gradient update (J)."""
-    line_search: LineSearch = "sequential"
-    """'sequential' backtracking (the paper) or 'parallel' (all J in one batch)."""
-    step_rule: StepRule = "paper"
-    """'paper': a step of eta times the gradient, eta restarting at step_size; 'scaled':
-    the largest coordinate moves step_size half-widths of the box, growing by 1/rho
-    after each accepted step (invariant to the return's scale and the box's)."""
-    grad_objective: GradObjective = "mean"
-    """What gradient steps climb: 'mean' (the problem's gradient rollout, e.g. the members'
-    mean predictions, the paper), 'sampled' (the sampled return CEM ranks), 'pessimistic'
-    (mean minus risk x std over particles) or 'cvar' (mean of the worst risk fraction)."""
-    risk: float = 0.5
-    """'pessimistic': std multiplier (>= 0); 'cvar': worst fraction of particles in (0, 1]."""
-
-    def __post_init__(self) -> None:
-        check_int("top_k", self.top_k)
-        check_int("grad_steps", self.grad_steps, 0)
-        check_range("step_size", self.step_size, 0.0, float("inf"), low_open=True)
-        check_range("step_decay", self.step_decay, 0.0, 1.0, low_open=True, high_open=True)
-        check_int("line_search_trials", self.line_search_trials)
-        for name, choices in (("line_search", ("sequential", "parallel")),
-                              ("grad_objective", GRAD_OBJECTIVES),
-                              ("step_rule", ("paper", "scaled"))):
-            if (value := getattr(self, name)) not in choices:
-                raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
-        if self.grad_objective == "cvar":
-            check_range("risk", self.risk, 0.0, 1.0, low_open=True)
-        else:
-            check_range("risk", self.risk, 0.0, float("inf"))
-
-
-class Refined(NamedTuple):
-    """Result of :func:`refine_and_pick`: the best refined sequence ``actions: [T, A]``, its
-    re-evaluated ``best_return``, the full :class:`Ascent` (counters included), and the
-    ascent's and the re-evaluation's ``num_nonfinite`` and ``num_rollouts`` (``+ k``; all
-    zero when nothing could be refined)."""
-
-    actions: Array
-    best_return: Array
-    ascent: Ascent
-    num_nonfinite: Array
-    num_rollouts: Array
-
-
 def refine_and_pick(
     problem: Problem, obs: Array, actions: Array, returns: Array, key: Array,
     config: GradientSettings,
-) -> Refined:
+) -> tuple[Array, Array, Info]:
     """Gradient ascent on ``actions: [k, T, A]``, then re-evaluate and keep the best.
+
+    Returns ``(actions: [T, A], best_return, info)``: the best refined sequence, its
+    re-evaluated return, and the stage's counts (the ascent's, plus the ``k``
+    re-evaluated sequences and their non-finite returns; zero when nothing could be
+    refined).
 
     The re-evaluation uses ``problem.rollout`` (not ``grad_rollout``), so ``best_return``
     is on every other planner's scale. When no start can be refined (every ``returns``
@@ -354,21 +332,15 @@ def refine_and_pick(
     residual buffers) inside it; XLA would compute them first and hold them through the
     CEM stage (under ``vmap`` both branches run).
     """
-    def refine() -> Refined:
-        ascent = gradient_ascent(
-            problem, obs, actions, returns, key, config.grad_steps, config.step_size,
-            config.step_decay, config.line_search_trials, config.line_search,
-            config.step_rule, config.grad_objective, config.risk,
-        )
-        final_returns, final_bad = evaluate(problem, obs, ascent.actions, key)
+    def refine() -> tuple[Array, Array, Info]:
+        refined, _, info = gradient_ascent(problem, obs, actions, returns, key, config)
+        final_returns, final_bad = evaluate(problem, obs, refined, key)
         best = jnp.argmax(final_returns)
-        return Refined(ascent.actions[best], final_returns[best], ascent,
-                       ascent.num_nonfinite + final_bad, ascent.num_rollouts + actions.shape[0])
+        info = info.add(num_rollouts=actions.shape[0], num_nonfinite=final_bad)
+        return refined[best], final_returns[best], info
 
-    def keep() -> Refined:
-        zero = i32(0)
-        return Refined(actions[0], returns[0],
-                       Ascent(actions, returns, zero, zero, zero, zero), zero, zero)
+    def keep() -> tuple[Array, Array, Info]:
+        return actions[0], returns[0], Info().as_arrays()
 
     run = jnp.isfinite(returns)
     if rescores(problem, config.grad_objective):

@@ -3,7 +3,7 @@
 hydrax's pattern: an algorithm says how it samples (:meth:`SamplingAlgorithm.sample`)
 and how it moves its sampling distribution (:meth:`SamplingAlgorithm.update`); the
 loop (:func:`search`) owns the ``lax.scan`` over iterations, the evaluation of every
-batch through :func:`cemgd.problem.score` (the one place rollouts are counted), the
+batch through :func:`cemgd.planners.chunking.score` (the one place rollouts are counted), the
 ranking, and the archive of the ``top_k`` best sequences seen. ``cem``, ``cem-gd``'s
 CEM stage, ``gradcem``, ``icem``, ``mppi`` and ``random-shooting`` are algorithms of
 this loop; none of them writes its own.
@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from cemgd.planners.chunking import Rows, map_chunks, moments, rows, score, score_top_k
-from cemgd.problem import Array, Problem, Tally, i32
+from cemgd.problem import Array, Info, Problem
 
 Truncation = Literal["box", "pets"]
 
@@ -27,7 +27,7 @@ class Draw(NamedTuple):
     """One iteration's batch, as an algorithm samples it.
 
     Attributes:
-        actions: ``[n, T, A]``, or :class:`~cemgd.problem.Rows` made chunk by chunk.
+        actions: ``[n, T, A]``, or :class:`~cemgd.planners.chunking.Rows` made chunk by chunk.
         cost: what making the batch counted: ``num_samples`` (sequences drawn from the
             distribution) and any work spent on them (GradCEM's gradient rollouts).
         valid: optional ``[n]`` bool: rows that are part of the population; the others
@@ -35,7 +35,7 @@ class Draw(NamedTuple):
     """
 
     actions: Array | Rows
-    cost: Tally
+    cost: Info
     valid: Array | None = None
 
 
@@ -47,8 +47,8 @@ class Ranked(NamedTuple):
         returns: their returns, ``[K]``.
         draw: the whole batch.
         all_returns: every row's return, ``[n]`` (``-inf``: not finite or not valid);
-            ``None`` for a batch of :class:`~cemgd.problem.Rows`, which is ranked chunk by
-            chunk (:func:`~cemgd.problem.score_top_k`) and never held whole.
+            ``None`` for a batch of :class:`~cemgd.planners.chunking.Rows`, which is ranked chunk by
+            chunk (:func:`~cemgd.planners.chunking.score_top_k`) and never held whole.
     """
 
     idx: Array
@@ -84,7 +84,7 @@ class Search(NamedTuple):
     top_actions: Array
     top_returns: Array
     dist: Any
-    tally: Tally
+    info: Info
     eval_key: Array
 
 
@@ -96,7 +96,7 @@ def empty_archive(mean: Array, top_k: int) -> tuple[Array, Array]:
 def search(
     problem: Problem, obs: Array, key: Array, eval_key: Array, algorithm: SamplingAlgorithm,
     dist: Any, num_iterations: int, archive: tuple[Array, Array], max_batch: int | None,
-    tally: Tally | None = None, xs: Any = None, split: bool = True,
+    tally: Info | None = None, xs: Any = None, split: bool = True,
 ) -> Search:
     """Run ``num_iterations`` of sample, evaluate, rank, update, as one ``lax.scan``.
 
@@ -106,11 +106,12 @@ def search(
         archive: ``(actions [k, T, A], returns [k])``: the best seen so far; every
             iteration's candidates from ``update`` are merged in (:func:`merge_top_k`).
         max_batch: sequences evaluated at a time (static; ``None``: all).
-        tally: counters so far; every batch is counted through :func:`~cemgd.problem.score`.
+        tally: counters so far; every batch is counted through
+            :func:`~cemgd.planners.chunking.score`.
         xs: per-iteration inputs (leading axis ``num_iterations``) or ``None``.
         split: ``False``: ``key`` is already one key per iteration (leading axis).
     """
-    tally = Tally(*(i32(v) for v in (tally or Tally())))
+    tally = (tally or Info()).as_arrays()
 
     def body(carry: tuple, inp: tuple) -> tuple[tuple, None]:
         dist, top_actions, top_returns, tally = carry
@@ -206,7 +207,8 @@ def sample_rows(
     key: Array, mean: Array, std: Array, problem: Problem, num: int,
     truncation: Truncation = "pets",
 ) -> Rows:
-    """:func:`sample_truncated`'s ``num`` samples as :class:`~cemgd.problem.Rows`: made chunk
+    """:func:`sample_truncated`'s ``num`` samples as
+    :class:`~cemgd.planners.chunking.Rows`: made chunk
     by chunk when evaluated, never all at once (compiled memory bounded by ``max_batch``)."""
     return Rows(lambda ids: sample_truncated(key, mean, std, problem, ids, truncation), num)
 
@@ -252,7 +254,7 @@ class CEMAlgorithm:
     truncation: Truncation = "pets"
     max_batch: int | None = None
     refine: Any = None
-    refine_cost: Tally = Tally()
+    refine_cost: Info = Info()
     eval_key: Array | None = None
 
     @property
@@ -263,12 +265,11 @@ class CEMAlgorithm:
         n = self.num_samples
         samples = sample_rows(key, dist.mean, dist.std, self.problem, n, self.truncation)
         if self.refine is None:
-            return Draw(samples, Tally(num_samples=n))
+            return Draw(samples, Info(num_samples=n))
         # GradCEM: refined samples are kept (the elites are not refined twice)
         actions = map_chunks(lambda ids: self.refine(samples.make(ids), self.eval_key),
                              jnp.arange(n, dtype=jnp.int32), self.max_batch)
-        return Draw(actions, Tally(num_samples=n).merge(
-            Tally(*(n * i32(v) for v in self.refine_cost))))
+        return Draw(actions, Info(num_samples=n).merge(self.refine_cost.times(n)))
 
     def update(self, dist: Gaussian, ranked: Ranked, x: Any) -> tuple[Gaussian, Array, Array]:
         elite_mean, elite_var = moments(ranked.draw.actions, ranked.idx[: self.num_elites])
