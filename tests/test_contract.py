@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -191,6 +193,26 @@ def test_plan_fn_runs_under_vmap(planner_name):
     assert actions.shape == (3, 4, 2)
     assert info.best_return.shape == (3,)
     assert np.all(np.isfinite(np.asarray(actions)))
+
+
+@pytest.mark.parametrize("name", ["cem-gd", "icem"])
+def test_pure_step_is_plan_without_the_checks(name):
+    """init/step are pure: the jitted step gives plan's result and state type; the
+    compiled step is shared by equal planners; plan without problem= warns."""
+    problem = integrator_problem(horizon=4)
+    planner = small_planner(name)
+    state = planner.init(problem, jax.random.key(0))
+    assert type(state) is planner.State and state._fields[:3] == ("mean", "key", "step")
+    obs = np.array([0.1, -0.2])
+    actions, state1, info = jax.jit(functools.partial(planner.step, problem))(state, obs)
+    assert type(state1) is planner.State and isinstance(info, cemgd.Info)
+    planned, state2, _ = planner.plan(state, obs, problem)
+    np.testing.assert_array_equal(np.asarray(actions), np.asarray(planned))
+    assert small_planner(name).compiled(problem) is planner.compiled(problem)
+    # no caches in the planner: its config, the deprecated default problem, the last state
+    assert not vars(planner).keys() - {"config", "_default", "_issued"}
+    with pytest.warns(DeprecationWarning, match="problem"):
+        planner.plan(state2, obs)
 
 
 def test_asymmetric_box_is_explored(planner_name):

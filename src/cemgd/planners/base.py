@@ -99,27 +99,29 @@ class Planner:
                     f"{sorted(fields)}"
                 )
         self.config = dataclasses.replace(config, **overrides)
-        self._problem: Problem | None = None
-        # per problem: the jitted step and the observation shape it was first called with
-        self._compiled: weakref.WeakKeyDictionary[Problem, PlanFn] = weakref.WeakKeyDictionary()
-        self._obs_shapes: weakref.WeakKeyDictionary[Problem, tuple[int, ...]] = (
-            weakref.WeakKeyDictionary()
-        )
-        # states this planner handed out (init/plan), by id, held so no id is reused: their
-        # means are finite by construction, so plan() skips the device-to-host check
-        self._issued: dict[int, PlanState] = {}
+        # deprecated: the problem plan() falls back to when given none (the last init's)
+        self._default: Problem | None = None
+        # the convenience layer's one reference: the last state init/plan handed out (its
+        # mean is finite by construction, so plan skips that state's host-side check)
+        self._issued: Any = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"
 
-    # ---- public API -------------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.config == self.config  # type: ignore[attr-defined]
 
-    def init(self, problem: Problem, key: Array) -> PlanState:
-        """Make ``problem`` the default of :meth:`plan`; return a fresh state.
+    def __hash__(self) -> int:  # equal planners share a compiled step (:meth:`compiled`)
+        try:
+            return hash((type(self), self.config))
+        except TypeError:  # a config with unhashable fields: this planner alone
+            return object.__hash__(self)
 
-        The state's mean is zero clipped to the box. One planner may serve several
-        problems (each compiled once); pass ``problem=`` to :meth:`plan` for any but
-        the last one given to ``init``, as :class:`~cemgd.mpc.MPC` does.
+    # ---- the pure core ------------------------------------------------------------
+
+    def init(self, problem: Problem, key: Array) -> Any:
+        """A fresh :attr:`State` for ``problem`` (its arguments checked; see
+        :meth:`initial_state` for the state itself).
 
         Args:
             problem: the planning problem.
@@ -128,8 +130,16 @@ class Planner:
         if not isinstance(problem, Problem):
             raise ValueError(f"problem: expected a cemgd.Problem, got {type(problem).__name__}")
         key = _check_key(key)
-        self._problem = problem
-        return self._issue(self.initial_state(problem, key))
+        self._default = problem  # deprecated: plan() without problem=
+        self._issued = self.initial_state(problem, key)
+        return self._issued
+
+    def step(self, problem: Problem, state: Any, obs: Array) -> tuple[Array, Any, Info]:
+        """One planning step, pure and jittable as it stands (``problem`` static, e.g.
+        ``jax.jit(functools.partial(planner.step, problem))``): ``(actions: [T, A],
+        next State, Info)``. :meth:`plan` is the same step with the host-side checks,
+        compiled once per problem."""
+        return self.plan_fn(problem)(state, obs)
 
     def initial_state(self, problem: Problem, key: Array) -> Any:
         """The state ``init`` returns, as a pure function (no binding, no checks; vmap-able).
@@ -149,74 +159,63 @@ class Planner:
             return PlanState(mean, key, step, extra)
         return self.State(mean, key, step, *extra)
 
-    def compiled(self, problem: Problem) -> PlanFn:
-        """The jitted step of :meth:`plan_fn` for ``problem`` (compiled once per problem)."""
-        if problem not in self._compiled:
-            self._compiled[problem] = jax.jit(self.plan_fn(problem))
-        return self._compiled[problem]
+    # ---- the convenience layer: host-side checks, compiled once per problem --------
 
-    def plan(
-        self, state: PlanState, obs: Any, problem: Problem | None = None
-    ) -> tuple[Array, PlanState, Info]:
-        """One MPC planning step (one jitted call).
+    def compiled(self, problem: Problem) -> PlanFn:
+        """The jitted :meth:`plan_fn` of ``problem`` (compiled once per problem and planner
+        type and config: the cache is the module's, weak in ``problem``, not the planner's)."""
+        steps = _COMPILED.setdefault(problem, {})
+        if self not in steps:
+            steps[self] = jax.jit(self.plan_fn(problem))
+        return steps[self]
+
+    def plan(self, state: Any, obs: Any, problem: Problem | None = None
+             ) -> tuple[Array, Any, Info]:
+        """:meth:`step` with the host-side checks, one jitted call: ``state`` is this
+        planner's with a finite warm start, ``obs`` numeric, finite, in float32's range and
+        of the problem's (or the first call's) observation shape.
 
         Args:
             state: from :meth:`init` or the previous ``plan``.
             obs: current observation (finite).
-            problem: the problem to plan on; default: the last one given to :meth:`init`.
+            problem: the problem to plan on. Deprecated default: the last one given to
+                :meth:`init` (a DeprecationWarning).
 
         Returns:
             ``(actions: [T, A], next_state, info)``.
         """
-        problem = self._problem if problem is None else problem
+        self._check_state_type(state)
         if problem is None:
-            raise ValueError("state: call init(problem, key) before plan")
+            if self._default is None:
+                raise ValueError("problem: expected a cemgd.Problem: plan(state, obs, problem)")
+            problem = self._default
+            warnings.warn("Planner.plan without problem= is deprecated: pass the problem "
+                          "(plan(state, obs, problem)), or use cemgd.MPC",
+                          DeprecationWarning, stacklevel=2)
         if not isinstance(problem, Problem):
             raise ValueError(f"problem: expected a cemgd.Problem, got {type(problem).__name__}")
         self._check_state(state, problem)
-        try:
-            obs_np = np.asarray(obs, dtype=np.float64)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"obs: expected a numeric array, got {err}") from None
-        expected_obs = problem.obs_shape or self._obs_shapes.setdefault(problem, obs_np.shape)
-        if obs_np.shape != expected_obs:
-            raise ValueError(f"obs: expected shape {expected_obs}, got {obs_np.shape}")
-        if not np.all(np.isfinite(obs_np)):
-            raise ValueError("obs: expected finite values, got NaN or inf")
-        with np.errstate(over="ignore"):
-            obs32 = obs_np.astype(np.float32)
-        if not np.all(np.isfinite(obs32)):
-            raise ValueError(f"obs: values exceed float32's range (largest |value| "
-                             f"{np.max(np.abs(obs_np)):.3g}); planning runs in float32")
-        actions, next_state, info = self.compiled(problem)(state, jnp.asarray(obs32))
-        return actions, self._issue(next_state), info
+        obs32 = check_obs(obs, problem)
+        actions, self._issued, info = self.compiled(problem)(state, jnp.asarray(obs32))
+        return actions, self._issued, info
 
-    #: states remembered as issued (several MPC loops may share one planner)
-    _MAX_ISSUED: ClassVar[int] = 16
-
-    def _issue(self, state: PlanState) -> PlanState:
-        """Remember ``state`` as one this planner made (its mean needs no finiteness check)."""
-        self._issued[id(state)] = state
-        while len(self._issued) > self._MAX_ISSUED:
-            del self._issued[next(iter(self._issued))]
-        return state
-
-    def _check_state(self, state: Any, problem: Problem) -> None:
-        """Raise ValueError naming ``state`` unless it fits this planner and ``problem``.
-
-        A state built outside this planner (``state._replace(mean=...)``, one from another
-        planner or a file) must have a finite mean; that check copies the mean to the host,
-        so it runs only for such states, not for the ones ``init``/``plan`` handed out.
-        """
+    def _check_state_type(self, state: Any) -> None:
+        """Raise ValueError naming ``state`` unless it is a :attr:`State`."""
         if not isinstance(state, self.State):
             raise ValueError(f"state: not a state of planner {self.name!r}: expected a "
                              f"{self.State.__name__}, got {type(state).__name__}")
+
+    def _check_state(self, state: Any, problem: Problem) -> None:
+        """Raise ValueError naming ``state`` unless it fits this planner and ``problem``
+        and its warm start is finite: a copy of the mean to the host, skipped for the state
+        this planner handed out last (``init``'s or ``plan``'s), finite by construction."""
+        self._check_state_type(state)
         expected = (problem.horizon, problem.action_dim)
         if tuple(np.shape(state.mean)) != expected:
             raise ValueError(
                 f"state: mean has shape {tuple(np.shape(state.mean))}, expected {expected}"
             )
-        if self._issued.get(id(state)) is not state:
+        if state is not self._issued:
             check_warm_start(state.mean)
         want = jax.tree.structure(self._init_extra(problem))
         own = state.extra if self.State is PlanState else tuple(state[3:])
@@ -285,9 +284,38 @@ def _with_first(optimize: Callable[..., Result], first: bool | None, problem: Pr
     return optimize(problem, obs, state, key, first)
 
 
+#: :meth:`Planner.compiled`'s cache: per problem (held weakly, so a problem and the model
+#: it closes over are freed with it), the jitted step of each planner (type and config)
+_COMPILED: weakref.WeakKeyDictionary[Problem, dict[Planner, PlanFn]] = (
+    weakref.WeakKeyDictionary())
+#: per problem without ``obs_shape``: the observation shape of its first ``plan``
+_OBS_SHAPES: weakref.WeakKeyDictionary[Problem, tuple[int, ...]] = weakref.WeakKeyDictionary()
+
+
+def check_obs(obs: Any, problem: Problem) -> np.ndarray:
+    """``obs`` as float32, or ValueError naming ``obs``: numeric, of ``problem.obs_shape``
+    (or the shape of the first observation planned on ``problem``), finite and inside
+    float32's range (planning runs in float32)."""
+    try:
+        obs_np = np.asarray(obs, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"obs: expected a numeric array, got {err}") from None
+    expected = problem.obs_shape or _OBS_SHAPES.setdefault(problem, obs_np.shape)
+    if obs_np.shape != expected:
+        raise ValueError(f"obs: expected shape {expected}, got {obs_np.shape}")
+    if not np.all(np.isfinite(obs_np)):
+        raise ValueError("obs: expected finite values, got NaN or inf")
+    with np.errstate(over="ignore"):
+        obs32 = obs_np.astype(np.float32)
+    if not np.all(np.isfinite(obs32)):
+        raise ValueError(f"obs: values exceed float32's range (largest |value| "
+                         f"{np.max(np.abs(obs_np)):.3g}); planning runs in float32")
+    return obs32
+
+
 def check_warm_start(mean: Array) -> None:
     """Raise ValueError naming ``state`` if the warm start ``mean: [T, A]`` is not finite
-    (copies it to the host: run for states built outside a planner only)."""
+    (copies it to the host)."""
     if not np.all(np.isfinite(np.asarray(mean))):
         raise ValueError("state: mean holds NaN or inf; expected a finite warm start")
 
