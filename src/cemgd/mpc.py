@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.planners.base import Planner
-from cemgd.problem import Array, PlanInfo, PlanState, Problem
+from cemgd.problem import Array, Info, PlanState, Problem
 from cemgd.tasks.base import Task
 
 
@@ -39,7 +39,7 @@ class MPC:
         self.problem = problem
         self.state: PlanState | None = None
         self.last_plan: Array | None = None
-        self.last_info: PlanInfo | None = None
+        self.last_info: Info | None = None
 
     def reset(self, key: Array) -> None:
         """Start a new episode with PRNG ``key``."""
@@ -66,14 +66,14 @@ class Trajectory(NamedTuple):
         actions: executed actions, ``[steps, A]``.
         rewards: ``[steps]``.
         first_plan: the plan of the first step, ``[T, A]``.
-        infos: PlanInfo of every step, each field ``[steps]``.
+        infos: Info of every step, each field ``[steps]``.
     """
 
     obs: Array
     actions: Array
     rewards: Array
     first_plan: Array
-    infos: PlanInfo
+    infos: Info
 
 
 def episode_fn(
