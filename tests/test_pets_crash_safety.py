@@ -25,6 +25,8 @@ import pytest
 pytest.importorskip("gymnasium")
 pytest.importorskip("mujoco")
 
+from jax.experimental.compilation_cache import compilation_cache  # noqa: E402
+
 from cemgd import pets  # noqa: E402
 from cemgd.cli import main  # noqa: E402
 from cemgd.runs import RunError, lock_folder, read_metrics  # noqa: E402
@@ -61,6 +63,9 @@ def compile_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     enable_compilation_cache(tmp_path_factory.mktemp("jax-cache"))
     yield
     jax.config.update("jax_compilation_cache_dir", before)
+    # the cache object JAX initialised stays live after the config changes back: drop it,
+    # so no later test of the session serialises its compiles into a removed folder
+    compilation_cache.reset_cache()
 
 
 @pytest.fixture(scope="module")
