@@ -38,8 +38,9 @@ PACE_S = 0.25
 EVALUATE = ["--planners", "cem-50", "cem-gd", "--episodes", "2", "--quick",
             "--episode-length", "8", "--no-progress"]
 STEPS = 8 * 2 * 2
-#: Columns of ``episodes.csv`` that depend on the machine's speed (and ``chaos.TIMING``).
-TIMING = {"plan_ms_p90"}
+#: Columns of ``episodes.csv`` that depend on the machine's speed (and ``chaos.TIMING``),
+#: or on the commit (``code``: a commit made while the chaos run runs).
+TIMING = {"plan_ms_p90", "code"}
 SITE = f"""import time
 from cemgd.pets.resume import EpisodeCheckpoint
 def _due(self):
@@ -158,15 +159,18 @@ def dead_worker(ref: Path, root: Path, rng: random.Random, tally: chaos.Tally) -
     argv = chaos.cemgd("evaluate", str(ref), *EVALUATE, "--workers", "2", "--out", str(out))
     victim, kids, code, text = kill_mid_episode(argv, out, paced_env(root), delay, rng)
     retried = sorted(set(re.findall(r"retrying\S* planner (\S+)", text)))
+    resumed = re.search(r"resumed at step \d+", text)
     time.sleep(1.0)
     left = [k for k in kids if chaos.alive(k)]
     same = code == 0 and rows(out) == rows(reference)
     print(f"  dead worker: SIGKILL of a worker {delay:.1f} s after the first partial file;"
           f" exit {code}, planners retried: {', '.join(retried) or 'none'}, rows "
-          f"{'equal' if same else 'DIFFER'}, {len(left)} process(es) left", flush=True)
+          f"{'equal' if same else 'DIFFER'}, {len(left)} process(es) left, the retry "
+          f"{resumed.group(0) if resumed else 'started its episode again'}", flush=True)
     if victim is not None:
-        tally.kills.append(f"evaluate --workers 2, one worker at {delay:.1f} s: "
-                           f"retried {', '.join(retried) or 'none'}")
+        how = f", {resumed.group(0)}" if resumed else ""
+        tally.kills.append(f"evaluate --workers 2, one worker at {delay:.1f} s: retried "
+                           f"{', '.join(retried) or 'none'}{how}")
     if not same:
         tally.lost.append(f"dead worker: exit {code}: {text.strip()[-200:]}")
     tally.check(victim is not None and len(retried) == 1 and not left,
