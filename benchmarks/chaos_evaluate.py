@@ -88,8 +88,9 @@ def kill_mid_episode(argv: list[str], out: Path, env: dict[str, str], delay: flo
                      pick: random.Random | None = None) -> tuple[int | None, list[int], int, str]:
     """Run ``argv`` (paced) and, ``delay`` s after its first partial file appears, at the
     first instant an episode is in progress, SIGKILL it (``pick``: one of its worker
-    processes, chosen with ``pick``, instead); returns (the pid killed or None, the
-    driver's children then, its exit status, its output). The driver runs to its end."""
+    processes, chosen with ``pick``, at the first instant each worker has an episode in
+    progress); returns (the pid killed or None, the driver's children then, its exit
+    status, its output). The driver runs to its end."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, env=env)
     first: float | None = None
@@ -97,13 +98,16 @@ def kill_mid_episode(argv: list[str], out: Path, env: dict[str, str], delay: flo
     kids: list[int] = []
     while proc.poll() is None and victim is None:
         time.sleep(0.05)
-        busy = any((out / "partial").glob("*.npz"))
+        busy = len(list((out / "partial").glob("*.npz")))
         first = first if first is not None or not busy else time.perf_counter()
         if first is None or time.perf_counter() < first + delay or not busy:
             continue
         kids = chaos.children(proc.pid)
         workers = [k for k in kids if b"spawn_main" in _cmdline(k)]
-        victim = proc.pid if pick is None else (pick.choice(workers) if workers else None)
+        if pick is None:
+            victim = proc.pid
+        elif 0 < len(workers) <= busy:  # every worker is inside an episode
+            victim = pick.choice(workers)
         if victim is not None:
             os.kill(victim, signal.SIGKILL)
     text, _ = proc.communicate()
