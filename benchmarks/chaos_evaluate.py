@@ -132,7 +132,7 @@ def evaluate_kills(ref: Path, root: Path, kills: int, rng: random.Random,
     env = paced_env(root)
     for i in range(kills):  # stratified over the paced steps, as the train kills
         out = root / f"evaluate-killed-{i}"
-        delay = (i + rng.random()) / max(kills, 1) * STEPS * PACE_S
+        delay = (i + rng.random()) / max(kills, 1) * 0.8 * STEPS * PACE_S
         argv = chaos.cemgd("evaluate", str(ref), *EVALUATE, "--out", str(out))
         victim, _, _, _ = kill_mid_episode(argv, out, env, delay)
         killed = victim is not None
