@@ -43,10 +43,11 @@ Check = Callable[[bool, str], bool]
 
 
 def cli(args: list[str], cwd: Path | None = None) -> tuple[int, str]:
-    """``cemgd ARGS`` in a subprocess: (exit status, stdout and stderr)."""
+    """``cemgd ARGS`` in a subprocess: (exit status, stdout and stderr on one line: the
+    console wraps a long notice at its width)."""
     done = subprocess.run([sys.executable, "-m", "cemgd.cli", *args], cwd=cwd,
                           capture_output=True, text=True)
-    return done.returncode, done.stdout + done.stderr
+    return done.returncode, " ".join((done.stdout + done.stderr).split())
 
 
 # ----------------------------------------------------------------- damaged files (chaos.DAMAGES)

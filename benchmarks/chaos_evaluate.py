@@ -139,7 +139,7 @@ def evaluate_kills(ref: Path, root: Path, kills: int, rng: random.Random,
         where = (f"{len(rows(out))} row(s) written, in progress: "
                  f"{', '.join(partial_steps(out)) or 'none'}")
         done = subprocess.run(argv, capture_output=True, text=True)
-        text = done.stdout + done.stderr
+        text = " ".join((done.stdout + done.stderr).split())  # the console wraps notices
         resumed = re.search(r"resumed at step \d+", text)
         same = done.returncode == 0 and rows(out) == rows(reference)
         print(f"  evaluate kill {i}: SIGKILL {delay:.1f} s after the first partial file "
@@ -162,6 +162,7 @@ def dead_worker(ref: Path, root: Path, rng: random.Random, tally: chaos.Tally) -
     delay = rng.random() * STEPS * PACE_S / 2
     argv = chaos.cemgd("evaluate", str(ref), *EVALUATE, "--workers", "2", "--out", str(out))
     victim, kids, code, text = kill_mid_episode(argv, out, paced_env(root), delay, rng)
+    text = " ".join(text.split())  # the console wraps a long notice at its width
     retried = sorted(set(re.findall(r"retrying\S* planner (\S+)", text)))
     resumed = re.search(r"resumed at step \d+", text)
     time.sleep(1.0)
@@ -217,12 +218,11 @@ def ray_lock(root: Path, tally: chaos.Tally) -> None:
         after = chaos.snapshot(folder)
     finally:
         holder.communicate("")
-    text = (done.stdout + done.stderr).strip()
+    text = " ".join((done.stdout + done.stderr).split())  # the console wraps notices
     failures = out / "failures.csv"
     record = failures.read_text(errors="replace") if failures.exists() else ""
     if done.returncode == 2 and "in use" not in text and "ray" in text.lower():
-        print(f"  ray lock: SKIPPED, Ray could not start: {text.splitlines()[-1][:200]}",
-              flush=True)
+        print(f"  ray lock: SKIPPED, Ray could not start: {text[-200:]}", flush=True)
         return
     named = f"in use by pid {holder.pid}" in record
     tally.attacks.append(f"sweep --ray local on a folder another process holds: exit "
