@@ -1,7 +1,7 @@
-"""Chaos run of issue 12: kill runs and a sweep at random instants, damage files, race writers.
+"""Chaos run of issues 12 and 25: kill runs at random instants, damage files, race writers.
 
-``python benchmarks/chaos.py [--kills N] [--corruptions M] [--seed S] [--out DIR]``
-drives the ``cemgd`` command line in subprocesses, as a hostile user would:
+``python benchmarks/chaos.py [--kills N] [--corruptions M] [--only PART ...] [--seed S]
+[--out DIR]`` drives the ``cemgd`` command line in subprocesses, as a hostile user would:
 
 1. **Concurrent writers.** The reference ``cemgd train --quick`` run, the reference
    ``cemgd sweep --quick`` and a ``cemgd evaluate --quick`` are each started twice at
@@ -9,29 +9,27 @@ drives the ``cemgd`` command line in subprocesses, as a hostile user would:
    ``in use by pid``.
 2. **Kills.** ``N`` train runs and one sweep are SIGKILLed after a random delay (run ``i``
    uniform in the ``i``-th of ``N`` equal slices of 0.5 s to 80% of the reference's
-   duration, so early and late instants are both tried; if the run ends first, at the
-   same point of its own duration), then resumed (``--resume``; the sweep
-   by rerunning its command); each resumed run's metrics (timing columns aside) must equal the
-   reference's, no stale checkpoint may stay, and a killed sweep driver's workers must
-   die with it.
+   duration; if the run ends first, at the same point of its own duration), then resumed
+   (the sweep by rerunning its command); each resumed run's metrics (timing columns
+   aside) must equal the reference's, no stale checkpoint may stay, and a killed sweep
+   driver's workers must die with it.
 3. **Bad inputs.** ``M`` kinds of damaged file (chosen at random from :data:`DAMAGES`) in
    a copy of a finished run or evaluation: each resume must exit 2 with one line naming
    the damaged file and leave the folder byte-for-byte as it was; a torn last row (what
    power loss leaves) must instead be recovered; a damaged run inside a sweep must be
    reported in ``failures.csv`` (exit 1) with its folder untouched, the other runs kept.
 
-4. **Folder attacks** (:mod:`chaos_attacks`): a run folder whose record names task code
-   (no command may import it unless ``--task`` names it) and tampered partial-episode
-   files (each must restart its episode and end as the untampered one).
+4. **Folder attacks** (:mod:`chaos_attacks`): task code named by a folder, tampered
+   partial-episode files. 5. **Evaluate and Ray** (:mod:`chaos_evaluate`): ``cemgd
+   evaluate`` killed mid-episode, a dead ``--workers 2`` worker, the Ray sweep's lock.
 
-It prints what it tried and the figures: kill points tried, bad inputs tried, concurrent
-writers tried, runs lost. Exit status 1 if anything was lost or misbehaved.
+``--only PART ...`` runs some parts alone (:data:`PARTS`). It prints what it tried and
+the figures; exit status 1 if anything was lost or misbehaved.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import os
 import random
@@ -45,6 +43,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import chaos_attacks
+import chaos_evaluate
+from chaos_attacks import replace_bytes, torn_last_row, truncate
 
 from cemgd.runs import read_metrics
 
@@ -55,6 +55,7 @@ TRAIN = ["train", "--task", "cartpole-swingup", "--quick", "--no-progress"]
 SWEEP = ["sweep", "--quick", "--tasks", "cartpole-swingup", "--planners", "cem-50",
          "--seeds", "0-1", "--workers", "2", "--max-retries", "0", "--no-progress"]
 EVALUATE = ["evaluate", "--planners", "cem-50", "--episodes", "1", "--quick", "--no-progress"]
+PARTS = ("writers", "kills", "damages", "attacks", "evaluate", "ray")
 
 
 def cemgd(*args: str) -> list[str]:
@@ -230,53 +231,34 @@ def kill_sweep(limit: float, fraction: float, ref: Path, root: Path, tally: Tall
 
 
 # ----------------------------------------------------------------------------- bad inputs
-def _replace_bytes(old: bytes, new: bytes) -> Callable[[Path], None]:
-    def damage(file: Path) -> None:
-        data = file.read_bytes()
-        file.write_bytes(data.replace(old, new, 1) if old else new)
-    return damage
-
-
-def _truncate(fraction: float) -> Callable[[Path], None]:
-    def damage(file: Path) -> None:
-        data = file.read_bytes()
-        file.write_bytes(data[: int(len(data) * fraction)])
-    return damage
-
-
-def _torn_last_row(file: Path) -> None:
-    data = file.read_bytes()
-    file.write_bytes(data[: len(data) - 5])  # the last row without its end (power loss)
-
-
 SWEEP_RUN = "cartpole-swingup/cem-50/seed-0"
 
 #: ``kind: (folder kind, file, damage, expected)``: expected is "refuse" (exit 2, one line
 #: naming the file, folder unchanged), "recover" (exit 0, nothing lost) or "fail-run" (a
 #: sweep: exit 1, failures.csv names the file, the damaged run's folder unchanged).
 DAMAGES: dict[str, tuple[str, str, Callable[[Path], None], str]] = {
-    "config.json not JSON": ("run", "config.json", _replace_bytes(b"", b"{not json"), "refuse"),
-    "config.json a list": ("run", "config.json", _replace_bytes(b"", b"[]"), "refuse"),
+    "config.json not JSON": ("run", "config.json", replace_bytes(b"", b"{not json"), "refuse"),
+    "config.json a list": ("run", "config.json", replace_bytes(b"", b"[]"), "refuse"),
     "state.json not UTF-8": ("run", "checkpoints/state.json",
-                             _replace_bytes(b'"completed"', b'"\xffcompleted"'), "refuse"),
+                             replace_bytes(b'"completed"', b'"\xffcompleted"'), "refuse"),
     "state.json completed 99": ("run", "checkpoints/state.json",
-                                _replace_bytes(b'"completed": 2', b'"completed": 99'), "refuse"),
-    "metrics.csv not UTF-8": ("run", "metrics.csv", _replace_bytes(b"\n1,", b"\n\xff1,"),
+                                replace_bytes(b'"completed": 2', b'"completed": 99'), "refuse"),
+    "metrics.csv not UTF-8": ("run", "metrics.csv", replace_bytes(b"\n1,", b"\n\xff1,"),
                               "refuse"),
-    "metrics.csv row changed": ("run", "metrics.csv", _replace_bytes(b"\n1,", b"\n7,"),
+    "metrics.csv row changed": ("run", "metrics.csv", replace_bytes(b"\n1,", b"\n7,"),
                                 "refuse"),
-    "metrics.csv torn last row": ("run", "metrics.csv", _torn_last_row, "recover"),
+    "metrics.csv torn last row": ("run", "metrics.csv", torn_last_row, "recover"),
     "model .npz garbage": ("run", "checkpoints/model-001.npz",
-                           _replace_bytes(b"", b"\x80\x04garbage pickle"), "refuse"),
-    "buffer .npz truncated": ("run", "checkpoints/buffer-001.npz", _truncate(0.6), "refuse"),
-    "evaluate config.json not JSON": ("eval", "config.json", _replace_bytes(b"", b"{"),
+                           replace_bytes(b"", b"\x80\x04garbage pickle"), "refuse"),
+    "buffer .npz truncated": ("run", "checkpoints/buffer-001.npz", truncate(0.6), "refuse"),
+    "evaluate config.json not JSON": ("eval", "config.json", replace_bytes(b"", b"{"),
                                       "refuse"),
-    "episodes.csv not UTF-8": ("eval", "episodes.csv", _replace_bytes(b"\ncartpole",
+    "episodes.csv not UTF-8": ("eval", "episodes.csv", replace_bytes(b"\ncartpole",
                                                                       b"\n\xffcartpole"),
                                "refuse"),
-    "episodes.csv torn last row": ("eval", "episodes.csv", _torn_last_row, "recover"),
+    "episodes.csv torn last row": ("eval", "episodes.csv", torn_last_row, "recover"),
     "sweep run's metrics.csv not UTF-8": ("sweep", f"{SWEEP_RUN}/metrics.csv",
-                                          _replace_bytes(b"\n1,", b"\n\xff1,"), "fail-run"),
+                                          replace_bytes(b"\n1,", b"\n\xff1,"), "fail-run"),
 }
 
 
@@ -315,54 +297,74 @@ def damage_one(kind: str, sources: dict[str, Path], root: Path, tally: Tally) ->
         tally.check(snapshot(watched) == before, f"{kind}: the damaged run folder was modified")
     else:
         same = (metrics(folder) == metrics(sources["run"]) if where == "run" else
-                episode_rows(folder) == episode_rows(sources["eval"]))
+                chaos_evaluate.rows(folder) == chaos_evaluate.rows(sources["eval"]))
         tally.check(code == 0 and same, f"{kind}: expected recovery, got exit {code}: {line}")
 
 
-def episode_rows(folder: Path) -> list[tuple[str, str, str]]:
-    with (folder / "episodes.csv").open(newline="") as fh:
-        return sorted((r["planner"], r["episode"], r["return"]) for r in csv.DictReader(fh))
-
-
 # ----------------------------------------------------------------------------- main
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--kills", type=int, default=3, help="train runs to kill (default 3)")
+    p.add_argument("--evaluate-kills", type=int, default=2,
+                   help="evaluations to kill mid-episode (default 2)")
     p.add_argument("--corruptions", type=int, default=len(DAMAGES),
                    help=f"kinds of damaged file to try (default all {len(DAMAGES)})")
     p.add_argument("--no-sweep", action="store_true", help="skip the sweep (race and kill)")
-    p.add_argument("--no-attacks", action="store_true",
-                   help="skip the folder attacks (code in a folder, tampered partial files)")
+    p.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS), metavar="PART",
+                   help=f"run only these parts ({', '.join(PARTS)}; default all)")
     p.add_argument("--seed", type=int, default=0, help="seed of the kill delays and choices")
     p.add_argument("--out", default=None, help="work folder (default: a temporary one)")
     args = p.parse_args(argv)
-    if args.kills < 0 or not 0 <= args.corruptions <= len(DAMAGES):
-        p.error(f"--kills >= 0 and 0 <= --corruptions <= {len(DAMAGES)}")
+    if min(args.kills, args.evaluate_kills) < 0 or not 0 <= args.corruptions <= len(DAMAGES):
+        p.error(f"--kills, --evaluate-kills >= 0 and 0 <= --corruptions <= {len(DAMAGES)}")
+    args.only = set(args.only)
+    args.sweep = not args.no_sweep and bool(args.only & {"writers", "kills", "damages"})
+    return args
+
+
+def reference(argv: list[str], what: str, race_it: bool, tally: Tally) -> float:
+    """Run a reference ``argv`` (raced by a second writer when ``race_it``); seconds."""
+    if race_it:
+        return race(argv, what, tally)
+    t0 = time.perf_counter()
+    code, err = finish(start(argv))
+    tally.check(code == 0, f"reference {what}: exit {code}: {err.strip()[-300:]}")
+    return time.perf_counter() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     root = Path(args.out or tempfile.mkdtemp(prefix="cemgd-chaos-"))
     root.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("CEMGD_CACHE_DIR", str(root / "jax-cache"))
-    rng = random.Random(args.seed)
-    tally = Tally()
-    t0 = time.perf_counter()
-    print(f"chaos in {root} (seed {args.seed})", flush=True)
+    rng, tally, parts, t0 = random.Random(args.seed), Tally(), args.only, time.perf_counter()
+    print(f"chaos in {root} (seed {args.seed}; {', '.join(sorted(parts))})", flush=True)
     ref, evaluation, sweep = root / "reference", root / "evaluation", root / "sweep-reference"
-    train_s = race(cemgd(*TRAIN, "--out", str(ref)), "cemgd train", tally)
-    race(cemgd(*EVALUATE[:1], str(ref), *EVALUATE[1:], "--out", str(evaluation)),
-         "cemgd evaluate", tally)
-    sweep_s = 0.0 if args.no_sweep else race(cemgd(*SWEEP, "--out", str(sweep)),
-                                             "cemgd sweep", tally)
-    for i in range(args.kills):  # stratified: kill i in the i-th of N slices of the run
+    race_it = "writers" in parts
+    train_s = (reference(cemgd(*TRAIN, "--out", str(ref)), "cemgd train", race_it, tally)
+               if parts - {"ray"} else 0.0)
+    if parts & {"writers", "damages", "attacks"}:
+        reference(cemgd(*EVALUATE[:1], str(ref), *EVALUATE[1:], "--out", str(evaluation)),
+                  "cemgd evaluate", race_it, tally)
+    sweep_s = (reference(cemgd(*SWEEP, "--out", str(sweep)), "cemgd sweep", race_it, tally)
+               if args.sweep else 0.0)
+    for i in range(args.kills if "kills" in parts else 0):  # kill i in the i-th of N slices
         kill_train(i, 0.8 * train_s, (i + rng.random()) / args.kills, ref, root, tally)
-    if not args.no_sweep:
+    if args.sweep and "kills" in parts:
         kill_sweep(0.8 * sweep_s, rng.random(), sweep, root, tally)
-    kinds = sorted(k for k, v in DAMAGES.items() if not (args.no_sweep and v[0] == "sweep"))
+    kinds = sorted(k for k, v in DAMAGES.items() if args.sweep or v[0] != "sweep")
     sources = {"run": ref, "eval": evaluation, "sweep": sweep}
-    for kind in rng.sample(kinds, min(args.corruptions, len(kinds))):
+    for kind in rng.sample(kinds, min(args.corruptions, len(kinds)) * ("damages" in parts)):
         damage_one(kind, sources, root, tally)
-    if not args.no_attacks:
+    if "attacks" in parts:
         tally.attacks += chaos_attacks.code_in_folder(ref, evaluation, root, tally.check)
         tally.attacks += chaos_attacks.tampered_partial(ref, evaluation, root, tally.check)
+    if "evaluate" in parts:
+        chaos_evaluate.evaluate_kills(ref, root, args.evaluate_kills, rng, tally)
+        chaos_evaluate.dead_worker(ref, root, rng, tally)
+    if "ray" in parts:
+        chaos_evaluate.ray_lock(root, tally)
     report(tally, time.perf_counter() - t0)
     if not args.out:
         shutil.rmtree(root, ignore_errors=True)

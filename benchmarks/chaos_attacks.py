@@ -11,6 +11,9 @@
    +0.7, key +1, rollouts x1000, a NaN mean with a recomputed digest, the step count):
    the rerun must restart the episode (one-line notice) and end with the untampered
    evaluation's return; the untouched file must resume.
+
+It also holds the damages of ``chaos.DAMAGES`` (bytes replaced, a file truncated, a
+torn last row).
 """
 
 from __future__ import annotations
@@ -40,10 +43,31 @@ Check = Callable[[bool, str], bool]
 
 
 def cli(args: list[str], cwd: Path | None = None) -> tuple[int, str]:
-    """``cemgd ARGS`` in a subprocess: (exit status, stdout and stderr)."""
+    """``cemgd ARGS`` in a subprocess: (exit status, stdout and stderr on one line: the
+    console wraps a long notice at its width)."""
     done = subprocess.run([sys.executable, "-m", "cemgd.cli", *args], cwd=cwd,
                           capture_output=True, text=True)
-    return done.returncode, done.stdout + done.stderr
+    return done.returncode, " ".join((done.stdout + done.stderr).split())
+
+
+# ----------------------------------------------------------------- damaged files (chaos.DAMAGES)
+def replace_bytes(old: bytes, new: bytes) -> Callable[[Path], None]:
+    def damage(file: Path) -> None:
+        data = file.read_bytes()
+        file.write_bytes(data.replace(old, new, 1) if old else new)
+    return damage
+
+
+def truncate(fraction: float) -> Callable[[Path], None]:
+    def damage(file: Path) -> None:
+        data = file.read_bytes()
+        file.write_bytes(data[: int(len(data) * fraction)])
+    return damage
+
+
+def torn_last_row(file: Path) -> None:
+    data = file.read_bytes()
+    file.write_bytes(data[: len(data) - 5])  # the last row without its end (power loss)
 
 
 def _record(file: Path, change: Callable[[dict[str, Any]], None]) -> None:

@@ -12,10 +12,10 @@ of ``--repeats``, each from a fresh key):
   chunking); ``sample by row``: :func:`~cemgd.planners.loop.sample_truncated`,
   a ``fold_in`` key per row (what chunking needs: any subset of rows made again);
 - ``moments made again``: the 10% elites' mean and variance from their indices
-  (:func:`~cemgd.planners.loop.moments`, rows drawn again in blocks);
+  (:func:`~cemgd.planners.chunking.moments`, rows drawn again in blocks);
 - ``bulk rollout + top_k``: sampling, rollout of the whole batch and ``lax.top_k`` (the
-  code before chunking); ``running top-k, chunk C``: :func:`~cemgd.problem.score_top_k`
-  on :class:`~cemgd.problem.Rows` in chunks of ``C`` sequences (``all``: one chunk);
+  code before chunking); ``running top-k, chunk C``: :func:`~cemgd.planners.chunking.score_top_k`
+  on :class:`~cemgd.planners.chunking.Rows` in chunks of ``C`` sequences (``all``: one chunk);
 - ``cem-gd first step`` (all five iterations and the gradient stage) with the default
   chunk and with one chunk per iteration (``max_batch`` = ``--samples``).
 """
@@ -33,8 +33,9 @@ from first_step_memory import bench_problem
 
 from cemgd import make_planner
 from cemgd.experiments.bench import Config
-from cemgd.planners.loop import moments, sample_rows, sample_truncated
-from cemgd.problem import Tally, score_top_k
+from cemgd.planners.chunking import moments, score_top_k
+from cemgd.planners.loop import sample_rows, sample_truncated
+from cemgd.problem import Info
 from cemgd.sharding import use_cpu_devices
 
 
@@ -54,7 +55,7 @@ def parts(n: int) -> dict[str, Callable[[jax.Array], object]]:
         return jax.lax.top_k(problem.rollout(obs, bulk(key), key), elites)
 
     def running(chunk: int | None) -> Callable[[jax.Array], object]:
-        return lambda key: score_top_k(Tally(), problem, obs, sample_rows(
+        return lambda key: score_top_k(Info(), problem, obs, sample_rows(
             key, mean, std, problem, n), key, elites, max_batch=chunk)[:2]
 
     def first(max_batch: int | None) -> Callable[[jax.Array], object]:

@@ -1,16 +1,18 @@
 """One sequence's gradient stage (k = 1, the paper's G = 10, J = 8) on the bench ensemble:
-this ``cemgd.linesearch`` against another copy of the file, interleaved in one process.
+this ``cemgd.planners.gradient`` against another copy of the file, interleaved in one process.
 
-    python benchmarks/gradient_stage.py --old ../cemgd-old/src/cemgd/linesearch.py
+    python benchmarks/gradient_stage.py --old ../cemgd-old/src/cemgd/planners/gradient.py
 
-``--old`` is a ``linesearch.py`` of another commit (e.g. from ``git worktree add
+``--old`` is a ``planners/gradient.py`` of another commit (e.g. from ``git worktree add
 ../cemgd-old HEAD~1``); it is loaded beside this one and must import from this
-``cemgd.problem``. Without ``--old`` only this version is timed. Each of ``--reps``
-rounds times ``--calls`` jitted calls of each version in turn (the order alternates) for
-every case: the bench's plain model (first trial usually accepted), ``@maxwork`` (every
-step accepted at its last trial) and ``@reject`` (every trial rejected), with the
-sequential and the parallel line search. Prints per case both medians, the per-round
-ratios new/old (median, min, max) and both versions' counters, which must agree.
+``cemgd.problem`` and take its settings whole (``gradient_ascent(..., settings)``,
+returning ``(actions, returns, info)``). Without ``--old`` only this version is timed.
+Each of ``--reps`` rounds times ``--calls`` jitted calls of each version in turn (the
+order alternates) for every case: the bench's plain model (first trial usually
+accepted), ``@maxwork`` (every step accepted at its last trial) and ``@reject`` (every
+trial rejected), with the sequential and the parallel line search. Prints per case both
+medians, the per-round ratios new/old (median, min, max) and both versions' counters,
+which must agree.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd import linesearch as new_linesearch
 from cemgd.experiments.bench import reward, surrogate
 from cemgd.models import init_ensemble, make_rollout
+from cemgd.planners import gradient as new_linesearch
 from cemgd.problem import Problem
 
 G, ETA, RHO, J, T, S, A = 10, 0.01, 0.67, 8, 45, 18, 6
@@ -73,8 +75,10 @@ def main() -> None:
     for name, problem, eta, line_search in cases(rollout):
         r0 = problem.rollout(obs, start, key)
         fns = {v: jax.jit(lambda a, r, m=m, p=problem, e=eta, ls=line_search: m.gradient_ascent(
-            p, obs, a, r, key, G, e, RHO, J, ls)) for v, m in versions.items()}
-        outs = {v: jax.block_until_ready(f(start, r0)) for v, f in fns.items()}
+            p, obs, a, r, key, m.GradientSettings(grad_steps=G, step_size=e, step_decay=RHO,
+                                                  line_search_trials=J, line_search=ls)))
+               for v, m in versions.items()}
+        outs = {v: jax.block_until_ready(f(start, r0))[2] for v, f in fns.items()}
         times: dict[str, list[float]] = {v: [] for v in versions}
         for rep in range(args.reps):
             for v in (list(versions) if rep % 2 == 0 else list(versions)[::-1]):

@@ -17,7 +17,7 @@ import numpy as np
 
 from cemgd import make_planner
 from cemgd.experiments.common import time_plan_step
-from cemgd.experiments.episodes import trials_fn
+from cemgd.mpc import trials_fn
 from cemgd.tasks import make_task
 
 

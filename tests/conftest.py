@@ -7,6 +7,10 @@ import os
 from pathlib import Path
 
 os.environ.setdefault("CEMGD_NO_PROGRESS", "1")
+# No persistent compilation cache unless a test names one: an in-process `cemgd` command
+# would otherwise turn it on for the rest of the session, and every later compile would be
+# serialised into it (XLA's executable serialisation once crashed the suite there).
+os.environ.setdefault("CEMGD_CACHE_DIR", "")
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402

@@ -137,14 +137,14 @@ def test_icem_population_and_counters(problem):
     assert ICEMConfig(population_decay=10.0).population_sizes == (100, 20, 20, 20, 20)
     planner = cemgd.make_planner("icem")
     state = planner.init(problem, jax.random.key(0))
-    assert state.extra.shape == (3, HORIZON, ACTION_DIM)
+    assert state.kept.shape == (3, HORIZON, ACTION_DIM)
     actions, state, info = planner.plan(state, OBS)
     assert int(info.num_samples) == 335
     assert int(info.num_rollouts) == 335 + 1  # the mean; no elites from a previous step yet
     actions, state, info = planner.plan(state, OBS)
     assert int(info.num_rollouts) == 335 + 1 + 3
     # Kept elites persist through the iterations, so the best seen leads them.
-    np.testing.assert_allclose(np.asarray(state.extra[0]), np.asarray(state.mean))
+    np.testing.assert_allclose(np.asarray(state.kept[0]), np.asarray(state.mean))
 
 
 def test_icem_reuses_last_step_elites(problem):
@@ -153,7 +153,7 @@ def test_icem_reuses_last_step_elites(problem):
                                  elite_ratio=0.1)
     state = planner.init(problem, jax.random.key(0))
     _, state, info = planner.plan(state, OBS)
-    carried = np.asarray(state.extra[0])
+    carried = np.asarray(state.kept[0])
     actions, state, info2 = planner.plan(state, OBS)
     assert float(info2.best_return) >= rollout_return(carried) - 1e-5
 

@@ -167,7 +167,9 @@ def test_train_says_where_it_writes_and_reports_each_trial(tmp_path: Path) -> No
     )
     assert proc.returncode == 0, proc.stderr
     assert f"writing to {out}" in proc.stdout
-    assert re.search(r"trial 1/1: return -?\d", proc.stdout)
+    assert re.search(r"trial 0 \(1 of 1\): return -?\d", proc.stdout)
+    assert (out / "figure3_returns.png").is_file() and (out / "model_quality.png").is_file()
+    assert f"wrote {out / 'figure3_returns.png'}" in proc.stdout
     assert (out / "metrics.csv").exists()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -11,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cemgd
-from cemgd.linesearch import gradient_ascent
+from cemgd.planners.gradient import GradientSettings, gradient_ascent
 
 
 def test_registry_lists_the_issue_planners():
@@ -28,7 +30,7 @@ def test_plan_shape_info_and_mpc(planner_name):
     state = planner.init(problem, jax.random.key(0))
     actions, state2, info = planner.plan(state, np.array([0.5, -0.3, 0.1]))
     assert actions.shape == (6, 3)
-    assert isinstance(info, cemgd.PlanInfo)
+    assert isinstance(info, cemgd.Info)
     assert int(info.num_rollouts) >= int(info.num_samples) >= 0
     assert int(info.num_rollouts) > 0
     assert np.isfinite(float(info.best_return))
@@ -193,6 +195,26 @@ def test_plan_fn_runs_under_vmap(planner_name):
     assert np.all(np.isfinite(np.asarray(actions)))
 
 
+@pytest.mark.parametrize("name", ["cem-gd", "icem"])
+def test_pure_step_is_plan_without_the_checks(name):
+    """init/step are pure: the jitted step gives plan's result and state type; the
+    compiled step is shared by equal planners; plan without problem= warns."""
+    problem = integrator_problem(horizon=4)
+    planner = small_planner(name)
+    state = planner.init(problem, jax.random.key(0))
+    assert type(state) is planner.State and state._fields[:3] == ("mean", "key", "step")
+    obs = np.array([0.1, -0.2])
+    actions, state1, info = jax.jit(functools.partial(planner.step, problem))(state, obs)
+    assert type(state1) is planner.State and isinstance(info, cemgd.Info)
+    planned, state2, _ = planner.plan(state, obs, problem)
+    np.testing.assert_array_equal(np.asarray(actions), np.asarray(planned))
+    assert small_planner(name).compiled(problem) is planner.compiled(problem)
+    # no caches in the planner: its config, the deprecated default problem, the last state
+    assert not vars(planner).keys() - {"config", "_default", "_issued"}
+    with pytest.warns(DeprecationWarning, match="problem"):
+        planner.plan(state2, obs)
+
+
 def test_asymmetric_box_is_explored(planner_name):
     """A box that does not contain 0 around its middle: the optimum is the upper corner."""
     problem = cemgd.Problem(lambda obs, a, key: jnp.sum(a, axis=(1, 2)), 4, np.zeros(2),
@@ -280,16 +302,18 @@ def test_gradient_ascent_climbs_grad_rollout(line_search):
     obs, key = jnp.zeros(2), jax.random.key(0)
     start = jnp.full((2, 3, 2), 0.2).at[1].set(0.4)
     box = (3, -np.ones(2), np.ones(2))
-    args = (obs, start, main(obs, start, key), key, 10, 0.1, 0.67, 8, line_search)
+    settings = GradientSettings(grad_steps=10, step_size=0.1, line_search=line_search)
+    r0 = main(obs, start, key)
     # the passed returns are main's; main(start) > surrogate(start), so comparing a
     # surrogate trial with them would reject every step
-    ascent = gradient_ascent(cemgd.Problem(main, *box, grad_rollout=surrogate), *args)
-    assert np.all(np.asarray(ascent.actions) < -0.3)
-    assert int(ascent.grad_steps) > 0
-    np.testing.assert_allclose(np.asarray(ascent.returns),
-                               np.asarray(surrogate(obs, ascent.actions, key)), rtol=1e-6)
-    plain = gradient_ascent(cemgd.Problem(main, *box), *args)
-    assert np.all(np.asarray(plain.actions) > 0.4)
+    actions, returns, info = gradient_ascent(
+        cemgd.Problem(main, *box, grad_rollout=surrogate), obs, start, r0, key, settings)
+    assert np.all(np.asarray(actions) < -0.3)
+    assert int(info.grad_steps) > 0
+    np.testing.assert_allclose(np.asarray(returns),
+                               np.asarray(surrogate(obs, actions, key)), rtol=1e-6)
+    plain, _, _ = gradient_ascent(cemgd.Problem(main, *box), obs, start, r0, key, settings)
+    assert np.all(np.asarray(plain) > 0.4)
 
 
 def test_grad_rollout_equal_to_rollout_changes_nothing_but_the_count():
@@ -297,15 +321,17 @@ def test_grad_rollout_equal_to_rollout_changes_nothing_but_the_count():
     obs, key = jnp.array([0.5, -0.4]), jax.random.key(1)
     start = jax.random.uniform(jax.random.key(2), (3, 8, 2), minval=-1.0, maxval=1.0)
     box = (8, -np.ones(2), np.ones(2))
-    args = (obs, start, integrator_rollout(obs, start, key), key, 5, 0.5, 0.67, 4)
+    settings = GradientSettings(grad_steps=5, step_size=0.5, line_search_trials=4)
+    args = (obs, start, integrator_rollout(obs, start, key), key, settings)
     old = gradient_ascent(cemgd.Problem(integrator_rollout, *box), *args)
     new = gradient_ascent(cemgd.Problem(integrator_rollout, *box,
                                         grad_rollout=integrator_rollout), *args)
-    for field in ("actions", "returns", "grad_steps", "line_search_trials", "num_nonfinite"):
-        np.testing.assert_array_equal(np.asarray(getattr(old, field)),
-                                      np.asarray(getattr(new, field)))
-    assert int(old.grad_steps) > 0
-    assert int(new.num_rollouts) == int(old.num_rollouts) + 3
+    for i in (0, 1):  # actions, returns
+        np.testing.assert_array_equal(np.asarray(old[i]), np.asarray(new[i]))
+    for field in ("grad_steps", "line_search_trials", "num_nonfinite"):
+        assert int(getattr(old[2], field)) == int(getattr(new[2], field))
+    assert int(old[2].grad_steps) > 0
+    assert int(new[2].num_rollouts) == int(old[2].num_rollouts) + 3
 
 
 @pytest.mark.parametrize("name", ["gd", "cem-gd", "gradcem"])

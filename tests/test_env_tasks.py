@@ -296,3 +296,17 @@ def test_gymnasium_asset_deprecations_are_dropped_and_other_warnings_kept(
     err = capfd.readouterr().err
     assert err == "WARNING: Nan, Inf or huge value in QACC at DOF 0\n"
     assert mujoco.get_mju_user_warning() is before  # MuJoCo's own handler is back
+
+
+def test_both_kinds_of_task_share_one_base() -> None:
+    """A JAX-dynamics task and an environment task get their action box, ``clip`` and
+    ``check_action`` from the one base, with the same refusals."""
+    from cemgd.tasks import EnvTask, Task, TaskBase, make_env_task, make_task
+
+    assert issubclass(Task, TaskBase) and issubclass(EnvTask, TaskBase)
+    for task in (make_task("cartpole-swingup"), make_env_task("cartpole-swingup")):
+        assert task.action_dim == task.action_low.shape[0] == 1
+        assert float(task.clip(jnp.array([3.0]))[0]) == float(task.action_high[0])
+        assert task.check_action([0.5]).shape == (1,)
+        with pytest.raises(ValueError, match="action: expected shape"):
+            task.check_action([0.5, 0.5])

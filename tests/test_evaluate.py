@@ -26,6 +26,7 @@ from cemgd.cli import main
 from cemgd.evaluate import (
     EvaluateConfig,
     PlannerRun,
+    build_planner,
     compile_planner,
     dispatch,
     evaluate,
@@ -34,6 +35,7 @@ from cemgd.evaluate import (
     load_frozen_model,
     play,
 )
+from cemgd.planners.spec import make_planner
 from cemgd.report.episodes import EPISODE_COLUMNS, read_evaluation
 from cemgd.tasks import EnvTask
 
@@ -65,8 +67,16 @@ def test_every_planner_runs_on_the_same_seeds(run_dir: Path, tmp_path: Path) -> 
     labels = {p["spec"]: p["label"] for p in description["planners"]}
     assert labels["cem-50"] == "CEM 20 (10x2)"  # the settings it ran with, not its name's
     assert description["config"]["quick"] is True and description["hardware"]["jax"]
-    code = runtime.code_version()  # each planner records the code that ran it
-    assert [p["code"] for p in description["planners"]] == [code] * 3
+    code = runtime.code_version()  # each episode's row records what produced it
+    hardware = runtime.hardware_info()
+    for r in rows:
+        assert r["code"] == code and r["model_hash"] == description["config"]["model"]
+        assert r["cpu_model"] == hardware["cpu_model"]
+        assert r["jax_backend"] == hardware["jax_backend"]
+    as_run = {r["planner"]: r["spec_as_run"] for r in rows}
+    for spec in PLANNERS:  # the spec as run builds the planner that ran (--quick: shrunk)
+        assert make_planner(as_run[spec]).config == build_planner(spec, quick=True).config
+    assert "code" not in description["planners"][0]  # on the rows, not merged here
     summary = (out / "summary.md").read_text()
     assert "`--quick`" in summary and "against `cem-gd`" in summary
     for name in ("returns.png", "return_vs_rollouts.png"):

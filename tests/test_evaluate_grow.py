@@ -4,6 +4,7 @@ that disagree with the episodes already written are refused (exit 2, nothing wri
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -12,6 +13,13 @@ import pytest
 from cemgd.cli import main
 from cemgd.evaluate import EvaluateConfig, evaluate
 from cemgd.report import write_report
+from cemgd.report.episodes import (
+    EPISODE_COLUMNS,
+    MEASURED_COLUMNS,
+    planner_codes,
+    read_evaluation,
+)
+from cemgd.runtime import code_version
 
 
 def _evaluate(run_dir: Path, out: Path, planners: tuple[str, ...], **kwargs: object) -> None:
@@ -75,10 +83,57 @@ def test_seeds_that_disagree_with_the_written_episodes_are_refused(
     assert len(rows) == 4
 
 
-def test_code_of_a_planner_changes_only_when_it_runs_episodes() -> None:
-    from cemgd.evaluate.driver import _codes
+def test_code_of_a_planner_is_derived_from_its_rows() -> None:
+    """Each row names the code that ran it; a planner's code is its rows' distinct codes
+    ("A + B" where the folder grew over two versions); a row written before rows
+    recorded code counts as its planner's evaluate.json entry says."""
+    description = {"planners": [{"spec": "cem", "code": "A"}, {"spec": "gd"},
+                                {"spec": "mppi", "code": "C"}]}
+    rows = [{"planner": "cem", "code": ""}, {"planner": "cem", "code": "B"},
+            {"planner": "cem", "code": "B"}, {"planner": "gd", "code": "B"}]
+    assert planner_codes(description, rows) == {"cem": "A + B", "gd": "B", "mppi": "C"}
+    assert planner_codes({}, [{"planner": "gd"}]) == {}  # not recorded anywhere
 
-    assert _codes(None, "B", runs=False) == "B"  # a new entry names this code
-    assert _codes("A", "B", runs=False) == "A"  # a resumed command that ran nothing
-    assert _codes("A", "B", runs=True) == "A + B"  # episodes of both versions
-    assert _codes("A + B", "B", runs=True) == "A + B"
+
+def test_a_folder_written_before_rows_had_provenance_reads_and_grows(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "eval"
+    _evaluate(run_dir, out, ("cem-50",), episodes=1)
+    # as versions before per-row provenance wrote it: measured columns only, the code
+    # on the planner's entry in evaluate.json
+    with (out / "episodes.csv").open(newline="") as fh:
+        old = [{c: r[c] for c in MEASURED_COLUMNS} for r in csv.DictReader(fh)]
+    with (out / "episodes.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=MEASURED_COLUMNS)
+        writer.writeheader()
+        writer.writerows(old)
+    described = json.loads((out / "evaluate.json").read_text())
+    described["planners"][0]["code"] = "0.0.1 (git 1234567)"
+    (out / "evaluate.json").write_text(json.dumps(described))
+    _, rows = read_evaluation(out)
+    assert rows[0]["code"] == "" and rows[0]["return"] == float(old[0]["return"])
+    text = write_report(out, tmp_path / "r1").path.read_text()
+    assert "| cem-50 | cem | CEM 20 (10x2) | 0.0.1 (git 1234567) |" in text
+    _evaluate(run_dir, out, ("cem-50",), episodes=2)  # resumed: one header, a new row
+    with (out / "episodes.csv").open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        grown = list(reader)
+    assert reader.fieldnames == list(EPISODE_COLUMNS) and len(grown) == 2
+    assert grown[0]["return"] == old[0]["return"] and grown[0]["code"] == ""
+    assert grown[1]["code"] == code_version() and grown[1]["model_hash"]
+    text = write_report(out, tmp_path / "r2").path.read_text()
+    assert f"| cem-50 | cem | CEM 20 (10x2) | 0.0.1 (git 1234567) + {code_version()} |" in text
+
+
+def test_the_settings_label_has_one_name_and_the_old_one_warns() -> None:
+    import cemgd.evaluate as evaluate_package
+    from cemgd.evaluate import build_planner, settings_label, spec_as_run
+    from cemgd.planners.spec import make_planner
+
+    planner = build_planner("cem-50", quick=True)
+    assert settings_label("cem-50", planner) == "CEM 20 (10x2)"  # the settings it ran with
+    assert make_planner(spec_as_run("cem-50", planner)).config == planner.config
+    with pytest.warns(DeprecationWarning, match=r"cemgd\.evaluate\.settings_label"):
+        old = evaluate_package.planner_label
+    assert old is settings_label

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "cemgd"
@@ -10,16 +11,32 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "cemgd"
 #: Functions allowed over 60 lines (at most three), each with its reason.
 LONG_FUNCTIONS: dict[str, str] = {}
 
+ARCHITECTURE = SRC.parents[1] / "docs" / "ARCHITECTURE.md"
+
 #: Layers from the bottom up; a module may import only from its own layer or lower ones.
+#: docs/ARCHITECTURE.md states them (its layer table, :func:`_documented_layers`).
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("problem", "validate"),
-    ("sharding", "objectives", "linesearch", "planners", "models", "tasks"),
+    ("sharding",),
+    ("planners", "models", "tasks"),
+    # objectives, linesearch: their names moved into planners, re-exported one release
+    ("objectives", "linesearch"),
     ("mpc",),
     ("runs", "runtime", "plots"),
     ("pets", "experiments"),
     ("sweep", "evaluate", "report"),
     ("cli",),
 )
+#: Siblings within a layer that never import one another (docs/ARCHITECTURE.md says so).
+INDEPENDENT: tuple[tuple[str, ...], ...] = (("planners", "models", "tasks"),
+                                            ("pets", "experiments"))
+
+
+def _documented_layers() -> tuple[tuple[str, ...], ...]:
+    """The first column of each row of docs/ARCHITECTURE.md's layer table, bottom up."""
+    text = ARCHITECTURE.read_text().split("## What flows down")[0]
+    rows = [line.split("|")[1] for line in text.splitlines() if line.startswith("| `")]
+    return tuple(tuple(n.rstrip("/") for n in re.findall(r"`([^`]+)`", cell)) for cell in rows)
 
 
 def _modules() -> dict[str, ast.Module]:
@@ -66,6 +83,24 @@ def test_at_most_three_functions_over_60_lines_each_with_a_reason() -> None:
                     long.append(f"{name}.{node.name}")
     assert len(LONG_FUNCTIONS) <= 3
     assert sorted(long) == sorted(LONG_FUNCTIONS), f"functions over 60 lines: {long}"
+
+
+def test_the_layers_are_those_docs_architecture_states() -> None:
+    assert _documented_layers() == LAYERS
+    text = " ".join(ARCHITECTURE.read_text().split())
+    assert "planners, models and tasks never import one another" in text
+    assert "neither do `pets` and `experiments`" in text
+
+
+def test_independent_siblings_never_import_one_another() -> None:
+    crossing = []
+    for name, tree in _modules().items():
+        here = name.split(".")[1] if "." in name else ""
+        for group in (g for g in INDEPENDENT if here in g):
+            crossing += [f"{name} -> {t}" for t in _imports(tree)
+                         if len(t.split(".")) > 1 and t.split(".")[1] in group
+                         and t.split(".")[1] != here]
+    assert not crossing, f"siblings importing one another: {crossing}"
 
 
 def test_imports_flow_down_the_layers() -> None:

@@ -9,9 +9,14 @@ import numpy as np
 import pytest
 
 import cemgd
-from cemgd.linesearch import ascent_direction, gradient_ascent
 from cemgd.models import init_ensemble, make_rollout
-from cemgd.objectives import GRAD_OBJECTIVES, gradient_objective
+from cemgd.planners.gradient import (
+    GradientSettings,
+    ascent_direction,
+    gradient_ascent,
+    refine_and_pick,
+)
+from cemgd.planners.objectives import GRAD_OBJECTIVES, gradient_objective
 
 OBS, KEY = jnp.array([0.2, -0.1, 0.3]), jax.random.key(0)
 G, RHO, J = 4, 0.5, 5
@@ -74,14 +79,16 @@ def test_matches_the_plain_python_reference(objective, line_search):
     starts = jax.random.uniform(jax.random.key(1), (3, 6, 2), minval=-1, maxval=1)
     rule = "scaled" if objective == "cvar" else "paper"  # both rules, not every pair
     eta = ETA[line_search, rule]
-    ascent = jax.jit(lambda a: gradient_ascent(
-        problem, OBS, a, problem.rollout(OBS, a, KEY), KEY, G, eta, RHO, J, line_search, rule,
-        objective, 0.5))(starts)
+    settings = GradientSettings(grad_steps=G, step_size=eta, step_decay=RHO,
+                                line_search_trials=J, line_search=line_search, step_rule=rule,
+                                grad_objective=objective, risk=0.5)
+    got_actions, got_returns, info = jax.jit(lambda a: gradient_ascent(
+        problem, OBS, a, problem.rollout(OBS, a, KEY), KEY, settings))(starts)
     actions, returns, steps, trials = _reference(problem, starts, objective, line_search, rule)
-    assert int(ascent.grad_steps) == steps
-    assert int(ascent.line_search_trials) == trials
-    np.testing.assert_allclose(ascent.actions, actions, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(ascent.returns, returns, rtol=1e-5, atol=1e-6)
+    assert int(info.grad_steps) == steps
+    assert int(info.line_search_trials) == trials
+    np.testing.assert_allclose(got_actions, actions, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got_returns, returns, rtol=1e-5, atol=1e-6)
     assert steps > 0
     if line_search == "sequential":
         assert trials > steps  # rejected trials
@@ -98,47 +105,48 @@ def test_an_accepted_step_costs_one_forward_backward():
 
     problem = cemgd.Problem(rollout, 4, -np.ones(2), np.ones(2))
     start = jnp.zeros((1, 4, 2))
-    run = jax.jit(lambda a: gradient_ascent(problem, OBS, a, rollout(OBS, a, KEY), KEY, 6,
-                                            0.05, RHO, J))
+    settings = GradientSettings(grad_steps=6, step_size=0.05, step_decay=RHO,
+                                line_search_trials=J)
+    run = jax.jit(lambda a: gradient_ascent(problem, OBS, a, rollout(OBS, a, KEY), KEY,
+                                            settings))
     jax.block_until_ready(run(start))
     calls.clear()
-    ascent = jax.block_until_ready(run(start))
+    info = jax.block_until_ready(run(start))[2]
     jax.effects_barrier()
-    assert int(ascent.grad_steps) == 6 and int(ascent.line_search_trials) == 6
+    assert int(info.grad_steps) == 6 and int(info.line_search_trials) == 6
     assert len(calls) == 1 + 1 + 6  # the passed-in returns, the starts' gradient, 6 trials
 
 
 def test_refine_and_pick_counts_the_re_evaluated_sequences():
-    from cemgd.linesearch import GradientSettings, refine_and_pick
-
     problem = cemgd.Problem(lambda o, a, k: -jnp.sum((a - 0.5) ** 2, axis=(1, 2)), 4,
                             -np.ones(2), np.ones(2))
     starts = jnp.zeros((3, 4, 2))
-    refined = refine_and_pick(problem, OBS, starts, problem.rollout(OBS, starts, KEY), KEY,
-                              GradientSettings(top_k=3, grad_steps=2, step_size=0.05))
-    assert int(refined.ascent.num_rollouts) == 3 * 2 + int(refined.ascent.line_search_trials)
-    assert int(refined.num_rollouts) == int(refined.ascent.num_rollouts) + 3
+    _, _, info = refine_and_pick(problem, OBS, starts, problem.rollout(OBS, starts, KEY), KEY,
+                                 GradientSettings(top_k=3, grad_steps=2, step_size=0.05))
+    # 2 steps of 3 gradients (the starts', the accepted ones'), every trial, 3 re-evaluated
+    assert int(info.num_rollouts) == 3 * 2 + int(info.line_search_trials) + 3
 
 
 def test_refine_and_pick_keeps_starts_that_have_no_finite_return():
     """No finite start: nothing is refined or evaluated; one finite start: it is refined
     (the other start, truly worse, stays behind); with ``grad_rollout`` the starts are
     re-scored under it, so ``-inf`` starts are still climbed."""
-    from cemgd.linesearch import GradientSettings, refine_and_pick
-
     def quadratic(o, a, k):
         return -jnp.sum((a - 0.5) ** 2, axis=(1, 2))
 
     problem = cemgd.Problem(quadratic, 4, -np.ones(2), np.ones(2))
     starts = jnp.stack([jnp.full((4, 2), -1.0), jnp.full((4, 2), -0.5)])  # -18 and -8
     settings = GradientSettings(top_k=2, grad_steps=2, step_size=0.05)
-    kept = refine_and_pick(problem, OBS, starts, jnp.full((2,), -jnp.inf), KEY, settings)
-    np.testing.assert_array_equal(np.asarray(kept.actions), np.asarray(starts[0]))
-    assert float(kept.best_return) == -np.inf
-    assert int(kept.num_rollouts) == 0 and int(kept.ascent.grad_steps) == 0
-    one = refine_and_pick(problem, OBS, starts, jnp.array([-np.inf, -8.0]), KEY, settings)
-    assert int(one.ascent.grad_steps) > 0 and int(one.num_rollouts) > 2
-    assert float(one.best_return) > -8.0
+    kept, kept_return, info = refine_and_pick(problem, OBS, starts, jnp.full((2,), -jnp.inf),
+                                              KEY, settings)
+    np.testing.assert_array_equal(np.asarray(kept), np.asarray(starts[0]))
+    assert float(kept_return) == -np.inf
+    assert int(info.num_rollouts) == 0 and int(info.grad_steps) == 0
+    _, one_return, info = refine_and_pick(problem, OBS, starts, jnp.array([-np.inf, -8.0]), KEY,
+                                          settings)
+    assert int(info.grad_steps) > 0 and int(info.num_rollouts) > 2
+    assert float(one_return) > -8.0
     rescored = cemgd.Problem(quadratic, 4, -np.ones(2), np.ones(2), grad_rollout=quadratic)
-    climbed = refine_and_pick(rescored, OBS, starts, jnp.full((2,), -jnp.inf), KEY, settings)
-    assert int(climbed.ascent.grad_steps) > 0 and float(climbed.best_return) > -8.0
+    _, climbed_return, info = refine_and_pick(rescored, OBS, starts, jnp.full((2,), -jnp.inf),
+                                              KEY, settings)
+    assert int(info.grad_steps) > 0 and float(climbed_return) > -8.0

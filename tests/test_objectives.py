@@ -9,7 +9,7 @@ import pytest
 
 import cemgd
 from cemgd.models import init_ensemble, make_rollout
-from cemgd.objectives import GRAD_OBJECTIVES, reduce_particles
+from cemgd.planners.objectives import GRAD_OBJECTIVES, reduce_particles
 
 
 def _reward(obs, action, next_obs):

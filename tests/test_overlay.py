@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from cemgd import make_planner
-from cemgd.problem import PlanInfo, Problem
+from cemgd.problem import Info, Problem
 from cemgd.tasks.overlay import band_height, caption, overlay
 
 
@@ -43,7 +43,7 @@ def test_episode_frames_carry_the_caption(task_name: str) -> None:
     config = pets.PETSConfig(task=task_name, episode_length=3)
 
     def zero_plan(state, obs, params):  # [T, A] zeros: the frames, not the plan, matter
-        return jnp.zeros((2, task.action_dim)), state, PlanInfo()
+        return jnp.zeros((2, task.action_dim)), state, Info()
 
     planner = make_planner("cem-50")
     state0 = planner.initial_state(

@@ -146,16 +146,19 @@ def test_return_mean_returns_the_final_cem_mean_not_the_best_sample():
     problem, obs, key = toy_problem(), jnp.zeros(1), jax.random.key(3)
     planner = make_planner("cem", num_samples=20, num_iterations=3, return_mean=True)
     state = planner.initial_state(problem, key)
-    result = planner._optimize(problem, obs, state, key, None)
+    result = planner._optimize(problem, obs, state, key)
     found = cem_stage(problem, obs, key, state.mean, planner.config, 20)
     np.testing.assert_allclose(np.asarray(result.actions), np.asarray(found.dist.mean),
                                rtol=1e-6)
     assert not np.allclose(np.asarray(result.actions), np.asarray(found.top_actions[0]))
-    expected = problem.rollout(obs, found.dist.mean[None], jax.random.split(key)[1])[0]
+    # the stage hands back the key its rollouts used: the one cem_stage split from key
+    np.testing.assert_array_equal(jax.random.key_data(found.eval_key),
+                                  jax.random.key_data(jax.random.split(key)[1]))
+    expected = problem.rollout(obs, found.dist.mean[None], found.eval_key)[0]
     assert float(result.best_return) == pytest.approx(float(expected), rel=1e-6)
-    assert int(result.counts.num_rollouts) == int(found.tally.num_rollouts) + 1
+    assert int(result.counts.num_rollouts) == int(found.info.num_rollouts) + 1
     best = make_planner("cem", num_samples=20, num_iterations=3)._optimize(
-        problem, obs, state, key, None)
+        problem, obs, state, key)
     np.testing.assert_array_equal(np.asarray(best.actions), np.asarray(found.top_actions[0]))
 
 
@@ -166,8 +169,8 @@ def test_cem_gd_return_mean_starts_the_gradient_stage_from_the_mean():
     off = make_planner("cem-gd", **settings)
     state = on.initial_state(problem, key)
     found = cem_stage(problem, obs, key, state.mean, on.config, 10)
-    with_mean = on._optimize(problem, obs, state, key, True)
-    without = off._optimize(problem, obs, state, key, True)
+    with_mean = on._optimizer(True)(problem, obs, state, key)
+    without = off._optimizer(True)(problem, obs, state, key)
     np.testing.assert_allclose(np.asarray(with_mean.actions), np.asarray(found.dist.mean),
                                rtol=1e-6)
     np.testing.assert_array_equal(np.asarray(without.actions),

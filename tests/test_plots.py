@@ -29,6 +29,10 @@ FIGURES: dict[str, Callable[[Path], None]] = {
     "sample_efficiency": lambda p: plots.sample_efficiency(p, [{
         "title": "halfcheetah", "cem": {"x": [50, 500, 5000], "mean": [1, 2, 3], "std": [1] * 3},
         "cem_gd": {"x": [10, 50], "measured": [20, 71], "mean": [3, 3], "std": [1, 1]}}]),
+    "barrier_fraction": lambda p: plots.barrier_fraction(p, [
+        {"label": q, "n_init": [10, 100, 1000], "fraction": [0.5, 0.8, 1.0],
+         "low": [0.3, 0.6, 0.9], "high": [0.7, 0.9, 1.0], "trials": [50] * 3}
+        for q in ("cem-gd", "cem-gd-robust")], n_replan=50),
     "returns_per_planner": lambda p: plots.returns_per_planner(
         p, "halfcheetah", {q: [1.0 + i, 2.0 + i, 1.5 + i] for i, q in enumerate(PLANNERS)}),
     "return_vs_rollouts": lambda p: plots.return_vs_rollouts(
@@ -106,3 +110,23 @@ def test_planner_colours_are_fixed_distinct_and_stable() -> None:
     other = plots.planner_colour("cem-gd_n_replan=10")
     assert other == plots.planner_colour("cem-gd_n_replan=10")  # same in every figure
     assert other not in plots.PLANNER_COLOURS.values()
+
+
+def test_barrier_fraction_draws_every_planner(drawn: list[Any], tmp_path: Path) -> None:
+    FIGURES["barrier_fraction"](tmp_path / "f.png")
+    ax = drawn[0].axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["cem-gd", "cem-gd-robust"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["10", "100", "1000"]
+
+
+def test_figure4_log_axis_and_cem_points(drawn: list[Any], tmp_path: Path) -> None:
+    # a quick sweep: CEM at N = 20 (no paper preset), CEM-GD at N_r = 10 measuring 150
+    plots.sample_efficiency(tmp_path / "q.png", [{
+        "title": "pendulum", "cem": {"x": [20], "mean": [-300.0], "std": [0.0]},
+        "cem_gd": {"x": [10], "measured": [150], "mean": [-200.0], "std": [0.0]}}])
+    ax = drawn[0].axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert "10" in labels and "100" in labels  # the stretch up to 150 is labelled
+    cem = to_hex(plots.planner_colour("cem"))
+    points = [line for line in ax.lines if line.get_marker() == "o"]
+    assert points and all(to_hex(line.get_color()) == cem for line in points)

@@ -22,7 +22,8 @@ from cemgd.planners import (
 )
 from cemgd.planners.base import Planner, Result
 from cemgd.planners.cem import CEM
-from cemgd.problem import Array, PlanState, Tally, score
+from cemgd.planners.chunking import score
+from cemgd.problem import Array, Info, PlanState
 
 
 @dataclass(frozen=True)
@@ -37,11 +38,10 @@ class ZeroOrWarm(Planner):
     name = "zero-or-warm"
     Config = ZeroOrWarmConfig
 
-    def _optimize(self, problem: Problem, obs: Array, state: PlanState, key: Array,
-                  first: bool | None) -> Result:
+    def _optimize(self, problem: Problem, obs: Array, state: PlanState, key: Array) -> Result:
         candidates = problem.clip(jnp.stack([jnp.zeros_like(state.mean),
                                              self.config.scale * state.mean]))
-        returns, tally = score(Tally(num_samples=2), problem, obs, candidates, key)
+        returns, tally = score(Info(num_samples=2), problem, obs, candidates, key)
         best = jnp.argmax(returns)
         return Result(candidates[best], returns[best], tally)
 

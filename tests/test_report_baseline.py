@@ -109,7 +109,7 @@ def test_bad_random_episodes_is_refused_before_any_work(
     out = tmp_path / "out"
     assert main(["report", str(root), "--out", str(out), "--random-episodes", "-2"]) == 2
     err = capsys.readouterr().err
-    assert "random_episodes: expected an int >= 0, got -2" in err
+    assert "--random-episodes: expected an int >= 0, got -2" in err  # the flag typed
     assert not out.exists()
 
 

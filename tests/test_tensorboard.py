@@ -33,7 +33,9 @@ def test_writer_round_trip_and_what_it_skips(tmp_path: Path) -> None:
 
 @needs_extra
 def test_tensorboards_own_reader_reads_the_events(tmp_path: Path) -> None:
-    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    # TensorBoard itself is in the 'tensorboard' extra (it is what shows the files)
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",
+                                      reason="the 'tensorboard' extra is not installed")
     with tb.open_tensorboard(tmp_path) as writer:
         writer.add_trial(0, {"episode_return": 1.25})
         writer.add_trial(1, {"episode_return": -2.5})

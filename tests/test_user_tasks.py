@@ -203,9 +203,14 @@ def test_user_task_trains_through_cemgd_train(user_module, tmp_path, capsys):
     out = tmp_path / "run"
     code = main(["train", "--task", f"{user_module}:inverted_pendulum", "--planner", "cem",
                  "--seed", "1", "--quick", "--no-progress", "--out", str(out)])
-    assert code == 0, capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    # the task's own name is what a user reads; the import path stays for re-import
+    assert f"train: InvertedPendulum-v5 ({user_module}:inverted_pendulum) with cem" \
+        in captured.out
     config = json.loads((out / "config.json").read_text())
     assert config["task"] == f"{user_module}:inverted_pendulum"
+    assert config["task_name"] == "InvertedPendulum-v5"
     metrics = read_metrics(out)
     assert [m.trial for m in metrics] == [0, 1]
     for m in metrics:

@@ -2,14 +2,17 @@
 
 from cemgd.mpc import MPC
 from cemgd.planners import PLANNERS, Planner, make_planner
-from cemgd.problem import PlanInfo, PlanState, Problem, Rollout
+from cemgd.problem import Info, PlanState, Problem, Rollout, moved
 
 __version__ = "0.1.0"
+
+#: ``cemgd.PlanInfo``: now :class:`cemgd.Info` (kept one release; warns)
+__getattr__ = moved("cemgd", {"PlanInfo": "cemgd.problem.Info"})
 
 __all__ = [
     "MPC",
     "PLANNERS",
-    "PlanInfo",
+    "Info",
     "PlanState",
     "Planner",
     "Problem",

@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 #: Colours of the paper's planners (the grey GD line as in its Figure 4).
 PLANNER_COLOURS: dict[str, str] = {
@@ -48,6 +49,21 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> None:
     plt.close(fig)
 
 
+def _log_ticks(ax: Any, values: Sequence[float], spacing: float = 1.5) -> None:
+    """Label a log x axis in plain numbers (``50``, ``1000``) at every power of ten in
+    view, so no stretch of it goes unlabelled, and at each of ``values`` (the data's own
+    x) at least ``spacing`` times away from every label already there (no overlaps)."""
+    lo, hi = ax.get_xlim()
+    ticks = [10.0 ** k for k in range(int(np.floor(np.log10(lo))),
+                                      int(np.ceil(np.log10(hi))) + 1) if lo <= 10.0 ** k <= hi]
+    for v in sorted({float(v) for v in values if v > 0}):
+        if all(max(v / t, t / v) >= spacing for t in ticks):
+            ticks.append(v)
+    if ticks:
+        ax.set_xticks(sorted(ticks), [f"{t:g}" for t in sorted(ticks)])
+        ax.xaxis.set_minor_formatter(plt.NullFormatter())
+
+
 def _legend_outside(ax: Any, **kwargs: Any) -> None:
     """The axis' legend to the right of its data (nothing when no artist is labelled)."""
     if ax.get_legend_handles_labels()[0]:
@@ -55,22 +71,33 @@ def _legend_outside(ax: Any, **kwargs: Any) -> None:
                   **kwargs)
 
 
-def barrier_fraction(
-    path: str | os.PathLike[str], n_init: Sequence[int], fraction: Sequence[float],
-    low: Sequence[float], high: Sequence[float], n_replan: int, trials: Sequence[int],
-) -> None:
-    """Figure 2(c): fraction of trials passing below the barrier versus N_init."""
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    frac = np.asarray(fraction)
-    err = np.stack([frac - np.asarray(low), np.asarray(high) - frac])
-    ax.errorbar(n_init, frac, yerr=err, marker="o", capsize=3, color=planner_colour("cem-gd"))
+def barrier_fraction(path: str | os.PathLike[str], curves: Sequence[Mapping[str, Any]],
+                     n_replan: int) -> None:
+    """Figure 2(c): fraction of trials passing below the barrier versus N_init.
+
+    One line per planner, ``{"label", "n_init": [K], "fraction": [K], "low": [K],
+    "high": [K] (95% interval), "trials": [K]}``; lines are nudged apart along the
+    (log) x axis so their error bars do not hide each other.
+    """
+    fig, ax = plt.subplots(figsize=(5.5, 3.5))
+    for i, c in enumerate(curves):
+        frac = np.asarray(c["fraction"], float)
+        err = np.stack([frac - np.asarray(c["low"]), np.asarray(c["high"]) - frac])
+        nudge = 1.06 ** (i - (len(curves) - 1) / 2)
+        ax.errorbar(np.asarray(c["n_init"], float) * nudge, frac, yerr=err,
+                    marker="osD^v"[i % 5], capsize=3, color=planner_colour(c["label"]),
+                    label=c["label"])
     ax.set_xscale("log")
+    _log_ticks(ax, [n for c in curves for n in c["n_init"]])
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("N_init (rollouts at t = 0)")
     ax.set_ylabel("fraction passing below")
-    ax.set_title(f"CEM-GD, N_r = {n_replan}, {min(trials)}-{max(trials)} trials, 95% Wilson CI",
+    trials = [t for c in curves for t in c["trials"]]
+    count = f"{min(trials)}" if min(trials) == max(trials) else f"{min(trials)}-{max(trials)}"
+    ax.set_title(f"N_r = {n_replan}, {count} trials per point, 95% Wilson interval",
                  fontsize=9)
     ax.grid(alpha=0.3)
+    _legend_outside(ax, title="planner", title_fontsize=7)
     _save(fig, path)
 
 
@@ -82,8 +109,9 @@ def barrier_trajectories(
 
     Each panel is ``{"title", "cem": [T+1, 2], "refined": [T+1, 2], "executed": [N+1, 2]}``.
     """
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.8), squeeze=False)
-    for ax, panel in zip(axes[0], panels, strict=True):
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.8), squeeze=False,
+                             sharey=True, layout="constrained")
+    for k, (ax, panel) in enumerate(zip(axes[0], panels, strict=True)):
         ax.add_patch(plt.Circle(tuple(centre), radius, color="0.8", zorder=0))
         ax.plot(*np.asarray(panel["cem"]).T, color=planner_colour("cem-5000"),
                 label="CEM initialisation")
@@ -95,7 +123,8 @@ def barrier_trajectories(
         ax.plot(*goal, "g*", ms=12)
         ax.set_title(panel["title"], fontsize=9)
         ax.set_xlabel("x")
-        ax.set_ylabel("y")
+        if k == 0:  # shared y axis: one label, clear of the next panel
+            ax.set_ylabel("y")
         ax.set_aspect("equal")
         ax.grid(alpha=0.3)
     _legend_outside(axes[0][-1])
@@ -202,6 +231,10 @@ def model_quality(path: str | os.PathLike[str], panels: Sequence[dict]) -> None:
         values = [v for c in panel["mse"].values() for v in c["mean"]]
         if values and np.all(np.asarray(values, float) > 0):
             ax1.set_yscale("log")
+            plain = FuncFormatter(lambda v, _: f"{v:g}")  # 0.2, not 2x10^-1
+            ax1.yaxis.set_major_formatter(plain)
+            if max(values) < 10 * min(values):  # within a decade: label the minor ticks too
+                ax1.yaxis.set_minor_formatter(plain)
         ax1.set_ylabel("held-out MSE (val_mse)")
         ax2.set_ylabel("model training time (s)")
         for ax in (ax1, ax2):
@@ -244,18 +277,18 @@ def sample_efficiency(path: str | os.PathLike[str], panels: Sequence[dict]) -> N
             ax.errorbar(x, mean, yerr=std, capsize=3, color=planner_colour("cem"),
                         label="cem (N = samples x iterations)")
             for xi, mi in zip(x, mean, strict=True):
+                # a paper preset in its own colour and legend entry; any other N is the line's
                 name = f"cem-{xi:g}"
-                ax.plot([xi], [mi], "o", ms=7, zorder=3, color=planner_colour(name),
-                        label=name if name in PLANNER_COLOURS else None)
+                known = name in PLANNER_COLOURS
+                ax.plot([xi], [mi], "o", ms=7, zorder=3,
+                        color=planner_colour(name if known else "cem"),
+                        label=name if known else None)
         gd = panel.get("cem_gd")
         if gd and len(gd["x"]):
             _cem_gd_points(ax, gd)
         ax.set_xscale("log")
-        ticks = sorted({float(v) for key in ("cem", "cem_gd") if panel.get(key)
-                        for v in panel[key]["x"]})
-        if ticks:
-            ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-            ax.xaxis.set_minor_formatter(plt.NullFormatter())
+        _log_ticks(ax, [v for key in ("cem", "cem_gd") if panel.get(key)
+                        for v in panel[key]["x"]], spacing=3.0)
         ax.set_title(panel["title"], fontsize=10)
         ax.set_xlabel("rollouts per planning step")
         ax.set_ylabel("best episode return of a run")

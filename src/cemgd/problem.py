@@ -7,6 +7,8 @@ action box. It knows nothing of models or tasks.
 
 from __future__ import annotations
 
+import importlib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -118,7 +120,10 @@ class Problem:
 
 
 class PlanState(NamedTuple):
-    """What a planner carries from one ``plan`` call to the next (a pytree).
+    """What a planner carries from one ``plan`` call to the next (a pytree): the state of
+    a planner that declares no state type of its own. The built-in planners each have
+    one with the same first fields (``CEMState``, ``CEMGDState``, ``ICEMState(kept=...)``,
+    ...; ``Planner.State``).
 
     Attributes:
         mean: warm-start mean, already shifted for the next call, ``[T, A]``.
@@ -133,8 +138,17 @@ class PlanState(NamedTuple):
     extra: Any = ()
 
 
-class PlanInfo(NamedTuple):
-    """Counters and diagnostics of one ``plan`` call (all scalars; counters default to 0).
+#: the counters of :class:`Info` (its other fields describe the plan)
+COUNTERS = ("num_samples", "num_rollouts", "grad_steps", "line_search_trials", "num_nonfinite")
+
+
+class Info(NamedTuple):
+    """Every planner's counters and diagnostics of one step (all scalars).
+
+    Built inside the jitted step: :func:`~cemgd.planners.chunking.score` adds every
+    evaluated batch to ``num_rollouts`` and ``num_nonfinite``, the other counters are
+    added where the work happens (:meth:`add`); the planner's step sets ``best_return``
+    and ``fallback`` last. Counters start at 0.
 
     Attributes:
         num_samples: action sequences sampled from the search distribution.
@@ -154,31 +168,28 @@ class PlanInfo(NamedTuple):
     num_nonfinite: Array | int = 0
     fallback: Array | bool = False
 
-
-class Tally(NamedTuple):
-    """The counters of one planning step, carried through a planner's loops (int32 or int).
-
-    :func:`score` adds every evaluated batch to ``num_rollouts`` and ``num_nonfinite``;
-    the other counters are added where the work happens (:meth:`add`). Every counter
-    starts at 0.
-    """
-
-    num_samples: Array | int = 0
-    num_rollouts: Array | int = 0
-    grad_steps: Array | int = 0
-    line_search_trials: Array | int = 0
-    num_nonfinite: Array | int = 0
-
-    def add(self, **counts: Array | int) -> Tally:
-        """A tally with ``counts`` (e.g. ``num_samples=n``) added to this one's."""
-        unknown = set(counts) - set(self._fields)
+    def add(self, **counts: Array | int) -> Info:
+        """This info with ``counts`` (e.g. ``num_samples=n``) added to its counters."""
+        unknown = set(counts) - set(COUNTERS)
         if unknown:
-            raise ValueError(f"counts: not counters of a Tally: {sorted(unknown)}")
+            raise ValueError(f"counts: not counters of an Info: {sorted(unknown)}; "
+                             f"expected some of {list(COUNTERS)}")
         return self._replace(**{k: i32(getattr(self, k)) + i32(v) for k, v in counts.items()})
 
-    def merge(self, other: Tally) -> Tally:
-        """The sum of two tallies."""
-        return self.add(**other._asdict())
+    def merge(self, other: Info) -> Info:
+        """This info with ``other``'s counters added (``best_return``, ``fallback``: this one's)."""
+        return self.add(**{k: getattr(other, k) for k in COUNTERS})
+
+    def as_arrays(self) -> Info:
+        """Every field as a scalar array: counters int32, ``best_return`` float32,
+        ``fallback`` bool (e.g. the carry of a ``lax.scan``, or the step's result)."""
+        return self._replace(**{k: i32(getattr(self, k)) for k in COUNTERS},
+                             best_return=jnp.asarray(self.best_return, jnp.float32),
+                             fallback=jnp.asarray(self.fallback, jnp.bool_))
+
+    def times(self, n: Array | int) -> Info:
+        """The counters multiplied by ``n`` (e.g. a per-sequence cost for ``n`` sequences)."""
+        return self._replace(**{k: i32(n) * i32(getattr(self, k)) for k in COUNTERS})
 
 
 def i32(x: Any) -> Array:
@@ -197,172 +208,6 @@ def finite_or_neg_inf(returns: Array) -> tuple[Array, Array]:
     """
     ok = jnp.isfinite(returns)
     return jnp.where(ok, returns, -jnp.inf), i32(jnp.sum(~ok))
-
-
-def map_chunks(fn: Callable[[Array], Any], x: Array, max_batch: int | None) -> Any:
-    """``fn`` over chunks of at most ``max_batch`` rows of ``x: [B, ...]`` (one ``lax.map``).
-
-    ``fn`` maps ``[b, ...]`` to a pytree of ``[b, ...]`` arrays, row by row (row ``i`` of
-    the output depends only on row ``i`` of the input). The ``B`` rows are split into
-    ``ceil(B / max_batch)`` chunks of equal size (the last row repeated as padding, its
-    outputs dropped), so compiled memory scales with ``max_batch``, not ``B``. ``None``
-    or ``B <= max_batch``: one call.
-    """
-    b = x.shape[0]
-    if max_batch is None or b <= max_batch:
-        return fn(x)
-    n, size = chunk_layout(b, max_batch)
-    pad = n * size - b
-    if pad:
-        x = jnp.concatenate([x, jnp.broadcast_to(x[-1:], (pad, *x.shape[1:]))])
-    out = jax.lax.map(fn, x.reshape(n, size, *x.shape[1:]))
-    return jax.tree.map(lambda o: o.reshape(n * size, *o.shape[2:])[:b], out)
-
-
-def chunk_layout(b: int, max_batch: int | None) -> tuple[int, int]:
-    """``(chunks, size)``: ``b`` rows in the fewest equal chunks of at most ``max_batch``
-    (``None``: one chunk of ``b``); the last chunk is padded to ``size``."""
-    chunks = 1 if max_batch is None or b <= max_batch else -(-b // max_batch)
-    return chunks, -(-b // chunks)
-
-
-class Rows(NamedTuple):
-    """``num`` action sequences made on demand, chunk by chunk: ``make(ids: [b]) -> [b, T, A]``.
-
-    Row ``i`` of the output must depend only on ``ids[i]`` (e.g. a sample drawn with
-    ``jax.random.fold_in(key, i)``), so a batch evaluated in chunks never holds all
-    ``num`` sequences at once and gives the same rows as one call.
-    """
-
-    make: Callable[[Array], Array]
-    num: int
-
-
-def evaluate(
-    problem: Problem, obs: Array, actions: Array | Rows, key: Array, gradient: bool = False,
-    max_batch: int | None = None, rollout: Rollout | None = None,
-) -> tuple[Array, Array]:
-    """Roll out ``actions: [B, T, A]`` and sanitise: ``(returns: [B], num_nonfinite)``.
-
-    ``gradient=True`` scores with :attr:`Problem.rollout_for_gradient` (what gradient
-    steps climb) instead of ``problem.rollout``. ``max_batch`` evaluates at most that
-    many sequences at a time (:func:`map_chunks`); since ``returns[i]`` depends only on
-    ``actions[i]`` and every chunk uses ``key``, the returns are those of one call.
-    ``actions`` may be :class:`Rows` (made chunk by chunk, never all at once).
-    ``rollout`` replaces the problem's (e.g. a planner's gradient objective). Per-particle
-    returns ``[B, P]`` (a ``grad_rollout`` may give them) are averaged over particles.
-    Planners count what they evaluate with :func:`score`, which calls this.
-    """
-    score_rows = _row_scorer(problem, obs, key, gradient, rollout)
-    if isinstance(actions, Rows):
-        ids = jnp.arange(actions.num, dtype=jnp.int32)
-        returns = map_chunks(lambda i: score_rows(actions.make(i)), ids, max_batch)
-    else:
-        returns = map_chunks(score_rows, actions, max_batch)
-    return finite_or_neg_inf(returns)
-
-
-def _row_scorer(
-    problem: Problem, obs: Array, key: Array, gradient: bool, rollout: Rollout | None
-) -> Callable[[Array], Array]:
-    """``actions [b, T, A] -> returns [b]`` (f32; per-particle returns averaged)."""
-    per_particle_ok = gradient or rollout is not None
-    if rollout is None:
-        rollout = problem.rollout_for_gradient if gradient else problem.rollout
-
-    def score_rows(a: Array) -> Array:
-        r = check_returns(rollout(obs, a, key), a.shape[0], per_particle_ok)
-        r = jnp.reshape(r, (a.shape[0], -1)).astype(jnp.float32)
-        return r[:, 0] if r.shape[1] == 1 else jnp.mean(r, axis=1)
-
-    return score_rows
-
-
-def score(
-    tally: Tally, problem: Problem, obs: Array, actions: Array | Rows, key: Array, *,
-    valid: Array | None = None, max_batch: int | None = None, rollout: Rollout | None = None,
-) -> tuple[Array, Tally]:
-    """Evaluate a batch and count it: the one place planners score sequences.
-
-    Args:
-        tally: the counters so far; ``num_rollouts`` and ``num_nonfinite`` grow by the
-            batch's (valid) rows and their non-finite returns.
-        actions: ``[B, T, A]`` or :class:`Rows`.
-        valid: optional ``[B]`` bool: rows that count (the others are computed, given
-            ``-inf`` and not counted; e.g. iCEM's padded population).
-        max_batch, rollout: as in :func:`evaluate`.
-
-    Returns:
-        ``(returns: [B], tally)``; non-finite returns are ``-inf``.
-    """
-    returns, bad = evaluate(problem, obs, actions, key, max_batch=max_batch, rollout=rollout)
-    if valid is None:
-        num = actions.num if isinstance(actions, Rows) else actions.shape[0]
-        return returns, tally.add(num_rollouts=num, num_nonfinite=bad)
-    returns = jnp.where(valid, returns, -jnp.inf)
-    counted = tally.add(num_rollouts=jnp.sum(valid),
-                        num_nonfinite=jnp.sum(valid & ~jnp.isfinite(returns)))
-    return returns, counted
-
-
-def score_top_k(
-    tally: Tally, problem: Problem, obs: Array, actions: Rows, key: Array, k: int, *,
-    valid: Array | None = None, max_batch: int | None = None,
-) -> tuple[Array, Array, Tally]:
-    """:func:`score` a batch of :class:`Rows` keeping only its ``k`` best rows.
-
-    Equal to ``jax.lax.top_k`` of :func:`score`'s returns (the same order of floats,
-    signed zeros included; ties: the lower row first; non-finite and invalid rows
-    ``-inf``), and counted the same, but the chunks of at most ``max_batch`` rows are
-    merged into a running top ``k`` as they are scored, so no rollout of size ``B`` is
-    held: compiled memory is one chunk's rollout plus ``[k + max_batch]`` for the merge.
-
-    Args:
-        actions: the ``B = actions.num`` sequences, made chunk by chunk.
-        k: rows kept, ``1 <= k <= B``.
-        valid: optional ``[B]`` bool, as in :func:`score`.
-        max_batch: rows scored at a time (``None``: all).
-
-    Returns:
-        ``(returns: [k], idx: [k], tally)``, best first.
-
-    Raises:
-        ValueError: ``k`` outside ``[1, B]``.
-    """
-    n = actions.num
-    if not 1 <= k <= n:
-        raise ValueError(f"k: expected 1 <= k <= {n} (the rows scored), got {k}")
-    chunks, size = chunk_layout(n, max_batch)
-    score_rows = _row_scorer(problem, obs, key, False, None)
-
-    def chunk(carry: tuple, c: Array) -> tuple[tuple, None]:
-        best, idx, bad, counted = carry
-        ids = c * size + jnp.arange(size, dtype=jnp.int32)
-        real = ids < n
-        ids = jnp.minimum(ids, n - 1)
-        ok = real if valid is None else real & valid[ids]
-        r = score_rows(actions.make(ids))
-        finite = jnp.isfinite(r)
-        r = jnp.where(ok & finite, r, -jnp.inf)
-        # rank by return, then row: -inf placeholders (rows n + j) sort after every row
-        returns = jnp.concatenate([best, r])
-        _, order, top = jax.lax.sort(
-            (_descending(returns), jnp.concatenate([idx, jnp.where(real, ids, n + k)]),
-             returns), num_keys=2)
-        return (top[:k], order[:k], bad + i32(jnp.sum(ok & ~finite)),
-                counted + i32(jnp.sum(ok))), None
-
-    init = (jnp.full((k,), -jnp.inf, jnp.float32), n + jnp.arange(k, dtype=jnp.int32),
-            i32(0), i32(0))
-    (best, idx, bad, counted), _ = jax.lax.scan(chunk, init, jnp.arange(chunks))
-    return best, idx, tally.add(num_rollouts=counted, num_nonfinite=bad)
-
-
-def _descending(x: Array) -> Array:
-    """An int32 sort key of ``x: [n]`` f32, ascending as ``x`` descends, in ``lax.top_k``'s
-    order of floats (``-0.0`` below ``0.0``, subnormals apart from zero; no NaN)."""
-    b = jax.lax.bitcast_convert_type(x, jnp.int32)
-    return ~jnp.where(b < 0, b ^ 0x7FFFFFFF, b)
 
 
 def check_returns(returns: object, batch: int, per_particle_ok: bool = False) -> Array:
@@ -390,3 +235,28 @@ def check_returns(returns: object, batch: int, per_particle_ok: bool = False) ->
     raise ValueError(
         f"rollout: expected returns of shape {want} with B = {batch}, got shape {shape}"
     )
+
+
+def moved(old: str, names: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for names moved out of module ``old`` (kept one release):
+    ``names`` maps each to its new ``"module.name"``, served with a DeprecationWarning
+    naming it. The new module is imported when a name is first asked for, by name, so a
+    moved name may live in a higher layer than ``old``."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in names:
+            raise AttributeError(f"module {old!r} has no attribute {name!r}")
+        module, new = names[name].rsplit(".", 1)
+        warnings.warn(f"{old}.{name} moved to {module}.{new}; import it from there",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(importlib.import_module(module), new)
+
+    return __getattr__
+
+
+#: kept one release: the memory-saving evaluation (now :mod:`cemgd.planners.chunking`),
+#: ``PlanInfo`` and ``Tally`` (now :class:`Info`)
+__getattr__ = moved("cemgd.problem", {
+    **{n: f"cemgd.planners.chunking.{n}" for n in (
+        "Rows", "chunk_layout", "evaluate", "map_chunks", "score", "score_top_k")},
+    "PlanInfo": "cemgd.problem.Info", "Tally": "cemgd.problem.Info"})

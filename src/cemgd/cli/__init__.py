@@ -30,6 +30,7 @@ from collections.abc import Sequence
 
 from cemgd import __version__
 from cemgd.cli.base import CliParser, Context, fail, plain
+from cemgd.cli.errors import flag_names, user_message
 from cemgd.runtime import enable_compilation_cache as _enable_cache
 from cemgd.sweep.config import parse_list
 from cemgd.tasks import only_named_code
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         with only_named_code(command_line_tasks(args)):
             return args.handler(args, ctx)
     except ValueError as err:  # bad input, RunError included: named in the message
-        return fail(prog, str(err))
+        return fail(prog, user_message(str(err), flag_names(args.command_parser)))
     except OSError as err:  # a path the user named cannot be used
         where = err.filename if err.filename is not None else ""
         return fail(prog, f"{where}: {err.strerror or err}" if where else str(err))

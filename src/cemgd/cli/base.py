@@ -88,7 +88,7 @@ def add_command(sub: Subparsers, name: str, handler: Handler, *, help: str,  # n
     """
     parser = sub.add_parser(name, help=help, description=plain(description or help),
                             epilog=epilog, formatter_class=HelpFormatter)
-    parser.set_defaults(handler=handler, accepts_extra=extra)
+    parser.set_defaults(handler=handler, accepts_extra=extra, command_parser=parser)
     return parser
 
 

@@ -6,6 +6,7 @@ import argparse
 import os
 
 from cemgd import evaluate
+from cemgd.cli import descriptions
 from cemgd.cli.base import Context, Subparsers, add_command
 from cemgd.cli.paths import check_out
 from cemgd.runtime import enable_compilation_cache
@@ -23,7 +24,7 @@ def register(sub: Subparsers) -> None:
     """Add ``cemgd evaluate``."""
     p = add_command(sub, "evaluate", _run,
                     help="every planner on one frozen learned model, the same env seeds",
-                    description=evaluate.__doc__)
+                    description=descriptions.EVALUATE)
     p.add_argument("run_dir", metavar="RUN_DIR",
                    help="a run folder written by `cemgd train`, or a model folder written by "
                         "`cemgd export-model`")

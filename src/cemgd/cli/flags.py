@@ -42,11 +42,14 @@ def config_docs(config_cls: type) -> dict[str, str]:
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type,
-                         skip: Sequence[str] = (), prefix: str = "") -> None:
+                         skip: Sequence[str] = (), prefix: str = "",
+                         helps: dict[str, str] | None = None) -> None:
     """Add one ``--<prefix><field>`` flag per field of the dataclass ``config_cls``.
 
-    Fields named in ``skip`` get no flag. The value lands in ``args.<prefix>__<field>``
-    with ``.`` of the prefix turned into ``__`` (``--train.epochs`` -> ``train__epochs``).
+    Fields named in ``skip`` get no flag; ``helps`` replaces a field's docstring as its
+    help where that docstring speaks of the library rather than the flag.
+    The value lands in ``args.<prefix>__<field>`` with ``.`` of the prefix turned into
+    ``__`` (``--train.epochs`` -> ``train__epochs``).
     """
     hints = typing.get_type_hints(config_cls)
     docs = config_docs(config_cls)
@@ -56,7 +59,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type,
         elem, many = _field_type(hints[f.name])
         flag = "--" + prefix + f.name.replace("_", "-")
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        help_text = f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%")
+        text = (helps or {}).get(f.name, docs.get(f.name, ""))
+        help_text = f"{text} (default: {default})".replace("%", "%%")
         dest = _dest(prefix, f.name)
         if elem is bool and not many:
             parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction,

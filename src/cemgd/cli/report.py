@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from cemgd import report
+from cemgd.cli import descriptions
 from cemgd.cli.base import Context, Subparsers, add_command
 from cemgd.cli.paths import check_out
 
@@ -15,7 +16,7 @@ def register(sub: Subparsers) -> None:
     p = add_command(sub, "report", _run,
                     help="REPORT.md: Figures 3 and 4, Tables 1 and 2 and the paper's claims, "
                          "from a sweep or evaluate folder",
-                    description=report.__doc__)
+                    description=descriptions.REPORT)
     p.add_argument("sweep_dir", metavar="SWEEP_DIR",
                    help="folder written by `cemgd sweep` or `cemgd evaluate` (or holding "
                         "evaluate folders)")

@@ -35,7 +35,7 @@ def register(sub: Subparsers) -> None:
         module = _module(name)
         p = add_command(sub, name, _run, help=help_text, description=module.__doc__)
         p.add_argument("--out", default=f"runs/{name}", help="results folder (%(default)s)")
-        p.add_argument("--quick", action="store_true", help="tiny configuration, under a minute")
+        p.add_argument("--quick", action="store_true", help="tiny configuration, a smoke test")
         add_config_arguments(p, module.Config)
 
 

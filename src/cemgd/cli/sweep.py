@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from cemgd import pets, sweep
+from cemgd.cli import descriptions
 from cemgd.cli.base import Context, Subparsers, add_command
 from cemgd.cli.flags import add_config_arguments, add_train_arguments, planner_flags, train_flags
 from cemgd.cli.paths import check_out
@@ -19,7 +20,7 @@ def register(sub: Subparsers) -> None:
     p = add_command(
         sub, "sweep", _run, extra=True,
         help="tasks x planners x seeds of PETS runs, on a local pool or Ray",
-        description=sweep.__doc__,
+        description=descriptions.SWEEP,
         epilog=f"presets (explicit flags override their values):\n{presets}\n"
                "planner settings of every planner that has them: --planner.<setting> VALUE",
     )
@@ -37,7 +38,8 @@ def register(sub: Subparsers) -> None:
                         "(a new local one) or a cluster address")
     p.add_argument("--ray-shared-fs", action="store_true",
                    help="Ray tasks write into --out directly (same path on every node)")
-    p.add_argument("--quick", action="store_true", help="tiny runs (pets.quick), for smoke tests")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny runs (two short trials each), a smoke test")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard events into every run folder (needs the "

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from pathlib import Path
 
-from cemgd import pets
+from cemgd import pets, report
 from cemgd.cli.base import Context, Subparsers, add_command
 from cemgd.cli.flags import (
     add_config_arguments,
@@ -17,8 +18,10 @@ from cemgd.cli.flags import (
 )
 from cemgd.cli.listing import planners_epilog, tasks_help
 from cemgd.cli.paths import check_out
+from cemgd.report import figures
 from cemgd.runs.tensorboard import check_tensorboard
 from cemgd.runtime import enable_compilation_cache
+from cemgd.tasks import is_code_spec, task_title
 
 
 def register(sub: Subparsers) -> None:
@@ -29,7 +32,8 @@ def register(sub: Subparsers) -> None:
         description=(pets.__doc__ or "").split("\n\n")[0], epilog=planners_epilog(),
     )
     p.add_argument("--out", required=True, help="run folder")
-    p.add_argument("--quick", action="store_true", help="tiny sizes: two trials in about a minute")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny sizes (two short trials), a smoke test")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last completed trial")
     p.add_argument("--video", action="store_true", help="write a GIF of every episode")
@@ -37,7 +41,9 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard events into OUT/tensorboard (needs the "
                         "'tensorboard' extra); metrics.csv stays the record")
-    add_config_arguments(p, pets.PETSConfig, skip=("task", "planner_options", "train"))
+    add_config_arguments(p, pets.PETSConfig, skip=("task", "planner_options", "train"),
+                         helps={"planner": "Planner or preset name (cemgd planners lists "
+                                           "them)."})
     p.add_argument("--task", help=tasks_help())
     add_train_arguments(p)
 
@@ -64,8 +70,21 @@ def _run(args: argparse.Namespace, ctx: Context) -> int:
     config = build_config(args, ctx.extra)
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless rendering for MuJoCo tasks
     enable_compilation_cache(ctx.cache_dir)
-    print(f"cemgd train: {config.task} with {config.planner}, {config.trials} trials, "
+    title = task_title(config.task, config.make_task().name) if is_code_spec(config.task) \
+        else config.task
+    print(f"cemgd train: {title} with {config.planner}, {config.trials} trials, "
           f"writing to {out}")
     pets.run(config, out, resume=args.resume, video=args.video,
              show_progress=ctx.progress and not args.no_progress, tensorboard=args.tensorboard)
+    for path in learning_curves(Path(out)):
+        print(f"wrote {path}")
+    print(f"the full report (tables, claims): cemgd report {out}")
     return 0
+
+
+def learning_curves(folder: Path) -> list[Path]:
+    """The report's Figure 3 of one finished run folder, written into it: return per
+    trial (``figure3_returns.png``) and the model's held-out MSE and training time
+    (``model_quality.png``), as ``cemgd report FOLDER`` draws them; the files written."""
+    run = report.read_run(folder.parent, folder)
+    return figures.figure3(folder, report.figure3_data(report.group_runs([run])))

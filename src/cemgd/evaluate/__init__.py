@@ -15,9 +15,11 @@ The output folder (locked while in use):
 
     config.json    what identifies the evaluation (task, model hash, trial, quick, episode
                    length): another model into the same folder is refused
-    evaluate.json  planners (spec, label, family, resolved settings, code), seeds, hardware,
-                   the run or model folder and model file as given
-    episodes.csv   one row per (planner, episode), appended as each episode ends
+    evaluate.json  planners (spec, label, family, resolved settings, seeds asked), the
+                   last command's seeds and hardware, the run or model folder and model
+                   file as given
+    episodes.csv   one row per (planner, episode), appended as each episode ends, with
+                   what produced it (code, model hash, spec as run, CPU, JAX backend)
     steps/<planner>-<hash>-<episode>.csv   per step: reward, the model's predicted return
                    of the plan executed and its spread over the ensemble, the real return
                    of the next H steps (:mod:`cemgd.evaluate.predict`)
@@ -40,10 +42,14 @@ refused before a byte of the output folder is written.
 
 Modules: :mod:`~cemgd.evaluate.core` (config, model, planners, episodes),
 :mod:`~cemgd.evaluate.predict` (predicted against realised return per step),
+:mod:`~cemgd.evaluate.provenance` (what produced each episode),
 :mod:`~cemgd.evaluate.modelfolder` and :mod:`~cemgd.evaluate.export` (model folders),
 :mod:`~cemgd.evaluate.dispatch` (worker processes, Ray), :mod:`~cemgd.evaluate.driver`
 (:func:`evaluate`: the folder and its one writer).
 """
+
+import warnings
+from typing import Any
 
 from cemgd.evaluate.core import (
     QUICK_EPISODE_LENGTH,
@@ -56,7 +62,6 @@ from cemgd.evaluate.core import (
     frozen_model,
     load_frozen_model,
     planner_episodes,
-    planner_label,
     play,
     read_pets_config,
 )
@@ -64,6 +69,7 @@ from cemgd.evaluate.dispatch import run_pool, run_ray
 from cemgd.evaluate.driver import describe, evaluate, folder_identity, planner_entries
 from cemgd.evaluate.export import export_model, model_folder_files
 from cemgd.evaluate.predict import make_predictor, realised_returns
+from cemgd.evaluate.provenance import settings_label, spec_as_run
 
 __all__ = [
     "QUICK_EPISODE_LENGTH",
@@ -83,10 +89,19 @@ __all__ = [
     "model_folder_files",
     "planner_entries",
     "planner_episodes",
-    "planner_label",
     "play",
     "read_pets_config",
     "realised_returns",
     "run_pool",
     "run_ray",
+    "settings_label",
+    "spec_as_run",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "planner_label":  # the sweep's planner_label is a folder name
+        warnings.warn("cemgd.evaluate.planner_label is deprecated; use "
+                      "cemgd.evaluate.settings_label", DeprecationWarning, stacklevel=2)
+        return settings_label
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

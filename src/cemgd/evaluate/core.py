@@ -26,6 +26,7 @@ import numpy as np
 
 from cemgd.evaluate.modelfolder import META_FILE, MODEL_FILE, is_model_folder, read_meta
 from cemgd.evaluate.predict import make_predictor, step_rows
+from cemgd.evaluate.provenance import provenance
 from cemgd.models import (
     EnsembleParams,
     TrainConfig,
@@ -249,6 +250,8 @@ class PlannerRun:
     predictor: Callable[[int], Predict]
     """The predicted return of each step's plan, per episode seed
     (:func:`cemgd.evaluate.predict.make_predictor`)."""
+    provenance: dict[str, str] = dataclasses.field(default_factory=dict)
+    """What produces its episodes (:func:`cemgd.evaluate.provenance.provenance`)."""
 
 
 def build_planner(spec: str, quick: bool) -> Planner:
@@ -268,17 +271,7 @@ def compile_planner(model: FrozenModel, spec: str, quick: bool) -> PlannerRun:
     obs = jnp.zeros((task.obs_dim,), jnp.float32)
     jax.block_until_ready(step(state0, obs, model.params))  # warm-up, not timed
     return PlannerRun(spec, planner, step, compile_s, memory, state0, make_predictor(
-        model.task, model.config, model.params))
-
-
-def planner_label(spec: str, planner: Planner) -> str:
-    """The label of the settings ``planner`` actually has (``--quick`` shrinks them)."""
-    parsed = PlannerSpec.parse(spec)
-    nominal = parsed.config()
-    changed = {f.name: getattr(planner.config, f.name)
-               for f in dataclasses.fields(planner.config)
-               if getattr(planner.config, f.name) != getattr(nominal, f.name)}
-    return PlannerSpec(parsed.name, {**parsed.settings, **changed}).label
+        model.task, model.config, model.params), provenance(model.digest, spec, planner))
 
 
 def play(model: FrozenModel, run: PlannerRun, seed: int,
@@ -312,9 +305,10 @@ def spec_stem(spec: str) -> str:
 
 def episode_row(model: FrozenModel, run: PlannerRun, k: int, seed: int,
                 episode: Episode) -> dict[str, Any]:
-    """The ``episodes.csv`` row of one episode (:data:`EPISODE_COLUMNS`)."""
+    """The ``episodes.csv`` row of one episode (:data:`EPISODE_COLUMNS`): what it
+    measured and what produced it (``run.provenance``)."""
     ms = episode.plan_ms
-    row = {
+    row = {**run.provenance,
         "task": model.config.task, "planner": run.spec, "episode": k, "seed": seed,
         "return": float(np.sum(episode.rewards)), "steps": int(ms.size),
         "plan_ms_mean": round(float(np.mean(ms)), 3),
@@ -324,7 +318,7 @@ def episode_row(model: FrozenModel, run: PlannerRun, k: int, seed: int,
         "plan_memory_mb": round(run.memory_mb, 3), "peak_rss_mb": round(peak_rss_mb(), 1),
         "compile_s": round(run.compile_s, 3), "episode_s": round(episode.seconds, 3),
     }
-    return {c: row[c] for c in EPISODE_COLUMNS}
+    return {c: row.get(c, "") for c in EPISODE_COLUMNS}
 
 
 def frozen_model(config: EvaluateConfig) -> FrozenModel:

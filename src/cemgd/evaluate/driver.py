@@ -17,18 +17,23 @@ from cemgd.evaluate.core import (
     build_planner,
     frozen_model,
     planner_episodes,
-    planner_label,
     spec_stem,
 )
 from cemgd.evaluate.dispatch import run_pool, run_ray
+from cemgd.evaluate.provenance import settings_label
 from cemgd.planners.spec import PlannerSpec
-from cemgd.report.episodes import EPISODES_FILE, EVALUATE_FILE, write_episode_summary
+from cemgd.report.episodes import (
+    EPISODES_FILE,
+    EVALUATE_FILE,
+    upgrade_episodes_file,
+    write_episode_summary,
+)
 from cemgd.report.exploitation import STEPS_FOLDER, steps_text
 from cemgd.runs import RunError, StudyFolder, read_json_object, write_atomic
 from cemgd.runs.files import remove_temporaries
 from cemgd.runs.folder import CONFIG_FILE
 from cemgd.runs.tensorboard import TensorBoardWriter, check_tensorboard
-from cemgd.runtime import code_version, hardware_info, progress
+from cemgd.runtime import hardware_info, progress
 from cemgd.sweep.ray_cluster import check_cluster
 
 #: Where ``tensorboard=True`` writes: ``OUT/tensorboard/<planner>/`` (one TensorBoard run
@@ -90,15 +95,15 @@ def _same_folder(recorded: str, given: Path) -> bool:
 
 def planner_entries(config: EvaluateConfig, specs: Sequence[str]) -> list[dict[str, Any]]:
     """``evaluate.json``'s entry of each planner: spec, label of the settings it runs
-    with, family, resolved settings (building each planner checks its spec), the code
-    that runs it and the episode seeds asked of it (both kept per planner, as a folder
-    may grow over several commands and versions)."""
-    entries, code = [], code_version()
+    with, family, resolved settings (building each planner checks its spec) and the
+    episode seeds this command asks of it. The code, model and machine that ran each
+    episode are on its row (:data:`cemgd.report.episodes.PROVENANCE_COLUMNS`)."""
+    entries = []
     for spec in specs:
         planner = build_planner(spec, config.quick)
-        entries.append({"spec": spec, "label": planner_label(spec, planner),
+        entries.append({"spec": spec, "label": settings_label(spec, planner),
                         "family": PlannerSpec.parse(spec).family,
-                        "settings": dataclasses.asdict(planner.config), "code": code,
+                        "settings": dataclasses.asdict(planner.config),
                         "seeds": list(config.episode_seeds)})
     return entries
 
@@ -123,43 +128,40 @@ def check_seeds(rows: Sequence[dict[str, str]], config: EvaluateConfig) -> None:
                 "those first, in that order, then new ones (or write to another --out)")
 
 
-def _codes(old: str | None, new: str, runs: bool) -> str:
-    """The code an entry names: the earlier one(s), and this command's only when it runs
-    an episode of the planner (a resumed command with nothing left to run changes none)."""
-    names = [c for c in (old or "").split(" + ") if c]
-    if runs or not names:
-        names.append(new)
-    return " + ".join(dict.fromkeys(names))
+def _earlier_entries(previous: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The planner entries of the folder's ``evaluate.json`` by spec, as they are (an
+    entry written before planners had their own seeds gets the folder's seeds of then)."""
+    old = previous or {}
+    old_config = old.get("config") if isinstance(old.get("config"), dict) else {}
+    return {p["spec"]: {"seeds": old_config.get("seeds", []), **p}
+            for p in old.get("planners", []) if isinstance(p, dict) and "spec" in p}
 
 
 def describe(config: EvaluateConfig, model: FrozenModel, planners: Sequence[dict[str, Any]],
-             previous: dict[str, Any] | None = None,
-             running: Sequence[str] | None = None) -> str:
-    """``evaluate.json``: planners, seeds, reference, how they ran, and the hardware.
+             previous: dict[str, Any] | None = None) -> str:
+    """``evaluate.json``: planners, seeds, reference, how this command runs them, and
+    this machine.
 
-    ``running`` (default all) are the planners this command runs episodes of: only
-    their entries add this code to the code that ran them (``"A + B"``).
-    ``previous`` (the folder's ``evaluate.json``) keeps the planners, seeds and reference
-    of earlier invocations, so a folder grown over several commands describes every
-    planner it holds rows of, each with the union of the seeds asked of it (an entry
-    written before planners had their own, the folder's seeds until then).
+    ``planners`` (:func:`planner_entries`) are this command's; the entries of planners
+    only earlier commands named (``previous``, the folder's ``evaluate.json``) are kept
+    as written, so the folder describes every planner it holds rows of. Nothing is
+    merged across commands: which code, model and machine ran an episode is on its row,
+    and summaries are derived from the rows (:func:`cemgd.report.episodes.planner_codes`).
+    An entry's ``code`` from a folder written before rows recorded it is kept, for
+    those rows.
     """
-    old = previous or {}
-    old_config = old.get("config") if isinstance(old.get("config"), dict) else {}
-    before = {p["spec"]: {"seeds": old_config.get("seeds", []), **p}  # older: one seed list
-              for p in old.get("planners", []) if isinstance(p, dict) and "spec" in p}
-    planners = [{**p, "seeds": list(dict.fromkeys(
-                    [*before.get(p["spec"], {}).get("seeds", []), *p["seeds"]])),
-                 "code": _codes(before.get(p["spec"], {}).get("code"), p["code"],
-                                running is None or p["spec"] in running)}
-                for p in planners]
+    before = _earlier_entries(previous)
+    planners = [{**p, **({"code": before[p["spec"]]["code"]}
+                         if "code" in before.get(p["spec"], {}) else {})} for p in planners]
     specs = [p["spec"] for p in planners]
     kept = [p for spec, p in before.items() if spec not in specs]
-    seeds = list(dict.fromkeys([*old_config.get("seeds", []), *config.episode_seeds]))
-    reference = config.reference or old_config.get("reference") or specs[0]
+    old_config = (previous or {}).get("config")
+    old_reference = old_config.get("reference") if isinstance(old_config, dict) else None
+    reference = config.reference or old_reference or specs[0]
     payload = {"config": {**folder_identity(config, model), "run_dir": str(model.run_dir),
                           "model_file": str(model.model_file), "reference": reference,
-                          "seeds": seeds, "workers": config.workers, "ray": config.ray},
+                          "seeds": list(config.episode_seeds), "workers": config.workers,
+                          "ray": config.ray},
                "planners": [*kept, *planners], "hardware": hardware_info(),
                "run_config": json.loads((model.run_dir / CONFIG_FILE).read_text())}
     return json.dumps(payload, indent=1, default=str) + "\n"
@@ -230,8 +232,8 @@ def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
         previous = _previous(folder.path / EVALUATE_FILE)
         seeds = config.episode_seeds
         todo = {s: [k for k in range(len(seeds)) if (s, str(k)) not in done] for s in specs}
-        write_atomic(folder.path / EVALUATE_FILE, describe(
-            config, model, entries, previous, [s for s in specs if todo[s]]))
+        upgrade_episodes_file(folder.path / EPISODES_FILE)  # rows of one header
+        write_atomic(folder.path / EVALUATE_FILE, describe(config, model, entries, previous))
         with progress(show_progress) as bar, _events(folder.path, config.tensorboard) as tb:
             total = bar.add_task("episodes", total=sum(map(len, todo.values())))
 

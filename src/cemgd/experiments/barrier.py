@@ -6,7 +6,7 @@ For each planner (``cem-gd``, the paper's, and ``cem-gd-robust``) and N_init,
 Writes ``barrier.csv`` (one row per planner and N_init, appended as each finishes;
 a rerun skips rows already there), ``trajectories_n<N>.npz`` (the first planner's;
 the others' as ``trajectories_<planner>_n<N>.npz``), ``barrier_fraction.png``
-(Figure 2c, the first planner) and
+(Figure 2c, one line per planner) and
 ``barrier_trajectories.png`` (Figure 2a,b: the first CEM pick in red, its
 gradient refinement in blue).
 """
@@ -24,7 +24,7 @@ import numpy as np
 
 from cemgd import plots
 from cemgd.experiments.common import console, print_table, progress, wilson_interval
-from cemgd.experiments.episodes import run_trials
+from cemgd.mpc import run_trials
 from cemgd.planners import Planner, PlannerSpec, make_planner
 from cemgd.runs import StudyFolder
 from cemgd.tasks import make_task
@@ -126,8 +126,9 @@ def _run(config: Config, out: str | Path, run_dir: StudyFolder) -> list[dict]:
     rows = [r for r in run_dir.read(CSV)
             if int(r["n_init"]) in config.n_init and r["planner"] in config.planners]
     rows.sort(key=lambda r: (config.planners.index(r["planner"]), int(r["n_init"])))
-    _plot(config, Path(out), task, problem, [r for r in rows
-                                             if r["planner"] == config.planners[0]])
+    plot_fraction(config, Path(out), rows)
+    _plot_trajectories(Path(out), task, [int(r["n_init"]) for r in rows
+                                                 if r["planner"] == config.planners[0]])
     print_table("barrier2d: fraction of trials passing below (Figure 2c)", rows,
                 ["planner", "n_init", "trials", "below", "above", "not_crossed", "fraction_below",
                  "ci_low", "ci_high", "mean_return", "seconds"])
@@ -142,13 +143,23 @@ def _trajectories(config: Config, spec: str, n_init: int) -> str:
     return f"trajectories_{spec.replace(':', '_').replace(',', '_')}_n{n_init}.npz"
 
 
-def _plot(config: Config, out: Path, task: object, problem: object, rows: list[dict]) -> None:
-    n = [int(r["n_init"]) for r in rows]
-    plots.barrier_fraction(
-        out / "barrier_fraction.png", n, [float(r["fraction_below"]) for r in rows],
-        [float(r["ci_low"]) for r in rows], [float(r["ci_high"]) for r in rows],
-        config.n_replan, [int(r["trials"]) for r in rows],
-    )
+def plot_fraction(config: Config, out: Path, rows: list[dict]) -> Path:
+    """``out/barrier_fraction.png`` from ``barrier.csv``'s rows, one line per planner."""
+    curves = []
+    for spec in config.planners:
+        mine = [r for r in rows if r["planner"] == spec]
+        curves.append({"label": spec, "n_init": [int(r["n_init"]) for r in mine],
+                       **{key: [float(r[col]) for r in mine] for key, col in (
+                           ("fraction", "fraction_below"), ("low", "ci_low"),
+                           ("high", "ci_high"))},
+                       "trials": [int(r["trials"]) for r in mine]})
+    plots.barrier_fraction(out / "barrier_fraction.png", [c for c in curves if c["n_init"]],
+                           config.n_replan)
+    return out / "barrier_fraction.png"
+
+
+def _plot_trajectories(out: Path, task: object, n: list[int]) -> None:
+    """barrier_trajectories.png from the first planner's trajectory files."""
     panels = []
     # (a) a trial of the smallest N_init that went above; (b) one of the largest that went below
     for n_init, want, label in ((n[0], 1, "a"), (n[-1], -1, "b")):

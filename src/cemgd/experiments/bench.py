@@ -10,7 +10,7 @@ For each planner it records the compile time (trace + lower + compile, and the
 first call), the median, p10 and p90 of ``repeats`` timed steps (each waited for
 with ``block_until_ready``, state carried from step to step as in MPC), the
 compiled step's memory (XLA's ``memory_analysis``: temp + argument + output
-bytes) and the growth of the process's peak RSS, PlanInfo's counters, and a
+bytes) and the growth of the process's peak RSS, Info's counters, and a
 roofline: the ensemble matmul FLOPs of the step (``2 * in * out`` per layer, per
 row and time step, times ``rows = forward rollouts + 3 * gradient rollouts``,
 times particles and T) over the matmul throughput measured in the same process

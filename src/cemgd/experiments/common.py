@@ -63,7 +63,7 @@ class StepTiming(NamedTuple):
         compile_s: trace + lower + compile of the replan step.
         first_call_s: ``compile_s`` plus the first call.
         times_ms: the timed calls, ``[repeats]``.
-        infos: PlanInfo of every timed call.
+        infos: Info of every timed call.
         compiled: the compiled step (for ``memory_analysis``).
     """
 

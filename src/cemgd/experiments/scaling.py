@@ -28,7 +28,7 @@ from cemgd.experiments.common import (
     progress,
     time_plan_step,
 )
-from cemgd.experiments.episodes import run_trials
+from cemgd.mpc import run_trials
 from cemgd.planners import Planner, PlannerSpec, make_planner
 from cemgd.runs import StudyFolder
 from cemgd.tasks import make_task

@@ -26,9 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.linesearch import gradient_ascent
 from cemgd.planners.base import Planner
-from cemgd.problem import Array, Problem, evaluate
+from cemgd.planners.chunking import evaluate
+from cemgd.planners.gradient import GradientSettings, gradient_ascent
+from cemgd.problem import Array, Problem
 
 
 def memory_mb(compiled: Any) -> float | str:
@@ -179,18 +180,15 @@ def gradient_stage(planner: Planner, problem: Problem, obs: Array, key: Array,
     give the bound (:class:`GradientStage`).
     """
     c = planner.config
-    if not hasattr(c, "line_search_trials"):
+    if not isinstance(c, GradientSettings):
         return None
     obs = jnp.asarray(obs, jnp.float32)
     start = jax.random.uniform(jax.random.fold_in(key, 1), (1, problem.horizon,
                                problem.action_dim), minval=problem.action_low,
                                maxval=problem.action_high)
     r0, _ = evaluate(problem, obs, start, key)
-    run = jax.jit(lambda a, r: gradient_ascent(
-        problem, obs, a, r, key, c.grad_steps, c.step_size, c.step_decay,
-        c.line_search_trials, c.line_search, c.step_rule,
-        getattr(c, "grad_objective", "mean"), getattr(c, "risk", 0.5)))
-    out = jax.block_until_ready(run(start, r0))
+    run = jax.jit(lambda a, r: gradient_ascent(problem, obs, a, r, key, c))
+    out = jax.block_until_ready(run(start, r0))[2]
     times = []
     for _ in range(max(1, repeats)):
         t0 = time.perf_counter()
@@ -236,7 +234,7 @@ def _uses_gradients(planner: Any) -> bool:
 
 
 def gradient_rollouts(planner: Any, info: dict[str, float]) -> float:
-    """Sequences whose gradient was taken in one step, from PlanInfo's counters.
+    """Sequences whose gradient was taken in one step, from Info's counters.
 
     ``num_rollouts`` counts gradient evaluations as rollouts; for ``cem-gd`` and
     ``gd`` it is ``num_samples + top_k`` (re-evaluation) ``+ gradients + trials``,

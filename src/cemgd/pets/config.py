@@ -132,7 +132,7 @@ class PETSConfig:
 
 
 def quick(config: PETSConfig) -> PETSConfig:
-    """A tiny version of ``config`` (a two-trial run of any task in about a minute).
+    """A tiny version of ``config``: two short trials of any task with a tiny model (a smoke test).
 
     Shrinks the episode, the random data, the model and its training, the horizon and
     the planner's sizes (:func:`cemgd.planners.spec.quick_config`, the one ``--quick``
@@ -199,7 +199,8 @@ def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """Settings that differ between two ``config.json`` payloads, as ``"key: old -> new"``.
 
     Old payloads are read in today's vocabulary (:func:`upgrade_payload`). ``trials`` is
-    left out (a run may be extended), and so is ``planner_options``: the resolved
+    left out (a run may be extended), and so is ``task_name`` (what a code task calls
+    itself, for display) and ``planner_options``: the resolved
     ``planner_config`` is compared instead, so giving a default explicitly is not a change;
     its ``max_batch`` is left out too (chunks change memory and speed, never a result).
     """
@@ -208,4 +209,4 @@ def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
         if isinstance(payload.get("planner_config"), dict):
             payload["planner_config"] = {k: v for k, v in payload["planner_config"].items()
                                          if k != "max_batch"}
-    return _diff(old, new, ignore=("trials", "planner_options"))
+    return _diff(old, new, ignore=("trials", "planner_options", "task_name"))

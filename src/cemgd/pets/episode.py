@@ -20,14 +20,14 @@ from cemgd.pets.buffer import run_seed
 from cemgd.pets.config import PETSConfig
 from cemgd.pets.resume import EpisodeCheckpoint, Progress
 from cemgd.planners import Planner
-from cemgd.problem import PlanInfo, PlanState, Problem
+from cemgd.problem import Info, PlanState, Problem
 from cemgd.runs import write_atomic
 from cemgd.runtime import console
 from cemgd.tasks import EnvTask, check_env_reward
 from cemgd.tasks.overlay import caption, overlay
 
 Array = jax.Array
-PlanStep = Callable[[PlanState, Array, Any], tuple[Array, PlanState, PlanInfo]]
+PlanStep = Callable[[PlanState, Array, Any], tuple[Array, PlanState, Info]]
 #: ``on_step(step, episode return so far, plan ms of the step)``, called after each step.
 OnStep = Callable[[int, float, float], None]
 #: ``predict(step, obs [S], plan [T, A]) -> (predicted return, spread over the ensemble)``
@@ -105,7 +105,7 @@ class Episode:
     Attributes:
         obs, next_obs: ``[n, S]``; actions: ``[n, A]``; rewards: ``[n]``.
         plan_ms: ``[n]`` wall time of each planning step.
-        rollouts, grad_steps: ``[n]`` from ``PlanInfo``; fallback: ``[n]`` bool.
+        rollouts, grad_steps: ``[n]`` from ``Info``; fallback: ``[n]`` bool.
         predicted, predicted_std: ``[n]`` the model's predicted return of each step's
             plan and its spread over the ensemble (``predict``; NaN without one).
         seconds: wall time of the episode.

@@ -8,6 +8,16 @@ from cemgd.runs import TrialMetrics
 from cemgd.runtime import console, progress
 
 
+def trial_label(trial: int, trials: int) -> str:
+    """``"trial 1 (2 of 2)"``: the trial's number as everywhere else, then its count.
+
+    Trials are numbered from 0 wherever a user reads or names one: ``metrics.csv``'s
+    ``trial`` column, ``videos/trial-001.gif`` and its caption, ``checkpoints/``,
+    ``cemgd evaluate --trial``.
+    """
+    return f"trial {trial} ({trial + 1} of {trials})"
+
+
 class RunEvents:
     """Hooks :func:`cemgd.pets.run` calls; this base class ignores them all.
 
@@ -59,7 +69,7 @@ class ConsoleEvents(RunEvents):
         self._steps_id = self._bar.add_task("steps", total=episode_length)
 
     def phase(self, trial: int, what: str) -> None:
-        self._bar.update(self._trials_id, description=f"trial {trial + 1}/{self._trials} {what}")
+        self._bar.update(self._trials_id, description=f"{trial_label(trial, self._trials)} {what}")
         if what == "episode":
             self._bar.reset(self._steps_id)
 
@@ -70,7 +80,7 @@ class ConsoleEvents(RunEvents):
     def trial_done(self, row: TrialMetrics, trials: int) -> None:
         self._bar.update(self._trials_id, advance=1)
         self.message(
-            f"trial {row.trial + 1}/{trials}: return {row.episode_return:.1f}, "
+            f"{trial_label(row.trial, trials)}: return {row.episode_return:.1f}, "
             f"{row.plan_ms_mean:.1f} ms/step (max {row.plan_ms_max:.1f}), "
             f"model val MSE {row.val_mse:.4g}, train {row.train_s:.1f} s"
         )

@@ -36,7 +36,7 @@ from cemgd.problem import PlanState, Problem
 from cemgd.runs import RunError, RunFolder, TrialMetrics
 from cemgd.runs.tensorboard import check_tensorboard, open_tensorboard
 from cemgd.runtime import peak_rss_mb
-from cemgd.tasks import EnvTask, check_code_named
+from cemgd.tasks import EnvTask, check_code_named, is_code_spec
 
 #: File kinds a trial commits to ``checkpoints/``.
 KINDS = ("model", "buffer")
@@ -147,6 +147,8 @@ def _open(loop: _Loop, resume: bool) -> _Start:
     then) write ``config.json``. Raises RunError before any byte is written."""
     folder, config, task = loop.folder, loop.config, loop.task
     payload = config_payload(config, loop.planner)
+    if is_code_spec(config.task):  # the name the task gives itself, beside its import path
+        payload["task_name"] = task.name
     if loop.model is not None:  # the built-in ensemble's folders keep their config.json
         payload["model"] = str(getattr(loop.model, "name", type(loop.model).__name__))
     old = folder.read_config()

@@ -4,13 +4,16 @@ A planner is a frozen config dataclass plus one pure function, ``_optimize``,
 that searches for a ``[T, A]`` sequence from a warm-start mean. The base class
 owns validation, jit, the warm-start shift (drop the first action, repeat the
 last, Algorithm 1 of the CEM-GD paper), the NaN guard and the bookkeeping of
-:class:`~cemgd.problem.PlanInfo`.
+:class:`~cemgd.problem.Info`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import inspect
 import math
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
@@ -19,10 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.problem import Array, PlanInfo, PlanState, Problem, Tally, i32
-from cemgd.validate import check_int
+from cemgd.problem import Array, Info, PlanState, Problem, i32
 
-PlanFn = Callable[[PlanState, Array], tuple[Array, PlanState, PlanInfo]]
+PlanFn = Callable[[PlanState, Array], tuple[Array, PlanState, Info]]
 
 
 class Result(NamedTuple):
@@ -31,14 +33,19 @@ class Result(NamedTuple):
     Attributes:
         actions: best sequence found, ``[T, A]``.
         best_return: its return (``-inf`` if not finite).
-        counts: the step's counters (:class:`~cemgd.problem.Tally`; zero when not given).
-        extra: the planner's next ``PlanState.extra``.
+        counts: the step's counters (:class:`~cemgd.problem.Info`; zero when not given;
+            its ``best_return`` and ``fallback`` are set by the step).
+        extra: the planner's own next state fields (see :attr:`Planner.State`).
     """
 
     actions: Array
     best_return: Array
-    counts: Tally = Tally()
+    counts: Info = Info()
     extra: Any = ()
+
+
+#: ``(problem, obs, state, key) -> Result``: a planner's search of one step
+Optimize = Callable[[Problem, Array, PlanState, Array], Result]
 
 
 def shift(actions: Array) -> Array:
@@ -55,33 +62,13 @@ def half_range(problem: Problem) -> Array:
     return 0.5 * (problem.action_high - problem.action_low)
 
 
-#: Rows of rollout work (sequences x ``Problem.rollout_rows``) in the sampling planners'
-#: default chunk (``max_batch=None``): 100 sequences at the paper's 20 particles, 2000 at
-#: one (the trade-off of memory against speed: docs/results/bench/README.md).
-DEFAULT_CHUNK_ROWS = 2000
-
-
-def chunk_size(max_batch: int | None, problem: Problem) -> int:
-    """Sequences a sampling planner rolls out at a time: ``max_batch``, or for ``None``
-    ``DEFAULT_CHUNK_ROWS // problem.rollout_rows`` (at least 1)."""
-    if max_batch is not None:
-        return max_batch
-    return max(1, DEFAULT_CHUNK_ROWS // problem.rollout_rows)
-
-
-def check_max_batch(value: Any) -> None:
-    """Raise ValueError unless ``max_batch`` is ``None`` or an int >= 1."""
-    if value is not None:
-        check_int("max_batch", value)
-
-
 def num_elites_for(num_samples: int, elite_ratio: float) -> int:
     """Elites per iteration: ``ceil(num_samples * elite_ratio)``, at least 1."""
     return max(1, math.ceil(num_samples * elite_ratio))
 
 
 class Planner:
-    """Base of every planner: validation, jit, warm start and PlanInfo.
+    """Base of every planner: validation, jit, warm start and Info.
 
     Subclasses set ``name`` and ``Config`` (a frozen dataclass whose fields carry
     paper defaults and whose ``__post_init__`` validates them) and implement
@@ -90,6 +77,12 @@ class Planner:
 
     name: ClassVar[str] = "base"
     Config: ClassVar[type]
+    #: The planner's state, a NamedTuple (a pytree): ``mean`` (the warm start, ``[T, A]``),
+    #: ``key``, ``step`` (calls since ``init``), then the planner's own fields, made by
+    #: :meth:`_init_extra` and handed on as ``Result.extra`` (a tuple of them; e.g.
+    #: :class:`~cemgd.planners.icem.ICEMState`'s ``kept``). The default,
+    #: :class:`~cemgd.problem.PlanState`, carries any pytree in ``extra``.
+    State: ClassVar[type] = PlanState
 
     def __init__(self, config: Any = None, **overrides: Any) -> None:
         if config is None:
@@ -106,27 +99,29 @@ class Planner:
                     f"{sorted(fields)}"
                 )
         self.config = dataclasses.replace(config, **overrides)
-        self._problem: Problem | None = None
-        # per problem: the jitted step and the observation shape it was first called with
-        self._compiled: weakref.WeakKeyDictionary[Problem, PlanFn] = weakref.WeakKeyDictionary()
-        self._obs_shapes: weakref.WeakKeyDictionary[Problem, tuple[int, ...]] = (
-            weakref.WeakKeyDictionary()
-        )
-        # states this planner handed out (init/plan), by id, held so no id is reused: their
-        # means are finite by construction, so plan() skips the device-to-host check
-        self._issued: dict[int, PlanState] = {}
+        # deprecated: the problem plan() falls back to when given none (the last init's)
+        self._default: Problem | None = None
+        # the convenience layer's one reference: the last state init/plan handed out (its
+        # mean is finite by construction, so plan skips that state's host-side check)
+        self._issued: Any = None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"
 
-    # ---- public API -------------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.config == self.config  # type: ignore[attr-defined]
 
-    def init(self, problem: Problem, key: Array) -> PlanState:
-        """Make ``problem`` the default of :meth:`plan`; return a fresh state.
+    def __hash__(self) -> int:  # equal planners share a compiled step (:meth:`compiled`)
+        try:
+            return hash((type(self), self.config))
+        except TypeError:  # a config with unhashable fields: this planner alone
+            return object.__hash__(self)
 
-        The state's mean is zero clipped to the box. One planner may serve several
-        problems (each compiled once); pass ``problem=`` to :meth:`plan` for any but
-        the last one given to ``init``, as :class:`~cemgd.mpc.MPC` does.
+    # ---- the pure core ------------------------------------------------------------
+
+    def init(self, problem: Problem, key: Array) -> Any:
+        """A fresh :attr:`State` for ``problem`` (its arguments checked; see
+        :meth:`initial_state` for the state itself).
 
         Args:
             problem: the planning problem.
@@ -135,10 +130,18 @@ class Planner:
         if not isinstance(problem, Problem):
             raise ValueError(f"problem: expected a cemgd.Problem, got {type(problem).__name__}")
         key = _check_key(key)
-        self._problem = problem
-        return self._issue(self.initial_state(problem, key))
+        self._default = problem  # deprecated: plan() without problem=
+        self._issued = self.initial_state(problem, key)
+        return self._issued
 
-    def initial_state(self, problem: Problem, key: Array) -> PlanState:
+    def step(self, problem: Problem, state: Any, obs: Array) -> tuple[Array, Any, Info]:
+        """One planning step, pure and jittable as it stands (``problem`` static, e.g.
+        ``jax.jit(functools.partial(planner.step, problem))``): ``(actions: [T, A],
+        next State, Info)``. :meth:`plan` is the same step with the host-side checks,
+        compiled once per problem."""
+        return self.plan_fn(problem)(state, obs)
+
+    def initial_state(self, problem: Problem, key: Array) -> Any:
         """The state ``init`` returns, as a pure function (no binding, no checks; vmap-able).
 
         The mean is zero (the paper's mu = 0) in every coordinate whose box has 0
@@ -148,78 +151,75 @@ class Planner:
         low, high = problem.action_low, problem.action_high
         start = jnp.where((low < 0) & (high > 0), 0.0, 0.5 * (low + high))
         mean = jnp.broadcast_to(start, (problem.horizon, problem.action_dim))
-        return PlanState(mean, key, i32(0), self._init_extra(problem))
+        return self._make_state(mean, key, i32(0), self._init_extra(problem))
+
+    def _make_state(self, mean: Array, key: Array, step: Array, extra: Any) -> Any:
+        """A :attr:`State` from the shared fields and the planner's own (``extra``)."""
+        if self.State is PlanState:
+            return PlanState(mean, key, step, extra)
+        return self.State(mean, key, step, *extra)
+
+    # ---- the convenience layer: host-side checks, compiled once per problem --------
 
     def compiled(self, problem: Problem) -> PlanFn:
-        """The jitted step of :meth:`plan_fn` for ``problem`` (compiled once per problem)."""
-        if problem not in self._compiled:
-            self._compiled[problem] = jax.jit(self.plan_fn(problem))
-        return self._compiled[problem]
+        """The jitted :meth:`plan_fn` of ``problem`` (compiled once per problem and planner
+        type and config: the cache is the module's, weak in ``problem``, not the planner's)."""
+        steps = _COMPILED.setdefault(problem, {})
+        if self not in steps:
+            steps[self] = jax.jit(self.plan_fn(problem))
+        return steps[self]
 
-    def plan(
-        self, state: PlanState, obs: Any, problem: Problem | None = None
-    ) -> tuple[Array, PlanState, PlanInfo]:
-        """One MPC planning step (one jitted call).
+    def plan(self, state: Any, obs: Any, problem: Problem | None = None
+             ) -> tuple[Array, Any, Info]:
+        """:meth:`step` with the host-side checks, one jitted call: ``state`` is this
+        planner's with a finite warm start, ``obs`` numeric, finite, in float32's range and
+        of the problem's (or the first call's) observation shape.
 
         Args:
             state: from :meth:`init` or the previous ``plan``.
             obs: current observation (finite).
-            problem: the problem to plan on; default: the last one given to :meth:`init`.
+            problem: the problem to plan on. Deprecated default: the last one given to
+                :meth:`init` (a DeprecationWarning).
 
         Returns:
             ``(actions: [T, A], next_state, info)``.
         """
-        problem = self._problem if problem is None else problem
+        self._check_state_type(state)
         if problem is None:
-            raise ValueError("state: call init(problem, key) before plan")
+            if self._default is None:
+                raise ValueError("problem: expected a cemgd.Problem: plan(state, obs, problem)")
+            problem = self._default
+            warnings.warn("Planner.plan without problem= is deprecated: pass the problem "
+                          "(plan(state, obs, problem)), or use cemgd.MPC",
+                          DeprecationWarning, stacklevel=2)
         if not isinstance(problem, Problem):
             raise ValueError(f"problem: expected a cemgd.Problem, got {type(problem).__name__}")
         self._check_state(state, problem)
-        try:
-            obs_np = np.asarray(obs, dtype=np.float64)
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"obs: expected a numeric array, got {err}") from None
-        expected_obs = problem.obs_shape or self._obs_shapes.setdefault(problem, obs_np.shape)
-        if obs_np.shape != expected_obs:
-            raise ValueError(f"obs: expected shape {expected_obs}, got {obs_np.shape}")
-        if not np.all(np.isfinite(obs_np)):
-            raise ValueError("obs: expected finite values, got NaN or inf")
-        with np.errstate(over="ignore"):
-            obs32 = obs_np.astype(np.float32)
-        if not np.all(np.isfinite(obs32)):
-            raise ValueError(f"obs: values exceed float32's range (largest |value| "
-                             f"{np.max(np.abs(obs_np)):.3g}); planning runs in float32")
-        actions, next_state, info = self.compiled(problem)(state, jnp.asarray(obs32))
-        return actions, self._issue(next_state), info
+        obs32 = check_obs(obs, problem)
+        actions, self._issued, info = self.compiled(problem)(state, jnp.asarray(obs32))
+        return actions, self._issued, info
 
-    #: states remembered as issued (several MPC loops may share one planner)
-    _MAX_ISSUED: ClassVar[int] = 16
-
-    def _issue(self, state: PlanState) -> PlanState:
-        """Remember ``state`` as one this planner made (its mean needs no finiteness check)."""
-        self._issued[id(state)] = state
-        while len(self._issued) > self._MAX_ISSUED:
-            del self._issued[next(iter(self._issued))]
-        return state
+    def _check_state_type(self, state: Any) -> None:
+        """Raise ValueError naming ``state`` unless it is a :attr:`State`."""
+        if not isinstance(state, self.State):
+            raise ValueError(f"state: not a state of planner {self.name!r}: expected a "
+                             f"{self.State.__name__}, got {type(state).__name__}")
 
     def _check_state(self, state: Any, problem: Problem) -> None:
-        """Raise ValueError naming ``state`` unless it fits this planner and ``problem``.
-
-        A state built outside this planner (``state._replace(mean=...)``, one from another
-        planner or a file) must have a finite mean; that check copies the mean to the host,
-        so it runs only for such states, not for the ones ``init``/``plan`` handed out.
-        """
-        if not isinstance(state, PlanState):
-            raise ValueError(f"state: expected a PlanState, got {type(state).__name__}")
+        """Raise ValueError naming ``state`` unless it fits this planner and ``problem``
+        and its warm start is finite: a copy of the mean to the host, skipped for the state
+        this planner handed out last (``init``'s or ``plan``'s), finite by construction."""
+        self._check_state_type(state)
         expected = (problem.horizon, problem.action_dim)
         if tuple(np.shape(state.mean)) != expected:
             raise ValueError(
                 f"state: mean has shape {tuple(np.shape(state.mean))}, expected {expected}"
             )
-        if self._issued.get(id(state)) is not state:
+        if state is not self._issued:
             check_warm_start(state.mean)
         want = jax.tree.structure(self._init_extra(problem))
-        if jax.tree.structure(state.extra) != want:
+        own = state.extra if self.State is PlanState else tuple(state[3:])
+        if jax.tree.structure(own) != want:
             raise ValueError(f"state: not a state of planner {self.name!r} (extra is {want})")
 
     def plan_fn(self, problem: Problem, first: bool | None = None) -> PlanFn:
@@ -227,31 +227,27 @@ class Planner:
 
         Args:
             problem: the planning problem.
-            first: for planners that treat the first call apart (CEM-GD): ``True`` or
-                ``False`` fixes the branch statically (no ``lax.cond``; use under
-                ``vmap``), ``None`` decides from ``state.step``.
+            first: a static option for planners whose first step differs (CEM-GD; see
+                :meth:`_optimizer`): ``True`` or ``False`` fixes the branch (no
+                ``lax.cond``; use under ``vmap``), ``None`` lets the planner decide from
+                its state. Other planners ignore it.
         """
+        optimize = self._optimizer(first)
 
-        def step(state: PlanState, obs: Array) -> tuple[Array, PlanState, PlanInfo]:
+        def step(state: PlanState, obs: Array) -> tuple[Array, PlanState, Info]:
             key, opt_key = jax.random.split(state.key)
-            res = self._optimize(problem, obs, state, opt_key, first)
+            res = optimize(problem, obs, state, opt_key)
             # a non-finite warm start must not become the action: centre of the box there
             centre = 0.5 * (problem.action_low + problem.action_high)
             fallback_actions = problem.clip(jnp.where(jnp.isfinite(state.mean), state.mean,
                                                       centre))
             ok = jnp.isfinite(res.best_return) & jnp.all(jnp.isfinite(res.actions))
             actions = jnp.where(ok, problem.clip(res.actions), fallback_actions)
-            counts = res.counts
-            info = PlanInfo(
-                num_samples=i32(counts.num_samples),
-                num_rollouts=i32(counts.num_rollouts),
-                grad_steps=i32(counts.grad_steps),
-                line_search_trials=i32(counts.line_search_trials),
+            info = res.counts.as_arrays()._replace(
                 best_return=jnp.where(ok, res.best_return, -jnp.inf).astype(jnp.float32),
-                num_nonfinite=i32(counts.num_nonfinite),
                 fallback=~ok,
             )
-            next_state = PlanState(shift(actions), key, state.step + 1, res.extra)
+            next_state = self._make_state(shift(actions), key, state.step + 1, res.extra)
             return actions, next_state, info
 
         return step
@@ -259,19 +255,67 @@ class Planner:
     # ---- for subclasses -----------------------------------------------------------
 
     def _init_extra(self, problem: Problem) -> Any:
-        """Planner-specific initial ``PlanState.extra`` (default: none)."""
+        """The planner's own initial state fields: a tuple of them for a typed
+        :attr:`State`, any pytree for ``PlanState.extra`` (default: none)."""
         return ()
 
-    def _optimize(
-        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
-    ) -> Result:
+    def _optimize(self, problem: Problem, obs: Array, state: PlanState, key: Array) -> Result:
         """Search for the best ``[T, A]`` sequence from ``state.mean``."""
         raise NotImplementedError
+
+    def _optimizer(self, first: bool | None) -> Optimize:
+        """The search :meth:`plan_fn` runs, given its static ``first`` option: this
+        planner's :meth:`_optimize`. A planner whose first step differs (CEM-GD)
+        overrides this to fix its branch; no other planner sees ``first``.
+
+        A subclass written against the earlier ``_optimize(..., first)`` still runs
+        (``first`` passed on) with a DeprecationWarning."""
+        if "first" not in inspect.signature(self._optimize).parameters:
+            return self._optimize
+        warnings.warn(f"{type(self).__name__}._optimize: the 'first' argument is deprecated; "
+                      "define _optimize(problem, obs, state, key) (a planner whose first "
+                      "step differs overrides _optimizer)", DeprecationWarning, stacklevel=3)
+        return functools.partial(_with_first, self._optimize, first)
+
+
+def _with_first(optimize: Callable[..., Result], first: bool | None, problem: Problem,
+                obs: Array, state: PlanState, key: Array) -> Result:
+    """An earlier-style ``_optimize`` called with its ``first`` argument."""
+    return optimize(problem, obs, state, key, first)
+
+
+#: :meth:`Planner.compiled`'s cache: per problem (held weakly, so a problem and the model
+#: it closes over are freed with it), the jitted step of each planner (type and config)
+_COMPILED: weakref.WeakKeyDictionary[Problem, dict[Planner, PlanFn]] = (
+    weakref.WeakKeyDictionary())
+#: per problem without ``obs_shape``: the observation shape of its first ``plan``
+_OBS_SHAPES: weakref.WeakKeyDictionary[Problem, tuple[int, ...]] = weakref.WeakKeyDictionary()
+
+
+def check_obs(obs: Any, problem: Problem) -> np.ndarray:
+    """``obs`` as float32, or ValueError naming ``obs``: numeric, of ``problem.obs_shape``
+    (or the shape of the first observation planned on ``problem``), finite and inside
+    float32's range (planning runs in float32)."""
+    try:
+        obs_np = np.asarray(obs, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"obs: expected a numeric array, got {err}") from None
+    expected = problem.obs_shape or _OBS_SHAPES.setdefault(problem, obs_np.shape)
+    if obs_np.shape != expected:
+        raise ValueError(f"obs: expected shape {expected}, got {obs_np.shape}")
+    if not np.all(np.isfinite(obs_np)):
+        raise ValueError("obs: expected finite values, got NaN or inf")
+    with np.errstate(over="ignore"):
+        obs32 = obs_np.astype(np.float32)
+    if not np.all(np.isfinite(obs32)):
+        raise ValueError(f"obs: values exceed float32's range (largest |value| "
+                         f"{np.max(np.abs(obs_np)):.3g}); planning runs in float32")
+    return obs32
 
 
 def check_warm_start(mean: Array) -> None:
     """Raise ValueError naming ``state`` if the warm start ``mean: [T, A]`` is not finite
-    (copies it to the host: run for states built outside a planner only)."""
+    (copies it to the host)."""
     if not np.all(np.isfinite(np.asarray(mean))):
         raise ValueError("state: mean holds NaN or inf; expected a finite warm start")
 

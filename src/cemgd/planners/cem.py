@@ -16,19 +16,13 @@ mbrl-lib's ``return_mean_elites``), evaluated once so the step reports its retur
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import (
-    Planner,
-    Result,
-    check_max_batch,
-    chunk_size,
-    half_range,
-    num_elites_for,
-)
+from cemgd.planners.base import Planner, Result, half_range, num_elites_for
+from cemgd.planners.chunking import check_max_batch, chunk_size, score
 from cemgd.planners.loop import (
     CEMAlgorithm,
     Gaussian,
@@ -38,7 +32,7 @@ from cemgd.planners.loop import (
     empty_archive,
     search,
 )
-from cemgd.problem import Array, PlanState, Problem, Tally, score
+from cemgd.problem import Array, Info, Problem
 from cemgd.validate import check_int, check_range
 
 
@@ -115,47 +109,55 @@ class CEMConfig(ReturnMean, CEMSamples):
         check_return_mean(self)
 
 
+class CEMState(NamedTuple):
+    """``cem``'s state: the warm start ``mean: [T, A]``, ``key``, ``step`` (calls since
+    init)."""
+
+    mean: Array
+    key: Array
+    step: Array
+
+
 class CEM(Planner):
     """CEM with warm start; see the module docstring."""
 
     name = "cem"
     Config = CEMConfig
+    State = CEMState
 
-    def _optimize(
-        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
-    ) -> Result:
+    def _optimize(self, problem: Problem, obs: Array, state: CEMState, key: Array) -> Result:
         found = cem_stage(problem, obs, key, state.mean, self.config, self.config.num_samples)
         if self.config.return_mean:
-            mean, mean_return, tally = final_mean(problem, obs, key, found)
+            mean, mean_return, tally = final_mean(problem, obs, found)
             return Result(mean[0], mean_return[0], tally)
-        return Result(found.top_actions[0], found.top_returns[0], found.tally)
+        return Result(found.top_actions[0], found.top_returns[0], found.info)
 
 
-def final_mean(problem: Problem, obs: Array, key: Array, found: Search
-               ) -> tuple[Array, Array, Tally]:
+def final_mean(problem: Problem, obs: Array, found: Search) -> tuple[Array, Array, Info]:
     """``(mean [1, T, A], its return [1], tally)``: the mean of :func:`cem_stage`'s final
-    distribution (clipped to the box), evaluated under the stage's rollout key (``key``
-    as given to :func:`cem_stage`) and counted."""
+    distribution (clipped to the box), evaluated under the stage's rollout key
+    (``found.eval_key``) and counted."""
     mean = problem.clip(found.dist.mean)[None]
-    returns, tally = score(found.tally, problem, obs, mean, jax.random.split(key)[1])
+    returns, tally = score(found.info, problem, obs, mean, found.eval_key)
     return mean, returns, tally
 
 
 def cem_stage(
     problem: Problem, obs: Array, key: Array, mean: Array, config: CEMSettings, num_samples: int,
-    top_k: int = 1, refine: Any = None, refine_cost: Tally | None = None,
+    top_k: int = 1, refine: Any = None, refine_cost: Info | None = None,
 ) -> Search:
     """CEM with ``config``'s settings from ``mean: [T, A]``: ``num_samples`` per iteration,
     the ``top_k`` best sequences kept (cem, cem-gd's CEM stage, gradcem with ``refine``).
 
-    ``key`` is split into the sampling key and the rollout key of every evaluation.
+    ``key`` is split into the sampling key and the rollout key of every evaluation; the
+    result carries the latter (``Search.eval_key``), and ``refine`` is given it.
     """
     sample_key, eval_key = jax.random.split(key)
     std = jnp.broadcast_to(config.init_std * half_range(problem), mean.shape)
     max_batch = chunk_size(config.max_batch, problem)
     algorithm = CEMAlgorithm(
         problem, num_samples, num_elites_for(num_samples, config.elite_ratio), config.alpha,
-        top_k, config.truncation, max_batch, refine, refine_cost or Tally(),
+        top_k, config.truncation, max_batch, refine, refine_cost or Info(), eval_key,
     )
     return search(problem, obs, sample_key, eval_key, algorithm, Gaussian(mean, std),
                   config.num_iterations, empty_archive(mean, top_k), max_batch)

@@ -11,7 +11,7 @@ says (the paper's code starts at var = width^2 / 16, ``init_std=0.5``). Samples
 follow PETS' truncation (std capped at half the distance to the nearer bound;
 ``truncation="box"`` cuts the normal at the box instead). The ``top_k`` best
 sequences seen are refined by ``grad_steps`` projected gradient-ascent steps
-with backtracking (:mod:`cemgd.linesearch`); a step is taken only if the return
+with backtracking (:mod:`cemgd.planners.gradient`); a step is taken only if the return
 rises, so the plan is never worse than the best CEM sample. The refined
 candidates are re-evaluated and the best is returned. With ``problem.grad_rollout``
 set (e.g. the ensemble's mean prediction, as the paper's Sec. 5 describes) the
@@ -22,7 +22,7 @@ With ``keep_warm_start=True`` the warm start itself (the previous plan shifted,
 ``state.mean``) is evaluated with the step's key and competes with the CEM samples
 for the top-k, so on a deterministic problem a step never returns a plan worse than
 the shifted previous one. The preset ``cem-gd-robust`` turns it on together with the
-scale-free ``step_rule="scaled"`` (:mod:`cemgd.linesearch`).
+scale-free ``step_rule="scaled"`` (:mod:`cemgd.planners.gradient`).
 
 Rollouts are counted as the paper does: ``N = n * m`` in total per step, split
 over ``num_iterations`` CEM iterations. All rollouts of one step share one key
@@ -31,16 +31,19 @@ over ``num_iterations`` CEM iterations. All rollouts of one step share one key
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from cemgd.linesearch import GradientSettings, Refined, refine_and_pick
-from cemgd.planners.base import Planner, Result
+from cemgd.planners.base import Optimize, Planner, Result
 from cemgd.planners.cem import CEMSettings, ReturnMean, cem_stage, check_return_mean, final_mean
+from cemgd.planners.chunking import score
+from cemgd.planners.gradient import GradientSettings, refine_and_pick
 from cemgd.planners.loop import merge_top_k
-from cemgd.problem import Array, PlanState, Problem, Tally, score
+from cemgd.problem import Array, Problem
 from cemgd.validate import check_int
 
 
@@ -80,52 +83,61 @@ class CEMGDConfig(ReturnMean, CEMSettings, GradientSettings):
             )
 
 
+class CEMGDState(NamedTuple):
+    """``cem-gd``'s state (``step == 0``: the first step, ``n_init`` samples): the warm
+    start ``mean: [T, A]``, ``key``, ``step`` (calls since init)."""
+
+    mean: Array
+    key: Array
+    step: Array
+
+
 class CEMGD(Planner):
     """CEM-GD; see the module docstring."""
 
     name = "cem-gd"
     Config = CEMGDConfig
+    State = CEMGDState
 
-    def _optimize(
-        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
-    ) -> Result:
+    def _optimize(self, problem: Problem, obs: Array, state: CEMGDState, key: Array) -> Result:
+        """The first step (``state.step == 0``: ``n_init`` samples from the box's centre)
+        or a later one (``n_replan`` around the warm start), chosen by ``lax.cond``."""
+        return jax.lax.cond(
+            state.step == 0,
+            lambda: self._stage(problem, obs, state, key, True),
+            lambda: self._stage(problem, obs, state, key, False),
+        )
+
+    def _optimizer(self, first: bool | None) -> Optimize:
+        """``first=True``/``False`` fixes the step statically (no ``lax.cond``, whose
+        branches both run under ``vmap``); ``None``: decide from the state."""
         if first is None:
-            return jax.lax.cond(
-                state.step == 0,
-                lambda: self._stage(problem, obs, state, key, True),
-                lambda: self._stage(problem, obs, state, key, False),
-            )
+            return self._optimize
+        return functools.partial(self._first_or_later, first)
+
+    def _first_or_later(self, first: bool, problem: Problem, obs: Array, state: CEMGDState,
+                        key: Array) -> Result:
         return self._stage(problem, obs, state, key, first)
 
     def _stage(
-        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool
+        self, problem: Problem, obs: Array, state: CEMGDState, key: Array, first: bool
     ) -> Result:
         """CEM then gradient ascent, with the sample count of the first or a later step."""
         c = self.config
         total = c.n_init if first else c.n_replan
         mean = self.initial_state(problem, key).mean if first else state.mean
         found = cem_stage(problem, obs, key, mean, c, total // c.num_iterations, c.top_k)
-        top_actions, top_returns, tally = found.top_actions, found.top_returns, found.tally
-        eval_key = jax.random.split(key)[1]  # the CEM stage's rollout key
+        top_actions, top_returns, tally = found.top_actions, found.top_returns, found.info
+        eval_key = found.eval_key  # the CEM stage's rollout key: paired comparisons
         if c.return_mean:  # the final mean replaces the best sample as the first start
-            mean, mean_return, tally = final_mean(problem, obs, key, found)
+            mean, mean_return, tally = final_mean(problem, obs, found)
             top_actions = jnp.concatenate([mean, top_actions[:-1]])
             top_returns = jnp.concatenate([mean_return, top_returns[:-1]])
         if c.keep_warm_start:
             warm = problem.clip(state.mean)[None]
             warm_return, tally = score(tally, problem, obs, warm, eval_key)
             top_actions, top_returns = merge_top_k(top_actions, top_returns, warm, warm_return)
-        refined = refine_and_pick(problem, obs, top_actions, top_returns, eval_key, c)
-        return Result(refined.actions, refined.best_return, gradient_counts(tally, refined))
+        actions, best_return, info = refine_and_pick(problem, obs, top_actions, top_returns,
+                                                     eval_key, c)
+        return Result(actions, best_return, tally.merge(info))
 
-
-def gradient_counts(tally: Tally, refined: Refined) -> Tally:
-    """``tally`` plus the gradient stage's counts, as :func:`~cemgd.linesearch.refine_and_pick`
-    reports them (its ascent's counters; its rollouts include the ``k`` re-evaluated)."""
-    ascent = refined.ascent
-    return tally.add(
-        num_rollouts=refined.num_rollouts,
-        grad_steps=ascent.grad_steps,
-        line_search_trials=ascent.line_search_trials,
-        num_nonfinite=refined.num_nonfinite,
-    )

@@ -7,7 +7,7 @@ performed, using the same line search method as described in section 2.2."
 
 Every step draws ``top_k`` sequences uniformly in the action box (no sampling
 distribution is fitted), evaluates them, and refines them with the projected
-gradient ascent and backtracking line search of :mod:`cemgd.linesearch`, with the
+gradient ascent and backtracking line search of :mod:`cemgd.planners.gradient`, with the
 settings of ``cem-gd`` (k = 1, G = 10, eta_init = 0.01, rho = 0.67, J = 8). The
 refined sequences are re-evaluated and the best is returned; since a step is only
 taken when the return rises, the plan is never worse than its best start (under
@@ -22,14 +22,15 @@ gradient ascent. All rollouts of one step share one key (common random numbers).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import jax
 
-from cemgd.linesearch import GradientSettings, refine_and_pick
 from cemgd.planners.base import Planner, Result
-from cemgd.planners.cem_gd import gradient_counts
+from cemgd.planners.chunking import score
+from cemgd.planners.gradient import GradientSettings, refine_and_pick
 from cemgd.planners.loop import uniform_sequences
-from cemgd.problem import Array, PlanState, Problem, Tally, score
+from cemgd.problem import Array, Info, Problem
 
 
 @dataclass(frozen=True)
@@ -45,21 +46,30 @@ class GDConfig(GradientSettings):
             raise ValueError(f"warm_start: expected a bool, got {self.warm_start!r}")
 
 
+class GDState(NamedTuple):
+    """``gd``'s state (``mean`` is used with ``warm_start``): the warm start ``mean: [T,
+    A]``, ``key``, ``step`` (calls since init)."""
+
+    mean: Array
+    key: Array
+    step: Array
+
+
 class GD(Planner):
     """Random starts refined by projected gradient ascent; see the module docstring."""
 
     name = "gd"
     Config = GDConfig
+    State = GDState
 
-    def _optimize(
-        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
-    ) -> Result:
+    def _optimize(self, problem: Problem, obs: Array, state: GDState, key: Array) -> Result:
         c = self.config
         sample_key, eval_key = jax.random.split(key)
         starts = uniform_sequences(sample_key, problem, c.top_k)
         if c.warm_start:
             starts = starts.at[0].set(problem.clip(state.mean))
-        tally = Tally(num_samples=c.top_k - int(c.warm_start))
+        tally = Info(num_samples=c.top_k - int(c.warm_start))
         start_returns, tally = score(tally, problem, obs, starts, eval_key)
-        refined = refine_and_pick(problem, obs, starts, start_returns, eval_key, c)
-        return Result(refined.actions, refined.best_return, gradient_counts(tally, refined))
+        actions, best_return, info = refine_and_pick(problem, obs, starts, start_returns,
+                                                     eval_key, c)
+        return Result(actions, best_return, tally.merge(info))

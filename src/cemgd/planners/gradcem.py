@@ -24,15 +24,16 @@ samples are still ranked with ``problem.rollout``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from cemgd.objectives import gradient_objective
 from cemgd.planners.base import Planner, Result
 from cemgd.planners.cem import CEMSamples, cem_stage
-from cemgd.problem import Array, PlanState, Problem, Tally
+from cemgd.planners.objectives import gradient_objective
+from cemgd.problem import Array, Info, Problem
 from cemgd.validate import check_int, check_range
 
 
@@ -51,31 +52,38 @@ class GradCEMConfig(CEMSamples):
         check_int("inner_steps", self.inner_steps)
 
 
+class GradCEMState(NamedTuple):
+    """``gradcem``'s state: the warm start ``mean: [T, A]``, ``key``, ``step`` (calls since
+    init)."""
+
+    mean: Array
+    key: Array
+    step: Array
+
+
 class GradCEM(Planner):
     """CEM whose samples each take projected Adam steps; see the module docstring."""
 
     name = "gradcem"
     Config = GradCEMConfig
+    State = GradCEMState
 
-    def _optimize(
-        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
-    ) -> Result:
+    def _optimize(self, problem: Problem, obs: Array, state: GradCEMState, key: Array) -> Result:
         c = self.config
-        eval_key = jax.random.split(key)[1]  # cem_stage's rollout key
         optimizer = optax.adam(c.learning_rate)
         rollout = gradient_objective(problem, "mean", 0.0)  # [B, P] gradient rollouts: mean
 
-        def neg_total_return(actions: Array) -> Array:
+        def neg_total_return(actions: Array, eval_key: Array) -> Array:
             r = jnp.reshape(rollout(obs, actions, eval_key), (actions.shape[0],))
             r = r.astype(jnp.float32)
             return -jnp.sum(jnp.where(jnp.isfinite(r), r, 0.0))
 
         grad_fn = jax.grad(neg_total_return)
 
-        def refine(actions: Array, _key: Array) -> Array:
+        def refine(actions: Array, eval_key: Array) -> Array:  # the CEM stage's rollout key
             def adam_step(carry: tuple, _: None) -> tuple[tuple, None]:
                 a, opt_state = carry
-                g = grad_fn(a)  # returns[i] depends only on actions[i]: per-sample grads
+                g = grad_fn(a, eval_key)  # returns[i] depends only on actions[i]: per-sample grads
                 ok = jnp.all(jnp.isfinite(g), axis=(1, 2), keepdims=True)
                 g = jnp.where(ok, g, 0.0)
                 updates, opt_state = optimizer.update(g, opt_state, a)
@@ -87,7 +95,7 @@ class GradCEM(Planner):
             return a
 
         # every sample's Adam steps: one gradient rollout and one gradient step each
-        cost = Tally(num_rollouts=c.inner_steps, grad_steps=c.inner_steps)
+        cost = Info(num_rollouts=c.inner_steps, grad_steps=c.inner_steps)
         found = cem_stage(problem, obs, key, state.mean, c, c.num_samples, refine=refine,
                           refine_cost=cost)
-        return Result(found.top_actions[0], found.top_returns[0], found.tally)
+        return Result(found.top_actions[0], found.top_returns[0], found.info)

@@ -17,7 +17,7 @@ CEM (as in the CEM-GD paper, Sec. 2.1) with:
   step share one key, so re-evaluating it would give the same number), and the
   same fraction of the last step's elites, shifted by one time step (last action
   repeated), joins the first iteration of the next step (re-evaluated, since the
-  observation changed). They travel in ``PlanState.extra``;
+  observation changed). They travel in ``ICEMState.kept``;
 - the mean itself is evaluated as a sample on the last iteration;
 - the best sequence seen is returned (iCEM's "execute best action").
 
@@ -30,6 +30,7 @@ plan shifted by one step.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -37,10 +38,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.planners.base import Planner, Result, chunk_size, half_range, shift
+from cemgd.planners.base import Planner, Result, half_range, shift
 from cemgd.planners.cem import CEMSamples
+from cemgd.planners.chunking import chunk_size, score
 from cemgd.planners.loop import Draw, Ranked, empty_archive, search
-from cemgd.problem import Array, PlanState, Problem, Tally, score
+from cemgd.problem import Array, Info, Problem
 from cemgd.validate import check_range
 
 
@@ -157,7 +159,7 @@ class ICEMAlgorithm:
         cand = jnp.concatenate([samples, dist.mean[None]])  # [n + 1, T, A]; last: the mean
         slot = jnp.arange(n + 1)
         valid = jnp.where(slot < n, slot < size, is_last)
-        return Draw(cand, Tally(num_samples=size), valid)
+        return Draw(cand, Info(num_samples=size), valid)
 
     def update(
         self, dist: Population, ranked: Ranked, x: tuple[Array, Array]
@@ -174,28 +176,46 @@ class ICEMAlgorithm:
                 elite_returns[:1])
 
 
+class ICEMState(NamedTuple):
+    """``icem``'s state: the warm start ``mean: [T, A]``, ``key``, ``step`` (calls since
+    init) and ``kept``, the elites carried to the next step, ``[num_keep, T, A]`` (shifted;
+    placeholders, not evaluated, before the first step)."""
+
+    mean: Array
+    key: Array
+    step: Array
+    kept: Array
+
+    @property
+    def extra(self) -> Array:
+        """Deprecated name of :attr:`kept`."""
+        warnings.warn("ICEMState.extra is now ICEMState.kept; use that", DeprecationWarning,
+                      stacklevel=2)
+        return self.kept
+
+
 class ICEM(Planner):
     """iCEM with colored noise, population decay and kept elites; see the module docstring."""
 
     name = "icem"
     Config = ICEMConfig
+    State = ICEMState
 
-    def _init_extra(self, problem: Problem) -> Array:
-        """Kept elites ``[num_keep, T, A]`` (placeholders until the first step)."""
+    def _init_extra(self, problem: Problem) -> tuple[Array]:
+        """``(kept,)``: elites ``[num_keep, T, A]`` (placeholders until the first step)."""
         zero = problem.clip(jnp.zeros((problem.action_dim,), jnp.float32))
-        return jnp.broadcast_to(zero, (self.config.num_keep, problem.horizon, problem.action_dim))
+        return (jnp.broadcast_to(zero, (self.config.num_keep, problem.horizon,
+                                        problem.action_dim)),)
 
-    def _optimize(
-        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
-    ) -> Result:
+    def _optimize(self, problem: Problem, obs: Array, state: ICEMState, key: Array) -> Result:
         c = self.config
         sample_key, eval_key = jax.random.split(key)
         mean = problem.clip(state.mean)
         std = jnp.broadcast_to(c.init_std * half_range(problem), mean.shape)
         # Elites carried over from the previous step (re-evaluated); none at the first step.
-        has_prev = (state.step > 0) if first is None else (not first)
-        kept = problem.clip(state.extra)
-        tally = Tally()
+        has_prev = state.step > 0
+        kept = problem.clip(state.kept)
+        tally = Info()
         if c.num_keep > 0:
             kept_returns, tally = score(tally, problem, obs, kept, eval_key,
                                         valid=jnp.full((c.num_keep,), has_prev))
@@ -206,5 +226,5 @@ class ICEM(Planner):
         found = search(problem, obs, sample_key, eval_key, ICEMAlgorithm(problem, c),
                        Population(mean, std, kept, kept_returns), c.num_iterations,
                        empty_archive(mean, 1), chunk_size(c.max_batch, problem), tally, xs)
-        return Result(found.top_actions[0], found.top_returns[0], found.tally,
-                      extra=shift(found.dist.kept))
+        return Result(found.top_actions[0], found.top_returns[0], found.info,
+                      extra=(shift(found.dist.kept),))

@@ -3,7 +3,7 @@
 hydrax's pattern: an algorithm says how it samples (:meth:`SamplingAlgorithm.sample`)
 and how it moves its sampling distribution (:meth:`SamplingAlgorithm.update`); the
 loop (:func:`search`) owns the ``lax.scan`` over iterations, the evaluation of every
-batch through :func:`cemgd.problem.score` (the one place rollouts are counted), the
+batch through :func:`cemgd.planners.chunking.score` (the one place rollouts are counted), the
 ranking, and the archive of the ``top_k`` best sequences seen. ``cem``, ``cem-gd``'s
 CEM stage, ``gradcem``, ``icem``, ``mppi`` and ``random-shooting`` are algorithms of
 this loop; none of them writes its own.
@@ -17,7 +17,8 @@ from typing import Any, Literal, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
-from cemgd.problem import Array, Problem, Rows, Tally, i32, map_chunks, score, score_top_k
+from cemgd.planners.chunking import Rows, map_chunks, moments, rows, score, score_top_k
+from cemgd.problem import Array, Info, Problem
 
 Truncation = Literal["box", "pets"]
 
@@ -26,7 +27,7 @@ class Draw(NamedTuple):
     """One iteration's batch, as an algorithm samples it.
 
     Attributes:
-        actions: ``[n, T, A]``, or :class:`~cemgd.problem.Rows` made chunk by chunk.
+        actions: ``[n, T, A]``, or :class:`~cemgd.planners.chunking.Rows` made chunk by chunk.
         cost: what making the batch counted: ``num_samples`` (sequences drawn from the
             distribution) and any work spent on them (GradCEM's gradient rollouts).
         valid: optional ``[n]`` bool: rows that are part of the population; the others
@@ -34,7 +35,7 @@ class Draw(NamedTuple):
     """
 
     actions: Array | Rows
-    cost: Tally
+    cost: Info
     valid: Array | None = None
 
 
@@ -46,8 +47,8 @@ class Ranked(NamedTuple):
         returns: their returns, ``[K]``.
         draw: the whole batch.
         all_returns: every row's return, ``[n]`` (``-inf``: not finite or not valid);
-            ``None`` for a batch of :class:`~cemgd.problem.Rows`, which is ranked chunk by
-            chunk (:func:`~cemgd.problem.score_top_k`) and never held whole.
+            ``None`` for a batch of :class:`~cemgd.planners.chunking.Rows`, which is ranked chunk by
+            chunk (:func:`~cemgd.planners.chunking.score_top_k`) and never held whole.
     """
 
     idx: Array
@@ -76,12 +77,15 @@ class SamplingAlgorithm(Protocol):
 
 
 class Search(NamedTuple):
-    """Result of :func:`search`: the archive (best first), the final distribution, counts."""
+    """Result of :func:`search`: the archive (best first), the final distribution, counts,
+    and ``eval_key``, the rollout key of every evaluation (to score more candidates on the
+    same common random numbers)."""
 
     top_actions: Array
     top_returns: Array
     dist: Any
-    tally: Tally
+    info: Info
+    eval_key: Array
 
 
 def empty_archive(mean: Array, top_k: int) -> tuple[Array, Array]:
@@ -92,7 +96,7 @@ def empty_archive(mean: Array, top_k: int) -> tuple[Array, Array]:
 def search(
     problem: Problem, obs: Array, key: Array, eval_key: Array, algorithm: SamplingAlgorithm,
     dist: Any, num_iterations: int, archive: tuple[Array, Array], max_batch: int | None,
-    tally: Tally | None = None, xs: Any = None, split: bool = True,
+    tally: Info | None = None, xs: Any = None, split: bool = True,
 ) -> Search:
     """Run ``num_iterations`` of sample, evaluate, rank, update, as one ``lax.scan``.
 
@@ -102,11 +106,12 @@ def search(
         archive: ``(actions [k, T, A], returns [k])``: the best seen so far; every
             iteration's candidates from ``update`` are merged in (:func:`merge_top_k`).
         max_batch: sequences evaluated at a time (static; ``None``: all).
-        tally: counters so far; every batch is counted through :func:`~cemgd.problem.score`.
+        tally: counters so far; every batch is counted through
+            :func:`~cemgd.planners.chunking.score`.
         xs: per-iteration inputs (leading axis ``num_iterations``) or ``None``.
         split: ``False``: ``key`` is already one key per iteration (leading axis).
     """
-    tally = Tally(*(i32(v) for v in (tally or Tally())))
+    tally = (tally or Info()).as_arrays()
 
     def body(carry: tuple, inp: tuple) -> tuple[tuple, None]:
         dist, top_actions, top_returns, tally = carry
@@ -132,12 +137,7 @@ def search(
     (dist, top_actions, top_returns, tally), _ = jax.lax.scan(
         body, (dist, *archive, tally), (keys, xs)
     )
-    return Search(top_actions, top_returns, dist, tally)
-
-
-def rows(actions: Array | Rows, idx: Array) -> Array:
-    """Rows ``idx: [K]`` of a batch, ``[K, T, A]`` (made again for :class:`Rows`)."""
-    return actions.make(idx) if isinstance(actions, Rows) else actions[idx]
+    return Search(top_actions, top_returns, dist, tally, eval_key)
 
 
 def merge_top_k(
@@ -207,7 +207,8 @@ def sample_rows(
     key: Array, mean: Array, std: Array, problem: Problem, num: int,
     truncation: Truncation = "pets",
 ) -> Rows:
-    """:func:`sample_truncated`'s ``num`` samples as :class:`~cemgd.problem.Rows`: made chunk
+    """:func:`sample_truncated`'s ``num`` samples as
+    :class:`~cemgd.planners.chunking.Rows`: made chunk
     by chunk when evaluated, never all at once (compiled memory bounded by ``max_batch``)."""
     return Rows(lambda ids: sample_truncated(key, mean, std, problem, ids, truncation), num)
 
@@ -240,8 +241,9 @@ class CEMAlgorithm:
     Each iteration samples ``num_samples`` truncated-normal sequences around the
     :class:`Gaussian`'s mean and moves the mean and std toward the elites' with weight
     ``alpha``; the ``top_k`` best of every batch are archive candidates. ``refine``
-    (GradCEM) maps ``(actions [b, T, A], key) -> (actions [b, T, A])`` row by row before
-    evaluation, at a cost of ``refine_cost`` per sequence (e.g. gradient rollouts).
+    (GradCEM) maps ``(actions [b, T, A], eval_key) -> (actions [b, T, A])`` row by row
+    before evaluation (``eval_key``: the rollout key of the search's evaluations), at a
+    cost of ``refine_cost`` per sequence (e.g. gradient rollouts).
     """
 
     problem: Problem
@@ -252,7 +254,8 @@ class CEMAlgorithm:
     truncation: Truncation = "pets"
     max_batch: int | None = None
     refine: Any = None
-    refine_cost: Tally = Tally()
+    refine_cost: Info = Info()
+    eval_key: Array | None = None
 
     @property
     def num_ranked(self) -> int:
@@ -262,12 +265,11 @@ class CEMAlgorithm:
         n = self.num_samples
         samples = sample_rows(key, dist.mean, dist.std, self.problem, n, self.truncation)
         if self.refine is None:
-            return Draw(samples, Tally(num_samples=n))
+            return Draw(samples, Info(num_samples=n))
         # GradCEM: refined samples are kept (the elites are not refined twice)
-        actions = map_chunks(lambda ids: self.refine(samples.make(ids), key),
+        actions = map_chunks(lambda ids: self.refine(samples.make(ids), self.eval_key),
                              jnp.arange(n, dtype=jnp.int32), self.max_batch)
-        return Draw(actions, Tally(num_samples=n).merge(
-            Tally(*(n * i32(v) for v in self.refine_cost))))
+        return Draw(actions, Info(num_samples=n).merge(self.refine_cost.times(n)))
 
     def update(self, dist: Gaussian, ranked: Ranked, x: Any) -> tuple[Gaussian, Array, Array]:
         elite_mean, elite_var = moments(ranked.draw.actions, ranked.idx[: self.num_elites])
@@ -275,41 +277,3 @@ class CEMAlgorithm:
         mean = (1 - a) * dist.mean + a * elite_mean
         std = jnp.sqrt((1 - a) * dist.std**2 + a * elite_var)
         return Gaussian(mean, std), ranked.actions(self.top_k), ranked.returns[: self.top_k]
-
-
-#: Elites whose mean and variance are taken in one block; more are made again block by
-#: block (:func:`moments`), so compiled memory does not grow with the number of elites.
-MOMENT_BLOCK = 32
-
-
-def moments(actions: Array | Rows, idx: Array) -> tuple[Array, Array]:
-    """Mean and (population) variance over rows ``idx: [K]`` of a batch, ``[T, A]`` each.
-
-    Up to :data:`MOMENT_BLOCK` rows: ``jnp.mean``/``jnp.var`` of them. More (CEM-GD's
-    first step keeps 300 elites per iteration) and a batch of :class:`Rows`: two passes
-    over blocks of that size (the mean, then the squared deviations), each block made
-    again, never all ``K`` at once. The block size is fixed, so the result does not
-    depend on ``max_batch``.
-    """
-    k = idx.shape[0]
-    if k <= MOMENT_BLOCK or not isinstance(actions, Rows):
-        elites = rows(actions, idx)
-        return jnp.mean(elites, axis=0), jnp.var(elites, axis=0)
-    n = -(-k // MOMENT_BLOCK)
-    padded = jnp.concatenate([idx, jnp.broadcast_to(idx[-1:], (n * MOMENT_BLOCK - k,))])
-    blocks = padded.reshape(n, MOMENT_BLOCK)
-    weight = (jnp.arange(n * MOMENT_BLOCK) < k).reshape(n, MOMENT_BLOCK, 1, 1)
-
-    def total(center: Array | None) -> Array:
-        def add(acc: Array, block: tuple[Array, Array]) -> tuple[Array, None]:
-            ids, w = block
-            x = actions.make(ids)
-            x = x if center is None else (x - center) ** 2
-            return acc + jnp.sum(jnp.where(w, x, 0.0), axis=0), None
-
-        shape = jax.eval_shape(actions.make, blocks[0]).shape[1:]
-        return jax.lax.scan(add, jnp.zeros(shape, jnp.float32), (blocks, weight))[0]
-
-    mean = total(None) / k
-    return mean, total(mean) / k
-

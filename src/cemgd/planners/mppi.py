@@ -23,13 +23,15 @@ share one key (common random numbers).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import Planner, Result, check_max_batch, chunk_size, half_range
+from cemgd.planners.base import Planner, Result, half_range
+from cemgd.planners.chunking import check_max_batch, chunk_size, score
 from cemgd.planners.loop import Draw, Ranked, empty_archive, search
-from cemgd.problem import Array, PlanState, Problem, Tally, score
+from cemgd.problem import Array, Info, Problem
 from cemgd.validate import check_int, check_range
 
 
@@ -86,7 +88,7 @@ class MPPIAlgorithm:
     def sample(self, mean: Array, key: Array, x: None) -> Draw:
         noise = jax.random.normal(key, (self.num_samples, *mean.shape), jnp.float32)
         actions = self.problem.clip(mean + self.std * noise)
-        return Draw(actions, Tally(num_samples=self.num_samples))
+        return Draw(actions, Info(num_samples=self.num_samples))
 
     def update(self, mean: Array, ranked: Ranked, x: None) -> tuple[Array, Array, Array]:
         w = mppi_weights(ranked.all_returns, self.temperature)
@@ -95,15 +97,23 @@ class MPPIAlgorithm:
         return mean, ranked.draw.actions[:0], ranked.returns[:0]
 
 
+class MPPIState(NamedTuple):
+    """``mppi``'s state: the warm start ``mean: [T, A]``, ``key``, ``step`` (calls since
+    init)."""
+
+    mean: Array
+    key: Array
+    step: Array
+
+
 class MPPI(Planner):
     """Iterated MPPI with warm start; see the module docstring."""
 
     name = "mppi"
     Config = MPPIConfig
+    State = MPPIState
 
-    def _optimize(
-        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
-    ) -> Result:
+    def _optimize(self, problem: Problem, obs: Array, state: MPPIState, key: Array) -> Result:
         c = self.config
         sample_key, eval_key = jax.random.split(key)
         algorithm = MPPIAlgorithm(problem, c.num_samples, c.noise_std * half_range(problem),
@@ -112,5 +122,5 @@ class MPPI(Planner):
         found = search(problem, obs, sample_key, eval_key, algorithm, mean, c.num_iterations,
                        empty_archive(mean, 1), chunk_size(c.max_batch, problem))
         mean = problem.clip(found.dist)
-        final_return, tally = score(found.tally, problem, obs, mean[None], eval_key)
+        final_return, tally = score(found.info, problem, obs, mean[None], eval_key)
         return Result(mean, final_return[0], tally)

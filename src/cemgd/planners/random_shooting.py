@@ -11,12 +11,14 @@ paper's baselines improve on. All rollouts of one step share one key.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import jax
 
-from cemgd.planners.base import Planner, Result, check_max_batch, chunk_size
+from cemgd.planners.base import Planner, Result
+from cemgd.planners.chunking import check_max_batch, chunk_size
 from cemgd.planners.loop import Draw, Ranked, empty_archive, search, uniform_sequences
-from cemgd.problem import Array, PlanState, Problem, Tally
+from cemgd.problem import Array, Info, Problem
 from cemgd.validate import check_int
 
 
@@ -47,10 +49,19 @@ class UniformAlgorithm:
 
     def sample(self, dist: tuple, key: Array, x: None) -> Draw:
         actions = uniform_sequences(key, self.problem, self.num_samples)
-        return Draw(actions, Tally(num_samples=self.num_samples))
+        return Draw(actions, Info(num_samples=self.num_samples))
 
     def update(self, dist: tuple, ranked: Ranked, x: None) -> tuple[tuple, Array, Array]:
         return dist, ranked.actions(1), ranked.returns
+
+
+class RandomShootingState(NamedTuple):
+    """``random-shooting``'s state (``mean``: the fallback): the warm start ``mean: [T,
+    A]``, ``key``, ``step`` (calls since init)."""
+
+    mean: Array
+    key: Array
+    step: Array
 
 
 class RandomShooting(Planner):
@@ -58,13 +69,14 @@ class RandomShooting(Planner):
 
     name = "random-shooting"
     Config = RandomShootingConfig
+    State = RandomShootingState
 
     def _optimize(
-        self, problem: Problem, obs: Array, state: PlanState, key: Array, first: bool | None
+        self, problem: Problem, obs: Array, state: RandomShootingState, key: Array
     ) -> Result:
         sample_key, eval_key = jax.random.split(key)
         algorithm = UniformAlgorithm(problem, self.config.num_samples)
         found = search(problem, obs, sample_key[None], eval_key, algorithm, (), 1,
                        empty_archive(state.mean, 1),
                        chunk_size(self.config.max_batch, problem), split=False)
-        return Result(found.top_actions[0], found.top_returns[0], found.tally)
+        return Result(found.top_actions[0], found.top_returns[0], found.info)

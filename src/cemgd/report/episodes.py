@@ -1,9 +1,13 @@
 """An evaluation folder (``cemgd evaluate``): its files, its reader and its summary.
 
-``episodes.csv`` holds one row per (planner, episode) (:data:`EPISODE_COLUMNS`);
-``evaluate.json`` the planners with their labels and resolved settings, the seeds and
-the hardware. :func:`write_episode_summary` writes ``summary.md``, ``summary.csv`` and
-the figures; :func:`episode_samples` feeds the paper's claims (paired by seed).
+``episodes.csv`` holds one row per (planner, episode) (:data:`EPISODE_COLUMNS`): what
+the episode measured and what produced it (:data:`PROVENANCE_COLUMNS`: code, model,
+planner settings as run, hardware), so a folder grown over several commands, versions
+or machines says per row which one ran it; ``evaluate.json`` the planners with their
+labels and resolved settings, the seeds asked and the hardware of its last command.
+Per-planner summaries of provenance (:func:`planner_codes`) are derived from the rows.
+:func:`write_episode_summary` writes ``summary.md``, ``summary.csv`` and the figures;
+:func:`episode_samples` feeds the paper's claims (paired by seed).
 """
 
 from __future__ import annotations
@@ -29,10 +33,18 @@ from cemgd.runs import write_atomic
 
 EPISODES_FILE = "episodes.csv"
 EVALUATE_FILE = "evaluate.json"
-#: Columns of ``episodes.csv``.
-EPISODE_COLUMNS = ("task", "planner", "episode", "seed", "return", "steps", "plan_ms_mean",
-                   "plan_ms_p90", "plan_ms_first", "rollouts_per_step", "plan_memory_mb",
-                   "peak_rss_mb", "compile_s", "episode_s")
+#: Columns every ``episodes.csv`` row has (what the episode measured).
+MEASURED_COLUMNS = ("task", "planner", "episode", "seed", "return", "steps", "plan_ms_mean",
+                    "plan_ms_p90", "plan_ms_first", "rollouts_per_step", "plan_memory_mb",
+                    "peak_rss_mb", "compile_s", "episode_s")
+#: What produced an episode: the cemgd code (:func:`cemgd.runtime.code_version`), the
+#: model's hash, the planner spec with the settings it ran with (``--quick`` shrinks
+#: them), and the machine (CPU model, JAX backend, JAX devices). Rows written before
+#: provenance was recorded lack them (read as empty text).
+PROVENANCE_COLUMNS = ("code", "model_hash", "spec_as_run", "cpu_model", "jax_backend",
+                      "devices")
+#: Columns of ``episodes.csv`` as ``cemgd evaluate`` writes them.
+EPISODE_COLUMNS = MEASURED_COLUMNS + PROVENANCE_COLUMNS
 _TEXT = ("task", "planner")
 SUMMARY_COLUMNS = ["planner", "label", "episodes", "return_mean", "return_std", "diff_vs_ref",
                    "diff_ci_low", "diff_ci_high", "pairs", "plan_ms_mean", "plan_ms_p90",
@@ -71,12 +83,59 @@ def read_evaluation(folder: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]
     first: dict[tuple[str, float], int] = {}
     for i, line in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=1):
         try:
-            row = {c: line[c] if c in _TEXT else float(line[c]) for c in EPISODE_COLUMNS}
+            row = {c: line[c] if c in _TEXT else float(line[c]) for c in MEASURED_COLUMNS}
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{folder / EPISODES_FILE}: corrupt row {i} ({err})") from None
+        row.update({c: str(line.get(c) or "") for c in PROVENANCE_COLUMNS})
         _check_row(folder / EPISODES_FILE, i, row, first)
         rows.append(row)
     return description, rows
+
+
+def upgrade_episodes_file(file: Path) -> None:
+    """Give an ``episodes.csv`` written before rows recorded their provenance the
+    columns of :data:`EPISODE_COLUMNS` (its rows' provenance left empty: not recorded),
+    so a resumed folder appends rows of one header. A current or absent file is left
+    as it is; a torn last row is dropped.
+
+    Raises:
+        ValueError: naming the file when it is not UTF-8 CSV text.
+    """
+    if not file.is_file() or file.stat().st_size == 0:
+        return
+    try:
+        text = file.read_text(encoding="utf-8")
+        if not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header, rows = list(reader.fieldnames or []), list(reader)
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise ValueError(f"{file}: corrupt ({err})") from None
+    if not header or header == list(EPISODE_COLUMNS):
+        return
+    columns = list(dict.fromkeys([*header, *EPISODE_COLUMNS]))
+    write_csv(file, [{c: r.get(c) or "" for c in columns} for r in rows], columns)
+
+
+def planner_codes(description: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
+                  ) -> dict[str, str]:
+    """The cemgd code that ran each planner's episodes, from the rows: its distinct
+    codes in the order they ran, joined by ``" + "`` (``"A + B"`` where a folder grew
+    over two versions). A row without one (written before rows recorded their code)
+    counts as the code its planner's ``evaluate.json`` entry names, if any."""
+    recorded = {p["spec"]: str(p.get("code") or "")
+                for p in description.get("planners", []) if isinstance(p, dict) and "spec" in p}
+    codes: dict[str, dict[str, None]] = {}
+    for r in rows:
+        spec = str(r["planner"])
+        code = str(r.get("code") or "") or recorded.get(spec, "")
+        codes.setdefault(spec, {})
+        if code:
+            codes[spec][code] = None
+    for spec, code in recorded.items():  # a planner listed with no row yet
+        if spec not in codes and code:
+            codes[spec] = {c: None for c in code.split(" + ")}
+    return {spec: " + ".join(c) for spec, c in codes.items() if c}
 
 
 def _check_row(file: Path, i: int, row: Mapping[str, Any],
@@ -212,7 +271,8 @@ def write_episode_summary(folder: Path) -> Path:
     lines = [f"# Evaluation: {cfg.get('task', '?')}, model of trial {cfg.get('trial', '?')}", ""]
     if cfg.get("quick"):
         lines += ["> **`--quick`**: planners shrunk and short episodes; see the labels.", ""]
-    lines += [f"Run `{cfg.get('run_dir', '?')}`, episode seeds {cfg.get('seeds')}, "
+    seeds = sorted({int(r["seed"]) for r in rows})  # those the rows ran
+    lines += [f"Run `{cfg.get('run_dir', '?')}`, episode seeds {seeds}, "
               f"{cfg.get('episode_length')} steps per episode.", ""]
     lines += summary_lines(description, table)
     lines += [f"![{p.stem}]({p.name})" for p in figures] + [""]

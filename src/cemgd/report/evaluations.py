@@ -21,6 +21,7 @@ from cemgd.report.episodes import (
     episode_figures,
     episode_samples,
     is_evaluation,
+    planner_codes,
     read_evaluation,
     summarize,
     summary_lines,
@@ -70,14 +71,18 @@ class Evaluation:
         return list(dict.fromkeys(str(r["planner"]) for r in self.rows))
 
     def seeds(self) -> list[int]:
-        """The episode seeds asked for (``evaluate.json``), else those in the rows."""
-        listed = (self.description.get("config") or {}).get("seeds")
-        return list(listed) if listed else sorted({int(r["seed"]) for r in self.rows})
+        """The episode seeds asked of its planners (``evaluate.json``'s entries, in order;
+        an entry without its own, the folder's), then any other seed its rows ran."""
+        listed = (self.description.get("config") or {}).get("seeds") or []
+        asked = [s for p in self.description.get("planners", []) if isinstance(p, dict)
+                 for s in (p["seeds"] if isinstance(p.get("seeds"), list) else listed)]
+        ran = sorted({int(r["seed"]) for r in self.rows})
+        return list(dict.fromkeys(int(s) for s in [*asked, *listed, *ran]))
 
     def asked(self) -> dict[str, int]:
         """Episodes asked of each planner listed in ``evaluate.json``: its own seeds, or
         the folder's where the entry has none (written before planners had their own)."""
-        n = len(self.seeds())
+        n = len((self.description.get("config") or {}).get("seeds") or self.seeds())
         return {str(p.get("spec")): len(p["seeds"]) if isinstance(p.get("seeds"), list) else n
                 for p in self.description.get("planners", []) if isinstance(p, dict)}
 
@@ -228,14 +233,17 @@ def evaluation_lines(evaluations: Sequence[Evaluation], files: Sequence[Path]) -
 def evaluation_planner_rows(evaluations: Sequence[Evaluation]) -> list[list[str]]:
     """``[evaluation, planner, family, label of the settings it ran with, code]`` per
     evaluation and planner that has episodes (a planner listed but not started yet is in
-    :meth:`Evaluation.progress_lines`): each evaluation's own record of its code."""
+    :meth:`Evaluation.progress_lines`): the code is that its rows record
+    (:func:`planner_codes`; ``evaluate.json``'s for rows written before rows did)."""
     rows = []
     for ev in evaluations:
         described = {p["spec"]: p for p in ev.description.get("planners", [])}
+        codes = planner_codes(ev.description, ev.rows)
         for spec in ev.planners():
             p = described.get(spec, {})
             rows.append([ev.label, spec, str(p.get("family", "not recorded")),
-                         str(p.get("label", "not recorded")), str(p.get("code", "not recorded"))])
+                         str(p.get("label", "not recorded")),
+                         codes.get(spec, "not recorded")])
     return rows
 
 

@@ -76,13 +76,20 @@ def _plan(book: Book, specs: list[RunSpec]) -> list[tuple[RunSpec, str]]:
     return todo
 
 
+def counted(n: int, noun: str) -> str:
+    """``"1 task"``, ``"2 tasks"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _announce(book: Book, config: SweepConfig, left: int) -> None:
     total = len(book.results)
     skipped = sum(r.status == "skipped" for r in book.results.values())
     console().print(
-        f"sweep {book.out}: {total} runs ({len(config.tasks)} tasks x {len(config.planners)} "
-        f"planners x {len(config.seeds)} seeds); {skipped} already finished, {left} to run "
-        + (f"on Ray ({config.ray})" if config.ray else f"on {config.workers} local workers")
+        f"sweep {book.out}: {counted(total, 'run')} ({counted(len(config.tasks), 'task')} x "
+        f"{counted(len(config.planners), 'planner')} x {counted(len(config.seeds), 'seed')}); "
+        f"{skipped} already finished, {left} to run "
+        + (f"on Ray ({config.ray})" if config.ray
+           else f"on {counted(config.workers, 'local worker')}")
     )
     for r in book.results.values():
         if r.status == "conflict":

@@ -11,7 +11,8 @@ JAX), the tasks the PETS loop learns a model of; :func:`resolve_env_task` (alias
 :func:`make_env_task`) builds one from a name or a ``package.module:factory`` path,
 :func:`list_env_tasks` lists them. Users add their own with :func:`from_gymnasium`
 (any gymnasium environment plus a JAX reward), :func:`register_task`, or an entry
-point in the group ``cemgd.tasks``.
+point in the group ``cemgd.tasks``. Both kinds share one base, :class:`TaskBase`
+(name, episode length, observation size, action box, ``clip``, ``check_action``).
 ``cartpole-swingup`` is in both registries: in ``TASKS`` as the known JAX dynamics, in
 ``ENV_TASKS`` as those dynamics behind a gymnasium ``Env``. ``cartpole-paper`` is the
 CEM-GD authors' own cart-pole (JAX dynamics behind a gymnasium ``Env``, with a track and
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cemgd.tasks.barrier2d import Barrier2D
-from cemgd.tasks.base import Task
+from cemgd.tasks.base import Task, TaskBase
 from cemgd.tasks.cartpole import CartPoleSwingUp
 from cemgd.tasks.cartpole_paper import CartPolePaper, CartPolePaperEnv, CartPolePaperTask
 from cemgd.tasks.classic import MountainCarContinuous, Pendulum
@@ -57,6 +58,7 @@ from cemgd.tasks.registry import (
     only_named_code,
     register_task,
     resolve_env_task,
+    task_title,
 )
 from cemgd.tasks.scaling import Scaling
 
@@ -135,11 +137,13 @@ __all__ = [
     "Pusher",
     "Scaling",
     "Task",
+    "TaskBase",
     "check_code_named",
     "check_env_reward",
     "check_env_task",
     "from_gymnasium",
     "is_code_spec",
+    "task_title",
     "list_env_tasks",
     "load_factory",
     "make_env_task",

@@ -1,6 +1,9 @@
-"""Base class of the tasks whose dynamics and reward are known, pure JAX functions.
+"""The task bases: :class:`TaskBase`, what every task has (a name, an episode length,
+observation size, action box), and :class:`Task`, a task whose dynamics and reward are
+known, pure JAX functions (:class:`~cemgd.tasks.env.EnvTask`, the other kind, is a real
+environment with a known reward).
 
-For these tasks the observation *is* the full state, so the true environment can
+For JAX-dynamics tasks the observation *is* the full state, so the true environment can
 serve directly as the planner's rollout: :meth:`Task.true_rollout` scores a batch
 of action sequences by scanning :meth:`Task.step` over time and vmapping over the
 batch, and :meth:`Task.problem` wraps it into a :class:`~cemgd.problem.Problem`.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import abc
 import functools
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -24,14 +27,15 @@ import numpy as np
 from cemgd.problem import Array, Problem
 
 
-class Task(abc.ABC):
-    """A deterministic, differentiable environment with a known reward.
+class TaskBase(abc.ABC):
+    """What every task has: a name, an episode length, an observation size and an action
+    box (the one owner of these for :class:`Task` and :class:`~cemgd.tasks.env.EnvTask`).
 
     Attributes:
         name: registry name of the task.
         episode_length: number of steps of one episode (a field of each subclass).
-        obs_dim: size ``S`` of an observation (= the state).
-        action_dim: size ``A`` of an action.
+        obs_dim: size ``S`` of an observation.
+        action_dim: size ``A`` of an action (default: the size of ``action_low``).
         action_low: lower action bound, ``np.ndarray [A]`` (float32).
         action_high: upper action bound, ``np.ndarray [A]`` (float32).
     """
@@ -39,12 +43,51 @@ class Task(abc.ABC):
     name: ClassVar[str] = "task"
     episode_length: int
 
-    # ------------------------------------------------------------------ to fill in
     @property
     @abc.abstractmethod
     def obs_dim(self) -> int:
         """Size ``S`` of one observation."""
 
+    @property
+    @abc.abstractmethod
+    def action_low(self) -> np.ndarray:
+        """Lower action bound, ``[A]`` (float32)."""
+
+    @property
+    @abc.abstractmethod
+    def action_high(self) -> np.ndarray:
+        """Upper action bound, ``[A]`` (float32)."""
+
+    @property
+    def action_dim(self) -> int:
+        """Size ``A`` of one action."""
+        return int(self.action_low.shape[0])
+
+    def clip(self, action: Array) -> Array:
+        """Project ``action: [..., A]`` onto the action box."""
+        return jnp.clip(action, jnp.asarray(self.action_low), jnp.asarray(self.action_high))
+
+    def check_action(self, action: Any) -> np.ndarray:
+        """``action`` as a numpy ``[A]`` array; ``ValueError`` naming ``action`` otherwise."""
+        array = np.asarray(action)
+        if array.shape != (self.action_dim,):
+            raise ValueError(
+                f"action: expected shape [{self.action_dim}], got {tuple(array.shape)}"
+            )
+        if not np.issubdtype(array.dtype, np.number) or not np.all(np.isfinite(array)):
+            raise ValueError(f"action: expected finite numbers, got {action!r}")
+        return array
+
+
+class Task(TaskBase):
+    """A deterministic, differentiable environment with a known reward
+    (:class:`TaskBase` with JAX ``reset`` and ``step``; the observation is the state).
+
+    A subclass fills in ``obs_dim``, ``action_dim``, ``reset`` and ``step``; the action
+    box defaults to ``[-1, 1]^A``.
+    """
+
+    # ------------------------------------------------------------------ to fill in
     @property
     @abc.abstractmethod
     def action_dim(self) -> int:
@@ -71,10 +114,6 @@ class Task(abc.ABC):
     def action_high(self) -> np.ndarray:
         """Upper action bound, ``[A]``."""
         return np.full((self.action_dim,), 1.0, dtype=np.float32)
-
-    def clip(self, action: Array) -> Array:
-        """Project ``action: [..., A]`` onto the action box."""
-        return jnp.clip(action, jnp.asarray(self.action_low), jnp.asarray(self.action_high))
 
     def true_rollout(self, obs: Array, actions: Array, key: Array | None = None) -> Array:
         """Total reward of each action sequence from ``obs`` under the true dynamics.

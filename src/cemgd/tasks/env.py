@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.problem import Array
-from cemgd.tasks.base import Task
+from cemgd.tasks.base import Task, TaskBase
 from cemgd.tasks.cartpole import CartPoleSwingUp
 from cemgd.validate import check_int
 
@@ -86,8 +86,9 @@ def _require_gymnasium() -> None:
         )
 
 
-class EnvTask(abc.ABC):
-    """A real environment with a known reward and termination (pure JAX).
+class EnvTask(TaskBase):
+    """A real environment with a known reward and termination (pure JAX): a
+    :class:`~cemgd.tasks.base.TaskBase` with a gymnasium environment.
 
     To write one, subclass it (usually as a frozen dataclass of its options, validated
     in ``__post_init__`` with a ``ValueError`` naming the field) and fill in the public
@@ -114,24 +115,9 @@ class EnvTask(abc.ABC):
     """
 
     name: ClassVar[str] = "env-task"
-    episode_length: int
 
     # ------------------------------------------------------------------ to fill in
-    @property
-    @abc.abstractmethod
-    def obs_dim(self) -> int:
-        """Size ``S`` of one observation."""
-
-    @property
-    @abc.abstractmethod
-    def action_low(self) -> np.ndarray:
-        """Lower action bound, ``[A]`` (float32)."""
-
-    @property
-    @abc.abstractmethod
-    def action_high(self) -> np.ndarray:
-        """Upper action bound, ``[A]`` (float32)."""
-
+    # obs_dim, action_low, action_high (TaskBase's), and:
     @abc.abstractmethod
     def make_base_env(self, render_mode: str | None = None) -> gymnasium.Env:
         """The bare simulator: a ``gymnasium.Env`` without time limit or argument checks.
@@ -149,11 +135,6 @@ class EnvTask(abc.ABC):
         """
 
     # ------------------------------------------------------------------ defaults
-    @property
-    def action_dim(self) -> int:
-        """Size ``A`` of one action."""
-        return int(self.action_low.shape[0])
-
     @property
     def model_obs_dim(self) -> int:
         """Size ``S'`` of :meth:`model_input` (default ``S``)."""
@@ -190,21 +171,6 @@ class EnvTask(abc.ABC):
         return dataclasses.replace(self, episode_length=episode_length)
 
     # ------------------------------------------------------------------ shared
-    def clip(self, action: Array) -> Array:
-        """Project ``action: [..., A]`` onto the action box."""
-        return jnp.clip(action, jnp.asarray(self.action_low), jnp.asarray(self.action_high))
-
-    def check_action(self, action: Any) -> np.ndarray:
-        """``action`` as a numpy ``[A]`` array; ``ValueError`` naming ``action`` otherwise."""
-        array = np.asarray(action)
-        if array.shape != (self.action_dim,):
-            raise ValueError(
-                f"action: expected shape [{self.action_dim}], got {tuple(array.shape)}"
-            )
-        if not np.issubdtype(array.dtype, np.number) or not np.all(np.isfinite(array)):
-            raise ValueError(f"action: expected finite numbers, got {action!r}")
-        return array
-
     def make_env(self, seed: int | None = None, render_mode: str | None = None) -> gymnasium.Env:
         """A fresh real environment, truncated after ``episode_length`` steps.
 

@@ -93,6 +93,12 @@ def check_code_named(task: object, where: str | None = None, argument: str = "ta
         )
 
 
+def task_title(spec: str, name: str) -> str:
+    """What a user reads for the task of spec ``spec`` whose task calls itself ``name``:
+    ``"reacher (reacher_task.py:reacher)"`` for code, the registered name as is."""
+    return f"{name} ({spec})" if is_code_spec(spec) and name and name != spec else spec
+
+
 def register_task(name: str, factory: Callable[..., EnvTask], *, replace: bool = False) -> None:
     """Make ``factory`` known as task ``name`` (to the CLI, sweeps and PETS).
 

@@ -9,7 +9,7 @@ import pytest
 from lq import LQ
 
 import cemgd
-from cemgd.linesearch import gradient_ascent
+from cemgd.planners.gradient import GradientSettings, gradient_ascent
 
 X0 = np.array([1.0, 0.0, -0.5, 0.5])
 
@@ -95,13 +95,14 @@ def test_gradient_stage_never_lowers_the_return(line_search):
     start = jax.random.uniform(jax.random.key(1), (8, 6, 3), minval=-2, maxval=2)
     obs = jnp.array([0.5])
     r0 = _bumpy(obs, start, None)
-    out = gradient_ascent(problem, obs, start, r0, jax.random.key(0), 10, 0.05, 0.67, 8,
-                          line_search)
-    assert np.all(np.asarray(out.returns) >= np.asarray(r0))
-    np.testing.assert_allclose(out.returns, _bumpy(obs, out.actions, None), rtol=1e-5)
-    assert np.any(np.asarray(out.returns) > np.asarray(r0) + 1e-3)
-    assert int(out.grad_steps) > 0
-    assert np.all(np.abs(np.asarray(out.actions)) <= 2.0)
+    actions, returns, info = gradient_ascent(
+        problem, obs, start, r0, jax.random.key(0),
+        GradientSettings(grad_steps=10, step_size=0.05, line_search=line_search))
+    assert np.all(np.asarray(returns) >= np.asarray(r0))
+    np.testing.assert_allclose(returns, _bumpy(obs, actions, None), rtol=1e-5)
+    assert np.any(np.asarray(returns) > np.asarray(r0) + 1e-3)
+    assert int(info.grad_steps) > 0
+    assert np.all(np.abs(np.asarray(actions)) <= 2.0)
 
 
 def test_cem_gd_plan_never_worse_than_its_cem_sample():
@@ -132,12 +133,15 @@ def test_each_sequence_keeps_its_own_step_size(line_search):
         jax.random.uniform(jax.random.key(2), (5, 2), minval=-2, maxval=2),
         0.01 * jax.random.uniform(jax.random.key(3), (5, 2)),
     ])
-    args = (jax.random.key(0), 6, 0.5, 0.5, 8, line_search)
-    together = gradient_ascent(problem, obs, starts, _bumpy(obs, starts, None), *args)
+    key = jax.random.key(0)
+    settings = GradientSettings(grad_steps=6, step_size=0.5, step_decay=0.5,
+                                line_search=line_search)
+    together, _, info = gradient_ascent(problem, obs, starts, _bumpy(obs, starts, None), key,
+                                        settings)
     trials = 0
     for i in range(2):
-        alone = gradient_ascent(problem, obs, starts[i:i + 1], _bumpy(obs, starts[i:i + 1], None),
-                                *args)
-        np.testing.assert_allclose(together.actions[i], alone.actions[0], rtol=1e-5, atol=1e-6)
-        trials += int(alone.line_search_trials)
-    assert int(together.line_search_trials) == trials
+        alone, _, alone_info = gradient_ascent(
+            problem, obs, starts[i:i + 1], _bumpy(obs, starts[i:i + 1], None), key, settings)
+        np.testing.assert_allclose(together[i], alone[0], rtol=1e-5, atol=1e-6)
+        trials += int(alone_info.line_search_trials)
+    assert int(info.line_search_trials) == trials

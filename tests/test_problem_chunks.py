@@ -12,9 +12,18 @@ import pytest
 import cemgd
 from cemgd.models import init_ensemble, make_rollout
 from cemgd.planners import PLANNERS, PlannerSpec
-from cemgd.planners.base import DEFAULT_CHUNK_ROWS, chunk_size
-from cemgd.planners.loop import MOMENT_BLOCK, moments, sample_rows, sample_truncated
-from cemgd.problem import Rows, Tally, map_chunks, score, score_top_k
+from cemgd.planners.chunking import (
+    DEFAULT_CHUNK_ROWS,
+    MOMENT_BLOCK,
+    Rows,
+    chunk_size,
+    map_chunks,
+    moments,
+    score,
+    score_top_k,
+)
+from cemgd.planners.loop import sample_rows, sample_truncated
+from cemgd.problem import Info
 
 SAMPLING = sorted(n for n, cls in PLANNERS.items()
                   if "max_batch" in {f.name for f in dataclasses.fields(cls.Config)})
@@ -117,9 +126,9 @@ def test_running_top_k_equals_top_k_of_every_return(max_batch, k):
     problem, rows_ = _rows_problem(returns)
     obs, key = jnp.zeros(1), jax.random.key(0)
     for v in (None, valid):
-        full, tally = score(Tally(), problem, obs, rows_, key, valid=v)
+        full, tally = score(Info(), problem, obs, rows_, key, valid=v)
         want_returns, want_idx = jax.lax.top_k(full, k)
-        got_returns, got_idx, got_tally = score_top_k(Tally(), problem, obs, rows_, key, k,
+        got_returns, got_idx, got_tally = score_top_k(Info(), problem, obs, rows_, key, k,
                                                       valid=v, max_batch=max_batch)
         np.testing.assert_array_equal(got_idx, want_idx)
         np.testing.assert_array_equal(got_returns, want_returns)
@@ -129,7 +138,7 @@ def test_running_top_k_equals_top_k_of_every_return(max_batch, k):
 def test_running_top_k_refuses_k_above_the_rows():
     problem, rows_ = _rows_problem(np.zeros(3, np.float32))
     with pytest.raises(ValueError, match="k: expected 1 <= k <= 3"):
-        score_top_k(Tally(), problem, jnp.zeros(1), rows_, jax.random.key(0), 4)
+        score_top_k(Info(), problem, jnp.zeros(1), rows_, jax.random.key(0), 4)
 
 
 @pytest.mark.parametrize(("rows", "chunk"), [(1, 300), (20, 100), (3000, 1)])
@@ -152,3 +161,19 @@ def test_default_chunk_holds_a_fixed_number_of_rollout_rows(rows, chunk):
 def test_bad_rollout_rows_names_the_setting(value):
     with pytest.raises(ValueError, match="rollout_rows"):
         cemgd.Problem(lambda o, a, k: a[:, 0, 0], 3, -np.ones(2), np.ones(2), rollout_rows=value)
+
+
+@pytest.mark.parametrize(("old", "name", "new"), [
+    ("cemgd.problem", "score_top_k", "cemgd.planners.chunking"),
+    ("cemgd.problem", "Rows", "cemgd.planners.chunking"),
+    ("cemgd.linesearch", "gradient_ascent", "cemgd.planners.gradient"),
+    ("cemgd.objectives", "reduce_particles", "cemgd.planners.objectives"),
+])
+def test_moved_names_still_import_with_a_warning_naming_the_new_home(old, name, new):
+    import importlib
+
+    with pytest.warns(DeprecationWarning, match=f"moved to {new}.{name}"):
+        got = getattr(importlib.import_module(old), name)
+    assert got is getattr(importlib.import_module(new), name)
+    with pytest.raises(AttributeError):
+        importlib.import_module(old).no_such_name  # noqa: B018

@@ -1,4 +1,4 @@
-"""Issue 8: rollouts are counted at one choke point (problem.score), counters default to 0."""
+"""problem.score: rollouts are counted at one choke point (problem.score), counters default to 0."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from conftest import small_planner
 
 import cemgd
 from cemgd.planners.base import Result
-from cemgd.problem import PlanInfo, Rows, Tally, evaluate, score
+from cemgd.planners.chunking import Rows, evaluate, score
+from cemgd.problem import COUNTERS, Info
 
 
 def _problem() -> cemgd.Problem:
@@ -22,21 +23,34 @@ def _problem() -> cemgd.Problem:
 
 
 def test_counters_default_to_zero():
-    assert Tally() == (0, 0, 0, 0, 0)
     res = Result(jnp.zeros((3, 2)), jnp.float32(1.0))
-    assert res.counts == Tally()
-    info = PlanInfo()
+    assert res.counts == Info()
+    info = Info()
     assert (info.num_samples, info.num_rollouts, info.grad_steps, info.line_search_trials,
             info.num_nonfinite, bool(info.fallback)) == (0, 0, 0, 0, 0, False)
     assert info.best_return == -np.inf
 
 
-def test_tally_add_sums_and_refuses_unknown_counters():
-    t = Tally().add(num_samples=3).add(num_samples=2, grad_steps=1)
+def test_info_add_sums_counters_and_refuses_the_rest():
+    t = Info().add(num_samples=3).add(num_samples=2, grad_steps=1)
     assert int(t.num_samples) == 5 and int(t.grad_steps) == 1 and t.num_rollouts == 0
-    assert [int(v) for v in t.merge(t)] == [10, 0, 2, 0, 0]
-    with pytest.raises(ValueError, match="counts"):
-        Tally().add(rollouts=1)
+    both = t._replace(best_return=1.5).merge(t._replace(best_return=9.0, fallback=True))
+    assert [int(getattr(both, k)) for k in COUNTERS] == [10, 0, 2, 0, 0]
+    assert both.best_return == 1.5 and not both.fallback  # merge adds counters only
+    assert [int(getattr(t.times(3), k)) for k in COUNTERS] == [15, 0, 3, 0, 0]
+    for bad in ("rollouts", "best_return", "fallback"):
+        with pytest.raises(ValueError, match="counts"):
+            Info().add(**{bad: 1})
+
+
+def test_old_counter_names_are_info_with_a_warning():
+    import cemgd.problem
+
+    for old in ("PlanInfo", "Tally"):
+        with pytest.warns(DeprecationWarning, match="Info"):
+            assert getattr(cemgd.problem, old) is Info
+    with pytest.warns(DeprecationWarning, match="cemgd.problem.Info"):
+        assert cemgd.PlanInfo is Info
 
 
 def test_score_counts_rows_and_nonfinite_returns():
@@ -44,7 +58,7 @@ def test_score_counts_rows_and_nonfinite_returns():
     actions = jax.random.uniform(jax.random.key(0), (40, 3, 2), minval=-1.0, maxval=1.0)
     expect_bad = int(np.sum(np.asarray(actions[:, 0, 0]) > 0.5))
     assert expect_bad > 0
-    returns, tally = score(Tally(num_rollouts=5), problem, jnp.zeros(1), actions,
+    returns, tally = score(Info(num_rollouts=5), problem, jnp.zeros(1), actions,
                            jax.random.key(1), max_batch=7)
     assert int(tally.num_rollouts) == 45 and int(tally.num_nonfinite) == expect_bad
     assert int(np.sum(np.isneginf(np.asarray(returns)))) == expect_bad
@@ -54,7 +68,7 @@ def test_score_counts_only_valid_rows_and_ranks_the_rest_last():
     problem = _problem()
     actions = jnp.zeros((6, 3, 2)).at[4, 0, 0].set(1.0)  # row 4 non-finite but not valid
     valid = jnp.array([True, True, False, True, False, True])
-    returns, tally = score(Tally(), problem, jnp.zeros(1), actions, jax.random.key(0),
+    returns, tally = score(Info(), problem, jnp.zeros(1), actions, jax.random.key(0),
                            valid=valid)
     assert int(tally.num_rollouts) == 4 and int(tally.num_nonfinite) == 0
     assert np.all(np.isneginf(np.asarray(returns)[~np.asarray(valid)]))

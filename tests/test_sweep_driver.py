@@ -1,4 +1,4 @@
-"""``cemgd sweep``'s reliability (issue 12): one driver per folder, workers die with it,
+"""``cemgd sweep``'s driver (cemgd.sweep): one driver per folder, workers die with it,
 only a dead worker's run is charged, damaged files never crash the driver, a Ray address
 is reachable or refused, local Ray binds loopback and clusters need a token."""
 
@@ -52,7 +52,7 @@ def test_second_driver_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture)
                      "--quick", "--no-progress", "--out", str(out)])
         assert code == 2
         err = capsys.readouterr().err
-        assert err == f"cemgd sweep: out: run folder in use by pid {os.getpid()}\n"
+        assert err == f"cemgd sweep: --out: run folder in use by pid {os.getpid()}\n"
         assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing written
 
 

@@ -12,8 +12,8 @@ from lq import LQ, start_state
 
 import cemgd
 from cemgd.experiments.invariance import BOXES, RETURN_SCALES, closed_loop, study
-from cemgd.linesearch import ascent_direction, gradient_ascent
 from cemgd.planners import PlannerSpec
+from cemgd.planners.gradient import GradientSettings, ascent_direction, gradient_ascent
 
 STEPS, HORIZON = 20, 15
 
@@ -48,10 +48,11 @@ def test_scaled_gradient_ascent_is_invariant_to_return_and_box_scale():
         lq = LQ(2, 8, r=1.0, bound=1.0, action_scale=box, return_scale=scale)
         a0 = box * start
         r0 = lq.rollout(x0, a0, None)
-        out = gradient_ascent(lq.problem(), x0, a0, r0, jax.random.key(0), 10, 0.1, 0.67, 8,
-                              step_rule="scaled")
-        assert int(out.grad_steps) > 0
-        refined.append(np.asarray(out.actions) / box)
+        actions, _, info = gradient_ascent(
+            lq.problem(), x0, a0, r0, jax.random.key(0),
+            GradientSettings(grad_steps=10, step_size=0.1, step_rule="scaled"))
+        assert int(info.grad_steps) > 0
+        refined.append(np.asarray(actions) / box)
     for other in refined[1:]:
         np.testing.assert_allclose(other, refined[0], atol=2e-3)
 

@@ -1,4 +1,4 @@
-"""Library edges (reliability issue, item 14): wrong return shapes, a NaN warm start,
+"""planners.base at the library's edges: wrong return shapes, a NaN warm start,
 observations that are finite only in float64."""
 
 from __future__ import annotations
