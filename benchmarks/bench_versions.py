@@ -1,7 +1,6 @@
 """``cemgd bench``'s replan (or first) step, two versions of the code side by side, interleaved.
 
-    git worktree add --detach ../cemgd-old v0.1.0     # any older commit, beside this checkout
-    nice -n 5 python benchmarks/bench_versions.py ../cemgd-old/src src
+    python benchmarks/bench_versions.py OLD/src src    # OLD: a checkout of the other version
 
 Absolute step times on a shared machine drift with its load, so comparing with an old
 ``bench.md`` says little. Where the kernel groups tasks by session (Linux autogroup), a
@@ -20,7 +19,7 @@ N_init step), each call from a fresh key, not carried; ``--particles P`` rolls o
 particles per sequence (PETS and the paper: 20). A variant ``@model`` plans on the
 ensemble itself rather than the bench's surrogate objective, e.g.
 
-    python benchmarks/bench_versions.py ../cemgd-old/src src --first --reps 6 \
+    python benchmarks/bench_versions.py OLD/src src --first --reps 6 \
         --planners 'cem-gd@model;cem-5000@model' --particles 1 --devices 1
 """
 

@@ -3,8 +3,7 @@ this ``cemgd.planners.gradient`` against another copy of the file, interleaved i
 
     python benchmarks/gradient_stage.py --old ../cemgd-old/src/cemgd/planners/gradient.py
 
-``--old`` is a ``planners/gradient.py`` of another commit (e.g. from ``git worktree add
-../cemgd-old HEAD~1``); it is loaded beside this one and must import from this
+``--old`` is a ``planners/gradient.py`` of another version of cemgd; it is loaded beside this one and must import from this
 ``cemgd.problem`` and take its settings whole (``gradient_ascent(..., settings)``,
 returning ``(actions, returns, info)``). Without ``--old`` only this version is timed.
 Each of ``--reps`` rounds times ``--calls`` jitted calls of each version in turn (the

@@ -176,8 +176,7 @@ def _particle_draws(
 #: Drawn before, the ``[T, P, S]`` noise depends only on the key, so XLA computes it once
 #: for a whole chunked batch and keeps it live through every chunk (45 x 20 x 18 floats,
 #: 65 kB, at the bench ensemble's sizes); drawn inside, a small batch's replan step pays
-#: for the per-step draws (cem-gd's 1.3x slower on the bench ensemble with one particle
-#: when this constant was 1: ``benchmarks/bench_versions.py`` on two worktrees).
+#: for the per-step draws (``benchmarks/bench_versions.py`` compares the two settings).
 NOISE_IN_SCAN_BATCH = 64
 
 
