@@ -1,10 +1,10 @@
 """One sequence's gradient stage (k = 1, the paper's G = 10, J = 8) on the bench ensemble:
 this ``cemgd.planners.gradient`` against another copy of the file, interleaved in one process.
 
-    python benchmarks/gradient_stage.py --old ../cemgd-old/src/cemgd/planners/gradient.py
+    python benchmarks/gradient_stage.py --old OLD/src/cemgd/planners/gradient.py
 
-``--old`` is a ``planners/gradient.py`` of another version of cemgd; it is loaded beside this one and must import from this
-``cemgd.problem`` and take its settings whole (``gradient_ascent(..., settings)``,
+``--old`` is a ``planners/gradient.py`` of another version of cemgd; it is loaded
+beside this one and must import from this ``cemgd.problem`` and take its settings whole (``gradient_ascent(..., settings)``,
 returning ``(actions, returns, info)``). Without ``--old`` only this version is timed.
 Each of ``--reps`` rounds times ``--calls`` jitted calls of each version in turn (the
 order alternates) for every case: the bench's plain model (first trial usually
