@@ -5,7 +5,8 @@ this ``cemgd.planners.gradient`` against another copy of the file, interleaved i
 
 ``--old`` is a ``planners/gradient.py`` of another version of cemgd; it is loaded
 beside this one and must import from this ``cemgd.problem`` and take its settings
-whole (``gradient_ascent(..., settings)``, returning ``(actions, returns, info)``). Without ``--old`` only this version is timed.
+whole (``gradient_ascent(..., settings)``, returning ``(actions, returns, info)``).
+Without ``--old`` only this version is timed.
 Each of ``--reps`` rounds times ``--calls`` jitted calls of each version in turn (the
 order alternates) for every case: the bench's plain model (first trial usually
 accepted), ``@maxwork`` (every step accepted at its last trial) and ``@reject`` (every
