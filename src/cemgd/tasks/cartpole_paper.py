@@ -51,7 +51,7 @@ import numpy as np
 from cemgd.problem import Array
 from cemgd.tasks.base import Task
 from cemgd.tasks.cartpole import gym_accelerations
-from cemgd.tasks.env import CartPoleSwingUpEnv, EnvTask, gymnasium
+from cemgd.tasks.env import CartPoleSwingUpEnv, DynamicsEnvTask, gymnasium
 from cemgd.validate import check_int, check_nonnegative, check_positive
 
 TWO_PI = 2.0 * math.pi
@@ -179,7 +179,7 @@ class CartPolePaperEnv(CartPoleSwingUpEnv):
 
 
 @dataclass(frozen=True, eq=False)
-class CartPolePaperTask(EnvTask):
+class CartPolePaperTask(DynamicsEnvTask):
     """The CEM-GD paper's cart-pole: 0.05 kg pole, 100 N, track +-2.4 m, 60-step trials.
 
     The simulator is the JAX :class:`CartPolePaper` behind :class:`CartPolePaperEnv`;
@@ -192,28 +192,9 @@ class CartPolePaperTask(EnvTask):
     """
 
     name: ClassVar[str] = "cartpole-paper"
+    dynamics_type: ClassVar[type] = CartPolePaper
     episode_length: int = 60
     dynamics: CartPolePaper = field(default_factory=CartPolePaper)
-
-    def __post_init__(self) -> None:
-        check_int("episode_length", self.episode_length, 1)
-        if not isinstance(self.dynamics, CartPolePaper):
-            raise ValueError(f"dynamics: expected a CartPolePaper, got {self.dynamics!r}")
-
-    @property
-    def obs_dim(self) -> int:
-        """Size of an observation: ``[x, x_dot, theta, theta_dot]``."""
-        return 4
-
-    @property
-    def action_low(self) -> np.ndarray:
-        """Lower action bound ``[1]``."""
-        return self.dynamics.action_low
-
-    @property
-    def action_high(self) -> np.ndarray:
-        """Upper action bound ``[1]``."""
-        return self.dynamics.action_high
 
     def make_base_env(self, render_mode: str | None = None) -> gymnasium.Env:
         return CartPolePaperEnv(self.dynamics, render_mode)

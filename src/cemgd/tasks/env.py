@@ -297,7 +297,37 @@ class CartPoleSwingUpEnv(_Env):
 
 
 @dataclass(frozen=True, eq=False)
-class CartPoleSwingUpTask(EnvTask):
+class DynamicsEnvTask(EnvTask):
+    """An :class:`EnvTask` whose simulator is a JAX dynamics object: a subclass sets
+    :attr:`dynamics_type` and a ``dynamics`` field; its observation size and action box
+    are the dynamics'."""
+
+    dynamics_type: ClassVar[type]
+
+    def __post_init__(self) -> None:
+        check_int("episode_length", self.episode_length, 1)
+        if not isinstance(self.dynamics, self.dynamics_type):
+            raise ValueError(f"dynamics: expected a {self.dynamics_type.__name__}, "
+                             f"got {self.dynamics!r}")
+
+    @property
+    def obs_dim(self) -> int:
+        """Size of an observation (the dynamics')."""
+        return self.dynamics.obs_dim
+
+    @property
+    def action_low(self) -> np.ndarray:
+        """Lower action bound ``[A]``."""
+        return self.dynamics.action_low
+
+    @property
+    def action_high(self) -> np.ndarray:
+        """Upper action bound ``[A]``."""
+        return self.dynamics.action_high
+
+
+@dataclass(frozen=True, eq=False)
+class CartPoleSwingUpTask(DynamicsEnvTask):
     """Cart-pole swing-up: classic equations, PETS reward, no track limit (cemgd's own).
 
     The "real" simulator is the known JAX dynamics behind :class:`CartPoleSwingUpEnv`;
@@ -310,28 +340,9 @@ class CartPoleSwingUpTask(EnvTask):
     """
 
     name: ClassVar[str] = "cartpole-swingup"
+    dynamics_type: ClassVar[type] = CartPoleSwingUp
     episode_length: int = 100
     dynamics: CartPoleSwingUp = field(default_factory=CartPoleSwingUp)
-
-    def __post_init__(self) -> None:
-        check_int("episode_length", self.episode_length, 1)
-        if not isinstance(self.dynamics, CartPoleSwingUp):
-            raise ValueError(f"dynamics: expected a CartPoleSwingUp, got {self.dynamics!r}")
-
-    @property
-    def obs_dim(self) -> int:
-        """Size of an observation: ``[x, theta, x_dot, theta_dot]``."""
-        return self.dynamics.obs_dim
-
-    @property
-    def action_low(self) -> np.ndarray:
-        """Lower action bound ``[1]``."""
-        return self.dynamics.action_low
-
-    @property
-    def action_high(self) -> np.ndarray:
-        """Upper action bound ``[1]``."""
-        return self.dynamics.action_high
 
     def make_base_env(self, render_mode: str | None = None) -> gymnasium.Env:
         return CartPoleSwingUpEnv(self.dynamics, render_mode)
