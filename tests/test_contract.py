@@ -209,8 +209,8 @@ def test_pure_step_is_plan_without_the_checks(name):
     planned, state2, _ = planner.plan(state, obs, problem)
     np.testing.assert_array_equal(np.asarray(actions), np.asarray(planned))
     assert small_planner(name).compiled(problem) is planner.compiled(problem)
-    # no caches in the planner: its config, the deprecated default problem, the last state
-    assert not vars(planner).keys() - {"config", "_default", "_issued"}
+    # no state in the planner: its config only
+    assert vars(planner).keys() == {"config"}
     with pytest.warns(DeprecationWarning, match="problem"):
         planner.plan(state2, obs)
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import integrator_rollout, small_planner
 
 import cemgd
-from cemgd.planners import base
+from cemgd.planners import checked as convenience
 
 PLANNERS = ("cem", "cem-gd", "gd", "mppi")
 
@@ -67,8 +67,8 @@ def test_issued_states_plan_without_copying_the_warm_start_to_the_host(name, mon
         checked.append(mean.shape)
         base_check(mean)
 
-    base_check = base.check_warm_start
-    monkeypatch.setattr(base, "check_warm_start", spy)
+    base_check = convenience.check_warm_start
+    monkeypatch.setattr(convenience, "check_warm_start", spy)
     planner = small_planner(name)
     state = planner.init(_problem(integrator_rollout), jax.random.key(0))
     for _ in range(2):  # init's state, then plan's: the mean stays on the device
@@ -103,3 +103,39 @@ def test_rollout_of_the_wrong_type_or_dtype_is_named(name, wrong):
     state = planner.init(problem, jax.random.key(0))
     with pytest.raises(ValueError, match="rollout: " + want):
         planner.plan(state, np.zeros(2))
+
+
+def test_plan_without_problem_uses_the_problem_that_issued_the_state():
+    """Two equal planners on two problems (optima at +0.5 and -0.5): the deprecated
+    ``plan(state, obs)`` plans each state on the problem whose step handed it out."""
+    def bowl(goal):
+        return lambda obs, actions, key: -jnp.sum((actions - goal) ** 2, axis=(1, 2))
+
+    up, down = _problem(bowl(0.5)), _problem(bowl(-0.5))
+    first, second = small_planner("cem"), small_planner("cem")
+    s_up = first.init(up, jax.random.key(0))
+    s_down = second.init(down, jax.random.key(0))
+    with pytest.warns(DeprecationWarning, match="pass the problem"):
+        a_up, _, _ = first.plan(s_up, np.zeros(2))
+        a_down, _, _ = first.plan(s_down, np.zeros(2))
+    assert float(jnp.mean(a_up)) > 0.2 and float(jnp.mean(a_down)) < -0.2
+
+
+def test_compiled_steps_are_bounded_and_free_their_problems(monkeypatch):
+    """The convenience layer keeps the most recently used steps only: a problem (and the
+    model it closes over) is freed once it drops out, and the planner holds nothing."""
+    import gc
+    import weakref
+
+    monkeypatch.setattr(convenience, "MAX_CACHED", 1)
+    planner = small_planner("cem")
+    old = _problem(integrator_rollout)
+    planner.plan(planner.init(old, jax.random.key(0)), np.zeros(2), old)
+    gone = weakref.ref(old)
+    del old
+    new = _problem(integrator_rollout)
+    planner.plan(planner.init(new, jax.random.key(0)), np.zeros(2), new)
+    gc.collect()
+    assert gone() is None
+    assert vars(planner).keys() == {"config"}
+    assert convenience.checked_step(planner, new).problem is new

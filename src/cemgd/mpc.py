@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.planners.base import Planner
+from cemgd.planners.checked import checked_step
 from cemgd.problem import Array, Info, PlanState, Problem
 from cemgd.tasks.base import Task
 
@@ -37,13 +38,14 @@ class MPC:
             raise ValueError(f"problem: expected a cemgd.Problem, got {type(problem).__name__}")
         self.planner = planner
         self.problem = problem
+        self._step = checked_step(planner, problem)  # checked, compiled once: kept here
         self.state: PlanState | None = None
         self.last_plan: Array | None = None
         self.last_info: Info | None = None
 
     def reset(self, key: Array) -> None:
         """Start a new episode with PRNG ``key``."""
-        self.state = self.planner.init(self.problem, key)
+        self.state = self._step.init(key)
         self.last_plan = None
         self.last_info = None
 
@@ -51,7 +53,7 @@ class MPC:
         """Plan from ``obs`` and return the first action, ``[A]`` (numpy)."""
         if self.state is None:
             raise ValueError("obs: call reset(key) before act(obs)")
-        actions, self.state, self.last_info = self.planner.plan(self.state, obs, self.problem)
+        actions, self.state, self.last_info = self._step(self.state, obs)
         self.last_plan = actions
         return np.asarray(actions[0])
 

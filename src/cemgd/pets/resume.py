@@ -31,7 +31,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from cemgd.planners.base import check_warm_start
+from cemgd.planners.checked import check_warm_start
 from cemgd.problem import PlanState
 from cemgd.runs import remove, write_atomic
 from cemgd.runtime import console

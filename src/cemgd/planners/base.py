@@ -2,9 +2,11 @@
 
 A planner is a frozen config dataclass plus one pure function, ``_optimize``,
 that searches for a ``[T, A]`` sequence from a warm-start mean. The base class
-owns validation, jit, the warm-start shift (drop the first action, repeat the
-last, Algorithm 1 of the CEM-GD paper), the NaN guard and the bookkeeping of
-:class:`~cemgd.problem.Info`.
+owns the pure step around it: the warm-start shift (drop the first action, repeat
+the last, Algorithm 1 of the CEM-GD paper), the NaN guard and the bookkeeping of
+:class:`~cemgd.problem.Info`. A planner object holds only its config; ``init`` and
+``plan`` hand over to the convenience layer (:mod:`cemgd.planners.checked`: the
+host-side checks, the step compiled once per problem).
 """
 
 from __future__ import annotations
@@ -14,17 +16,20 @@ import functools
 import inspect
 import math
 import warnings
-import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
+from cemgd.planners.checked import (
+    PlanFn,
+    check_problem,
+    check_state_type,
+    checked_step,
+    last_problem,
+)
 from cemgd.problem import Array, Info, PlanState, Problem, i32
-
-PlanFn = Callable[[PlanState, Array], tuple[Array, PlanState, Info]]
 
 
 class Result(NamedTuple):
@@ -68,7 +73,8 @@ def num_elites_for(num_samples: int, elite_ratio: float) -> int:
 
 
 class Planner:
-    """Base of every planner: validation, jit, warm start and Info.
+    """Base of every planner: its config, the pure step (warm start, NaN guard, Info)
+    and the checked ``init``/``plan``.
 
     Subclasses set ``name`` and ``Config`` (a frozen dataclass whose fields carry
     paper defaults and whose ``__post_init__`` validates them) and implement
@@ -98,12 +104,7 @@ class Planner:
                     f"{key}: not a setting of planner {self.name!r}; expected one of "
                     f"{sorted(fields)}"
                 )
-        self.config = dataclasses.replace(config, **overrides)
-        # deprecated: the problem plan() falls back to when given none (the last init's)
-        self._default: Problem | None = None
-        # the convenience layer's one reference: the last state init/plan handed out (its
-        # mean is finite by construction, so plan skips that state's host-side check)
-        self._issued: Any = None
+        self.config = dataclasses.replace(config, **overrides)  # the planner's only field
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config})"
@@ -120,19 +121,14 @@ class Planner:
     # ---- the pure core ------------------------------------------------------------
 
     def init(self, problem: Problem, key: Array) -> Any:
-        """A fresh :attr:`State` for ``problem`` (its arguments checked; see
-        :meth:`initial_state` for the state itself).
+        """A fresh :attr:`State` for ``problem``, its arguments checked (the convenience
+        layer's; :meth:`initial_state` is the state itself, unchecked and vmap-able).
 
         Args:
             problem: the planning problem.
             key: a JAX PRNG key.
         """
-        if not isinstance(problem, Problem):
-            raise ValueError(f"problem: expected a cemgd.Problem, got {type(problem).__name__}")
-        key = _check_key(key)
-        self._default = problem  # deprecated: plan() without problem=
-        self._issued = self.initial_state(problem, key)
-        return self._issued
+        return checked_step(self, check_problem(problem)).init(key)
 
     def step(self, problem: Problem, state: Any, obs: Array) -> tuple[Array, Any, Info]:
         """One planning step, pure and jittable as it stands (``problem`` static, e.g.
@@ -162,65 +158,36 @@ class Planner:
     # ---- the convenience layer: host-side checks, compiled once per problem --------
 
     def compiled(self, problem: Problem) -> PlanFn:
-        """The jitted :meth:`plan_fn` of ``problem`` (compiled once per problem and planner
-        type and config: the cache is the module's, weak in ``problem``, not the planner's)."""
-        steps = _COMPILED.setdefault(problem, {})
-        if self not in steps:
-            steps[self] = jax.jit(self.plan_fn(problem))
-        return steps[self]
+        """The jitted :meth:`plan_fn` of ``problem``, shared by equal planners (kept by
+        :func:`~cemgd.planners.checked.checked_step`, not by the planner)."""
+        return checked_step(self, check_problem(problem)).step
 
     def plan(self, state: Any, obs: Any, problem: Problem | None = None
              ) -> tuple[Array, Any, Info]:
-        """:meth:`step` with the host-side checks, one jitted call: ``state`` is this
-        planner's with a finite warm start, ``obs`` numeric, finite, in float32's range and
-        of the problem's (or the first call's) observation shape.
+        """:meth:`step` with the host-side checks, one jitted call (compiled once per
+        problem): ``state`` is this planner's with a finite warm start, ``obs`` numeric,
+        finite, in float32's range and of the problem's (or the first call's) observation
+        shape (:class:`~cemgd.planners.checked.CheckedStep`).
 
         Args:
             state: from :meth:`init` or the previous ``plan``.
             obs: current observation (finite).
-            problem: the problem to plan on. Deprecated default: the last one given to
-                :meth:`init` (a DeprecationWarning).
+            problem: the problem to plan on. Deprecated default (a DeprecationWarning):
+                the problem whose step handed out ``state``, else the one an equal
+                planner was last initialised or planned on.
 
         Returns:
             ``(actions: [T, A], next_state, info)``.
         """
-        self._check_state_type(state)
+        check_state_type(self, state)
         if problem is None:
-            if self._default is None:
+            problem = last_problem(self, state)
+            if problem is None:
                 raise ValueError("problem: expected a cemgd.Problem: plan(state, obs, problem)")
-            problem = self._default
             warnings.warn("Planner.plan without problem= is deprecated: pass the problem "
                           "(plan(state, obs, problem)), or use cemgd.MPC",
                           DeprecationWarning, stacklevel=2)
-        if not isinstance(problem, Problem):
-            raise ValueError(f"problem: expected a cemgd.Problem, got {type(problem).__name__}")
-        self._check_state(state, problem)
-        obs32 = check_obs(obs, problem)
-        actions, self._issued, info = self.compiled(problem)(state, jnp.asarray(obs32))
-        return actions, self._issued, info
-
-    def _check_state_type(self, state: Any) -> None:
-        """Raise ValueError naming ``state`` unless it is a :attr:`State`."""
-        if not isinstance(state, self.State):
-            raise ValueError(f"state: not a state of planner {self.name!r}: expected a "
-                             f"{self.State.__name__}, got {type(state).__name__}")
-
-    def _check_state(self, state: Any, problem: Problem) -> None:
-        """Raise ValueError naming ``state`` unless it fits this planner and ``problem``
-        and its warm start is finite: a copy of the mean to the host, skipped for the state
-        this planner handed out last (``init``'s or ``plan``'s), finite by construction."""
-        self._check_state_type(state)
-        expected = (problem.horizon, problem.action_dim)
-        if tuple(np.shape(state.mean)) != expected:
-            raise ValueError(
-                f"state: mean has shape {tuple(np.shape(state.mean))}, expected {expected}"
-            )
-        if state is not self._issued:
-            check_warm_start(state.mean)
-        want = jax.tree.structure(self._init_extra(problem))
-        own = state.extra if self.State is PlanState else tuple(state[3:])
-        if jax.tree.structure(own) != want:
-            raise ValueError(f"state: not a state of planner {self.name!r} (extra is {want})")
+        return checked_step(self, check_problem(problem))(state, obs)
 
     def plan_fn(self, problem: Problem, first: bool | None = None) -> PlanFn:
         """The pure, unjitted planning step for embedding in ``jit``/``vmap``/``scan``.
@@ -282,53 +249,3 @@ def _with_first(optimize: Callable[..., Result], first: bool | None, problem: Pr
                 obs: Array, state: PlanState, key: Array) -> Result:
     """An earlier-style ``_optimize`` called with its ``first`` argument."""
     return optimize(problem, obs, state, key, first)
-
-
-#: :meth:`Planner.compiled`'s cache: per problem (held weakly, so a problem and the model
-#: it closes over are freed with it), the jitted step of each planner (type and config)
-_COMPILED: weakref.WeakKeyDictionary[Problem, dict[Planner, PlanFn]] = (
-    weakref.WeakKeyDictionary())
-#: per problem without ``obs_shape``: the observation shape of its first ``plan``
-_OBS_SHAPES: weakref.WeakKeyDictionary[Problem, tuple[int, ...]] = weakref.WeakKeyDictionary()
-
-
-def check_obs(obs: Any, problem: Problem) -> np.ndarray:
-    """``obs`` as float32, or ValueError naming ``obs``: numeric, of ``problem.obs_shape``
-    (or the shape of the first observation planned on ``problem``), finite and inside
-    float32's range (planning runs in float32)."""
-    try:
-        obs_np = np.asarray(obs, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"obs: expected a numeric array, got {err}") from None
-    expected = problem.obs_shape or _OBS_SHAPES.setdefault(problem, obs_np.shape)
-    if obs_np.shape != expected:
-        raise ValueError(f"obs: expected shape {expected}, got {obs_np.shape}")
-    if not np.all(np.isfinite(obs_np)):
-        raise ValueError("obs: expected finite values, got NaN or inf")
-    with np.errstate(over="ignore"):
-        obs32 = obs_np.astype(np.float32)
-    if not np.all(np.isfinite(obs32)):
-        raise ValueError(f"obs: values exceed float32's range (largest |value| "
-                         f"{np.max(np.abs(obs_np)):.3g}); planning runs in float32")
-    return obs32
-
-
-def check_warm_start(mean: Array) -> None:
-    """Raise ValueError naming ``state`` if the warm start ``mean: [T, A]`` is not finite
-    (copies it to the host)."""
-    if not np.all(np.isfinite(np.asarray(mean))):
-        raise ValueError("state: mean holds NaN or inf; expected a finite warm start")
-
-
-def _check_key(key: Any) -> Array:
-    """Accept a raw ``uint32[2]`` key or a typed key; raise ValueError otherwise."""
-    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        if key.shape != ():
-            raise ValueError(f"key: expected a single PRNG key, got shape {key.shape}")
-        return key
-    arr = jnp.asarray(key)
-    if arr.dtype != jnp.uint32 or arr.ndim != 1:
-        raise ValueError(
-            f"key: expected a JAX PRNG key (jax.random.key or PRNGKey), got {arr.dtype}{arr.shape}"
-        )
-    return arr
