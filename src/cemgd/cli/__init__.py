@@ -8,7 +8,9 @@ passes the values down.
 
 Every command runs inside :func:`cemgd.tasks.only_named_code`: task code (an import
 path such as ``file.py:factory``) is imported only when that command's ``--task`` or
-``--tasks`` names it, never because a folder records it.
+``--tasks`` names it, never because a folder records it; and inside
+:func:`cemgd.planners.registry.only_named_planners`: an installed planner (an entry point)
+is imported only when ``--planner``, ``--planners`` or ``cemgd planners NAME`` names it.
 
 Every bad input a user can type exits with status 2 and one line on stderr naming the
 argument or file (``cemgd train: --out: /x is a file, not a folder``).
@@ -31,6 +33,7 @@ from collections.abc import Sequence
 from cemgd import __version__
 from cemgd.cli.base import CliParser, Context, fail, plain
 from cemgd.cli.errors import flag_names, user_message
+from cemgd.planners.registry import only_named_planners
 from cemgd.runtime import enable_compilation_cache as _enable_cache
 from cemgd.sweep.config import parse_list
 from cemgd.tasks import only_named_code
@@ -70,6 +73,18 @@ def command_line_tasks(args: argparse.Namespace) -> list[str]:
     return named
 
 
+def command_line_planners(args: argparse.Namespace) -> list[str]:
+    """The planner names a command line names (``--planner SPEC``, ``--planners`` lists,
+    ``cemgd planners NAME ...``; a spec's name is what precedes ``:``): the only installed
+    planners the command may import."""
+    specs = [args.planner] if isinstance(getattr(args, "planner", None), str) else []
+    if getattr(args, "planners", None):
+        specs += parse_list("--planners", args.planners)
+    if args.command == "planners":
+        specs += list(getattr(args, "names", None) or [])
+    return [spec.partition(":")[0].strip() for spec in specs]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``cemgd`` command; returns the exit status."""
     parser = build_parser()
@@ -80,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(prog, f"unrecognized arguments: {' '.join(extra)}")
     ctx = Context.from_environ(os.environ, extra)
     try:
-        with only_named_code(command_line_tasks(args)):
+        with only_named_code(command_line_tasks(args)), \
+                only_named_planners(command_line_planners(args)):
             return args.handler(args, ctx)
     except ValueError as err:  # bad input, RunError included: named in the message
         return fail(prog, user_message(str(err), flag_names(args.command_parser)))

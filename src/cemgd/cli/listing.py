@@ -7,7 +7,7 @@ import dataclasses
 import sys
 
 from cemgd.cli.base import Context, Subparsers, add_command, plain
-from cemgd.planners import PLANNERS, PRESETS
+from cemgd.planners import PLANNERS, PRESETS, resolve_planner
 from cemgd.planners.spec import planner_settings
 from cemgd.tasks import list_env_tasks
 
@@ -56,6 +56,12 @@ def _tasks(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def _planners(args: argparse.Namespace, ctx: Context) -> int:
+    for name in args.names:  # an installed planner named here is imported (entry point)
+        if name not in PRESETS:
+            try:
+                resolve_planner(name)
+            except ValueError as err:
+                raise ValueError(str(err).replace("name:", "PLANNER:", 1)) from None
     unknown = [n for n in args.names if n not in PLANNERS]
     if unknown:
         raise ValueError(f"PLANNER: unknown planner {unknown[0]!r}; expected one of "

@@ -1,9 +1,26 @@
-"""The planners by name, and the presets usable wherever a planner name is."""
+"""The planners by name, and the presets usable wherever a planner name is.
+
+Two ways to make a planner known by name, both resolved by :func:`resolve_planner`:
+
+* registered: ``register_planner("my-planner", MyPlanner)`` in the running process;
+* installed: an entry point in the group ``cemgd.planners`` of an installed package,
+  ``my-planner = "my_package.planners:MyPlanner"`` (``[project.entry-points.
+  "cemgd.planners"]`` in its ``pyproject.toml``), imported the first time that name is
+  resolved, never by listing what is installed.
+
+Security: an entry point is code. Within :func:`only_named_planners` (the command line
+runs every command in it) an installed planner is imported only when the command line
+names it (``--planner``, ``--planners``, ``cemgd planners NAME``), never because a
+folder (``config.json``, ``sweep.json``, ...) records its name.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib.metadata
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from cemgd.planners.base import Planner
@@ -36,6 +53,25 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+
+#: The entry-point group an installed package lists its planners under.
+ENTRY_POINT_GROUP = "cemgd.planners"
+
+#: Planner names a command line named (:func:`only_named_planners`); ``None`` outside one:
+#: any installed planner is imported when its name is resolved.
+_named: frozenset[str] | None = None
+
+
+@contextlib.contextmanager
+def only_named_planners(named: Iterable[str]) -> Iterator[None]:
+    """Within: import an installed planner (an entry point) only if ``named`` (what the
+    command line gave) holds its name; resolving any other one raises ValueError."""
+    global _named
+    previous, _named = _named, frozenset(named)
+    try:
+        yield
+    finally:
+        _named = previous
 
 
 def register_planner(name: str, cls: type[Planner], *, replace: bool = False) -> None:
@@ -79,8 +115,37 @@ def resolve_planner(name: str) -> tuple[str, dict[str, Any]]:
     if name in PRESETS:
         base, settings = PRESETS[name]
         return base, dict(settings)
-    if name in PLANNERS:
+    if name in PLANNERS or _load_entry_point(name):
         return name, {}
     raise ValueError(
         f"name: unknown planner {name!r}; expected one of {sorted(PLANNERS) + sorted(PRESETS)}"
     )
+
+
+def _load_entry_point(name: str) -> bool:
+    """Import and register the installed planner ``name`` (entry point group
+    :data:`ENTRY_POINT_GROUP`); ``False`` if no installed package lists it.
+
+    Raises:
+        ValueError: naming ``name``: the command line did not name it (within
+            :func:`only_named_planners`), or its entry point does not load a planner.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        return False
+    points = [p for p in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)
+              if p.name == name]
+    if not points:
+        return False
+    where = f"planner {name!r} of the installed entry point {points[0].value!r}"
+    if _named is not None and name not in _named:
+        raise ValueError(f"name: {where} is code, which cemgd imports only when the "
+                         f"command line names it: pass --planner {name} if you trust it")
+    try:
+        cls = points[0].load()
+    except Exception as err:  # a broken installed package: say which one
+        raise ValueError(f"name: cannot load {where} ({type(err).__name__}: {err})") from None
+    try:
+        register_planner(name, cls)
+    except ValueError as err:
+        raise ValueError(f"name: cannot use {where}: {err}") from None
+    return True
