@@ -14,9 +14,10 @@ from cemgd.planners.gradient import (
     GradientSettings,
     ascent_direction,
     gradient_ascent,
+    gradient_objective,
     refine_and_pick,
 )
-from cemgd.planners.objectives import GRAD_OBJECTIVES, gradient_objective
+from cemgd.planners.objectives import GRAD_OBJECTIVES
 
 OBS, KEY = jnp.array([0.2, -0.1, 0.3]), jax.random.key(0)
 G, RHO, J = 4, 0.5, 5

@@ -7,7 +7,14 @@ Planner specs (``"cem-gd:n_replan=20"``), presets and the ``--quick`` sizes live
 from __future__ import annotations
 
 from cemgd.planners.base import Planner
-from cemgd.planners.registry import PLANNERS, PRESETS, register_planner, resolve_planner
+from cemgd.planners.registry import (
+    ENTRY_POINT_GROUP,
+    PLANNERS,
+    PRESETS,
+    only_named_planners,
+    register_planner,
+    resolve_planner,
+)
 from cemgd.planners.spec import (
     PlannerSpec,
     Setting,
@@ -17,12 +24,14 @@ from cemgd.planners.spec import (
 )
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "PLANNERS",
     "PRESETS",
     "Planner",
     "PlannerSpec",
     "Setting",
     "make_planner",
+    "only_named_planners",
     "planner_settings",
     "quick_config",
     "register_planner",

@@ -16,56 +16,15 @@ mbrl-lib's ``return_mean_elites``), evaluated once so the step reports its retur
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-import jax
-import jax.numpy as jnp
+from cemgd.planners.base import Planner, Result, num_elites_for
+from cemgd.planners.loop import CEMSettings, cem_stage, final_mean
+from cemgd.problem import Array, Problem
+from cemgd.validate import check_int
 
-from cemgd.planners.base import Planner, Result, half_range, num_elites_for
-from cemgd.planners.chunking import check_max_batch, chunk_size, score
-from cemgd.planners.loop import (
-    CEMAlgorithm,
-    Gaussian,
-    Search,
-    Truncation,
-    check_truncation,
-    empty_archive,
-    search,
-)
-from cemgd.problem import Array, Info, Problem
-from cemgd.validate import check_int, check_range
-
-
-@dataclass(frozen=True)
-class CEMSettings:
-    """The CEM settings every CEM-based planner shares (``cem``, ``cem-gd``, ``gradcem``,
-    ``icem``); each adds how many sequences it samples."""
-
-    num_iterations: int = 5
-    """CEM iterations per planning step (m)."""
-    elite_ratio: float = 0.1
-    """Fraction of each iteration's samples kept as elites (at least one)."""
-    alpha: float = 0.9
-    """Weight of the elites' mean and variance in the moving average (Eq. 2)."""
-    init_std: float = 0.5
-    """Initial std in half-widths of the action box (0.5: PETS' var = width^2 / 16)."""
-    truncation: Truncation = "pets"
-    """'pets': PETS' std cap near bounds (the paper's code); 'box': normal cut to the box."""
-    max_batch: int | None = None
-    """Sequences rolled out at a time; larger batches run in chunks (same result, less
-    memory). ``None``: 2000 rows of rollout work a chunk, ``2000 // Problem.rollout_rows``
-    sequences (100 at 20 particles; ``DEFAULT_CHUNK_ROWS``)."""
-
-    def __post_init__(self) -> None:
-        parent = getattr(super(), "__post_init__", None)
-        if parent is not None:  # the other base of a composed config (cem-gd's gradient stage)
-            parent()
-        check_int("num_iterations", self.num_iterations)
-        check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
-        check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
-        check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
-        check_truncation(self.truncation)
-        check_max_batch(self.max_batch)
+__all__ = ["CEM", "CEMConfig", "CEMSamples", "CEMSettings", "CEMState", "ReturnMean",
+           "cem_stage", "check_return_mean", "final_mean"]
 
 
 @dataclass(frozen=True)
@@ -131,33 +90,3 @@ class CEM(Planner):
             mean, mean_return, tally = final_mean(problem, obs, found)
             return Result(mean[0], mean_return[0], tally)
         return Result(found.top_actions[0], found.top_returns[0], found.info)
-
-
-def final_mean(problem: Problem, obs: Array, found: Search) -> tuple[Array, Array, Info]:
-    """``(mean [1, T, A], its return [1], tally)``: the mean of :func:`cem_stage`'s final
-    distribution (clipped to the box), evaluated under the stage's rollout key
-    (``found.eval_key``) and counted."""
-    mean = problem.clip(found.dist.mean)[None]
-    returns, tally = score(found.info, problem, obs, mean, found.eval_key)
-    return mean, returns, tally
-
-
-def cem_stage(
-    problem: Problem, obs: Array, key: Array, mean: Array, config: CEMSettings, num_samples: int,
-    top_k: int = 1, refine: Any = None, refine_cost: Info | None = None,
-) -> Search:
-    """CEM with ``config``'s settings from ``mean: [T, A]``: ``num_samples`` per iteration,
-    the ``top_k`` best sequences kept (cem, cem-gd's CEM stage, gradcem with ``refine``).
-
-    ``key`` is split into the sampling key and the rollout key of every evaluation; the
-    result carries the latter (``Search.eval_key``), and ``refine`` is given it.
-    """
-    sample_key, eval_key = jax.random.split(key)
-    std = jnp.broadcast_to(config.init_std * half_range(problem), mean.shape)
-    max_batch = chunk_size(config.max_batch, problem)
-    algorithm = CEMAlgorithm(
-        problem, num_samples, num_elites_for(num_samples, config.elite_ratio), config.alpha,
-        top_k, config.truncation, max_batch, refine, refine_cost or Info(), eval_key,
-    )
-    return search(problem, obs, sample_key, eval_key, algorithm, Gaussian(mean, std),
-                  config.num_iterations, empty_archive(mean, top_k), max_batch)

@@ -32,7 +32,7 @@ import optax
 
 from cemgd.planners.base import Planner, Result
 from cemgd.planners.cem import CEMSamples, cem_stage
-from cemgd.planners.objectives import gradient_objective
+from cemgd.planners.gradient import gradient_objective
 from cemgd.problem import Array, Info, Problem
 from cemgd.validate import check_int, check_range
 

@@ -14,6 +14,11 @@ set (e.g. the ensemble's mean prediction while CEM ranks sampled particles, CEM-
 paper Sec. 5), so a step is accepted when it raises the objective it climbed;
 :func:`refine_and_pick` then re-scores the refined sequences with ``problem.rollout``.
 
+Read top-down: :func:`refine_and_pick` (the stage CEM-GD runs on its top-k),
+:func:`gradient_ascent` and the objective it climbs (:func:`gradient_objective`), one
+gradient step and its sequential backtracking; the options beyond the paper (the
+``"scaled"`` step rule, the ``"parallel"`` line search) come last.
+
 Cost: a sequential search's first trial (usually the accepted one) runs under ``jax.vjp``,
 so accepting it costs one forward-backward pass, whose gradient is the next step's; later
 trials and the parallel search's batch are forward passes, and their accepted candidate is
@@ -31,12 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from cemgd.planners.chunking import evaluate
-from cemgd.planners.objectives import (
-    GRAD_OBJECTIVES,
-    GradObjective,
-    gradient_objective,
-    rescores,
-)
+from cemgd.planners.objectives import GRAD_OBJECTIVES, GradObjective, reduce_particles
 from cemgd.problem import (
     Array,
     Info,
@@ -96,50 +96,40 @@ class GradientSettings:
             check_range("risk", self.risk, 0.0, float("inf"))
 
 
-class _Step(NamedTuple):
-    """Carry of :func:`gradient_ascent`'s loop over gradient steps."""
+def refine_and_pick(
+    problem: Problem, obs: Array, actions: Array, returns: Array, key: Array,
+    config: GradientSettings,
+) -> tuple[Array, Array, Info]:
+    """Gradient ascent on ``actions: [k, T, A]``, then re-evaluate and keep the best.
 
-    index: Array  # gradient steps done (int32)
-    actions: Array  # [k, T, A]
-    returns: Array  # [k]
-    grad: Array  # [k, T, A]: the objective's gradient at actions (for the next step)
-    done: Array  # [k] bool: line search failed or return not finite
-    eta: Array  # [k] first trial's step size of the next line search
-    info: Info  # grad_steps, line_search_trials, num_rollouts, num_nonfinite so far
+    Returns ``(actions: [T, A], best_return, info)``: the best refined sequence, its
+    re-evaluated return, and the stage's counts (the ascent's, plus the ``k``
+    re-evaluated sequences and their non-finite returns; zero when nothing could be
+    refined).
 
-
-class _Search(NamedTuple):
-    """Result of one line search over the ``k`` sequences."""
-
-    actions: Array  # [k, T, A]
-    returns: Array  # [k]
-    grad: Array  # [k, T, A]: gradient at the accepted candidate (if wanted; else zero)
-    accepted: Array  # [k] bool
-    eta: Array  # [k] the accepted trial's step size (or the last tried)
-    trials: Array  # trials, summed over the searching sequences
-    nonfinite: Array
-
-
-#: Largest first trial of a ``"scaled"`` line search, in half-widths of the box (a step
-#: of 2 crosses the box).
-MAX_SCALED_STEP = 2.0
-
-
-def ascent_direction(g: Array, problem: Problem, step_rule: StepRule) -> Array:
-    """The line-search direction for the gradients ``g: [k, T, A]``.
-
-    ``"paper"``: ``g`` itself (a step of ``eta`` moves ``a`` by ``eta * g``).
-    ``"scaled"``: ``h * (h * g) / max |h * g|`` with ``h`` the box's half-widths, so a
-    step of ``eta`` moves the largest coordinate of each sequence by ``eta`` half-widths
-    (normalised steepest ascent in the box's scaled coordinates). It is unchanged when
-    the return is multiplied by a positive constant, and scales with the box.
+    The re-evaluation uses ``problem.rollout`` (not ``grad_rollout``), so ``best_return``
+    is on every other planner's scale. When no start can be refined (every ``returns``
+    ``-inf`` and no ``grad_rollout`` to re-score them) the first is returned as it is.
+    Unbatched, the ``lax.cond`` keeps the stage's key-only values (rollout noise, zeroed
+    residual buffers) inside it; XLA would compute them first and hold them through the
+    CEM stage (under ``vmap`` both branches run).
     """
-    if step_rule == "paper":
-        return g
-    h = 0.5 * (problem.action_high - problem.action_low)
-    hg = h * g
-    top = jnp.max(jnp.abs(hg), axis=(1, 2), keepdims=True)
-    return jnp.where(top > 0, h * hg / jnp.where(top > 0, top, 1.0), 0.0)
+    def refine() -> tuple[Array, Array, Info]:
+        refined, _, info = gradient_ascent(problem, obs, actions, returns, key, config)
+        final_returns, final_bad = evaluate(problem, obs, refined, key)
+        best = jnp.argmax(final_returns)
+        info = info.add(num_rollouts=actions.shape[0], num_nonfinite=final_bad)
+        return refined[best], final_returns[best], info
+
+    def keep() -> tuple[Array, Array, Info]:
+        return actions[0], returns[0], Info().as_arrays()
+
+    run = jnp.isfinite(returns)
+    if rescores(problem, config.grad_objective):
+        # re-scored under grad_rollout, any start may climb: always run, by a test XLA
+        # cannot fold (a float is finite, infinite or NaN), so the cond stays
+        run = run | jnp.isinf(returns) | jnp.isnan(returns)
+    return jax.lax.cond(jnp.any(run), refine, keep)
 
 
 def gradient_ascent(
@@ -195,31 +185,54 @@ def gradient_ascent(
     return out.actions, out.returns, out.info
 
 
-def _raw(rollout: Rollout, obs: Array, key: Array, a: Array) -> Array:
-    """``rollout``'s returns of ``a: [n, T, A]``, float32 ``[n]`` (maybe not finite)."""
-    return check_returns(rollout(obs, a, key), a.shape[0]).astype(jnp.float32)
+def gradient_objective(problem: Problem, grad_objective: GradObjective, risk: float) -> Rollout:
+    """The rollout gradient steps climb: ``(obs, actions: [B, T, A], key) -> [B]``.
+
+    ``"sampled"``: ``problem.rollout`` (the return CEM ranks). Otherwise
+    :attr:`~cemgd.problem.Problem.rollout_for_gradient`, reduced over particles by
+    :func:`~cemgd.planners.objectives.reduce_particles` when it returns ``[B, P]``.
+    """
+    base = problem.rollout if grad_objective == "sampled" else problem.rollout_for_gradient
+
+    def rollout(obs: Array, actions: Array, key: Array) -> Array:
+        returns = check_returns(base(obs, actions, key), actions.shape[0], True)
+        if returns.ndim == 1:
+            return returns
+        if grad_objective in ("mean", "sampled"):  # the paper: the particles' mean
+            return jnp.mean(returns, axis=1)
+        return reduce_particles(returns, grad_objective, risk)
+
+    return rollout
 
 
-def _probe(raw: Callable[[Array], Array],
-           a: Array) -> tuple[Array, Array, Callable[[Array], Array]]:
-    """Evaluate ``a: [n, T, A]`` once under ``jax.vjp``: ``(returns: [n]`` (``-inf`` if not
-    finite), ``num_nonfinite``, ``grad(want: [n] bool) -> [n, T, A])``, the gradient of the
-    finite rows wanted (zero elsewhere; no backward pass when none is)."""
-    r, pullback = jax.vjp(raw, a)
-
-    def grad(want: Array) -> Array:
-        cotangent = jnp.where(want & jnp.isfinite(r), 1.0, 0.0).astype(r.dtype)
-        return jax.lax.cond(jnp.any(cotangent > 0), lambda: pullback(cotangent)[0],
-                            lambda: jnp.zeros_like(a))
-
-    return (*finite_or_neg_inf(r), grad)
+def rescores(problem: Problem, grad_objective: GradObjective) -> bool:
+    """Whether the gradient stage climbs a different function from the one CEM ranked
+    (``problem.grad_rollout``, unless ``"sampled"``), so it re-scores its starts first."""
+    return problem.grad_rollout is not None and grad_objective != "sampled"
 
 
-def _grad_at(raw: Callable[[Array], Array], a: Array, want: Array) -> Array:
-    """Gradient at ``a: [n, T, A]`` of the rows that ``want: [n]`` (a forward-backward pass,
-    skipped when no row is wanted)."""
-    return jax.lax.cond(jnp.any(want), lambda: _probe(raw, a)[2](want),
-                        lambda: jnp.zeros_like(a))
+class _Step(NamedTuple):
+    """Carry of :func:`gradient_ascent`'s loop over gradient steps."""
+
+    index: Array  # gradient steps done (int32)
+    actions: Array  # [k, T, A]
+    returns: Array  # [k]
+    grad: Array  # [k, T, A]: the objective's gradient at actions (for the next step)
+    done: Array  # [k] bool: line search failed or return not finite
+    eta: Array  # [k] first trial's step size of the next line search
+    info: Info  # grad_steps, line_search_trials, num_rollouts, num_nonfinite so far
+
+
+class _Search(NamedTuple):
+    """Result of one line search over the ``k`` sequences."""
+
+    actions: Array  # [k, T, A]
+    returns: Array  # [k]
+    grad: Array  # [k, T, A]: gradient at the accepted candidate (if wanted; else zero)
+    accepted: Array  # [k] bool
+    eta: Array  # [k] the accepted trial's step size (or the last tried)
+    trials: Array  # trials, summed over the searching sequences
+    nonfinite: Array
 
 
 class _Context(NamedTuple):
@@ -238,8 +251,9 @@ def _ascent_step(ctx: _Context, c: _Step) -> _Step:
     """One gradient step of every sequence not done: direction, line search (which also
     gives the accepted candidate's gradient, the next step's; none after the last step)."""
     g_ok = jnp.all(jnp.isfinite(c.grad), axis=(1, 2))
-    d = ascent_direction(jnp.where(g_ok[:, None, None], c.grad, 0.0), ctx.problem,
-                         ctx.step_rule)
+    d = jnp.where(g_ok[:, None, None], c.grad, 0.0)  # the paper's step: eta times the gradient
+    if ctx.step_rule == "scaled":
+        d = ascent_direction(d, ctx.problem, ctx.step_rule)
     active = ~c.done & g_ok
     etas = c.eta[None, :] * ctx.decays[:, None]  # [J, k]
     found = ctx.search(ctx.problem, ctx.raw, c.actions, c.returns, d, active, etas,
@@ -290,6 +304,55 @@ def _backtrack(problem: Problem, raw: Callable[[Array], Array], a: Array, r: Arr
     return found._replace(grad=jnp.where(late[:, None, None], late_grad, found.grad))
 
 
+def _probe(raw: Callable[[Array], Array],
+           a: Array) -> tuple[Array, Array, Callable[[Array], Array]]:
+    """Evaluate ``a: [n, T, A]`` once under ``jax.vjp``: ``(returns: [n]`` (``-inf`` if not
+    finite), ``num_nonfinite``, ``grad(want: [n] bool) -> [n, T, A])``, the gradient of the
+    finite rows wanted (zero elsewhere; no backward pass when none is)."""
+    r, pullback = jax.vjp(raw, a)
+
+    def grad(want: Array) -> Array:
+        cotangent = jnp.where(want & jnp.isfinite(r), 1.0, 0.0).astype(r.dtype)
+        return jax.lax.cond(jnp.any(cotangent > 0), lambda: pullback(cotangent)[0],
+                            lambda: jnp.zeros_like(a))
+
+    return (*finite_or_neg_inf(r), grad)
+
+
+def _grad_at(raw: Callable[[Array], Array], a: Array, want: Array) -> Array:
+    """Gradient at ``a: [n, T, A]`` of the rows that ``want: [n]`` (a forward-backward pass,
+    skipped when no row is wanted)."""
+    return jax.lax.cond(jnp.any(want), lambda: _probe(raw, a)[2](want),
+                        lambda: jnp.zeros_like(a))
+
+
+def _raw(rollout: Rollout, obs: Array, key: Array, a: Array) -> Array:
+    """``rollout``'s returns of ``a: [n, T, A]``, float32 ``[n]`` (maybe not finite)."""
+    return check_returns(rollout(obs, a, key), a.shape[0]).astype(jnp.float32)
+
+
+#: Largest first trial of a ``"scaled"`` line search, in half-widths of the box (a step
+#: of 2 crosses the box).
+MAX_SCALED_STEP = 2.0
+
+
+def ascent_direction(g: Array, problem: Problem, step_rule: StepRule) -> Array:
+    """The line-search direction for the gradients ``g: [k, T, A]``.
+
+    ``"paper"``: ``g`` itself (a step of ``eta`` moves ``a`` by ``eta * g``).
+    ``"scaled"``: ``h * (h * g) / max |h * g|`` with ``h`` the box's half-widths, so a
+    step of ``eta`` moves the largest coordinate of each sequence by ``eta`` half-widths
+    (normalised steepest ascent in the box's scaled coordinates). It is unchanged when
+    the return is multiplied by a positive constant, and scales with the box.
+    """
+    if step_rule == "paper":
+        return g
+    h = 0.5 * (problem.action_high - problem.action_low)
+    hg = h * g
+    top = jnp.max(jnp.abs(hg), axis=(1, 2), keepdims=True)
+    return jnp.where(top > 0, h * hg / jnp.where(top > 0, top, 1.0), 0.0)
+
+
 def _parallel(problem: Problem, raw: Callable[[Array], Array], a: Array, r: Array,
               d: Array, active: Array, etas: Array, want_grad: Array) -> _Search:
     """All ``J`` step sizes (``etas: [J, k]``) in one batched forward pass; keep the best
@@ -312,39 +375,3 @@ def _parallel(problem: Problem, raw: Callable[[Array], Array], a: Array, r: Arra
         trials=i32(num_trials * jnp.sum(active)),
         nonfinite=bad,
     )
-
-
-def refine_and_pick(
-    problem: Problem, obs: Array, actions: Array, returns: Array, key: Array,
-    config: GradientSettings,
-) -> tuple[Array, Array, Info]:
-    """Gradient ascent on ``actions: [k, T, A]``, then re-evaluate and keep the best.
-
-    Returns ``(actions: [T, A], best_return, info)``: the best refined sequence, its
-    re-evaluated return, and the stage's counts (the ascent's, plus the ``k``
-    re-evaluated sequences and their non-finite returns; zero when nothing could be
-    refined).
-
-    The re-evaluation uses ``problem.rollout`` (not ``grad_rollout``), so ``best_return``
-    is on every other planner's scale. When no start can be refined (every ``returns``
-    ``-inf`` and no ``grad_rollout`` to re-score them) the first is returned as it is.
-    Unbatched, the ``lax.cond`` keeps the stage's key-only values (rollout noise, zeroed
-    residual buffers) inside it; XLA would compute them first and hold them through the
-    CEM stage (under ``vmap`` both branches run).
-    """
-    def refine() -> tuple[Array, Array, Info]:
-        refined, _, info = gradient_ascent(problem, obs, actions, returns, key, config)
-        final_returns, final_bad = evaluate(problem, obs, refined, key)
-        best = jnp.argmax(final_returns)
-        info = info.add(num_rollouts=actions.shape[0], num_nonfinite=final_bad)
-        return refined[best], final_returns[best], info
-
-    def keep() -> tuple[Array, Array, Info]:
-        return actions[0], returns[0], Info().as_arrays()
-
-    run = jnp.isfinite(returns)
-    if rescores(problem, config.grad_objective):
-        # re-scored under grad_rollout, any start may climb: always run, by a test XLA
-        # cannot fold (a float is finite, infinite or NaN), so the cond stays
-        run = run | jnp.isinf(returns) | jnp.isnan(returns)
-    return jax.lax.cond(jnp.any(run), refine, keep)

@@ -1,12 +1,18 @@
-"""The sampling loop every sampling planner runs, and the samplers they share.
+"""The CEM stage and the sampling loop every sampling planner runs.
+
+:func:`cem_stage` is the Cross-Entropy Method (CEM-GD paper, Eq. 2) with the settings
+every CEM-based planner shares (:class:`CEMSettings`): ``cem``, ``cem-gd``'s first stage
+and ``gradcem`` run it. It is :class:`CEMAlgorithm` (truncated-normal samples around a
+:class:`Gaussian`, the elites' moving average) on the loop below.
 
 hydrax's pattern: an algorithm says how it samples (:meth:`SamplingAlgorithm.sample`)
 and how it moves its sampling distribution (:meth:`SamplingAlgorithm.update`); the
 loop (:func:`search`) owns the ``lax.scan`` over iterations, the evaluation of every
-batch through :func:`cemgd.planners.chunking.score` (the one place rollouts are counted), the
-ranking, and the archive of the ``top_k`` best sequences seen. ``cem``, ``cem-gd``'s
-CEM stage, ``gradcem``, ``icem``, ``mppi`` and ``random-shooting`` are algorithms of
-this loop; none of them writes its own.
+batch through :func:`cemgd.planners.chunking.score` (the one place rollouts are counted;
+chunked to save memory, with the result of one call), the ranking, and the archive of
+the ``top_k`` best sequences seen. ``cem``, ``cem-gd``'s CEM stage, ``gradcem``,
+``icem``, ``mppi`` and ``random-shooting`` are algorithms of this loop; none of them
+writes its own.
 """
 
 from __future__ import annotations
@@ -17,10 +23,135 @@ from typing import Any, Literal, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.chunking import Rows, map_chunks, moments, rows, score, score_top_k
+from cemgd.planners.base import half_range, num_elites_for
+from cemgd.planners.chunking import (
+    Rows,
+    check_max_batch,
+    chunk_size,
+    map_chunks,
+    moments,
+    rows,
+    score,
+    score_top_k,
+)
 from cemgd.problem import Array, Info, Problem
+from cemgd.validate import check_int, check_range
 
 Truncation = Literal["box", "pets"]
+
+
+@dataclass(frozen=True)
+class CEMSettings:
+    """The CEM settings every CEM-based planner shares (``cem``, ``cem-gd``, ``gradcem``,
+    ``icem``); each adds how many sequences it samples."""
+
+    num_iterations: int = 5
+    """CEM iterations per planning step (m)."""
+    elite_ratio: float = 0.1
+    """Fraction of each iteration's samples kept as elites (at least one)."""
+    alpha: float = 0.9
+    """Weight of the elites' mean and variance in the moving average (Eq. 2)."""
+    init_std: float = 0.5
+    """Initial std in half-widths of the action box (0.5: PETS' var = width^2 / 16)."""
+    truncation: Truncation = "pets"
+    """'pets': PETS' std cap near bounds (the paper's code); 'box': normal cut to the box."""
+    max_batch: int | None = None
+    """Sequences rolled out at a time; larger batches run in chunks (same result, less
+    memory). ``None``: 2000 rows of rollout work a chunk, ``2000 // Problem.rollout_rows``
+    sequences (100 at 20 particles; ``DEFAULT_CHUNK_ROWS``)."""
+
+    def __post_init__(self) -> None:
+        parent = getattr(super(), "__post_init__", None)
+        if parent is not None:  # the other base of a composed config (cem-gd's gradient stage)
+            parent()
+        check_int("num_iterations", self.num_iterations)
+        check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
+        check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
+        check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
+        check_truncation(self.truncation)
+        check_max_batch(self.max_batch)
+
+
+def cem_stage(
+    problem: Problem, obs: Array, key: Array, mean: Array, config: CEMSettings, num_samples: int,
+    top_k: int = 1, refine: Any = None, refine_cost: Info | None = None,
+) -> Search:
+    """CEM with ``config``'s settings from ``mean: [T, A]``: ``num_samples`` per iteration,
+    the ``top_k`` best sequences kept (cem, cem-gd's CEM stage, gradcem with ``refine``).
+
+    ``key`` is split into the sampling key and the rollout key of every evaluation; the
+    result carries the latter (``Search.eval_key``), and ``refine`` is given it.
+    """
+    sample_key, eval_key = jax.random.split(key)
+    std = jnp.broadcast_to(config.init_std * half_range(problem), mean.shape)
+    max_batch = chunk_size(config.max_batch, problem)
+    algorithm = CEMAlgorithm(
+        problem, num_samples, num_elites_for(num_samples, config.elite_ratio), config.alpha,
+        top_k, config.truncation, max_batch, refine, refine_cost or Info(), eval_key,
+    )
+    return search(problem, obs, sample_key, eval_key, algorithm, Gaussian(mean, std),
+                  config.num_iterations, empty_archive(mean, top_k), max_batch)
+
+
+def final_mean(problem: Problem, obs: Array, found: Search) -> tuple[Array, Array, Info]:
+    """``(mean [1, T, A], its return [1], tally)``: the mean of :func:`cem_stage`'s final
+    distribution (clipped to the box), evaluated under the stage's rollout key
+    (``found.eval_key``) and counted."""
+    mean = problem.clip(found.dist.mean)[None]
+    returns, tally = score(found.info, problem, obs, mean, found.eval_key)
+    return mean, returns, tally
+
+
+class Gaussian(NamedTuple):
+    """CEM's sampling distribution: ``mean`` and ``std``, ``[T, A]`` each."""
+
+    mean: Array
+    std: Array
+
+
+@dataclass(frozen=True)
+class CEMAlgorithm:
+    """The Cross-Entropy Method (CEM-GD paper, Eq. 2) as a :class:`SamplingAlgorithm`.
+
+    Each iteration samples ``num_samples`` truncated-normal sequences around the
+    :class:`Gaussian`'s mean and moves the mean and std toward the elites' with weight
+    ``alpha``; the ``top_k`` best of every batch are archive candidates. ``refine``
+    (GradCEM) maps ``(actions [b, T, A], eval_key) -> (actions [b, T, A])`` row by row
+    before evaluation (``eval_key``: the rollout key of the search's evaluations), at a
+    cost of ``refine_cost`` per sequence (e.g. gradient rollouts).
+    """
+
+    problem: Problem
+    num_samples: int
+    num_elites: int
+    alpha: float
+    top_k: int = 1
+    truncation: Truncation = "pets"
+    max_batch: int | None = None
+    refine: Any = None
+    refine_cost: Info = Info()
+    eval_key: Array | None = None
+
+    @property
+    def num_ranked(self) -> int:
+        return max(self.num_elites, self.top_k)
+
+    def sample(self, dist: Gaussian, key: Array, x: Any) -> Draw:
+        n = self.num_samples
+        samples = sample_rows(key, dist.mean, dist.std, self.problem, n, self.truncation)
+        if self.refine is None:
+            return Draw(samples, Info(num_samples=n))
+        # GradCEM: refined samples are kept (the elites are not refined twice)
+        actions = map_chunks(lambda ids: self.refine(samples.make(ids), self.eval_key),
+                             jnp.arange(n, dtype=jnp.int32), self.max_batch)
+        return Draw(actions, Info(num_samples=n).merge(self.refine_cost.times(n)))
+
+    def update(self, dist: Gaussian, ranked: Ranked, x: Any) -> tuple[Gaussian, Array, Array]:
+        elite_mean, elite_var = moments(ranked.draw.actions, ranked.idx[: self.num_elites])
+        a = self.alpha
+        mean = (1 - a) * dist.mean + a * elite_mean
+        std = jnp.sqrt((1 - a) * dist.std**2 + a * elite_var)
+        return Gaussian(mean, std), ranked.actions(self.top_k), ranked.returns[: self.top_k]
 
 
 class Draw(NamedTuple):
@@ -225,55 +356,3 @@ def uniform_sequences(key: Array, problem: Problem, num: int) -> Array:
     return jax.random.uniform(
         key, shape, jnp.float32, minval=problem.action_low, maxval=problem.action_high
     )
-
-
-class Gaussian(NamedTuple):
-    """CEM's sampling distribution: ``mean`` and ``std``, ``[T, A]`` each."""
-
-    mean: Array
-    std: Array
-
-
-@dataclass(frozen=True)
-class CEMAlgorithm:
-    """The Cross-Entropy Method (CEM-GD paper, Eq. 2) as a :class:`SamplingAlgorithm`.
-
-    Each iteration samples ``num_samples`` truncated-normal sequences around the
-    :class:`Gaussian`'s mean and moves the mean and std toward the elites' with weight
-    ``alpha``; the ``top_k`` best of every batch are archive candidates. ``refine``
-    (GradCEM) maps ``(actions [b, T, A], eval_key) -> (actions [b, T, A])`` row by row
-    before evaluation (``eval_key``: the rollout key of the search's evaluations), at a
-    cost of ``refine_cost`` per sequence (e.g. gradient rollouts).
-    """
-
-    problem: Problem
-    num_samples: int
-    num_elites: int
-    alpha: float
-    top_k: int = 1
-    truncation: Truncation = "pets"
-    max_batch: int | None = None
-    refine: Any = None
-    refine_cost: Info = Info()
-    eval_key: Array | None = None
-
-    @property
-    def num_ranked(self) -> int:
-        return max(self.num_elites, self.top_k)
-
-    def sample(self, dist: Gaussian, key: Array, x: Any) -> Draw:
-        n = self.num_samples
-        samples = sample_rows(key, dist.mean, dist.std, self.problem, n, self.truncation)
-        if self.refine is None:
-            return Draw(samples, Info(num_samples=n))
-        # GradCEM: refined samples are kept (the elites are not refined twice)
-        actions = map_chunks(lambda ids: self.refine(samples.make(ids), self.eval_key),
-                             jnp.arange(n, dtype=jnp.int32), self.max_batch)
-        return Draw(actions, Info(num_samples=n).merge(self.refine_cost.times(n)))
-
-    def update(self, dist: Gaussian, ranked: Ranked, x: Any) -> tuple[Gaussian, Array, Array]:
-        elite_mean, elite_var = moments(ranked.draw.actions, ranked.idx[: self.num_elites])
-        a = self.alpha
-        mean = (1 - a) * dist.mean + a * elite_mean
-        std = jnp.sqrt((1 - a) * dist.std**2 + a * elite_var)
-        return Gaussian(mean, std), ranked.actions(self.top_k), ranked.returns[: self.top_k]

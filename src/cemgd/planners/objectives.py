@@ -1,6 +1,6 @@
-"""The objective a gradient stage climbs (``grad_objective`` of ``gd`` and ``cem-gd``;
-``gradcem`` climbs ``"mean"``): the members' mean prediction as in the CEM-GD paper
-(Sec. 5), the sampled return CEM ranks, or a risk-aware reduction of per-particle returns."""
+"""The risk-aware reductions of per-particle returns a gradient stage may climb
+(``grad_objective`` of ``gd`` and ``cem-gd``: ``"pessimistic"``, ``"cvar"``), beside the
+paper's mean. The objective itself is :func:`cemgd.planners.gradient.gradient_objective`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
-from cemgd.problem import Array, Problem, Rollout, check_returns
+from cemgd.problem import Array, moved
 
 GradObjective = Literal["mean", "sampled", "pessimistic", "cvar"]
 GRAD_OBJECTIVES = ("mean", "sampled", "pessimistic", "cvar")
@@ -36,23 +36,6 @@ def reduce_particles(returns: Array, grad_objective: GradObjective, risk: float)
     return jnp.mean(returns, axis=1)
 
 
-def gradient_objective(problem: Problem, grad_objective: GradObjective, risk: float) -> Rollout:
-    """The rollout gradient steps climb: ``(obs, actions: [B, T, A], key) -> [B]``.
-
-    ``"sampled"``: ``problem.rollout`` (the return CEM ranks). Otherwise
-    :attr:`~cemgd.problem.Problem.rollout_for_gradient`, reduced over particles by
-    :func:`reduce_particles` when it returns ``[B, P]``.
-    """
-    base = problem.rollout if grad_objective == "sampled" else problem.rollout_for_gradient
-
-    def rollout(obs: Array, actions: Array, key: Array) -> Array:
-        returns = check_returns(base(obs, actions, key), actions.shape[0], True)
-        return reduce_particles(returns, grad_objective, risk)
-
-    return rollout
-
-
-def rescores(problem: Problem, grad_objective: GradObjective) -> bool:
-    """Whether the gradient stage climbs a different function from the one CEM ranked
-    (``problem.grad_rollout``, unless ``"sampled"``), so it re-scores its starts first."""
-    return problem.grad_rollout is not None and grad_objective != "sampled"
+#: kept one release: the objective of the gradient stage is :mod:`cemgd.planners.gradient`'s
+__getattr__ = moved("cemgd.planners.objectives", {
+    n: f"cemgd.planners.gradient.{n}" for n in ("gradient_objective", "rescores")})
