@@ -168,6 +168,8 @@ def test_bad_rollout_rows_names_the_setting(value):
     ("cemgd.problem", "Rows", "cemgd.planners.chunking"),
     ("cemgd.linesearch", "gradient_ascent", "cemgd.planners.gradient"),
     ("cemgd.objectives", "reduce_particles", "cemgd.planners.objectives"),
+    ("cemgd.objectives", "rescores", "cemgd.planners.gradient"),
+    ("cemgd.planners.objectives", "gradient_objective", "cemgd.planners.gradient"),
 ])
 def test_moved_names_still_import_with_a_warning_naming_the_new_home(old, name, new):
     import importlib

@@ -20,6 +20,7 @@ planners share one) in a small least-recently-used cache owned by this module, s
 from __future__ import annotations
 
 import functools
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -111,18 +112,20 @@ class CheckedStep:
 
 
 _CACHE: OrderedDict[tuple[Stepper, Problem], CheckedStep] = OrderedDict()
+_LOCK = threading.Lock()  # plan may be called from several threads
 
 
 def checked_step(planner: Stepper, problem: Problem) -> CheckedStep:
     """The :class:`CheckedStep` of ``planner`` (equal planners: the same) on ``problem``,
     made on first use and kept while among the :data:`MAX_CACHED` most recently used."""
     key = (planner, problem)
-    found = _CACHE.get(key)
-    if found is None:
-        found = _CACHE[key] = CheckedStep(planner, problem)
-        while len(_CACHE) > MAX_CACHED:
-            _CACHE.popitem(last=False)
-    _CACHE.move_to_end(key)
+    with _LOCK:
+        found = _CACHE.get(key)
+        if found is None:
+            found = _CACHE[key] = CheckedStep(planner, problem)
+            while len(_CACHE) > MAX_CACHED:
+                _CACHE.popitem(last=False)
+        _CACHE.move_to_end(key)
     return found
 
 
@@ -130,7 +133,9 @@ def last_problem(planner: Stepper, state: Any) -> Problem | None:
     """The problem a ``plan`` without one falls back to (deprecated): the one whose step
     handed out ``state``, else the one an equal planner was last initialised or planned
     on; ``None`` if there is none."""
-    mine = [(problem, entry) for (p, problem), entry in reversed(_CACHE.items()) if p == planner]
+    with _LOCK:
+        mine = [(problem, entry) for (p, problem), entry in reversed(_CACHE.items())
+                if p == planner]
     for problem, entry in mine:
         if entry.issued is state:
             return problem
