@@ -170,6 +170,7 @@ def test_bad_rollout_rows_names_the_setting(value):
     ("cemgd.objectives", "reduce_particles", "cemgd.planners.objectives"),
     ("cemgd.objectives", "rescores", "cemgd.planners.gradient"),
     ("cemgd.planners.objectives", "gradient_objective", "cemgd.planners.gradient"),
+    ("cemgd.planners.base", "check_warm_start", "cemgd.planners.checked"),
 ])
 def test_moved_names_still_import_with_a_warning_naming_the_new_home(old, name, new):
     import importlib

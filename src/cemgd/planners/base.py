@@ -29,7 +29,7 @@ from cemgd.planners.checked import (
     checked_step,
     last_problem,
 )
-from cemgd.problem import Array, Info, PlanState, Problem, i32
+from cemgd.problem import Array, Info, PlanState, Problem, i32, moved
 
 
 class Result(NamedTuple):
@@ -249,3 +249,8 @@ def _with_first(optimize: Callable[..., Result], first: bool | None, problem: Pr
                 obs: Array, state: PlanState, key: Array) -> Result:
     """An earlier-style ``_optimize`` called with its ``first`` argument."""
     return optimize(problem, obs, state, key, first)
+
+
+#: kept one release: the host-side checks live in the convenience layer
+__getattr__ = moved("cemgd.planners.base", {
+    n: f"cemgd.planners.checked.{n}" for n in ("check_obs", "check_warm_start")})

@@ -156,9 +156,12 @@ def check_state_type(planner: Stepper, state: Any) -> None:
                          f"{planner.State.__name__}, got {type(state).__name__}")
 
 
-def check_obs(obs: Any, shape: tuple[int, ...] | None) -> np.ndarray:
+def check_obs(obs: Any, shape: tuple[int, ...] | Problem | None) -> np.ndarray:
     """``obs`` as float32, or ValueError naming ``obs``: numeric, of ``shape`` (``None``:
-    any), finite and inside float32's range (planning runs in float32)."""
+    any; a problem: its ``obs_shape``), finite and inside float32's range (planning runs
+    in float32)."""
+    if isinstance(shape, Problem):
+        shape = shape.obs_shape
     try:
         obs_np = np.asarray(obs, dtype=np.float64)
     except (TypeError, ValueError) as err:
