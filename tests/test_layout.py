@@ -143,3 +143,24 @@ def _is_package_reexport(cycle: tuple[str, ...]) -> bool:
         return False
     package = inits[0].removesuffix(".__init__")
     return all(m.startswith(package + ".") or m == package for m in cycle)
+
+
+def test_cem_gd_reads_in_three_files() -> None:
+    """Algorithm 1 reads in planners/cem_gd.py, loop.py and gradient.py (docs/ARCHITECTURE.md,
+    'Reading CEM-GD'): they take from other modules only the frame every planner shares
+    (base), the memory-saving evaluation (chunking), the contract and the names below
+    (settings, and the risk-aware objectives beyond the paper)."""
+    reading = {"cemgd.planners.cem_gd", "cemgd.planners.loop", "cemgd.planners.gradient"}
+    shared = {"cemgd.planners.base", "cemgd.planners.chunking", "cemgd.problem", "cemgd.validate"}
+    beside = {("cemgd.planners.cem", "ReturnMean"), ("cemgd.planners.cem", "check_return_mean"),
+              ("cemgd.planners.objectives", "GRAD_OBJECTIVES"),
+              ("cemgd.planners.objectives", "GradObjective"),
+              ("cemgd.planners.objectives", "reduce_particles")}
+    modules = _modules()
+    assert "Reading CEM-GD" in ARCHITECTURE.read_text()
+    outside = [f"{name} <- {node.module}.{alias.name}" for name in sorted(reading)
+               for node in ast.walk(modules[name])
+               if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cemgd")
+               and node.module not in reading | shared
+               for alias in node.names if (node.module, alias.name) not in beside]
+    assert not outside, f"CEM-GD's reading path leaves its three files: {outside}"
