@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("CEMGD_NO_PROGRESS", "1")
@@ -50,6 +52,24 @@ def integrator_problem(horizon: int = 8, action_dim: int = 2) -> cemgd.Problem:
         integrator_rollout, horizon, -np.ones(action_dim), np.ones(action_dim),
         obs_shape=(action_dim,),
     )
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one test process per core, at most 4 (each compiles and holds ~1 GB)."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _drop_compiled_executables() -> Iterator[None]:
+    """Free every compiled executable after each test module.
+
+    Each XLA CPU executable holds its own memory mappings; a whole suite in one process
+    would otherwise collect thousands of them and hit the kernel's map limit
+    (``vm.max_map_count``), where XLA segfaults instead of raising.
+    """
+    yield
+    jax.clear_caches()
+    gc.collect()
 
 
 @pytest.fixture(params=sorted(cemgd.PLANNERS))
