@@ -27,7 +27,7 @@ LEGACY_KEYS = {"members": "num_members", "layers": "num_layers"}
 ADDED_KEYS: dict[str | None, dict[str, Any]] = {
     None: {"num_elites": 0, "assignment": "particle"},
     "train": {"decay_biases": False, "learn_logvar_bounds": True},
-    "planner_config": {"return_mean": False},
+    "planner_config": {"return_mean": False, "warm_fill": "last"},
 }
 
 

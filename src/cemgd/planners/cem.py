@@ -8,7 +8,8 @@ al., Sec. 2.1, Eq. 2). ``num_samples`` sequences per iteration for
 ``num_iterations`` iterations (N = n * m rollouts per step), truncated-normal
 sampling inside the action box, elite moving average with weight ``alpha``,
 warm start from the previous plan shifted by one step. Returns the best sequence
-seen, as the paper states; with ``return_mean`` the mean of the sampling distribution
+seen, as the paper states (``warm_fill``: what the shifted plan's new last step starts
+at, see :func:`cemgd.planners.base.shift`); with ``return_mean`` the mean of the sampling distribution
 after the last iteration (the last elites' mean averaged in with weight ``alpha``:
 mbrl-lib's ``return_mean_elites``), evaluated once so the step reports its return.
 """
@@ -21,7 +22,14 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import Planner, Result, half_range, num_elites_for
+from cemgd.planners.base import (
+    Planner,
+    Result,
+    WarmFill,
+    check_warm_fill,
+    half_range,
+    num_elites_for,
+)
 from cemgd.planners.chunking import check_max_batch, chunk_size, score
 from cemgd.planners.loop import (
     CEMAlgorithm,
@@ -51,6 +59,10 @@ class CEMSettings:
     """Initial std in half-widths of the action box (0.5: PETS' var = width^2 / 16)."""
     truncation: Truncation = "pets"
     """'pets': PETS' std cap near bounds (the paper's code); 'box': normal cut to the box."""
+    warm_fill: WarmFill = "last"
+    """Last step of the next step's warm start: 'last' repeats the plan's last action (the
+    CEM-GD paper); 'initial' starts it at the initial mean, the box centre (PETS' code,
+    mbrl-lib)."""
     max_batch: int | None = None
     """Sequences rolled out at a time; larger batches run in chunks (same result, less
     memory). ``None``: 2000 rows of rollout work a chunk, ``2000 // Problem.rollout_rows``
@@ -65,6 +77,7 @@ class CEMSettings:
         check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
         check_truncation(self.truncation)
+        check_warm_fill(self.warm_fill)
         check_max_batch(self.max_batch)
 
 
