@@ -7,13 +7,14 @@ ratio 0.1, alpha 0.9, horizon 30) reaches the return mbrl-lib's PETS reaches (~1
 the planner is not what holds cemgd's PETS back on this task. ::
 
     python docs/results/pets-parity/true_model.py [--seeds 0 1 2] [--return-mean]
-        [--num-samples 100] [--num-iterations 5]
+        [--warm-fill last|initial] [--num-samples 100] [--num-iterations 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -22,13 +23,13 @@ import mujoco.rollout
 import numpy as np
 
 from cemgd.planners.cem import CEM
-from cemgd.problem import Problem
+from cemgd.problem import Problem, Rollout
 from cemgd.tasks.pets_cartpole import FRAME_SKIP, PetsCartPole, tip_reward
 
 SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
 
 
-def true_rollout(env: object, horizon: int):  # noqa: ANN201 - a Rollout
+def true_rollout(env: Any) -> Rollout:
     """``rollout(obs [4], actions [B, T, 1], key) -> returns [B]`` in MuJoCo itself."""
     model = env.model  # type: ignore[attr-defined]
     data = mujoco.MjData(model)
@@ -60,7 +61,7 @@ def episode(seed: int, planner: CEM, horizon: int) -> float:
     task = PetsCartPole()
     env = task.make_env(seed=seed)
     base = env.unwrapped
-    problem = Problem(true_rollout(base, horizon), horizon, task.action_low, task.action_high,
+    problem = Problem(true_rollout(base), horizon, task.action_low, task.action_high,
                       obs_shape=(4,))
     state = planner.init(problem, jax.random.key(seed))
     obs, _ = env.reset()
@@ -80,13 +81,11 @@ def main() -> None:
     parser.add_argument("--num-iterations", type=int, default=5)
     parser.add_argument("--horizon", type=int, default=30)
     parser.add_argument("--return-mean", action="store_true")
-    parser.add_argument("--fill", choices=["last", "centre"], default="last")
+    parser.add_argument("--warm-fill", choices=["last", "initial"], default="last")
     args = parser.parse_args()
-    if args.fill == "centre":
-        import cemgd.planners.base as base
-        base.shift = lambda a: jnp.concatenate([a[..., 1:, :], jnp.zeros_like(a[..., -1:, :])], axis=-2)
     planner = CEM(num_samples=args.num_samples, num_iterations=args.num_iterations,
-                  elite_ratio=0.1, alpha=0.9, return_mean=args.return_mean)
+                  elite_ratio=0.1, alpha=0.9, return_mean=args.return_mean,
+                  warm_fill=args.warm_fill)
     for seed in args.seeds:
         start = time.perf_counter()
         ret = episode(seed, planner, args.horizon)

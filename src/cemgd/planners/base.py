@@ -3,9 +3,9 @@
 A planner is a frozen config dataclass plus one pure function, ``_optimize``,
 that searches for a ``[T, A]`` sequence from a warm-start mean. The base class
 owns validation, jit, the warm-start shift (drop the first action, repeat the
-last, Algorithm 1 of the CEM-GD paper; a planner whose config has ``warm_fill =
-"initial"`` starts the new last step at the initial mean instead), the NaN guard and the bookkeeping of
-:class:`~cemgd.problem.Info`.
+last, Algorithm 1 of the CEM-GD paper; a planner whose config has
+``warm_fill = "initial"`` starts the new last step at the initial mean instead),
+the NaN guard and the bookkeeping of :class:`~cemgd.problem.Info`.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ Probabilistic Dynamics Models", NeurIPS 2018) and in the CEM-GD paper (Huang et
 al., Sec. 2.1, Eq. 2). ``num_samples`` sequences per iteration for
 ``num_iterations`` iterations (N = n * m rollouts per step), truncated-normal
 sampling inside the action box, elite moving average with weight ``alpha``,
-warm start from the previous plan shifted by one step. Returns the best sequence
-seen, as the paper states (``warm_fill``: what the shifted plan's new last step starts
-at, see :func:`cemgd.planners.base.shift`); with ``return_mean`` the mean of the sampling distribution
+warm start from the previous plan shifted by one step (``warm_fill``: what the new
+last step starts at, see :func:`cemgd.planners.base.shift`). Returns the best sequence
+seen, as the paper states; with ``return_mean`` the mean of the sampling distribution
 after the last iteration (the last elites' mean averaged in with weight ``alpha``:
 mbrl-lib's ``return_mean_elites``), evaluated once so the step reports its return.
 """
