@@ -76,6 +76,9 @@ class TrainConfig:
     """Weight of the log-variance bound penalty ``sum max_logvar - sum min_logvar`` (>= 0)."""
     learn_logvar_bounds: bool = True
     """Learn the log-variance bounds with their penalty (False: fixed at 0.5 and -10, mbrl-lib)."""
+    keep_optimizer: bool = False
+    """The PETS loop carries Adam's state from one trial's training to the next (mbrl-lib
+    keeps one optimizer for the whole run); False: a fresh state at every training."""
     activation: str = "silu"
     """Activation the ensemble was built with (a name in ``ACTIVATIONS``)."""
     seed: int = 0
@@ -90,7 +93,7 @@ class TrainConfig:
         check_int("patience", self.patience)
         check_range("min_improvement", self.min_improvement, 0.0, 1.0, high_open=True)
         check_nonnegative("bound_coef", self.bound_coef)
-        for name in ("decay_biases", "learn_logvar_bounds"):
+        for name in ("decay_biases", "learn_logvar_bounds", "keep_optimizer"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         _activation(self.activation)
@@ -115,6 +118,8 @@ class TrainReport(NamedTuple):
         seconds: wall time of the training, compilation included.
         member_mse: MSE of each member's mean with the returned params, ``[E]``: on the
             validation rows, or on every training row (not its bootstrap) without them.
+        opt_state: Adam's state after the last epoch run (to continue from with
+            ``train_ensemble(..., opt_state=)``).
     """
 
     train_loss: np.ndarray
@@ -128,6 +133,7 @@ class TrainReport(NamedTuple):
     val_indices: np.ndarray
     seconds: float
     member_mse: np.ndarray = np.zeros(0)
+    opt_state: Any = None
 
 
 def gaussian_nll(
@@ -175,6 +181,7 @@ def train_ensemble(
     key: Array | None = None,
     config: TrainConfig | None = None,
     model: EnsembleModel | None = None,
+    opt_state: Any = None,
 ) -> tuple[Any, TrainReport]:
     """Fit the ensemble to transitions, each member on its own bootstrap.
 
@@ -191,6 +198,8 @@ def train_ensemble(
         model: the ensemble ``params`` belong to (``None``: the built-in
             :class:`EnsembleParams` MLP with ``config.activation`` and
             ``config.bound_coef``); any :class:`~cemgd.models.protocol.EnsembleModel`.
+        opt_state: Adam's state to continue from (a previous report's ``opt_state``, for
+            the same params structure and config); ``None``: a fresh one.
 
     Returns:
         ``(params, report)``: the params with the lowest validation MSE seen (the
@@ -208,13 +217,13 @@ def train_ensemble(
     key = jax.random.key(config.seed) if key is None else key
     k_split, k_boot, k_epochs = jax.random.split(key, 3)
     split = _split(model, params, normalizer, data, k_split, k_boot, config)
-    params, fit = _fit(model, params, split, k_epochs, config)
+    params, fit = _fit(model, params, split, k_epochs, config, opt_state)
     report = TrainReport(
         train_loss=np.asarray(fit.losses), val_mse=np.asarray(fit.val_mses),
         initial_val_mse=fit.initial, best_epoch=fit.best_epoch, best_val_mse=fit.best,
         early_stopped=fit.stopped, num_train=split.num_train, num_val=split.num_val,
         val_indices=split.val_rows, seconds=time.perf_counter() - start,
-        member_mse=_member_scores(model, params, split),
+        member_mse=_member_scores(model, params, split), opt_state=fit.opt_state,
     )
     return params, report
 
@@ -291,16 +300,21 @@ class _Fit(NamedTuple):
     best: float
     best_epoch: int
     stopped: bool
+    opt_state: Any = None
 
 
 def _fit(model: EnsembleModel, params: Any, split: _Split, k_epochs: Array,
-         config: TrainConfig) -> tuple[Any, _Fit]:
-    """Epochs with early stopping; the params with the lowest validation MSE seen."""
+         config: TrainConfig, opt_state: Any = None) -> tuple[Any, _Fit]:
+    """Epochs with early stopping; the params with the lowest validation MSE seen (and
+    Adam's state after the last epoch run), from ``opt_state`` (``None``: fresh)."""
     optimizer, epoch_fn, val_fn = _compiled(_cache_key(config), split.input_dim, split.batch,
                                             model)
     count, val_count = np.int32(split.num_train), np.int32(split.num_val)
     params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
-    opt_state = optimizer.init(params)
+    if opt_state is None:
+        opt_state = optimizer.init(params)
+    else:
+        check_opt_state(opt_state, optimizer.init(params))
     validate = split.num_val > 0
     best_params = params
     best = float(val_fn(params, split.x_val, split.y_val, val_count)) if validate else np.nan
@@ -327,13 +341,33 @@ def _fit(model: EnsembleModel, params: Any, split: _Split, k_epochs: Array,
             if stale >= config.patience:
                 stopped = epoch < config.epochs
                 break
-    return best_params, _Fit(losses, val_mses, initial, float(best), best_epoch, stopped)
+    return best_params, _Fit(losses, val_mses, initial, float(best), best_epoch, stopped,
+                             opt_state)
+
+
+def make_optimizer(config: TrainConfig, model: EnsembleModel | None = None
+                   ) -> optax.GradientTransformation:
+    """The training's optimizer: L2 decay on ``model.decay_mask`` added to the gradient,
+    then Adam (its ``init(params)`` is a fresh state)."""
+    model = default_model(config) if model is None else model
+    return optax.chain(optax.add_decayed_weights(config.weight_decay, mask=model.decay_mask),
+                       optax.adam(config.learning_rate))
+
+
+def check_opt_state(opt_state: Any, template: Any) -> None:
+    """Raise ValueError naming ``opt_state`` unless its structure and leaf shapes are
+    ``template``'s (a fresh state of the same optimizer and params)."""
+    same = jax.tree.structure(opt_state) == jax.tree.structure(template) and all(
+        np.shape(a) == np.shape(b)
+        for a, b in zip(jax.tree.leaves(opt_state), jax.tree.leaves(template), strict=True))
+    if not same:
+        raise ValueError("opt_state: not an Adam state of these params and this config")
 
 
 def _cache_key(config: TrainConfig) -> TrainConfig:
     """``config`` without what does not change the compiled functions (the seed)."""
     return dataclasses.replace(config, seed=0, epochs=1, patience=1, min_improvement=0.0,
-                               val_fraction=0.0)
+                               val_fraction=0.0, keep_optimizer=False)
 
 
 @functools.lru_cache(maxsize=16)
@@ -348,10 +382,7 @@ def _compiled(
     reuses the compiled function.
     """
     model = default_model(config) if model is None else model
-    optimizer = optax.chain(
-        optax.add_decayed_weights(config.weight_decay, mask=model.decay_mask),
-        optax.adam(config.learning_rate),
-    )
+    optimizer = make_optimizer(config, model)
 
     def loss_fn(p: Any, x: Array, y: Array) -> Array:
         return _loss(model, p, x, y)
