@@ -121,7 +121,7 @@ def test_an_old_config_without_the_new_settings_still_matches_its_defaults():
     new = config_payload(config)
     old = {k: v for k, v in new.items() if k not in ("num_elites", "assignment")}
     old["train"] = {k: v for k, v in new["train"].items()
-                    if k not in ("decay_biases", "learn_logvar_bounds")}
+                    if k not in ("decay_biases", "learn_logvar_bounds", "keep_optimizer")}
     old["planner_config"] = {k: v for k, v in new["planner_config"].items()
                              if k not in ("return_mean", "warm_fill")}
     assert config_diff(old, new) == []
@@ -252,3 +252,49 @@ def test_warm_fill_initial_keeps_exploring_a_tail_that_sits_near_a_bound():
         tails[fill] = float(np.asarray(actions)[-1, 0])
     assert tails["initial"] < -0.5
     assert tails["last"] > tails["initial"] + 0.5
+
+
+# ---- Adam's state carried between trainings ----------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_training_continues_from_the_adam_state_it_is_given():
+    d = data()
+    params = init_ensemble(jax.random.key(0), S, A, num_members=4, hidden=16, num_layers=2)
+    norm = fit_normalizer(d[0], d[1])
+    config = TrainConfig(epochs=3, batch_size=16, val_fraction=0.0)
+    first, rep1 = train_ensemble(params, norm, d, config=config)
+    steps = 3 * (N // 16)
+    assert int(jax.tree.leaves(rep1.opt_state)[0]) == steps  # Adam's step count
+    cont, rep2 = train_ensemble(first, norm, d, config=config, opt_state=rep1.opt_state)
+    fresh, rep3 = train_ensemble(first, norm, d, config=config)
+    assert int(jax.tree.leaves(rep2.opt_state)[0]) == 2 * steps
+    assert int(jax.tree.leaves(rep3.opt_state)[0]) == steps
+    assert not np.allclose(np.asarray(cont.weights[0]), np.asarray(fresh.weights[0]))
+    other = init_ensemble(jax.random.key(0), S, A, num_members=3, hidden=16, num_layers=2)
+    with pytest.raises(ValueError, match="opt_state: not an Adam state"):
+        train_ensemble(other, norm, d, config=config, opt_state=rep1.opt_state)
+
+
+@pytest.mark.slow
+def test_a_run_carries_adam_through_its_trials_and_a_resume(tmp_path):
+    from cemgd.pets import run
+
+    def count(trial: int) -> int | None:
+        f = np.load(tmp_path / "run" / "checkpoints" / f"model-{trial:03d}.npz")
+        return int(f["opt_0"]) if "opt_0" in f else None
+
+    base = dataclasses.replace(quick(PETSConfig(task="pendulum", planner="cem-50")),
+                               episode_length=3, random_steps=40)
+    config = dataclasses.replace(base, trials=2, train=dataclasses.replace(
+        base.train, keep_optimizer=True, batch_size=16, epochs=2))
+    run(config, tmp_path / "run", show_progress=False)
+    # trained on 40, 43, then 46 rows: 2 epochs of 2 steps of 16 rows each training
+    assert count(1) == 8
+    run(dataclasses.replace(config, trials=3), tmp_path / "run", resume=True,
+        show_progress=False)
+    assert count(2) == 12  # a fresh state after the resume would give 4
+    off = dataclasses.replace(config, trials=1, train=dataclasses.replace(
+        config.train, keep_optimizer=False))
+    run(off, tmp_path / "off", show_progress=False)
+    assert "opt_0" not in np.load(tmp_path / "off" / "checkpoints" / "model-000.npz")

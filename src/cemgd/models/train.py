@@ -45,6 +45,7 @@ import optax
 from cemgd.models.data import ModelData, Transitions, bucket_size, check_data, pad_rows, shuffled
 from cemgd.models.ensemble import EnsembleParams, _activation
 from cemgd.models.normalizer import Normalizer, normalize_inputs
+from cemgd.models.optimizer import check_opt_state, make_optimizer
 from cemgd.models.protocol import EnsembleModel, MLPEnsemble, check_model, output_size
 from cemgd.models.score import mean_mse, member_mse
 from cemgd.validate import check_int, check_nonnegative, check_positive, check_range
@@ -345,25 +346,6 @@ def _fit(model: EnsembleModel, params: Any, split: _Split, k_epochs: Array,
                              opt_state)
 
 
-def make_optimizer(config: TrainConfig, model: EnsembleModel | None = None
-                   ) -> optax.GradientTransformation:
-    """The training's optimizer: L2 decay on ``model.decay_mask`` added to the gradient,
-    then Adam (its ``init(params)`` is a fresh state)."""
-    model = default_model(config) if model is None else model
-    return optax.chain(optax.add_decayed_weights(config.weight_decay, mask=model.decay_mask),
-                       optax.adam(config.learning_rate))
-
-
-def check_opt_state(opt_state: Any, template: Any) -> None:
-    """Raise ValueError naming ``opt_state`` unless its structure and leaf shapes are
-    ``template``'s (a fresh state of the same optimizer and params)."""
-    same = jax.tree.structure(opt_state) == jax.tree.structure(template) and all(
-        np.shape(a) == np.shape(b)
-        for a, b in zip(jax.tree.leaves(opt_state), jax.tree.leaves(template), strict=True))
-    if not same:
-        raise ValueError("opt_state: not an Adam state of these params and this config")
-
-
 def _cache_key(config: TrainConfig) -> TrainConfig:
     """``config`` without what does not change the compiled functions (the seed)."""
     return dataclasses.replace(config, seed=0, epochs=1, patience=1, min_improvement=0.0,
@@ -382,7 +364,7 @@ def _compiled(
     reuses the compiled function.
     """
     model = default_model(config) if model is None else model
-    optimizer = make_optimizer(config, model)
+    optimizer = make_optimizer(config.weight_decay, config.learning_rate, model)
 
     def loss_fn(p: Any, x: Array, y: Array) -> Array:
         return _loss(model, p, x, y)

@@ -25,8 +25,9 @@ from cemgd.models import (
     write_model,
 )
 from cemgd.models.io import load_opt_state, load_params, write_params
+from cemgd.models.optimizer import make_optimizer
 from cemgd.models.protocol import EnsembleModel, MLPEnsemble, Normalized, check_model
-from cemgd.models.train import make_optimizer
+from cemgd.models.train import default_model
 from cemgd.pets.buffer import Buffer, collect_random, model_data, run_seed
 from cemgd.pets.config import PETSConfig, config_diff, config_payload
 from cemgd.pets.episode import Episode, PlanStep, compile_plan_step, run_episode, write_gif
@@ -211,7 +212,9 @@ def _load(loop: _Loop) -> _Start:
                          rows=state.rows[-1].env_steps, trials=state.completed)
     opt_state = None  # a checkpoint without one (written before the option) starts afresh
     if config.train.keep_optimizer:
-        fresh = make_optimizer(config.train, loop.model).init(params)
+        model = default_model(config.train) if loop.model is None else loop.model
+        fresh = make_optimizer(config.train.weight_decay, config.train.learning_rate,
+                               model).init(params)
         opt_state = load_opt_state(folder.file("model"), fresh)
     return _Start(params, normalizer, buffer, list(state.rows), opt_state)
 
