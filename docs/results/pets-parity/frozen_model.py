@@ -18,7 +18,7 @@ real 200-step episode per rollout mode, with the run's planner and settings:
 
     python docs/results/pets-parity/frozen_model.py RUN [--trial T] [--seed 0]
         [--modes run fresh mean expectation] [--warm-fill last|initial]
-        [--return-mean true|false]
+        [--return-mean true|false] [--num-samples N] [--num-iterations M]
 """
 
 from __future__ import annotations
@@ -90,8 +90,11 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--warm-fill", choices=["last", "initial"], default=None)
     parser.add_argument("--return-mean", choices=["true", "false"], default=None)
+    parser.add_argument("--num-samples", type=int, default=None)
+    parser.add_argument("--num-iterations", type=int, default=None)
     args = parser.parse_args()
-    overrides: dict = {}
+    overrides: dict = {k: getattr(args, k) for k in ("num_samples", "num_iterations")
+                       if getattr(args, k) is not None}
     if args.warm_fill is not None:
         overrides["warm_fill"] = args.warm_fill
     if args.return_mean is not None:
