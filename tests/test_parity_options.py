@@ -121,13 +121,17 @@ def test_an_old_config_without_the_new_settings_still_matches_its_defaults():
     new = config_payload(config)
     old = {k: v for k, v in new.items() if k not in ("num_elites", "assignment")}
     old["train"] = {k: v for k, v in new["train"].items()
-                    if k not in ("decay_biases", "learn_logvar_bounds")}
+                    if k not in ("decay_biases", "learn_logvar_bounds", "keep_optimizer")}
     old["planner_config"] = {k: v for k, v in new["planner_config"].items()
-                             if k != "return_mean"}
+                             if k not in ("return_mean", "warm_fill")}
     assert config_diff(old, new) == []
     changed = config_payload(dataclasses.replace(config, num_elites=3, planner_options={
         "return_mean": True}))
     assert len(config_diff(old, changed)) == 2
+    filled = config_payload(dataclasses.replace(config, planner_options={
+        "warm_fill": "initial"}))
+    diff = config_diff(old, filled)
+    assert len(diff) == 1 and "'warm_fill': 'initial'" in diff[0]
 
 
 # ---- CEM's return_mean -------------------------------------------------------------------
@@ -192,3 +196,105 @@ def test_a_run_plans_with_its_elites_and_evaluate_loads_them(tmp_path):
     assert elites is not None and len(elites) == 2 and list(elites) == sorted(set(elites))
     frozen = load_frozen_model(tmp_path / "run")
     assert frozen.params.weights[0].shape[0] == 2
+
+
+# ---- the warm start's new last step ------------------------------------------------------
+
+
+def box_problem() -> Problem:
+    """Horizon 4 on a box whose initial mean is ``[0, 1.5]`` (0 inside the first
+    coordinate's box, not the second's); the return prefers the upper bound."""
+    def rollout(obs, actions, key):
+        return jnp.sum(actions, axis=(1, 2))
+
+    return Problem(rollout, 4, jnp.array([-1.0, 0.5]), jnp.array([1.0, 2.5]))
+
+
+@pytest.mark.parametrize("name", ["cem", "cem-gd", "icem", "gradcem"])
+def test_warm_fill_initial_starts_the_new_last_step_at_the_initial_mean(name):
+    problem, obs = box_problem(), jnp.zeros(1)
+    small = dict(num_iterations=2) | (
+        dict(n_init=20, n_replan=10, grad_steps=1, top_k=1) if name == "cem-gd" else
+        dict(num_samples=10))
+    for fill in ("last", "initial"):
+        planner = make_planner(name, warm_fill=fill, **small)
+        state = planner.init(problem, jax.random.key(1))
+        actions, nxt, _ = planner.plan(state, obs, problem)
+        actions, mean = np.asarray(actions), np.asarray(nxt.mean)
+        np.testing.assert_array_equal(mean[:-1], actions[1:])
+        expected = actions[-1] if fill == "last" else np.array([0.0, 1.5])
+        np.testing.assert_array_equal(mean[-1], expected)
+        assert not np.allclose(actions[-1], [0.0, 1.5])  # the two fills differ here
+
+
+def test_warm_fill_is_checked():
+    with pytest.raises(ValueError, match="warm_fill: expected 'last' or 'initial'"):
+        make_planner("cem", warm_fill="centre")
+
+
+def test_warm_fill_initial_keeps_exploring_a_tail_that_sits_near_a_bound():
+    """A plan whose last action saturates: repeated, the PETS truncation freezes it
+    (std capped by the distance to the bound), so the tail cannot move when the return
+    later wants the other bound; started afresh at the centre each step, it can."""
+    horizon, steps = 6, 12
+
+    def rollout(obs, actions, key):  # obs[0] > 0: the tail should go to -1, else to +1
+        sign = jnp.where(obs[0] > 0, -1.0, 1.0)
+        return sign * jnp.sum(actions[:, -2:, 0], axis=1)
+
+    problem = Problem(rollout, horizon, -jnp.ones(1), jnp.ones(1))
+    tails = {}
+    for fill in ("last", "initial"):
+        planner = make_planner("cem", num_samples=30, num_iterations=3, warm_fill=fill)
+        state = planner.init(problem, jax.random.key(0))
+        for step in range(steps):  # +1 wanted first, then -1
+            actions, state, _ = planner.plan(state, jnp.array([float(step >= 4)]), problem)
+        tails[fill] = float(np.asarray(actions)[-1, 0])
+    assert tails["initial"] < -0.5
+    assert tails["last"] > tails["initial"] + 0.5
+
+
+# ---- Adam's state carried between trainings ----------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_training_continues_from_the_adam_state_it_is_given():
+    d = data()
+    params = init_ensemble(jax.random.key(0), S, A, num_members=4, hidden=16, num_layers=2)
+    norm = fit_normalizer(d[0], d[1])
+    config = TrainConfig(epochs=3, batch_size=16, val_fraction=0.0)
+    first, rep1 = train_ensemble(params, norm, d, config=config)
+    steps = 3 * (N // 16)
+    assert int(jax.tree.leaves(rep1.opt_state)[0]) == steps  # Adam's step count
+    cont, rep2 = train_ensemble(first, norm, d, config=config, opt_state=rep1.opt_state)
+    fresh, rep3 = train_ensemble(first, norm, d, config=config)
+    assert int(jax.tree.leaves(rep2.opt_state)[0]) == 2 * steps
+    assert int(jax.tree.leaves(rep3.opt_state)[0]) == steps
+    assert not np.allclose(np.asarray(cont.weights[0]), np.asarray(fresh.weights[0]))
+    other = init_ensemble(jax.random.key(0), S, A, num_members=3, hidden=16, num_layers=2)
+    with pytest.raises(ValueError, match="opt_state: not an Adam state"):
+        train_ensemble(other, norm, d, config=config, opt_state=rep1.opt_state)
+
+
+@pytest.mark.slow
+def test_a_run_carries_adam_through_its_trials_and_a_resume(tmp_path):
+    from cemgd.pets import run
+
+    def count(trial: int) -> int | None:
+        f = np.load(tmp_path / "run" / "checkpoints" / f"model-{trial:03d}.npz")
+        return int(f["opt_0"]) if "opt_0" in f else None
+
+    base = dataclasses.replace(quick(PETSConfig(task="pendulum", planner="cem-50")),
+                               episode_length=3, random_steps=40)
+    config = dataclasses.replace(base, trials=2, train=dataclasses.replace(
+        base.train, keep_optimizer=True, batch_size=16, epochs=2))
+    run(config, tmp_path / "run", show_progress=False)
+    # trained on 40, 43, then 46 rows: 2 epochs of 2 steps of 16 rows each training
+    assert count(1) == 8
+    run(dataclasses.replace(config, trials=3), tmp_path / "run", resume=True,
+        show_progress=False)
+    assert count(2) == 12  # a fresh state after the resume would give 4
+    off = dataclasses.replace(config, trials=1, train=dataclasses.replace(
+        config.train, keep_optimizer=False))
+    run(off, tmp_path / "off", show_progress=False)
+    assert "opt_0" not in np.load(tmp_path / "off" / "checkpoints" / "model-000.npz")

@@ -24,7 +24,7 @@ OUT=${OUT:-runs/pets-parity}
 SEEDS=${SEEDS:-0 1 2}
 JOBS=${JOBS:-1}
 EXTRA=${EXTRA:-}
-ALL_VARIANTS="baseline elites return-mean fixed-logvar decay-biases row-layout all"
+ALL_VARIANTS="baseline elites return-mean fixed-logvar decay-biases row-layout all warm-fill all-warm-fill keep-optimizer warm-fill-keep-optimizer"
 VARIANTS=${VARIANTS:-$ALL_VARIANTS}
 
 # The settings: 200 random steps, 15 trials of 200 steps, CEM 100 x 5 with elite
@@ -41,7 +41,8 @@ common_flags() {
     case "$PLANNER" in cem|cem-500) echo --planner.num-samples 100 ;; esac
 }
 
-# One mbrl-lib choice per variant; "all" takes every one of them.
+# One mbrl-lib choice per variant; "all" takes the model and particle ones and return-mean,
+# "all-warm-fill" those and warm-fill.
 variant_flags() {
     case "$1" in
         baseline) ;;
@@ -52,6 +53,10 @@ variant_flags() {
         row-layout) echo --assignment row ;;               # TS1 over all rows (mbrl-lib)
         all) for v in elites return-mean fixed-logvar decay-biases row-layout; do
                  variant_flags "$v"; done ;;
+        warm-fill) echo --planner.warm-fill initial ;;     # warm start's new step at 0
+        all-warm-fill) variant_flags all; variant_flags warm-fill ;;
+        keep-optimizer) echo --train.keep-optimizer ;;     # one Adam state for the run
+        warm-fill-keep-optimizer) variant_flags warm-fill; variant_flags keep-optimizer ;;
         *) echo "unknown variant '$1'; expected one of: $ALL_VARIANTS" >&2; return 2 ;;
     esac
 }

@@ -1,6 +1,7 @@
 """The PETS parity ablation's table and learning curves, from the runs of ablation.sh.
 
-Reads ``RUNS/VARIANT/seed-S/metrics.csv`` (default ``runs/pets-parity``) and writes
+Reads ``RUNS/VARIANT/seed-S/metrics.csv`` and ``RUNS/PLANNER/VARIANT/seed-S/metrics.csv``
+(default ``runs/pets-parity``) and writes
 ``OUT/ablation.md`` (return per trial: mean ± std across seeds, per variant; the mean
 over trials 12-15 with its seed spread; seconds per trial) and ``OUT/ablation.png``
 (one curve per variant with a ±std band), then prints the table. Trials are numbered
@@ -27,7 +28,7 @@ from cemgd.runs import read_metrics  # noqa: E402
 
 #: Variants in ablation.sh's order; others found under RUNS follow, sorted.
 ORDER = ("baseline", "elites", "return-mean", "fixed-logvar", "decay-biases", "row-layout",
-         "all")
+         "all", "warm-fill", "all-warm-fill", "keep-optimizer", "warm-fill-keep-optimizer")
 #: Trials (1-based) whose mean the issue's target is about.
 LATE = (12, 13, 14, 15)
 
@@ -40,12 +41,15 @@ class Run(NamedTuple):
 
 
 def load(runs: Path) -> dict[str, dict[int, Run]]:
-    """``{variant: {seed: Run}}`` of every run folder with a completed trial."""
+    """``{variant: {seed: Run}}`` of every run folder with a completed trial: ``VARIANT/seed-S``
+    (the default planner) and ``PLANNER/VARIANT/seed-S`` (another one, ablation.sh with
+    ``OUT=RUNS/PLANNER``; the variant is then named ``PLANNER/VARIANT``)."""
     out: dict[str, dict[int, Run]] = {}
-    for run in sorted(runs.glob("*/seed-*")):
+    for run in sorted([*runs.glob("*/seed-*"), *runs.glob("*/*/seed-*")]):
         rows = read_metrics(run) if run.is_dir() else []
         if rows:
-            out.setdefault(run.parent.name, {})[int(run.name.removeprefix("seed-"))] = Run(
+            variant = run.parent.relative_to(runs).as_posix()
+            out.setdefault(variant, {})[int(run.name.removeprefix("seed-"))] = Run(
                 np.asarray([r.episode_return for r in rows]),
                 np.asarray([r.train_s + r.episode_s for r in rows]))
     known = [v for v in ORDER if v in out] + sorted(set(out) - set(ORDER))

@@ -83,11 +83,36 @@ def model_digest(params: EnsembleParams, normalizer: Normalizer) -> str:
 
 
 def write_model(fh: IO[bytes], params: EnsembleParams, normalizer: Normalizer,
-                elites: np.ndarray | None = None) -> None:
+                elites: np.ndarray | None = None, opt_state: Any = None) -> None:
     """Write params and normaliser as ``.npz`` into the open binary file ``fh``; with
-    ``elites`` (member indices ``[K]``) also the members to plan with (:func:`load_elites`)."""
+    ``elites`` (member indices ``[K]``) also the members to plan with (:func:`load_elites`),
+    with ``opt_state`` the training's optimizer state (:func:`load_opt_state`)."""
     extra = {} if elites is None else {"elites": np.asarray(elites, np.int64)}
-    np.savez(fh, **model_arrays(params, normalizer), **extra)
+    np.savez(fh, **model_arrays(params, normalizer), **extra, **_opt_arrays(opt_state))
+
+
+def _opt_arrays(opt_state: Any) -> dict[str, np.ndarray]:
+    """``opt_state``'s leaves as ``opt_0, opt_1, ...`` (none for ``None``)."""
+    if opt_state is None:
+        return {}
+    return {f"opt_{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(opt_state))}
+
+
+def load_opt_state(path: str | os.PathLike[str], template: Any) -> Any:
+    """The optimizer state stored in the model file ``path``, in the structure of
+    ``template`` (a fresh state of the same optimizer and params), or ``None`` when the
+    file holds none or one of another structure (a fresh state is then the fallback).
+
+    Raises:
+        ValueError: naming ``path``, if the file is missing or damaged.
+    """
+    f = read_npz(path, "model")
+    stored = sorted((k for k in f if k.startswith("opt_")), key=lambda k: int(k[4:]))
+    leaves, treedef = jax.tree.flatten(template)
+    if not stored or [tuple(f[k].shape) for k in stored] != [np.shape(x) for x in leaves]:
+        return None
+    return jax.tree.unflatten(treedef, [jnp.asarray(f[k], jnp.asarray(x).dtype)
+                                        for k, x in zip(stored, leaves, strict=True)])
 
 
 def load_elites(path: str | os.PathLike[str]) -> np.ndarray | None:
@@ -169,12 +194,14 @@ def _check_loaded(path: Path, params: EnsembleParams, normalizer: Normalizer) ->
 _PYTREE_FORMAT = "cemgd-pytree-v1"
 
 
-def write_params(fh: IO[bytes], params: Any, normalizer: Normalizer) -> None:
+def write_params(fh: IO[bytes], params: Any, normalizer: Normalizer,
+                 opt_state: Any = None) -> None:
     """Write any model's params pytree (its leaves in ``jax.tree.leaves`` order) and the
-    normaliser as ``.npz`` into ``fh``; :func:`load_params` reads them back."""
+    normaliser as ``.npz`` into ``fh``; :func:`load_params` reads them back (with
+    ``opt_state`` also the training's optimizer state, :func:`load_opt_state`)."""
     arrays = {f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(params))}
     np.savez(fh, format=np.asarray(_PYTREE_FORMAT), norm_mean=np.asarray(normalizer.mean),
-             norm_std=np.asarray(normalizer.std), **arrays)
+             norm_std=np.asarray(normalizer.std), **arrays, **_opt_arrays(opt_state))
 
 
 def load_params(path: str | os.PathLike[str], template: Any) -> tuple[Any, Normalizer]:

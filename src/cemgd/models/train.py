@@ -45,6 +45,7 @@ import optax
 from cemgd.models.data import ModelData, Transitions, bucket_size, check_data, pad_rows, shuffled
 from cemgd.models.ensemble import EnsembleParams, _activation
 from cemgd.models.normalizer import Normalizer, normalize_inputs
+from cemgd.models.optimizer import check_opt_state, make_optimizer
 from cemgd.models.protocol import EnsembleModel, MLPEnsemble, check_model, output_size
 from cemgd.models.score import mean_mse, member_mse
 from cemgd.validate import check_int, check_nonnegative, check_positive, check_range
@@ -76,6 +77,9 @@ class TrainConfig:
     """Weight of the log-variance bound penalty ``sum max_logvar - sum min_logvar`` (>= 0)."""
     learn_logvar_bounds: bool = True
     """Learn the log-variance bounds with their penalty (False: fixed at 0.5 and -10, mbrl-lib)."""
+    keep_optimizer: bool = False
+    """The PETS loop carries Adam's state from one trial's training to the next (mbrl-lib
+    keeps one optimizer for the whole run); False: a fresh state at every training."""
     activation: str = "silu"
     """Activation the ensemble was built with (a name in ``ACTIVATIONS``)."""
     seed: int = 0
@@ -90,7 +94,7 @@ class TrainConfig:
         check_int("patience", self.patience)
         check_range("min_improvement", self.min_improvement, 0.0, 1.0, high_open=True)
         check_nonnegative("bound_coef", self.bound_coef)
-        for name in ("decay_biases", "learn_logvar_bounds"):
+        for name in ("decay_biases", "learn_logvar_bounds", "keep_optimizer"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         _activation(self.activation)
@@ -115,6 +119,8 @@ class TrainReport(NamedTuple):
         seconds: wall time of the training, compilation included.
         member_mse: MSE of each member's mean with the returned params, ``[E]``: on the
             validation rows, or on every training row (not its bootstrap) without them.
+        opt_state: Adam's state after the last epoch run (to continue from with
+            ``train_ensemble(..., opt_state=)``).
     """
 
     train_loss: np.ndarray
@@ -128,6 +134,7 @@ class TrainReport(NamedTuple):
     val_indices: np.ndarray
     seconds: float
     member_mse: np.ndarray = np.zeros(0)
+    opt_state: Any = None
 
 
 def gaussian_nll(
@@ -175,6 +182,7 @@ def train_ensemble(
     key: Array | None = None,
     config: TrainConfig | None = None,
     model: EnsembleModel | None = None,
+    opt_state: Any = None,
 ) -> tuple[Any, TrainReport]:
     """Fit the ensemble to transitions, each member on its own bootstrap.
 
@@ -191,6 +199,8 @@ def train_ensemble(
         model: the ensemble ``params`` belong to (``None``: the built-in
             :class:`EnsembleParams` MLP with ``config.activation`` and
             ``config.bound_coef``); any :class:`~cemgd.models.protocol.EnsembleModel`.
+        opt_state: Adam's state to continue from (a previous report's ``opt_state``, for
+            the same params structure and config); ``None``: a fresh one.
 
     Returns:
         ``(params, report)``: the params with the lowest validation MSE seen (the
@@ -208,13 +218,13 @@ def train_ensemble(
     key = jax.random.key(config.seed) if key is None else key
     k_split, k_boot, k_epochs = jax.random.split(key, 3)
     split = _split(model, params, normalizer, data, k_split, k_boot, config)
-    params, fit = _fit(model, params, split, k_epochs, config)
+    params, fit = _fit(model, params, split, k_epochs, config, opt_state)
     report = TrainReport(
         train_loss=np.asarray(fit.losses), val_mse=np.asarray(fit.val_mses),
         initial_val_mse=fit.initial, best_epoch=fit.best_epoch, best_val_mse=fit.best,
         early_stopped=fit.stopped, num_train=split.num_train, num_val=split.num_val,
         val_indices=split.val_rows, seconds=time.perf_counter() - start,
-        member_mse=_member_scores(model, params, split),
+        member_mse=_member_scores(model, params, split), opt_state=fit.opt_state,
     )
     return params, report
 
@@ -291,16 +301,21 @@ class _Fit(NamedTuple):
     best: float
     best_epoch: int
     stopped: bool
+    opt_state: Any = None
 
 
 def _fit(model: EnsembleModel, params: Any, split: _Split, k_epochs: Array,
-         config: TrainConfig) -> tuple[Any, _Fit]:
-    """Epochs with early stopping; the params with the lowest validation MSE seen."""
+         config: TrainConfig, opt_state: Any = None) -> tuple[Any, _Fit]:
+    """Epochs with early stopping; the params with the lowest validation MSE seen (and
+    Adam's state after the last epoch run), from ``opt_state`` (``None``: fresh)."""
     optimizer, epoch_fn, val_fn = _compiled(_cache_key(config), split.input_dim, split.batch,
                                             model)
     count, val_count = np.int32(split.num_train), np.int32(split.num_val)
     params = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), params)
-    opt_state = optimizer.init(params)
+    if opt_state is None:
+        opt_state = optimizer.init(params)
+    else:
+        check_opt_state(opt_state, optimizer.init(params))
     validate = split.num_val > 0
     best_params = params
     best = float(val_fn(params, split.x_val, split.y_val, val_count)) if validate else np.nan
@@ -327,13 +342,14 @@ def _fit(model: EnsembleModel, params: Any, split: _Split, k_epochs: Array,
             if stale >= config.patience:
                 stopped = epoch < config.epochs
                 break
-    return best_params, _Fit(losses, val_mses, initial, float(best), best_epoch, stopped)
+    return best_params, _Fit(losses, val_mses, initial, float(best), best_epoch, stopped,
+                             opt_state)
 
 
 def _cache_key(config: TrainConfig) -> TrainConfig:
     """``config`` without what does not change the compiled functions (the seed)."""
     return dataclasses.replace(config, seed=0, epochs=1, patience=1, min_improvement=0.0,
-                               val_fraction=0.0)
+                               val_fraction=0.0, keep_optimizer=False)
 
 
 @functools.lru_cache(maxsize=16)
@@ -348,10 +364,7 @@ def _compiled(
     reuses the compiled function.
     """
     model = default_model(config) if model is None else model
-    optimizer = optax.chain(
-        optax.add_decayed_weights(config.weight_decay, mask=model.decay_mask),
-        optax.adam(config.learning_rate),
-    )
+    optimizer = make_optimizer(config.weight_decay, config.learning_rate, model)
 
     def loss_fn(p: Any, x: Array, y: Array) -> Array:
         return _loss(model, p, x, y)

@@ -24,8 +24,10 @@ from cemgd.models import (
     train_ensemble,
     write_model,
 )
-from cemgd.models.io import load_params, write_params
+from cemgd.models.io import load_opt_state, load_params, write_params
+from cemgd.models.optimizer import make_optimizer
 from cemgd.models.protocol import EnsembleModel, MLPEnsemble, Normalized, check_model
+from cemgd.models.train import default_model
 from cemgd.pets.buffer import Buffer, collect_random, model_data, run_seed
 from cemgd.pets.config import PETSConfig, config_diff, config_payload
 from cemgd.pets.episode import Episode, PlanStep, compile_plan_step, run_episode, write_gif
@@ -50,6 +52,8 @@ class _Start:
     normalizer: Normalizer | None
     buffer: Buffer
     rows: list[TrialMetrics]
+    opt_state: Any = None
+    """Adam's state after the last training (``train.keep_optimizer``; else ``None``)."""
 
 
 @dataclass
@@ -129,10 +133,10 @@ def run(
 def _trials(loop: _Loop, start: _Start, rows: list[TrialMetrics], tensorboard: bool) -> None:
     """Run the trials left, appending each committed trial's metrics to ``rows``."""
     writer = open_tensorboard(loop.folder.path, tensorboard)
-    params, buffer = start.params, start.buffer
+    params, buffer, opt_state = start.params, start.buffer, start.opt_state
     try:
         for trial in range(len(rows), loop.config.trials):
-            params, row = _trial(loop, trial, params, buffer)
+            params, opt_state, row = _trial(loop, trial, params, buffer, opt_state)
             rows.append(row)
             if writer is not None:
                 writer.add_trial(row.trial, row)
@@ -206,7 +210,13 @@ def _load(loop: _Loop) -> _Start:
         check_architecture(folder.file("model"), config, task, params)
     buffer = Buffer.load(folder.file("buffer"), task.obs_dim, task.action_dim,
                          rows=state.rows[-1].env_steps, trials=state.completed)
-    return _Start(params, normalizer, buffer, list(state.rows))
+    opt_state = None  # a checkpoint without one (written before the option) starts afresh
+    if config.train.keep_optimizer:
+        model = default_model(config.train) if loop.model is None else loop.model
+        fresh = make_optimizer(config.train.weight_decay, config.train.learning_rate,
+                               model).init(params)
+        opt_state = load_opt_state(folder.file("model"), fresh)
+    return _Start(params, normalizer, buffer, list(state.rows), opt_state)
 
 
 def check_architecture(file: str | os.PathLike[str], config: PETSConfig, task: EnvTask,
@@ -231,15 +241,19 @@ def check_architecture(file: str | os.PathLike[str], config: PETSConfig, task: E
         raise RunError(f"{file}: model of another architecture: {', '.join(wrong)}{hint}")
 
 
-def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer) -> tuple[Any, TrialMetrics]:
-    """Train on the buffer, run one episode, add it to the buffer and commit the trial."""
+def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer, opt_state: Any
+           ) -> tuple[Any, Any, TrialMetrics]:
+    """Train on the buffer (from Adam's ``opt_state`` with ``train.keep_optimizer``), run one
+    episode, add it to the buffer and commit the trial (the state with the model)."""
     config, task, events = loop.config, loop.task, loop.events
     events.phase(trial, "training")
     data = model_data(task, buffer)
     normalizer = fit_normalizer(data.inputs, data.actions)
     train_cfg = dataclasses.replace(config.train, seed=run_seed(config, trial, 3))
+    carry = config.train.keep_optimizer
     params, report = train_ensemble(params, normalizer, data, config=train_cfg,
-                                    model=loop.model)
+                                    model=loop.model, opt_state=opt_state if carry else None)
+    opt_state = report.opt_state if carry else None
     if loop.model is None:  # the built-in ensemble takes raw inputs at no cost
         folded, plan_model, write = fold_normalizer(params, normalizer), None, write_model
     else:
@@ -264,10 +278,10 @@ def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer) -> tuple[Any, T
     buffer.add(episode.obs, episode.actions, episode.next_obs, episode.rewards, trial)
     row = _metrics(loop, trial, episode, len(buffer), report)
     loop.folder.commit(row, {
-        "model": lambda fh: write(fh, params, normalizer),
+        "model": lambda fh: write(fh, params, normalizer, opt_state=opt_state),
         "buffer": buffer.write,
     })
-    return params, row
+    return params, opt_state, row
 
 
 def elite_indices(scores: np.ndarray, num_elites: int) -> np.ndarray | None:

@@ -3,8 +3,9 @@
 A planner is a frozen config dataclass plus one pure function, ``_optimize``,
 that searches for a ``[T, A]`` sequence from a warm-start mean. The base class
 owns the pure step around it: the warm-start shift (drop the first action, repeat
-the last, Algorithm 1 of the CEM-GD paper), the NaN guard and the bookkeeping of
-:class:`~cemgd.problem.Info`. A planner object holds only its config; ``init`` and
+the last, Algorithm 1 of the CEM-GD paper; a planner whose config has
+``warm_fill = "initial"`` starts the new last step at the initial mean instead), the
+NaN guard and the bookkeeping of :class:`~cemgd.problem.Info`. A planner object holds only its config; ``init`` and
 ``plan`` hand over to the convenience layer (:mod:`cemgd.planners.checked`: the
 host-side checks, the step compiled once per problem).
 """
@@ -17,7 +18,7 @@ import inspect
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -53,13 +54,41 @@ class Result(NamedTuple):
 Optimize = Callable[[Problem, Array, PlanState, Array], Result]
 
 
-def shift(actions: Array) -> Array:
-    """Warm start for the next step: drop the first action, repeat the last.
+#: What the warm start's new last step starts at: ``"last"`` (the plan's last action) or
+#: ``"initial"`` (the initial mean, :func:`initial_action`).
+WarmFill = Literal["last", "initial"]
+
+
+def shift(actions: Array, fill: Array | None = None) -> Array:
+    """Warm start for the next step: drop the first action, then repeat the last
+    (``fill=None``, the CEM-GD paper's Algorithm 1) or append ``fill: [A]`` (PETS' code
+    and mbrl-lib append the box centre).
+
+    Near a bound the PETS truncation caps the std at half the distance to it, so a last
+    action close to a bound, repeated, is close to frozen, and so is every copy of it the
+    next steps shift in: a plan whose tail saturates keeps it until it is executed.
+    A fresh last step at the initial mean explores again with the full initial std.
 
     Args:
         actions: ``[..., T, A]`` (one sequence or a batch).
+        fill: ``[A]`` or ``None``.
     """
-    return jnp.concatenate([actions[..., 1:, :], actions[..., -1:, :]], axis=-2)
+    last = actions[..., -1:, :] if fill is None else jnp.broadcast_to(
+        fill, actions[..., -1:, :].shape).astype(actions.dtype)
+    return jnp.concatenate([actions[..., 1:, :], last], axis=-2)
+
+
+def check_warm_fill(value: Any) -> None:
+    """Raise ValueError unless ``value`` is ``"last"`` or ``"initial"``."""
+    if value not in ("last", "initial"):
+        raise ValueError(f"warm_fill: expected 'last' or 'initial', got {value!r}")
+
+
+def initial_action(problem: Problem) -> Array:
+    """The initial mean of one step, ``[A]``: 0 in every coordinate whose box has 0
+    strictly inside, the box centre elsewhere (so sampling never starts on a bound)."""
+    low, high = problem.action_low, problem.action_high
+    return jnp.where((low < 0) & (high > 0), 0.0, 0.5 * (low + high))
 
 
 def half_range(problem: Problem) -> Array:
@@ -140,13 +169,10 @@ class Planner:
     def initial_state(self, problem: Problem, key: Array) -> Any:
         """The state ``init`` returns, as a pure function (no binding, no checks; vmap-able).
 
-        The mean is zero (the paper's mu = 0) in every coordinate whose box has 0
-        strictly inside, and the box centre elsewhere, so sampling never starts on a
-        bound.
+        The mean is :func:`initial_action` at every step (the paper's mu = 0 where 0 is
+        inside the box).
         """
-        low, high = problem.action_low, problem.action_high
-        start = jnp.where((low < 0) & (high > 0), 0.0, 0.5 * (low + high))
-        mean = jnp.broadcast_to(start, (problem.horizon, problem.action_dim))
+        mean = jnp.broadcast_to(initial_action(problem), (problem.horizon, problem.action_dim))
         return self._make_state(mean, key, i32(0), self._init_extra(problem))
 
     def _make_state(self, mean: Array, key: Array, step: Array, extra: Any) -> Any:
@@ -200,6 +226,8 @@ class Planner:
                 its state. Other planners ignore it.
         """
         optimize = self._optimizer(first)
+        fill = (initial_action(problem)
+                if getattr(self.config, "warm_fill", "last") == "initial" else None)
 
         def step(state: PlanState, obs: Array) -> tuple[Array, PlanState, Info]:
             key, opt_key = jax.random.split(state.key)
@@ -214,7 +242,7 @@ class Planner:
                 best_return=jnp.where(ok, res.best_return, -jnp.inf).astype(jnp.float32),
                 fallback=~ok,
             )
-            next_state = self._make_state(shift(actions), key, state.step + 1, res.extra)
+            next_state = self._make_state(shift(actions, fill), key, state.step + 1, res.extra)
             return actions, next_state, info
 
         return step

@@ -23,7 +23,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import half_range, num_elites_for
+from cemgd.planners.base import WarmFill, check_warm_fill, half_range, num_elites_for
 from cemgd.planners.chunking import (
     Rows,
     check_max_batch,
@@ -55,6 +55,10 @@ class CEMSettings:
     """Initial std in half-widths of the action box (0.5: PETS' var = width^2 / 16)."""
     truncation: Truncation = "pets"
     """'pets': PETS' std cap near bounds (the paper's code); 'box': normal cut to the box."""
+    warm_fill: WarmFill = "last"
+    """Last step of the next step's warm start: 'last' repeats the plan's last action (the
+    CEM-GD paper); 'initial' starts it at the initial mean, the box centre (PETS' code,
+    mbrl-lib)."""
     max_batch: int | None = None
     """Sequences rolled out at a time; larger batches run in chunks (same result, less
     memory). ``None``: 2000 rows of rollout work a chunk, ``2000 // Problem.rollout_rows``
@@ -69,6 +73,7 @@ class CEMSettings:
         check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
         check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
         check_truncation(self.truncation)
+        check_warm_fill(self.warm_fill)
         check_max_batch(self.max_batch)
 
 
