@@ -5,9 +5,10 @@ that searches for a ``[T, A]`` sequence from a warm-start mean. The base class
 owns the pure step around it: the warm-start shift (drop the first action, repeat
 the last, Algorithm 1 of the CEM-GD paper; a planner whose config has
 ``warm_fill = "initial"`` starts the new last step at the initial mean instead), the
-NaN guard and the bookkeeping of :class:`~cemgd.problem.Info`. A planner object holds only its config; ``init`` and
-``plan`` hand over to the convenience layer (:mod:`cemgd.planners.checked`: the
-host-side checks, the step compiled once per problem).
+NaN guard and the bookkeeping of :class:`~cemgd.problem.Info`. A planner object holds
+only its config; ``init`` and ``plan`` hand over to the convenience layer
+(:mod:`cemgd.planners.checked`: the host-side checks, the step compiled once per
+problem).
 """
 
 from __future__ import annotations
