@@ -227,3 +227,12 @@ def test_committed_plans_parse_and_name_what_their_commands_make() -> None:
         for m in plan.models:
             assert "/model-$1/eval" in commands and m.folder.endswith("/eval")
             assert f"eval-{m.name[-1]}) evaluate_model {m.name[-1]} {m.episodes}" in commands
+
+
+def test_simulate_cli_refuses_bad_reps(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m cemgd.report.simulate` names its argument and exits 2 on a bad count."""
+    for bad in (["x"], ["0"]):
+        with pytest.raises(SystemExit) as stop:
+            simulate.main(bad)
+        assert stop.value.code == 2
+        assert "reps" in capsys.readouterr().err
