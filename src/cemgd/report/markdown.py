@@ -48,6 +48,9 @@ class SweepContext:
     """The uniform-random policy (``--random-episodes``; empty when not asked for)."""
     plan: Plan | None = None
     """The pre-registered analysis plan, where one was given."""
+    include_incomplete: bool = False
+    """Report an experiment in progress (``--include-incomplete``): incomplete runs are
+    used, and a plan's claim on a planner not evaluated yet is *cannot tell*."""
     exploitation: list[str] = field(default_factory=list)
     """Markdown of each evaluation's predicted against realised return (empty: none
     recorded)."""

@@ -82,7 +82,8 @@ def _evaluation_tables(ctx: SweepContext) -> None:
     samples.floors.update(ctx.baselines.task_floors(baseline.evaluation_cells(evs)))
     ctx.tables["eval_claims"] = check_samples(samples)
     if ctx.plan is not None:
-        ctx.tables["plan_claims"] = decide_plan(ctx.plan, evs, samples.floors)
+        ctx.tables["plan_claims"] = decide_plan(ctx.plan, evs, samples.floors,
+                                                ctx.include_incomplete)
         write_csv(ctx.dest / "plan_claims.csv", ctx.tables["plan_claims"], PLAN_COLUMNS)
         ctx.files.append(ctx.dest / "plan_claims.csv")
     for name, rows, columns in (("evaluate_table1_time.csv", t1, tables.TABLE1_COLUMNS),
@@ -149,7 +150,9 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
         sweep_dir: a folder written by ``cemgd sweep`` (or any folder of run folders), by
             ``cemgd evaluate``, or one holding evaluation folders (one per task).
         out: where to write (created; default ``sweep_dir``).
-        include_incomplete: also use runs with fewer rows than their ``trials``.
+        include_incomplete: also use runs with fewer rows than their ``trials``, and
+            accept a plan whose claims name a planner not evaluated yet (that claim is
+            *cannot tell (incomplete)*).
         random_episodes: episodes of a uniform-random policy to measure per task and
             episode length used (0: none); its mean is drawn on the figures and is the
             floor of the claims' equivalence margins.
@@ -178,7 +181,8 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
         "table1": tables.table1(groups), "table2": tables.table2(groups),
         "figure3": tables.figure3_data(groups), "figure4": tables.figure4_data(groups),
         "returns": tables.returns_table(groups),
-    }, _hardware(root, evaluations), evaluations, plan=planned)
+    }, _hardware(root, evaluations), evaluations, plan=planned,
+        include_incomplete=include_incomplete)
     _baselines(ctx, random_episodes)
     claims = check_claims(groups, ctx.baselines.task_floors(baseline.run_cells(runs)))
     ctx.tables["claims"] = claims
