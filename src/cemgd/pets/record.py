@@ -50,7 +50,8 @@ class Episode:
         predicted, predicted_std: ``[n]`` the model's predicted return of each step's
             plan and its spread over the ensemble (``predict``; NaN without one).
         seconds: wall time of the episode.
-        frames: rendered frames (with :class:`cemgd.pets.render.Frames`).
+        frames: rendered frames (with :class:`cemgd.pets.render.Frames`; ``None`` where
+            the environment rendered nothing).
         terminated: the environment ended the episode (not the step limit).
     """
 
@@ -65,7 +66,7 @@ class Episode:
     predicted: np.ndarray
     predicted_std: np.ndarray
     seconds: float
-    frames: list[np.ndarray]
+    frames: list[np.ndarray | None]
     terminated: bool = False
 
 
@@ -90,7 +91,7 @@ class Progress:
             self.record[name].append(value)
         self.total += float(step.rewards)
 
-    def episode(self, seconds: float, frames: list[np.ndarray] | None = None,
+    def episode(self, seconds: float, frames: list[np.ndarray | None] | None = None,
                 terminated: bool = False) -> Episode:
         """The record as an :class:`Episode` that took ``seconds`` (every attempt)."""
         arrays = {name: np.asarray(values) for name, values in self.record.items()}

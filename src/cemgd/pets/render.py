@@ -33,8 +33,9 @@ class Frames:
         self.frames.append(None if frame is None else overlay(frame, text))
 
 
-def write_gif(path: Path, frames: list[np.ndarray]) -> None:
-    """Write ``frames`` (``[H, W, 3]`` uint8 each) as an animated GIF, atomically."""
+def write_gif(path: Path, frames: list[np.ndarray | None]) -> None:
+    """Write ``frames`` (``[H, W, 3]`` uint8 each; ``None`` skipped) as an animated GIF,
+    atomically (nothing when there is no frame)."""
     images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames if f is not None]
     if not images:
         return
