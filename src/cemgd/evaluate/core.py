@@ -37,8 +37,10 @@ from cemgd.models import (
 from cemgd.models.io import load_elites
 from cemgd.models.protocol import MLPEnsemble
 from cemgd.pets import (
+    Controller,
     Episode,
     EpisodeCheckpoint,
+    EpisodeSeeds,
     PETSConfig,
     PlanStep,
     check_architecture,
@@ -279,9 +281,9 @@ def play(model: FrozenModel, run: PlannerRun, seed: int,
     """One closed-loop episode (:func:`cemgd.pets.run_episode`) with environment seed and
     planner key ``seed`` (resumed from and saved to ``checkpoint`` when given), each
     step's plan scored on the model (``run.predictor``)."""
-    return run_episode(model.task, model.config, model.trial, run.step, model.params,
-                       run.state0, seed=seed, checkpoint=checkpoint,
-                       predict=run.predictor(seed))
+    controller = Controller(run.step, model.params, run.state0, run.predictor(seed))
+    return run_episode(model.task, controller, EpisodeSeeds.paired(seed),
+                       checkpoint=checkpoint)
 
 
 def episode_checkpoint(partial_dir: Path, model: FrozenModel, spec: str, k: int,

@@ -27,9 +27,11 @@ planner keys) is derived from ``(seed, trial)``, so a resumed run repeats exactl
 an uninterrupted run computes (times and memory aside).
 
 Modules: :mod:`~cemgd.pets.config` (settings), :mod:`~cemgd.pets.buffer` (transitions),
-:mod:`~cemgd.pets.episode` (one MPC episode), :mod:`~cemgd.pets.resume` (an episode in
-progress on disk), :mod:`~cemgd.pets.events` (progress
-reporting), :mod:`~cemgd.pets.loop` (the run).
+:mod:`~cemgd.pets.episode` (the planning problem on the model and the environment loop of
+one MPC episode), :mod:`~cemgd.pets.record` (what an episode records),
+:mod:`~cemgd.pets.resume` (an episode in progress on disk, and its replay),
+:mod:`~cemgd.pets.render` (captioned frames and the GIF), :mod:`~cemgd.pets.events`
+(progress reporting), :mod:`~cemgd.pets.loop` (the run).
 """
 
 from cemgd.pets.buffer import Buffer, collect_random, model_data, run_seed
@@ -43,9 +45,18 @@ from cemgd.pets.config import (
     quick,
     upgrade_payload,
 )
-from cemgd.pets.episode import Episode, PlanStep, compile_plan_step, model_problem, run_episode
+from cemgd.pets.episode import (
+    Controller,
+    EpisodeSeeds,
+    PlanStep,
+    compile_plan_step,
+    model_problem,
+    run_episode,
+)
 from cemgd.pets.events import ConsoleEvents, RunEvents
 from cemgd.pets.loop import KINDS, check_architecture, run
+from cemgd.pets.record import Episode
+from cemgd.pets.render import Frames, write_gif
 from cemgd.pets.resume import EpisodeCheckpoint
 from cemgd.runs import METRIC_COLUMNS, RunError, TrialMetrics
 from cemgd.runtime import peak_rss_mb
@@ -57,8 +68,11 @@ __all__ = [
     "METRIC_COLUMNS",
     "Buffer",
     "ConsoleEvents",
+    "Controller",
     "Episode",
     "EpisodeCheckpoint",
+    "EpisodeSeeds",
+    "Frames",
     "PETSConfig",
     "PlanStep",
     "RunError",
@@ -78,4 +92,5 @@ __all__ = [
     "run_episode",
     "run_seed",
     "upgrade_payload",
+    "write_gif",
 ]

@@ -30,8 +30,10 @@ from cemgd.models.protocol import EnsembleModel, MLPEnsemble, Normalized, check_
 from cemgd.models.train import default_model
 from cemgd.pets.buffer import Buffer, collect_random, model_data, run_seed
 from cemgd.pets.config import PETSConfig, config_diff, config_payload
-from cemgd.pets.episode import Episode, PlanStep, compile_plan_step, run_episode, write_gif
+from cemgd.pets.episode import Controller, EpisodeSeeds, PlanStep, compile_plan_step, run_episode
 from cemgd.pets.events import ConsoleEvents, RunEvents
+from cemgd.pets.record import Episode
+from cemgd.pets.render import Frames, write_gif
 from cemgd.pets.resume import EpisodeCheckpoint, tree_digest
 from cemgd.planners import Planner
 from cemgd.problem import PlanState, Problem
@@ -270,8 +272,9 @@ def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer, opt_state: Any
     events.phase(trial, "episode")
     keep = None if loop.video else EpisodeCheckpoint(  # frames cannot resume
         loop.folder.episode_file(trial), json.dumps({"trial": trial, "model": tree_digest(folded)}))
-    episode = run_episode(task, config, trial, loop.plan_step, folded, loop.state0,
-                          render=loop.video, checkpoint=keep,
+    episode = run_episode(task, Controller(loop.plan_step, folded, loop.state0),
+                          EpisodeSeeds.of_trial(config, trial), checkpoint=keep,
+                          frames=Frames(trial) if loop.video else None,
                           on_step=lambda step, ret, ms: events.step(trial, step, ret, ms))
     if loop.video:
         write_gif(loop.folder.path / "videos" / f"trial-{trial:03d}.gif", episode.frames)

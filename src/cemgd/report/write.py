@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,11 +65,16 @@ def _write_tables(dest: Path, ctx: SweepContext) -> None:
 
 
 def _hardware(root: Path, evaluations: list[Evaluation]) -> Hardware:
-    """Hardware as the sweep recorded it, else as the first evaluation did, else this
-    machine's (and the report says which)."""
+    """Hardware as the sweep recorded it, else as the first evaluation's last command did
+    (each episode's machine is on its row, summarised under "Planners as evaluated"),
+    else this machine's (and the report says which)."""
     hw = read_hardware(root)
     if "no sweep.json" in hw.source and evaluations:
-        return read_hardware(root / evaluations[0].folder, EVALUATE_FILE)
+        hw = read_hardware(root / evaluations[0].folder, EVALUATE_FILE)
+        if hw.source.startswith("recorded"):
+            return dataclasses.replace(hw, source=(
+                f"{hw.source} by the evaluation's last command; the machine of each "
+                "planner's episodes, from their rows, is under 'Planners as evaluated'"))
     return hw
 
 

@@ -1,4 +1,5 @@
-"""problem.score: rollouts are counted at one choke point (problem.score), counters default to 0."""
+"""cemgd.problem's counters (``Info``, default 0) and the one choke point that counts
+rollouts (``planners.chunking.score``)."""
 
 from __future__ import annotations
 
