@@ -22,8 +22,8 @@ from cemgd.planners.spec import (
     typed_value,
 )
 
-#: TrainConfig fields set by the run, not by flags (``--activation``, ``--seed``).
-TRAIN_DERIVED = ("activation", "seed")
+#: TrainConfig fields set by the run, not by flags (from ``--seed``).
+TRAIN_DERIVED = ("seed",)
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type,
@@ -68,10 +68,12 @@ def given(config_cls: type, args: argparse.Namespace, prefix: str = "",
     return changes
 
 
-def config_from_args(config_cls: type, args: argparse.Namespace, base: Any = None) -> Any:
-    """``config_cls`` from parsed flags; flags not given keep ``base``'s values."""
+def config_from_args(config_cls: type, args: argparse.Namespace, base: Any = None,
+                     skip: Sequence[str] = ()) -> Any:
+    """``config_cls`` from parsed flags; flags not given (or named in ``skip``) keep
+    ``base``'s values."""
     base = config_cls() if base is None else base
-    return dataclasses.replace(base, **given(config_cls, args))
+    return dataclasses.replace(base, **given(config_cls, args, skip=skip))
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:

@@ -106,6 +106,21 @@ class PlannerSpec:
         """
         if isinstance(text, PlannerSpec):
             return text
+        name, settings = cls.parse_settings(text, where)
+        try:
+            return cls(name, settings)
+        except ValueError as err:
+            raise ValueError(f"{where} ({text}): {err}") from None
+
+    @staticmethod
+    def parse_settings(text: str, where: str = "planner") -> tuple[str, dict[str, Any]]:
+        """The name and typed settings of spec ``text``, each setting checked on its own
+        (the planner has it, its value has the setting's type) but not yet the config they
+        make together: for callers that add settings first (``--quick``, flags).
+
+        Raises:
+            ValueError: starting with ``where``, as :meth:`parse`.
+        """
         if not isinstance(text, str):
             raise ValueError(f"{where}: expected a planner spec string, got {text!r}")
         name, _, rest = text.partition(":")
@@ -123,10 +138,7 @@ class PlannerSpec:
                 raise ValueError(f"{where}: expected key=value in {text!r}, got {item!r}")
             check_settings(family, PLANNERS[family].Config, [key], where=f"{where} ({text})")
             settings[key] = typed_value(f"{where} ({text}): {key}", value.strip(), known[key])
-        try:
-            return cls(name, settings)
-        except ValueError as err:
-            raise ValueError(f"{where} ({text}): {err}") from None
+        return name, settings
 
     def format(self) -> str:
         """Canonical text: ``name`` or ``name:key=value,...``; ``parse`` reads it back."""
