@@ -18,7 +18,7 @@ from cemgd.cli.flags import (
 )
 from cemgd.cli.listing import planners_epilog, tasks_help
 from cemgd.cli.paths import check_out
-from cemgd.planners import PlannerSpec
+from cemgd.planners.spec import PlannerSpec, quick_spec
 from cemgd.report import figures
 from cemgd.runs.tensorboard import check_tensorboard
 from cemgd.runtime import enable_compilation_cache
@@ -61,7 +61,7 @@ def build_config(args: argparse.Namespace, extra: list[str]) -> pets.PETSConfig:
     config = config_from_args(pets.PETSConfig, args, pets.PETSConfig(), skip=("planner",))
     if args.quick:  # tiny sizes first; every explicit flag still wins
         config = config_from_args(pets.PETSConfig, args, pets.quick(config), skip=("planner",))
-    spec = pets.quick_planner(name, settings) if args.quick else PlannerSpec(name, settings)
+    spec = quick_spec(name, settings) if args.quick else PlannerSpec(name, settings)
     return dataclasses.replace(
         config, planner=spec, train=dataclasses.replace(config.train, **train_flags(args))
     )

@@ -41,7 +41,6 @@ from cemgd.pets.config import (
     config_payload,
     config_to_json,
     quick,
-    quick_planner,
     upgrade_payload,
 )
 from cemgd.pets.episode import Episode, PlanStep, compile_plan_step, model_problem, run_episode
@@ -75,7 +74,6 @@ __all__ = [
     "model_problem",
     "peak_rss_mb",
     "quick",
-    "quick_planner",
     "run",
     "run_episode",
     "run_seed",

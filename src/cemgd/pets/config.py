@@ -11,7 +11,7 @@ from typing import Any
 from cemgd.models import ACTIVATIONS, TrainConfig
 from cemgd.models.rollout import ASSIGNMENTS, PROPAGATIONS
 from cemgd.planners import PLANNERS, Planner, PlannerSpec, make_planner, resolve_planner
-from cemgd.planners.spec import quick_config
+from cemgd.planners.spec import quick_spec
 from cemgd.runs import RunError
 from cemgd.runs import config_diff as _diff
 from cemgd.tasks import EnvTask, check_env_task, resolve_env_task
@@ -119,23 +119,9 @@ def quick(config: PETSConfig) -> PETSConfig:
     return dataclasses.replace(
         config, trials=min(config.trials, 2), episode_length=15, random_steps=30, horizon=8,
         num_particles=2, num_members=2, num_elites=min(config.num_elites, 2), hidden=32,
-        num_layers=2, planner=quick_planner(config.planner.name, config.planner.settings),
+        num_layers=2, planner=quick_spec(config.planner.name, config.planner.settings),
         train=dataclasses.replace(config.train, epochs=3, batch_size=16),
     )
-
-
-def quick_planner(name: str, settings: Mapping[str, Any]) -> PlannerSpec:
-    """Planner ``name`` with its sizes capped for ``--quick``
-    (:func:`cemgd.planners.spec.quick_config`), then ``settings`` applied as given.
-
-    Raises:
-        ValueError: the settings and the capped sizes make an invalid config.
-    """
-    preset = PlannerSpec(name).config()
-    before = dataclasses.asdict(preset)
-    after = dataclasses.asdict(quick_config(preset, keep=settings))
-    options = {k: v for k, v in after.items() if v != before[k] and k not in settings}
-    return PlannerSpec(name, {**options, **settings})
 
 
 def config_to_json(config: PETSConfig, planner: Planner | None = None) -> dict[str, Any]:

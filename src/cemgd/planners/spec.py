@@ -354,6 +354,20 @@ def quick_config(config: Any, keep: Iterable[str] = ()) -> Any:
     return dataclasses.replace(config, **changes)
 
 
+def quick_spec(name: str, settings: Mapping[str, Any]) -> PlannerSpec:
+    """Planner or preset ``name`` with its sizes capped for ``--quick`` (:func:`quick_config`),
+    then ``settings`` applied as given (they are not capped).
+
+    Raises:
+        ValueError: the settings and the capped sizes make an invalid config.
+    """
+    preset = PlannerSpec(name).config()
+    before = dataclasses.asdict(preset)
+    after = dataclasses.asdict(quick_config(preset, keep=settings))
+    options = {k: v for k, v in after.items() if v != before[k] and k not in settings}
+    return PlannerSpec(name, {**options, **settings})
+
+
 def make_planner(spec_or_name: str | PlannerSpec, **overrides: Any) -> Planner:
     """Build a planner from a spec, a preset or ``"name:key=value,..."``; ``overrides`` win.
 
@@ -377,5 +391,6 @@ __all__ = [
     "planner_settings",
     "plain_text",
     "quick_config",
+    "quick_spec",
     "typed_value",
 ]
