@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from cemgd.models import TrainConfig
+from cemgd.planners import PLANNERS
+from cemgd.planners.base import check_settings
 from cemgd.planners.spec import (
     PlannerSpec,
     Setting,
@@ -111,9 +113,11 @@ def planner_flags(extra: Sequence[str], planners: Sequence[str]) -> dict[str, An
                 raise ValueError(f"{name}: expected a value")
             value = items.pop(0)
         owner = next((d for d in map(planner_setting_map, planners) if key in d), None)
+        if owner is None and len(planners) == 1:
+            family = PlannerSpec.parse(planners[0], "planners").family
+            check_settings(family, PLANNERS[family].Config, [key], where=name)
         if owner is None:
-            which = (f"planner {planners[0]!r}" if len(planners) == 1 else
-                     f"any of the planners {', '.join(repr(p) for p in planners)}")
-            raise ValueError(f"{name}: not a setting of {which}")
+            listed = ", ".join(repr(p) for p in planners)
+            raise ValueError(f"{name}: not a setting of any of the planners {listed}")
         options[key] = typed_value(name, value, owner[key])
     return options
