@@ -125,11 +125,11 @@ def test_an_old_config_without_the_new_settings_still_matches_its_defaults():
     old["planner_config"] = {k: v for k, v in new["planner_config"].items()
                              if k not in ("return_mean", "warm_fill")}
     assert config_diff(old, new) == []
-    changed = config_payload(dataclasses.replace(config, num_elites=3, planner_options={
-        "return_mean": True}))
+    changed = config_payload(dataclasses.replace(
+        config, num_elites=3, planner=config.planner.with_settings(return_mean=True)))
     assert len(config_diff(old, changed)) == 2
-    filled = config_payload(dataclasses.replace(config, planner_options={
-        "warm_fill": "initial"}))
+    filled = config_payload(dataclasses.replace(
+        config, planner=config.planner.with_settings(warm_fill="initial")))
     diff = config_diff(old, filled)
     assert len(diff) == 1 and "'warm_fill': 'initial'" in diff[0]
 

@@ -210,7 +210,7 @@ def test_load_missing_or_corrupt_file(trained, tmp_path):
 @pytest.mark.parametrize("bad", [
     {"epochs": 0}, {"batch_size": 1.5}, {"learning_rate": 0.0}, {"weight_decay": -1.0},
     {"val_fraction": 1.0}, {"patience": 0}, {"min_improvement": 1.0}, {"bound_coef": -0.1},
-    {"activation": "gelu?"}, {"seed": -1},
+    {"seed": -1},
 ])
 def test_config_validation_names_the_field(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):

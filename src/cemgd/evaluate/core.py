@@ -29,7 +29,6 @@ from cemgd.evaluate.predict import make_predictor, step_rows
 from cemgd.evaluate.provenance import provenance
 from cemgd.models import (
     EnsembleParams,
-    TrainConfig,
     fold_normalizer,
     load_model,
     model_digest,
@@ -45,8 +44,8 @@ from cemgd.pets import (
     PlanStep,
     check_architecture,
     compile_plan_step,
+    config_from_payload,
     run_episode,
-    upgrade_payload,
 )
 from cemgd.pets.episode import Predict
 from cemgd.planners import Planner
@@ -157,12 +156,8 @@ def read_pets_config(run_dir: Path) -> PETSConfig:
     if payload is None:
         raise RunError(f"run_dir: {file} corrupt")
     check_named_task(payload.get("task"), file)
-    names = {f.name for f in dataclasses.fields(PETSConfig)}
-    payload = upgrade_payload(payload)
     try:
-        kwargs = {k: v for k, v in payload.items() if k in names and k != "train"}
-        train = TrainConfig(**payload.get("train", {}))
-        return PETSConfig(**kwargs, train=train)
+        return config_from_payload(payload)
     except (TypeError, ValueError) as err:
         raise RunError(f"run_dir: {file} is not a PETS run configuration ({err})") from None
 

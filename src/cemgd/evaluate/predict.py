@@ -21,7 +21,6 @@ on a model that is the environment and a one-step horizon it is 0.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -44,14 +43,12 @@ def make_predictor(task: EnvTask, config: PETSConfig, params: Any
     ``seed`` on the model ``params`` (normaliser folded in): ``(step, obs [S],
     plan [H, A]) -> (predicted, predicted_std)``. The scoring is compiled once (on its
     first call), whatever the seed."""
-    config = dataclasses.replace(config, grad_propagation="mean")
-
     def score(params: Any, obs: jax.Array, plan: jax.Array, key: jax.Array
               ) -> tuple[jax.Array, jax.Array]:
         problem = model_problem(task, params, config)
         actions = plan[None]  # [1, H, A]
         mean = problem.rollout(obs, actions, key)[0]
-        assert problem.grad_rollout is not None  # grad_propagation="mean" builds it
+        assert problem.grad_rollout is not None  # model_problem always builds it
         members = problem.grad_rollout(obs, actions, key)[0]  # [E]
         return mean, jnp.std(members)
 

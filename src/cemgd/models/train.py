@@ -43,7 +43,7 @@ import numpy as np
 import optax
 
 from cemgd.models.data import ModelData, Transitions, bucket_size, check_data, pad_rows, shuffled
-from cemgd.models.ensemble import EnsembleParams, _activation
+from cemgd.models.ensemble import EnsembleParams
 from cemgd.models.normalizer import Normalizer, normalize_inputs
 from cemgd.models.optimizer import check_opt_state, make_optimizer
 from cemgd.models.protocol import EnsembleModel, MLPEnsemble, check_model, output_size
@@ -80,8 +80,6 @@ class TrainConfig:
     keep_optimizer: bool = False
     """The PETS loop carries Adam's state from one trial's training to the next (mbrl-lib
     keeps one optimizer for the whole run); False: a fresh state at every training."""
-    activation: str = "silu"
-    """Activation the ensemble was built with (a name in ``ACTIVATIONS``)."""
     seed: int = 0
     """Seed of the split, bootstraps and shuffles when no ``key`` is given (>= 0)."""
 
@@ -97,7 +95,6 @@ class TrainConfig:
         for name in ("decay_biases", "learn_logvar_bounds", "keep_optimizer"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: expected a bool, got {getattr(self, name)!r}")
-        _activation(self.activation)
         check_int("seed", self.seed, low=0)
 
 
@@ -168,9 +165,12 @@ def _loss(model: EnsembleModel, params: Any, x: Array, target: Array) -> Array:
     return jnp.sum(jnp.mean(nll, axis=(1, 2))) + model.penalty(params)
 
 
-def default_model(config: TrainConfig) -> MLPEnsemble:
-    """The built-in ensemble as :func:`train_ensemble` trains it without ``model``."""
-    return MLPEnsemble(activation=config.activation, bound_coef=config.bound_coef,
+def default_model(config: TrainConfig, activation: str = "silu") -> MLPEnsemble:
+    """The built-in ensemble with ``activation`` as ``config`` trains it (its bound
+    penalty and decay); :func:`train_ensemble` without ``model`` trains it with ``silu``.
+    The activation belongs to the architecture (``PETSConfig.activation``), not to training.
+    """
+    return MLPEnsemble(activation=activation, bound_coef=config.bound_coef,
                        learn_bounds=config.learn_logvar_bounds,
                        decay_biases=config.decay_biases)
 
@@ -197,7 +197,7 @@ def train_ensemble(
             ``config.seed``.
         config: :class:`TrainConfig` (defaults if ``None``).
         model: the ensemble ``params`` belong to (``None``: the built-in
-            :class:`EnsembleParams` MLP with ``config.activation`` and
+            :class:`EnsembleParams` MLP (:func:`default_model`: ``silu``) with
             ``config.bound_coef``); any :class:`~cemgd.models.protocol.EnsembleModel`.
         opt_state: Adam's state to continue from (a previous report's ``opt_state``, for
             the same params structure and config); ``None``: a fresh one.

@@ -14,7 +14,7 @@ in the registry runs unchanged. CEM-style sampling scores sequences by the mean
 return of ``num_particles`` sampled particles (TS-inf, TS1 or expectation); the
 gradient stage of ``cem-gd``/``gd``/``gradcem`` ascends the return of the members'
 deterministic mean predictions, one trajectory per member (the paper, Sec. 5), or,
-with ``grad_propagation="sampled"``, the same sampled particle return as CEM.
+with the planner's ``grad_objective="sampled"``, the same sampled particle return as CEM.
 
 The whole planning step is one compiled function that takes the model parameters
 as an argument: it compiles once per run, not once per trial.
@@ -36,10 +36,10 @@ one MPC episode), :mod:`~cemgd.pets.record` (what an episode records),
 
 from cemgd.pets.buffer import Buffer, collect_random, model_data, run_seed
 from cemgd.pets.config import (
-    GRAD_PROPAGATIONS,
     LEGACY_KEYS,
     PETSConfig,
     config_diff,
+    config_from_payload,
     config_payload,
     config_to_json,
     quick,
@@ -62,7 +62,6 @@ from cemgd.runs import METRIC_COLUMNS, RunError, TrialMetrics
 from cemgd.runtime import peak_rss_mb
 
 __all__ = [
-    "GRAD_PROPAGATIONS",
     "KINDS",
     "LEGACY_KEYS",
     "METRIC_COLUMNS",
@@ -82,6 +81,7 @@ __all__ = [
     "collect_random",
     "compile_plan_step",
     "config_diff",
+    "config_from_payload",
     "config_payload",
     "config_to_json",
     "model_data",

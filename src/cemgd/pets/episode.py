@@ -47,8 +47,9 @@ def model_problem(task: EnvTask, params: Any, config: PETSConfig,
 
     ``rollout`` samples ``num_particles`` particles per sequence with
     ``config.propagation`` and ``config.assignment``; ``grad_rollout`` (for the gradient
-    stage) is the members' deterministic mean predictions, one trajectory per member, or
-    ``None`` with ``grad_propagation="sampled"`` (the gradient of the sampled return).
+    stage) is the members' deterministic mean predictions, one trajectory per member,
+    ``[B, E]`` (a planner's ``grad_objective`` reduces them, or with ``"sampled"`` climbs
+    ``rollout`` instead).
     Pure: it may be built inside ``jit`` with traced ``params``.
     """
     if model is None:
@@ -61,12 +62,10 @@ def model_problem(task: EnvTask, params: Any, config: PETSConfig,
         params, task.reward, config.num_particles, sample=True, propagation=config.propagation,
         assignment=config.assignment, **common,
     )
-    grad_rollout = None
-    if config.grad_propagation == "mean":
-        grad_rollout = make_rollout(
-            params, task.reward, model.num_members(params), sample=False, propagation="tsinf",
-            per_particle=True, **common,  # [B, E]: the planner's grad_objective reduces them
-        )
+    grad_rollout = make_rollout(
+        params, task.reward, model.num_members(params), sample=False, propagation="tsinf",
+        per_particle=True, **common,  # [B, E]: the planner's grad_objective reduces them
+    )
     return Problem(
         rollout, config.horizon, task.action_low, task.action_high,
         obs_shape=(task.obs_dim,), grad_rollout=grad_rollout, rollout_rows=config.num_particles,

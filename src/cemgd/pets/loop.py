@@ -214,7 +214,7 @@ def _load(loop: _Loop) -> _Start:
                          rows=state.rows[-1].env_steps, trials=state.completed)
     opt_state = None  # a checkpoint without one (written before the option) starts afresh
     if config.train.keep_optimizer:
-        model = default_model(config.train) if loop.model is None else loop.model
+        model = default_model(config.train, config.activation) if loop.model is None else loop.model
         fresh = make_optimizer(config.train.weight_decay, config.train.learning_rate,
                                model).init(params)
         opt_state = load_opt_state(folder.file("model"), fresh)
@@ -253,8 +253,9 @@ def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer, opt_state: Any
     normalizer = fit_normalizer(data.inputs, data.actions)
     train_cfg = dataclasses.replace(config.train, seed=run_seed(config, trial, 3))
     carry = config.train.keep_optimizer
+    model = default_model(config.train, config.activation) if loop.model is None else loop.model
     params, report = train_ensemble(params, normalizer, data, config=train_cfg,
-                                    model=loop.model, opt_state=opt_state if carry else None)
+                                    model=model, opt_state=opt_state if carry else None)
     opt_state = report.opt_state if carry else None
     if loop.model is None:  # the built-in ensemble takes raw inputs at no cost
         folded, plan_model, write = fold_normalizer(params, normalizer), None, write_model

@@ -17,14 +17,14 @@ finite is left where it is.
 Counters: every sample's ``inner_steps`` Adam steps count as that many gradient steps
 and rollouts (``refine_cost`` of the CEM loop), its evaluation as one more rollout.
 All rollouts of one step share one key (common random numbers). Returns the best
-refined sample seen. With ``problem.grad_rollout`` set, the Adam steps climb it;
-samples are still ranked with ``problem.rollout``.
+refined sample seen. With ``problem.grad_rollout`` set, the Adam steps climb it (unless
+``grad_objective="sampled"``); samples are still ranked with ``problem.rollout``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,11 +45,17 @@ class GradCEMConfig(CEMSamples):
     """Adam learning rate of the per-sample gradient steps."""
     inner_steps: int = 1
     """Adam steps taken by every sample before it is evaluated."""
+    grad_objective: Literal["mean", "sampled"] = "mean"
+    """What the Adam steps climb: 'mean' (the problem's gradient rollout, e.g. the
+    members' mean predictions) or 'sampled' (the sampled return samples are ranked by)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_range("learning_rate", self.learning_rate, 0.0, float("inf"), low_open=True)
         check_int("inner_steps", self.inner_steps)
+        if self.grad_objective not in ("mean", "sampled"):
+            raise ValueError(f"grad_objective: expected one of ('mean', 'sampled'), "
+                             f"got {self.grad_objective!r}")
 
 
 class GradCEMState(NamedTuple):
@@ -71,7 +77,7 @@ class GradCEM(Planner):
     def _optimize(self, problem: Problem, obs: Array, state: GradCEMState, key: Array) -> Result:
         c = self.config
         optimizer = optax.adam(c.learning_rate)
-        rollout = gradient_objective(problem, "mean", 0.0)  # [B, P] gradient rollouts: mean
+        rollout = gradient_objective(problem, c.grad_objective, 0.0)  # [B, P] rollouts: mean
 
         def neg_total_return(actions: Array, eval_key: Array) -> Array:
             r = jnp.reshape(rollout(obs, actions, eval_key), (actions.shape[0],))

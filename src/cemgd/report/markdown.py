@@ -120,7 +120,7 @@ def partial_banner(runs: Sequence[RunData]) -> list[str]:
 #: Run settings the protocol table shows, with the names older runs recorded them by.
 PROTOCOL_KEYS = (("trials", ()), ("episode_length", ()), ("random_steps", ()),
                  ("horizon", ()), ("num_particles", ()), ("propagation", ()),
-                 ("grad_propagation", ()), ("num_members", ("members",)), ("hidden", ()),
+                 ("num_members", ("members",)), ("hidden", ()),
                  ("num_layers", ("layers",)), ("activation", ()))
 
 
