@@ -151,14 +151,18 @@ def _is_package_reexport(cycle: tuple[str, ...]) -> bool:
 def test_cem_gd_reads_in_three_files() -> None:
     """Algorithm 1 reads in planners/cem_gd.py, loop.py and gradient.py (docs/ARCHITECTURE.md,
     'Reading CEM-GD'): they take from other modules only the frame every planner shares
-    (base), the memory-saving evaluation (chunking), the contract and the names below
-    (settings, and the risk-aware objectives beyond the paper)."""
+    (base, the sampling loop), the memory-saving evaluation (chunking), the contract and
+    the names below (settings, and the options beyond the paper)."""
     reading = {"cemgd.planners.cem_gd", "cemgd.planners.loop", "cemgd.planners.gradient"}
-    shared = {"cemgd.planners.base", "cemgd.planners.chunking", "cemgd.problem", "cemgd.validate"}
+    shared = {"cemgd.planners.base", "cemgd.planners.sampling", "cemgd.planners.chunking",
+              "cemgd.problem", "cemgd.validate"}
     beside = {("cemgd.planners.cem", "ReturnMean"), ("cemgd.planners.cem", "check_return_mean"),
-              ("cemgd.planners.objectives", "GRAD_OBJECTIVES"),
+              ("cemgd.planners.cem", "final_mean"),
               ("cemgd.planners.objectives", "GradObjective"),
-              ("cemgd.planners.objectives", "reduce_particles")}
+              ("cemgd.planners.objectives", "reduce_particles"),
+              *(("cemgd.planners.gradient_options", n) for n in (
+                  "LineSearch", "StepRule", "ascent_direction", "check_options", "next_eta",
+                  "parallel_trials"))}
     modules = _modules()
     assert "Reading CEM-GD" in ARCHITECTURE.read_text()
     outside = [f"{name} <- {node.module}.{alias.name}" for name in sorted(reading)

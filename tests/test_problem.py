@@ -98,6 +98,6 @@ def test_planners_count_exactly_the_rows_they_roll_out(name):
     state = planner.init(problem, jax.random.key(0))
     for _ in range(2):
         seen.clear()
-        _, state, info = planner.plan(state, jnp.zeros(1))
+        _, state, info = planner.plan(state, jnp.zeros(1), problem)
         jax.effects_barrier()
         assert int(info.num_rollouts) == sum(seen) > 0

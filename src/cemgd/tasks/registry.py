@@ -29,12 +29,13 @@ import importlib.util
 import inspect
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from cemgd.tasks.env import EnvTask
+from cemgd.validate import CommandLineNames
 
 #: The entry-point group an installed package lists its tasks under.
 ENTRY_POINT_GROUP = "cemgd.tasks"
@@ -44,9 +45,9 @@ ENV_TASKS: dict[str, Callable[..., EnvTask]] = {}
 
 _entry_points_loaded = False
 
-#: Tasks a command line named (:func:`only_named_code`); ``None`` outside one: any import
-#: path its caller gives is imported (the library's callers name their own code).
-_named: frozenset[str] | None = None
+#: Tasks a command line named (:func:`only_named_code`); ``names`` is ``None`` outside one:
+#: any import path its caller gives is imported (the library's callers name their own code).
+_NAMED = CommandLineNames()
 
 
 class CodeNotNamed(ValueError):
@@ -59,22 +60,16 @@ def is_code_spec(task: object) -> bool:
     return isinstance(task, str) and ":" in task
 
 
-@contextlib.contextmanager
-def only_named_code(named: Iterable[str]) -> Iterator[None]:
+def only_named_code(named: Iterable[str]) -> contextlib.AbstractContextManager[None]:
     """Within: import task code only for the import paths in ``named`` (what the
     command line gave); any other path is refused with :class:`CodeNotNamed`, whoever
     asks (a folder's ``config.json``, a report's baseline, a resumed sweep)."""
-    global _named
-    previous, _named = _named, frozenset(named)
-    try:
-        yield
-    finally:
-        _named = previous
+    return _NAMED.within(named)
 
 
 def named_tasks() -> frozenset[str] | None:
     """The tasks the running command line named (``None``: not run from one)."""
-    return _named
+    return _NAMED.names
 
 
 def check_code_named(task: object, where: str | None = None, argument: str = "task") -> None:
@@ -84,7 +79,7 @@ def check_code_named(task: object, where: str | None = None, argument: str = "ta
     Raises:
         CodeNotNamed: naming ``where``, the path and the ``--task`` that allows it.
     """
-    if is_code_spec(task) and _named is not None and task not in _named:
+    if is_code_spec(task) and not _NAMED.allows(task):
         source = f"{where} names the task" if where else "the task"
         raise CodeNotNamed(
             f"{argument}: {source} {task!r}, which is code to import; cemgd "
