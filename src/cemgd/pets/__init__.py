@@ -27,7 +27,8 @@ planner keys) is derived from ``(seed, trial)``, so a resumed run repeats exactl
 an uninterrupted run computes (times and memory aside).
 
 Modules: :mod:`~cemgd.pets.config` (settings), :mod:`~cemgd.pets.buffer` (transitions),
-:mod:`~cemgd.pets.episode` (one MPC episode), :mod:`~cemgd.pets.resume` (an episode in
+:mod:`~cemgd.pets.model` (the dynamics model a config names), :mod:`~cemgd.pets.episode` (one
+MPC episode), :mod:`~cemgd.pets.resume` (an episode in
 progress on disk), :mod:`~cemgd.pets.events` (progress
 reporting), :mod:`~cemgd.pets.loop` (the run).
 """
@@ -45,12 +46,14 @@ from cemgd.pets.config import (
 )
 from cemgd.pets.episode import Episode, PlanStep, compile_plan_step, model_problem, run_episode
 from cemgd.pets.events import ConsoleEvents, RunEvents
-from cemgd.pets.loop import KINDS, check_architecture, run
+from cemgd.pets.loop import KINDS, run
+from cemgd.pets.model import BUILTIN_MODEL, check_architecture, load_checkpoint
 from cemgd.pets.resume import EpisodeCheckpoint
 from cemgd.runs import METRIC_COLUMNS, RunError, TrialMetrics
 from cemgd.runtime import peak_rss_mb
 
 __all__ = [
+    "BUILTIN_MODEL",
     "GRAD_PROPAGATIONS",
     "KINDS",
     "LEGACY_KEYS",
@@ -70,6 +73,7 @@ __all__ = [
     "config_diff",
     "config_payload",
     "config_to_json",
+    "load_checkpoint",
     "model_data",
     "model_problem",
     "peak_rss_mb",

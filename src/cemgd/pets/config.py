@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cemgd.models import TrainConfig
+from cemgd.models import EnsembleModel, TrainConfig
 from cemgd.models.rollout import ASSIGNMENTS, PROPAGATIONS
+from cemgd.pets.model import check_model_spec, make_model
 from cemgd.planners import PLANNERS, Planner, make_planner, resolve_planner
 from cemgd.planners.spec import quick_config
 from cemgd.runs import RunError
@@ -25,7 +26,7 @@ LEGACY_KEYS = {"members": "num_members", "layers": "num_layers"}
 #: Settings added since the first format, with the value a ``config.json`` without them
 #: ran with (by section: the run's, ``train``'s, ``planner_config``'s); old folders resume.
 ADDED_KEYS: dict[str | None, dict[str, Any]] = {
-    None: {"num_elites": 0, "assignment": "particle"},
+    None: {"num_elites": 0, "assignment": "particle", "model": "mlp"},
     "train": {"decay_biases": False, "learn_logvar_bounds": True, "keep_optimizer": False},
     "planner_config": {"return_mean": False, "warm_fill": "last"},
 }
@@ -69,11 +70,16 @@ class PETSConfig:
     """Hidden layers."""
     activation: str = "silu"
     """Activation of the ensemble."""
+    model: str = "mlp"
+    """Dynamics model: mlp (the built-in ensemble of num_members, hidden, num_layers,
+    activation) or package.module:factory (or file.py:factory) returning an ensemble model,
+    imported only when the command line names it."""
     train: TrainConfig = field(default_factory=TrainConfig)
     """Model training settings (its ``seed`` is replaced by one derived from ``seed``)."""
 
     def __post_init__(self) -> None:
         check_env_task(self.task, argument="task")  # a name or package.module:factory
+        check_model_spec(self.model)
         try:
             base, _ = resolve_planner(self.planner)
         except ValueError as err:
@@ -125,6 +131,10 @@ class PETSConfig:
         """The task, with ``episode_length`` applied."""
         kwargs = {"episode_length": self.episode_length} if self.episode_length else {}
         return resolve_env_task(self.task, argument="task", **kwargs)
+
+    def make_model(self) -> EnsembleModel:
+        """The dynamics model ``model`` names (:func:`cemgd.pets.model.make_model`)."""
+        return make_model(self)
 
     def make_planner(self) -> Planner:
         """The planner with its preset and ``planner_options`` applied."""
