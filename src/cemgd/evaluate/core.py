@@ -208,7 +208,7 @@ def load_frozen_model(run_dir: str | os.PathLike[str], trial: int | None = None,
                        f"{path / META_FILE} names (hash {digest}, recorded {expected})")
     task = config.make_task()
     model = config.make_model()
-    params, normalizer = load_checkpoint(model_file, model, config, task)
+    params, normalizer = load_checkpoint(model_file, model, task, config.task)
     plan_model, params = raw_input_model(model, params, normalizer)
     elites = load_elites(model_file)  # the members the run planned with (None: all)
     if elites is not None:

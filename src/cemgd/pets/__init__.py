@@ -46,8 +46,8 @@ from cemgd.pets.config import (
 )
 from cemgd.pets.episode import Episode, PlanStep, compile_plan_step, model_problem, run_episode
 from cemgd.pets.events import ConsoleEvents, RunEvents
-from cemgd.pets.loop import KINDS, run
-from cemgd.pets.model import BUILTIN_MODEL, check_architecture, load_checkpoint
+from cemgd.pets.loop import KINDS, check_architecture, run
+from cemgd.pets.model import BUILTIN_MODEL, load_checkpoint
 from cemgd.pets.resume import EpisodeCheckpoint
 from cemgd.runs import METRIC_COLUMNS, RunError, TrialMetrics
 from cemgd.runtime import peak_rss_mb

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cemgd.models import EnsembleModel, TrainConfig
+from cemgd.models import EnsembleModel, MLPEnsemble, TrainConfig
 from cemgd.models.rollout import ASSIGNMENTS, PROPAGATIONS
 from cemgd.pets.model import check_model_spec, make_model
 from cemgd.planners import PLANNERS, Planner, make_planner, resolve_planner
@@ -134,7 +134,15 @@ class PETSConfig:
 
     def make_model(self) -> EnsembleModel:
         """The dynamics model ``model`` names (:func:`cemgd.pets.model.make_model`)."""
-        return make_model(self)
+        return make_model(self.model, self.builtin_model)
+
+    def builtin_model(self) -> MLPEnsemble:
+        """The built-in ensemble of this config's sizes and training settings."""
+        return MLPEnsemble(members=self.num_members, hidden=self.hidden,
+                           num_layers=self.num_layers, activation=self.activation,
+                           bound_coef=self.train.bound_coef,
+                           learn_bounds=self.train.learn_logvar_bounds,
+                           decay_biases=self.train.decay_biases)
 
     def make_planner(self) -> Planner:
         """The planner with its preset and ``planner_options`` applied."""

@@ -20,7 +20,7 @@ from cemgd.pets.buffer import Buffer, collect_random, model_data, run_seed
 from cemgd.pets.config import PETSConfig, config_diff, config_payload
 from cemgd.pets.episode import Episode, PlanStep, compile_plan_step, run_episode, write_gif
 from cemgd.pets.events import ConsoleEvents, RunEvents
-from cemgd.pets.model import fresh_params, load_checkpoint
+from cemgd.pets.model import check_sizes, fresh_params, load_checkpoint, params_shape
 from cemgd.pets.resume import EpisodeCheckpoint, tree_digest
 from cemgd.planners import Planner
 from cemgd.problem import PlanState, Problem
@@ -183,7 +183,7 @@ def _load(loop: _Loop) -> _Start:
     """Model and buffer of the last completed trial, checked against the config."""
     folder, config, task = loop.folder, loop.config, loop.task
     state = folder.state
-    params, normalizer = load_checkpoint(folder.file("model"), loop.model, config, task)
+    params, normalizer = load_checkpoint(folder.file("model"), loop.model, task, config.task)
     buffer = Buffer.load(folder.file("buffer"), task.obs_dim, task.action_dim,
                          rows=state.rows[-1].env_steps, trials=state.completed)
     opt_state = None  # a checkpoint without one (written before the option) starts afresh
@@ -192,6 +192,18 @@ def _load(loop: _Loop) -> _Start:
                                loop.model).init(params)
         opt_state = load_opt_state(folder.file("model"), fresh)
     return _Start(params, normalizer, buffer, list(state.rows), opt_state)
+
+
+def check_architecture(file: str | os.PathLike[str], config: PETSConfig, task: EnvTask,
+                       params: Any) -> None:
+    """Refuse ``params`` of ``config``'s model (read from ``file``) whose sizes are not
+    those of ``config`` and ``task`` (:func:`cemgd.pets.model.check_sizes`).
+
+    Raises:
+        RunError: naming ``file`` and each size that differs.
+    """
+    model = config.make_model()
+    check_sizes(file, model, params, params_shape(model, task), config.task)
 
 
 def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer, opt_state: Any

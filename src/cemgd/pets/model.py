@@ -23,18 +23,16 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import jax
 
-from cemgd.models import EnsembleModel, MLPEnsemble, Normalizer
+from cemgd.models import EnsembleModel, Normalizer
 from cemgd.models.io import read_model
 from cemgd.models.protocol import architecture, check_model
 from cemgd.runs import RunError
 from cemgd.tasks import EnvTask, is_code_spec, load_code
-
-if TYPE_CHECKING:
-    from cemgd.pets.config import PETSConfig
 
 #: ``PETSConfig.model`` of the built-in ensemble.
 BUILTIN_MODEL = "mlp"
@@ -55,17 +53,17 @@ def check_model_spec(spec: object, argument: str = "model") -> None:
         load_code(spec, argument=argument, flag="--model")
 
 
-def make_model(config: PETSConfig) -> EnsembleModel:
-    """The model ``config.model`` names (see the module docstring).
+def make_model(spec: str, builtin: Callable[[], EnsembleModel]) -> EnsembleModel:
+    """The model ``spec`` names (see the module docstring); ``builtin()`` builds the
+    built-in one (:meth:`cemgd.pets.PETSConfig.builtin_model`).
 
     Raises:
         ValueError: starting with ``model``: an unknown name, an import path that fails
             (or that the command line did not name), a factory that raises or returns
             something without the protocol's methods.
     """
-    spec = config.model
     if spec == BUILTIN_MODEL:
-        return builtin_model(config)
+        return builtin()
     if not is_code_spec(spec):
         raise ValueError(
             f"model: {spec!r} is neither the built-in model ({BUILTIN_MODEL}) nor an import "
@@ -87,15 +85,6 @@ def make_model(config: PETSConfig) -> EnsembleModel:
     return model
 
 
-def builtin_model(config: PETSConfig) -> MLPEnsemble:
-    """The built-in ensemble of ``config``'s sizes and training settings."""
-    return MLPEnsemble(members=config.num_members, hidden=config.hidden,
-                       num_layers=config.num_layers, activation=config.activation,
-                       bound_coef=config.train.bound_coef,
-                       learn_bounds=config.train.learn_logvar_bounds,
-                       decay_biases=config.train.decay_biases)
-
-
 def fresh_params(model: EnsembleModel, task: EnvTask, key: jax.Array) -> Any:
     """``model.init`` for ``task``: ``D = S' + A`` inputs, ``S`` outputs."""
     return model.init(key, task.model_obs_dim + task.action_dim, task.obs_dim)
@@ -106,10 +95,10 @@ def params_shape(model: EnsembleModel, task: EnvTask) -> Any:
     return jax.eval_shape(functools.partial(fresh_params, model, task), jax.random.key(0))
 
 
-def load_checkpoint(file: str | os.PathLike[str], model: EnsembleModel, config: PETSConfig,
-                    task: EnvTask) -> tuple[Any, Normalizer]:
+def load_checkpoint(file: str | os.PathLike[str], model: EnsembleModel, task: EnvTask,
+                    task_name: str) -> tuple[Any, Normalizer]:
     """The params and normaliser of the model file ``file``, read into the structure of
-    ``model``'s params and checked against ``config`` and ``task``
+    ``model``'s params for ``task`` (the run's task, named ``task_name``) and checked
     (:func:`check_sizes`); ``train --resume`` and ``evaluate`` both load with this.
 
     Raises:
@@ -120,7 +109,7 @@ def load_checkpoint(file: str | os.PathLike[str], model: EnsembleModel, config: 
         params, normalizer = read_model(file, template)
     except ValueError as err:  # a damaged checkpoint is not worth retrying
         raise RunError(str(err)) from None
-    check_sizes(file, config, model, params, template)
+    check_sizes(file, model, params, template, task_name)
     inputs = task.model_obs_dim + task.action_dim
     if normalizer.mean.shape != (inputs,) or normalizer.std.shape != (inputs,):
         raise RunError(f"{file}: model of another architecture: a normaliser of "
@@ -128,11 +117,12 @@ def load_checkpoint(file: str | os.PathLike[str], model: EnsembleModel, config: 
     return params, normalizer
 
 
-def check_sizes(file: str | os.PathLike[str], config: PETSConfig, model: EnsembleModel,
-                params: Any, expected: Any) -> None:
+def check_sizes(file: str | os.PathLike[str], model: EnsembleModel, params: Any,
+                expected: Any, task_name: str) -> None:
     """Refuse ``params`` (read from ``file``) whose sizes (:func:`cemgd.models.protocol.
     architecture`: the built-in ensemble's members, hidden width, layers, input and state
-    sizes; another model's leaf shapes) are not those of ``expected``.
+    sizes; another model's leaf shapes) are not those of ``expected`` (the params the
+    run's config gives for its task, ``task_name``).
 
     Raises:
         RunError: naming ``file`` and each size that differs.
@@ -141,17 +131,5 @@ def check_sizes(file: str | os.PathLike[str], config: PETSConfig, model: Ensembl
     wrong = [f"{k} {found.get(k)} (config: {v})" for k, v in want.items() if found.get(k) != v]
     if wrong:
         task_dims = any(found.get(k) != want[k] for k in ("input_dim", "state_dim") if k in want)
-        hint = f"; a model of another task than {config.task}?" if task_dims else ""
+        hint = f"; a model of another task than {task_name}?" if task_dims else ""
         raise RunError(f"{file}: model of another architecture: {', '.join(wrong)}{hint}")
-
-
-def check_architecture(file: str | os.PathLike[str], config: PETSConfig, task: EnvTask,
-                       params: Any) -> None:
-    """Refuse ``params`` of ``config``'s model (read from ``file``) whose sizes are not
-    those of ``config`` and ``task`` (:func:`check_sizes`).
-
-    Raises:
-        RunError: naming ``file`` and each size that differs.
-    """
-    model = config.make_model()
-    check_sizes(file, config, model, params, params_shape(model, task))
