@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cemgd.models import EnsembleModel
 from cemgd.pets import Episode, PETSConfig
 from cemgd.pets.episode import Predict, model_problem
 from cemgd.report.exploitation import STEP_COLUMNS
@@ -37,15 +38,16 @@ from cemgd.tasks import EnvTask
 PREDICT_STREAM = 7919
 
 
-def make_predictor(task: EnvTask, config: PETSConfig, params: Any
-                   ) -> Callable[[int], Predict]:
+def make_predictor(task: EnvTask, config: PETSConfig, params: Any,
+                   model: EnsembleModel | None = None) -> Callable[[int], Predict]:
     """``predictor(seed)`` gives the :data:`cemgd.pets.episode.Predict` of episode
     ``seed`` on the model ``params`` (normaliser folded in): ``(step, obs [S],
-    plan [H, A]) -> (predicted, predicted_std)``. The scoring is compiled once (on its
+    plan [H, A]) -> (predicted, predicted_std)`` (``model``: as in
+    :func:`cemgd.pets.episode.model_problem`). The scoring is compiled once (on its
     first call), whatever the seed."""
     def score(params: Any, obs: jax.Array, plan: jax.Array, key: jax.Array
               ) -> tuple[jax.Array, jax.Array]:
-        problem = model_problem(task, params, config)
+        problem = model_problem(task, params, config, model)
         actions = plan[None]  # [1, H, A]
         mean = problem.rollout(obs, actions, key)[0]
         assert problem.grad_rollout is not None  # model_problem always builds it

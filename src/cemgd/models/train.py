@@ -46,7 +46,13 @@ from cemgd.models.data import ModelData, Transitions, bucket_size, check_data, p
 from cemgd.models.ensemble import EnsembleParams
 from cemgd.models.normalizer import Normalizer, normalize_inputs
 from cemgd.models.optimizer import check_opt_state, make_optimizer
-from cemgd.models.protocol import EnsembleModel, MLPEnsemble, check_model, output_size
+from cemgd.models.protocol import (
+    EnsembleModel,
+    MLPEnsemble,
+    architecture,
+    output_size,
+    resolve_model,
+)
 from cemgd.models.score import mean_mse, member_mse
 from cemgd.validate import check_int, check_nonnegative, check_positive, check_range
 
@@ -212,9 +218,7 @@ def train_ensemble(
     """
     start = time.perf_counter()
     config = TrainConfig() if config is None else config
-    if model is None:
-        model = default_model(config)
-    check_model(model)
+    model = resolve_model(model, lambda: default_model(config))
     key = jax.random.key(config.seed) if key is None else key
     k_split, k_boot, k_epochs = jax.random.split(key, 3)
     split = _split(model, params, normalizer, data, k_split, k_boot, config)
@@ -262,15 +266,12 @@ def _split(model: EnsembleModel, params: Any, normalizer: Normalizer,
     obs, actions, target = check_data(data)
     n, state_dim = target.shape
     in_dim = obs.shape[1] + actions.shape[1]
-    if not isinstance(params, EnsembleParams):
-        if output_size(model, params, in_dim) != state_dim:
-            raise ValueError(f"params: the model predicts {output_size(model, params, in_dim)} "
-                             f"outputs, the data's targets have {state_dim}")
-    elif params.weights[0].shape[1] != in_dim or params.max_logvar.shape != (state_dim,):
+    found_in = architecture(model, params).get("input_dim", in_dim)
+    found_out = output_size(model, params, found_in)
+    if (found_in, found_out) != (in_dim, state_dim):
         raise ValueError(
             f"params: expected an ensemble for S={state_dim}, A={actions.shape[1]} "
-            f"(input {in_dim}), got input {params.weights[0].shape[1]} and "
-            f"{params.max_logvar.shape[0]} outputs"
+            f"(input {in_dim}), got input {found_in} and {found_out} outputs"
         )
     if normalizer.mean.shape != (in_dim,) or normalizer.std.shape != (in_dim,):
         raise ValueError(
@@ -354,7 +355,7 @@ def _cache_key(config: TrainConfig) -> TrainConfig:
 
 @functools.lru_cache(maxsize=16)
 def _compiled(
-    config: TrainConfig, input_dim: int, batch: int, model: EnsembleModel | None = None,
+    config: TrainConfig, input_dim: int, batch: int, model: EnsembleModel,
 ) -> tuple[optax.GradientTransformation, Callable, Callable]:
     """Optimizer and jitted epoch / validation functions, cached per config and model.
 
@@ -363,7 +364,6 @@ def _compiled(
     ``R`` rows with the real count beside them, so a new count in the same bucket
     reuses the compiled function.
     """
-    model = default_model(config) if model is None else model
     optimizer = make_optimizer(config.weight_decay, config.learning_rate, model)
 
     def loss_fn(p: Any, x: Array, y: Array) -> Array:

@@ -27,6 +27,7 @@ planner keys) is derived from ``(seed, trial)``, so a resumed run repeats exactl
 an uninterrupted run computes (times and memory aside).
 
 Modules: :mod:`~cemgd.pets.config` (settings), :mod:`~cemgd.pets.buffer` (transitions),
+:mod:`~cemgd.pets.model` (the dynamics model a config names),
 :mod:`~cemgd.pets.episode` (the planning problem on the model and the environment loop of
 one MPC episode), :mod:`~cemgd.pets.record` (what an episode records),
 :mod:`~cemgd.pets.resume` (an episode in progress on disk, and its replay),
@@ -55,6 +56,7 @@ from cemgd.pets.episode import (
 )
 from cemgd.pets.events import ConsoleEvents, RunEvents
 from cemgd.pets.loop import KINDS, check_architecture, run
+from cemgd.pets.model import BUILTIN_MODEL, load_checkpoint
 from cemgd.pets.record import Episode
 from cemgd.pets.render import Frames, write_gif
 from cemgd.pets.resume import EpisodeCheckpoint
@@ -62,6 +64,7 @@ from cemgd.runs import METRIC_COLUMNS, RunError, TrialMetrics
 from cemgd.runtime import peak_rss_mb
 
 __all__ = [
+    "BUILTIN_MODEL",
     "KINDS",
     "LEGACY_KEYS",
     "METRIC_COLUMNS",
@@ -84,6 +87,7 @@ __all__ = [
     "config_from_payload",
     "config_payload",
     "config_to_json",
+    "load_checkpoint",
     "model_data",
     "model_problem",
     "peak_rss_mb",

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cemgd.models import ACTIVATIONS, TrainConfig
+from cemgd.models import ACTIVATIONS, EnsembleModel, MLPEnsemble, TrainConfig
 from cemgd.models.rollout import ASSIGNMENTS, PROPAGATIONS
+from cemgd.pets.model import check_model_spec, make_model
 from cemgd.planners import PLANNERS, Planner, PlannerSpec, make_planner, resolve_planner
 from cemgd.planners.spec import quick_spec
 from cemgd.runs import RunError
@@ -27,7 +28,7 @@ REMOVED_KEYS: dict[str | None, tuple[str, ...]] = {"train": ("activation",)}
 #: Settings added since the first format, with the value a ``config.json`` without them
 #: ran with (by section: the run's, ``train``'s, ``planner_config``'s); old folders resume.
 ADDED_KEYS: dict[str | None, dict[str, Any]] = {
-    None: {"num_elites": 0, "assignment": "particle"},
+    None: {"num_elites": 0, "assignment": "particle", "model": "mlp"},
     "train": {"decay_biases": False, "learn_logvar_bounds": True, "keep_optimizer": False},
     "planner_config": {"return_mean": False, "warm_fill": "last", "grad_objective": "mean"},
 }
@@ -68,11 +69,16 @@ class PETSConfig:
     """Hidden layers."""
     activation: str = "silu"
     """Activation of the ensemble."""
+    model: str = "mlp"
+    """Dynamics model: mlp (the built-in ensemble of num_members, hidden, num_layers,
+    activation) or package.module:factory (or file.py:factory) returning an ensemble model,
+    imported only when the command line names it."""
     train: TrainConfig = field(default_factory=TrainConfig)
     """Model training settings (its ``seed`` is replaced by one derived from ``seed``)."""
 
     def __post_init__(self) -> None:
         check_env_task(self.task, argument="task")  # a name or package.module:factory
+        check_model_spec(self.model)
         object.__setattr__(self, "planner", PlannerSpec.parse(self.planner, where="planner"))
         self._check_values()
 
@@ -103,6 +109,18 @@ class PETSConfig:
         """The task, with ``episode_length`` applied."""
         kwargs = {"episode_length": self.episode_length} if self.episode_length else {}
         return resolve_env_task(self.task, argument="task", **kwargs)
+
+    def make_model(self) -> EnsembleModel:
+        """The dynamics model ``model`` names (:func:`cemgd.pets.model.make_model`)."""
+        return make_model(self.model, self.builtin_model)
+
+    def builtin_model(self) -> MLPEnsemble:
+        """The built-in ensemble of this config's sizes and training settings."""
+        return MLPEnsemble(members=self.num_members, hidden=self.hidden,
+                           num_layers=self.num_layers, activation=self.activation,
+                           bound_coef=self.train.bound_coef,
+                           learn_bounds=self.train.learn_logvar_bounds,
+                           decay_biases=self.train.decay_biases)
 
     def make_planner(self) -> Planner:
         """The planner of :attr:`planner` (its preset and settings applied)."""

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.models import make_rollout
-from cemgd.models.protocol import EnsembleModel, MLPEnsemble
+from cemgd.models.protocol import EnsembleModel, MLPEnsemble, resolve_model
 from cemgd.pets.buffer import run_seed
 from cemgd.pets.config import PETSConfig
 from cemgd.pets.record import Episode, Progress, StepRecord
@@ -52,8 +52,7 @@ def model_problem(task: EnvTask, params: Any, config: PETSConfig,
     ``rollout`` instead).
     Pure: it may be built inside ``jit`` with traced ``params``.
     """
-    if model is None:
-        model = MLPEnsemble(activation=config.activation)
+    model = resolve_model(model, lambda: MLPEnsemble(activation=config.activation))
     common = dict(
         activation=config.activation, input_fn=task.model_input, model=model,
         output_fn=task.model_output_to_next_obs, termination_fn=task.termination,
