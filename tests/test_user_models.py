@@ -182,3 +182,30 @@ def test_the_committed_run_folders_still_load(folder: str) -> None:
     evaluation = path.parent / "eval" / "evaluate.json"
     if evaluation.is_file():  # the hash its committed evaluation recorded
         assert frozen.digest == json.loads(evaluation.read_text())["config"]["model"]
+
+
+def test_the_old_params_io_names_warn_and_read_the_one_format(tmp_path: Path) -> None:
+    from cemgd.models import (
+        MLPEnsemble,
+        identity_normalizer,
+        load_params,
+        write_model,
+        write_params,
+    )
+
+    model = MLPEnsemble(members=2, hidden=4, num_layers=1)
+    params, norm = model.init(jax.random.key(0), 3, 2), identity_normalizer(2, 1)
+    old, new = tmp_path / "old.npz", tmp_path / "new.npz"
+    with old.open("wb") as fh, pytest.warns(DeprecationWarning, match="use .*write_model"):
+        write_params(fh, params, norm)
+    with new.open("wb") as fh:
+        write_model(fh, params, norm)
+    stored, written = read_npz(old), read_npz(new)
+    assert stored.keys() == written.keys()
+    assert all(np.array_equal(stored[k], written[k]) for k in stored)
+    with pytest.warns(DeprecationWarning, match=r"use cemgd.models.load_model\(path, template\)"):
+        loaded, _ = load_params(tmp_path / "old.npz", params)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(loaded),
+                                                     jax.tree.leaves(params), strict=True))
+    with pytest.raises(ValueError, match="new.npz: model of another architecture"):
+        load_model(tmp_path / "new.npz", model.init(jax.random.key(0), 4, 2))
