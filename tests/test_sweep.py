@@ -148,7 +148,7 @@ def test_ray_missing_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monkey
 @pytest.mark.parametrize("argv, message", [
     (["--planners", "cem-50"], "--tasks: required"),
     (["--tasks", "cartpole-swingup", "--planners", "cem-50", "--planner.n-init", "5"],
-     "--planner.n-init: not a setting of"),
+     "--planner.n-init: 'n_init' is not a setting of planner 'cem'"),
     (["--tasks", "cartpole-swingup", "--planners", "cem-50", "--seeds", "2-1"], "seeds"),
     (["--tasks", "cartpole-swingup", "--planners", "cem-gd", "--planner.n-init", "-3"],
      "n_init"),
