@@ -24,7 +24,7 @@ OUT=${OUT:-runs/pets-parity}
 SEEDS=${SEEDS:-0 1 2}
 JOBS=${JOBS:-1}
 EXTRA=${EXTRA:-}
-ALL_VARIANTS="baseline elites return-mean fixed-logvar decay-biases row-layout all warm-fill all-warm-fill keep-optimizer warm-fill-keep-optimizer"
+ALL_VARIANTS="baseline elites return-mean fixed-logvar decay-biases row-layout all warm-fill all-warm-fill keep-optimizer warm-fill-keep-optimizer partial-batch warm-fill-keep-optimizer-partial-batch"
 VARIANTS=${VARIANTS:-$ALL_VARIANTS}
 
 # The settings: 200 random steps, 15 trials of 200 steps, CEM 100 x 5 with elite
@@ -57,6 +57,9 @@ variant_flags() {
         all-warm-fill) variant_flags all; variant_flags warm-fill ;;
         keep-optimizer) echo --train.keep-optimizer ;;     # one Adam state for the run
         warm-fill-keep-optimizer) variant_flags warm-fill; variant_flags keep-optimizer ;;
+        partial-batch) echo --train.partial-batch ;;       # ceil(N / 256) minibatches
+        warm-fill-keep-optimizer-partial-batch)
+            variant_flags warm-fill-keep-optimizer; variant_flags partial-batch ;;
         *) echo "unknown variant '$1'; expected one of: $ALL_VARIANTS" >&2; return 2 ;;
     esac
 }

@@ -26,7 +26,8 @@ LEGACY_KEYS = {"members": "num_members", "layers": "num_layers"}
 #: ran with (by section: the run's, ``train``'s, ``planner_config``'s); old folders resume.
 ADDED_KEYS: dict[str | None, dict[str, Any]] = {
     None: {"num_elites": 0, "assignment": "particle"},
-    "train": {"decay_biases": False, "learn_logvar_bounds": True, "keep_optimizer": False},
+    "train": {"decay_biases": False, "learn_logvar_bounds": True, "keep_optimizer": False,
+              "partial_batch": False},
     "planner_config": {"return_mean": False, "warm_fill": "last"},
 }
 
