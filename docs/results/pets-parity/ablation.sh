@@ -24,7 +24,7 @@ OUT=${OUT:-runs/pets-parity}
 SEEDS=${SEEDS:-0 1 2}
 JOBS=${JOBS:-1}
 EXTRA=${EXTRA:-}
-ALL_VARIANTS="baseline elites return-mean fixed-logvar decay-biases row-layout all warm-fill all-warm-fill keep-optimizer warm-fill-keep-optimizer partial-batch warm-fill-keep-optimizer-partial-batch all-choices"
+ALL_VARIANTS="baseline elites return-mean fixed-logvar decay-biases row-layout all warm-fill all-warm-fill keep-optimizer warm-fill-keep-optimizer partial-batch warm-fill-keep-optimizer-partial-batch all-choices three-fixed-logvar three-elites"
 VARIANTS=${VARIANTS:-$ALL_VARIANTS}
 
 # The settings: 200 random steps, 15 trials of 200 steps, CEM 100 x 5 with elite
@@ -62,6 +62,8 @@ variant_flags() {
             variant_flags warm-fill-keep-optimizer; variant_flags partial-batch ;;
         all-choices) variant_flags all-warm-fill; variant_flags keep-optimizer
                      variant_flags partial-batch ;;           # every mbrl-lib choice
+        three-*) variant_flags warm-fill-keep-optimizer-partial-batch  # and one of all's
+                 variant_flags "${1#three-}" ;;
         *) echo "unknown variant '$1'; expected one of: $ALL_VARIANTS" >&2; return 2 ;;
     esac
 }
