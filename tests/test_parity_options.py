@@ -117,7 +117,9 @@ def test_num_elites_is_checked_and_quick_keeps_it_valid():
 
 
 def test_an_old_config_without_the_new_settings_still_matches_its_defaults():
-    config = PETSConfig(planner="cem-500")
+    # the settings a config.json without the new keys ran with (the defaults were False)
+    config = PETSConfig(planner="cem-500", train=TrainConfig(keep_optimizer=False,
+                                                             partial_batch=False))
     new = config_payload(config)
     old = {k: v for k, v in new.items() if k not in ("num_elites", "assignment")}
     old["train"] = {k: v for k, v in new["train"].items()
@@ -133,6 +135,8 @@ def test_an_old_config_without_the_new_settings_still_matches_its_defaults():
         "warm_fill": "initial"}))
     diff = config_diff(old, filled)
     assert len(diff) == 1 and "'warm_fill': 'initial'" in diff[0]
+    today = config_diff(old, config_payload(PETSConfig(planner="cem-500")))  # new defaults
+    assert len(today) == 1 and "keep_optimizer" in today[0] and "partial_batch" in today[0]
 
 
 # ---- CEM's return_mean -------------------------------------------------------------------
@@ -288,7 +292,7 @@ def test_a_run_carries_adam_through_its_trials_and_a_resume(tmp_path):
     base = dataclasses.replace(quick(PETSConfig(task="pendulum", planner="cem-50")),
                                episode_length=3, random_steps=40)
     config = dataclasses.replace(base, trials=2, train=dataclasses.replace(
-        base.train, keep_optimizer=True, batch_size=16, epochs=2))
+        base.train, keep_optimizer=True, partial_batch=False, batch_size=16, epochs=2))
     run(config, tmp_path / "run", show_progress=False)
     # trained on 40, 43, then 46 rows: 2 epochs of 2 steps of 16 rows each training
     assert count(1) == 8
@@ -306,7 +310,7 @@ def test_a_run_carries_adam_through_its_trials_and_a_resume(tmp_path):
 
 def test_partial_batch_adds_the_leftover_rows_as_one_more_step():
     # N = 96 rows in batches of 40: 2 full ones, or 3 with the 16 rows left over
-    _, _, full, _, _ = trained(batch_size=40, epochs=2)
+    _, _, full, _, _ = trained(batch_size=40, epochs=2, partial_batch=False)
     _, _, partial, _, _ = trained(batch_size=40, epochs=2, partial_batch=True)
     assert int(jax.tree.leaves(full.opt_state)[0]) == 2 * 2
     assert int(jax.tree.leaves(partial.opt_state)[0]) == 2 * 3

@@ -75,10 +75,10 @@ class TrainConfig:
     """Weight of the log-variance bound penalty ``sum max_logvar - sum min_logvar`` (>= 0)."""
     learn_logvar_bounds: bool = True
     """Learn the log-variance bounds with their penalty (False: fixed at 0.5 and -10, mbrl-lib)."""
-    keep_optimizer: bool = False
+    keep_optimizer: bool = True
     """The PETS loop carries Adam's state from one trial's training to the next (mbrl-lib
     keeps one optimizer for the whole run); False: a fresh state at every training."""
-    partial_batch: bool = False
+    partial_batch: bool = True
     """ceil(N / batch_size) minibatches, the last partial (mbrl-lib); False: floor, all full."""
     activation: str = "silu"
     """Activation the ensemble was built with (a name in ``ACTIVATIONS``)."""
