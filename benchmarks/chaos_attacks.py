@@ -123,7 +123,7 @@ def _partial_folder(ref: Path, evaluation: Path, out: Path) -> Path:
     partial file saved after step 4); returns that file."""
     from cemgd.evaluate import EvaluateConfig, compile_planner, frozen_model
     from cemgd.evaluate.core import episode_checkpoint
-    from cemgd.pets import run_episode
+    from cemgd.pets import Controller, EpisodeSeeds, run_episode
 
     shutil.copytree(evaluation, out)
     rows = (out / "episodes.csv").read_text().splitlines(keepends=True)
@@ -141,8 +141,8 @@ def _partial_folder(ref: Path, evaluation: Path, out: Path) -> Path:
             raise Stop
 
     try:
-        run_episode(model.task, model.config, model.trial, run.step, model.params,
-                    run.state0, seed=0, checkpoint=keep, on_step=stop)
+        run_episode(model.task, Controller(run.step, model.params, run.state0),
+                    EpisodeSeeds.paired(0), checkpoint=keep, on_step=stop)
     except Stop:
         pass
     return keep.path

@@ -14,7 +14,7 @@ import jax
 import numpy as np
 
 from cemgd.models import TrainConfig, fit_normalizer, init_ensemble, train_ensemble
-from cemgd.models.train import _cache_key, _compiled
+from cemgd.models.train import _cache_key, _compiled, default_model
 
 
 def main(trials: int = 12, state_dim: int = 5, action_dim: int = 1) -> None:
@@ -32,7 +32,8 @@ def main(trials: int = 12, state_dim: int = 5, action_dim: int = 1) -> None:
         train_ensemble(params, fit_normalizer(obs, act), (obs, act, nxt),
                        config=dataclasses.replace(config, seed=trial))
         seconds.append(time.perf_counter() - start)
-    _, epoch_fn, val_fn = _compiled(_cache_key(config), state_dim, config.batch_size)
+    _, epoch_fn, val_fn = _compiled(_cache_key(config), state_dim, config.batch_size,
+                                    default_model(config))
     print(f"train s per trial: {' / '.join(f'{s:.1f}' for s in seconds)} "
           f"(total {sum(seconds):.1f} s)")
     print(f"epoch function compiled {epoch_fn._cache_size()} times, validation "

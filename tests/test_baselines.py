@@ -46,7 +46,7 @@ def test_improves_on_zero_plan_inside_the_box(name, problem):
     state = planner.init(problem, jax.random.key(0))
     zero_return = rollout_return(np.zeros((HORIZON, ACTION_DIM)))
     for _ in range(2):
-        actions, state, info = planner.plan(state, OBS)
+        actions, state, info = planner.plan(state, OBS, problem)
         a = np.asarray(actions)
         assert a.shape == (HORIZON, ACTION_DIM)
         assert np.all(a >= -1.0) and np.all(a <= 1.0)
@@ -66,7 +66,7 @@ def test_gd_never_below_its_random_start(line_search, problem):
         results = []
         for planner in planners:
             state = planner.init(problem, jax.random.key(seed))
-            actions, _, info = planner.plan(state, OBS)
+            actions, _, info = planner.plan(state, OBS, problem)
             results.append((np.asarray(actions), float(info.best_return), info))
         (start, start_return, _), (_, refined_return, info) = results
         assert np.all(start >= -1.0) and np.all(start <= 1.0)
@@ -82,7 +82,7 @@ def test_gd_warm_start_starts_from_shifted_plan(problem):
     state = planner.init(problem, jax.random.key(0))
     mean = jnp.asarray(np.linspace(-0.9, 0.9, HORIZON * ACTION_DIM).reshape(HORIZON, ACTION_DIM))
     state = state._replace(mean=mean)
-    actions, next_state, info = planner.plan(state, OBS)
+    actions, next_state, info = planner.plan(state, OBS, problem)
     np.testing.assert_allclose(np.asarray(actions), np.asarray(mean))
     assert int(info.num_samples) == 0
     np.testing.assert_allclose(np.asarray(next_state.mean), np.asarray(shift(mean)))
@@ -91,7 +91,7 @@ def test_gd_warm_start_starts_from_shifted_plan(problem):
 def test_random_shooting_counts_and_best(problem):
     planner = cemgd.make_planner("random-shooting", num_samples=64)
     state = planner.init(problem, jax.random.key(1))
-    actions, _, info = planner.plan(state, OBS)
+    actions, _, info = planner.plan(state, OBS, problem)
     assert int(info.num_samples) == int(info.num_rollouts) == 64
     assert int(info.grad_steps) == int(info.line_search_trials) == 0
     np.testing.assert_allclose(float(info.best_return), rollout_return(actions), rtol=1e-5)
@@ -138,10 +138,10 @@ def test_icem_population_and_counters(problem):
     planner = cemgd.make_planner("icem")
     state = planner.init(problem, jax.random.key(0))
     assert state.kept.shape == (3, HORIZON, ACTION_DIM)
-    actions, state, info = planner.plan(state, OBS)
+    actions, state, info = planner.plan(state, OBS, problem)
     assert int(info.num_samples) == 335
     assert int(info.num_rollouts) == 335 + 1  # the mean; no elites from a previous step yet
-    actions, state, info = planner.plan(state, OBS)
+    actions, state, info = planner.plan(state, OBS, problem)
     assert int(info.num_rollouts) == 335 + 1 + 3
     # Kept elites persist through the iterations, so the best seen leads them.
     np.testing.assert_allclose(np.asarray(state.kept[0]), np.asarray(state.mean))
@@ -152,9 +152,9 @@ def test_icem_reuses_last_step_elites(problem):
     planner = cemgd.make_planner("icem", num_samples=10, num_iterations=1, keep_elites=1.0,
                                  elite_ratio=0.1)
     state = planner.init(problem, jax.random.key(0))
-    _, state, info = planner.plan(state, OBS)
+    _, state, info = planner.plan(state, OBS, problem)
     carried = np.asarray(state.kept[0])
-    actions, state, info2 = planner.plan(state, OBS)
+    actions, state, info2 = planner.plan(state, OBS, problem)
     assert float(info2.best_return) >= rollout_return(carried) - 1e-5
 
 
@@ -178,7 +178,7 @@ def test_mppi_skips_nonfinite_samples(problem):
     bad_problem = cemgd.Problem(nan_on_positive, HORIZON, -np.ones(2), np.ones(2))
     planner = cemgd.make_planner("mppi")
     state = planner.init(bad_problem, jax.random.key(0))
-    actions, _, info = planner.plan(state, OBS)
+    actions, _, info = planner.plan(state, OBS, bad_problem)
     assert int(info.num_nonfinite) > 0
     assert np.all(np.isfinite(np.asarray(actions)))
     assert float(actions[0, 0]) <= 0.3 + 1e-6  # a mean of finite samples only
@@ -192,7 +192,7 @@ def test_gradcem_counters_and_gradient_helps(problem):
     outs = []
     for planner in (plain, strong):
         state = planner.init(problem, jax.random.key(0))
-        _, _, info = planner.plan(state, OBS)
+        _, _, info = planner.plan(state, OBS, problem)
         outs.append(info)
     assert int(outs[1].num_samples) == 500
     assert int(outs[1].grad_steps) == 500 * 2

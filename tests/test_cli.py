@@ -179,3 +179,16 @@ def test_nothing_below_cli_imports_it() -> None:
                  if "cli" not in p.relative_to(src).parts
                  and re.search(r"^\s*(from|import) cemgd\.cli\b", p.read_text(), re.M)]
     assert offenders == []
+
+
+def test_train_planner_takes_a_spec_and_setting_flags_on_top() -> None:
+    from cemgd.cli import train
+
+    args, extra = build_parser().parse_known_args(
+        ["train", "--out", "x", "--quick", "--planner", "cem-gd:n_replan=4,grad_steps=2",
+         "--planner.grad-steps", "5", "--activation", "relu"])
+    config = train.build_config(args, extra)
+    assert config.planner.name == "cem-gd" and config.activation == "relu"
+    assert config.planner.settings["n_replan"] == 4  # kept, as given, under --quick
+    assert config.planner.settings["grad_steps"] == 5  # the flag wins over the spec
+    assert config.make_planner().config.num_iterations == 2  # --quick's cap

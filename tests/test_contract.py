@@ -28,7 +28,7 @@ def test_plan_shape_info_and_mpc(planner_name):
     problem = integrator_problem(horizon=6, action_dim=3)
     planner = small_planner(planner_name)
     state = planner.init(problem, jax.random.key(0))
-    actions, state2, info = planner.plan(state, np.array([0.5, -0.3, 0.1]))
+    actions, state2, info = planner.plan(state, np.array([0.5, -0.3, 0.1]), problem)
     assert actions.shape == (6, 3)
     assert isinstance(info, cemgd.Info)
     assert int(info.num_rollouts) >= int(info.num_samples) >= 0
@@ -47,7 +47,7 @@ def test_warm_start_is_shifted_plan(planner_name):
     planner = small_planner(planner_name)
     state = planner.init(problem, jax.random.key(3))
     for _ in range(2):
-        actions, state, _ = planner.plan(state, np.array([1.0, -1.0]))
+        actions, state, _ = planner.plan(state, np.array([1.0, -1.0]), problem)
         expected = np.concatenate([np.asarray(actions[1:]), np.asarray(actions[-1:])])
         np.testing.assert_array_equal(np.asarray(state.mean), expected)
 
@@ -59,8 +59,8 @@ def test_same_key_same_plan(planner_name):
     for _ in range(2):
         planner = small_planner(planner_name)
         state = planner.init(problem, jax.random.key(42))
-        a1, state, _ = planner.plan(state, obs)
-        a2, state, _ = planner.plan(state, obs)
+        a1, state, _ = planner.plan(state, obs, problem)
+        a2, state, _ = planner.plan(state, obs, problem)
         plans.append((np.asarray(a1), np.asarray(a2)))
     np.testing.assert_array_equal(plans[0][0], plans[1][0])
     np.testing.assert_array_equal(plans[0][1], plans[1][1])
@@ -85,7 +85,7 @@ def _bounds_property(name: str, low: list, width: list, obs: list) -> None:
     planner = small_planner(name)
     state = planner.init(problem, jax.random.key(0))
     for _ in range(2):
-        actions, state, _ = planner.plan(state, np.asarray(obs))
+        actions, state, _ = planner.plan(state, np.asarray(obs), problem)
         a = np.asarray(actions)
         assert np.all(np.isfinite(a))
         assert np.all(a >= np.asarray(problem.action_low) - 1e-6)
@@ -107,7 +107,7 @@ def test_nonfinite_returns_never_give_nan_actions(planner_name):
     state = planner.init(problem, jax.random.key(0))
     seen = 0
     for _ in range(3):
-        actions, state, info = planner.plan(state, np.array([0.5, 0.5]))
+        actions, state, info = planner.plan(state, np.array([0.5, 0.5]), problem)
         assert np.all(np.isfinite(np.asarray(actions)))
         assert np.all(np.isfinite(np.asarray(state.mean)))
         seen += int(info.num_nonfinite)
@@ -121,7 +121,7 @@ def test_all_nonfinite_falls_back_to_warm_start(planner_name):
     )
     planner = small_planner(planner_name)
     state = planner.init(problem, jax.random.key(0))
-    actions, state, info = planner.plan(state, np.zeros(2))
+    actions, state, info = planner.plan(state, np.zeros(2), problem)
     assert bool(info.fallback)
     assert not np.isfinite(float(info.best_return))
     np.testing.assert_array_equal(np.asarray(actions), np.zeros((4, 2)))
@@ -131,14 +131,14 @@ def test_bad_input_raises_naming_the_argument(planner_name):
     problem = integrator_problem()
     planner = small_planner(planner_name)
     with pytest.raises(ValueError, match="state"):
-        small_planner(planner_name).plan(None, np.zeros(2))
+        small_planner(planner_name).plan(None, np.zeros(2), problem)
     state = planner.init(problem, jax.random.key(0))
     with pytest.raises(ValueError, match="obs"):
-        planner.plan(state, np.zeros(3))
+        planner.plan(state, np.zeros(3), problem)
     with pytest.raises(ValueError, match="obs"):
-        planner.plan(state, np.array([0.0, np.nan]))
+        planner.plan(state, np.array([0.0, np.nan]), problem)
     with pytest.raises(ValueError, match="obs"):
-        planner.plan(state, np.array([np.inf, 0.0]))
+        planner.plan(state, np.array([np.inf, 0.0]), problem)
     with pytest.raises(ValueError, match="problem"):
         planner.init("not a problem", jax.random.key(0))
     with pytest.raises(ValueError, match="key"):
@@ -151,9 +151,9 @@ def test_obs_shape_fixed_by_first_call_when_problem_leaves_it_open():
     problem = cemgd.Problem(integrator_rollout, 3, -np.ones(2), np.ones(2))
     planner = small_planner("cem")
     state = planner.init(problem, jax.random.key(0))
-    planner.plan(state, np.zeros(2))
+    planner.plan(state, np.zeros(2), problem)
     with pytest.raises(ValueError, match=r"obs: expected shape \(2,\)"):
-        planner.plan(state, np.zeros(4))
+        planner.plan(state, np.zeros(4), problem)
 
 
 @pytest.mark.parametrize(
@@ -198,7 +198,8 @@ def test_plan_fn_runs_under_vmap(planner_name):
 @pytest.mark.parametrize("name", ["cem-gd", "icem"])
 def test_pure_step_is_plan_without_the_checks(name):
     """init/step are pure: the jitted step gives plan's result and state type; the
-    compiled step is shared by equal planners; plan without problem= warns."""
+    compiled step is shared by equal planners (plan without problem= warns:
+    tests/test_planner_base_edges.py)."""
     problem = integrator_problem(horizon=4)
     planner = small_planner(name)
     state = planner.init(problem, jax.random.key(0))
@@ -206,13 +207,11 @@ def test_pure_step_is_plan_without_the_checks(name):
     obs = np.array([0.1, -0.2])
     actions, state1, info = jax.jit(functools.partial(planner.step, problem))(state, obs)
     assert type(state1) is planner.State and isinstance(info, cemgd.Info)
-    planned, state2, _ = planner.plan(state, obs, problem)
+    planned, _, _ = planner.plan(state, obs, problem)
     np.testing.assert_array_equal(np.asarray(actions), np.asarray(planned))
     assert small_planner(name).compiled(problem) is planner.compiled(problem)
     # no state in the planner: its config only
     assert vars(planner).keys() == {"config"}
-    with pytest.warns(DeprecationWarning, match="problem"):
-        planner.plan(state2, obs)
 
 
 def test_asymmetric_box_is_explored(planner_name):
@@ -223,7 +222,7 @@ def test_asymmetric_box_is_explored(planner_name):
                                               ("gd", "cem-gd") else {}))
     state = planner.init(problem, jax.random.key(0))
     for _ in range(3):
-        actions, state, info = planner.plan(state, np.zeros(2))
+        actions, state, info = planner.plan(state, np.zeros(2), problem)
     assert float(info.best_return) > 0.5 * 8, float(info.best_return)
 
 
@@ -258,7 +257,7 @@ def test_cem_gd_replans_around_the_warm_start():
     planner = small_planner("cem-gd", grad_steps=0, init_std=1e-3)
     state = planner.init(problem, jax.random.key(0))
     state = state._replace(step=jnp.int32(1), mean=jnp.full((5, 2), 0.3))
-    actions, _, _ = planner.plan(state, np.zeros(2))
+    actions, _, _ = planner.plan(state, np.zeros(2), problem)
     np.testing.assert_allclose(np.asarray(actions), 0.3, atol=0.01)
 
 
@@ -278,10 +277,9 @@ def test_ragged_obs_and_foreign_state_name_the_argument():
     cem, icem = small_planner("cem"), small_planner("icem")
     state = cem.init(problem, jax.random.key(0))
     with pytest.raises(ValueError, match="obs"):
-        cem.plan(state, [[0.0], [1.0, 2.0]])
-    icem.init(problem, jax.random.key(0))
+        cem.plan(state, [[0.0], [1.0, 2.0]], problem)
     with pytest.raises(ValueError, match="state"):
-        icem.plan(state, np.zeros(2))
+        icem.plan(state, np.zeros(2), problem)
 
 
 # ---- Problem.grad_rollout: the objective of every gradient step ----------------------
@@ -349,7 +347,7 @@ def test_gradient_planners_take_gradients_of_grad_rollout(name):
     for label, grad_rollout in (("none", None), ("set", shifted)):
         problem = cemgd.Problem(frozen, 6, -np.ones(2), np.ones(2), grad_rollout=grad_rollout)
         planner = small_planner(name, **({"step_size": 0.5} if name != "gradcem" else {}))
-        actions, _, info = planner.plan(planner.init(problem, key), obs)
+        actions, _, info = planner.plan(planner.init(problem, key), obs, problem)
         # best_return is scored by rollout, never by grad_rollout
         true_return = float(integrator_rollout(jnp.asarray(obs), actions[None], key)[0])
         assert float(info.best_return) == pytest.approx(true_return, rel=1e-5, abs=1e-5)

@@ -12,7 +12,7 @@ import pytest
 
 from cemgd.evaluate import EvaluateConfig, compile_planner, evaluate, frozen_model, play
 from cemgd.evaluate.core import FrozenModel, PlannerRun, episode_checkpoint
-from cemgd.pets import Episode, EpisodeCheckpoint, run_episode
+from cemgd.pets import Controller, Episode, EpisodeCheckpoint, EpisodeSeeds, Frames, run_episode
 from cemgd.pets.resume import file_digest
 
 SEED = 1
@@ -33,8 +33,8 @@ def _stop_at(step: int, seen: list[int]):
 
 def _episode(model: FrozenModel, run: PlannerRun, checkpoint: EpisodeCheckpoint | None,
              seen: list[int] | None = None, stop: int = -1) -> Episode:
-    return run_episode(model.task, model.config, model.trial, run.step, model.params,
-                       run.state0, seed=SEED, checkpoint=checkpoint,
+    return run_episode(model.task, Controller(run.step, model.params, run.state0),
+                       EpisodeSeeds.paired(SEED), checkpoint=checkpoint,
                        on_step=_stop_at(stop, seen if seen is not None else []))
 
 
@@ -103,8 +103,8 @@ def test_unusable_files_restart_the_episode(model: FrozenModel, tmp_path: Path,
     assert stranger.load(compile_planner(model, "icem", quick=True).state0) is None
 
     with pytest.raises(ValueError, match="checkpoint: an episode that renders"):
-        run_episode(model.task, model.config, model.trial, run.step, model.params,
-                    run.state0, render=True, checkpoint=keep)
+        run_episode(model.task, Controller(run.step, model.params, run.state0),
+                    EpisodeSeeds.paired(SEED), frames=Frames(model.trial), checkpoint=keep)
 
 
 def _returns(folder: Path) -> dict[str, str]:

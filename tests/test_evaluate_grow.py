@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ from cemgd.report.episodes import (
     EPISODE_COLUMNS,
     MEASURED_COLUMNS,
     planner_codes,
+    planner_machines,
     read_evaluation,
+    upgrade_episodes_file,
 )
 from cemgd.runtime import code_version
 
@@ -93,6 +96,43 @@ def test_code_of_a_planner_is_derived_from_its_rows() -> None:
             {"planner": "cem", "code": "B"}, {"planner": "gd", "code": "B"}]
     assert planner_codes(description, rows) == {"cem": "A + B", "gd": "B", "mppi": "C"}
     assert planner_codes({}, [{"planner": "gd"}]) == {}  # not recorded anywhere
+
+
+def test_machine_of_a_planner_is_derived_from_its_rows() -> None:
+    """Each row names the machine that ran it; a planner's machines are its rows'
+    distinct ones; rows written before rows recorded it name none."""
+    a = {"cpu_model": "EPYC", "jax_backend": "cpu", "devices": "cpu x 1"}
+    b = {"cpu_model": "Xeon", "jax_backend": "gpu", "devices": "cuda x 1"}
+    rows = [{"planner": "cem", **a}, {"planner": "cem", **b}, {"planner": "cem", **a},
+            {"planner": "gd", **b}, {"planner": "mppi", "cpu_model": ""}]
+    assert planner_machines(rows) == {"cem": "EPYC, JAX cpu: cpu x 1 + Xeon, JAX gpu: cuda x 1",
+                                      "gd": "Xeon, JAX gpu: cuda x 1"}
+
+
+#: The evaluation folders committed with the results: written by earlier versions
+#: (measured columns only) and by this one (a row's provenance on the row).
+COMMITTED = sorted(Path(__file__).resolve().parents[1].glob("docs/results/**/episodes.csv"))
+
+
+@pytest.mark.parametrize("episodes", COMMITTED, ids=lambda p: p.parent.parent.name)
+def test_committed_evaluation_folders_still_read(episodes: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "eval"  # a copy: the committed folder is never written
+    folder.mkdir()
+    for name in ("episodes.csv", "evaluate.json"):
+        shutil.copy(episodes.parent / name, folder / name)
+    with episodes.open(newline="") as fh:
+        lines = list(csv.DictReader(fh))
+    described, rows = read_evaluation(folder)
+    assert [r["return"] for r in rows] == [float(r["return"]) for r in lines]
+    recorded = "code" in lines[0]
+    assert all(bool(r["code"]) == recorded for r in rows)
+    codes = planner_codes(described, rows)
+    if recorded:  # every planner's code and machine come from its rows
+        assert set(codes) == set(planner_machines(rows)) == {r["planner"] for r in rows}
+    upgrade_episodes_file(folder / "episodes.csv")  # as a resumed evaluation does
+    with (folder / "episodes.csv").open(newline="") as fh:
+        assert csv.DictReader(fh).fieldnames == list(EPISODE_COLUMNS)
+    assert read_evaluation(folder) == (described, rows)
 
 
 def test_a_folder_written_before_rows_had_provenance_reads_and_grows(

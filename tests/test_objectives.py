@@ -29,7 +29,7 @@ def _plan(problem: cemgd.Problem, objective: str) -> np.ndarray:
         "cem-gd", n_init=20, n_replan=10, grad_steps=5, step_size=0.2, grad_objective=objective,
         risk=0.5)
     state = planner.init(problem, jax.random.key(0))
-    actions, _, info = planner.plan(state, jnp.array([0.2, -0.1, 0.3]))
+    actions, _, info = planner.plan(state, jnp.array([0.2, -0.1, 0.3]), problem)
     assert int(info.grad_steps) > 0
     return np.asarray(actions)
 

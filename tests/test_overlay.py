@@ -40,7 +40,6 @@ def test_episode_frames_carry_the_caption(task_name: str) -> None:
     from cemgd.tasks import make_env_task
 
     task = make_env_task(task_name, episode_length=3)
-    config = pets.PETSConfig(task=task_name, episode_length=3)
 
     def zero_plan(state, obs, params):  # [T, A] zeros: the frames, not the plan, matter
         return jnp.zeros((2, task.action_dim)), state, Info()
@@ -49,7 +48,8 @@ def test_episode_frames_carry_the_caption(task_name: str) -> None:
     state0 = planner.initial_state(
         Problem(lambda o, a, k: jnp.zeros(a.shape[0]), 2, task.action_low, task.action_high),
         jax.random.key(0))
-    episode = pets.run_episode(task, config, 4, zero_plan, None, state0, render=True, seed=7)
+    episode = pets.run_episode(task, pets.Controller(zero_plan, None, state0),
+                               pets.EpisodeSeeds.paired(7), frames=pets.Frames(4))
     env = task.make_env(seed=7, render_mode="rgb_array")
     env.reset()
     raw = np.asarray(env.render())

@@ -14,7 +14,7 @@ from cemgd.models.data import Transitions
 from cemgd.models.normalizer import fit_normalizer
 from cemgd.models.protocol import MLPEnsemble
 from cemgd.models.score import validation_mse
-from cemgd.models.train import _cache_key, _compiled
+from cemgd.models.train import _cache_key, _compiled, default_model
 from cemgd.pets import PETSConfig
 from cemgd.pets.config import config_diff, config_payload, quick
 from cemgd.pets.loop import elite_indices
@@ -67,7 +67,7 @@ def test_decay_biases_decays_every_bias_and_every_layers_weights(decay_biases):
     params = init_ensemble(jax.random.key(1), S, A, num_members=2, hidden=8, num_layers=2)
     params = params._replace(biases=tuple(b + 1.0 for b in params.biases))
     config = TrainConfig(weight_decay=0.1, decay_biases=decay_biases)
-    optimizer = _compiled(_cache_key(config), S, 8)[0]
+    optimizer = _compiled(_cache_key(config), S, 8, default_model(config))[0]
     zero = jax.tree.map(jnp.zeros_like, params)
     updates, _ = optimizer.update(zero, optimizer.init(params), params)
     moved = [bool(jnp.any(u != 0)) for u in updates.biases]
@@ -128,11 +128,11 @@ def test_an_old_config_without_the_new_settings_still_matches_its_defaults():
     old["planner_config"] = {k: v for k, v in new["planner_config"].items()
                              if k not in ("return_mean", "warm_fill")}
     assert config_diff(old, new) == []
-    changed = config_payload(dataclasses.replace(config, num_elites=3, planner_options={
-        "return_mean": True}))
+    changed = config_payload(dataclasses.replace(
+        config, num_elites=3, planner=config.planner.with_settings(return_mean=True)))
     assert len(config_diff(old, changed)) == 2
-    filled = config_payload(dataclasses.replace(config, planner_options={
-        "warm_fill": "initial"}))
+    filled = config_payload(dataclasses.replace(
+        config, planner=config.planner.with_settings(warm_fill="initial")))
     diff = config_diff(old, filled)
     assert len(diff) == 1 and "'warm_fill': 'initial'" in diff[0]
     today = config_diff(old, config_payload(PETSConfig(planner="cem-500")))  # new defaults

@@ -17,8 +17,10 @@ pytest.importorskip("mujoco")
 
 from cemgd import pets  # noqa: E402
 from cemgd.cli import main  # noqa: E402
-from cemgd.models import init_ensemble  # noqa: E402
-from cemgd.planners import PLANNERS  # noqa: E402
+from cemgd.models import TrainConfig, init_ensemble  # noqa: E402
+from cemgd.models.train import default_model  # noqa: E402
+from cemgd.planners import PLANNERS, PlannerSpec  # noqa: E402
+from cemgd.planners.gradient import gradient_objective  # noqa: E402
 from cemgd.tasks import ENV_TASKS  # noqa: E402
 
 #: Columns that depend on the machine's speed, not on the computation.
@@ -244,9 +246,10 @@ def test_gradient_stage_uses_deterministic_member_means() -> None:
     np.testing.assert_array_equal(problem.grad_rollout(obs, actions, k1),
                                   problem.grad_rollout(obs, actions, k2))
     assert not np.allclose(problem.rollout(obs, actions, k1), problem.rollout(obs, actions, k2))
-    sampled = pets.model_problem(task, params, dataclasses.replace(config,
-                                                                   grad_propagation="sampled"))
-    assert sampled.grad_rollout is None
+    # a planner's grad_objective="sampled" climbs the sampled return CEM ranks instead
+    np.testing.assert_array_equal(
+        gradient_objective(problem, "sampled", 0.5)(obs, actions, k1),
+        problem.rollout(obs, actions, k1))
     # the model never sees x: shifting x leaves the predicted progress unchanged
     shifted = obs.at[0].add(100.0)
     np.testing.assert_allclose(problem.grad_rollout(obs, actions, k1),
@@ -302,3 +305,63 @@ def test_out_that_is_a_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(pets.RunError, match="not a folder"):
         pets.run(_quick(trials=1), file, show_progress=False)
     assert file.read_text() == "x"
+
+
+RESULTS = Path(__file__).parents[1] / "docs" / "results"
+
+
+def _committed_run_configs() -> list[Path]:
+    return sorted(p for p in RESULTS.glob("**/config.json")
+                  if "planner_config" in json.loads(p.read_text()))
+
+
+@pytest.mark.parametrize("file", _committed_run_configs(), ids=lambda p: str(p.parent))
+def test_committed_run_configs_load_as_today_s_config(file: Path) -> None:
+    old = json.loads(file.read_text())
+    config = pets.config_from_payload(old)
+    assert config.planner.name == old["planner"]
+    assert config.planner.settings == old["planner_options"]
+    assert config.activation == old["activation"] == old["train"].get("activation", "silu")
+    assert pets.config_diff(old, pets.config_payload(config)) == []  # resumes as it ran
+    assert pets.config_from_payload(pets.config_payload(config)) == config
+
+
+@pytest.mark.parametrize(("planner", "objective"), [
+    ("cem-gd", "sampled"), ("gd", "sampled"), ("gradcem", "sampled"), ("cem-500", None)])
+def test_old_config_grad_propagation_is_the_planner_s_grad_objective(
+        planner: str, objective: str | None) -> None:
+    old = pets.config_payload(pets.PETSConfig(planner=planner))
+    old["grad_propagation"] = "sampled"  # the run-level knob of the first format
+    old["train"]["activation"] = old["activation"]
+    old["planner_config"].pop("grad_objective", None)
+    config = pets.config_from_payload(old)
+    assert config.planner.settings.get("grad_objective") == objective
+    assert getattr(config.make_planner().config, "grad_objective", None) == objective
+    assert pets.config_diff(old, pets.config_payload(config)) == []
+    mean = dict(old, grad_propagation="mean")
+    assert pets.config_from_payload(mean).planner.settings == {}
+
+
+def test_config_planner_is_one_validated_spec() -> None:
+    config = pets.PETSConfig(planner="cem-gd:n_replan=10")
+    assert config.planner == PlannerSpec("cem-gd", {"n_replan": 10})
+    assert config.make_planner().config.n_replan == 10
+    payload = pets.config_payload(config)
+    assert payload["planner"] == "cem-gd" and payload["planner_options"] == {"n_replan": 10}
+    assert pets.config_from_payload(payload) == config
+    small = pets.quick(config)
+    assert small.planner.settings["n_replan"] == 10  # a given setting survives --quick
+    assert small.make_planner().config.n_init <= 200
+    for bad, named in [("cem-gd:n_sample=3", "'n_sample' is not a setting of planner"),
+                       ("cem-9", "planner: unknown planner"), ("cem-gd:n_replan=7", "n_replan")]:
+        with pytest.raises(ValueError, match=named):
+            pets.PETSConfig(planner=bad)
+
+
+def test_activation_has_one_owner_in_the_config() -> None:
+    assert "activation" not in {f.name for f in dataclasses.fields(TrainConfig)}
+    assert "grad_propagation" not in {f.name for f in dataclasses.fields(pets.PETSConfig)}
+    with pytest.raises(ValueError, match="activation: expected one of"):
+        pets.PETSConfig(activation="gelu?")
+    config = pets.PETSConfig(activation="relu")
+    assert default_model(config.train, config.activation).activation == "relu"

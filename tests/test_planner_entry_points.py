@@ -87,7 +87,7 @@ def test_an_installed_planner_is_imported_only_when_named(installed, capsys):
 
 
 def test_a_library_caller_resolves_an_installed_planner_by_name(installed):
-    assert registry._named is None  # outside a command line
+    assert registry.named_planners() is None  # outside a command line
     planner = make_planner("ep-zeros:level=0.5")
     assert type(planner).__name__ == "Zeros" and planner.config.level == 0.5
     assert resolve_planner("ep-zeros") == ("ep-zeros", {})

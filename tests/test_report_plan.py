@@ -3,6 +3,7 @@ correction, verdicts pooled over models, and the pre-registered plan (plan.toml)
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -218,6 +219,37 @@ def test_a_bad_plan_is_refused_with_its_file_named(tmp_path: Path, capsys, edit,
     assert message in err and "plan.toml" in err and "Traceback" not in err
 
 
+def test_an_experiment_in_progress_reports_its_claims_as_incomplete(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A planner not evaluated yet: refused by default, *cannot tell (incomplete)* with
+    --include-incomplete, and the claim stays in the report (not dropped)."""
+    from cemgd.report import baseline
+    monkeypatch.setattr(baseline, "random_baseline", lambda task, length, episodes: {
+        "task": task, "episode_length": length, "episodes": episodes, "mean": 0.0,
+        "std": 0.0, "min": 0.0, "max": 0.0})
+    rng = np.random.default_rng(2)
+    root = tmp_path / "root"
+    for k, n in ((1, 10), (2, 8)):  # cem-5000 has not run on either model
+        write_evaluation(root / "hc" / f"model-{k}", "halfcheetah",
+                         {p: {s: float(x) for s, x in enumerate(rng.normal(100, 20, n))}
+                          for p in ("cem-gd", "cem-500")})
+    (root / "plan.toml").write_text(PLAN)
+    args = ["report", str(root), "--out", str(tmp_path / "o"), "--plan",
+            str(root / "plan.toml")]
+    assert main(args) == 2
+    assert "planner 'cem-5000' is not in" in capsys.readouterr().err
+    assert main([*args, "--include-incomplete"]) == 0
+    rows = {r["claim"].split(":")[0]: r for r in
+            csv.DictReader((tmp_path / "o" / "plan_claims.csv").open())}
+    assert set(rows) == {"H1", "H2"}
+    for r in rows.values():
+        assert r["verdict"] == "cannot tell"
+        assert "cem-5000 on model-1: 0 of 10 episodes" in r["missing"]
+    assert "cannot tell (incomplete: cem-5000 on model-1" in (
+        tmp_path / "o" / "REPORT.md").read_text()
+
+
 def test_committed_plans_parse_and_name_what_their_commands_make() -> None:
     plans = sorted(Path(__file__).parents[1].glob("docs/results/**/plan.toml"))
     assert plans
@@ -227,3 +259,12 @@ def test_committed_plans_parse_and_name_what_their_commands_make() -> None:
         for m in plan.models:
             assert "/model-$1/eval" in commands and m.folder.endswith("/eval")
             assert f"eval-{m.name[-1]}) evaluate_model {m.name[-1]} {m.episodes}" in commands
+
+
+def test_simulate_cli_refuses_bad_reps(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m cemgd.report.simulate` names its argument and exits 2 on a bad count."""
+    for bad in (["x"], ["0"]):
+        with pytest.raises(SystemExit) as stop:
+            simulate.main(bad)
+        assert stop.value.code == 2
+        assert "reps" in capsys.readouterr().err

@@ -123,8 +123,8 @@ def test_expand_presets_and_precedence(tmp_path: Path) -> None:
                if s.task == "cartpole-swingup" and s.seed == 0}
     tiny = pets.quick(pets.PETSConfig(task="cartpole-swingup", planner="cem-gd"))
     assert configs["cem-gd"] == dataclasses.replace(
-        tiny, trials=3, planner_options={**tiny.planner_options, "n_replan": 8})
-    assert configs["cem-50"].trials == 3 and "n_replan" not in configs["cem-50"].planner_options
+        tiny, trials=3, planner=tiny.planner.with_settings(n_replan=8))
+    assert configs["cem-50"].trials == 3 and "n_replan" not in configs["cem-50"].planner.settings
 
 
 def test_importing_sweep_does_not_import_ray() -> None:

@@ -1,8 +1,12 @@
-"""Argument checks shared by planner and task configs: each raises ValueError naming the field."""
+"""Argument checks shared by planner and task configs: each raises ValueError naming the field;
+and :class:`CommandLineNames`, the code a command line named (the one allow-list the task
+and planner registries share)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -62,3 +66,26 @@ def check_point(field: str, value: Any, dim: int) -> None:
     array = np.asarray(value, dtype=np.float64)
     if array.shape != (dim,) or not np.all(np.isfinite(array)):
         raise ValueError(f"{field}: expected {dim} finite numbers, got {value!r}")
+
+
+class CommandLineNames:
+    """The names of code (task import paths, installed planners) the running command line
+    gave, so that nothing else is imported on a folder's say-so: ``names`` is ``None``
+    outside a command line (a library caller names its own code)."""
+
+    def __init__(self) -> None:
+        self.names: frozenset[str] | None = None
+
+    @contextlib.contextmanager
+    def within(self, named: Iterable[str]) -> Iterator[None]:
+        """Within: ``names`` is ``frozenset(named)``; the previous value is restored after,
+        also on error (so contexts nest)."""
+        previous, self.names = self.names, frozenset(named)
+        try:
+            yield
+        finally:
+            self.names = previous
+
+    def allows(self, name: str) -> bool:
+        """Whether code under ``name`` may be imported: outside a command line, or named."""
+        return self.names is None or name in self.names

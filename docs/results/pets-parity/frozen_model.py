@@ -34,6 +34,7 @@ import numpy as np
 from cemgd.evaluate.core import load_frozen_model
 from cemgd.models import make_rollout
 from cemgd.pets.episode import model_problem
+from cemgd.planners import make_planner
 from cemgd.problem import Problem
 
 MODES = ("run", "fresh", "mean", "expectation")
@@ -67,8 +68,7 @@ def episode(frozen: object, mode: str, seed: int, overrides: dict) -> float:
     """One real episode planned on ``mode``'s problem (planner settings ``overrides``
     applied to the run's); its return."""
     config, task = frozen.config, frozen.task  # type: ignore[attr-defined]
-    options = {**config.planner_options, **overrides}
-    planner = dataclasses.replace(config, planner_options=options).make_planner()
+    planner = make_planner(config.planner.with_settings(**overrides))
     problem = problem_for(mode, frozen)
     state = planner.init(problem, jax.random.key(seed))
     env = task.make_env(seed=seed)

@@ -8,7 +8,8 @@ passes the values down.
 
 Every command runs inside :func:`cemgd.tasks.only_named_code`: task code (an import
 path such as ``file.py:factory``) is imported only when that command's ``--task`` or
-``--tasks`` names it, never because a folder records it; and inside
+``--tasks`` names it, and model code only when its ``--model`` names it, never because a
+folder records it; and inside
 :func:`cemgd.planners.registry.only_named_planners`: an installed planner (an entry point)
 is imported only when ``--planner``, ``--planners`` or ``cemgd planners NAME`` names it.
 
@@ -73,6 +74,13 @@ def command_line_tasks(args: argparse.Namespace) -> list[str]:
     return named
 
 
+def command_line_models(args: argparse.Namespace) -> list[str]:
+    """The dynamics model a command line names (``--model SPEC``): the only model code
+    the command may import."""
+    model = getattr(args, "model", None)
+    return [model] if isinstance(model, str) else []
+
+
 def command_line_planners(args: argparse.Namespace) -> list[str]:
     """The planner names a command line names (``--planner SPEC``, ``--planners`` lists,
     ``cemgd planners NAME ...``; a spec's name is what precedes ``:``): the only installed
@@ -95,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(prog, f"unrecognized arguments: {' '.join(extra)}")
     ctx = Context.from_environ(os.environ, extra)
     try:
-        with only_named_code(command_line_tasks(args)), \
+        with only_named_code(command_line_tasks(args), command_line_models(args)), \
                 only_named_planners(command_line_planners(args)):
             return args.handler(args, ctx)
     except ValueError as err:  # bad input, RunError included: named in the message

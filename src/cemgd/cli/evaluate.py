@@ -37,6 +37,10 @@ def register(sub: Subparsers) -> None:
                    help="the task RUN_DIR records; needed when that is code "
                         "(module:factory, file.py:factory), which is imported only when "
                         "named here")
+    p.add_argument("--model", metavar="SPEC", default=None,
+                   help="the dynamics model RUN_DIR records; needed when that is code "
+                        "(module:factory, file.py:factory, as given to `cemgd train "
+                        "--model`), which is imported only when named here")
     p.add_argument("--trial", type=int, default=None,
                    help="trial whose model is loaded (default: the run's last)")
     p.add_argument("--seeds", default=None,
@@ -70,6 +74,9 @@ def register(sub: Subparsers) -> None:
                         "model.json (task, trial, hash)")
     e.add_argument("--trial", type=int, default=None,
                    help="trial whose model is exported (default: the run's last)")
+    e.add_argument("--model", metavar="SPEC", default=None,
+                   help="the dynamics model RUN_DIR records, when that is code (imported "
+                        "only when named here)")
 
 
 def _seeds(text: str | None) -> tuple[int, ...] | None:

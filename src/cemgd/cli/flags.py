@@ -10,35 +10,22 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import types
-import typing
 from collections.abc import Sequence
 from typing import Any
 
 from cemgd.models import TrainConfig
-from cemgd.planners.spec import PlannerSpec, Setting, field_docs, planner_settings, typed_value
+from cemgd.planners import PLANNERS
+from cemgd.planners.base import check_settings
+from cemgd.planners.spec import (
+    PlannerSpec,
+    Setting,
+    config_settings,
+    planner_settings,
+    typed_value,
+)
 
-#: TrainConfig fields set by the run, not by flags (``--activation``, ``--seed``).
-TRAIN_DERIVED = ("activation", "seed")
-
-
-def _field_type(tp: Any) -> tuple[type, bool]:
-    """``(element type, is_sequence)`` of a config field's annotation."""
-    origin = typing.get_origin(tp)
-    if origin in (tuple, list, Sequence):
-        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
-        return (args[0] if args else str), True
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _field_type(args[0])
-    if origin is typing.Literal:
-        return type(typing.get_args(tp)[0]), False
-    return tp, False
-
-
-def config_docs(config_cls: type) -> dict[str, str]:
-    """One line of help per field of ``config_cls`` (its docstring, without markup)."""
-    return field_docs(config_cls)
+#: TrainConfig fields set by the run, not by flags (from ``--seed``).
+TRAIN_DERIVED = ("seed",)
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type,
@@ -46,28 +33,26 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type,
                          helps: dict[str, str] | None = None) -> None:
     """Add one ``--<prefix><field>`` flag per field of the dataclass ``config_cls``.
 
-    Fields named in ``skip`` get no flag; ``helps`` replaces a field's docstring as its
-    help where that docstring speaks of the library rather than the flag.
-    The value lands in ``args.<prefix>__<field>`` with ``.`` of the prefix turned into
-    ``__`` (``--train.epochs`` -> ``train__epochs``).
+    Each flag is typed and documented by the field's :class:`Setting` (its annotation,
+    default and docstring without markup). Fields named in ``skip`` get no flag;
+    ``helps`` replaces a field's docstring as its help where that docstring speaks of
+    the library rather than the flag. The value lands in ``args.<prefix>__<field>`` with
+    ``.`` of the prefix turned into ``__`` (``--train.epochs`` -> ``train__epochs``).
     """
-    hints = typing.get_type_hints(config_cls)
-    docs = config_docs(config_cls)
-    for f in dataclasses.fields(config_cls):
-        if f.name in skip:
+    for setting in config_settings(config_cls):
+        if setting.name in skip:
             continue
-        elem, many = _field_type(hints[f.name])
-        flag = "--" + prefix + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        text = (helps or {}).get(f.name, docs.get(f.name, ""))
-        help_text = f"{text} (default: {default})".replace("%", "%%")
-        dest = _dest(prefix, f.name)
-        if elem is bool and not many:
+        flag = "--" + prefix + setting.name.replace("_", "-")
+        text = (helps or {}).get(setting.name, setting.doc)
+        help_text = f"{text} (default: {setting.default})".replace("%", "%%")
+        dest = _dest(prefix, setting.name)
+        if setting.element is bool and not setting.many:
             parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction,
                                 default=None, help=help_text)
         else:
-            parser.add_argument(flag, dest=dest, type=elem, nargs="+" if many else None,
-                                default=None, metavar=f.name.upper(), help=help_text)
+            parser.add_argument(flag, dest=dest, type=setting.element,
+                                nargs="+" if setting.many else None, default=None,
+                                metavar=setting.name.upper(), help=help_text)
 
 
 def _dest(prefix: str, name: str) -> str:
@@ -77,19 +62,20 @@ def _dest(prefix: str, name: str) -> str:
 def given(config_cls: type, args: argparse.Namespace, prefix: str = "",
           skip: Sequence[str] = ()) -> dict[str, Any]:
     """The fields of ``config_cls`` whose flags were given, typed (sequences as tuples)."""
-    hints = typing.get_type_hints(config_cls)
     changes: dict[str, Any] = {}
-    for f in dataclasses.fields(config_cls):
-        value = getattr(args, _dest(prefix, f.name), None)
-        if value is not None and f.name not in skip:
-            changes[f.name] = tuple(value) if _field_type(hints[f.name])[1] else value
+    for setting in config_settings(config_cls):
+        value = getattr(args, _dest(prefix, setting.name), None)
+        if value is not None and setting.name not in skip:
+            changes[setting.name] = tuple(value) if setting.many else value
     return changes
 
 
-def config_from_args(config_cls: type, args: argparse.Namespace, base: Any = None) -> Any:
-    """``config_cls`` from parsed flags; flags not given keep ``base``'s values."""
+def config_from_args(config_cls: type, args: argparse.Namespace, base: Any = None,
+                     skip: Sequence[str] = ()) -> Any:
+    """``config_cls`` from parsed flags; flags not given (or named in ``skip``) keep
+    ``base``'s values."""
     base = config_cls() if base is None else base
-    return dataclasses.replace(base, **given(config_cls, args))
+    return dataclasses.replace(base, **given(config_cls, args, skip=skip))
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -127,9 +113,11 @@ def planner_flags(extra: Sequence[str], planners: Sequence[str]) -> dict[str, An
                 raise ValueError(f"{name}: expected a value")
             value = items.pop(0)
         owner = next((d for d in map(planner_setting_map, planners) if key in d), None)
+        if owner is None and len(planners) == 1:
+            family = PlannerSpec.parse(planners[0], "planners").family
+            check_settings(family, PLANNERS[family].Config, [key], where=name)
         if owner is None:
-            which = (f"planner {planners[0]!r}" if len(planners) == 1 else
-                     f"any of the planners {', '.join(repr(p) for p in planners)}")
-            raise ValueError(f"{name}: not a setting of {which}")
+            listed = ", ".join(repr(p) for p in planners)
+            raise ValueError(f"{name}: not a setting of any of the planners {listed}")
         options[key] = typed_value(name, value, owner[key])
     return options

@@ -22,7 +22,9 @@ def register(sub: Subparsers) -> None:
                         "evaluate folders)")
     p.add_argument("--out", help="where to write the report (default: SWEEP_DIR)")
     p.add_argument("--include-incomplete", action="store_true",
-                   help="also use runs that have not finished all their trials")
+                   help="also use runs that have not finished all their trials, and "
+                        "decide a --plan whose claims name a planner not evaluated yet "
+                        "(that claim: cannot tell, incomplete)")
     p.add_argument("--task", metavar="SPEC", action="append", default=None,
                    help="a task given by code (module:factory, file.py:factory) that "
                         "--random-episodes may import (repeat for several); a folder's "

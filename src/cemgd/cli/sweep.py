@@ -45,7 +45,7 @@ def register(sub: Subparsers) -> None:
                    help="also write TensorBoard events into every run folder (needs the "
                         "'tensorboard' extra); metrics.csv stays the record")
     add_config_arguments(p, pets.PETSConfig,
-                         skip=("task", "planner", "seed", "planner_options", "train"))
+                         skip=("task", "planner", "seed", "train"))
     add_train_arguments(p)
 
 

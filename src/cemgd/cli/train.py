@@ -18,6 +18,7 @@ from cemgd.cli.flags import (
 )
 from cemgd.cli.listing import planners_epilog, tasks_help
 from cemgd.cli.paths import check_out
+from cemgd.planners.spec import PlannerSpec, quick_spec
 from cemgd.report import figures
 from cemgd.runs.tensorboard import check_tensorboard
 from cemgd.runtime import enable_compilation_cache
@@ -41,9 +42,10 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--tensorboard", action="store_true",
                    help="also write TensorBoard events into OUT/tensorboard (needs the "
                         "'tensorboard' extra); metrics.csv stays the record")
-    add_config_arguments(p, pets.PETSConfig, skip=("task", "planner_options", "train"),
-                         helps={"planner": "Planner or preset name (cemgd planners lists "
-                                           "them)."})
+    add_config_arguments(p, pets.PETSConfig, skip=("task", "planner", "train"))
+    p.add_argument("--planner", metavar="SPEC",
+                   help="planner or preset (cemgd planners lists them), optionally with "
+                        "settings: cem-gd:n_replan=10 (default: cem-gd)")
     p.add_argument("--task", help=tasks_help())
     add_train_arguments(p)
 
@@ -54,12 +56,14 @@ def build_config(args: argparse.Namespace, extra: list[str]) -> pets.PETSConfig:
     Raises:
         ValueError: naming the flag or setting that is wrong.
     """
-    config = config_from_args(pets.PETSConfig, args, pets.PETSConfig())
-    config = dataclasses.replace(config, planner_options=planner_flags(extra, [config.planner]))
+    name, settings = PlannerSpec.parse_settings(args.planner or "cem-gd", where="--planner")
+    settings.update(planner_flags(extra, [name]))
+    config = config_from_args(pets.PETSConfig, args, pets.PETSConfig(), skip=("planner",))
     if args.quick:  # tiny sizes first; every explicit flag still wins
-        config = config_from_args(pets.PETSConfig, args, pets.quick(config))
+        config = config_from_args(pets.PETSConfig, args, pets.quick(config), skip=("planner",))
+    spec = quick_spec(name, settings) if args.quick else PlannerSpec(name, settings)
     return dataclasses.replace(
-        config, train=dataclasses.replace(config.train, **train_flags(args))
+        config, planner=spec, train=dataclasses.replace(config.train, **train_flags(args))
     )
 
 

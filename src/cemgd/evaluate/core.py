@@ -27,24 +27,21 @@ import numpy as np
 from cemgd.evaluate.modelfolder import META_FILE, MODEL_FILE, is_model_folder, read_meta
 from cemgd.evaluate.predict import make_predictor, step_rows
 from cemgd.evaluate.provenance import provenance
-from cemgd.models import (
-    EnsembleParams,
-    TrainConfig,
-    fold_normalizer,
-    load_model,
-    model_digest,
-)
-from cemgd.models.io import load_elites
-from cemgd.models.protocol import MLPEnsemble
+from cemgd.models import EnsembleModel
+from cemgd.models.io import file_digest, load_elites
+from cemgd.models.protocol import MLPEnsemble, raw_input_model, resolve_model
 from cemgd.pets import (
+    BUILTIN_MODEL,
+    Controller,
     Episode,
     EpisodeCheckpoint,
+    EpisodeSeeds,
     PETSConfig,
     PlanStep,
-    check_architecture,
     compile_plan_step,
+    config_from_payload,
+    load_checkpoint,
     run_episode,
-    upgrade_payload,
 )
 from cemgd.pets.episode import Predict
 from cemgd.planners import Planner
@@ -53,7 +50,7 @@ from cemgd.problem import Problem
 from cemgd.report.episodes import EPISODE_COLUMNS
 from cemgd.runs import RunError, read_json_object, read_metrics
 from cemgd.runtime import console, peak_rss_mb
-from cemgd.tasks import EnvTask, check_code_named, named_tasks
+from cemgd.tasks import EnvTask, check_code_named, named_code
 from cemgd.validate import check_int
 
 #: Key of a row's per-step rows (predicted and realised return of each step's plan).
@@ -131,15 +128,23 @@ class FrozenModel:
     config: PETSConfig
     """The run's configuration (task, horizon, particles, propagation, model)."""
     task: EnvTask
-    params: EnsembleParams
-    """Ensemble parameters with the normaliser folded in."""
+    params: Any
+    """The params ``model`` plans with on raw inputs (the built-in ensemble's with the
+    normaliser folded in; :func:`cemgd.models.protocol.raw_input_model`)."""
     trial: int
     run_dir: Path
     """The run folder or model folder, as given (not resolved)."""
     model_file: Path
     """The file the weights and normaliser were read from."""
     digest: str
-    """Hash of the weights and normaliser as stored (:func:`cemgd.models.model_digest`)."""
+    """Hash of the weights and normaliser as stored (:func:`cemgd.models.io.file_digest`)."""
+    model: EnsembleModel | None = None
+    """The model that plans on ``params`` (``None``: the built-in ensemble with the
+    config's activation)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", resolve_model(
+            self.model, lambda: MLPEnsemble(activation=self.config.activation)))
 
 
 def read_pets_config(run_dir: Path) -> PETSConfig:
@@ -155,28 +160,27 @@ def read_pets_config(run_dir: Path) -> PETSConfig:
     if payload is None:
         raise RunError(f"run_dir: {file} corrupt")
     check_named_task(payload.get("task"), file)
-    names = {f.name for f in dataclasses.fields(PETSConfig)}
-    payload = upgrade_payload(payload)
+    check_named_task(payload.get("model", BUILTIN_MODEL), file, "--model")
     try:
-        kwargs = {k: v for k, v in payload.items() if k in names and k != "train"}
-        train = TrainConfig(**payload.get("train", {}))
-        return PETSConfig(**kwargs, train=train)
+        return config_from_payload(payload)
     except (TypeError, ValueError) as err:
         raise RunError(f"run_dir: {file} is not a PETS run configuration ({err})") from None
 
 
-def check_named_task(recorded: Any, file: Path) -> None:
-    """Refuse a task code path that ``file`` records and the command line did not name,
-    and a ``--task`` other than the recorded one (nothing is imported either way).
+def check_named_task(recorded: Any, file: Path, flag: str = "--task") -> None:
+    """Refuse a task (``flag="--model"``: a model) code path that ``file`` records and the
+    command line did not name, and a ``flag`` other than the recorded one (nothing is
+    imported either way).
 
     Raises:
-        ValueError: naming the file, the recorded task and the ``--task`` to give.
+        ValueError: naming the file, the recorded task or model and the ``flag`` to give.
     """
-    check_code_named(recorded, str(file), argument="run_dir")
-    named = named_tasks()
+    check_code_named(recorded, str(file), argument="run_dir", flag=flag)
+    named = named_code(flag)
     if named and recorded not in named:
-        raise RunError(f"--task: {file} records the task {recorded!r}, not "
-                       f"{', '.join(sorted(named))}; pass --task {recorded}")
+        kind = flag.lstrip("-")
+        raise RunError(f"{flag}: {file} records the {kind} {recorded!r}, not "
+                       f"{', '.join(sorted(named))}; pass {flag} {recorded}")
 
 
 def load_frozen_model(run_dir: str | os.PathLike[str], trial: int | None = None,
@@ -196,20 +200,20 @@ def load_frozen_model(run_dir: str | os.PathLike[str], trial: int | None = None,
         raise RunError(f"run_dir: {path} is not a folder")
     config = read_pets_config(path)
     t, model_file, expected = _model_file(path, config, trial)
-    params, normalizer = load_model(model_file)  # ValueError naming the file
-    digest = model_digest(params, normalizer)
+    digest = file_digest(model_file)  # ValueError naming the file
     if expected is not None and digest != expected:
         raise RunError(f"{model_file}: its weights or normaliser differ from the model "
                        f"{path / META_FILE} names (hash {digest}, recorded {expected})")
     task = config.make_task()
-    check_architecture(model_file, config, task, params)
+    model = config.make_model()
+    params, normalizer = load_checkpoint(model_file, model, task, config.task)
+    plan_model, params = raw_input_model(model, params, normalizer)
     elites = load_elites(model_file)  # the members the run planned with (None: all)
     if elites is not None:
-        params = MLPEnsemble().take_members(params, jnp.asarray(elites))
+        params = plan_model.take_members(params, jnp.asarray(elites))
     if episode_length:
         task = task.with_episode_length(episode_length)
-    return FrozenModel(config, task, fold_normalizer(params, normalizer), t, path, model_file,
-                       digest)
+    return FrozenModel(config, task, params, t, path, model_file, digest, plan_model)
 
 
 def _model_file(path: Path, config: PETSConfig, trial: int | None
@@ -267,11 +271,13 @@ def compile_planner(model: FrozenModel, spec: str, quick: bool) -> PlannerRun:
     dummy = Problem(lambda o, a, k: jnp.zeros(a.shape[0]), model.config.horizon,
                     task.action_low, task.action_high)
     state0 = planner.initial_state(dummy, jax.random.key(0))
-    step, compile_s, memory = compile_plan_step(task, planner, model.config, model.params, state0)
+    step, compile_s, memory = compile_plan_step(task, planner, model.config, model.params, state0,
+                                                model.model)
     obs = jnp.zeros((task.obs_dim,), jnp.float32)
     jax.block_until_ready(step(state0, obs, model.params))  # warm-up, not timed
     return PlannerRun(spec, planner, step, compile_s, memory, state0, make_predictor(
-        model.task, model.config, model.params), provenance(model.digest, spec, planner))
+        model.task, model.config, model.params, model.model),
+        provenance(model.digest, spec, planner))
 
 
 def play(model: FrozenModel, run: PlannerRun, seed: int,
@@ -279,9 +285,9 @@ def play(model: FrozenModel, run: PlannerRun, seed: int,
     """One closed-loop episode (:func:`cemgd.pets.run_episode`) with environment seed and
     planner key ``seed`` (resumed from and saved to ``checkpoint`` when given), each
     step's plan scored on the model (``run.predictor``)."""
-    return run_episode(model.task, model.config, model.trial, run.step, model.params,
-                       run.state0, seed=seed, checkpoint=checkpoint,
-                       predict=run.predictor(seed))
+    controller = Controller(run.step, model.params, run.state0, run.predictor(seed))
+    return run_episode(model.task, controller, EpisodeSeeds.paired(seed),
+                       checkpoint=checkpoint)
 
 
 def episode_checkpoint(partial_dir: Path, model: FrozenModel, spec: str, k: int,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cemgd.evaluate.core import FrozenModel, load_frozen_model
 from cemgd.evaluate.modelfolder import META_FILE, MODEL_FILE, meta_text
-from cemgd.models import model_architecture
+from cemgd.models.protocol import architecture
 from cemgd.runs import RunError, write_atomic
 from cemgd.runs.folder import CONFIG_FILE, check_out_path
 
@@ -17,7 +17,7 @@ def model_folder_files(model: FrozenModel) -> dict[str, bytes]:
     """The files of ``model``'s model folder (name -> bytes): the model file as read,
     the configuration it was read with, and ``model.json`` (the source as given)."""
     meta = meta_text(model.config.task, model.trial, model.digest,
-                     model_architecture(model.params), str(model.run_dir))
+                     architecture(model.model, model.params), str(model.run_dir))
     return {MODEL_FILE: model.model_file.read_bytes(),
             CONFIG_FILE: (model.run_dir / CONFIG_FILE).read_bytes(),
             META_FILE: meta.encode()}

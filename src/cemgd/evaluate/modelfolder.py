@@ -6,7 +6,7 @@
                      file, byte for byte: plain arrays, no pickles)
     DIR/config.json  the run's configuration (task, horizon, particles, model sizes)
     DIR/model.json   format, task, the trial the model is of, its hash (weights and
-                     normaliser, :func:`cemgd.models.model_digest`), its architecture
+                     normaliser, :func:`cemgd.models.io.file_digest`), its architecture
                      and the run it came from (as the command was given it)
 
 ``cemgd evaluate DIR ...`` accepts the folder wherever a run folder goes: it checks the

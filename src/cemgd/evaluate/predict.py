@@ -21,7 +21,6 @@ on a model that is the environment and a one-step horizon it is 0.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cemgd.models import EnsembleModel
 from cemgd.pets import Episode, PETSConfig
 from cemgd.pets.episode import Predict, model_problem
 from cemgd.report.exploitation import STEP_COLUMNS
@@ -38,20 +38,19 @@ from cemgd.tasks import EnvTask
 PREDICT_STREAM = 7919
 
 
-def make_predictor(task: EnvTask, config: PETSConfig, params: Any
-                   ) -> Callable[[int], Predict]:
+def make_predictor(task: EnvTask, config: PETSConfig, params: Any,
+                   model: EnsembleModel | None = None) -> Callable[[int], Predict]:
     """``predictor(seed)`` gives the :data:`cemgd.pets.episode.Predict` of episode
     ``seed`` on the model ``params`` (normaliser folded in): ``(step, obs [S],
-    plan [H, A]) -> (predicted, predicted_std)``. The scoring is compiled once (on its
+    plan [H, A]) -> (predicted, predicted_std)`` (``model``: as in
+    :func:`cemgd.pets.episode.model_problem`). The scoring is compiled once (on its
     first call), whatever the seed."""
-    config = dataclasses.replace(config, grad_propagation="mean")
-
     def score(params: Any, obs: jax.Array, plan: jax.Array, key: jax.Array
               ) -> tuple[jax.Array, jax.Array]:
-        problem = model_problem(task, params, config)
+        problem = model_problem(task, params, config, model)
         actions = plan[None]  # [1, H, A]
         mean = problem.rollout(obs, actions, key)[0]
-        assert problem.grad_rollout is not None  # grad_propagation="mean" builds it
+        assert problem.grad_rollout is not None  # model_problem always builds it
         members = problem.grad_rollout(obs, actions, key)[0]  # [E]
         return mean, jnp.std(members)
 

@@ -1,4 +1,5 @@
-"""Save and load the PETS ensemble: a plain ``.npz`` (no pickles), read back bit for bit.
+"""Save and load any model's params and normaliser: a plain ``.npz`` (no pickles), read
+back bit for bit (into the structure of the model's params, :func:`load_model`).
 
 :func:`write_model` writes into an open binary file, so a crash-safe writer (the run
 folder's :func:`cemgd.runs.write_atomic`) can own the file; :func:`read_npz` reads any
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import IO, Any
@@ -20,7 +22,10 @@ import numpy as np
 from cemgd.models.ensemble import EnsembleParams
 from cemgd.models.normalizer import Normalizer
 
-_FORMAT = "cemgd-ensemble-v1"
+#: The format of a model file: any params pytree's leaves and the normaliser.
+_FORMAT = "cemgd-pytree-v1"
+#: The first format, the built-in ensemble's arrays by name (read, no longer written).
+_LEGACY_FORMAT = "cemgd-ensemble-v1"
 
 
 _NPZ_MAGIC = b"PK\x03\x04"  # an .npz file is a zip archive
@@ -55,38 +60,48 @@ def read_npz(path: str | os.PathLike[str], what: str = "array") -> dict[str, np.
             f"{path}: corrupt {what} file ({type(err).__name__}: {err})") from None
 
 
-def model_arrays(params: EnsembleParams, normalizer: Normalizer) -> dict[str, np.ndarray]:
-    """The arrays of a model file: params and normaliser as stored (float32, no pickles)."""
-    arrays: dict[str, np.ndarray] = {
-        "format": np.asarray(_FORMAT),
-        "num_layers": np.asarray(len(params.weights), np.int64),
-        "max_logvar": np.asarray(params.max_logvar),
-        "min_logvar": np.asarray(params.min_logvar),
-        "norm_mean": np.asarray(normalizer.mean),
-        "norm_std": np.asarray(normalizer.std),
-    }
-    for i, (w, b) in enumerate(zip(params.weights, params.biases, strict=True)):
-        arrays[f"weight_{i}"] = np.asarray(w)
-        arrays[f"bias_{i}"] = np.asarray(b)
-    return arrays
+def model_arrays(params: Any, normalizer: Normalizer) -> dict[str, np.ndarray]:
+    """The arrays of a model file: the params' leaves (``leaf_0, leaf_1, ...`` in
+    ``jax.tree.leaves`` order) and the normaliser, as stored (no pickles)."""
+    leaves = {f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(params))}
+    return {"format": np.asarray(_FORMAT), "norm_mean": np.asarray(normalizer.mean),
+            "norm_std": np.asarray(normalizer.std), **leaves}
 
 
-def model_digest(params: EnsembleParams, normalizer: Normalizer) -> str:
-    """A hash of a model's weights and normaliser as stored (every array of
-    :func:`model_arrays`: name, shape, dtype and bytes; no arithmetic, so the same file
-    gives the same hash on any machine): 16 hex digits."""
+def model_digest(params: Any, normalizer: Normalizer) -> str:
+    """A hash of a model's weights and normaliser as :func:`write_model` stores them
+    (:func:`file_digest` of its file): 16 hex digits."""
+    return _digest(model_arrays(params, normalizer))
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """A hash of the weights and normaliser of the model file ``path`` as stored (every
+    array but the elites and the optimizer state: name, shape, dtype and bytes; no
+    arithmetic, so the same file gives the same hash on any machine): 16 hex digits.
+    A file of the first format (``cemgd-ensemble-v1``) keeps the hash it had.
+
+    Raises:
+        ValueError: naming ``path``, if the file is missing or damaged.
+    """
+    return _digest(read_npz(path, "model"))
+
+
+def _digest(arrays: dict[str, np.ndarray]) -> str:
     digest = hashlib.sha256()
-    for name, value in sorted(model_arrays(params, normalizer).items()):
+    for name, value in sorted(arrays.items()):
+        if name == "elites" or name.startswith("opt_"):
+            continue
         digest.update(f"{name}{value.shape}{value.dtype}".encode())
         digest.update(np.ascontiguousarray(value).tobytes())
     return digest.hexdigest()[:16]
 
 
-def write_model(fh: IO[bytes], params: EnsembleParams, normalizer: Normalizer,
+def write_model(fh: IO[bytes], params: Any, normalizer: Normalizer,
                 elites: np.ndarray | None = None, opt_state: Any = None) -> None:
-    """Write params and normaliser as ``.npz`` into the open binary file ``fh``; with
-    ``elites`` (member indices ``[K]``) also the members to plan with (:func:`load_elites`),
-    with ``opt_state`` the training's optimizer state (:func:`load_opt_state`)."""
+    """Write any model's params pytree and its normaliser as ``.npz`` into the open binary
+    file ``fh`` (:func:`load_model` reads them back); with ``elites`` (member indices
+    ``[K]``) also the members to plan with (:func:`load_elites`), with ``opt_state`` the
+    training's optimizer state (:func:`load_opt_state`)."""
     extra = {} if elites is None else {"elites": np.asarray(elites, np.int64)}
     np.savez(fh, **model_arrays(params, normalizer), **extra, **_opt_arrays(opt_state))
 
@@ -126,42 +141,87 @@ def load_elites(path: str | os.PathLike[str]) -> np.ndarray | None:
     return None if "elites" not in f else np.asarray(f["elites"], np.int64)
 
 
-def save_model(
-    path: str | os.PathLike[str], params: EnsembleParams, normalizer: Normalizer
-) -> None:
+def save_model(path: str | os.PathLike[str], params: Any, normalizer: Normalizer) -> None:
     """Write params and normaliser to ``path`` as a plain ``.npz`` (no pickles).
 
     The file is written exactly at ``path`` (no suffix added). Arrays are stored as they
-    are (float32), so :func:`load_model` gives them back bit for bit. For a write that a
-    crash cannot tear, write through :func:`cemgd.runs.write_atomic` with
-    :func:`write_model` (as the PETS run folder does).
+    are, so :func:`load_model` gives them back bit for bit. For a write that a crash
+    cannot tear, write through :func:`cemgd.runs.write_atomic` with :func:`write_model`
+    (as the PETS run folder does).
     """
     with Path(path).open("wb") as fh:
         write_model(fh, params, normalizer)
 
 
-def load_model(path: str | os.PathLike[str]) -> tuple[EnsembleParams, Normalizer]:
-    """Read what :func:`save_model` wrote.
+def load_model(path: str | os.PathLike[str], template: Any = None) -> tuple[Any, Normalizer]:
+    """Read what :func:`write_model` wrote (or a file of the first format,
+    ``cemgd-ensemble-v1``), leaf for leaf, bit for bit.
+
+    Args:
+        path: the model file.
+        template: a pytree of the model's params (its ``init``, or ``jax.eval_shape`` of
+            it) whose structure and leaf shapes the file must have; ``None``: the built-in
+            ensemble's :class:`EnsembleParams`, its sizes taken from the file.
 
     Raises:
-        ValueError: naming ``path``, if the file is missing, not an ``.npz`` written by
-            :func:`save_model`, or its arrays are inconsistent.
+        ValueError: naming ``path``: missing or damaged file, another format, arrays
+            inconsistent with one another, or leaves whose count or shapes differ from
+            ``template``'s (``model of another architecture``).
+    """
+    params, normalizer = read_model(path, template)
+    path = Path(path)
+    if template is None:
+        _check_loaded(path, params, normalizer)
+    else:
+        shapes = [tuple(np.shape(x)) for x in jax.tree.leaves(params)]
+        expected = [tuple(np.shape(x)) for x in jax.tree.leaves(template)]
+        if shapes != expected:
+            raise ValueError(f"{path}: model of another architecture: leaf shapes {shapes}, "
+                             f"expected {expected}")
+    return params, normalizer
+
+
+def read_model(path: str | os.PathLike[str], template: Any = None) -> tuple[Any, Normalizer]:
+    """The params and normaliser of the model file ``path`` in the structure of
+    ``template`` (``None``: :class:`EnsembleParams`), the leaf shapes as stored and not
+    compared with ``template``'s (:func:`load_model` compares them).
+
+    Raises:
+        ValueError: naming ``path``: missing or damaged file, another format, non-finite
+            values, or another number of leaves than ``template`` has
+            (``model of another architecture``).
     """
     path = Path(path)
     f = read_npz(path, "model")
-    if "format" not in f or str(f["format"]) != _FORMAT:
-        raise ValueError(f"{path}: not a cemgd ensemble file ({_FORMAT})")
+    fmt = str(f["format"]) if "format" in f else None
+    if fmt not in (_FORMAT, _LEGACY_FORMAT):
+        raise ValueError(f"{path}: not a cemgd model file ({_FORMAT})")
     try:
-        layers = int(f["num_layers"])
-        weights = tuple(jnp.asarray(f[f"weight_{i}"]) for i in range(layers))
-        biases = tuple(jnp.asarray(f[f"bias_{i}"]) for i in range(layers))
-        params = EnsembleParams(weights, biases, jnp.asarray(f["max_logvar"]),
-                                jnp.asarray(f["min_logvar"]))
+        leaves = _legacy_leaves(f) if fmt == _LEGACY_FORMAT else [
+            f[k] for k in sorted((k for k in f if k.startswith("leaf_")), key=lambda k: int(k[5:]))]
         normalizer = Normalizer(jnp.asarray(f["norm_mean"]), jnp.asarray(f["norm_std"]))
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path}: corrupt model file ({type(err).__name__}: {err})") from None
-    _check_loaded(path, params, normalizer)
+    if template is None:
+        if len(leaves) < 4 or len(leaves) % 2:
+            raise ValueError(f"{path}: corrupt model file (inconsistent array shapes)")
+        layers = (len(leaves) - 2) // 2
+        template = EnsembleParams((0,) * layers, (0,) * layers, 0, 0)
+    treedef = jax.tree.structure(template)
+    if treedef.num_leaves != len(leaves):
+        raise ValueError(f"{path}: model of another architecture: {len(leaves)} parameter "
+                         f"arrays, expected {treedef.num_leaves}")
+    params = jax.tree.unflatten(treedef, [jnp.asarray(leaf) for leaf in leaves])
+    if not all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree.leaves((params, normalizer))):
+        raise ValueError(f"{path}: corrupt model file (non-finite values)")
     return params, normalizer
+
+
+def _legacy_leaves(f: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """The arrays of a ``cemgd-ensemble-v1`` file in :class:`EnsembleParams` leaf order."""
+    layers = int(f["num_layers"])
+    return ([f[f"weight_{i}"] for i in range(layers)] + [f[f"bias_{i}"] for i in range(layers)]
+            + [f["max_logvar"], f["min_logvar"]])
 
 
 def model_architecture(params: EnsembleParams) -> dict[str, Any]:
@@ -186,48 +246,18 @@ def _check_loaded(path: Path, params: EnsembleParams, normalizer: Normalizer) ->
         ok = ok and normalizer.mean.shape == normalizer.std.shape == (ws[0].shape[1],)
     if not ok:
         raise ValueError(f"{path}: corrupt model file (inconsistent array shapes)")
-    finite = all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree.leaves((params, normalizer)))
-    if not finite:
-        raise ValueError(f"{path}: corrupt model file (non-finite values)")
-
-
-_PYTREE_FORMAT = "cemgd-pytree-v1"
 
 
 def write_params(fh: IO[bytes], params: Any, normalizer: Normalizer,
                  opt_state: Any = None) -> None:
-    """Write any model's params pytree (its leaves in ``jax.tree.leaves`` order) and the
-    normaliser as ``.npz`` into ``fh``; :func:`load_params` reads them back (with
-    ``opt_state`` also the training's optimizer state, :func:`load_opt_state`)."""
-    arrays = {f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(params))}
-    np.savez(fh, format=np.asarray(_PYTREE_FORMAT), norm_mean=np.asarray(normalizer.mean),
-             norm_std=np.asarray(normalizer.std), **arrays, **_opt_arrays(opt_state))
+    """Deprecated: :func:`write_model` writes any model's params."""
+    warnings.warn("cemgd.models.write_params is deprecated; use cemgd.models.write_model",
+                  DeprecationWarning, stacklevel=2)
+    write_model(fh, params, normalizer, opt_state=opt_state)
 
 
 def load_params(path: str | os.PathLike[str], template: Any) -> tuple[Any, Normalizer]:
-    """Read what :func:`write_params` wrote into the structure of ``template`` (e.g. the
-    model's fresh ``init``), leaf for leaf, bit for bit.
-
-    Raises:
-        ValueError: naming ``path``: missing or damaged file, another format, or leaves
-            whose count or shapes differ from ``template``'s (another architecture).
-    """
-    path = Path(path)
-    f = read_npz(path, "model")
-    if "format" not in f or str(f["format"]) != _PYTREE_FORMAT:
-        raise ValueError(f"{path}: not a cemgd model-params file ({_PYTREE_FORMAT})")
-    leaves, treedef = jax.tree.flatten(template)
-    stored = sorted((k for k in f if k.startswith("leaf_")), key=lambda k: int(k[5:]))
-    shapes = [tuple(f[k].shape) for k in stored]
-    expected = [tuple(np.shape(leaf)) for leaf in leaves]
-    if shapes != expected:
-        raise ValueError(f"{path}: model of another architecture: leaf shapes {shapes}, "
-                         f"expected {expected}")
-    try:
-        normalizer = Normalizer(jnp.asarray(f["norm_mean"]), jnp.asarray(f["norm_std"]))
-    except KeyError as err:
-        raise ValueError(f"{path}: corrupt model file (array {err} missing)") from None
-    params = jax.tree.unflatten(treedef, [jnp.asarray(f[k]) for k in stored])
-    if not all(bool(jnp.all(jnp.isfinite(a))) for a in jax.tree.leaves((params, normalizer))):
-        raise ValueError(f"{path}: corrupt model file (non-finite values)")
-    return params, normalizer
+    """Deprecated: :func:`load_model` with ``template`` reads any model's params."""
+    warnings.warn("cemgd.models.load_params is deprecated; use "
+                  "cemgd.models.load_model(path, template)", DeprecationWarning, stacklevel=2)
+    return load_model(path, template)

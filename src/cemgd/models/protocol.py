@@ -14,6 +14,11 @@ uses. Shapes: ``E`` members, ``N`` rows per member, ``D = S' + A`` model inputs
     penalty(params) -> scalar added to the training loss (0 if none)
     decay_mask(params) -> pytree of bools: leaves that get weight decay
 
+Two methods are optional: ``architecture(params) -> {size name: int}`` (what a
+checkpoint of another architecture is told in; default: the shape of every leaf,
+:func:`architecture`) and ``fold_normalizer(params, Normalizer) -> params`` that take raw
+inputs (default: :class:`Normalized`, :func:`raw_input_model`).
+
 :class:`StackedEnsemble` builds all six from one member's ``init`` and ``predict``
 when every leaf of ``params`` has a leading member axis ``E`` (``jax.vmap`` over the
 members); :class:`MLPEnsemble` is the built-in PETS ensemble
@@ -30,6 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from cemgd.models.ensemble import (
     EnsembleParams,
@@ -37,7 +43,8 @@ from cemgd.models.ensemble import (
     ensemble_apply,
     init_ensemble,
 )
-from cemgd.models.normalizer import Normalizer
+from cemgd.models.io import model_architecture
+from cemgd.models.normalizer import Normalizer, fold_normalizer
 
 Array = jax.Array
 Members = Array | slice
@@ -164,6 +171,15 @@ class MLPEnsemble:
                               biases=tuple(self.decay_biases for _ in params.biases),
                               max_logvar=False, min_logvar=False)
 
+    def architecture(self, params: EnsembleParams) -> dict[str, Any]:
+        """``num_members``, ``hidden``, ``num_layers``, ``input_dim``, ``state_dim``."""
+        return model_architecture(params)
+
+    def fold_normalizer(self, params: EnsembleParams, normalizer: Normalizer) -> EnsembleParams:
+        """Params that take raw inputs: the normaliser folded into the first layer (the
+        planner's hot path pays nothing for it)."""
+        return fold_normalizer(params, normalizer)
+
 
 @dataclass(frozen=True)
 class Normalized:
@@ -195,6 +211,47 @@ class Normalized:
 
     def decay_mask(self, params: tuple[Any, Normalizer]) -> tuple[Any, Normalizer]:
         return self.model.decay_mask(params[0]), Normalizer(False, False)
+
+
+def resolve_model(model: EnsembleModel | None,
+                  default: Callable[[], EnsembleModel]) -> EnsembleModel:
+    """``model``, checked; ``None`` (what the functions that take a ``model`` default to):
+    the built-in ensemble as ``default()`` builds it. The one place a missing model
+    becomes the built-in one; past it every code path runs the protocol.
+
+    Raises:
+        ValueError: a ``model`` without the protocol's methods, or an unknown activation.
+    """
+    if model is None:
+        return default()
+    check_model(model)
+    return model
+
+
+def model_name(model: Any) -> str:
+    """What a run folder records of ``model``: its ``name``, else its class name."""
+    return str(getattr(model, "name", type(model).__name__))
+
+
+def architecture(model: EnsembleModel, params: Any) -> dict[str, Any]:
+    """The sizes of ``params`` by name: ``model.architecture(params)`` where the model has
+    it, else the shape of every leaf by its path (``"['w']": (E, D, S)``)."""
+    describe = getattr(model, "architecture", None)
+    if callable(describe):
+        return dict(describe(params))
+    flat, _ = jax.tree_util.tree_flatten_with_path(params)
+    return {jax.tree_util.keystr(path): tuple(np.shape(leaf)) for path, leaf in flat}
+
+
+def raw_input_model(model: EnsembleModel, params: Any, normalizer: Normalizer
+                    ) -> tuple[EnsembleModel, Any]:
+    """The model and params to plan with on raw inputs: ``model`` with the normaliser
+    folded into its params where it can fold it (``fold_normalizer``, the built-in
+    ensemble: no cost per step), else ``Normalized(model)`` on ``(params, normalizer)``."""
+    fold = getattr(model, "fold_normalizer", None)
+    if callable(fold):
+        return model, fold(params, normalizer)
+    return Normalized(model), (params, normalizer)
 
 
 def output_size(model: EnsembleModel, params: Any, in_size: int) -> int:

@@ -80,7 +80,7 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 
-from cemgd.models.ensemble import EnsembleParams, _activation
+from cemgd.models.ensemble import EnsembleParams
 from cemgd.models.particles import (
     Dynamics,
     InputFn,
@@ -91,7 +91,13 @@ from cemgd.models.particles import (
     by_row,
     expectation,
 )
-from cemgd.models.protocol import EnsembleModel, MLPEnsemble, check_model, output_size
+from cemgd.models.protocol import (
+    EnsembleModel,
+    MLPEnsemble,
+    architecture,
+    output_size,
+    resolve_model,
+)
 from cemgd.problem import Rollout
 
 Array = jax.Array
@@ -199,9 +205,8 @@ def ensemble_rollout(
     Raises:
         ValueError: as :func:`make_rollout`, or shapes that do not fit the ensemble.
     """
-    _check(reward_fn, num_particles, activation, assignment, unroll, propagation, input_fn,
-           output_fn, termination_fn, model)
-    model = MLPEnsemble(activation=activation) if model is None else model
+    model = _check(reward_fn, num_particles, activation, assignment, unroll, propagation,
+                   input_fn, output_fn, termination_fn, model)
     obs = jnp.asarray(obs, jnp.float32)
     actions = jnp.asarray(actions, jnp.float32)
     if obs.ndim != 1:
@@ -234,18 +239,14 @@ def _check_shapes(
         if len(shape) != 1:
             raise ValueError(f"input_fn: expected to map [S] to [S'], got shape {shape}")
         model_dim = shape[0]
-    if isinstance(params, EnsembleParams):
-        in_size = int(params.weights[0].shape[1])
-        out_size = int(params.weights[-1].shape[2]) // 2
-    else:
-        in_size = model_dim + action_dim
-        out_size = output_size(model, params, in_size)
+    in_size = architecture(model, params).get("input_dim", model_dim + action_dim)
     if model_dim + action_dim != in_size:
         name = "obs" if input_fn is None else "input_fn"
         raise ValueError(
             f"{name}: the ensemble takes {in_size} inputs, but the model input "
             f"[{model_dim}] and actions [..., {action_dim}] make {model_dim + action_dim}"
         )
+    out_size = output_size(model, params, in_size)
     if output_fn is None:
         if out_size != state_dim:
             raise ValueError(
@@ -264,7 +265,8 @@ def _check(
     propagation: str = "tsinf", input_fn: InputFn | None = None,
     output_fn: OutputFn | None = None, termination_fn: TerminationFn | None = None,
     model: EnsembleModel | None = None,
-) -> None:
+) -> EnsembleModel:
+    """Check the arguments; return the model (``None``: the built-in one, ``activation``)."""
     if isinstance(num_particles, bool) or not isinstance(num_particles, int) or num_particles < 1:
         raise ValueError(f"num_particles: expected an int >= 1, got {num_particles!r}")
     if not callable(reward_fn):
@@ -273,13 +275,11 @@ def _check(
                      ("termination_fn", termination_fn)):
         if fn is not None and not callable(fn):
             raise ValueError(f"{name}: expected a callable or None, got {type(fn).__name__}")
-    if model is None:
-        _activation(activation)
-    else:
-        check_model(model)
+    model = resolve_model(model, lambda: MLPEnsemble(activation=activation))
     if assignment not in ASSIGNMENTS:
         raise ValueError(f"assignment: expected 'particle' or 'row', got {assignment!r}")
     if propagation not in PROPAGATIONS:
         raise ValueError(f"propagation: expected one of {PROPAGATIONS}, got {propagation!r}")
     if isinstance(unroll, bool) or not isinstance(unroll, int) or unroll < 1:
         raise ValueError(f"unroll: expected an int >= 1, got {unroll!r}")
+    return model

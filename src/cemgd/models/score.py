@@ -15,7 +15,7 @@ import jax.numpy as jnp
 
 from cemgd.models.data import ModelData, Transitions, check_data
 from cemgd.models.normalizer import Normalizer, normalize_inputs
-from cemgd.models.protocol import EnsembleModel, MLPEnsemble
+from cemgd.models.protocol import EnsembleModel, MLPEnsemble, resolve_model
 
 Array = jax.Array
 
@@ -26,7 +26,7 @@ def validation_mse(
 ) -> float:
     """MSE of every member's mean delta on all of ``data``, averaged over members
     (``model``: as in :func:`~cemgd.models.train.train_ensemble`)."""
-    model = MLPEnsemble(activation=activation) if model is None else model
+    model = resolve_model(model, lambda: MLPEnsemble(activation=activation))
     obs, actions, target = check_data(data)
     obs_n, act_n = normalize_inputs(normalizer, jnp.asarray(obs), jnp.asarray(actions))
     x = jnp.concatenate([obs_n, act_n], axis=-1)

@@ -40,11 +40,17 @@ import numpy as np
 import optax
 
 from cemgd.models.data import ModelData, Transitions, bucket_size, check_data, pad_rows, shuffled
-from cemgd.models.ensemble import EnsembleParams, _activation
+from cemgd.models.ensemble import EnsembleParams
 from cemgd.models.minibatch import batch_mask, epoch_plan, member_mean
 from cemgd.models.normalizer import Normalizer, normalize_inputs
 from cemgd.models.optimizer import check_opt_state, make_optimizer
-from cemgd.models.protocol import EnsembleModel, MLPEnsemble, check_model, output_size
+from cemgd.models.protocol import (
+    EnsembleModel,
+    MLPEnsemble,
+    architecture,
+    output_size,
+    resolve_model,
+)
 from cemgd.models.score import mean_mse, member_mse
 from cemgd.validate import check_int, check_nonnegative, check_positive, check_range
 
@@ -80,8 +86,6 @@ class TrainConfig:
     keeps one optimizer for the whole run); False: a fresh state at every training."""
     partial_batch: bool = True
     """ceil(N / batch_size) minibatches, the last partial (mbrl-lib); False: floor, all full."""
-    activation: str = "silu"
-    """Activation the ensemble was built with (a name in ``ACTIVATIONS``)."""
     seed: int = 0
     """Seed of the split, bootstraps and shuffles when no ``key`` is given (>= 0)."""
 
@@ -97,7 +101,6 @@ class TrainConfig:
         for name in ("decay_biases", "learn_logvar_bounds", "keep_optimizer", "partial_batch"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: expected a bool, got {getattr(self, name)!r}")
-        _activation(self.activation)
         check_int("seed", self.seed, low=0)
 
 
@@ -169,9 +172,12 @@ def _loss(model: EnsembleModel, params: Any, x: Array, target: Array,
     return jnp.sum(member_mean(nll, mask)) + model.penalty(params)
 
 
-def default_model(config: TrainConfig) -> MLPEnsemble:
-    """The built-in ensemble as :func:`train_ensemble` trains it without ``model``."""
-    return MLPEnsemble(activation=config.activation, bound_coef=config.bound_coef,
+def default_model(config: TrainConfig, activation: str = "silu") -> MLPEnsemble:
+    """The built-in ensemble with ``activation`` as ``config`` trains it (its bound
+    penalty and decay); :func:`train_ensemble` without ``model`` trains it with ``silu``.
+    The activation belongs to the architecture (``PETSConfig.activation``), not to training.
+    """
+    return MLPEnsemble(activation=activation, bound_coef=config.bound_coef,
                        learn_bounds=config.learn_logvar_bounds,
                        decay_biases=config.decay_biases)
 
@@ -198,7 +204,7 @@ def train_ensemble(
             ``config.seed``.
         config: :class:`TrainConfig` (defaults if ``None``).
         model: the ensemble ``params`` belong to (``None``: the built-in
-            :class:`EnsembleParams` MLP with ``config.activation`` and
+            :class:`EnsembleParams` MLP (:func:`default_model`: ``silu``) with
             ``config.bound_coef``); any :class:`~cemgd.models.protocol.EnsembleModel`.
         opt_state: Adam's state to continue from (a previous report's ``opt_state``, for
             the same params structure and config); ``None``: a fresh one.
@@ -213,9 +219,7 @@ def train_ensemble(
     """
     start = time.perf_counter()
     config = TrainConfig() if config is None else config
-    if model is None:
-        model = default_model(config)
-    check_model(model)
+    model = resolve_model(model, lambda: default_model(config))
     key = jax.random.key(config.seed) if key is None else key
     k_split, k_boot, k_epochs = jax.random.split(key, 3)
     split = _split(model, params, normalizer, data, k_split, k_boot, config)
@@ -263,15 +267,12 @@ def _split(model: EnsembleModel, params: Any, normalizer: Normalizer,
     obs, actions, target = check_data(data)
     n, state_dim = target.shape
     in_dim = obs.shape[1] + actions.shape[1]
-    if not isinstance(params, EnsembleParams):
-        if output_size(model, params, in_dim) != state_dim:
-            raise ValueError(f"params: the model predicts {output_size(model, params, in_dim)} "
-                             f"outputs, the data's targets have {state_dim}")
-    elif params.weights[0].shape[1] != in_dim or params.max_logvar.shape != (state_dim,):
+    found_in = architecture(model, params).get("input_dim", in_dim)
+    found_out = output_size(model, params, found_in)
+    if (found_in, found_out) != (in_dim, state_dim):
         raise ValueError(
             f"params: expected an ensemble for S={state_dim}, A={actions.shape[1]} "
-            f"(input {in_dim}), got input {params.weights[0].shape[1]} and "
-            f"{params.max_logvar.shape[0]} outputs"
+            f"(input {in_dim}), got input {found_in} and {found_out} outputs"
         )
     if normalizer.mean.shape != (in_dim,) or normalizer.std.shape != (in_dim,):
         raise ValueError(
@@ -355,7 +356,7 @@ def _cache_key(config: TrainConfig) -> TrainConfig:
 
 @functools.lru_cache(maxsize=16)
 def _compiled(
-    config: TrainConfig, input_dim: int, batch: int, model: EnsembleModel | None = None,
+    config: TrainConfig, input_dim: int, batch: int, model: EnsembleModel,
 ) -> tuple[optax.GradientTransformation, Callable, Callable]:
     """Optimizer and jitted epoch / validation functions, cached per config and model.
 
@@ -364,7 +365,6 @@ def _compiled(
     ``R`` rows with the real count beside them, so a new count in the same bucket
     reuses the compiled function.
     """
-    model = default_model(config) if model is None else model
     optimizer = make_optimizer(config.weight_decay, config.learning_rate, model)
 
     def loss_fn(p: Any, x: Array, y: Array, mask: Array | None) -> Array:

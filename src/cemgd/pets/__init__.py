@@ -14,7 +14,7 @@ in the registry runs unchanged. CEM-style sampling scores sequences by the mean
 return of ``num_particles`` sampled particles (TS-inf, TS1 or expectation); the
 gradient stage of ``cem-gd``/``gd``/``gradcem`` ascends the return of the members'
 deterministic mean predictions, one trajectory per member (the paper, Sec. 5), or,
-with ``grad_propagation="sampled"``, the same sampled particle return as CEM.
+with the planner's ``grad_objective="sampled"``, the same sampled particle return as CEM.
 
 The whole planning step is one compiled function that takes the model parameters
 as an argument: it compiles once per run, not once per trial.
@@ -27,38 +27,54 @@ planner keys) is derived from ``(seed, trial)``, so a resumed run repeats exactl
 an uninterrupted run computes (times and memory aside).
 
 Modules: :mod:`~cemgd.pets.config` (settings), :mod:`~cemgd.pets.buffer` (transitions),
-:mod:`~cemgd.pets.episode` (one MPC episode), :mod:`~cemgd.pets.resume` (an episode in
-progress on disk), :mod:`~cemgd.pets.events` (progress
-reporting), :mod:`~cemgd.pets.loop` (the run).
+:mod:`~cemgd.pets.model` (the dynamics model a config names),
+:mod:`~cemgd.pets.episode` (the planning problem on the model and the environment loop of
+one MPC episode), :mod:`~cemgd.pets.record` (what an episode records),
+:mod:`~cemgd.pets.resume` (an episode in progress on disk, and its replay),
+:mod:`~cemgd.pets.render` (captioned frames and the GIF), :mod:`~cemgd.pets.events`
+(progress reporting), :mod:`~cemgd.pets.loop` (the run).
 """
 
 from cemgd.pets.buffer import Buffer, collect_random, model_data, run_seed
 from cemgd.pets.config import (
-    GRAD_PROPAGATIONS,
     LEGACY_KEYS,
     PETSConfig,
     config_diff,
+    config_from_payload,
     config_payload,
     config_to_json,
     quick,
     upgrade_payload,
 )
-from cemgd.pets.episode import Episode, PlanStep, compile_plan_step, model_problem, run_episode
+from cemgd.pets.episode import (
+    Controller,
+    EpisodeSeeds,
+    PlanStep,
+    compile_plan_step,
+    model_problem,
+    run_episode,
+)
 from cemgd.pets.events import ConsoleEvents, RunEvents
 from cemgd.pets.loop import KINDS, check_architecture, run
+from cemgd.pets.model import BUILTIN_MODEL, load_checkpoint
+from cemgd.pets.record import Episode
+from cemgd.pets.render import Frames, write_gif
 from cemgd.pets.resume import EpisodeCheckpoint
 from cemgd.runs import METRIC_COLUMNS, RunError, TrialMetrics
 from cemgd.runtime import peak_rss_mb
 
 __all__ = [
-    "GRAD_PROPAGATIONS",
+    "BUILTIN_MODEL",
     "KINDS",
     "LEGACY_KEYS",
     "METRIC_COLUMNS",
     "Buffer",
     "ConsoleEvents",
+    "Controller",
     "Episode",
     "EpisodeCheckpoint",
+    "EpisodeSeeds",
+    "Frames",
     "PETSConfig",
     "PlanStep",
     "RunError",
@@ -68,8 +84,10 @@ __all__ = [
     "collect_random",
     "compile_plan_step",
     "config_diff",
+    "config_from_payload",
     "config_payload",
     "config_to_json",
+    "load_checkpoint",
     "model_data",
     "model_problem",
     "peak_rss_mb",
@@ -78,4 +96,5 @@ __all__ = [
     "run_episode",
     "run_seed",
     "upgrade_payload",
+    "write_gif",
 ]

@@ -1,4 +1,10 @@
-"""One MPC episode on the real environment, planning on the learned model."""
+"""One MPC episode on the real environment, planning on the learned model.
+
+This module owns the planning problem on the model (:func:`model_problem`,
+:func:`compile_plan_step`) and the environment loop (:func:`run_episode`, seeded by
+:class:`EpisodeSeeds`); what a step records is :mod:`cemgd.pets.record`'s, resuming a
+saved episode :mod:`cemgd.pets.resume`'s and rendering :mod:`cemgd.pets.render`'s.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +12,22 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from PIL import Image
 
 from cemgd.models import make_rollout
-from cemgd.models.protocol import EnsembleModel, MLPEnsemble
+from cemgd.models.protocol import EnsembleModel, MLPEnsemble, resolve_model
 from cemgd.pets.buffer import run_seed
 from cemgd.pets.config import PETSConfig
-from cemgd.pets.resume import EpisodeCheckpoint, Progress
+from cemgd.pets.record import Episode, Progress, StepRecord
+from cemgd.pets.render import Frames
+from cemgd.pets.resume import EpisodeCheckpoint, EpisodeStart, replay
 from cemgd.planners import Planner
 from cemgd.problem import Info, PlanState, Problem
-from cemgd.runs import write_atomic
-from cemgd.runtime import console
 from cemgd.tasks import EnvTask, check_env_reward
-from cemgd.tasks.overlay import caption, overlay
 
 Array = jax.Array
 PlanStep = Callable[[PlanState, Array, Any], tuple[Array, PlanState, Info]]
@@ -44,12 +47,12 @@ def model_problem(task: EnvTask, params: Any, config: PETSConfig,
 
     ``rollout`` samples ``num_particles`` particles per sequence with
     ``config.propagation`` and ``config.assignment``; ``grad_rollout`` (for the gradient
-    stage) is the members' deterministic mean predictions, one trajectory per member, or
-    ``None`` with ``grad_propagation="sampled"`` (the gradient of the sampled return).
+    stage) is the members' deterministic mean predictions, one trajectory per member,
+    ``[B, E]`` (a planner's ``grad_objective`` reduces them, or with ``"sampled"`` climbs
+    ``rollout`` instead).
     Pure: it may be built inside ``jit`` with traced ``params``.
     """
-    if model is None:
-        model = MLPEnsemble(activation=config.activation)
+    model = resolve_model(model, lambda: MLPEnsemble(activation=config.activation))
     common = dict(
         activation=config.activation, input_fn=task.model_input, model=model,
         output_fn=task.model_output_to_next_obs, termination_fn=task.termination,
@@ -58,12 +61,10 @@ def model_problem(task: EnvTask, params: Any, config: PETSConfig,
         params, task.reward, config.num_particles, sample=True, propagation=config.propagation,
         assignment=config.assignment, **common,
     )
-    grad_rollout = None
-    if config.grad_propagation == "mean":
-        grad_rollout = make_rollout(
-            params, task.reward, model.num_members(params), sample=False, propagation="tsinf",
-            per_particle=True, **common,  # [B, E]: the planner's grad_objective reduces them
-        )
+    grad_rollout = make_rollout(
+        params, task.reward, model.num_members(params), sample=False, propagation="tsinf",
+        per_particle=True, **common,  # [B, E]: the planner's grad_objective reduces them
+    )
     return Problem(
         rollout, config.horizon, task.action_low, task.action_high,
         obs_shape=(task.obs_dim,), grad_rollout=grad_rollout, rollout_rows=config.num_particles,
@@ -98,145 +99,113 @@ def compile_plan_step(
     return compiled, seconds, memory
 
 
-@dataclass
-class Episode:
-    """What one episode recorded, one entry per step.
+@dataclass(frozen=True)
+class EpisodeSeeds:
+    """The seeds of one episode: the environment's reset and the planner's key.
 
     Attributes:
-        obs, next_obs: ``[n, S]``; actions: ``[n, A]``; rewards: ``[n]``.
-        plan_ms: ``[n]`` wall time of each planning step.
-        rollouts, grad_steps: ``[n]`` from ``Info``; fallback: ``[n]`` bool.
-        predicted, predicted_std: ``[n]`` the model's predicted return of each step's
-            plan and its spread over the ensemble (``predict``; NaN without one).
-        seconds: wall time of the episode.
-        frames: rendered frames (with ``render=True``).
-        terminated: the environment ended the episode (not the step limit).
+        env, planner: the two seeds.
+        name: the episode in messages (``"trial 3"``, ``"seed 7"``).
     """
 
-    obs: np.ndarray
-    actions: np.ndarray
-    next_obs: np.ndarray
-    rewards: np.ndarray
-    plan_ms: np.ndarray
-    rollouts: np.ndarray
-    grad_steps: np.ndarray
-    fallback: np.ndarray
-    predicted: np.ndarray
-    predicted_std: np.ndarray
-    seconds: float
-    frames: list[np.ndarray]
-    terminated: bool = False
+    env: int
+    planner: int
+    name: str
+
+    @classmethod
+    def of_trial(cls, config: PETSConfig, trial: int) -> EpisodeSeeds:
+        """A PETS run's episode of ``trial``: both seeds derived from the run's seed and
+        the trial (:func:`cemgd.pets.run_seed`), so a resumed run repeats them."""
+        return cls(run_seed(config, trial, 4), run_seed(config, trial, 5), f"trial {trial}")
+
+    @classmethod
+    def paired(cls, seed: int) -> EpisodeSeeds:
+        """Both seeds ``seed``: ``cemgd evaluate`` pairs planners on the same seed."""
+        return cls(seed, seed, f"seed {seed}")
 
 
-def run_episode(
-    task: EnvTask, config: PETSConfig, trial: int, plan_step: PlanStep,
-    params: Any, state0: PlanState, render: bool = False,
-    on_step: OnStep | None = None, seed: int | None = None,
-    checkpoint: EpisodeCheckpoint | None = None, predict: Predict | None = None,
-) -> Episode:
-    """One MPC episode of trial ``trial`` (env and planner keys derived from it, or both
-    ``seed`` when given: ``cemgd evaluate`` pairs planners on the same seed).
+@dataclass(frozen=True)
+class Controller:
+    """What chooses an episode's actions: the compiled planning step
+    (:func:`compile_plan_step`) on the model ``params``, from the planner's initial
+    ``state0`` (its key replaced by the episode's); ``predict``, when given, scores each
+    executed plan on the model (outside the plan's timing)."""
+
+    step: PlanStep
+    params: Any
+    state0: PlanState
+    predict: Predict | None = None
+
+
+def run_episode(task: EnvTask, controller: Controller, seeds: EpisodeSeeds, *,
+                frames: Frames | None = None, on_step: OnStep | None = None,
+                checkpoint: EpisodeCheckpoint | None = None) -> Episode:
+    """One MPC episode on the real environment: every step plans with ``controller`` and
+    applies the plan's first action, up to ``task.episode_length`` steps.
 
     With ``checkpoint`` the episode so far is saved every ``checkpoint.every_s`` seconds
-    and an episode found there is resumed (:mod:`cemgd.pets.resume`): it ends as an
-    uninterrupted one would, plan times aside; ``on_step`` sees only the steps taken here.
-    ``predict`` (after each plan, outside its timing) records the model's predicted
-    return of the plan and its spread over the ensemble.
+    and an episode found there is resumed (:func:`cemgd.pets.resume.replay`): it ends as
+    an uninterrupted one would, plan times aside; ``on_step`` sees only the steps taken
+    here. With ``frames`` every step is rendered into it (:class:`Frames`), and the
+    episode's ``frames`` are those.
+
+    Raises:
+        ValueError: both ``frames`` and ``checkpoint`` (frames are not saved).
     """
-    if render and checkpoint is not None:
+    if frames is not None and checkpoint is not None:
         raise ValueError("checkpoint: an episode that renders cannot resume (its frames "
-                         "are not saved); give render=False")
-    env_seed, key_seed = ((seed, seed) if seed is not None
-                          else (run_seed(config, trial, 4), run_seed(config, trial, 5)))
-    env, obs, progress, state = _start(task, env_seed, checkpoint, render,
-                                       state0._replace(key=jax.random.key(key_seed)))
+                         "are not saved); give no frames or no checkpoint")
+    state0 = controller.state0._replace(key=jax.random.key(seeds.planner))
+    resumed = None if checkpoint is None else replay(task, seeds.env, checkpoint, state0)
+    env, obs, progress, state = resumed or _reset(task, seeds.env, state0, frames)
     steps = task.episode_length
-    frames = [_captioned(env.render(), caption(trial, 0, steps, 0.0))] if render else []
     start = time.perf_counter() - progress.seconds
-    terminated = False
+    ended = terminated = False
     for step in range(progress.steps, steps):
-        t0 = time.perf_counter()
-        actions, state, info = plan_step(state, jnp.asarray(obs, jnp.float32), params)
-        # one device-to-host transfer per step (it waits for the step)
-        action, info = jax.device_get((actions[0], info))
-        plan_ms = (time.perf_counter() - t0) * 1e3
-        predicted = (math.nan, math.nan) if predict is None else predict(step, obs, actions)
-        next_obs, reward, terminated, truncated, _ = env.step(action)
-        check_env_reward(task, reward, f"step {step} of the episode of trial {trial}"
-                         if seed is None else f"step {step} of the episode of seed {seed}")
-        for name, value in (("obs", obs), ("actions", action), ("next_obs", next_obs),
-                            ("rewards", reward), ("plan_ms", plan_ms),
-                            ("rollouts", int(info.num_rollouts)),
-                            ("grad_steps", int(info.grad_steps)),
-                            ("fallback", bool(info.fallback)),
-                            ("predicted", float(predicted[0])),
-                            ("predicted_std", float(predicted[1]))):
-            progress.record[name].append(value)
-        progress.total += float(reward)
-        if render:
-            frames.append(_captioned(env.render(), caption(trial, step + 1, steps,
-                                                           progress.total)))
+        record, state, terminated, ended = _step(task, controller, env, obs, state,
+                                                 step, seeds.name)
+        progress.add(record)
+        if frames is not None:
+            frames.add(env, step + 1, steps, progress.total)
         if on_step is not None:
-            on_step(step, progress.total, plan_ms)
-        obs = next_obs
-        if terminated or truncated:
+            on_step(step, progress.total, record.plan_ms)
+        obs = record.next_obs
+        if ended:
             break
         if checkpoint is not None and step + 1 < steps and checkpoint.due():
             progress.seconds = time.perf_counter() - start
             checkpoint.save(progress, state)
     env.close()
-    arrays = {k: np.asarray(v) for k, v in progress.record.items()}
-    return Episode(**arrays, seconds=time.perf_counter() - start, frames=frames,
-                   terminated=bool(terminated))
+    return progress.episode(time.perf_counter() - start,
+                            [] if frames is None else frames.frames, bool(terminated))
 
 
-def _start(task: EnvTask, env_seed: int, checkpoint: EpisodeCheckpoint | None, render: bool,
-           state: PlanState) -> tuple[Any, np.ndarray, Progress, PlanState]:
-    """``(env, obs, progress, planner state)``: the episode in ``checkpoint`` resumed, else
-    a fresh one."""
-    resumed = None if checkpoint is None else _resume(task, env_seed, checkpoint, state)
-    if resumed is not None:
-        return resumed
-    env = task.make_env(seed=env_seed, render_mode="rgb_array" if render else None)
+def _reset(task: EnvTask, env_seed: int, state: PlanState,
+           frames: Frames | None) -> EpisodeStart:
+    """A fresh episode: the environment made and reset (rendering into ``frames``)."""
+    env = task.make_env(seed=env_seed, render_mode=None if frames is None else "rgb_array")
     obs, _ = env.reset()
-    return env, obs, Progress(), state
+    if frames is not None:
+        frames.add(env, 0, task.episode_length, 0.0)
+    return EpisodeStart(env, obs, Progress(), state)
 
 
-def _resume(task: EnvTask, env_seed: int, checkpoint: EpisodeCheckpoint,
-            state: PlanState) -> tuple[Any, np.ndarray, Progress, PlanState] | None:
-    """``(env, obs, progress, planner state)`` of the episode saved in ``checkpoint``,
-    its recorded actions replayed on a fresh environment (seed ``env_seed``); None when
-    there is none or the replay differs from the record in any bit."""
-    loaded = checkpoint.load(state)
-    if loaded is None:
-        return None
-    progress, saved = loaded
-    record = progress.record
-    env = task.make_env(seed=env_seed)
-    obs, _ = env.reset()
-    for i, action in enumerate(record["actions"]):
-        same = np.array_equal(obs, record["obs"][i], equal_nan=True)
-        obs, reward, terminated, truncated, _ = env.step(action)
-        if not (same and np.array_equal(obs, record["next_obs"][i], equal_nan=True)
-                and reward == record["rewards"][i]) or terminated or truncated:
-            env.close()
-            console().print(f"{checkpoint.path}: its replay differs from its record at "
-                            f"step {i}; the episode restarts")
-            return None
-    console().print(f"{checkpoint.path}: resumed at step {progress.steps}")
-    return env, obs, progress, saved
-
-
-def _captioned(frame: np.ndarray | None, text: str) -> np.ndarray | None:
-    """``frame`` with the episode's caption on it (``None`` stays ``None``)."""
-    return None if frame is None else overlay(frame, text)
-
-
-def write_gif(path: Path, frames: list[np.ndarray]) -> None:
-    """Write ``frames`` (``[H, W, 3]`` uint8 each) as an animated GIF, atomically."""
-    images = [Image.fromarray(np.asarray(f, np.uint8)) for f in frames if f is not None]
-    if not images:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, lambda fh: images[0].save(
-        fh, format="GIF", save_all=True, append_images=images[1:], duration=50, loop=0))
+def _step(task: EnvTask, controller: Controller, env: Any, obs: np.ndarray,
+          state: PlanState, step: int, name: str
+          ) -> tuple[StepRecord, PlanState, bool, bool]:
+    """Plan from ``obs: [S]`` and apply the plan's first action to ``env``: ``(the step's
+    record, the planner state after it, terminated, terminated or truncated)``."""
+    t0 = time.perf_counter()
+    actions, state, info = controller.step(state, jnp.asarray(obs, jnp.float32),
+                                           controller.params)
+    # one device-to-host transfer per step (it waits for the step)
+    action, info = jax.device_get((actions[0], info))
+    plan_ms = (time.perf_counter() - t0) * 1e3
+    predicted = ((math.nan, math.nan) if controller.predict is None
+                 else controller.predict(step, obs, actions))
+    next_obs, reward, terminated, truncated, _ = env.step(action)
+    check_env_reward(task, reward, f"step {step} of the episode of {name}")
+    record = StepRecord(obs, action, next_obs, reward, plan_ms, int(info.num_rollouts),
+                        int(info.grad_steps), bool(info.fallback), float(predicted[0]),
+                        float(predicted[1]))
+    return record, state, bool(terminated), bool(terminated or truncated)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -13,25 +12,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.models import (
-    EnsembleParams,
-    Normalizer,
-    fit_normalizer,
-    fold_normalizer,
-    init_ensemble,
-    load_model,
-    model_architecture,
-    train_ensemble,
-    write_model,
-)
-from cemgd.models.io import load_opt_state, load_params, write_params
+from cemgd.models import Normalizer, fit_normalizer, train_ensemble, write_model
+from cemgd.models.io import load_opt_state
 from cemgd.models.optimizer import make_optimizer
-from cemgd.models.protocol import EnsembleModel, MLPEnsemble, Normalized, check_model
-from cemgd.models.train import default_model
+from cemgd.models.protocol import EnsembleModel, check_model, model_name, raw_input_model
 from cemgd.pets.buffer import Buffer, collect_random, model_data, run_seed
 from cemgd.pets.config import PETSConfig, config_diff, config_payload
-from cemgd.pets.episode import Episode, PlanStep, compile_plan_step, run_episode, write_gif
+from cemgd.pets.episode import Controller, EpisodeSeeds, PlanStep, compile_plan_step, run_episode
 from cemgd.pets.events import ConsoleEvents, RunEvents
+from cemgd.pets.model import check_sizes, fresh_params, load_checkpoint, params_shape
+from cemgd.pets.record import Episode
+from cemgd.pets.render import Frames, write_gif
 from cemgd.pets.resume import EpisodeCheckpoint, tree_digest
 from cemgd.planners import Planner
 from cemgd.problem import PlanState, Problem
@@ -66,7 +57,8 @@ class _Loop:
     folder: RunFolder
     events: RunEvents
     video: bool
-    model: EnsembleModel | None = None
+    model: EnsembleModel
+    """The dynamics model learnt and planned with."""
     state0: PlanState = field(init=False)
     plan_step: PlanStep | None = None
     compile_s: float = float("nan")
@@ -96,12 +88,11 @@ def run(
         tensorboard: also write each trial's metrics as TensorBoard events into
             ``out/tensorboard/`` (:mod:`cemgd.runs.tensorboard`; ``metrics.csv`` stays
             the record).
-        model: the dynamics ensemble to learn and plan with, any
-            :class:`~cemgd.models.protocol.EnsembleModel` (``None``: the built-in MLP
-            ensemble of ``config.num_members``, ``hidden``, ``num_layers``,
-            ``activation``, which a custom model ignores). Its ``name`` is recorded in
-            ``config.json``; its checkpoints are its params' leaves
-            (:func:`cemgd.models.io.write_params`).
+        model: a dynamics model object to learn and plan with instead of the one
+            ``config.model`` names (:mod:`cemgd.pets.model`), any
+            :class:`~cemgd.models.protocol.EnsembleModel`; its ``name`` is recorded as
+            ``config.json``'s ``model`` (a resume passes the same object again). Either
+            way the checkpoints are its params' leaves (:func:`cemgd.models.write_model`).
 
     Raises:
         ValueError: ``tensorboard`` without the ``tensorboard`` extra installed, or a
@@ -111,8 +102,7 @@ def run(
     """
     if tensorboard:
         check_tensorboard("tensorboard")
-    if model is not None:
-        check_model(model)
+    config, model = with_model(config, model)
     task, planner = config.make_task(), config.make_planner()
     events = ConsoleEvents(bars=show_progress) if events is None else events
     with RunFolder(out) as folder:
@@ -128,6 +118,16 @@ def run(
             events.started(config.trials, len(rows), task.episode_length)
             _trials(loop, start, rows, tensorboard)
     return rows
+
+
+def with_model(config: PETSConfig, model: EnsembleModel | None
+               ) -> tuple[PETSConfig, EnsembleModel]:
+    """The run's config and model: the model ``config.model`` names, or a model object
+    given from Python, checked, with its name recorded as ``config.model``."""
+    if model is None:
+        return config, config.make_model()
+    check_model(model)
+    return dataclasses.replace(config, model=model_name(model)), model
 
 
 def _trials(loop: _Loop, start: _Start, rows: list[TrialMetrics], tensorboard: bool) -> None:
@@ -153,8 +153,6 @@ def _open(loop: _Loop, resume: bool) -> _Start:
     payload = config_payload(config, loop.planner)
     if is_code_spec(config.task):  # the name the task gives itself, beside its import path
         payload["task_name"] = task.name
-    if loop.model is not None:  # the built-in ensemble's folders keep their config.json
-        payload["model"] = str(getattr(loop.model, "name", type(loop.model).__name__))
     old = folder.read_config()
     if old is None and folder.has_run_files():
         raise RunError(
@@ -164,8 +162,9 @@ def _open(loop: _Loop, resume: bool) -> _Start:
     if old is not None and not resume:
         raise RunError(f"out: {folder.path} already holds a run; pass --resume to continue "
                        "it or choose another --out")
-    if old is not None:  # a folder's code task is imported only when the user names it
+    if old is not None:  # a folder's code task or model is imported only when named
         check_code_named(old.get("task"), str(folder.config_file))
+        check_code_named(old.get("model"), str(folder.config_file), "model", "--model")
     diff = config_diff(old, payload) if old is not None else []
     if diff:
         raise RunError(f"out: {folder.path} holds a run with another configuration "
@@ -177,68 +176,36 @@ def _open(loop: _Loop, resume: bool) -> _Start:
     return start
 
 
-def _fresh(config: PETSConfig, task: EnvTask, model: EnsembleModel | None) -> _Start:
-    if model is not None:
-        return _Start(_init_model(config, task, model), None, collect_random(task, config), [])
-    params = init_ensemble(
-        jax.random.key(run_seed(config, 2_000_000)), task.obs_dim, task.action_dim,
-        config.num_members, config.hidden, config.num_layers, config.activation,
-        input_dim=task.model_obs_dim,
-    )
+def _fresh(config: PETSConfig, task: EnvTask, model: EnsembleModel) -> _Start:
+    params = fresh_params(model, task, jax.random.key(run_seed(config, 2_000_000)))
     return _Start(params, None, collect_random(task, config), [])
-
-
-def _init_model(config: PETSConfig, task: EnvTask, model: EnsembleModel) -> Any:
-    """A custom model's fresh params: ``D = S' + A`` inputs, ``S`` outputs."""
-    key = jax.random.key(run_seed(config, 2_000_000))
-    return model.init(key, task.model_obs_dim + task.action_dim, task.obs_dim)
 
 
 def _load(loop: _Loop) -> _Start:
     """Model and buffer of the last completed trial, checked against the config."""
     folder, config, task = loop.folder, loop.config, loop.task
     state = folder.state
-    try:
-        if loop.model is not None:
-            template = _init_model(config, task, loop.model)
-            params, normalizer = load_params(folder.file("model"), template)
-        else:
-            params, normalizer = load_model(folder.file("model"))
-    except ValueError as err:  # a damaged checkpoint is not worth retrying
-        raise RunError(str(err)) from None
-    if loop.model is None:
-        check_architecture(folder.file("model"), config, task, params)
+    params, normalizer = load_checkpoint(folder.file("model"), loop.model, task, config.task)
     buffer = Buffer.load(folder.file("buffer"), task.obs_dim, task.action_dim,
                          rows=state.rows[-1].env_steps, trials=state.completed)
     opt_state = None  # a checkpoint without one (written before the option) starts afresh
     if config.train.keep_optimizer:
-        model = default_model(config.train) if loop.model is None else loop.model
         fresh = make_optimizer(config.train.weight_decay, config.train.learning_rate,
-                               model).init(params)
+                               loop.model).init(params)
         opt_state = load_opt_state(folder.file("model"), fresh)
     return _Start(params, normalizer, buffer, list(state.rows), opt_state)
 
 
 def check_architecture(file: str | os.PathLike[str], config: PETSConfig, task: EnvTask,
-                       params: EnsembleParams) -> None:
-    """Refuse a built-in ensemble ``params`` (read from ``file``) whose sizes are not
-    those of ``config`` and ``task``: members, hidden width, layers, and the input and
-    state sizes (a model of another task has other ones). ``train --resume`` and
-    ``evaluate`` both check a loaded model with this.
+                       params: Any) -> None:
+    """Refuse ``params`` of ``config``'s model (read from ``file``) whose sizes are not
+    those of ``config`` and ``task`` (:func:`cemgd.pets.model.check_sizes`).
 
     Raises:
         RunError: naming ``file`` and each size that differs.
     """
-    expected = {"num_members": config.num_members, "hidden": config.hidden,
-                "num_layers": config.num_layers,
-                "input_dim": task.model_obs_dim + task.action_dim, "state_dim": task.obs_dim}
-    found = model_architecture(params)
-    wrong = [f"{k} {found[k]} (config: {v})" for k, v in expected.items() if found[k] != v]
-    if wrong:
-        task_dims = found["input_dim"] != expected["input_dim"] or (
-            found["state_dim"] != expected["state_dim"])
-        hint = f"; a model of another task than {config.task}?" if task_dims else ""
-        raise RunError(f"{file}: model of another architecture: {', '.join(wrong)}{hint}")
+    model = config.make_model()
+    check_sizes(file, model, params, params_shape(model, task), config.task)
 
 
 def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer, opt_state: Any
@@ -254,15 +221,10 @@ def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer, opt_state: Any
     params, report = train_ensemble(params, normalizer, data, config=train_cfg,
                                     model=loop.model, opt_state=opt_state if carry else None)
     opt_state = report.opt_state if carry else None
-    if loop.model is None:  # the built-in ensemble takes raw inputs at no cost
-        folded, plan_model, write = fold_normalizer(params, normalizer), None, write_model
-    else:
-        folded, plan_model, write = (params, normalizer), Normalized(loop.model), write_params
+    plan_model, folded = raw_input_model(loop.model, params, normalizer)
     elites = elite_indices(report.member_mse, config.num_elites)
     if elites is not None:
-        folded = (plan_model or MLPEnsemble()).take_members(folded, jnp.asarray(elites))
-        if loop.model is None:
-            write = functools.partial(write_model, elites=elites)
+        folded = plan_model.take_members(folded, jnp.asarray(elites))
     if loop.plan_step is None:
         events.phase(trial, "compiling")
         loop.plan_step, loop.compile_s, loop.memory_mb = compile_plan_step(
@@ -270,15 +232,16 @@ def _trial(loop: _Loop, trial: int, params: Any, buffer: Buffer, opt_state: Any
     events.phase(trial, "episode")
     keep = None if loop.video else EpisodeCheckpoint(  # frames cannot resume
         loop.folder.episode_file(trial), json.dumps({"trial": trial, "model": tree_digest(folded)}))
-    episode = run_episode(task, config, trial, loop.plan_step, folded, loop.state0,
-                          render=loop.video, checkpoint=keep,
+    episode = run_episode(task, Controller(loop.plan_step, folded, loop.state0),
+                          EpisodeSeeds.of_trial(config, trial), checkpoint=keep,
+                          frames=Frames(trial) if loop.video else None,
                           on_step=lambda step, ret, ms: events.step(trial, step, ret, ms))
     if loop.video:
         write_gif(loop.folder.path / "videos" / f"trial-{trial:03d}.gif", episode.frames)
     buffer.add(episode.obs, episode.actions, episode.next_obs, episode.rewards, trial)
     row = _metrics(loop, trial, episode, len(buffer), report)
     loop.folder.commit(row, {
-        "model": lambda fh: write(fh, params, normalizer, opt_state=opt_state),
+        "model": lambda fh: write_model(fh, params, normalizer, elites, opt_state),
         "buffer": buffer.write,
     })
     return params, opt_state, row

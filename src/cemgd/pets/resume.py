@@ -4,12 +4,12 @@ A long episode (CEM 5000 at the paper's sizes, on a CPU) would otherwise lose al
 steps to a kill or a pre-empted node. :class:`EpisodeCheckpoint` keeps what the episode
 recorded so far and the planner's state after its last step (``np.savez``, written
 atomically every ``every_s`` seconds).
-:func:`cemgd.pets.run_episode` resumes from it by replaying the recorded actions on a
-freshly reset environment (same seed): where every replayed observation and reward
-equals the recorded one to the last bit, the planner continues from its saved state and
-the episode ends exactly as an uninterrupted one would (plan times aside); otherwise
-(another episode's file, a damaged one, a replay that differs) the episode restarts from
-its first step and its next save replaces the file.
+:func:`replay` (which :func:`cemgd.pets.run_episode` calls) resumes from it by replaying
+the recorded actions on a freshly reset environment (same seed): where every replayed
+observation and reward equals the recorded one to the last bit, the planner continues
+from its saved state and the episode ends exactly as an uninterrupted one would (plan
+times aside); otherwise (another episode's file, a damaged one, a replay that differs)
+the episode restarts from its first step and its next save replaces the file.
 
 A file carries a digest of everything in it (:func:`file_digest`), written with it; a file
 whose contents do not match it (an edited mean, key or counter), or whose planner state
@@ -26,35 +26,17 @@ import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 
+from cemgd.pets.record import RECORD_FIELDS, Progress
 from cemgd.planners.checked import check_warm_start
 from cemgd.problem import PlanState
 from cemgd.runs import remove, write_atomic
 from cemgd.runtime import console
-
-#: What an episode records per step (the fields of :class:`cemgd.pets.Episode`).
-RECORD_FIELDS = ("obs", "actions", "next_obs", "rewards", "plan_ms", "rollouts",
-                 "grad_steps", "fallback", "predicted", "predicted_std")
-
-
-@dataclass
-class Progress:
-    """An episode so far: the per-step ``record`` (lists named :data:`RECORD_FIELDS`),
-    the return so far and the seconds its steps took (earlier attempts included)."""
-
-    record: dict[str, list[Any]] = field(
-        default_factory=lambda: {name: [] for name in RECORD_FIELDS})
-    total: float = 0.0
-    seconds: float = 0.0
-
-    @property
-    def steps(self) -> int:
-        """Steps taken."""
-        return len(self.record["actions"])
+from cemgd.tasks import EnvTask
 
 
 def tree_digest(tree: Any) -> str:
@@ -191,3 +173,39 @@ class EpisodeCheckpoint:
     def remove(self) -> None:
         """Delete the file (the episode's row is written)."""
         remove(self.path)
+
+
+class EpisodeStart(NamedTuple):
+    """Where an episode's steps start: its environment (reset, or replayed up to the
+    step), the observation there (``[S]``), the progress so far and the planner state."""
+
+    env: Any
+    obs: np.ndarray
+    progress: Progress
+    state: PlanState
+
+
+def replay(task: EnvTask, env_seed: int, checkpoint: EpisodeCheckpoint,
+           state: PlanState) -> EpisodeStart | None:
+    """The episode saved in ``checkpoint``, its recorded actions replayed on a fresh
+    environment (seed ``env_seed``); None when there is none, or the replay differs from
+    the record in any bit (with a notice). ``state`` is the planner state the episode
+    would start from (its shapes check the file's)."""
+    loaded = checkpoint.load(state)
+    if loaded is None:
+        return None
+    progress, saved = loaded
+    record = progress.record
+    env = task.make_env(seed=env_seed)
+    obs, _ = env.reset()
+    for i, action in enumerate(record["actions"]):
+        same = np.array_equal(obs, record["obs"][i], equal_nan=True)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        if not (same and np.array_equal(obs, record["next_obs"][i], equal_nan=True)
+                and reward == record["rewards"][i]) or terminated or truncated:
+            env.close()
+            console().print(f"{checkpoint.path}: its replay differs from its record at "
+                            f"step {i}; the episode restarts")
+            return None
+    console().print(f"{checkpoint.path}: resumed at step {progress.steps}")
+    return EpisodeStart(env, obs, progress, saved)

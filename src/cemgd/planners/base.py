@@ -18,7 +18,7 @@ import functools
 import inspect
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Literal, NamedTuple
 
 import jax
@@ -102,6 +102,20 @@ def num_elites_for(num_samples: int, elite_ratio: float) -> int:
     return max(1, math.ceil(num_samples * elite_ratio))
 
 
+def check_settings(planner: str, config_cls: type, keys: Iterable[str], where: str) -> None:
+    """The one answer to "is this a setting of planner X?": every key of ``keys`` is a
+    field of ``config_cls``, the Config of ``planner`` (specs, planners and the CLI ask it).
+
+    Raises:
+        ValueError: ``"<where>: 'key' is not a setting of planner 'X'; expected one of ..."``.
+    """
+    fields = [f.name for f in dataclasses.fields(config_cls)]
+    for key in keys:
+        if key not in fields:
+            raise ValueError(f"{where}: {key!r} is not a setting of planner {planner!r}; "
+                             f"expected one of {sorted(fields)}")
+
+
 class Planner:
     """Base of every planner: its config, the pure step (warm start, NaN guard, Info)
     and the checked ``init``/``plan``.
@@ -127,13 +141,7 @@ class Planner:
             raise ValueError(
                 f"config: expected a {self.Config.__name__}, got {type(config).__name__}"
             )
-        fields = {f.name for f in dataclasses.fields(self.Config)}
-        for key in overrides:
-            if key not in fields:
-                raise ValueError(
-                    f"{key}: not a setting of planner {self.name!r}; expected one of "
-                    f"{sorted(fields)}"
-                )
+        check_settings(self.name, self.Config, overrides, where="overrides")
         self.config = dataclasses.replace(config, **overrides)  # the planner's only field
 
     def __repr__(self) -> str:

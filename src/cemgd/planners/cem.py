@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from cemgd.planners.base import Planner, Result, num_elites_for
-from cemgd.planners.loop import CEMSettings, cem_stage, final_mean
-from cemgd.problem import Array, Problem
+from cemgd.planners.chunking import score
+from cemgd.planners.loop import CEMSettings, cem_stage
+from cemgd.planners.sampling import Search
+from cemgd.problem import Array, Info, Problem
 from cemgd.validate import check_int
 
 __all__ = ["CEM", "CEMConfig", "CEMSamples", "CEMSettings", "CEMState", "ReturnMean",
@@ -57,6 +59,15 @@ def check_return_mean(config: ReturnMean) -> None:
     """Raise ValueError unless ``config.return_mean`` is a bool."""
     if not isinstance(config.return_mean, bool):
         raise ValueError(f"return_mean: expected a bool, got {config.return_mean!r}")
+
+
+def final_mean(problem: Problem, obs: Array, found: Search) -> tuple[Array, Array, Info]:
+    """``(mean [1, T, A], its return [1], tally)``: the mean of :func:`cem_stage`'s final
+    distribution (clipped to the box), evaluated under the stage's rollout key
+    (``found.eval_key``) and counted (``return_mean``)."""
+    mean = problem.clip(found.dist.mean)[None]
+    returns, tally = score(found.info, problem, obs, mean, found.eval_key)
+    return mean, returns, tally
 
 
 @dataclass(frozen=True)

@@ -39,10 +39,11 @@ import jax
 import jax.numpy as jnp
 
 from cemgd.planners.base import Optimize, Planner, Result
-from cemgd.planners.cem import ReturnMean, check_return_mean
+from cemgd.planners.cem import ReturnMean, check_return_mean, final_mean
 from cemgd.planners.chunking import score
 from cemgd.planners.gradient import GradientSettings, refine_and_pick
-from cemgd.planners.loop import CEMSettings, cem_stage, final_mean, merge_top_k
+from cemgd.planners.loop import CEMSettings, cem_stage
+from cemgd.planners.sampling import merge_top_k
 from cemgd.problem import Array, Problem
 from cemgd.validate import check_int
 

@@ -29,7 +29,7 @@ import jax
 from cemgd.planners.base import Planner, Result
 from cemgd.planners.chunking import score
 from cemgd.planners.gradient import GradientSettings, refine_and_pick
-from cemgd.planners.loop import uniform_sequences
+from cemgd.planners.sampling import uniform_sequences
 from cemgd.problem import Array, Info, Problem
 
 

@@ -15,16 +15,17 @@ fixed size whatever the scale of the return. A sample whose gradient is not
 finite is left where it is.
 
 Counters: every sample's ``inner_steps`` Adam steps count as that many gradient steps
-and rollouts (``refine_cost`` of the CEM loop), its evaluation as one more rollout.
+and rollouts (:class:`RefinedCEM`'s ``cost``), its evaluation as one more rollout.
 All rollouts of one step share one key (common random numbers). Returns the best
-refined sample seen. With ``problem.grad_rollout`` set, the Adam steps climb it;
-samples are still ranked with ``problem.rollout``.
+refined sample seen. With ``problem.grad_rollout`` set, the Adam steps climb it (unless
+``grad_objective="sampled"``); samples are still ranked with ``problem.rollout``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,7 +33,10 @@ import optax
 
 from cemgd.planners.base import Planner, Result
 from cemgd.planners.cem import CEMSamples, cem_stage
+from cemgd.planners.chunking import map_chunks
 from cemgd.planners.gradient import gradient_objective
+from cemgd.planners.loop import CEMAlgorithm, Gaussian
+from cemgd.planners.sampling import Draw, Ranked
 from cemgd.problem import Array, Info, Problem
 from cemgd.validate import check_int, check_range
 
@@ -45,11 +49,45 @@ class GradCEMConfig(CEMSamples):
     """Adam learning rate of the per-sample gradient steps."""
     inner_steps: int = 1
     """Adam steps taken by every sample before it is evaluated."""
+    grad_objective: Literal["mean", "sampled"] = "mean"
+    """What the Adam steps climb: 'mean' (the problem's gradient rollout, e.g. the
+    members' mean predictions) or 'sampled' (the sampled return samples are ranked by)."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
         check_range("learning_rate", self.learning_rate, 0.0, float("inf"), low_open=True)
         check_int("inner_steps", self.inner_steps)
+        if self.grad_objective not in ("mean", "sampled"):
+            raise ValueError(f"grad_objective: expected one of ('mean', 'sampled'), "
+                             f"got {self.grad_objective!r}")
+
+
+@dataclass(frozen=True)
+class RefinedCEM:
+    """:class:`~cemgd.planners.loop.CEMAlgorithm` whose every sample is refined before it
+    is evaluated: ``refine`` maps ``(actions [b, T, A], eval_key) -> [b, T, A]`` row by
+    row, chunk by chunk (``eval_key``: the CEM stage's rollout key), at a cost of
+    ``cost`` per sequence (gradient rollouts and steps). The refined samples are kept:
+    the elites are not refined twice."""
+
+    cem: CEMAlgorithm
+    refine: Callable[[Array, Array], Array]
+    cost: Info
+    eval_key: Array
+
+    @property
+    def num_ranked(self) -> int:
+        return self.cem.num_ranked
+
+    def sample(self, dist: Gaussian, key: Array, x: Any) -> Draw:
+        draw = self.cem.sample(dist, key, x)
+        n = self.cem.num_samples
+        actions = map_chunks(lambda ids: self.refine(draw.actions.make(ids), self.eval_key),
+                             jnp.arange(n, dtype=jnp.int32), self.cem.max_batch)
+        return Draw(actions, draw.cost.merge(self.cost.times(n)))
+
+    def update(self, dist: Gaussian, ranked: Ranked, x: Any) -> tuple[Gaussian, Array, Array]:
+        return self.cem.update(dist, ranked, x)
 
 
 class GradCEMState(NamedTuple):
@@ -71,7 +109,7 @@ class GradCEM(Planner):
     def _optimize(self, problem: Problem, obs: Array, state: GradCEMState, key: Array) -> Result:
         c = self.config
         optimizer = optax.adam(c.learning_rate)
-        rollout = gradient_objective(problem, "mean", 0.0)  # [B, P] gradient rollouts: mean
+        rollout = gradient_objective(problem, c.grad_objective, 0.0)  # [B, P] rollouts: mean
 
         def neg_total_return(actions: Array, eval_key: Array) -> Array:
             r = jnp.reshape(rollout(obs, actions, eval_key), (actions.shape[0],))
@@ -96,6 +134,6 @@ class GradCEM(Planner):
 
         # every sample's Adam steps: one gradient rollout and one gradient step each
         cost = Info(num_rollouts=c.inner_steps, grad_steps=c.inner_steps)
-        found = cem_stage(problem, obs, key, state.mean, c, c.num_samples, refine=refine,
-                          refine_cost=cost)
+        found = cem_stage(problem, obs, key, state.mean, c, c.num_samples,
+                          wrap=lambda cem, eval_key: RefinedCEM(cem, refine, cost, eval_key))
         return Result(found.top_actions[0], found.top_returns[0], found.info)

@@ -16,8 +16,10 @@ paper Sec. 5), so a step is accepted when it raises the objective it climbed;
 
 Read top-down: :func:`refine_and_pick` (the stage CEM-GD runs on its top-k),
 :func:`gradient_ascent` and the objective it climbs (:func:`gradient_objective`), one
-gradient step and its sequential backtracking; the options beyond the paper (the
-``"scaled"`` step rule, the ``"parallel"`` line search) come last.
+gradient step and its sequential backtracking. The options beyond the paper (the
+``"scaled"`` step rule, the ``"parallel"`` line search) are
+:mod:`cemgd.planners.gradient_options`'; the risk-aware objectives
+:mod:`cemgd.planners.objectives`'.
 
 Cost: a sequential search's first trial (usually the accepted one) runs under ``jax.vjp``,
 so accepting it costs one forward-backward pass, whose gradient is the next step's; later
@@ -30,13 +32,21 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from cemgd.planners.chunking import evaluate
-from cemgd.planners.objectives import GRAD_OBJECTIVES, GradObjective, reduce_particles
+from cemgd.planners.gradient_options import (
+    LineSearch,
+    StepRule,
+    ascent_direction,
+    check_options,
+    next_eta,
+    parallel_trials,
+)
+from cemgd.planners.objectives import GradObjective, reduce_particles
 from cemgd.problem import (
     Array,
     Info,
@@ -45,11 +55,9 @@ from cemgd.problem import (
     check_returns,
     finite_or_neg_inf,
     i32,
+    moved,
 )
 from cemgd.validate import check_int, check_range
-
-LineSearch = Literal["sequential", "parallel"]
-StepRule = Literal["paper", "scaled"]
 
 
 @dataclass(frozen=True)
@@ -85,15 +93,7 @@ class GradientSettings:
         check_range("step_size", self.step_size, 0.0, float("inf"), low_open=True)
         check_range("step_decay", self.step_decay, 0.0, 1.0, low_open=True, high_open=True)
         check_int("line_search_trials", self.line_search_trials)
-        for name, choices in (("line_search", ("sequential", "parallel")),
-                              ("grad_objective", GRAD_OBJECTIVES),
-                              ("step_rule", ("paper", "scaled"))):
-            if (value := getattr(self, name)) not in choices:
-                raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
-        if self.grad_objective == "cvar":
-            check_range("risk", self.risk, 0.0, 1.0, low_open=True)
-        else:
-            check_range("risk", self.risk, 0.0, float("inf"))
+        check_options(self.line_search, self.step_rule, self.grad_objective, self.risk)
 
 
 def refine_and_pick(
@@ -146,20 +146,13 @@ def gradient_ascent(
     included; ``num_nonfinite``).
 
     ``settings`` gives ``G``, ``eta_init``, ``rho``, ``J`` (``grad_steps``,
-    ``step_size``, ``step_decay``, ``line_search_trials``; the loop sizes are static),
-    the line search, the step rule and the objective. Every evaluation uses ``key``, so
-    comparisons are paired. The objective is :func:`gradient_objective`; with
-    ``problem.grad_rollout`` set (and not ``"sampled"``) the starts are re-scored under
-    it (with their first gradient), so every acceptance test compares one function.
-    ``"sequential"`` backtracks one trial at a time (the paper); ``"parallel"``
-    evaluates all ``J`` step sizes in one batch and keeps the best improving one.
-    ``step_rule="paper"``: trial ``j`` is ``clip(a + eta_init rho^j g)``, restarting at
-    ``eta_init`` every step. ``"scaled"``: trial ``j`` moves the largest coordinate by
-    ``eta rho^j`` half-widths along :func:`ascent_direction`; ``eta`` starts at
-    ``eta_init`` and after an accepted step becomes that step's size over ``rho``
-    (capped at :data:`MAX_SCALED_STEP`). Every comparison is ``R(a') > R(a)``, so with
-    ``"scaled"`` the refined sequences are invariant to multiplying the return by a
-    positive constant and scale with the action box (up to rounding).
+    ``step_size``, ``step_decay``, ``line_search_trials``; the loop sizes are static):
+    trial ``j`` is ``clip(a + eta_init rho^j g)``, restarting at ``eta_init`` every step
+    (the options beyond the paper: :mod:`cemgd.planners.gradient_options`). Every
+    evaluation uses ``key``, so comparisons are paired. The objective is
+    :func:`gradient_objective`; with ``problem.grad_rollout`` set (and not
+    ``"sampled"``) the starts are re-scored under it (with their first gradient), so
+    every acceptance test compares one function.
     """
     c = settings
     k, grad_steps = actions.shape[0], c.grad_steps
@@ -196,11 +189,7 @@ def gradient_objective(problem: Problem, grad_objective: GradObjective, risk: fl
 
     def rollout(obs: Array, actions: Array, key: Array) -> Array:
         returns = check_returns(base(obs, actions, key), actions.shape[0], True)
-        if returns.ndim == 1:
-            return returns
-        if grad_objective in ("mean", "sampled"):  # the paper: the particles' mean
-            return jnp.mean(returns, axis=1)
-        return reduce_particles(returns, grad_objective, risk)
+        return reduce_particles(returns, grad_objective, risk)  # the paper: particles' mean
 
     return rollout
 
@@ -252,19 +241,15 @@ def _ascent_step(ctx: _Context, c: _Step) -> _Step:
     gives the accepted candidate's gradient, the next step's; none after the last step)."""
     g_ok = jnp.all(jnp.isfinite(c.grad), axis=(1, 2))
     d = jnp.where(g_ok[:, None, None], c.grad, 0.0)  # the paper's step: eta times the gradient
-    if ctx.step_rule == "scaled":
-        d = ascent_direction(d, ctx.problem, ctx.step_rule)
+    d = ascent_direction(d, ctx.problem, ctx.step_rule)  # "paper": d itself
     active = ~c.done & g_ok
     etas = c.eta[None, :] * ctx.decays[:, None]  # [J, k]
     found = ctx.search(ctx.problem, ctx.raw, c.actions, c.returns, d, active, etas,
                        c.index + 1 < ctx.grad_steps)
-    eta = c.eta
-    if ctx.step_rule == "scaled":
-        grown = jnp.minimum(found.eta / ctx.step_decay, MAX_SCALED_STEP)
-        eta = jnp.where(found.accepted, grown, c.eta)
     return _Step(
         index=c.index + 1, actions=found.actions, returns=found.returns, grad=found.grad,
-        done=c.done | ~found.accepted, eta=eta,
+        done=c.done | ~found.accepted,
+        eta=next_eta(ctx.step_rule, c.eta, found.eta, found.accepted, ctx.step_decay),
         info=c.info.add(grad_steps=jnp.sum(found.accepted), line_search_trials=found.trials,
                         num_rollouts=jnp.sum(~c.done) + found.trials,
                         num_nonfinite=found.nonfinite),
@@ -331,47 +316,16 @@ def _raw(rollout: Rollout, obs: Array, key: Array, a: Array) -> Array:
     return check_returns(rollout(obs, a, key), a.shape[0]).astype(jnp.float32)
 
 
-#: Largest first trial of a ``"scaled"`` line search, in half-widths of the box (a step
-#: of 2 crosses the box).
-MAX_SCALED_STEP = 2.0
-
-
-def ascent_direction(g: Array, problem: Problem, step_rule: StepRule) -> Array:
-    """The line-search direction for the gradients ``g: [k, T, A]``.
-
-    ``"paper"``: ``g`` itself (a step of ``eta`` moves ``a`` by ``eta * g``).
-    ``"scaled"``: ``h * (h * g) / max |h * g|`` with ``h`` the box's half-widths, so a
-    step of ``eta`` moves the largest coordinate of each sequence by ``eta`` half-widths
-    (normalised steepest ascent in the box's scaled coordinates). It is unchanged when
-    the return is multiplied by a positive constant, and scales with the box.
-    """
-    if step_rule == "paper":
-        return g
-    h = 0.5 * (problem.action_high - problem.action_low)
-    hg = h * g
-    top = jnp.max(jnp.abs(hg), axis=(1, 2), keepdims=True)
-    return jnp.where(top > 0, h * hg / jnp.where(top > 0, top, 1.0), 0.0)
-
-
 def _parallel(problem: Problem, raw: Callable[[Array], Array], a: Array, r: Array,
               d: Array, active: Array, etas: Array, want_grad: Array) -> _Search:
-    """All ``J`` step sizes (``etas: [J, k]``) in one batched forward pass; keep the best
-    rise, then take its gradient (a backward pass through all ``J k`` candidates measured
-    slower than a forward-backward of ``k``)."""
-    num_trials, k = etas.shape
-    cand = problem.clip(a[None] + etas[:, :, None, None] * d[None])  # [J, k, T, A]
-    rc, bad = finite_or_neg_inf(raw(cand.reshape(num_trials * k, *a.shape[1:])))
-    rc = rc.reshape(num_trials, k)
-    best_j = jnp.argmax(rc, axis=0)
-    best_r = jnp.max(rc, axis=0)
-    accepted = active & (best_r > r)
-    actions = jnp.where(accepted[:, None, None], cand[best_j, jnp.arange(k)], a)
-    return _Search(
-        actions=actions,
-        returns=jnp.where(accepted, best_r, r),
-        grad=_grad_at(raw, actions, accepted & want_grad),
-        accepted=accepted,
-        eta=etas[best_j, jnp.arange(k)],
-        trials=i32(num_trials * jnp.sum(active)),
-        nonfinite=bad,
-    )
+    """The ``"parallel"`` line search (:func:`~cemgd.planners.gradient_options.parallel_trials`),
+    then the gradient at the accepted candidates."""
+    actions, returns, accepted, eta, trials, bad = parallel_trials(problem, raw, a, r, d,
+                                                                   active, etas)
+    grad = _grad_at(raw, actions, accepted & want_grad)
+    return _Search(actions, returns, grad, accepted, eta, trials, bad)
+
+
+#: kept one release: the options beyond the paper are :mod:`cemgd.planners.gradient_options`'
+__getattr__ = moved("cemgd.planners.gradient", {
+    n: f"cemgd.planners.gradient_options.{n}" for n in ("MAX_SCALED_STEP",)})

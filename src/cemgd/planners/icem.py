@@ -41,7 +41,7 @@ import numpy as np
 from cemgd.planners.base import Planner, Result, half_range, shift
 from cemgd.planners.cem import CEMSamples
 from cemgd.planners.chunking import chunk_size, score
-from cemgd.planners.loop import Draw, Ranked, empty_archive, search
+from cemgd.planners.sampling import Draw, Ranked, empty_archive, search
 from cemgd.problem import Array, Info, Problem
 from cemgd.validate import check_range
 
@@ -141,7 +141,7 @@ class Population(NamedTuple):
 
 @dataclass(frozen=True)
 class ICEMAlgorithm:
-    """iCEM's iteration for :func:`~cemgd.planners.loop.search`; ``x = (size, is_last)``:
+    """iCEM's iteration for :func:`~cemgd.planners.sampling.search`; ``x = (size, is_last)``:
     the iteration's real population and whether the mean joins it as a sample."""
 
     problem: Problem

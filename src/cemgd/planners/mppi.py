@@ -30,7 +30,7 @@ import jax.numpy as jnp
 
 from cemgd.planners.base import Planner, Result, half_range
 from cemgd.planners.chunking import check_max_batch, chunk_size, score
-from cemgd.planners.loop import Draw, Ranked, empty_archive, search
+from cemgd.planners.sampling import Draw, Ranked, empty_archive, search
 from cemgd.problem import Array, Info, Problem
 from cemgd.validate import check_int, check_range
 
@@ -76,7 +76,7 @@ def mppi_weights(returns: Array, temperature: float) -> Array:
 
 @dataclass(frozen=True)
 class MPPIAlgorithm:
-    """MPPI's iteration for :func:`~cemgd.planners.loop.search`: the distribution is the
+    """MPPI's iteration for :func:`~cemgd.planners.sampling.search`: the distribution is the
     mean ``[T, A]``; the noise std ``std: [A]`` is fixed."""
 
     problem: Problem

@@ -17,7 +17,7 @@ import jax
 
 from cemgd.planners.base import Planner, Result
 from cemgd.planners.chunking import check_max_batch, chunk_size
-from cemgd.planners.loop import Draw, Ranked, empty_archive, search, uniform_sequences
+from cemgd.planners.sampling import Draw, Ranked, empty_archive, search, uniform_sequences
 from cemgd.problem import Array, Info, Problem
 from cemgd.validate import check_int
 
@@ -40,7 +40,7 @@ class RandomShootingConfig:
 
 @dataclass(frozen=True)
 class UniformAlgorithm:
-    """Random shooting for :func:`~cemgd.planners.loop.search`: one batch drawn uniformly
+    """Random shooting for :func:`~cemgd.planners.sampling.search`: one batch drawn uniformly
     in the box (no distribution to move; the best sample is the archive's candidate)."""
 
     problem: Problem

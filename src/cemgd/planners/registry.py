@@ -20,7 +20,7 @@ import contextlib
 import dataclasses
 import importlib.metadata
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from cemgd.planners.base import Planner
@@ -31,6 +31,7 @@ from cemgd.planners.gradcem import GradCEM
 from cemgd.planners.icem import ICEM
 from cemgd.planners.mppi import MPPI
 from cemgd.planners.random_shooting import RandomShooting
+from cemgd.validate import CommandLineNames
 
 PLANNERS: dict[str, type[Planner]] = {
     cls.name: cls for cls in (CEMGD, CEM, GD, RandomShooting, MPPI, ICEM, GradCEM)
@@ -57,21 +58,20 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 #: The entry-point group an installed package lists its planners under.
 ENTRY_POINT_GROUP = "cemgd.planners"
 
-#: Planner names a command line named (:func:`only_named_planners`); ``None`` outside one:
-#: any installed planner is imported when its name is resolved.
-_named: frozenset[str] | None = None
+#: Planner names a command line named (:func:`only_named_planners`); ``names`` is ``None``
+#: outside one: any installed planner is imported when its name is resolved.
+_NAMED = CommandLineNames()
 
 
-@contextlib.contextmanager
-def only_named_planners(named: Iterable[str]) -> Iterator[None]:
+def only_named_planners(named: Iterable[str]) -> contextlib.AbstractContextManager[None]:
     """Within: import an installed planner (an entry point) only if ``named`` (what the
     command line gave) holds its name; resolving any other one raises ValueError."""
-    global _named
-    previous, _named = _named, frozenset(named)
-    try:
-        yield
-    finally:
-        _named = previous
+    return _NAMED.within(named)
+
+
+def named_planners() -> frozenset[str] | None:
+    """The planners the running command line named (``None``: not run from one)."""
+    return _NAMED.names
 
 
 def register_planner(name: str, cls: type[Planner], *, replace: bool = False) -> None:
@@ -137,7 +137,7 @@ def _load_entry_point(name: str) -> bool:
     if not points:
         return False
     where = f"planner {name!r} of the installed entry point {points[0].value!r}"
-    if _named is not None and name not in _named:
+    if not _NAMED.allows(name):
         raise ValueError(f"name: {where} is code, which cemgd imports only when the "
                          f"command line names it: pass --planner {name} if you trust it")
     try:

@@ -13,19 +13,18 @@ booleans are ``true``/``false``; ``none`` is ``None`` where a setting allows it)
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import functools
-import inspect
 import re
-import textwrap
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cemgd.planners.base import Planner
+import docstring_parser
+
+from cemgd.planners.base import Planner, check_settings
 from cemgd.planners.registry import PLANNERS, PRESETS, resolve_planner
 
 #: The ``--quick`` caps, the one table for every planner: a setting a config has is
@@ -47,6 +46,9 @@ class Setting:
         default: the planner's (or preset's) default.
         doc: one line of plain text (no reST markup).
         choices: the allowed values of a ``Literal`` setting, else ``()``.
+        element: the Python type of one value (``int`` for ``tuple[int, ...]``).
+        many: the setting holds a sequence (a tuple or list) of ``element``.
+        optional: the setting allows ``None``.
     """
 
     name: str
@@ -54,11 +56,18 @@ class Setting:
     default: Any
     doc: str
     choices: tuple[Any, ...] = ()
+    element: Any = str
+    many: bool = False
+    optional: bool = False
 
 
 @dataclass(frozen=True, eq=True)
 class PlannerSpec:
-    """A planner or preset name and the settings that change its defaults.
+    """A planner or preset name and the settings that change its defaults: what a run,
+    a sweep and an evaluation hold to name a planner.
+
+    Constructing one validates it (the planner exists, every setting is one of its
+    config's, and the config accepts the values); :meth:`config` is the typed config.
 
     Attributes:
         name: a registry name (``"cem-gd"``) or a preset (``"cem-500"``).
@@ -69,11 +78,19 @@ class PlannerSpec:
     settings: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        resolve_planner(self.name)  # ValueError naming an unknown planner
+        family, preset = resolve_planner(self.name)  # ValueError naming an unknown planner
+        if not isinstance(self.settings, Mapping):
+            raise ValueError(f"settings: expected a mapping of settings, got {self.settings!r}")
+        config_cls = PLANNERS[family].Config
+        check_settings(family, config_cls, self.settings, where="settings")
         object.__setattr__(self, "settings", dict(self.settings))
+        object.__setattr__(self, "_config", config_cls(**{**preset, **self.settings}))
 
     def __hash__(self) -> int:
         return hash((self.name, tuple(sorted((k, repr(v)) for k, v in self.settings.items()))))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.name, dict(self.settings)))
 
     @classmethod
     def parse(cls, text: str | PlannerSpec, where: str = "planner") -> PlannerSpec:
@@ -89,6 +106,21 @@ class PlannerSpec:
         """
         if isinstance(text, PlannerSpec):
             return text
+        name, settings = cls.parse_settings(text, where)
+        try:
+            return cls(name, settings)
+        except ValueError as err:
+            raise ValueError(f"{where} ({text}): {err}") from None
+
+    @staticmethod
+    def parse_settings(text: str, where: str = "planner") -> tuple[str, dict[str, Any]]:
+        """The name and typed settings of spec ``text``, each setting checked on its own
+        (the planner has it, its value has the setting's type) but not yet the config they
+        make together: for callers that add settings first (``--quick``, flags).
+
+        Raises:
+            ValueError: starting with ``where``, as :meth:`parse`.
+        """
         if not isinstance(text, str):
             raise ValueError(f"{where}: expected a planner spec string, got {text!r}")
         name, _, rest = text.partition(":")
@@ -104,18 +136,9 @@ class PlannerSpec:
             key = key.strip().replace("-", "_")
             if not eq:
                 raise ValueError(f"{where}: expected key=value in {text!r}, got {item!r}")
-            if key not in known:
-                raise ValueError(
-                    f"{where}: {key!r} is not a setting of planner {family!r} (in {text!r}); "
-                    f"expected one of {sorted(known)}"
-                )
+            check_settings(family, PLANNERS[family].Config, [key], where=f"{where} ({text})")
             settings[key] = typed_value(f"{where} ({text}): {key}", value.strip(), known[key])
-        spec = cls(name, settings)
-        try:
-            spec.config()
-        except ValueError as err:
-            raise ValueError(f"{where} ({text}): {err}") from None
-        return spec
+        return name, settings
 
     def format(self) -> str:
         """Canonical text: ``name`` or ``name:key=value,...``; ``parse`` reads it back."""
@@ -139,12 +162,9 @@ class PlannerSpec:
         return resolve_planner(self.name)[1]
 
     def config(self) -> Any:
-        """The resolved planner config: defaults, then the preset, then ``settings``.
-
-        Raises:
-            ValueError: naming a setting whose value the config refuses.
-        """
-        return PLANNERS[self.family].Config(**{**self.preset, **self.settings})
+        """The resolved, typed planner config: defaults, then the preset, then ``settings``
+        (built and checked when the spec was made)."""
+        return self._config  # type: ignore[attr-defined]
 
     def with_settings(self, **settings: Any) -> PlannerSpec:
         """A copy with ``settings`` added (they win over existing ones)."""
@@ -205,7 +225,7 @@ def typed_value(where: str, value: Any, setting: Setting | Any) -> Any:
     if not isinstance(value, str):
         return value
     if isinstance(setting, Setting):
-        tp, choices, optional = _base_type(setting.type)
+        tp, choices, optional = setting.element, setting.choices, setting.optional
     else:
         tp, choices, optional = type(setting), (), setting is None
     if optional and value.lower() == "none":
@@ -228,29 +248,37 @@ def typed_value(where: str, value: Any, setting: Setting | Any) -> Any:
     return result
 
 
-def _base_type(annotation: Any) -> tuple[Any, tuple[Any, ...], bool]:
-    """``(python type, Literal choices, allows None)`` of a config annotation."""
+def _describe(annotation: Any) -> tuple[Any, tuple[Any, ...], bool, bool]:
+    """``(element type, Literal choices, allows None, is a sequence)`` of a config
+    field's annotation: the one reading of config annotations (settings and flags)."""
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
         choices = typing.get_args(annotation)
-        return type(choices[0]), choices, False
+        return type(choices[0]), choices, False, False
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        tp, choices, _ = _base_type(args[0])
-        return tp, choices, len(args) < len(typing.get_args(annotation))
-    return annotation, (), False
+        tp, choices, _, many = _describe(args[0])
+        return tp, choices, len(args) < len(typing.get_args(annotation)), many
+    if origin in (tuple, list, Sequence):
+        args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        tp, choices, _, _ = _describe(args[0]) if args else (str, (), False, False)
+        return tp, choices, False, True
+    return annotation, (), False, False
 
 
 @functools.cache
-def _settings_of(config_cls: type) -> tuple[Setting, ...]:
+def config_settings(config_cls: type) -> tuple[Setting, ...]:
+    """Every field of the dataclass ``config_cls`` as a :class:`Setting` (type, default,
+    plain doc), in field order: what planner settings and the CLI's flags are made of."""
     hints = typing.get_type_hints(config_cls)
     docs = field_docs(config_cls)
     out = []
     for f in dataclasses.fields(config_cls):
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        tp = hints[f.name]
-        choices = _base_type(tp)[1]
-        out.append(Setting(f.name, tp, default, docs.get(f.name, ""), choices))
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        element, choices, optional, many = _describe(hints[f.name])
+        out.append(Setting(f.name, hints[f.name], default, docs.get(f.name, ""), choices,
+                           element, many, optional))
     return tuple(out)
 
 
@@ -262,7 +290,7 @@ def planner_settings(name: str) -> list[Setting]:
     """
     family, preset = resolve_planner(name)
     return [dataclasses.replace(s, default=preset.get(s.name, s.default))
-            for s in _settings_of(PLANNERS[family].Config)]
+            for s in config_settings(PLANNERS[family].Config)]
 
 
 _REST = [
@@ -281,35 +309,25 @@ def plain_text(doc: str) -> str:
 
 
 @functools.cache
-def _class_field_docs(cls: type) -> tuple[tuple[str, str], ...]:
-    """``(field, doc)`` of the attribute docstrings written in ``cls``'s own body."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    except (OSError, TypeError):
-        return ()
-    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-    return tuple(
-        (node.target.id, plain_text(nxt.value.value))
-        for node, nxt in zip(body, body[1:], strict=False)
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-        and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant)
-        and isinstance(nxt.value.value, str)
-    )
-
-
 def field_docs(config_cls: type) -> dict[str, str]:
-    """The docstring line under each field of a dataclass and its bases, as plain text.
+    """The docstring under each field of a dataclass and its bases, as plain text.
 
     The one accessor of field docs (settings, ``--help``, the generated guide). The docs
     are attribute docstrings (a string under each field), the convention Sphinx and tyro
-    read; like tyro, this reads them from the class source (each class parsed once), so
-    every config dataclass of the project documents its fields the same way. A field a
-    subclass re-declares takes the subclass's doc.
+    read; docstring_parser (the library tyro reads them with) reads each class of the
+    MRO, so a field a subclass re-declares takes the subclass's doc.
     """
     docs: dict[str, str] = {}
     for cls in reversed(config_cls.__mro__):
-        if dataclasses.is_dataclass(cls):
-            docs.update(_class_field_docs(cls))
+        if not dataclasses.is_dataclass(cls):
+            continue
+        try:
+            parsed = docstring_parser.parse_from_object(cls)
+        except (OSError, TypeError, docstring_parser.ParseError):  # no source to read
+            continue
+        own = {f.name for f in dataclasses.fields(cls)}
+        docs.update({p.arg_name: plain_text(p.description or "") for p in parsed.params
+                     if p.args[:1] == ["attribute"] and p.arg_name in own and p.description})
     return docs
 
 
@@ -336,6 +354,20 @@ def quick_config(config: Any, keep: Iterable[str] = ()) -> Any:
     return dataclasses.replace(config, **changes)
 
 
+def quick_spec(name: str, settings: Mapping[str, Any]) -> PlannerSpec:
+    """Planner or preset ``name`` with its sizes capped for ``--quick`` (:func:`quick_config`),
+    then ``settings`` applied as given (they are not capped).
+
+    Raises:
+        ValueError: the settings and the capped sizes make an invalid config.
+    """
+    preset = PlannerSpec(name).config()
+    before = dataclasses.asdict(preset)
+    after = dataclasses.asdict(quick_config(preset, keep=settings))
+    options = {k: v for k, v in after.items() if v != before[k] and k not in settings}
+    return PlannerSpec(name, {**options, **settings})
+
+
 def make_planner(spec_or_name: str | PlannerSpec, **overrides: Any) -> Planner:
     """Build a planner from a spec, a preset or ``"name:key=value,..."``; ``overrides`` win.
 
@@ -352,11 +384,13 @@ __all__ = [
     "QUICK_CAPS",
     "PlannerSpec",
     "Setting",
+    "config_settings",
     "field_docs",
     "format_value",
     "make_planner",
     "planner_settings",
     "plain_text",
     "quick_config",
+    "quick_spec",
     "typed_value",
 ]

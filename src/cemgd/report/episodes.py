@@ -5,7 +5,8 @@ the episode measured and what produced it (:data:`PROVENANCE_COLUMNS`: code, mod
 planner settings as run, hardware), so a folder grown over several commands, versions
 or machines says per row which one ran it; ``evaluate.json`` the planners with their
 labels and resolved settings, the seeds asked and the hardware of its last command.
-Per-planner summaries of provenance (:func:`planner_codes`) are derived from the rows.
+Per-planner summaries of provenance (:func:`planner_codes`, :func:`planner_machines`) are
+derived from the rows.
 :func:`write_episode_summary` writes ``summary.md``, ``summary.csv`` and the figures;
 :func:`episode_samples` feeds the paper's claims (paired by seed).
 """
@@ -16,7 +17,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,17 +126,40 @@ def planner_codes(description: Mapping[str, Any], rows: Sequence[Mapping[str, An
     counts as the code its planner's ``evaluate.json`` entry names, if any."""
     recorded = {p["spec"]: str(p.get("code") or "")
                 for p in description.get("planners", []) if isinstance(p, dict) and "spec" in p}
-    codes: dict[str, dict[str, None]] = {}
-    for r in rows:
-        spec = str(r["planner"])
-        code = str(r.get("code") or "") or recorded.get(spec, "")
-        codes.setdefault(spec, {})
-        if code:
-            codes[spec][code] = None
+    codes = _distinct(rows, lambda r: str(r.get("code") or "")
+                      or recorded.get(str(r["planner"]), ""))
     for spec, code in recorded.items():  # a planner listed with no row yet
         if spec not in codes and code:
-            codes[spec] = {c: None for c in code.split(" + ")}
-    return {spec: " + ".join(c) for spec, c in codes.items() if c}
+            codes[spec] = code
+    return codes
+
+
+def row_machine(row: Mapping[str, Any]) -> str:
+    """The machine an ``episodes.csv`` row records (``"AMD EPYC, JAX cpu: cpu x 1"``);
+    empty for a row written before rows recorded it."""
+    cpu, backend, devices = (str(row.get(c) or "") for c in ("cpu_model", "jax_backend",
+                                                             "devices"))
+    if not (cpu or backend or devices):
+        return ""
+    return f"{cpu or '?'}, JAX {backend or '?'}: {devices or '?'}"
+
+
+def planner_machines(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The machines that ran each planner's episodes, from the rows (:func:`row_machine`):
+    distinct, in the order they ran, joined by ``" + "``; a planner none of whose rows
+    records one is left out."""
+    return _distinct(rows, row_machine)
+
+
+def _distinct(rows: Sequence[Mapping[str, Any]], value: Callable[[Mapping[str, Any]], str]
+              ) -> dict[str, str]:
+    """Each planner's distinct non-empty ``value(row)`` in row order, joined by ``" + "``."""
+    seen: dict[str, dict[str, None]] = {}
+    for r in rows:
+        text = value(r)
+        if text:
+            seen.setdefault(str(r["planner"]), {})[text] = None
+    return {spec: " + ".join(values) for spec, values in seen.items()}
 
 
 def _check_row(file: Path, i: int, row: Mapping[str, Any],

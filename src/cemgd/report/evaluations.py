@@ -22,6 +22,7 @@ from cemgd.report.episodes import (
     episode_samples,
     is_evaluation,
     planner_codes,
+    planner_machines,
     read_evaluation,
     summarize,
     summary_lines,
@@ -231,19 +232,20 @@ def evaluation_lines(evaluations: Sequence[Evaluation], files: Sequence[Path]) -
 
 
 def evaluation_planner_rows(evaluations: Sequence[Evaluation]) -> list[list[str]]:
-    """``[evaluation, planner, family, label of the settings it ran with, code]`` per
-    evaluation and planner that has episodes (a planner listed but not started yet is in
-    :meth:`Evaluation.progress_lines`): the code is that its rows record
-    (:func:`planner_codes`; ``evaluate.json``'s for rows written before rows did)."""
+    """``[evaluation, planner, family, label of the settings it ran with, code, machine]``
+    per evaluation and planner that has episodes (a planner listed but not started yet is
+    in :meth:`Evaluation.progress_lines`): the code and the machine are those its rows
+    record (:func:`planner_codes`, with ``evaluate.json``'s code for rows written before
+    rows did; :func:`planner_machines`)."""
     rows = []
     for ev in evaluations:
         described = {p["spec"]: p for p in ev.description.get("planners", [])}
-        codes = planner_codes(ev.description, ev.rows)
+        codes, machines = planner_codes(ev.description, ev.rows), planner_machines(ev.rows)
         for spec in ev.planners():
             p = described.get(spec, {})
             rows.append([ev.label, spec, str(p.get("family", "not recorded")),
                          str(p.get("label", "not recorded")),
-                         codes.get(spec, "not recorded")])
+                         codes.get(spec, "not recorded"), machines.get(spec, "not recorded")])
     return rows
 
 
@@ -253,8 +255,9 @@ def evaluation_planner_lines(evaluations: Sequence[Evaluation]) -> list[str]:
         return []
     lines = ["### Planners as evaluated", "",
              "Each planner with the label of the settings it ran with (`evaluate.json`; "
-             "with `--quick` these are shrunk from the name's) and the cemgd code that "
-             "ran it:", ""]
-    lines += md_table(["evaluation", "planner", "family", "as run", "code"],
+             "with `--quick` these are shrunk from the name's), and the cemgd code and the "
+             "machine that ran its episodes (as their rows in `episodes.csv` record them):",
+             ""]
+    lines += md_table(["evaluation", "planner", "family", "as run", "code", "machine"],
                       evaluation_planner_rows(evaluations), right=False)
     return lines + [""]

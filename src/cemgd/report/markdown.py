@@ -48,6 +48,9 @@ class SweepContext:
     """The uniform-random policy (``--random-episodes``; empty when not asked for)."""
     plan: Plan | None = None
     """The pre-registered analysis plan, where one was given."""
+    include_incomplete: bool = False
+    """Report an experiment in progress (``--include-incomplete``): incomplete runs are
+    used, and a plan's claim on a planner not evaluated yet is *cannot tell*."""
     exploitation: list[str] = field(default_factory=list)
     """Markdown of each evaluation's predicted against realised return (empty: none
     recorded)."""
@@ -117,7 +120,7 @@ def partial_banner(runs: Sequence[RunData]) -> list[str]:
 #: Run settings the protocol table shows, with the names older runs recorded them by.
 PROTOCOL_KEYS = (("trials", ()), ("episode_length", ()), ("random_steps", ()),
                  ("horizon", ()), ("num_particles", ()), ("propagation", ()),
-                 ("grad_propagation", ()), ("num_members", ("members",)), ("hidden", ()),
+                 ("num_members", ("members",)), ("hidden", ()),
                  ("num_layers", ("layers",)), ("activation", ()))
 
 

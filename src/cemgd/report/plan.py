@@ -163,12 +163,19 @@ def _claim(table: Mapping[str, Any], where: str) -> PlannedClaim:
                         _field(table, "b", str, where), kind)
 
 
-def match(plan: Plan, evaluations: Sequence[Evaluation]) -> dict[str, Evaluation]:
+def match(plan: Plan, evaluations: Sequence[Evaluation],
+          incomplete: bool = False) -> dict[str, Evaluation]:
     """Each planned model's evaluation folder.
+
+    Args:
+        plan: the analysis plan.
+        evaluations: the report folder's evaluations.
+        incomplete: accept a claim's planner that a folder neither has nor asked for
+            (an experiment in progress: the claim is then *cannot tell (incomplete)*).
 
     Raises:
         ValueError: naming the plan and what its folders lack (a model's folder, its
-            task, or a claim's planner).
+            task, or, unless ``incomplete``, a claim's planner).
     """
     found = {ev.folder: ev for ev in evaluations}
     out = {}
@@ -185,7 +192,7 @@ def match(plan: Plan, evaluations: Sequence[Evaluation]) -> dict[str, Evaluation
         for m in (m for m in plan.models if m.task == c.task):
             asked = set(out[m.name].asked()) | set(out[m.name].planners())
             for planner in (c.a, c.b):
-                if planner not in asked:
+                if planner not in asked and not incomplete:
                     raise ValueError(f"{plan.path}: claim {c.id}: planner {planner!r} is not "
                                      f"in {m.folder} (it has {', '.join(sorted(asked))})")
     return out
@@ -207,16 +214,20 @@ def _planned_values(plan: Plan, evs: Mapping[str, Evaluation], claim: PlannedCla
 
 
 def decide_plan(plan: Plan, evaluations: Sequence[Evaluation],
-                floors: Mapping[str, float]) -> list[dict[str, Any]]:
+                floors: Mapping[str, float], incomplete: bool = False
+                ) -> list[dict[str, Any]]:
     """The primary claims, decided as planned: the planned episodes only, the plan's
     margin, test and level, Holm's correction over the claims (both the tests that make
     a claim hold and those that make it not hold form a family each). A claim whose
-    planned episodes have not all run is ``cannot tell`` and says what is missing.
+    planned episodes have not all run is ``cannot tell`` and says what is missing; one
+    without a single pair yet is listed so too (it is not dropped).
 
     Raises:
-        ValueError: the plan and the folders do not match (:func:`match`).
+        ValueError: the plan and the folders do not match (:func:`match`; a planner a
+            folder lacks is accepted when ``incomplete``).
     """
-    evs = match(plan, evaluations)
+    evs = match(plan, evaluations, incomplete)
+    unpaired = []
     alpha = (1 - plan.level) / 2
     rows: dict[str, dict[str, Any]] = {}
     for pc in plan.claims:
@@ -225,6 +236,7 @@ def decide_plan(plan: Plan, evaluations: Sequence[Evaluation],
         claim = Claim(f"{pc.id}: {pc.text}", pc.a, pc.b, "return", pc.kind, (pc.task,))
         c = stats.compare(a, b)
         if c is None:
+            unpaired.append(_no_pairs(pc, missing_a + missing_b))
             continue
         m, basis = claim_margin(claim, c, floors.get(pc.task), pc.b, plan.margin)
         v = stats.decide(c, pc.kind, m, alpha)
@@ -232,7 +244,16 @@ def decide_plan(plan: Plan, evaluations: Sequence[Evaluation],
         row.update(status="primary", missing="; ".join(missing_a + missing_b))
         rows[pc.id] = row
     _correct(rows, plan.correction, alpha)
-    return list(rows.values())
+    return list(rows.values()) + unpaired
+
+
+def _no_pairs(pc: PlannedClaim, missing: Sequence[str]) -> dict[str, Any]:
+    """The row of a primary claim that has no paired episode yet."""
+    why = "; ".join(missing) or "no episode of both planners on the same seed"
+    return {"claim": f"{pc.id}: {pc.text}", "task": pc.task, "a": pc.a, "b": pc.b,
+            "ours": "", "test": "", "kind": pc.kind, "status": "primary",
+            "verdict": stats.UNSURE, "verdict_text": f"cannot tell (incomplete: {why})",
+            "missing": why, "p_holds_adjusted": math.nan, "p_fails_adjusted": math.nan}
 
 
 def _correct(rows: dict[str, dict[str, Any]], correction: str, alpha: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,11 +65,16 @@ def _write_tables(dest: Path, ctx: SweepContext) -> None:
 
 
 def _hardware(root: Path, evaluations: list[Evaluation]) -> Hardware:
-    """Hardware as the sweep recorded it, else as the first evaluation did, else this
-    machine's (and the report says which)."""
+    """Hardware as the sweep recorded it, else as the first evaluation's last command did
+    (each episode's machine is on its row, summarised under "Planners as evaluated"),
+    else this machine's (and the report says which)."""
     hw = read_hardware(root)
     if "no sweep.json" in hw.source and evaluations:
-        return read_hardware(root / evaluations[0].folder, EVALUATE_FILE)
+        hw = read_hardware(root / evaluations[0].folder, EVALUATE_FILE)
+        if hw.source.startswith("recorded"):
+            return dataclasses.replace(hw, source=(
+                f"{hw.source} by the evaluation's last command; the machine of each "
+                "planner's episodes, from their rows, is under 'Planners as evaluated'"))
     return hw
 
 
@@ -82,7 +88,8 @@ def _evaluation_tables(ctx: SweepContext) -> None:
     samples.floors.update(ctx.baselines.task_floors(baseline.evaluation_cells(evs)))
     ctx.tables["eval_claims"] = check_samples(samples)
     if ctx.plan is not None:
-        ctx.tables["plan_claims"] = decide_plan(ctx.plan, evs, samples.floors)
+        ctx.tables["plan_claims"] = decide_plan(ctx.plan, evs, samples.floors,
+                                                ctx.include_incomplete)
         write_csv(ctx.dest / "plan_claims.csv", ctx.tables["plan_claims"], PLAN_COLUMNS)
         ctx.files.append(ctx.dest / "plan_claims.csv")
     for name, rows, columns in (("evaluate_table1_time.csv", t1, tables.TABLE1_COLUMNS),
@@ -149,7 +156,9 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
         sweep_dir: a folder written by ``cemgd sweep`` (or any folder of run folders), by
             ``cemgd evaluate``, or one holding evaluation folders (one per task).
         out: where to write (created; default ``sweep_dir``).
-        include_incomplete: also use runs with fewer rows than their ``trials``.
+        include_incomplete: also use runs with fewer rows than their ``trials``, and
+            accept a plan whose claims name a planner not evaluated yet (that claim is
+            *cannot tell (incomplete)*).
         random_episodes: episodes of a uniform-random policy to measure per task and
             episode length used (0: none); its mean is drawn on the figures and is the
             floor of the claims' equivalence margins.
@@ -178,7 +187,8 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
         "table1": tables.table1(groups), "table2": tables.table2(groups),
         "figure3": tables.figure3_data(groups), "figure4": tables.figure4_data(groups),
         "returns": tables.returns_table(groups),
-    }, _hardware(root, evaluations), evaluations, plan=planned)
+    }, _hardware(root, evaluations), evaluations, plan=planned,
+        include_incomplete=include_incomplete)
     _baselines(ctx, random_episodes)
     claims = check_claims(groups, ctx.baselines.task_floors(baseline.run_cells(runs)))
     ctx.tables["claims"] = claims

@@ -52,7 +52,7 @@ SWEEP_PRESETS: dict[str, dict[str, Any]] = {"paper": PAPER, "laptop": LAPTOP}
 #: PETSConfig fields a sweep may override for every run (the rest are per run or nested).
 RUN_FIELDS = tuple(
     f.name for f in dataclasses.fields(PETSConfig)
-    if f.name not in ("task", "planner", "seed", "planner_options", "train")
+    if f.name not in ("task", "planner", "seed", "train")
 )
 
 
@@ -71,7 +71,7 @@ class SweepConfig:
     planner_options: Mapping[str, Any] = field(default_factory=dict)
     """Planner settings applied to every planner that has the setting."""
     train: Mapping[str, Any] = field(default_factory=dict)
-    """TrainConfig settings of every run (not ``seed``/``activation``, set by the run)."""
+    """TrainConfig settings of every run (not ``seed``, set by the run)."""
     quick: bool = False
     """Shrink every run with ``quick``; ``overrides`` etc. are applied after it."""
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
@@ -120,7 +120,7 @@ class SweepConfig:
         for task in self.tasks:
             for spec in self.planners:
                 try:
-                    run_config(self, task, spec, self.seeds[0]).make_planner()
+                    run_config(self, task, spec, self.seeds[0])
                 except ValueError as err:
                     raise ValueError(f"{err} (task {task}, planner {spec})") from None
 
@@ -131,7 +131,7 @@ class SweepConfig:
                 raise ValueError(
                     f"overrides: {key!r} is not a run setting; expected one of {list(RUN_FIELDS)}"
                 )
-        train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "activation"}
+        train_fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed"}
         for key in self.train:
             if key not in train_fields:
                 raise ValueError(
@@ -283,7 +283,8 @@ class RunSpec:
 
     task: str
     planner: str
-    """The planner as given in the sweep (``cem-gd`` or ``cem-gd:n_replan=20``)."""
+    """The planner as given in the sweep (``cem-gd`` or ``cem-gd:n_replan=20``), which names
+    its folder; ``config.planner`` is the spec the run uses (the sweep's settings added)."""
     seed: int
     folder: Path
     """``out/<task>/<planner label>/seed-<seed>``."""
@@ -312,15 +313,16 @@ def run_config(config: SweepConfig, task: str, planner: str, seed: int) -> PETSC
     ``overrides``, ``train`` and planner settings (the spec's own ``:key=value`` last).
     """
     spec = PlannerSpec.parse(planner, where="planners")
-    base = PETSConfig(task=task, planner=spec.name, seed=seed)
+    base = PETSConfig(task=task, planner=PlannerSpec(spec.name), seed=seed)
     if config.quick:
         base = quick(base)
     fields = planner_fields(planner)
-    options = dict(base.planner_options)
+    options = dict(base.planner.settings)
     options.update({k: v for k, v in config.planner_options.items() if k in fields})
     options.update(spec.settings)
     train = dataclasses.replace(base.train, **config.train)
-    return dataclasses.replace(base, **config.overrides, planner_options=options, train=train)
+    return dataclasses.replace(base, **config.overrides, planner=PlannerSpec(spec.name, options),
+                               train=train)
 
 
 def expand(config: SweepConfig, out: str | os.PathLike[str]) -> list[RunSpec]:

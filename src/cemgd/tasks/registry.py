@@ -15,7 +15,8 @@ class, or a function such as ``lambda **kw: from_gymnasium(...)``).
 
 Security: an import path is code. The library imports whatever path its caller gives;
 the command line runs its commands inside :func:`only_named_code`, so a path is imported
-only when that command's own ``--task``/``--tasks`` named it, never because a folder
+only when that command's own ``--task``/``--tasks`` (a task) or ``--model`` (a dynamics
+model, :func:`load_code` with ``flag="--model"``) named it, never because a folder
 (``config.json``, ``sweep.json``, ...) records it (:class:`CodeNotNamed`).
 """
 
@@ -35,6 +36,7 @@ from types import ModuleType
 from typing import Any
 
 from cemgd.tasks.env import EnvTask
+from cemgd.validate import CommandLineNames
 
 #: The entry-point group an installed package lists its tasks under.
 ENTRY_POINT_GROUP = "cemgd.tasks"
@@ -44,13 +46,14 @@ ENV_TASKS: dict[str, Callable[..., EnvTask]] = {}
 
 _entry_points_loaded = False
 
-#: Tasks a command line named (:func:`only_named_code`); ``None`` outside one: any import
+#: Import paths a command line named, by the flag that names them (``--task``,
+#: ``--model``; :func:`only_named_code`); ``names`` is ``None`` outside one: any import
 #: path its caller gives is imported (the library's callers name their own code).
-_named: frozenset[str] | None = None
+_NAMED = {"--task": CommandLineNames(), "--model": CommandLineNames()}
 
 
 class CodeNotNamed(ValueError):
-    """A task given by import path (code) that the command line did not name."""
+    """A task or model given by import path (code) that the command line did not name."""
 
 
 def is_code_spec(task: object) -> bool:
@@ -60,35 +63,41 @@ def is_code_spec(task: object) -> bool:
 
 
 @contextlib.contextmanager
-def only_named_code(named: Iterable[str]) -> Iterator[None]:
-    """Within: import task code only for the import paths in ``named`` (what the
-    command line gave); any other path is refused with :class:`CodeNotNamed`, whoever
-    asks (a folder's ``config.json``, a report's baseline, a resumed sweep)."""
-    global _named
-    previous, _named = _named, frozenset(named)
-    try:
+def only_named_code(named: Iterable[str], models: Iterable[str] = ()) -> Iterator[None]:
+    """Within: import task code only for the import paths in ``named`` and model code
+    only for those in ``models`` (what the command line gave with ``--task``/``--tasks``
+    and ``--model``); any other path is refused with :class:`CodeNotNamed`, whoever asks
+    (a folder's ``config.json``, a report's baseline, a resumed sweep)."""
+    with _NAMED["--task"].within(named), _NAMED["--model"].within(models):
         yield
-    finally:
-        _named = previous
 
 
 def named_tasks() -> frozenset[str] | None:
     """The tasks the running command line named (``None``: not run from one)."""
-    return _named
+    return named_code("--task")
 
 
-def check_code_named(task: object, where: str | None = None, argument: str = "task") -> None:
+def named_code(flag: str) -> frozenset[str] | None:
+    """The import paths the running command line named with ``flag`` (``"--task"`` or
+    ``"--model"``; ``None``: not run from a command line)."""
+    return _NAMED[flag].names
+
+
+def check_code_named(task: object, where: str | None = None, argument: str = "task",
+                     flag: str = "--task") -> None:
     """Refuse an import path that ``where`` (a file, a folder) records but the command
-    line did not name; a registered name, or any task outside a command line, passes.
+    line did not name with ``flag`` (``--task``, or ``--model`` for a dynamics model); a
+    registered name, or any path outside a command line, passes.
 
     Raises:
-        CodeNotNamed: naming ``where``, the path and the ``--task`` that allows it.
+        CodeNotNamed: naming ``where``, the path and the ``flag`` that allows it.
     """
-    if is_code_spec(task) and _named is not None and task not in _named:
-        source = f"{where} names the task" if where else "the task"
+    kind = flag.lstrip("-")
+    if is_code_spec(task) and not _NAMED[flag].allows(task):
+        source = f"{where} names the {kind}" if where else f"the {kind}"
         raise CodeNotNamed(
             f"{argument}: {source} {task!r}, which is code to import; cemgd "
-            "imports a task's code only when the command line names it: pass --task "
+            f"imports a {kind}'s code only when the command line names it: pass {flag} "
             f"{task} if you trust that code"
         )
 
@@ -220,7 +229,31 @@ def load_factory(path: str, *, argument: str = "name_or_path") -> Callable[..., 
             error) or has no such callable attribute; :class:`CodeNotNamed` for a path
             the command line did not name.
     """
-    check_code_named(path, argument=argument)
+    target = load_code(path, argument=argument)
+    if isinstance(target, EnvTask):
+        task = target
+        return lambda **kwargs: task
+    if not callable(target):
+        raise ValueError(
+            f"{argument}: {path!r} is a {type(target).__name__}, expected a factory "
+            "returning an EnvTask"
+        )
+    return target
+
+
+def load_code(path: str, *, argument: str, flag: str = "--task") -> Any:
+    """The attribute ``"package.module:attribute"`` (or ``"path/to/file.py:attribute"``)
+    names, its module imported: the one importer of user code (tasks and models).
+
+    Inside :func:`only_named_code`, only a path the command line named with ``flag`` is
+    imported.
+
+    Raises:
+        ValueError: starting with ``argument`` when the path is malformed, the module
+            fails to import (with the error) or has no such attribute;
+            :class:`CodeNotNamed` for a path the command line did not name.
+    """
+    check_code_named(path, argument=argument, flag=flag)
     module_name, _, attribute = path.rpartition(":")
     if not module_name or not attribute:
         raise ValueError(f"{argument}: expected package.module:factory, got {path!r}")
@@ -239,14 +272,6 @@ def load_factory(path: str, *, argument: str = "name_or_path") -> Callable[..., 
         if not hasattr(target, part):
             raise ValueError(f"{argument}: module {module_name!r} has no {attribute!r}")
         target = getattr(target, part)
-    if isinstance(target, EnvTask):
-        task = target
-        return lambda **kwargs: task
-    if not callable(target):
-        raise ValueError(
-            f"{argument}: {path!r} is a {type(target).__name__}, expected a factory "
-            "returning an EnvTask"
-        )
     return target
 
 

@@ -56,7 +56,7 @@ def test_return_close_to_lq_optimum(name):
     zero = float(lq.rollout(jnp.asarray(X0), jnp.zeros((1, 10, 2)), None)[0])
     planner = cemgd.make_planner(name, **SETTINGS.get(name, {}))
     state = planner.init(problem, jax.random.key(0))
-    actions, _, info = planner.plan(state, X0)
+    actions, _, info = planner.plan(state, X0, problem)
     achieved = float(lq.rollout(jnp.asarray(X0), actions[None], None)[0])
     assert achieved == pytest.approx(float(info.best_return), rel=1e-4)
     gap = (best - achieved) / (best - zero)
@@ -113,11 +113,10 @@ def test_cem_gd_plan_never_worse_than_its_cem_sample():
     with_grad = cemgd.make_planner("cem-gd", **settings)
     without = cemgd.make_planner("cem-gd", grad_steps=0, **settings)
     state = with_grad.init(problem, jax.random.key(7))
-    without.init(problem, jax.random.key(7))
     gains = []
     for _ in range(4):
-        _, _, plain = without.plan(state, obs)
-        _, state, info = with_grad.plan(state, obs)
+        _, _, plain = without.plan(state, obs, problem)
+        _, state, info = with_grad.plan(state, obs, problem)
         gains.append(float(info.best_return) - float(plain.best_return))
     assert min(gains) >= 0.0, gains
     assert max(gains) > 0.0, gains  # the gradient stage did something

@@ -28,10 +28,10 @@ def test_rollout_of_the_wrong_shape_is_named(name, wrong):
             return jnp.broadcast_to(r[:, None], (r.shape[0], actions.shape[1]))
         return r[:, None] if wrong == "B1" else r[None, :]
 
-    planner = small_planner(name)
-    state = planner.init(_problem(rollout), jax.random.key(0))
+    planner, problem = small_planner(name), _problem(rollout)
+    state = planner.init(problem, jax.random.key(0))
     with pytest.raises(ValueError, match=r"rollout: expected returns of shape \[B\]"):
-        planner.plan(state, np.zeros(2))
+        planner.plan(state, np.zeros(2), problem)
 
 
 @pytest.mark.parametrize("name", PLANNERS)
@@ -41,7 +41,7 @@ def test_nan_warm_start_is_refused_and_never_becomes_the_action(name):
     state = planner.init(problem, jax.random.key(0))
     bad = state._replace(mean=state.mean.at[0, 0].set(jnp.nan))
     with pytest.raises(ValueError, match="state: mean holds NaN"):
-        planner.plan(bad, np.zeros(2))
+        planner.plan(bad, np.zeros(2), problem)
 
     def broken(obs, actions, key):  # every candidate non-finite: the step falls back
         return jnp.full((actions.shape[0],), jnp.nan)
@@ -53,10 +53,10 @@ def test_nan_warm_start_is_refused_and_never_becomes_the_action(name):
 
 
 def test_observation_beyond_float32_is_refused():
-    planner = small_planner("cem")
-    state = planner.init(_problem(integrator_rollout), jax.random.key(0))
+    planner, problem = small_planner("cem"), _problem(integrator_rollout)
+    state = planner.init(problem, jax.random.key(0))
     with pytest.raises(ValueError, match="obs: values exceed float32"):
-        planner.plan(state, np.array([1e39, 0.0]))
+        planner.plan(state, np.array([1e39, 0.0]), problem)
 
 
 @pytest.mark.parametrize("name", PLANNERS)
@@ -69,13 +69,13 @@ def test_issued_states_plan_without_copying_the_warm_start_to_the_host(name, mon
 
     base_check = convenience.check_warm_start
     monkeypatch.setattr(convenience, "check_warm_start", spy)
-    planner = small_planner(name)
-    state = planner.init(_problem(integrator_rollout), jax.random.key(0))
+    planner, problem = small_planner(name), _problem(integrator_rollout)
+    state = planner.init(problem, jax.random.key(0))
     for _ in range(2):  # init's state, then plan's: the mean stays on the device
-        _, state, _ = planner.plan(state, np.zeros(2))
+        _, state, _ = planner.plan(state, np.zeros(2), problem)
     assert checked == []
     foreign = state._replace(mean=state.mean + 0.0)  # built outside the planner: checked
-    planner.plan(foreign, np.zeros(2))
+    planner.plan(foreign, np.zeros(2), problem)
     assert checked == [state.mean.shape]
 
 
@@ -102,7 +102,7 @@ def test_rollout_of_the_wrong_type_or_dtype_is_named(name, wrong):
     planner = small_planner(name)
     state = planner.init(problem, jax.random.key(0))
     with pytest.raises(ValueError, match="rollout: " + want):
-        planner.plan(state, np.zeros(2))
+        planner.plan(state, np.zeros(2), problem)
 
 
 def test_plan_without_problem_uses_the_problem_that_issued_the_state():

@@ -1,4 +1,5 @@
-"""problem.score: rollouts are counted at one choke point (problem.score), counters default to 0."""
+"""cemgd.problem's counters (``Info``, default 0) and the one choke point that counts
+rollouts (``planners.chunking.score``)."""
 
 from __future__ import annotations
 
@@ -97,6 +98,6 @@ def test_planners_count_exactly_the_rows_they_roll_out(name):
     state = planner.init(problem, jax.random.key(0))
     for _ in range(2):
         seen.clear()
-        _, state, info = planner.plan(state, jnp.zeros(1))
+        _, state, info = planner.plan(state, jnp.zeros(1), problem)
         jax.effects_barrier()
         assert int(info.num_rollouts) == sum(seen) > 0

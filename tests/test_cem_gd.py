@@ -1,4 +1,5 @@
-"""cem-gd-robust: the scale-free step rule, the kept warm start, and their settings."""
+"""planners.cem_gd beyond the paper (the ``cem-gd-robust`` preset): the scale-free step
+rule, the kept warm start, and their settings."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def test_chunked_equals_unchunked(name):
         state = planner.init(problem, jax.random.key(1))
         steps = []
         for _ in range(2):  # the first step and a replan step
-            actions, state, info = planner.plan(state, obs)
+            actions, state, info = planner.plan(state, obs, problem)
             steps.append((np.asarray(actions), float(info.best_return), int(info.num_rollouts)))
         plans.append(steps)
     for (a1, r1, n1), (a2, r2, n2) in zip(*plans, strict=True):
@@ -153,7 +153,7 @@ def test_default_chunk_holds_a_fixed_number_of_rollout_rows(rows, chunk):
     assert chunk_size(None, problem) == max(1, DEFAULT_CHUNK_ROWS // rows)
     assert chunk_size(7, problem) == 7
     planner = cemgd.make_planner("cem:num_samples=300,num_iterations=2")
-    planner.plan(planner.init(problem, jax.random.key(0)), jnp.zeros(1))
+    planner.plan(planner.init(problem, jax.random.key(0)), jnp.zeros(1), problem)
     assert max(seen) == chunk  # 300 sequences: one batch, or chunks of 2000 // rows
 
 
@@ -171,6 +171,11 @@ def test_bad_rollout_rows_names_the_setting(value):
     ("cemgd.objectives", "rescores", "cemgd.planners.gradient"),
     ("cemgd.planners.objectives", "gradient_objective", "cemgd.planners.gradient"),
     ("cemgd.planners.base", "check_warm_start", "cemgd.planners.checked"),
+    ("cemgd.planners.loop", "merge_top_k", "cemgd.planners.sampling"),
+    ("cemgd.planners.loop", "uniform_sequences", "cemgd.planners.sampling"),
+    ("cemgd.planners.loop", "final_mean", "cemgd.planners.cem"),
+    ("cemgd.planners.gradient", "MAX_SCALED_STEP", "cemgd.planners.gradient_options"),
+    ("cemgd.linesearch", "ascent_direction", "cemgd.planners.gradient_options"),
 ])
 def test_moved_names_still_import_with_a_warning_naming_the_new_home(old, name, new):
     import importlib
