@@ -37,7 +37,7 @@ def trained(**changes) -> tuple:
     d = data()
     params = init_ensemble(jax.random.key(0), S, A, num_members=4, hidden=16, num_layers=2)
     norm = fit_normalizer(d[0], d[1])
-    config = TrainConfig(epochs=4, batch_size=16, val_fraction=0.0, **changes)
+    config = TrainConfig(**{"epochs": 4, "batch_size": 16, "val_fraction": 0.0, **changes})
     out, report = train_ensemble(params, norm, d, config=config)
     return params, out, report, norm, d
 
@@ -117,11 +117,14 @@ def test_num_elites_is_checked_and_quick_keeps_it_valid():
 
 
 def test_an_old_config_without_the_new_settings_still_matches_its_defaults():
-    config = PETSConfig(planner="cem-500")
+    # the settings a config.json without the new keys ran with (the defaults were False)
+    config = PETSConfig(planner="cem-500", train=TrainConfig(keep_optimizer=False,
+                                                             partial_batch=False))
     new = config_payload(config)
     old = {k: v for k, v in new.items() if k not in ("num_elites", "assignment")}
     old["train"] = {k: v for k, v in new["train"].items()
-                    if k not in ("decay_biases", "learn_logvar_bounds", "keep_optimizer")}
+                    if k not in ("decay_biases", "learn_logvar_bounds", "keep_optimizer",
+                              "partial_batch")}
     old["planner_config"] = {k: v for k, v in new["planner_config"].items()
                              if k not in ("return_mean", "warm_fill")}
     assert config_diff(old, new) == []
@@ -132,6 +135,8 @@ def test_an_old_config_without_the_new_settings_still_matches_its_defaults():
         config, planner=config.planner.with_settings(warm_fill="initial")))
     diff = config_diff(old, filled)
     assert len(diff) == 1 and "'warm_fill': 'initial'" in diff[0]
+    today = config_diff(old, config_payload(PETSConfig(planner="cem-500")))  # new defaults
+    assert len(today) == 1 and "keep_optimizer" in today[0] and "partial_batch" in today[0]
 
 
 # ---- CEM's return_mean -------------------------------------------------------------------
@@ -287,7 +292,7 @@ def test_a_run_carries_adam_through_its_trials_and_a_resume(tmp_path):
     base = dataclasses.replace(quick(PETSConfig(task="pendulum", planner="cem-50")),
                                episode_length=3, random_steps=40)
     config = dataclasses.replace(base, trials=2, train=dataclasses.replace(
-        base.train, keep_optimizer=True, batch_size=16, epochs=2))
+        base.train, keep_optimizer=True, partial_batch=False, batch_size=16, epochs=2))
     run(config, tmp_path / "run", show_progress=False)
     # trained on 40, 43, then 46 rows: 2 epochs of 2 steps of 16 rows each training
     assert count(1) == 8
@@ -298,3 +303,31 @@ def test_a_run_carries_adam_through_its_trials_and_a_resume(tmp_path):
         config.train, keep_optimizer=False))
     run(off, tmp_path / "off", show_progress=False)
     assert "opt_0" not in np.load(tmp_path / "off" / "checkpoints" / "model-000.npz")
+
+
+# ---- a partial last minibatch ------------------------------------------------------------
+
+
+def test_partial_batch_adds_the_leftover_rows_as_one_more_step():
+    # N = 96 rows in batches of 40: 2 full ones, or 3 with the 16 rows left over
+    _, _, full, _, _ = trained(batch_size=40, epochs=2, partial_batch=False)
+    _, _, partial, _, _ = trained(batch_size=40, epochs=2, partial_batch=True)
+    assert int(jax.tree.leaves(full.opt_state)[0]) == 2 * 2
+    assert int(jax.tree.leaves(partial.opt_state)[0]) == 2 * 3
+
+
+def test_the_masked_loss_is_the_mean_over_the_rows_it_keeps():
+    from cemgd.models.minibatch import batch_mask
+    from cemgd.models.train import _loss
+
+    model = MLPEnsemble()
+    params = init_ensemble(jax.random.key(1), S, A, num_members=2, hidden=8, num_layers=1)
+    x = jax.random.normal(jax.random.key(2), (2, 8, S + A))
+    y = jax.random.normal(jax.random.key(3), (2, 8, S))
+    mask = batch_mask(jnp.asarray(2), 8, jnp.asarray(21))  # rows 16..23, 21 real: 5 kept
+    assert np.asarray(mask).tolist() == [True] * 5 + [False] * 3
+    kept = _loss(model, params, x[:, :5], y[:, :5])
+    garbage = y.at[:, 5:].set(1e6)  # rows outside the mask do not count
+    np.testing.assert_allclose(float(_loss(model, params, x, garbage, mask)), float(kept),
+                               rtol=1e-5)
+    assert float(_loss(model, params, x, garbage)) > 1e3 * abs(float(kept))

@@ -9,6 +9,7 @@ optimizer). The final model (the one trial ``--trials - 1`` would plan with) is 
 into a copy of the run folder, so ``frozen_model.py`` can plan real episodes on it::
 
     python docs/results/pets-parity/replay_training.py RUN OUT --adam carried [--epochs 25]
+        [--set partial_batch=true learning_rate=3e-3]
     python docs/results/pets-parity/frozen_model.py OUT --modes expectation run
 """
 
@@ -28,12 +29,25 @@ from cemgd.models.data import ModelData
 from cemgd.runs import read_metrics
 
 
+def overrides(items: list[str]) -> dict:
+    """``FIELD=VALUE`` pairs as TrainConfig changes (bools, ints and floats parsed)."""
+    out: dict = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        low = value.lower()
+        out[name] = (low == "true" if low in ("true", "false")
+                     else int(value) if value.lstrip("-").isdigit() else float(value))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run")
     parser.add_argument("out")
     parser.add_argument("--adam", choices=["fresh", "carried"], required=True)
     parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="TrainConfig fields to override, e.g. partial_batch=true")
     args = parser.parse_args()
     frozen = load_frozen_model(args.run)
     config, task, last = frozen.config, frozen.task, frozen.trial
@@ -43,7 +57,7 @@ def main() -> None:
     params = init_ensemble(jax.random.key(config.seed), task.obs_dim, task.action_dim,
                            config.num_members, config.hidden, config.num_layers,
                            config.activation, input_dim=task.model_obs_dim)
-    train = dataclasses.replace(config.train, epochs=args.epochs)
+    train = dataclasses.replace(config.train, epochs=args.epochs, **overrides(args.set))
     opt_state = None
     for k in range(last + 1):  # the model of trial k: rows collected before it
         rows = trial < k

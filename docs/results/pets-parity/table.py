@@ -28,7 +28,9 @@ from cemgd.runs import read_metrics  # noqa: E402
 
 #: Variants in ablation.sh's order; others found under RUNS follow, sorted.
 ORDER = ("baseline", "elites", "return-mean", "fixed-logvar", "decay-biases", "row-layout",
-         "all", "warm-fill", "all-warm-fill", "keep-optimizer", "warm-fill-keep-optimizer")
+         "all", "warm-fill", "all-warm-fill", "keep-optimizer", "warm-fill-keep-optimizer",
+         "partial-batch", "warm-fill-keep-optimizer-partial-batch", "three-elites",
+         "three-fixed-logvar", "all-choices")
 #: Trials (1-based) whose mean the issue's target is about.
 LATE = (12, 13, 14, 15)
 

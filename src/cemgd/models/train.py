@@ -9,23 +9,20 @@ its own bootstrap resample of the data, with the loss
 the penalty keeping the learned log-variance bounds tight. The target ``y`` is the
 state delta ``next_obs - obs``; inputs are normalised by a :class:`Normalizer`.
 
-:func:`train_ensemble` holds out ``val_fraction`` of the transitions (the same
-rows for all members), draws each member's bootstrap from the rest (indices with
-replacement, ``[E, N_train]``), and runs one jitted loop over minibatches per epoch
-(each member reshuffles its own bootstrap every epoch). The rows are padded to a
-power-of-two bucket (:func:`bucket_size`) with the real count passed beside them, so
-the epoch compiles once per bucket, not once per data size: a PETS run whose buffer
-grows every trial compiles it a few times, not once per trial. After each epoch
-the validation MSE of every member's mean (averaged over members) is measured;
-training stops after ``patience`` epochs without a relative improvement of
-``min_improvement``, and the params with the lowest validation MSE seen are returned.
+:func:`train_ensemble` holds out ``val_fraction`` of the transitions (the same rows for
+all members), draws each member's bootstrap from the rest (with replacement, ``[E,
+N_train]``) and runs one jitted loop over minibatches per epoch, each member reshuffling
+its bootstrap every epoch (the last minibatch partial or dropped: :mod:`.minibatch`).
+Rows are padded to a power-of-two bucket (:func:`bucket_size`), so the epoch compiles
+once per bucket, not per data size. After each epoch the validation MSE of the members'
+means is measured; training stops after ``patience`` epochs without a relative gain of
+``min_improvement`` and returns the params of the lowest validation MSE seen.
 
 Any ensemble that follows :class:`cemgd.models.protocol.EnsembleModel` trains the
 same way (``model=``): the loss is the same Gaussian NLL of ``model.predict`` plus
 ``model.penalty(params)``, weight decay applies to ``model.decay_mask(params)``.
 
-Shapes: ``N`` transitions, ``S`` state dim, ``A`` action dim, ``E`` members,
-``D = S + A``.
+Shapes: ``N`` transitions, ``S`` state dim, ``A`` action dim, ``E`` members, ``D = S + A``.
 """
 
 from __future__ import annotations
@@ -44,6 +41,7 @@ import optax
 
 from cemgd.models.data import ModelData, Transitions, bucket_size, check_data, pad_rows, shuffled
 from cemgd.models.ensemble import EnsembleParams
+from cemgd.models.minibatch import batch_mask, epoch_plan, member_mean
 from cemgd.models.normalizer import Normalizer, normalize_inputs
 from cemgd.models.optimizer import check_opt_state, make_optimizer
 from cemgd.models.protocol import (
@@ -83,9 +81,11 @@ class TrainConfig:
     """Weight of the log-variance bound penalty ``sum max_logvar - sum min_logvar`` (>= 0)."""
     learn_logvar_bounds: bool = True
     """Learn the log-variance bounds with their penalty (False: fixed at 0.5 and -10, mbrl-lib)."""
-    keep_optimizer: bool = False
+    keep_optimizer: bool = True
     """The PETS loop carries Adam's state from one trial's training to the next (mbrl-lib
     keeps one optimizer for the whole run); False: a fresh state at every training."""
+    partial_batch: bool = True
+    """ceil(N / batch_size) minibatches, the last partial (mbrl-lib); False: floor, all full."""
     seed: int = 0
     """Seed of the split, bootstraps and shuffles when no ``key`` is given (>= 0)."""
 
@@ -98,7 +98,7 @@ class TrainConfig:
         check_int("patience", self.patience)
         check_range("min_improvement", self.min_improvement, 0.0, 1.0, high_open=True)
         check_nonnegative("bound_coef", self.bound_coef)
-        for name in ("decay_biases", "learn_logvar_bounds", "keep_optimizer"):
+        for name in ("decay_biases", "learn_logvar_bounds", "keep_optimizer", "partial_batch"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}: expected a bool, got {getattr(self, name)!r}")
         check_int("seed", self.seed, low=0)
@@ -163,12 +163,13 @@ def gaussian_nll(
     return _loss(model, params, jnp.concatenate([obs_n, act_n], axis=-1), target)
 
 
-def _loss(model: EnsembleModel, params: Any, x: Array, target: Array) -> Array:
-    """Summed over members: mean NLL of ``target: [E, B, S]`` given ``x: [E, B, D]``,
-    plus ``model.penalty(params)``."""
+def _loss(model: EnsembleModel, params: Any, x: Array, target: Array,
+          mask: Array | None = None) -> Array:
+    """Summed over members: mean NLL of ``target: [E, B, S]`` given ``x: [E, B, D]``
+    (over the rows ``mask: [B]`` keeps, all by default), plus ``model.penalty(params)``."""
     mean, logvar = model.predict(params, x)
     nll = (mean - target) ** 2 * jnp.exp(-logvar) + logvar
-    return jnp.sum(jnp.mean(nll, axis=(1, 2))) + model.penalty(params)
+    return jnp.sum(member_mean(nll, mask)) + model.penalty(params)
 
 
 def default_model(config: TrainConfig, activation: str = "silu") -> MLPEnsemble:
@@ -366,8 +367,8 @@ def _compiled(
     """
     optimizer = make_optimizer(config.weight_decay, config.learning_rate, model)
 
-    def loss_fn(p: Any, x: Array, y: Array) -> Array:
-        return _loss(model, p, x, y)
+    def loss_fn(p: Any, x: Array, y: Array, mask: Array | None) -> Array:
+        return _loss(model, p, x, y, mask)
 
     @jax.jit
     def epoch_fn(
@@ -376,13 +377,14 @@ def _compiled(
     ) -> tuple[Any, optax.OptState, Array]:
         """One pass over ``order: [E, R]`` (rows of ``x: [R, D]``, ``y: [R, S]``; the first
         ``count`` entries of each member real), in minibatches of ``batch``."""
-        steps = count // batch
+        steps, order = epoch_plan(order, count, batch, config.partial_batch)
 
         def step(i: Array, carry: tuple[Any, optax.OptState, Array]
                  ) -> tuple[Any, optax.OptState, Array]:
             p, s, total = carry
             rows_idx = jax.lax.dynamic_slice_in_dim(order, i * batch, batch, axis=1)
-            loss, grads = jax.value_and_grad(loss_fn)(p, x[rows_idx], y[rows_idx])
+            mask = batch_mask(i, batch, count) if config.partial_batch else None
+            loss, grads = jax.value_and_grad(loss_fn)(p, x[rows_idx], y[rows_idx], mask)
             updates, s = optimizer.update(grads, s, p)
             return optax.apply_updates(p, updates), s, total + loss
 

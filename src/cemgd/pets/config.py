@@ -29,7 +29,8 @@ REMOVED_KEYS: dict[str | None, tuple[str, ...]] = {"train": ("activation",)}
 #: ran with (by section: the run's, ``train``'s, ``planner_config``'s); old folders resume.
 ADDED_KEYS: dict[str | None, dict[str, Any]] = {
     None: {"num_elites": 0, "assignment": "particle", "model": "mlp"},
-    "train": {"decay_biases": False, "learn_logvar_bounds": True, "keep_optimizer": False},
+    "train": {"decay_biases": False, "learn_logvar_bounds": True, "keep_optimizer": False,
+              "partial_batch": False},
     "planner_config": {"return_mean": False, "warm_fill": "last", "grad_objective": "mean"},
 }
 
