@@ -3,7 +3,7 @@
 # paper's CEM-GD collecting the data, then CEM-GD, CEM 500 and CEM 5000 on each frozen
 # model over the planned paired episodes, then the report that decides the plan.
 # Run from the repository root. Every step resumes when rerun: the run folders (with their
-# last checkpoint, the model and the replay buffer) and the evaluation folders live here.
+# frozen model; the replay buffers are not committed) and the evaluation folders live here.
 set -euo pipefail
 HERE=docs/results/halfcheetah-exp
 train_model() {  # K SEED: a finished run is skipped
