@@ -5,6 +5,7 @@ that disagree with the episodes already written are refused (exit 2, nothing wri
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -13,6 +14,8 @@ import pytest
 
 from cemgd.cli import main
 from cemgd.evaluate import EvaluateConfig, evaluate
+from cemgd.evaluate.core import spec_stem
+from cemgd.planners.spec import PlannerSpec
 from cemgd.report import write_report
 from cemgd.report.episodes import (
     EPISODE_COLUMNS,
@@ -177,3 +180,29 @@ def test_the_settings_label_has_one_name_and_the_old_one_warns() -> None:
     with pytest.warns(DeprecationWarning, match=r"cemgd\.evaluate\.settings_label"):
         old = evaluate_package.planner_label
     assert old is settings_label
+
+
+def test_planners_are_specs_parsed_once_rows_and_files_keyed_by_the_canonical_text(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    config = EvaluateConfig(str(run_dir), ("cem-50:num-samples=6", PlannerSpec("gd")),
+                            quick=True, episodes=1, reference="gd")
+    assert config.planners == (PlannerSpec("cem-50", {"num_samples": 6}), PlannerSpec("gd"))
+    assert config.reference == PlannerSpec("gd")
+    with pytest.raises(ValueError, match="listed twice"):
+        EvaluateConfig(str(run_dir), ("cem-50:num_samples=6", "cem-50:num-samples=6"))
+    out = tmp_path / "eval"
+    first = dataclasses.replace(config, planners=config.planners[:1], reference=None)
+    evaluate(first, out, show_progress=False)
+    key = "cem-50:num_samples=6"  # str(spec), whatever text gave it
+    assert [(r["planner"], r["episode"]) for r in _read(out)] == [(key, "0")]
+    assert list(_entries(out)) == [key]
+    assert (out / "steps" / f"{spec_stem(key)}-0.csv").is_file()
+    assert spec_stem(config.planners[0]) == spec_stem(key)
+    _evaluate(run_dir, out, (key,), episodes=1)  # the same planner: resumed, nothing to run
+    assert len(_read(out)) == 1
+
+
+def _read(out: Path) -> list[dict[str, str]]:
+    with (out / "episodes.csv").open(newline="") as fh:
+        return list(csv.DictReader(fh))

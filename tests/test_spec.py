@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 import pytest
 
@@ -29,6 +30,16 @@ def test_round_trip(text):
     assert spec.format() == text
     assert PlannerSpec.parse(spec.format()) == spec
     assert hash(PlannerSpec.parse(text)) == hash(spec)
+
+
+def test_the_text_as_given_is_kept_beside_the_canonical_text():
+    given = "gd: step-size = 1"
+    spec = PlannerSpec.parse(given)
+    assert (spec.text, spec.given, str(spec)) == (given, given, "gd:step_size=1.0")
+    made = PlannerSpec("gd", {"step_size": 1.0})  # made from its parts: no text was given
+    assert spec == made and hash(spec) == hash(made) and made.text == "gd:step_size=1.0"
+    assert pickle.loads(pickle.dumps(spec)).text == given  # worker processes see it too
+    assert spec.with_settings(grad_steps=2).text == "gd:step_size=1.0,grad_steps=2"
 
 
 def test_values_are_typed_by_the_config():

@@ -24,6 +24,7 @@ from cemgd.runtime import hardware_info
 from cemgd.sweep import SweepConfig, run_sweep
 from cemgd.sweep import local as sweep_local
 from cemgd.sweep import worker as sweep_worker
+from cemgd.sweep.book import Book
 
 TINY = dict(tasks=("cartpole-swingup",), planners=("cem-50", "cem-gd"), seeds=(0,), quick=True)
 #: Columns that measure time or the process, not what the run computed.
@@ -75,12 +76,35 @@ def test_parse_seeds_and_lists() -> None:
 def test_planner_specs_are_typed_and_named_folders() -> None:
     spec = PlannerSpec.parse("cem-gd:n_replan=20,line_search=parallel", where="planners")
     assert (spec.name, spec.settings) == ("cem-gd", {"n_replan": 20, "line_search": "parallel"})
-    assert sweep.planner_label("cem-gd:n_replan=20") == "cem-gd_n_replan=20"
+    assert sweep.planner_folder("cem-gd:n_replan=20") == "cem-gd_n_replan=20"
     for bad, message in (("nope", "unknown planner"), ("cem-gd:bogus=1", "bogus"),
                          ("cem-gd:n_replan=x", "n_replan: expected a value of type int"),
                          ("cem-gd:n_replan", "key=value")):
         with pytest.raises(ValueError, match=message):
             PlannerSpec.parse(bad, where="planners")
+
+
+def test_a_sweep_holds_specs_parsed_once_and_names_folders_by_the_text_given(
+        tmp_path: Path) -> None:
+    config = SweepConfig(**{**TINY, "planners": (
+        "cem-gd:n-replan=20", PlannerSpec("gd", {"grad_steps": 2}), "cem-gd:n-replan=20")})
+    first, second = config.planners  # the repeated text is dropped
+    assert first == PlannerSpec("cem-gd", {"n_replan": 20}) and second.name == "gd"
+    assert (first.text, str(first)) == ("cem-gd:n-replan=20", "cem-gd:n_replan=20")
+    assert [sweep.planner_folder(p) for p in config.planners] == [
+        "cem-gd_n-replan=20", "gd_grad_steps=2"]  # the folder keeps the text as given
+    runs = sweep.expand(config, tmp_path)
+    assert runs[0].planner is first and runs[0].name == "cartpole-swingup/cem-gd_n-replan=20/seed-0"
+    assert runs[0].folder == tmp_path / "cartpole-swingup" / "cem-gd_n-replan=20" / "seed-0"
+    assert runs[0].config.planner.settings["n_replan"] == 20
+    assert dataclasses.replace(config, seeds=(1,)).planners == config.planners  # as given
+    Book(config, tmp_path, runs).write()  # sweep.json records each planner as given
+    record = json.loads((tmp_path / "sweep.json").read_text())
+    assert record["config"]["planners"] == ["cem-gd:n-replan=20", "gd:grad_steps=2"]
+    assert record["runs"][0]["planner"] == "cem-gd:n-replan=20"
+    with pytest.warns(DeprecationWarning, match=r"cemgd\.sweep\.planner_folder"):
+        old = sweep.planner_label
+    assert old is sweep.planner_folder
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -107,8 +131,8 @@ def test_expand_presets_and_precedence(tmp_path: Path) -> None:
     assert len(specs) == 4 * 5 * 20
     assert specs[0].folder == tmp_path / "cartpole-paper" / "cem-50" / "seed-0"
     assert specs[0].config == pets.PETSConfig(task="cartpole-paper", planner="cem-50")
-    assert {s.config.make_planner().config.n_init for s in specs if s.planner == "cem-gd"} == {
-        15000}
+    assert {s.config.make_planner().config.n_init for s in specs
+            if s.planner.text == "cem-gd"} == {15000}
 
     laptop = SweepConfig.from_preset("laptop", trials=2, seeds=(4,))
     spec = sweep.expand(laptop, tmp_path)[0]
@@ -119,7 +143,7 @@ def test_expand_presets_and_precedence(tmp_path: Path) -> None:
     # quick replaces the preset's sizes; settings given explicitly are applied after it
     quick = SweepConfig.from_preset("laptop", quick=True, overrides={"trials": 3},
                                     planner_options={"n_replan": 8})
-    configs = {s.planner: s.config for s in sweep.expand(quick, tmp_path)
+    configs = {s.planner.text: s.config for s in sweep.expand(quick, tmp_path)
                if s.task == "cartpole-swingup" and s.seed == 0}
     tiny = pets.quick(pets.PETSConfig(task="cartpole-swingup", planner="cem-gd"))
     assert configs["cem-gd"] == dataclasses.replace(

@@ -65,8 +65,9 @@ class EvaluateConfig:
 
     run_dir: str
     """A PETS run folder (``cemgd train --out``)."""
-    planners: tuple[str, ...]
-    """Planner names, presets or specs (``cem-gd:n_replan=10``)."""
+    planners: tuple[PlannerSpec, ...]
+    """The planners: specs, or names, presets or spec strings (``cem-gd:n_replan=10``),
+    parsed here once; ``str(spec)``, the canonical text, keys their rows and files."""
     episodes: int = 5
     """Episodes per planner (ignored when ``seeds`` is given)."""
     trial: int | None = None
@@ -75,8 +76,9 @@ class EvaluateConfig:
     """Environment seeds of the episodes (default ``0 .. episodes-1``)."""
     quick: bool = False
     """Shrink every planner (``quick_config``) and the episodes, to test the pipeline."""
-    reference: str | None = None
-    """Planner the summary's paired differences are taken against (default the first)."""
+    reference: PlannerSpec | None = None
+    """Planner the summary's paired differences are taken against (default the first;
+    a string is parsed)."""
     episode_length: int = 0
     """Steps per episode; 0 takes the run's."""
     workers: int = 0
@@ -90,12 +92,14 @@ class EvaluateConfig:
     events (``OUT/tensorboard/<planner>/``; the ``tensorboard`` extra)."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.planners, str | PlannerSpec):
+            raise ValueError(f"planners: expected a sequence of planners, got {self.planners!r}")
         if not self.planners:
             raise ValueError("planners: give at least one planner")
-        specs = [PlannerSpec.parse(p, where="planners").format() for p in self.planners]
+        specs = tuple(PlannerSpec.parse(p, where="planners") for p in self.planners)
         if len(set(specs)) != len(specs):
-            raise ValueError(f"planners: a planner is listed twice ({', '.join(specs)})")
-        object.__setattr__(self, "planners", tuple(specs))
+            raise ValueError(f"planners: a planner is listed twice ({', '.join(map(str, specs))})")
+        object.__setattr__(self, "planners", specs)
         check_int("episodes", self.episodes, 1)
         check_int("episode_length", self.episode_length, 0)
         check_int("workers", self.workers, 0)
@@ -110,9 +114,10 @@ class EvaluateConfig:
                 check_int("seeds", s, 0)
             object.__setattr__(self, "seeds", tuple(self.seeds))
         if self.reference is not None:
-            ref = PlannerSpec.parse(self.reference, where="reference").format()
+            ref = PlannerSpec.parse(self.reference, where="reference")
             if ref not in specs:
-                raise ValueError(f"reference: {ref!r} is not one of the planners {specs}")
+                raise ValueError(f"reference: {str(ref)!r} is not one of the planners "
+                                 f"{list(map(str, specs))}")
             object.__setattr__(self, "reference", ref)
 
     @property
@@ -245,7 +250,7 @@ def _model_file(path: Path, config: PETSConfig, trial: int | None
 class PlannerRun:
     """A planner compiled on the frozen model."""
 
-    spec: str
+    spec: PlannerSpec
     planner: Planner
     step: PlanStep
     compile_s: float
@@ -258,14 +263,17 @@ class PlannerRun:
     """What produces its episodes (:func:`cemgd.evaluate.provenance.provenance`)."""
 
 
-def build_planner(spec: str, quick: bool) -> Planner:
-    """The planner of ``spec`` (shrunk by :func:`quick_config` with ``quick``)."""
+def build_planner(spec: PlannerSpec | str, quick: bool) -> Planner:
+    """The planner of ``spec`` (shrunk by :func:`quick_config` with ``quick``; a string is
+    parsed)."""
     planner = make_planner(spec)
     return type(planner)(quick_config(planner.config)) if quick else planner
 
 
-def compile_planner(model: FrozenModel, spec: str, quick: bool) -> PlannerRun:
-    """Build ``spec`` and compile its planning step on ``model`` (once per planner)."""
+def compile_planner(model: FrozenModel, spec: PlannerSpec | str, quick: bool) -> PlannerRun:
+    """Build ``spec`` and compile its planning step on ``model`` (once per planner; a
+    string is parsed)."""
+    spec = PlannerSpec.parse(spec)
     planner = build_planner(spec, quick)
     task = model.task
     dummy = Problem(lambda o, a, k: jnp.zeros(a.shape[0]), model.config.horizon,
@@ -290,23 +298,25 @@ def play(model: FrozenModel, run: PlannerRun, seed: int,
                        checkpoint=checkpoint)
 
 
-def episode_checkpoint(partial_dir: Path, model: FrozenModel, spec: str, k: int,
+def episode_checkpoint(partial_dir: Path, model: FrozenModel, spec: PlannerSpec | str, k: int,
                        seed: int) -> EpisodeCheckpoint:
     """Where episode ``k`` of ``spec`` is kept while it runs:
     ``PARTIAL_DIR/<spec_stem(spec)>-<k>.npz`` (two specs never share a file, and a spec
     of any length gives a short name), tagged with what the episode is, the whole spec
-    included."""
-    tag = json.dumps({"planner": spec, "episode": k, "seed": seed, "trial": model.trial,
+    included (``str(spec)``, as its rows are keyed)."""
+    tag = json.dumps({"planner": str(spec), "episode": k, "seed": seed, "trial": model.trial,
                       "length": model.task.episode_length, "task": model.config.task,
                       "model": model.digest})
     return EpisodeCheckpoint(partial_dir / f"{spec_stem(spec)}-{k}.npz", tag)
 
 
-def spec_stem(spec: str) -> str:
-    """A file name stem of planner ``spec``: its first 40 characters made file-safe and
-    a hash of the whole spec (two specs never share a stem; a long spec stays short)."""
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec)[:40]
-    return f"{name}-{hashlib.sha256(spec.encode()).hexdigest()[:8]}"
+def spec_stem(spec: PlannerSpec | str) -> str:
+    """A file name stem of planner ``spec`` (a spec's ``str()``, or a row's key as read):
+    its first 40 characters made file-safe and a hash of the whole text (two specs never
+    share a stem; a long spec stays short)."""
+    text = str(spec)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:40]
+    return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
 
 
 def episode_row(model: FrozenModel, run: PlannerRun, k: int, seed: int,
@@ -315,7 +325,7 @@ def episode_row(model: FrozenModel, run: PlannerRun, k: int, seed: int,
     measured and what produced it (``run.provenance``)."""
     ms = episode.plan_ms
     row = {**run.provenance,
-        "task": model.config.task, "planner": run.spec, "episode": k, "seed": seed,
+        "task": model.config.task, "planner": str(run.spec), "episode": k, "seed": seed,
         "return": float(np.sum(episode.rewards)), "steps": int(ms.size),
         "plan_ms_mean": round(float(np.mean(ms)), 3),
         "plan_ms_p90": round(float(np.percentile(ms, 90)), 3),
@@ -333,7 +343,7 @@ def frozen_model(config: EvaluateConfig) -> FrozenModel:
     return load_frozen_model(config.run_dir, config.trial, length)
 
 
-def planner_episodes(config: EvaluateConfig, spec: str, episodes: Sequence[int],
+def planner_episodes(config: EvaluateConfig, spec: PlannerSpec | str, episodes: Sequence[int],
                      write: Callable[[dict[str, Any]], None],
                      model: FrozenModel | None = None,
                      partial_dir: Path | None = None) -> None:
@@ -345,6 +355,7 @@ def planner_episodes(config: EvaluateConfig, spec: str, episodes: Sequence[int],
     (:func:`episode_checkpoint`), so a killed one resumes mid-way; its file is removed
     once its row is written.
     """
+    spec = PlannerSpec.parse(spec)
     model = model if model is not None else frozen_model(config)
     run = compile_planner(model, spec, config.quick)
     seeds = config.episode_seeds

@@ -20,6 +20,7 @@ from typing import Any
 
 from cemgd.evaluate.core import EvaluateConfig, FrozenModel, frozen_model, planner_episodes
 from cemgd.evaluate.export import model_folder_files
+from cemgd.planners.spec import PlannerSpec
 from cemgd.runs import RunError
 from cemgd.runtime import console, enable_compilation_cache
 from cemgd.sweep.local import exit_reason, spawn, stop
@@ -34,7 +35,7 @@ Write = Callable[[dict[str, Any]], None]
 MAX_ATTEMPTS = 3
 
 
-def _worker(send: Connection, parent_pid: int, config: EvaluateConfig, spec: str,
+def _worker(send: Connection, parent_pid: int, config: EvaluateConfig, spec: PlannerSpec,
             episodes: Sequence[int], partial_dir: Path | None, digest: str | None) -> None:
     """A worker process (dies with its parent): one planner's episodes on the model the
     parent loaded (hash ``digest``) and no other, each row sent to the parent as it
@@ -61,7 +62,7 @@ def _worker(send: Connection, parent_pid: int, config: EvaluateConfig, spec: str
 class _Job:
     """A planner's episodes in a worker process."""
 
-    spec: str
+    spec: PlannerSpec
     episodes: list[int]
     process: SpawnProcess
     conn: Connection
@@ -87,7 +88,7 @@ def _receive(job: _Job, write: Write) -> bool:
     return False
 
 
-def run_pool(config: EvaluateConfig, todo: Mapping[str, Sequence[int]], write: Write,
+def run_pool(config: EvaluateConfig, todo: Mapping[PlannerSpec, Sequence[int]], write: Write,
              partial_dir: Path | None = None, digest: str | None = None) -> None:
     """One ``spawn`` process per planner (its own peak RSS), ``config.workers`` at a time,
     each dying with this one (the sweep's pool: :func:`cemgd.sweep.local.spawn`); only
@@ -123,7 +124,7 @@ def run_pool(config: EvaluateConfig, todo: Mapping[str, Sequence[int]], write: W
         raise errors[0]
 
 
-def _ended(job: _Job, attempt: int, queue: deque[tuple[str, list[int]]],
+def _ended(job: _Job, attempt: int, queue: deque[tuple[PlannerSpec, list[int]]],
            errors: list[Exception]) -> None:
     """Account for a worker that has ended: done, an error, or dead (queued again with
     the episodes it had not written, while attempts are left)."""
@@ -149,7 +150,7 @@ def model_files(model: FrozenModel) -> dict[str, bytes]:
     return model_folder_files(model)
 
 
-def ray_task(config: EvaluateConfig, spec: str, episodes: Sequence[int],
+def ray_task(config: EvaluateConfig, spec: PlannerSpec, episodes: Sequence[int],
              files: Mapping[str, bytes], cache_dir: str | None = None) -> list[dict[str, Any]]:
     """Body of a Ray task: one planner's episodes on the model in ``files`` (written to a
     temporary folder on the task's node); returns their rows."""
@@ -163,7 +164,7 @@ def ray_task(config: EvaluateConfig, spec: str, episodes: Sequence[int],
     return rows
 
 
-def _task_error(spec: str, err: BaseException) -> Exception:
+def _task_error(spec: PlannerSpec, err: BaseException) -> Exception:
     """A failed task's error: a ``ValueError`` it raised as it was (exit 2 with its one
     line), anything else as a RuntimeError naming the planner."""
     cause = getattr(err, "cause", None)
@@ -174,7 +175,7 @@ def _task_error(spec: str, err: BaseException) -> Exception:
                         f"{text})")
 
 
-def run_ray(config: EvaluateConfig, model: FrozenModel, todo: Mapping[str, Sequence[int]],
+def run_ray(config: EvaluateConfig, model: FrozenModel, todo: Mapping[PlannerSpec, Sequence[int]],
             write: Write, cache_dir: str | None = None, ray: Any = None) -> None:
     """One Ray task per planner (one CPU each); each task's rows are written here as it
     returns, so a killed evaluation resumes after the planners that had finished.

@@ -93,16 +93,17 @@ def _same_folder(recorded: str, given: Path) -> bool:
         return False
 
 
-def planner_entries(config: EvaluateConfig, specs: Sequence[str]) -> list[dict[str, Any]]:
-    """``evaluate.json``'s entry of each planner: spec, label of the settings it runs
-    with, family, resolved settings (building each planner checks its spec) and the
-    episode seeds this command asks of it. The code, model and machine that ran each
-    episode are on its row (:data:`cemgd.report.episodes.PROVENANCE_COLUMNS`)."""
+def planner_entries(config: EvaluateConfig, specs: Sequence[PlannerSpec | str]
+                    ) -> list[dict[str, Any]]:
+    """``evaluate.json``'s entry of each planner: spec (``str(spec)``, as its rows are
+    keyed), label of the settings it runs with, family, resolved settings and the episode
+    seeds this command asks of it. The code, model and machine that ran each episode are
+    on its row (:data:`cemgd.report.episodes.PROVENANCE_COLUMNS`)."""
     entries = []
-    for spec in specs:
+    for spec in map(PlannerSpec.parse, specs):
         planner = build_planner(spec, config.quick)
-        entries.append({"spec": spec, "label": settings_label(spec, planner),
-                        "family": PlannerSpec.parse(spec).family,
+        entries.append({"spec": str(spec), "label": settings_label(spec, planner),
+                        "family": spec.family,
                         "settings": dataclasses.asdict(planner.config),
                         "seeds": list(config.episode_seeds)})
     return entries
@@ -118,9 +119,10 @@ def check_seeds(rows: Sequence[dict[str, str]], config: EvaluateConfig) -> None:
         ValueError: naming ``--seeds``, the planner, the episode and both seeds.
     """
     asked = {str(k): str(seed) for k, seed in enumerate(config.episode_seeds)}
+    planners = set(map(str, config.planners))
     for row in rows:
         k, planner = row["episode"], row["planner"]
-        if planner in config.planners and k in asked and row["seed"] != asked[k]:
+        if planner in planners and k in asked and row["seed"] != asked[k]:
             ran = ", ".join(r["seed"] for r in rows if r["planner"] == planner)
             raise ValueError(
                 f"--seeds: episode {k} of {planner} already ran with seed {row['seed']} "
@@ -157,7 +159,8 @@ def describe(config: EvaluateConfig, model: FrozenModel, planners: Sequence[dict
     kept = [p for spec, p in before.items() if spec not in specs]
     old_config = (previous or {}).get("config")
     old_reference = old_config.get("reference") if isinstance(old_config, dict) else None
-    reference = config.reference or old_reference or specs[0]
+    reference = (str(config.reference) if config.reference is not None
+                 else old_reference or specs[0])
     payload = {"config": {**folder_identity(config, model), "run_dir": str(model.run_dir),
                           "model_file": str(model.model_file), "reference": reference,
                           "seeds": list(config.episode_seeds), "workers": config.workers,
@@ -231,7 +234,8 @@ def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
         check_seeds(folder.read(EPISODES_FILE), config)
         previous = _previous(folder.path / EVALUATE_FILE)
         seeds = config.episode_seeds
-        todo = {s: [k for k in range(len(seeds)) if (s, str(k)) not in done] for s in specs}
+        todo = {s: [k for k in range(len(seeds)) if (str(s), str(k)) not in done]
+                for s in specs}
         upgrade_episodes_file(folder.path / EPISODES_FILE)  # rows of one header
         write_atomic(folder.path / EVALUATE_FILE, describe(config, model, entries, previous))
         with progress(show_progress) as bar, _events(folder.path, config.tensorboard) as tb:

@@ -31,6 +31,7 @@ import numpy as np
 from cemgd.models import EnsembleModel
 from cemgd.pets import Episode, PETSConfig
 from cemgd.pets.episode import Predict, model_problem
+from cemgd.planners.spec import PlannerSpec
 from cemgd.report.exploitation import STEP_COLUMNS
 from cemgd.tasks import EnvTask
 
@@ -84,11 +85,12 @@ def realised_returns(rewards: np.ndarray, horizon: int, terminated: bool) -> np.
     return out
 
 
-def step_rows(spec: str, k: int, seed: int, episode: Episode, horizon: int
+def step_rows(spec: PlannerSpec | str, k: int, seed: int, episode: Episode, horizon: int
               ) -> list[dict[str, Any]]:
-    """The rows of an episode's per-step file (:data:`STEP_COLUMNS`)."""
+    """The rows of an episode's per-step file (:data:`STEP_COLUMNS`; the planner as
+    ``str(spec)``, its rows' key)."""
     realised = realised_returns(episode.rewards, horizon, episode.terminated)
-    return [dict(zip(STEP_COLUMNS, (spec, k, seed, t, float(episode.rewards[t]),
+    return [dict(zip(STEP_COLUMNS, (str(spec), k, seed, t, float(episode.rewards[t]),
                                     float(episode.predicted[t]),
                                     float(episode.predicted_std[t]), float(realised[t])),
                      strict=True))

@@ -17,8 +17,9 @@ from cemgd.report.episodes import PROVENANCE_COLUMNS
 from cemgd.runtime import code_version, hardware_info
 
 
-def _as_run(spec: str, planner: Planner) -> PlannerSpec:
-    """``spec`` with the settings ``planner`` actually has (``--quick`` shrinks them)."""
+def _as_run(spec: PlannerSpec | str, planner: Planner) -> PlannerSpec:
+    """``spec`` (a string is parsed) with the settings ``planner`` actually has
+    (``--quick`` shrinks them)."""
     parsed = PlannerSpec.parse(spec)
     nominal = parsed.config()
     changed = {f.name: getattr(planner.config, f.name)
@@ -27,13 +28,13 @@ def _as_run(spec: str, planner: Planner) -> PlannerSpec:
     return PlannerSpec(parsed.name, {**parsed.settings, **changed})
 
 
-def settings_label(spec: str, planner: Planner) -> str:
+def settings_label(spec: PlannerSpec | str, planner: Planner) -> str:
     """The display label of the settings ``planner`` actually has (``"CEM 20 (10x2)"``
     under ``--quick``); ``evaluate.json`` and the report show it beside the spec."""
     return _as_run(spec, planner).label
 
 
-def spec_as_run(spec: str, planner: Planner) -> str:
+def spec_as_run(spec: PlannerSpec | str, planner: Planner) -> str:
     """The spec of the settings ``planner`` actually has (``cem-50:...`` with the
     shrunk settings under ``--quick``): it builds the same planner again."""
     return _as_run(spec, planner).format()
@@ -48,7 +49,7 @@ def _machine() -> tuple[tuple[str, str], ...]:
             ("devices", ", ".join(info.get("devices", []))))
 
 
-def provenance(model_hash: str, spec: str, planner: Planner) -> dict[str, str]:
+def provenance(model_hash: str, spec: PlannerSpec, planner: Planner) -> dict[str, str]:
     """What produces the episodes of ``planner`` (built from ``spec``) on the model of
     hash ``model_hash`` in this process, as :data:`PROVENANCE_COLUMNS` of their rows:
     the code, the model's hash, the spec with the settings it runs with, and this

@@ -72,10 +72,13 @@ class PlannerSpec:
     Attributes:
         name: a registry name (``"cem-gd"``) or a preset (``"cem-500"``).
         settings: typed settings, in the order given (they override the preset's).
+        given: the text :meth:`parse` read, as given (None: made from its parts); not
+            compared. :attr:`text` is it, or the canonical :meth:`format`.
     """
 
     name: str
     settings: Mapping[str, Any] = field(default_factory=dict)
+    given: str | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         family, preset = resolve_planner(self.name)  # ValueError naming an unknown planner
@@ -90,7 +93,7 @@ class PlannerSpec:
         return hash((self.name, tuple(sorted((k, repr(v)) for k, v in self.settings.items()))))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.name, dict(self.settings)))
+        return (type(self), (self.name, dict(self.settings), self.given))
 
     @classmethod
     def parse(cls, text: str | PlannerSpec, where: str = "planner") -> PlannerSpec:
@@ -108,7 +111,7 @@ class PlannerSpec:
             return text
         name, settings = cls.parse_settings(text, where)
         try:
-            return cls(name, settings)
+            return cls(name, settings, given=text)
         except ValueError as err:
             raise ValueError(f"{where} ({text}): {err}") from None
 
@@ -150,6 +153,11 @@ class PlannerSpec:
 
     def __str__(self) -> str:
         return self.format()
+
+    @property
+    def text(self) -> str:
+        """The spec as the user gave it (:attr:`given`), else :meth:`format`."""
+        return self.format() if self.given is None else self.given
 
     @property
     def family(self) -> str:
@@ -380,17 +388,7 @@ def make_planner(spec_or_name: str | PlannerSpec, **overrides: Any) -> Planner:
 
 
 __all__ = [
-    "PRESETS",
-    "QUICK_CAPS",
-    "PlannerSpec",
-    "Setting",
-    "config_settings",
-    "field_docs",
-    "format_value",
-    "make_planner",
-    "planner_settings",
-    "plain_text",
-    "quick_config",
-    "quick_spec",
-    "typed_value",
+    "PRESETS", "QUICK_CAPS", "PlannerSpec", "Setting", "config_settings", "field_docs",
+    "format_value", "make_planner", "planner_settings", "plain_text", "quick_config",
+    "quick_spec", "typed_value",
 ]

@@ -53,6 +53,7 @@ Modules: :mod:`~cemgd.sweep.config` (SweepConfig, presets, run configs),
 run), :mod:`~cemgd.sweep.driver` (:func:`run_sweep`).
 """
 
+from cemgd.problem import moved
 from cemgd.sweep.book import OK_STATUSES, RunResult, SweepSummary, inspect_run, returns
 from cemgd.sweep.config import (
     LAPTOP,
@@ -68,8 +69,9 @@ from cemgd.sweep.config import (
     parse_list,
     parse_seeds,
     planner_fields,
-    planner_label,
+    planner_folder,
     run_config,
+    task_folder,
 )
 from cemgd.sweep.driver import run_sweep
 from cemgd.sweep.ray_cluster import CONNECT_TIMEOUT_S
@@ -95,9 +97,13 @@ __all__ = [
     "parse_list",
     "parse_seeds",
     "planner_fields",
-    "planner_label",
+    "planner_folder",
     "returns",
     "run_config",
     "run_one",
     "run_sweep",
+    "task_folder",
 ]
+
+#: kept one release: a "label" is a display label (:func:`cemgd.evaluate.settings_label`)
+__getattr__ = moved("cemgd.sweep", {"planner_label": "cemgd.sweep.planner_folder"})

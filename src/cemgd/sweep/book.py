@@ -128,7 +128,7 @@ class Book:
         self.started = dt.datetime.now().isoformat(timespec="seconds")
         self.hardware = hardware_info()
         self.results = {
-            s.name: RunResult(s.task, s.planner, s.seed, s.folder.relative_to(out).as_posix(),
+            s.name: RunResult(s.task, s.planner.text, s.seed, s.folder.relative_to(out).as_posix(),
                               trials=s.config.trials)
             for s in specs
         }
@@ -151,8 +151,10 @@ class Book:
         ``failures.csv`` (failed and conflicting runs; with ``finished``, every run that
         did not finish)."""
         summary = self.summary()
+        config = {**dataclasses.asdict(self.config),  # each planner as the sweep gave it
+                  "planners": [spec.text for spec in self.config.planners]}
         payload = {
-            "config": json.loads(json.dumps(dataclasses.asdict(self.config), default=str)),
+            "config": json.loads(json.dumps(config, default=str)),
             "hardware": self.hardware,
             "devices": self.hardware.get("devices", []),
             "command": " ".join(sys.argv),

@@ -16,6 +16,7 @@ from typing import Any
 from cemgd.models import TrainConfig
 from cemgd.pets import PETSConfig, quick
 from cemgd.planners.spec import PlannerSpec, planner_settings
+from cemgd.problem import moved
 from cemgd.runs.tensorboard import check_tensorboard
 from cemgd.tasks import check_env_task
 from cemgd.validate import check_int
@@ -62,8 +63,9 @@ class SweepConfig:
 
     tasks: tuple[str, ...] = ("cartpole-swingup",)
     """Tasks: names (``cemgd tasks`` lists them) or ``package.module:factory``."""
-    planners: tuple[str, ...] = ("cem-gd",)
-    """Planners: a name or preset (``cem-50``), optionally ``NAME:key=value,...``."""
+    planners: tuple[PlannerSpec, ...] = field(default_factory=lambda: (PlannerSpec("cem-gd"),))
+    """Planners: specs, or a name or preset (``cem-50``), optionally ``NAME:key=value,...``,
+    parsed here once; each spec's text as given (``spec.text``) names its folder."""
     seeds: tuple[int, ...] = (0,)
     """Seeds (>= 0), one run each per task and planner."""
     overrides: Mapping[str, Any] = field(default_factory=dict)
@@ -88,12 +90,13 @@ class SweepConfig:
     """Also write TensorBoard events in every run folder (the ``tensorboard`` extra)."""
 
     def __post_init__(self) -> None:
-        for name in ("tasks", "planners", "seeds"):
+        for name in ("tasks", "seeds"):
             object.__setattr__(self, name, _entries(name, getattr(self, name)))
         for task in self.tasks:
             check_env_task(task, argument="tasks")
-        for spec in self.planners:
-            PlannerSpec.parse(spec, where="planners")
+        object.__setattr__(self, "planners", _entries(  # parsed once; the text names folders
+            "planners", self.planners, lambda p: PlannerSpec.parse(p, where="planners"),
+            key=lambda spec: spec.text))
         for seed in self.seeds:
             check_int("seeds", seed, 0)
         for name in ("overrides", "planner_options", "train"):
@@ -122,7 +125,7 @@ class SweepConfig:
                 try:
                     run_config(self, task, spec, self.seeds[0])
                 except ValueError as err:
-                    raise ValueError(f"{err} (task {task}, planner {spec})") from None
+                    raise ValueError(f"{err} (task {task}, planner {spec.text})") from None
 
     def _check_settings(self) -> None:
         """``overrides``, ``train`` and ``planner_options`` name settings that exist."""
@@ -142,7 +145,7 @@ class SweepConfig:
             if not any(key in planner_fields(spec) for spec in self.planners):
                 raise ValueError(
                     f"planner_options: {key!r} is not a setting of any planner in the sweep "
-                    f"({', '.join(self.planners)})"
+                    f"({', '.join(spec.text for spec in self.planners)})"
                 )
 
     @classmethod
@@ -261,20 +264,25 @@ def parse_list(name: str, texts: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _entries(name: str, value: Any) -> tuple[Any, ...]:
-    """``value`` as a non-empty tuple without repeats (order kept); ValueError naming ``name``."""
+def _entries(name: str, value: Any, parse: Callable[[Any], Any] = lambda x: x,
+             key: Callable[[Any], Any] = lambda x: x) -> tuple[Any, ...]:
+    """``value``'s items, each ``parse``d, as a non-empty tuple without repeats of their
+    ``key`` (the first kept, order kept); ValueError naming ``name``."""
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise ValueError(f"{name}: expected a sequence, got {value!r}")
-    value = tuple(dict.fromkeys(value))
-    if not value:
+    unique: dict[Any, Any] = {}
+    for item in map(parse, value):
+        unique.setdefault(key(item), item)
+    if not unique:
         raise ValueError(f"{name}: expected at least one entry")
-    return value
+    return tuple(unique.values())
 
 
-def planner_fields(spec: str) -> dict[str, Any]:
-    """Settings of the planner named by ``spec`` and their defaults (preset applied)."""
-    family = PlannerSpec.parse(spec, where="planners").name
-    return {s.name: s.default for s in planner_settings(family)}
+def planner_fields(spec: PlannerSpec | str) -> dict[str, Any]:
+    """Settings of the planner ``spec`` names and their defaults (preset applied; a string
+    is parsed)."""
+    name = PlannerSpec.parse(spec, where="planners").name
+    return {s.name: s.default for s in planner_settings(name)}
 
 
 @dataclass(frozen=True)
@@ -282,41 +290,46 @@ class RunSpec:
     """One run of a sweep: its key, folder and full configuration."""
 
     task: str
-    planner: str
-    """The planner as given in the sweep (``cem-gd`` or ``cem-gd:n_replan=20``), which names
-    its folder; ``config.planner`` is the spec the run uses (the sweep's settings added)."""
+    planner: PlannerSpec
+    """The planner as the sweep lists it (its text as given, ``cem-gd`` or
+    ``cem-gd:n_replan=20``, names its folder); ``config.planner`` is the spec the run uses
+    (the sweep's settings added)."""
     seed: int
     folder: Path
-    """``out/<task>/<planner label>/seed-<seed>``."""
+    """``out/<task folder>/<planner folder>/seed-<seed>``."""
     config: PETSConfig
 
     @property
     def name(self) -> str:
         """``task/planner/seed-k``."""
-        return f"{self.task}/{planner_label(self.planner)}/seed-{self.seed}"
+        return f"{self.task}/{planner_folder(self.planner)}/seed-{self.seed}"
 
 
-def planner_label(spec: str) -> str:
-    """Folder name of a planner spec: ``cem-gd:n_replan=20`` -> ``cem-gd_n_replan=20``."""
-    return spec.replace(" ", "").replace(":", "_").replace(",", "_").replace("/", "-")
+def planner_folder(spec: PlannerSpec | str) -> str:
+    """Folder name of a sweep's planner, from its text as given (``spec.text``; a string is
+    that text): ``cem-gd:n_replan=20`` -> ``cem-gd_n_replan=20``."""
+    text = spec.text if isinstance(spec, PlannerSpec) else spec
+    return text.replace(" ", "").replace(":", "_").replace(",", "_").replace("/", "-")
 
 
-def task_label(task: str) -> str:
+def task_folder(task: str) -> str:
     """Folder name of a task: a name as is, ``pkg.mod:factory`` -> ``pkg.mod_factory``."""
     return task.replace(":", "_").replace("/", "-")
 
 
-def run_config(config: SweepConfig, task: str, planner: str, seed: int) -> PETSConfig:
+def run_config(config: SweepConfig, task: str, planner: PlannerSpec | str,
+               seed: int) -> PETSConfig:
     """The PETSConfig of one run of the sweep.
 
     Order: PETSConfig defaults, then (with ``quick``) ``pets.quick``, then the sweep's
-    ``overrides``, ``train`` and planner settings (the spec's own ``:key=value`` last).
+    ``overrides``, ``train`` and planner settings (the spec's own ``:key=value`` last;
+    a string is parsed).
     """
     spec = PlannerSpec.parse(planner, where="planners")
     base = PETSConfig(task=task, planner=PlannerSpec(spec.name), seed=seed)
     if config.quick:
         base = quick(base)
-    fields = planner_fields(planner)
+    fields = planner_fields(spec)
     options = dict(base.planner.settings)
     options.update({k: v for k, v in config.planner_options.items() if k in fields})
     options.update(spec.settings)
@@ -329,30 +342,30 @@ def expand(config: SweepConfig, out: str | os.PathLike[str]) -> list[RunSpec]:
     """Every run of the sweep, task-major then planner then seed.
 
     Returns:
-        Run specs with folders ``out/<task>/<planner label>/seed-<seed>``.
+        Run specs with folders ``out/<task folder>/<planner folder>/seed-<seed>``.
     """
     root = Path(out)
-    _check_folder_names("tasks", config.tasks, task_label)
-    _check_folder_names("planners", config.planners, planner_label)
+    _check_folder_names("tasks", config.tasks, task_folder)
+    _check_folder_names("planners", [p.text for p in config.planners], planner_folder)
     return [
         RunSpec(task, planner, seed,
-                root / task_label(task) / planner_label(planner) / f"seed-{seed}",
+                root / task_folder(task) / planner_folder(planner) / f"seed-{seed}",
                 run_config(config, task, planner, seed))
         for task in config.tasks for planner in config.planners for seed in config.seeds
     ]
 
 
 def _check_folder_names(argument: str, entries: Sequence[str],
-                        label: Callable[[str], str]) -> None:
-    """Refuse two ``entries`` (tasks or planners) whose folder names (``label``) are the
-    same: their runs would share one folder.
+                        folder: Callable[[str], str]) -> None:
+    """Refuse two ``entries`` (tasks or planners, as given) whose folder names
+    (``folder``) are the same: their runs would share one folder.
 
     Raises:
         ValueError: ``"<argument>: two <argument> map to the same folder name ..."``.
     """
     seen: dict[str, list[str]] = {}
     for entry in entries:
-        seen.setdefault(label(entry), []).append(entry)
+        seen.setdefault(folder(entry), []).append(entry)
     clashes = [f"{name} ({', '.join(group)})" for name, group in seen.items() if len(group) > 1]
     if clashes:
         raise ValueError(f"{argument}: two {argument} map to the same folder name: "
@@ -377,3 +390,8 @@ def estimated_cost(config: PETSConfig) -> float:
         rollouts = 3.0 * settings.get("grad_steps", 10)
     per_step = rollouts * config.horizon * config.num_particles * config.hidden ** 2
     return float(config.trials) * (length * per_step + 1e9)  # + training and compiling
+
+
+#: kept one release: "label" is a display label (:func:`cemgd.evaluate.settings_label`)
+__getattr__ = moved("cemgd.sweep.config", {"planner_label": "cemgd.sweep.config.planner_folder",
+                                           "task_label": "cemgd.sweep.config.task_folder"})

@@ -142,7 +142,7 @@ def _print_result(spec: RunSpec, done: RunResult, result: dict[str, Any], count:
            f"return {done.final_return:.1f} (best {done.best_return:.1f})")
     colour = "green" if result["ok"] else "red"
     console().print(
-        f"{count} {spec.task} {spec.planner} seed {spec.seed}: "
+        f"{count} {spec.task} {spec.planner.text} seed {spec.seed}: "
         f"[{colour}]{done.status}[/{colour}] · {ret} · {done.seconds:.1f} s"
         + (f" · attempt {done.attempts}" if done.attempts > 1 else "")
         + ("" if result["ok"] else f" · {result['error']} (log: {log_path(spec.folder)})")
