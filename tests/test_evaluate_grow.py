@@ -191,6 +191,8 @@ def test_planners_are_specs_parsed_once_rows_and_files_keyed_by_the_canonical_te
     assert config.reference == PlannerSpec("gd")
     with pytest.raises(ValueError, match="listed twice"):
         EvaluateConfig(str(run_dir), ("cem-50:num_samples=6", "cem-50:num-samples=6"))
+    with pytest.raises(ValueError, match="expected a sequence of planners"):
+        EvaluateConfig(str(run_dir), "cem-gd")  # a lone string is not split into letters
     out = tmp_path / "eval"
     first = dataclasses.replace(config, planners=config.planners[:1], reference=None)
     evaluate(first, out, show_progress=False)
