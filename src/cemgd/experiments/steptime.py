@@ -28,7 +28,8 @@ import numpy as np
 
 from cemgd.planners.base import Planner
 from cemgd.planners.chunking import evaluate
-from cemgd.planners.gradient import GradientSettings, gradient_ascent
+from cemgd.planners.gradient import gradient_ascent
+from cemgd.planners.settings import GradientSettings
 from cemgd.problem import Array, Problem
 
 

@@ -20,8 +20,9 @@ from typing import NamedTuple
 
 from cemgd.planners.base import Planner, Result, num_elites_for
 from cemgd.planners.chunking import score
-from cemgd.planners.loop import CEMSettings, cem_stage
+from cemgd.planners.loop import cem_stage
 from cemgd.planners.sampling import Search
+from cemgd.planners.settings import CEMSettings
 from cemgd.problem import Array, Info, Problem
 from cemgd.validate import check_int
 

@@ -1,51 +1,32 @@
 """CEM-GD: Cross-Entropy Method with Gradient Descent (Algorithm 1).
 
-Huang, Lale, Rosolia, Shi, Anandkumar, "CEM-GD: Cross-Entropy Method with
-Gradient Descent Planner for Model-Based Reinforcement Learning", 2022.
-
-The first ``plan`` after ``init`` runs CEM with ``n_init`` rollouts from a
-zero-mean distribution; later calls run CEM with ``n_replan`` rollouts around
-the warm start (previous plan shifted one step, last action repeated), with the
-std reset to ``init_std`` every step: Sigma = I on a [-1, 1] box, as Algorithm 1
-says (the paper's code starts at var = width^2 / 16, ``init_std=0.5``). Samples
-follow PETS' truncation (std capped at half the distance to the nearer bound;
-``truncation="box"`` cuts the normal at the box instead). The ``top_k`` best
-sequences seen are refined by ``grad_steps`` projected gradient-ascent steps
-with backtracking (:mod:`cemgd.planners.gradient`); a step is taken only if the return
-rises, so the plan is never worse than the best CEM sample. The refined
-candidates are re-evaluated and the best is returned. With ``problem.grad_rollout``
-set (e.g. the ensemble's mean prediction, as the paper's Sec. 5 describes) the
-gradient and the acceptance test use it while CEM and the final re-evaluation use
-``problem.rollout``; the guarantee then holds under ``grad_rollout`` only.
-
-With ``keep_warm_start=True`` the warm start itself (the previous plan shifted,
-``state.mean``) is evaluated with the step's key and competes with the CEM samples
-for the top-k, so on a deterministic problem a step never returns a plan worse than
-the shifted previous one. The preset ``cem-gd-robust`` turns it on together with the
-scale-free ``step_rule="scaled"`` (:mod:`cemgd.planners.gradient`).
-
-Rollouts are counted as the paper does: ``N = n * m`` in total per step, split
-over ``num_iterations`` CEM iterations. All rollouts of one step share one key
-(common random numbers), so comparisons between candidates are paired.
+Huang, Lale, Rosolia, Shi, Anandkumar, "CEM-GD: Cross-Entropy Method with Gradient Descent
+Planner for Model-Based Reinforcement Learning", 2022. A step runs CEM
+(:func:`~cemgd.planners.loop.cem_stage`): ``n_init`` rollouts from the box's centre at the
+first step, ``n_replan`` around the warm start (the previous plan shifted) later, the std
+reset to ``init_std`` (Sigma = I; the authors' code: 0.5). Its ``top_k`` best sequences take
+``grad_steps`` projected ascent steps with backtracking and the best, re-evaluated, is
+returned (:func:`~cemgd.planners.gradient.refine_and_pick`): a step is taken only if the
+return (under ``problem.grad_rollout`` when set) rises, so the plan is never worse than the
+best CEM sample. All rollouts of a step share one key (paired comparisons), ``N = n * m``
+per step. Beyond the paper: ``return_mean``, ``keep_warm_start``
+(:mod:`cemgd.planners.cem_gd_options`).
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from cemgd.planners.base import Optimize, Planner, Result
-from cemgd.planners.cem import ReturnMean, check_return_mean, final_mean
-from cemgd.planners.chunking import score
-from cemgd.planners.gradient import GradientSettings, refine_and_pick
-from cemgd.planners.loop import CEMSettings, cem_stage
-from cemgd.planners.sampling import merge_top_k
+from cemgd.planners.cem import ReturnMean
+from cemgd.planners.cem_gd_options import check_config, with_options
+from cemgd.planners.gradient import refine_and_pick
+from cemgd.planners.loop import cem_stage
+from cemgd.planners.settings import CEMSettings, GradientSettings
 from cemgd.problem import Array, Problem
-from cemgd.validate import check_int
 
 
 @dataclass(frozen=True)
@@ -66,22 +47,7 @@ class CEMGDConfig(ReturnMean, CEMSettings, GradientSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()  # the CEM settings', then the gradient stage's checks
-        check_return_mean(self)
-        if not isinstance(self.keep_warm_start, bool):
-            raise ValueError(f"keep_warm_start: expected a bool, got {self.keep_warm_start!r}")
-        for name in ("n_init", "n_replan"):
-            value = getattr(self, name)
-            check_int(name, value, self.num_iterations)
-            if value % self.num_iterations:
-                raise ValueError(
-                    f"{name}: expected a multiple of num_iterations={self.num_iterations}, "
-                    f"got {value}"
-                )
-        if self.top_k > min(self.n_init, self.n_replan):
-            raise ValueError(
-                f"top_k: expected <= min(n_init, n_replan) = "
-                f"{min(self.n_init, self.n_replan)}, got {self.top_k}"
-            )
+        check_config(self)
 
 
 class CEMGDState(NamedTuple):
@@ -101,8 +67,7 @@ class CEMGD(Planner):
     State = CEMGDState
 
     def _optimize(self, problem: Problem, obs: Array, state: CEMGDState, key: Array) -> Result:
-        """The first step (``state.step == 0``: ``n_init`` samples from the box's centre)
-        or a later one (``n_replan`` around the warm start), chosen by ``lax.cond``."""
+        """The first step (``state.step == 0``) or a later one, chosen by ``lax.cond``."""
         return jax.lax.cond(
             state.step == 0,
             lambda: self._stage(problem, obs, state, key, True),
@@ -114,31 +79,18 @@ class CEMGD(Planner):
         branches both run under ``vmap``); ``None``: decide from the state."""
         if first is None:
             return self._optimize
-        return functools.partial(self._first_or_later, first)
-
-    def _first_or_later(self, first: bool, problem: Problem, obs: Array, state: CEMGDState,
-                        key: Array) -> Result:
-        return self._stage(problem, obs, state, key, first)
+        return lambda problem, obs, state, key: self._stage(problem, obs, state, key, first)
 
     def _stage(
         self, problem: Problem, obs: Array, state: CEMGDState, key: Array, first: bool
     ) -> Result:
-        """CEM then gradient ascent, with the sample count of the first or a later step."""
+        """CEM with ``N_init`` (first) or ``N_r`` rollouts, then gradient ascent on its top-k."""
         c = self.config
         total = c.n_init if first else c.n_replan
         mean = self.initial_state(problem, key).mean if first else state.mean
         found = cem_stage(problem, obs, key, mean, c, total // c.num_iterations, c.top_k)
-        top_actions, top_returns, tally = found.top_actions, found.top_returns, found.info
-        eval_key = found.eval_key  # the CEM stage's rollout key: paired comparisons
-        if c.return_mean:  # the final mean replaces the best sample as the first start
-            mean, mean_return, tally = final_mean(problem, obs, found)
-            top_actions = jnp.concatenate([mean, top_actions[:-1]])
-            top_returns = jnp.concatenate([mean_return, top_returns[:-1]])
-        if c.keep_warm_start:
-            warm = problem.clip(state.mean)[None]
-            warm_return, tally = score(tally, problem, obs, warm, eval_key)
-            top_actions, top_returns = merge_top_k(top_actions, top_returns, warm, warm_return)
+        top_actions, top_returns, tally = with_options(problem, obs, state.mean, found, c)
+        # found.eval_key: the CEM stage's rollout key, so the comparisons are paired
         actions, best_return, info = refine_and_pick(problem, obs, top_actions, top_returns,
-                                                     eval_key, c)
+                                                     found.eval_key, c)
         return Result(actions, best_return, tally.merge(info))
-

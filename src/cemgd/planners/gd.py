@@ -28,8 +28,9 @@ import jax
 
 from cemgd.planners.base import Planner, Result
 from cemgd.planners.chunking import score
-from cemgd.planners.gradient import GradientSettings, refine_and_pick
+from cemgd.planners.gradient import refine_and_pick
 from cemgd.planners.sampling import uniform_sequences
+from cemgd.planners.settings import GradientSettings
 from cemgd.problem import Array, Info, Problem
 
 

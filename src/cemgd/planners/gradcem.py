@@ -34,8 +34,8 @@ import optax
 from cemgd.planners.base import Planner, Result
 from cemgd.planners.cem import CEMSamples, cem_stage
 from cemgd.planners.chunking import map_chunks
-from cemgd.planners.gradient import gradient_objective
 from cemgd.planners.loop import CEMAlgorithm, Gaussian
+from cemgd.planners.objectives import gradient_objective
 from cemgd.planners.sampling import Draw, Ranked
 from cemgd.problem import Array, Info, Problem
 from cemgd.validate import check_int, check_range

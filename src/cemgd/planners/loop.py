@@ -1,71 +1,24 @@
-"""The CEM stage (CEM-GD paper, Eq. 2) with the settings every CEM-based planner shares.
-
-:func:`cem_stage` runs :class:`CEMAlgorithm` (truncated-normal samples around a
-:class:`Gaussian`, the elites' moving average) on the sample -> score -> update loop
-every sampling planner shares (:func:`cemgd.planners.sampling.search`): ``cem``,
-``cem-gd``'s first stage and ``gradcem`` run it.
+"""The CEM stage (CEM-GD paper, Eq. 2): :func:`cem_stage` runs :class:`CEMAlgorithm`
+(truncated-normal samples around a :class:`Gaussian`, the elites' moving average) on the
+sample -> score -> update loop every sampling planner shares
+(:func:`cemgd.planners.sampling.search`). ``cem``, ``cem-gd``'s first stage and ``gradcem``
+run it; its settings are :class:`~cemgd.planners.settings.CEMSettings`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from cemgd.planners.base import WarmFill, check_warm_fill, half_range, num_elites_for
-from cemgd.planners.chunking import Rows, check_max_batch, chunk_size, moments
-from cemgd.planners.sampling import (
-    Draw,
-    Ranked,
-    SamplingAlgorithm,
-    Search,
-    empty_archive,
-    search,
-)
+from cemgd.planners.base import half_range, num_elites_for
+from cemgd.planners.chunking import Rows, chunk_size, moments
+from cemgd.planners.sampling import Draw, Ranked, SamplingAlgorithm, Search, empty_archive, search
+from cemgd.planners.settings import CEMSettings, Truncation
 from cemgd.problem import Array, Info, Problem, moved
-from cemgd.validate import check_int, check_range
-
-Truncation = Literal["box", "pets"]
-
-
-@dataclass(frozen=True)
-class CEMSettings:
-    """The CEM settings every CEM-based planner shares (``cem``, ``cem-gd``, ``gradcem``,
-    ``icem``); each adds how many sequences it samples."""
-
-    num_iterations: int = 5
-    """CEM iterations per planning step (m)."""
-    elite_ratio: float = 0.1
-    """Fraction of each iteration's samples kept as elites (at least one)."""
-    alpha: float = 0.9
-    """Weight of the elites' mean and variance in the moving average (Eq. 2)."""
-    init_std: float = 0.5
-    """Initial std in half-widths of the action box (0.5: PETS' var = width^2 / 16)."""
-    truncation: Truncation = "pets"
-    """'pets': PETS' std cap near bounds (the paper's code); 'box': normal cut to the box."""
-    warm_fill: WarmFill = "last"
-    """Last step of the next step's warm start: 'last' repeats the plan's last action (the
-    CEM-GD paper); 'initial' starts it at the initial mean, the box centre (PETS' code,
-    mbrl-lib)."""
-    max_batch: int | None = None
-    """Sequences rolled out at a time; larger batches run in chunks (same result, less
-    memory). ``None``: 2000 rows of rollout work a chunk, ``2000 // Problem.rollout_rows``
-    sequences (100 at 20 particles; ``DEFAULT_CHUNK_ROWS``)."""
-
-    def __post_init__(self) -> None:
-        parent = getattr(super(), "__post_init__", None)
-        if parent is not None:  # the other base of a composed config (cem-gd's gradient stage)
-            parent()
-        check_int("num_iterations", self.num_iterations)
-        check_range("elite_ratio", self.elite_ratio, 0.0, 1.0, low_open=True)
-        check_range("alpha", self.alpha, 0.0, 1.0, low_open=True)
-        check_range("init_std", self.init_std, 0.0, float("inf"), low_open=True)
-        check_truncation(self.truncation)
-        check_warm_fill(self.warm_fill)
-        check_max_batch(self.max_batch)
 
 
 def cem_stage(
@@ -129,33 +82,15 @@ class CEMAlgorithm:
         return Gaussian(mean, std), ranked.actions(self.top_k), ranked.returns[: self.top_k]
 
 
-def sample_truncated(
-    key: Array, mean: Array, std: Array, problem: Problem, num: int | Array,
-    truncation: Truncation = "pets",
-) -> Array:
-    """Truncated-normal samples inside the action box, one key per sample.
+def sample_truncated(key: Array, mean: Array, std: Array, problem: Problem, num: int | Array,
+                     truncation: Truncation = "pets") -> Array:
+    """Samples ``0 .. num - 1`` (or the indices ``num: [b]``) around ``mean``, ``std: [T, A]``,
+    inside the box: ``[num, T, A]`` (``[b, T, A]``). Sample ``i`` is drawn with
+    ``fold_in(key, i)``, so any subset (a chunk, the elites again) gets the same rows.
 
-    Sample ``i`` is drawn with ``jax.random.fold_in(key, i)``, so it does not depend on
-    how many others are drawn with it: :func:`sample_rows` makes any subset of them
-    (chunk by chunk, or the elites again) and gets the same rows.
-
-    ``"pets"`` (PETS and the CEM-GD paper's code): the std is capped at half the
-    distance from the mean to the nearer bound and the normal truncated at two std,
-    so samples tighten near a bound (a coordinate whose mean sits on a bound is
-    frozen). ``"box"``: ``N(mean, std^2)`` truncated to the box, so the std is what
-    it says and a mean on a bound still explores inward, at the price of noisier
-    samples near bounds (on ``barrier2d`` it made closed-loop returns worse).
-
-    Args:
-        key: PRNG key.
-        mean: ``[T, A]``.
-        std: ``[T, A]``.
-        problem: gives the action box.
-        num: number of sequences (samples ``0 .. num - 1``), or the indices ``[b]``.
-        truncation: ``"box"`` or ``"pets"``.
-
-    Returns:
-        actions: ``[num, T, A]`` (``[b, T, A]`` for indices).
+    ``"pets"`` (PETS, the paper's code): the std capped at half the distance to the nearer
+    bound, the normal cut at two std, so a mean on a bound freezes. ``"box"``: ``N(mean,
+    std^2)`` cut at the box, so a mean on a bound still explores inward (noisier near bounds).
     """
     ids = jnp.arange(num, dtype=jnp.int32) if isinstance(num, int) else num
     if truncation == "pets":
@@ -174,24 +109,16 @@ def sample_truncated(
     return problem.clip(mean + std * jax.vmap(one)(ids))
 
 
-def sample_rows(
-    key: Array, mean: Array, std: Array, problem: Problem, num: int,
-    truncation: Truncation = "pets",
-) -> Rows:
-    """:func:`sample_truncated`'s ``num`` samples as
-    :class:`~cemgd.planners.chunking.Rows`: made chunk
-    by chunk when evaluated, never all at once (compiled memory bounded by ``max_batch``)."""
+def sample_rows(key: Array, mean: Array, std: Array, problem: Problem, num: int,
+                truncation: Truncation = "pets") -> Rows:
+    """:func:`sample_truncated`'s ``num`` samples as :class:`~cemgd.planners.chunking.Rows`,
+    made chunk by chunk when evaluated (compiled memory bounded by ``max_batch``)."""
     return Rows(lambda ids: sample_truncated(key, mean, std, problem, ids, truncation), num)
 
 
-def check_truncation(value: Any) -> None:
-    """Raise ValueError unless ``value`` is ``"box"`` or ``"pets"``."""
-    if value not in ("box", "pets"):
-        raise ValueError(f"truncation: expected 'box' or 'pets', got {value!r}")
-
-
-#: kept one release: the loop every sampling planner runs is :mod:`cemgd.planners.sampling`'s,
-#: the final mean (``return_mean``) :mod:`cemgd.planners.cem`'s
+#: kept one release: the sampling loop's names are :mod:`cemgd.planners.sampling`'s, the final
+#: mean (``return_mean``) :mod:`cemgd.planners.cem`'s, the checks :mod:`cemgd.planners.settings`'
 __getattr__ = moved("cemgd.planners.loop", {
     **{n: f"cemgd.planners.sampling.{n}" for n in ("merge_top_k", "uniform_sequences")},
-    "final_mean": "cemgd.planners.cem.final_mean"})
+    "final_mean": "cemgd.planners.cem.final_mean",
+    "check_truncation": "cemgd.planners.settings.check_truncation"})

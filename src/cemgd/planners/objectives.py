@@ -1,6 +1,7 @@
-"""The risk-aware reductions of per-particle returns a gradient stage may climb
-(``grad_objective`` of ``gd`` and ``cem-gd``: ``"pessimistic"``, ``"cvar"``), beside the
-paper's mean. The objective itself is :func:`cemgd.planners.gradient.gradient_objective`."""
+"""What a gradient stage climbs (``grad_objective`` of ``gd``, ``cem-gd`` and ``gradcem``):
+:func:`gradient_objective`, the paper's particle mean or, beyond the paper, the sampled
+return (``"sampled"``) and the risk-aware reductions of per-particle returns
+(``"pessimistic"``, ``"cvar"``, :func:`reduce_particles`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
-from cemgd.problem import Array, moved
+from cemgd.problem import Array, Problem, Rollout, check_returns
 
 GradObjective = Literal["mean", "sampled", "pessimistic", "cvar"]
 GRAD_OBJECTIVES = ("mean", "sampled", "pessimistic", "cvar")
@@ -36,6 +37,24 @@ def reduce_particles(returns: Array, grad_objective: GradObjective, risk: float)
     return jnp.mean(returns, axis=1)
 
 
-#: kept one release: the objective of the gradient stage is :mod:`cemgd.planners.gradient`'s
-__getattr__ = moved("cemgd.planners.objectives", {
-    n: f"cemgd.planners.gradient.{n}" for n in ("gradient_objective", "rescores")})
+
+def gradient_objective(problem: Problem, grad_objective: GradObjective, risk: float) -> Rollout:
+    """The rollout gradient steps climb: ``(obs, actions: [B, T, A], key) -> [B]``.
+
+    ``"sampled"``: ``problem.rollout`` (the return CEM ranks). Otherwise
+    :attr:`~cemgd.problem.Problem.rollout_for_gradient`, reduced over particles by
+    :func:`reduce_particles` when it returns ``[B, P]``.
+    """
+    base = problem.rollout if grad_objective == "sampled" else problem.rollout_for_gradient
+
+    def rollout(obs: Array, actions: Array, key: Array) -> Array:
+        returns = check_returns(base(obs, actions, key), actions.shape[0], True)
+        return reduce_particles(returns, grad_objective, risk)  # the paper: particles' mean
+
+    return rollout
+
+
+def rescores(problem: Problem, grad_objective: GradObjective) -> bool:
+    """Whether the gradient stage climbs a different function from the one CEM ranked
+    (``problem.grad_rollout``, unless ``"sampled"``), so it re-scores its starts first."""
+    return problem.grad_rollout is not None and grad_objective != "sampled"
