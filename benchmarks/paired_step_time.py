@@ -6,10 +6,11 @@ different hours (or beside other work) are not paired. Here each round times eve
 planner on the same observations (taken from the real environment under uniform random
 actions, one seed), in an order rotated from round to round; each planner first makes
 its first step (CEM-GD's N_init step, timed apart), then ``--steps`` replan steps with
-its state carried as in MPC. The machine's load average is recorded before and after
-each round, and a round is marked ``idle`` when the 1-minute load average stayed under
-``--idle-load`` (default 0.5 plus the one core this process uses), so the output says
-whether the machine was otherwise idle.
+its state carried as in MPC. Each round records the CPU time other processes used
+while it ran (the machine's busy time from ``/proc/stat`` less this process's own, in
+cores), and is marked ``idle`` when that stayed under ``--idle-cores`` (default 0.1), so
+the output says whether the machine was otherwise idle. (The load average cannot say
+it: this process's own threads raise it.)
 
     python benchmarks/paired_step_time.py RUN --planners cem-gd,cem-500,cem-5000 \
         [--rounds 5] [--steps 10] [--episode-length 100] [--out timing]
@@ -37,7 +38,35 @@ from cemgd.evaluate.core import FrozenModel, PlannerRun
 from cemgd.runtime import code_version, hardware_info
 
 COLUMNS = ("round", "planner", "order", "first_ms", "replan_ms_median", "replan_ms_p90",
-           "load_before", "load_after", "idle")
+           "other_cores", "load_before", "load_after", "idle")
+
+
+def busy_seconds() -> float | None:
+    """CPU seconds the whole machine has been busy (all cores, ``/proc/stat``); ``None``
+    where there is no ``/proc/stat``."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(x) for x in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    busy = sum(ticks[:8]) - idle  # user .. steal; guest time is counted in user
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+class OtherLoad:
+    """The CPU used by other processes over a stretch of time, in cores (``None`` where
+    the machine's busy time cannot be read)."""
+
+    def __enter__(self) -> OtherLoad:
+        self.busy, self.own, self.wall = busy_seconds(), time.process_time(), time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy, wall = busy_seconds(), time.perf_counter() - self.wall
+        own = time.process_time() - self.own
+        self.cores = None if busy is None or self.busy is None else round(
+            max(0.0, busy - self.busy - own) / max(wall, 1e-9), 3)
 
 
 def observations(model: FrozenModel, steps: int, seed: int = 0) -> list[np.ndarray]:
@@ -81,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--episode-length", type=int, default=0)
-    p.add_argument("--idle-load", type=float, default=1.5)
+    p.add_argument("--idle-cores", type=float, default=0.1,
+                   help="a round is idle when other processes used fewer cores than this")
     p.add_argument("--quick", action="store_true", help="planners shrunk (a smoke test)")
     p.add_argument("--out", default="timing")
     args = p.parse_args(argv)
@@ -95,7 +125,8 @@ def main(argv: list[str] | None = None) -> None:
     for r in range(args.rounds):
         order = specs[r % len(specs):] + specs[: r % len(specs)]
         before = os.getloadavg()[0]
-        timed = {s: time_planner(model, runs[s], obs) for s in order}
+        with OtherLoad() as other:
+            timed = {s: time_planner(model, runs[s], obs) for s in order}
         after = os.getloadavg()[0]
         for s in order:
             first, times = timed[s]
@@ -103,8 +134,9 @@ def main(argv: list[str] | None = None) -> None:
                          "first_ms": round(first, 3),
                          "replan_ms_median": round(float(np.median(times)), 3),
                          "replan_ms_p90": round(float(np.percentile(times, 90)), 3),
-                         "load_before": before, "load_after": after,
-                         "idle": max(before, after) < args.idle_load})
+                         "other_cores": other.cores, "load_before": before,
+                         "load_after": after, "idle": other.cores is not None
+                         and other.cores < args.idle_cores})
     with (out / "paired_times.csv").open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()
@@ -121,8 +153,9 @@ def summary(rows: list[dict], specs: list[str], model: FrozenModel,
              f"`python benchmarks/paired_step_time.py {args.run} --planners {args.planners} "
              f"--rounds {args.rounds} --steps {args.steps}`; cemgd {code_version()}; "
              f"hardware {json.dumps(hardware_info().get('cpu_model'))}; rounds on an "
-             f"otherwise idle machine (1-minute load under {args.idle_load}): "
-             f"{sum(r['idle'] for r in rows if r['planner'] == ref)} of {args.rounds}.", "",
+             f"otherwise idle machine (other processes using under {args.idle_cores} cores "
+             f"while the round ran): {sum(r['idle'] for r in rows if r['planner'] == ref)} "
+             f"of {args.rounds}; the most any round saw: {max_other(rows)} cores.", "",
              f"| planner | first step ms | replan ms (median over rounds) | ratio to {ref} "
              "(median [min, max] over rounds) |", "|---|---:|---:|---:|"]
     for s in specs:
@@ -133,6 +166,13 @@ def summary(rows: list[dict], specs: list[str], model: FrozenModel,
                      f"{np.median([r['replan_ms_median'] for r in mine]):.1f} | "
                      f"{np.median(ratios):.2f} [{min(ratios):.2f}, {max(ratios):.2f}] |")
     return "\n".join(lines) + "\n"
+
+
+def max_other(rows: list[dict]) -> str:
+    """The largest CPU use by other processes over the rounds, in cores ("unknown" where
+    it could not be read)."""
+    seen = [r["other_cores"] for r in rows if r["other_cores"] is not None]
+    return f"{max(seen):.2f}" if seen else "unknown"
 
 
 if __name__ == "__main__":
