@@ -4,7 +4,8 @@
 
 On the bench ensemble (5 members, 3 x 200, 18-D state, 6-D action, T = 45, one particle)
 with CEM-GD's default gradient settings (k = 1, G = 10, J = 8), for the rollout with and
-without ``remat`` (``jax.checkpoint`` per time step, the default), times interleaved in
+without ``remat`` (``jax.checkpoint`` per time step; by default only above
+``REMAT_ROWS`` rows, so off here), times interleaved in
 one process, each the minimum over ``--rounds`` rounds (robust to a loaded machine):
 
 - ``stage``: :func:`~cemgd.planners.gradient.gradient_ascent`, one jitted call;

@@ -298,6 +298,19 @@ def test_remat_gives_the_same_gradient_in_less_memory(layout):
     assert memory[0] < 0.5 * memory[1]
 
 
+def test_remat_by_default_only_above_remat_rows():
+    """remat=None keeps a small gradient's activations (no recomputation) and checkpoints
+    a large one, whose memory would grow with the batch; an explicit choice wins."""
+    from cemgd.models.particles import REMAT_ROWS, Dynamics
+
+    small = Dynamics(reward, None, None, None, model=None)
+    assert not small.checkpoints(jnp.zeros((5, REMAT_ROWS // 5, S)))
+    assert small.checkpoints(jnp.zeros((5, REMAT_ROWS // 5 + 1, S)))
+    assert Dynamics(reward, None, None, None, None, True).checkpoints(jnp.zeros((1, 1, S)))
+    assert not Dynamics(reward, None, None, None, None, False).checkpoints(
+        jnp.zeros((2 * REMAT_ROWS, S)))
+
+
 @pytest.mark.parametrize("propagation", ["tsinf", "ts1"])
 @pytest.mark.parametrize("particles", [1, 5])
 def test_noise_is_the_same_drawn_in_the_scan_or_before(params, propagation, particles):

@@ -6,6 +6,7 @@ docstring of :mod:`cemgd.models.rollout` describes the layouts and propagations.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -28,6 +29,14 @@ OutputFn = Callable[[Array, Array], Array]
 TerminationFn = Callable[[Array, Array, Array], Array]
 
 
+#: ``remat=None`` checkpoints a rollout's time steps only when its state carry holds more
+#: than this many rows (sequences x particles): below it a gradient keeps every step's
+#: activations (about T x rows x the hidden widths, a few MB at PETS sizes) and skips the
+#: recomputation, which takes a backward pass from about 1.6-2x a forward to about 1.1-1.35x
+#: (``benchmarks/gradient_passes.py``); above it memory would grow with the batch.
+REMAT_ROWS = 1024
+
+
 class Dynamics(NamedTuple):
     """The static functions of one rollout and the transition they make together."""
 
@@ -36,17 +45,23 @@ class Dynamics(NamedTuple):
     output_fn: OutputFn | None
     termination_fn: TerminationFn | None
     model: EnsembleModel
-    remat: bool = True
+    remat: bool | None = None
 
     def scan(self, step: Callable, init: Any, xs: Any, unroll: int) -> tuple[Any, Array]:
-        """``lax.scan`` of ``step`` over the horizon; with ``remat`` the step is
-        ``jax.checkpoint``-ed: a backward pass keeps only each step's carry and inputs and
-        recomputes the step's forward, so a gradient's memory does not grow with
-        ``T x rows x hidden``; the recomputation costs some time where gradients dominate
-        (both measured in docs/results/bench/README.md). Forward-only rollouts are
-        unchanged."""
-        body = jax.checkpoint(step, prevent_cse=False) if self.remat else step
+        """``lax.scan`` of ``step`` over the horizon, ``init = (x: [..., S], done)``; with
+        remat the step is ``jax.checkpoint``-ed: a backward pass keeps only each step's
+        carry and inputs and recomputes the step's forward, so a gradient's memory does not
+        grow with ``T x rows x hidden``, at some cost in time where gradients dominate
+        (both measured in docs/results/bench/README.md). ``remat=None`` checkpoints when
+        ``x`` has more than :data:`REMAT_ROWS` rows. Forward-only rollouts are unchanged."""
+        body = jax.checkpoint(step, prevent_cse=False) if self.checkpoints(init[0]) else step
         return jax.lax.scan(body, init, xs, unroll=unroll)
+
+    def checkpoints(self, x: Array) -> bool:
+        """Whether :meth:`scan` checkpoints a carry of states ``x: [..., S]`` (static)."""
+        if self.remat is not None:
+            return self.remat
+        return math.prod(x.shape[:-1]) > REMAT_ROWS
 
     def predict(self, params: Params, x: Array, a: Array) -> tuple[Array, Array]:
         """Members' ``(mean, logvar)`` of the delta, ``[E, R, S]``, from ``x: [E, R, S]``
