@@ -29,7 +29,7 @@ def _cells(distributions: tuple[str, ...], reps: int) -> list[tuple[str, float, 
 
 @pytest.mark.parametrize("dist", ["normal", "t3", "skewed"])
 def test_false_holds_stays_at_the_nominal_rate_at_every_boundary(dist: str) -> None:
-    """The old percentile bootstrap said "holds" 7-10% of the time here at n = 5."""
+    """A percentile bootstrap says "holds" 8-9% of the time here at n = 5 (the test below)."""
     reps = 1500
     for kind, bound, d, n in _cells((dist,), reps):
         rate = simulate.false_holds(kind, bound, d, n, reps, seed=n)
@@ -48,6 +48,14 @@ def test_the_rate_can_fail_where_the_long_tail_decides() -> None:
     """The simulation is able to see a broken level: on left-skewed differences the
     t interval's lower side errs far above 2.5% (documented in ``stats``)."""
     assert simulate.false_holds("better", 0.0, "skewed-left", 5, 1500) > 0.08
+
+
+def test_the_percentile_bootstrap_errs_above_its_level_at_five_pairs() -> None:
+    """The rule the t interval replaced: at n = 5 a percentile bootstrap interval is too
+    narrow, so at the boundary it says "holds" well above 2.5% (the page quotes it)."""
+    rate = simulate.bootstrap_false_holds("normal", 5, 2000)
+    assert rate > NOMINAL + simulate.slack(2000)
+    assert simulate.bootstrap_false_holds("normal", 20, 2000) < rate
 
 
 def test_n_needed_gives_80_percent_power() -> None:

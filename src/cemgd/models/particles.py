@@ -32,7 +32,7 @@ TerminationFn = Callable[[Array, Array, Array], Array]
 #: ``remat=None`` checkpoints a rollout's time steps only when its state carry holds more
 #: than this many rows (sequences x particles): below it a gradient keeps every step's
 #: activations (about T x rows x the hidden widths, a few MB at PETS sizes) and skips the
-#: recomputation, which takes a backward pass from about 1.6-2x a forward to about 1.1-1.35x
+#: recomputation, which takes a backward pass from about 1.5-2x a forward to about 1.1-1.35x
 #: (``benchmarks/gradient_passes.py``); above it memory would grow with the batch.
 REMAT_ROWS = 1024
 
