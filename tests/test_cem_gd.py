@@ -14,7 +14,8 @@ from lq import LQ, start_state
 import cemgd
 from cemgd.experiments.invariance import BOXES, RETURN_SCALES, closed_loop, study
 from cemgd.planners import PlannerSpec
-from cemgd.planners.gradient import GradientSettings, ascent_direction, gradient_ascent
+from cemgd.planners.gradient import GradientSettings, gradient_ascent
+from cemgd.planners.gradient_options import ascent_direction
 
 STEPS, HORIZON = 20, 15
 
@@ -56,6 +57,25 @@ def test_scaled_gradient_ascent_is_invariant_to_return_and_box_scale():
         refined.append(np.asarray(actions) / box)
     for other in refined[1:]:
         np.testing.assert_allclose(other, refined[0], atol=2e-3)
+
+
+def test_adam_steps_follow_the_sign_of_the_gradient_not_its_size():
+    """step_rule="adam" (the authors' code): its first step moves every coordinate the
+    gradient moves by eta, and its steps are unchanged when the return is multiplied by a
+    positive constant, where the paper's rule's are not."""
+    x0 = jnp.asarray(start_state(2), jnp.float32)
+    a0 = jax.random.uniform(jax.random.key(0), (2, 8, 2), minval=-0.5, maxval=0.5)
+
+    def refine(rule: str, scale: float, steps: int) -> np.ndarray:
+        lq = LQ(2, 8, r=1.0, bound=1.0, return_scale=scale)
+        settings = GradientSettings(grad_steps=steps, step_size=0.01, step_rule=rule)
+        return np.asarray(gradient_ascent(lq.problem(), x0, a0, lq.rollout(x0, a0, None),
+                                          jax.random.key(0), settings)[0])
+
+    moved = np.abs(refine("adam", 1.0, 1) - np.asarray(a0))
+    assert np.all((np.abs(moved - 0.01) < 1e-5) | (moved < 1e-6)) and np.any(moved > 0)
+    np.testing.assert_allclose(refine("adam", 1e3, 6), refine("adam", 1.0, 6), atol=1e-5)
+    assert np.max(np.abs(refine("paper", 1e3, 6) - refine("paper", 1.0, 6))) > 1e-2
 
 
 def test_scaled_direction_moves_the_largest_coordinate_one_half_width():

@@ -112,8 +112,7 @@ def make_rollout(
     activation: str = "silu", assignment: Assignment = "particle", unroll: int = 1, *,
     propagation: Propagation = "tsinf", input_fn: InputFn | None = None,
     output_fn: OutputFn | None = None, termination_fn: TerminationFn | None = None,
-    per_particle: bool = False, model: EnsembleModel | None = None,
-    remat: bool | None = None,
+    per_particle: bool = False, model: EnsembleModel | None = None, remat: bool | None = None,
 ) -> Rollout:
     """Build the rollout of ensemble ``params`` under ``reward_fn``.
 
@@ -146,9 +145,7 @@ def make_rollout(
             under TS-inf, particle ``p`` is member ``p``'s deterministic prediction).
         model: the ensemble (:class:`~cemgd.models.protocol.EnsembleModel`); ``None``:
             the built-in MLP ensemble with ``activation``.
-        remat: checkpoint each time step (:meth:`~cemgd.models.particles.Dynamics.scan`);
-            ``None``: only when the rollout carries more than
-            :data:`~cemgd.models.particles.REMAT_ROWS` rows.
+        remat: checkpoint each time step; ``None``: above ``REMAT_ROWS`` rows (``Dynamics.scan``).
 
     Returns:
         ``rollout(obs: [S], actions: [B, T, A], key) -> returns: [B]`` (``[B, P]`` with

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from cemgd.planners.chunking import evaluate
-from cemgd.planners.gradient_options import ascent_direction, next_eta, parallel_trials
+from cemgd.planners.gradient_options import ascent_rule, next_step, parallel_trials, rule_init
 from cemgd.planners.objectives import gradient_objective, rescores
 from cemgd.planners.settings import GradientSettings
 from cemgd.problem import Array, Info, Problem, check_returns, finite_or_neg_inf, i32, moved
@@ -72,7 +72,8 @@ def gradient_ascent(problem: Problem, obs: Array, actions: Array, returns: Array
 
     init = _Step(index=i32(0), actions=actions, returns=returns,
                  grad=start_grad(jnp.full((k,), c.grad_steps > 0)), done=~jnp.isfinite(returns),
-                 eta=jnp.full((k,), c.step_size, jnp.float32), info=info)
+                 eta=jnp.full((k,), c.step_size, jnp.float32), info=info,
+                 rule=rule_init(c.step_rule, actions))
     step = functools.partial(_ascent_step, problem, raw, decays, c)
     out = jax.lax.while_loop(not_finished, step, init)
     return out.actions, out.returns, out.info
@@ -88,6 +89,7 @@ class _Step(NamedTuple):
     done: Array  # [k] bool: line search failed or return not finite
     eta: Array  # [k] first trial's step size of the next line search
     info: Info  # grad_steps, line_search_trials, num_rollouts, num_nonfinite so far
+    rule: Any  # the step rule's state ("adam": the moments per sequence; else None)
 
 
 class _Search(NamedTuple):
@@ -109,7 +111,7 @@ def _ascent_step(problem: Problem, raw: Callable[[Array], Array], decays: Array,
     step's (none after the last step)."""
     g_ok = jnp.all(jnp.isfinite(s.grad), axis=(1, 2))
     d = jnp.where(g_ok[:, None, None], s.grad, 0.0)  # the paper's step: eta times the gradient
-    d = ascent_direction(d, problem, c.step_rule)  # "paper": d itself
+    d, rule = ascent_rule(d, problem, c.step_rule, s.rule)  # "paper": d itself
     active = ~s.done & g_ok
     etas = s.eta[None, :] * decays[:, None]  # [J, k]
     want_grad = s.index + 1 < c.grad_steps
@@ -119,10 +121,10 @@ def _ascent_step(problem: Problem, raw: Callable[[Array], Array], decays: Array,
         a, r, ok, eta, trials, bad = parallel_trials(problem, raw, s.actions, s.returns, d,
                                                      active, etas)
         found = _Search(a, r, _grad_at(raw, a, ok & want_grad), ok, eta, trials, bad)
+    eta, rule = next_step(c.step_rule, s.eta, found.eta, found.accepted, c.step_decay, rule, s.rule)
     return _Step(
         index=s.index + 1, actions=found.actions, returns=found.returns, grad=found.grad,
-        done=s.done | ~found.accepted,
-        eta=next_eta(c.step_rule, s.eta, found.eta, found.accepted, c.step_decay),
+        done=s.done | ~found.accepted, eta=eta, rule=rule,
         info=s.info.add(grad_steps=jnp.sum(found.accepted), line_search_trials=found.trials,
                         num_rollouts=jnp.sum(~s.done) + found.trials,
                         num_nonfinite=found.nonfinite),
@@ -192,6 +194,6 @@ def _raw(rollout: Callable[..., Array], obs: Array, key: Array, a: Array) -> Arr
 #: kept one release: the options beyond the paper are :mod:`cemgd.planners.gradient_options`'
 #: and :mod:`cemgd.planners.objectives`'
 __getattr__ = moved("cemgd.planners.gradient", {
-    **{n: f"cemgd.planners.gradient_options.{n}" for n in ("MAX_SCALED_STEP", "LineSearch",
-                                                          "StepRule")},
+    **{n: f"cemgd.planners.gradient_options.{n}" for n in (
+        "MAX_SCALED_STEP", "LineSearch", "StepRule", "ascent_direction", "next_eta")},
     "GradObjective": "cemgd.planners.objectives.GradObjective"})

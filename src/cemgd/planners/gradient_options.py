@@ -7,6 +7,12 @@
 ``R(a') > R(a)``, so the refined sequences are invariant to multiplying the return by a
 positive constant and scale with the action box (up to rounding).
 
+``step_rule="adam"``: the CEM-GD authors' code (projected Adam, lr ``step_size``, the rate
+divided by 1/``step_decay`` per rejected trial, reset after each accepted step): the
+direction is Adam's bias-corrected ``m / (sqrt(v) + eps)`` of the gradients so far
+(:func:`ascent_rule`, optax's ``scale_by_adam`` with torch's defaults), its moments
+carried per sequence and advanced only by an accepted step (:func:`next_step`).
+
 ``line_search="parallel"``: all ``J`` step sizes in one batched forward pass, keeping the
 best rise (:func:`parallel_trials`); the paper backtracks one trial at a time.
 
@@ -17,16 +23,22 @@ The risk-aware objectives (``grad_objective``, ``risk``) are
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
+import jax
 import jax.numpy as jnp
+import optax
 
 from cemgd.planners.objectives import GRAD_OBJECTIVES
 from cemgd.problem import Array, Problem, finite_or_neg_inf, i32
 from cemgd.validate import check_range
 
 LineSearch = Literal["sequential", "parallel"]
-StepRule = Literal["paper", "scaled"]
+StepRule = Literal["paper", "scaled", "adam"]
+STEP_RULES = ("paper", "scaled", "adam")
+
+#: ``"adam"``'s moments: b1 0.9, b2 0.999, eps 1e-8 (torch's Adam, as the authors' code).
+ADAM = optax.scale_by_adam(b1=0.9, b2=0.999, eps=1e-8)
 
 #: Largest first trial of a ``"scaled"`` line search, in half-widths of the box (a step
 #: of 2 crosses the box).
@@ -38,7 +50,7 @@ def check_options(line_search: str, step_rule: str, grad_objective: str, risk: f
     in (0, 1] for ``"cvar"``, >= 0 otherwise)."""
     for name, value, choices in (("line_search", line_search, ("sequential", "parallel")),
                                  ("grad_objective", grad_objective, GRAD_OBJECTIVES),
-                                 ("step_rule", step_rule, ("paper", "scaled"))):
+                                 ("step_rule", step_rule, STEP_RULES)):
         if value not in choices:
             raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
     if grad_objective == "cvar":
@@ -64,12 +76,40 @@ def ascent_direction(g: Array, problem: Problem, step_rule: StepRule) -> Array:
     return jnp.where(top > 0, h * hg / jnp.where(top > 0, top, 1.0), 0.0)
 
 
+def rule_init(step_rule: StepRule, actions: Array) -> Any:
+    """The step rule's state for ``actions: [k, T, A]``: Adam's moments per sequence
+    (``"adam"``), else ``None``."""
+    return jax.vmap(ADAM.init)(actions) if step_rule == "adam" else None
+
+
+def ascent_rule(g: Array, problem: Problem, step_rule: StepRule,
+                state: Any) -> tuple[Array, Any]:
+    """``(direction [k, T, A], the state if the step is accepted)`` for the gradients
+    ``g: [k, T, A]``: :func:`ascent_direction`, or for ``"adam"`` Adam's direction from
+    the moments ``state`` advanced by ``g``."""
+    if step_rule != "adam":
+        return ascent_direction(g, problem, step_rule), state
+    return jax.vmap(ADAM.update)(g, state)
+
+
+def next_step(step_rule: StepRule, eta: Array, tried: Array, accepted: Array,
+              step_decay: float, proposed: Any, state: Any) -> tuple[Array, Any]:
+    """``(eta, state)`` for the next line search: its first step size (:func:`next_eta`)
+    and the step rule's state, ``proposed`` where ``accepted: [k]``, else ``state`` (a
+    rejected step leaves Adam's moments as they were)."""
+    eta = next_eta(step_rule, eta, tried, accepted, step_decay)
+    if step_rule != "adam":
+        return eta, state
+    return eta, jax.tree.map(lambda new, old: jnp.where(
+        accepted.reshape(accepted.shape + (1,) * (new.ndim - 1)), new, old), proposed, state)
+
+
 def next_eta(step_rule: StepRule, eta: Array, tried: Array, accepted: Array,
              step_decay: float) -> Array:
-    """The next line search's first step size, ``[k]``: ``eta`` (``"paper"``: it restarts
-    at ``step_size``), or for ``"scaled"`` the accepted trial's size ``tried`` over
-    ``step_decay``, capped at :data:`MAX_SCALED_STEP`."""
-    if step_rule == "paper":
+    """The next line search's first step size, ``[k]``: ``eta`` (``"paper"`` and
+    ``"adam"``: it restarts at ``step_size``), or for ``"scaled"`` the accepted trial's
+    size ``tried`` over ``step_decay``, capped at :data:`MAX_SCALED_STEP`."""
+    if step_rule in ("paper", "adam"):
         return eta
     return jnp.where(accepted, jnp.minimum(tried / step_decay, MAX_SCALED_STEP), eta)
 

@@ -79,7 +79,9 @@ class GradientSettings:
     step_rule: StepRule = "paper"
     """'paper': a step of eta times the gradient, eta restarting at step_size; 'scaled':
     the largest coordinate moves step_size half-widths of the box, growing by 1/rho
-    after each accepted step (invariant to the return's scale and the box's)."""
+    after each accepted step (invariant to the return's scale and the box's); 'adam': the
+    CEM-GD authors' code, Adam's direction (moments advanced by accepted steps only) with
+    eta restarting at step_size."""
     grad_objective: GradObjective = "mean"
     """What gradient steps climb: 'mean' (the problem's gradient rollout, e.g. the members'
     mean predictions, the paper), 'sampled' (the sampled return CEM ranks), 'pessimistic'
