@@ -11,7 +11,7 @@ evaluate() {  # SEED PLANNER...
 }
 BOTH=("cem-500:$C,init_std=0.5" "cem-gd:$C" "cem:num_samples=10,num_iterations=5,$C,init_std=0.5"
       "cem:num_samples=10,num_iterations=5,$C,init_std=1.0" "cem-gd:$C,init_std=0.5" "cem-gd"
-      "cem-gd-robust" "cem-gd:$C,n_replan=500")
+      "cem-gd-robust" "cem-gd:$C,n_replan=500" "cem-gd-authors")
 evaluate 0 "${BOTH[@]}" "cem-500:warm_fill=initial,init_std=0.5" "cem-500:return_mean=true,init_std=0.5" \
     "cem-500:init_std=0.5" "cem-gd:warm_fill=initial" "cem-gd:return_mean=true"
 evaluate 1 "${BOTH[@]}" "cem-gd:warm_fill=initial" "cem-500:init_std=0.5" \
