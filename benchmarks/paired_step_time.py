@@ -10,7 +10,9 @@ its state carried as in MPC. Each round records the CPU time other processes use
 while it ran (the machine's busy time from ``/proc/stat`` less this process's own, in
 cores), and is marked ``idle`` when that stayed under ``--idle-cores`` (default 0.1), so
 the output says whether the machine was otherwise idle. (The load average cannot say
-it: this process's own threads raise it.)
+it: this process's own threads raise it.) ``/proc/stat`` counts the whole host in clock
+ticks (usually 10 ms per core): in a container on a shared host a round can read as busy,
+and a round much shorter than a second is too short to tell 0.1 cores apart.
 
     python benchmarks/paired_step_time.py RUN --planners cem-gd,cem-500,cem-5000 \
         [--rounds 5] [--steps 10] [--episode-length 100] [--out timing]

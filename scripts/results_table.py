@@ -8,8 +8,8 @@ rows: one per planner and episode) is a column; every planner evaluated in any o
 is a row; a cell is the mean ± sample standard deviation of the episode return, with
 the episode count where it differs from the column's usual one. The uniform-random
 policy's row comes from the study's ``report/random_policy.csv`` (``cemgd report
---random-episodes``); a study without a ``report/`` folder (its comparison unreported)
-has "evaluation incomplete, no report" in its header. The table sits in README.md
+--random-episodes``); a study without a ``report/`` folder has "no report" in its
+header (its page says why). The table sits in README.md
 between the ``results-table:begin`` and ``results-table:end`` markers.
 
 Each such study's page, ``docs/results/<study>/README.md``, gets between its
@@ -129,7 +129,7 @@ def table(results: Path = RESULTS) -> str:
         p for p in seen if p not in ORDER))
     lines = ["| planner | " + " | ".join(
         f"[{task}](docs/results/{study.name}/README.md), {steps} steps"
-        + ("" if (study / "report").is_dir() else " (evaluation incomplete, no report)")
+        + ("" if (study / "report").is_dir() else " (no report)")
         for study, task, steps, _ in columns) + " |",
         "|---|" + "---:|" * len(columns)]
     usual = [Counter(len(r) for r in returns.values()).most_common(1)[0][0]

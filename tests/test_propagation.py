@@ -298,17 +298,28 @@ def test_remat_gives_the_same_gradient_in_less_memory(layout):
     assert memory[0] < 0.5 * memory[1]
 
 
-def test_remat_by_default_only_above_remat_rows():
+@pytest.mark.parametrize("layout", [
+    dict(propagation="tsinf"), dict(propagation="ts1"), dict(propagation="expectation"),
+    dict(propagation="tsinf", assignment="row"),
+])
+def test_remat_by_default_only_above_remat_rows(params, layout):
     """remat=None keeps a small gradient's activations (no recomputation) and checkpoints
-    a large one, whose memory would grow with the batch; an explicit choice wins."""
-    from cemgd.models.particles import REMAT_ROWS, Dynamics
+    one whose model sees more than REMAT_ROWS rows a step (for "expectation": sequences x
+    members); an explicit choice wins."""
+    from cemgd.models.particles import REMAT_ROWS
 
-    small = Dynamics(reward, None, None, None, model=None)
-    assert not small.checkpoints(jnp.zeros((5, REMAT_ROWS // 5, S)))
-    assert small.checkpoints(jnp.zeros((5, REMAT_ROWS // 5 + 1, S)))
-    assert Dynamics(reward, None, None, None, None, True).checkpoints(jnp.zeros((1, 1, S)))
-    assert not Dynamics(reward, None, None, None, None, False).checkpoints(
-        jnp.zeros((2 * REMAT_ROWS, S)))
+    obs, key = jnp.array([0.2, -0.1, 0.3]), jax.random.key(3)
+
+    def remat_in_grad(batch: int, remat: bool | None = None) -> bool:
+        rollout = make_rollout(params, reward, num_particles=E, remat=remat, **layout)
+        acts = jnp.zeros((batch, 4, A))
+        return "remat" in str(jax.make_jaxpr(jax.grad(
+            lambda a: jnp.sum(rollout(obs, a, key))))(acts))
+
+    assert not remat_in_grad(REMAT_ROWS // E)  # E particles, or E members: E rows each
+    assert remat_in_grad(REMAT_ROWS // E + 1)
+    assert remat_in_grad(2, remat=True)
+    assert not remat_in_grad(REMAT_ROWS, remat=False)
 
 
 @pytest.mark.parametrize("propagation", ["tsinf", "ts1"])

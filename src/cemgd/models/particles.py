@@ -6,7 +6,6 @@ docstring of :mod:`cemgd.models.rollout` describes the layouts and propagations.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -29,11 +28,13 @@ OutputFn = Callable[[Array, Array], Array]
 TerminationFn = Callable[[Array, Array, Array], Array]
 
 
-#: ``remat=None`` checkpoints a rollout's time steps only when its state carry holds more
-#: than this many rows (sequences x particles): below it a gradient keeps every step's
-#: activations (about T x rows x the hidden widths, a few MB at PETS sizes) and skips the
-#: recomputation, which takes a backward pass from about 1.5-2x a forward to about 1.1-1.35x
-#: (``benchmarks/gradient_passes.py``); above it memory would grow with the batch.
+#: ``remat=None`` checkpoints a rollout's time steps only when the model sees more than
+#: this many rows a step (sequences x particles; x members for ``expectation``): below it
+#: a gradient keeps every step's activations (about T x rows x the hidden widths: about
+#: 1 MB at CEM-GD's top-k, up to about 200 MB at 1024 rows, T = 30 and 4 x 200 layers)
+#: and skips the recomputation, which takes a backward pass from about 1.5-2x a forward to
+#: about 1.1-1.35x (``benchmarks/gradient_passes.py``); above it memory would grow with
+#: the batch. Under ``vmap`` the rows are one instance's.
 REMAT_ROWS = 1024
 
 
@@ -47,21 +48,22 @@ class Dynamics(NamedTuple):
     model: EnsembleModel
     remat: bool | None = None
 
-    def scan(self, step: Callable, init: Any, xs: Any, unroll: int) -> tuple[Any, Array]:
-        """``lax.scan`` of ``step`` over the horizon, ``init = (x: [..., S], done)``; with
-        remat the step is ``jax.checkpoint``-ed: a backward pass keeps only each step's
+    def scan(self, step: Callable, init: Any, xs: Any, unroll: int,
+             rows: int) -> tuple[Any, Array]:
+        """``lax.scan`` of ``step`` over the horizon, the model seeing ``rows`` rows a step;
+        with remat the step is ``jax.checkpoint``-ed: a backward pass keeps only each step's
         carry and inputs and recomputes the step's forward, so a gradient's memory does not
         grow with ``T x rows x hidden``, at some cost in time where gradients dominate
-        (both measured in docs/results/bench/README.md). ``remat=None`` checkpoints when
-        ``x`` has more than :data:`REMAT_ROWS` rows. Forward-only rollouts are unchanged."""
-        body = jax.checkpoint(step, prevent_cse=False) if self.checkpoints(init[0]) else step
+        (both measured in docs/results/bench/README.md). ``remat=None`` checkpoints above
+        :data:`REMAT_ROWS` rows. Forward-only rollouts are unchanged."""
+        body = jax.checkpoint(step, prevent_cse=False) if self.checkpoints(rows) else step
         return jax.lax.scan(body, init, xs, unroll=unroll)
 
-    def checkpoints(self, x: Array) -> bool:
-        """Whether :meth:`scan` checkpoints a carry of states ``x: [..., S]`` (static)."""
+    def checkpoints(self, rows: int) -> bool:
+        """Whether :meth:`scan` checkpoints a step whose model sees ``rows`` rows (static)."""
         if self.remat is not None:
             return self.remat
-        return math.prod(x.shape[:-1]) > REMAT_ROWS
+        return rows > REMAT_ROWS
 
     def predict(self, params: Params, x: Array, a: Array) -> tuple[Array, Array]:
         """Members' ``(mean, logvar)`` of the delta, ``[E, R, S]``, from ``x: [E, R, S]``
@@ -147,7 +149,7 @@ def by_particle(
 
     init = (x0, dyn.no_done((used, rows)))
     xs = (jnp.swapaxes(actions, 0, 1), noise, draws)
-    _, rewards = dyn.scan(step, init, xs, unroll)  # [T, used, Q * B]
+    _, rewards = dyn.scan(step, init, xs, unroll, used * rows)  # [T, used, Q * B]
     total = jnp.sum(rewards, axis=0).reshape(used, per_member, batch)
     return jnp.swapaxes(total, 0, 1).reshape(slots, batch)[:particles]  # [P, B]
 
@@ -257,7 +259,7 @@ def by_row(
         return (next_x, done), reward
 
     init = (x0, dyn.no_done((members, per_member)))
-    _, rewards = dyn.scan(step, init, (a, noise, perms), unroll)  # [T, E, M]
+    _, rewards = dyn.scan(step, init, (a, noise, perms), unroll, members * per_member)  # [T, E, M]
     per_row = jnp.transpose(jnp.sum(rewards, axis=0)).reshape(per_member * members)[:rows]
     return jnp.swapaxes(per_row.reshape(batch, particles), 0, 1)  # [P, B]
 
@@ -279,5 +281,5 @@ def expectation(
         return (next_x, done), reward
 
     init = (x0, dyn.no_done((batch,)))
-    _, rewards = dyn.scan(step, init, jnp.swapaxes(actions, 0, 1), unroll)
+    _, rewards = dyn.scan(step, init, jnp.swapaxes(actions, 0, 1), unroll, members * batch)
     return jnp.sum(rewards, axis=0)

@@ -106,8 +106,8 @@ class _Search(NamedTuple):
 
 def _ascent_step(problem: Problem, raw: Callable[[Array], Array], decays: Array,
                  c: GradientSettings, s: _Step) -> _Step:
-    """One gradient step of every sequence not done: the line search along the gradient
-    (``decays: [J]``, rho^j), which also gives the accepted candidate's gradient, the next
+    """One gradient step of every sequence not done: the line search along the step rule's
+    direction (``decays: [J]``, rho^j), which also gives the accepted candidate's gradient, the next
     step's (none after the last step)."""
     g_ok = jnp.all(jnp.isfinite(s.grad), axis=(1, 2))
     d = jnp.where(g_ok[:, None, None], s.grad, 0.0)  # the paper's step: eta times the gradient
@@ -121,7 +121,7 @@ def _ascent_step(problem: Problem, raw: Callable[[Array], Array], decays: Array,
         a, r, ok, eta, trials, bad = parallel_trials(problem, raw, s.actions, s.returns, d,
                                                      active, etas)
         found = _Search(a, r, _grad_at(raw, a, ok & want_grad), ok, eta, trials, bad)
-    eta, rule = next_step(c.step_rule, s.eta, found.eta, found.accepted, c.step_decay, rule, s.rule)
+    eta, rule = next_step(c.step_rule, s.eta, found.eta, found.accepted, c.step_decay, rule)
     return _Step(
         index=s.index + 1, actions=found.actions, returns=found.returns, grad=found.grad,
         done=s.done | ~found.accepted, eta=eta, rule=rule,

@@ -11,7 +11,9 @@ positive constant and scale with the action box (up to rounding).
 divided by 1/``step_decay`` per rejected trial, reset after each accepted step): the
 direction is Adam's bias-corrected ``m / (sqrt(v) + eps)`` of the gradients so far
 (:func:`ascent_rule`, optax's ``scale_by_adam`` with torch's defaults), its moments
-carried per sequence and advanced only by an accepted step (:func:`next_step`).
+carried per sequence and advanced by each accepted step (:func:`next_step`). A trial is
+accepted when it raises the return, as every rule here; the authors' code also accepts
+an equal one.
 
 ``line_search="parallel"``: all ``J`` step sizes in one batched forward pass, keeping the
 best rise (:func:`parallel_trials`); the paper backtracks one trial at a time.
@@ -93,15 +95,12 @@ def ascent_rule(g: Array, problem: Problem, step_rule: StepRule,
 
 
 def next_step(step_rule: StepRule, eta: Array, tried: Array, accepted: Array,
-              step_decay: float, proposed: Any, state: Any) -> tuple[Array, Any]:
-    """``(eta, state)`` for the next line search: its first step size (:func:`next_eta`)
-    and the step rule's state, ``proposed`` where ``accepted: [k]``, else ``state`` (a
-    rejected step leaves Adam's moments as they were)."""
-    eta = next_eta(step_rule, eta, tried, accepted, step_decay)
-    if step_rule != "adam":
-        return eta, state
-    return eta, jax.tree.map(lambda new, old: jnp.where(
-        accepted.reshape(accepted.shape + (1,) * (new.ndim - 1)), new, old), proposed, state)
+              step_decay: float, proposed: Any) -> tuple[Array, Any]:
+    """``(eta [k], state)`` for the next line search: its first step size
+    (:func:`next_eta`; ``eta``, ``tried``, ``accepted``: ``[k]``) and the step rule's
+    state, ``proposed`` (a sequence whose search failed is done, so its state is not read
+    again: Adam's moments advance with accepted steps only, as a restored optimizer's)."""
+    return next_eta(step_rule, eta, tried, accepted, step_decay), proposed
 
 
 def next_eta(step_rule: StepRule, eta: Array, tried: Array, accepted: Array,

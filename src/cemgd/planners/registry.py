@@ -46,14 +46,16 @@ PLANNERS: dict[str, type[Planner]] = {
 #: fixed setting, measured by ``benchmarks/invariance.py``. ``cem-gd-authors`` is CEM-GD
 #: as the authors' code runs it (KevinHuang8/CEM-GD, docs/guide/reproduce.md): the warm
 #: start's new step at the box centre, CEM's initial std half a half-width, and projected
-#: Adam (lr 0.01 divided by 1.5 per rejected trial, 8 trials, at most 16 accepted steps).
+#: Adam (lr 0.01 divided by 1.5 per rejected trial, 8 trials, at most 16 accepted steps;
+#: a trial must raise the return, where their code also accepts an equal one).
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "cem-50": ("cem", {"num_samples": 10, "num_iterations": 5}),
     "cem-500": ("cem", {"num_samples": 100, "num_iterations": 5}),
     "cem-5000": ("cem", {"num_samples": 100, "num_iterations": 50}),
     "cem-gd-robust": ("cem-gd", {"step_rule": "scaled", "keep_warm_start": True,
                                  "step_size": 0.1}),
-    "cem-gd-authors": ("cem-gd", {"step_rule": "adam", "step_decay": 1 / 1.5, "grad_steps": 16,
+    "cem-gd-authors": ("cem-gd", {"step_rule": "adam", "step_size": 0.01, "step_decay": 1 / 1.5,
+                                  "line_search_trials": 8, "grad_steps": 16,
                                   "warm_fill": "initial", "init_std": 0.5}),
 }
 

@@ -81,7 +81,8 @@ class GradientSettings:
     the largest coordinate moves step_size half-widths of the box, growing by 1/rho
     after each accepted step (invariant to the return's scale and the box's); 'adam': the
     CEM-GD authors' code, Adam's direction (moments advanced by accepted steps only) with
-    eta restarting at step_size."""
+    eta restarting at step_size (a trial must raise the return; their code also accepts
+    an equal one)."""
     grad_objective: GradObjective = "mean"
     """What gradient steps climb: 'mean' (the problem's gradient rollout, e.g. the members'
     mean predictions, the paper), 'sampled' (the sampled return CEM ranks), 'pessimistic'
