@@ -24,7 +24,7 @@ OUT=${OUT:-runs/pets-parity}
 SEEDS=${SEEDS:-0 1 2}
 JOBS=${JOBS:-1}
 EXTRA=${EXTRA:-}
-ALL_VARIANTS="baseline elites return-mean fixed-logvar decay-biases row-layout all warm-fill all-warm-fill keep-optimizer warm-fill-keep-optimizer partial-batch warm-fill-keep-optimizer-partial-batch all-choices three-fixed-logvar three-elites"
+ALL_VARIANTS="baseline elites return-mean fixed-logvar decay-biases row-layout all warm-fill all-warm-fill keep-optimizer warm-fill-keep-optimizer partial-batch warm-fill-keep-optimizer-partial-batch all-choices three-fixed-logvar three-elites three-return-mean"
 VARIANTS=${VARIANTS:-$ALL_VARIANTS}
 
 # The settings: 200 random steps, 15 trials of 200 steps, CEM 100 x 5 with elite
