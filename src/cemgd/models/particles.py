@@ -33,7 +33,7 @@ TerminationFn = Callable[[Array, Array, Array], Array]
 #: a gradient keeps every step's activations (about T x rows x the hidden widths: about
 #: 1 MB at CEM-GD's top-k, up to about 200 MB at 1024 rows, T = 30 and 4 x 200 layers)
 #: and skips the recomputation, which takes a backward pass from about 1.5-2x a forward to
-#: about 1.1-1.35x (``benchmarks/gradient_passes.py``); above it memory would grow with
+#: about 1.0-1.35x (``benchmarks/gradient_passes.py``); above it memory would grow with
 #: the batch. Under ``vmap`` the rows are one instance's.
 REMAT_ROWS = 1024
 
