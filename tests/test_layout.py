@@ -163,7 +163,7 @@ def test_cem_gd_reads_in_three_files() -> None:
               *(("cemgd.planners.cem_gd_options", n) for n in ("check_config", "with_options")),
               *(("cemgd.planners.objectives", n) for n in ("gradient_objective", "rescores")),
               *(("cemgd.planners.gradient_options", n) for n in (
-                  "ascent_rule", "next_step", "parallel_trials", "rule_init"))}
+                  "ascent_rule", "next_eta", "parallel_trials", "rule_init"))}
     lines = sum(len((SRC / "planners" / f"{name.rsplit('.', 1)[1]}.py").read_text().splitlines())
                 for name in reading)
     assert lines <= 420, f"CEM-GD's reading path is {lines} lines, about 400 expected"

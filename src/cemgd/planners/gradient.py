@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from cemgd.planners.chunking import evaluate
-from cemgd.planners.gradient_options import ascent_rule, next_step, parallel_trials, rule_init
+from cemgd.planners.gradient_options import ascent_rule, next_eta, parallel_trials, rule_init
 from cemgd.planners.objectives import gradient_objective, rescores
 from cemgd.planners.settings import GradientSettings
 from cemgd.problem import Array, Info, Problem, check_returns, finite_or_neg_inf, i32, moved
@@ -121,7 +121,7 @@ def _ascent_step(problem: Problem, raw: Callable[[Array], Array], decays: Array,
         a, r, ok, eta, trials, bad = parallel_trials(problem, raw, s.actions, s.returns, d,
                                                      active, etas)
         found = _Search(a, r, _grad_at(raw, a, ok & want_grad), ok, eta, trials, bad)
-    eta, rule = next_step(c.step_rule, s.eta, found.eta, found.accepted, c.step_decay, rule)
+    eta = next_eta(c.step_rule, s.eta, found.eta, found.accepted, c.step_decay)
     return _Step(
         index=s.index + 1, actions=found.actions, returns=found.returns, grad=found.grad,
         done=s.done | ~found.accepted, eta=eta, rule=rule,

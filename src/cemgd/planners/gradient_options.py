@@ -11,7 +11,8 @@ positive constant and scale with the action box (up to rounding).
 divided by 1/``step_decay`` per rejected trial, reset after each accepted step): the
 direction is Adam's bias-corrected ``m / (sqrt(v) + eps)`` of the gradients so far
 (:func:`ascent_rule`, optax's ``scale_by_adam`` with torch's defaults), its moments
-carried per sequence and advanced by each accepted step (:func:`next_step`). A trial is
+carried per sequence and advanced by each accepted step (a failed search ends the
+sequence, so its moments are not read again). A trial is
 accepted when it raises the return, as every rule here; the authors' code also accepts
 an equal one.
 
@@ -92,15 +93,6 @@ def ascent_rule(g: Array, problem: Problem, step_rule: StepRule,
     if step_rule != "adam":
         return ascent_direction(g, problem, step_rule), state
     return jax.vmap(ADAM.update)(g, state)
-
-
-def next_step(step_rule: StepRule, eta: Array, tried: Array, accepted: Array,
-              step_decay: float, proposed: Any) -> tuple[Array, Any]:
-    """``(eta [k], state)`` for the next line search: its first step size
-    (:func:`next_eta`; ``eta``, ``tried``, ``accepted``: ``[k]``) and the step rule's
-    state, ``proposed`` (a sequence whose search failed is done, so its state is not read
-    again: Adam's moments advance with accepted steps only, as a restored optimizer's)."""
-    return next_eta(step_rule, eta, tried, accepted, step_decay), proposed
 
 
 def next_eta(step_rule: StepRule, eta: Array, tried: Array, accepted: Array,
