@@ -21,7 +21,7 @@ from cemgd.evaluate.core import (
 )
 from cemgd.evaluate.dispatch import run_pool, run_ray
 from cemgd.evaluate.provenance import settings_label
-from cemgd.planners.spec import PlannerSpec
+from cemgd.planners.spec import PlannerSpec, format_value
 from cemgd.report.episodes import (
     EPISODES_FILE,
     EVALUATE_FILE,
@@ -130,6 +130,32 @@ def check_seeds(rows: Sequence[dict[str, str]], config: EvaluateConfig) -> None:
                 "those first, in that order, then new ones (or write to another --out)")
 
 
+def check_settings(previous: dict[str, Any] | None, entries: Sequence[dict[str, Any]],
+                   file: Path) -> None:
+    """Refuse a planner whose settings differ from those its earlier episodes in the
+    folder ran with (``previous``: the folder's ``evaluate.json``, written at ``file``).
+
+    A spec names a preset and overrides, so it resolves to other settings when a default
+    changes; its new rows would sit under the same key as its old ones.
+
+    Raises:
+        ValueError: naming ``--planners``, the spec, each setting that differs (as
+            recorded and as now) and the spec that pins the recorded values.
+    """
+    for entry in entries:
+        before = _earlier_entries(previous).get(entry["spec"], {}).get("settings")
+        now = json.loads(json.dumps(entry["settings"], default=str))
+        if not isinstance(before, dict) or before == now:
+            continue
+        changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+        diff = ", ".join(f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
+        pinned = ",".join(f"{k}={format_value(before[k])}" for k in changed if k in before)
+        raise ValueError(
+            f"--planners: {entry['spec']} ran in this folder with other settings than it "
+            f"has now ({diff}; recorded in {file}); its new episodes would not be its old "
+            f"ones: give another --out, or ask for '{entry['spec']}:{pinned}' there")
+
+
 def _earlier_entries(previous: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     """The planner entries of the folder's ``evaluate.json`` by spec, as they are (an
     entry written before planners had their own seeds gets the folder's seeds of then)."""
@@ -233,6 +259,7 @@ def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
         done = folder.done_keys(EPISODES_FILE, keys)  # checked before anything was written
         check_seeds(folder.read(EPISODES_FILE), config)
         previous = _previous(folder.path / EVALUATE_FILE)
+        check_settings(previous, entries, folder.path / EVALUATE_FILE)
         seeds = config.episode_seeds
         todo = {s: [k for k in range(len(seeds)) if (str(s), str(k)) not in done]
                 for s in specs}
