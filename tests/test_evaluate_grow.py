@@ -215,7 +215,8 @@ def test_a_planner_whose_settings_changed_since_its_episodes_is_refused(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """A default that changes makes the same spec another planner: its new episodes are
-    refused (exit 2, nothing written), naming each setting and the spec that pins it."""
+    refused (exit 2, nothing written), naming each setting and the spec that pins it; with
+    none to add, the folder keeps describing the settings its episodes ran with."""
     out = tmp_path / "eval"
     _evaluate(run_dir, out, ("cem-50",), episodes=1)
     recorded = (out / "evaluate.json").read_text()
@@ -231,6 +232,9 @@ def test_a_planner_whose_settings_changed_since_its_episodes_is_refused(
     assert "alpha 0.5 -> 0.9" in err and "'cem-50:alpha=0.5" in err
     assert len(err.strip().splitlines()) == 1
     assert {name: (out / name).read_bytes() for name in before} == before
+    assert main([*args[:-1], "1"]) == 0  # nothing to add: the recorded entry stays
+    assert _entries(out)["cem-50"]["settings"]["alpha"] == 0.5
+    assert (out / "episodes.csv").read_bytes() == before["episodes.csv"]
     (out / "evaluate.json").write_text(recorded)  # the same settings: the folder grows
     _evaluate(run_dir, out, ("cem-50",), episodes=2)
     assert _entries(out)["cem-50"]["seeds"] == [0, 1]
