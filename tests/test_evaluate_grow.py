@@ -78,6 +78,7 @@ def test_seeds_that_disagree_with_the_written_episodes_are_refused(
     assert "--seeds" in err and "episode 0 of cem-50 already ran with seed 4" in err
     assert "4, 5" in err and len(err.strip().splitlines()) == 1
     assert {name: (out / name).read_bytes() for name in before} == before
+
     # the same seeds first, then new ones: accepted, one row added; another planner may
     # start on any seeds
     assert main([*args, "--seeds", "4,5,7"]) == 0
@@ -208,3 +209,32 @@ def test_planners_are_specs_parsed_once_rows_and_files_keyed_by_the_canonical_te
 def _read(out: Path) -> list[dict[str, str]]:
     with (out / "episodes.csv").open(newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def test_a_planner_whose_settings_changed_since_its_episodes_is_refused(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A default that changes makes the same spec another planner: its new episodes are
+    refused (exit 2, nothing written), naming each setting and the spec that pins it; with
+    none to add, the folder keeps describing the settings its episodes ran with."""
+    out = tmp_path / "eval"
+    _evaluate(run_dir, out, ("cem-50",), episodes=1)
+    recorded = (out / "evaluate.json").read_text()
+    described = json.loads(recorded)
+    described["planners"][0]["settings"]["alpha"] = 0.5  # as if recorded under other defaults
+    (out / "evaluate.json").write_text(json.dumps(described))
+    before = {name: (out / name).read_bytes() for name in ("episodes.csv", "evaluate.json")}
+    args = ["evaluate", str(run_dir), "--planners", "cem-50", "--quick", "--no-progress",
+            "--out", str(out), "--episodes", "2"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--planners: cem-50 ran in this folder with other settings" in err
+    assert "alpha 0.5 -> 0.9" in err and "'cem-50:alpha=0.5" in err
+    assert len(err.strip().splitlines()) == 1
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert main([*args[:-1], "1"]) == 0  # nothing to add: the recorded entry stays
+    assert _entries(out)["cem-50"]["settings"]["alpha"] == 0.5
+    assert (out / "episodes.csv").read_bytes() == before["episodes.csv"]
+    (out / "evaluate.json").write_text(recorded)  # the same settings: the folder grows
+    _evaluate(run_dir, out, ("cem-50",), episodes=2)
+    assert _entries(out)["cem-50"]["seeds"] == [0, 1]

@@ -50,7 +50,7 @@ def test_fixed_logvar_bounds_stay_put_and_bound_the_prediction():
     np.testing.assert_array_equal(np.asarray(fixed.max_logvar), np.asarray(start.max_logvar))
     np.testing.assert_array_equal(np.asarray(fixed.min_logvar), np.asarray(start.min_logvar))
     assert not np.allclose(np.asarray(fixed.weights[0]), np.asarray(start.weights[0]))
-    _, learned, _, _, _ = trained(bound_coef=1.0)  # today's choice: the penalty moves them
+    _, learned, _, _, _ = trained(learn_logvar_bounds=True, bound_coef=1.0)  # penalty moves them
     assert np.all(np.asarray(learned.max_logvar) < np.asarray(start.max_logvar))
     rows = np.concatenate([d[0], d[1]], -1)
     x = jnp.asarray((rows - np.asarray(norm.mean)) / np.asarray(norm.std), jnp.float32)
@@ -118,8 +118,9 @@ def test_num_elites_is_checked_and_quick_keeps_it_valid():
 
 def test_an_old_config_without_the_new_settings_still_matches_its_defaults():
     # the settings a config.json without the new keys ran with (the defaults were False)
-    config = PETSConfig(planner="cem-500", train=TrainConfig(keep_optimizer=False,
-                                                             partial_batch=False))
+    config = PETSConfig(planner="cem-500:return_mean=false,warm_fill=last",
+                        train=TrainConfig(keep_optimizer=False, partial_batch=False,
+                                          decay_biases=False, learn_logvar_bounds=True))
     new = config_payload(config)
     old = {k: v for k, v in new.items() if k not in ("num_elites", "assignment")}
     old["train"] = {k: v for k, v in new["train"].items()
@@ -136,7 +137,12 @@ def test_an_old_config_without_the_new_settings_still_matches_its_defaults():
     diff = config_diff(old, filled)
     assert len(diff) == 1 and "'warm_fill': 'initial'" in diff[0]
     today = config_diff(old, config_payload(PETSConfig(planner="cem-500")))  # new defaults
-    assert len(today) == 1 and "keep_optimizer" in today[0] and "partial_batch" in today[0]
+    by_key = {d.split(":")[0]: d for d in today}
+    assert sorted(by_key) == ["planner_config", "train"]
+    assert all(f"'{k}'" in by_key["train"] for k in ("keep_optimizer", "partial_batch",
+                                                      "decay_biases", "learn_logvar_bounds"))
+    assert "'return_mean': True" in by_key["planner_config"]
+    assert "'warm_fill': 'initial'" in by_key["planner_config"]
 
 
 # ---- CEM's return_mean -------------------------------------------------------------------
@@ -166,7 +172,7 @@ def test_return_mean_returns_the_final_cem_mean_not_the_best_sample():
     expected = problem.rollout(obs, found.dist.mean[None], found.eval_key)[0]
     assert float(result.best_return) == pytest.approx(float(expected), rel=1e-6)
     assert int(result.counts.num_rollouts) == int(found.info.num_rollouts) + 1
-    best = make_planner("cem", num_samples=20, num_iterations=3)._optimize(
+    best = make_planner("cem", num_samples=20, num_iterations=3, return_mean=False)._optimize(
         problem, obs, state, key)
     np.testing.assert_array_equal(np.asarray(best.actions), np.asarray(found.top_actions[0]))
 
@@ -250,7 +256,8 @@ def test_warm_fill_initial_keeps_exploring_a_tail_that_sits_near_a_bound():
     problem = Problem(rollout, horizon, -jnp.ones(1), jnp.ones(1))
     tails = {}
     for fill in ("last", "initial"):
-        planner = make_planner("cem", num_samples=30, num_iterations=3, warm_fill=fill)
+        planner = make_planner("cem", num_samples=30, num_iterations=3, warm_fill=fill,
+                               return_mean=False)  # the best sample, as in the paper
         state = planner.init(problem, jax.random.key(0))
         for step in range(steps):  # +1 wanted first, then -1
             actions, state, _ = planner.plan(state, jnp.array([float(step >= 4)]), problem)

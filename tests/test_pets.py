@@ -19,6 +19,7 @@ from cemgd import pets  # noqa: E402
 from cemgd.cli import main  # noqa: E402
 from cemgd.models import TrainConfig, init_ensemble  # noqa: E402
 from cemgd.models.train import default_model  # noqa: E402
+from cemgd.pets.config import upgrade_payload  # noqa: E402
 from cemgd.planners import PLANNERS, PlannerSpec  # noqa: E402
 from cemgd.planners.gradient import gradient_objective  # noqa: E402
 from cemgd.tasks import ENV_TASKS  # noqa: E402
@@ -320,7 +321,10 @@ def test_committed_run_configs_load_as_today_s_config(file: Path) -> None:
     old = json.loads(file.read_text())
     config = pets.config_from_payload(old)
     assert config.planner.name == old["planner"]
-    assert config.planner.settings == old["planner_options"]
+    pinned = {k: v for k, v in config.planner.settings.items() if k not in old["planner_options"]}
+    assert config.planner.settings == {**old["planner_options"], **pinned}
+    recorded = upgrade_payload(old)["planner_config"]  # a default changed since: pinned
+    assert pinned == {k: v for k, v in recorded.items() if k in pinned}
     assert config.activation == old["activation"] == old["train"].get("activation", "silu")
     assert pets.config_diff(old, pets.config_payload(config)) == []  # resumes as it ran
     assert pets.config_from_payload(pets.config_payload(config)) == config

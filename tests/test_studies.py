@@ -46,7 +46,8 @@ def test_scaling_quick_runs_through_the_cli(tmp_path):
     for r in rows:
         assert 0.0 < float(r["normalized_return"]) <= 1.0 + 1e-4
         assert float(r["step_ms"]) > 0
-    assert int(next(r for r in rows if r["planner"] == "cem-50")["rollouts_per_step"]) == 50
+    # 50 samples and CEM's final mean (return_mean, the default), evaluated once
+    assert int(next(r for r in rows if r["planner"] == "cem-50")["rollouts_per_step"]) == 51
     assert (out / "scaling.png").stat().st_size > 0
 
 

@@ -24,23 +24,31 @@ OUT=${OUT:-runs/pets-parity}
 SEEDS=${SEEDS:-0 1 2}
 JOBS=${JOBS:-1}
 EXTRA=${EXTRA:-}
-ALL_VARIANTS="baseline elites return-mean fixed-logvar decay-biases row-layout all warm-fill all-warm-fill keep-optimizer warm-fill-keep-optimizer partial-batch warm-fill-keep-optimizer-partial-batch all-choices three-fixed-logvar three-elites three-return-mean"
+ALL_VARIANTS="defaults baseline elites return-mean fixed-logvar decay-biases row-layout all warm-fill all-warm-fill keep-optimizer warm-fill-keep-optimizer partial-batch warm-fill-keep-optimizer-partial-batch all-choices three-fixed-logvar three-elites three-return-mean minus-elites minus-return-mean minus-fixed-logvar minus-decay-biases minus-row-layout"
 VARIANTS=${VARIANTS:-$ALL_VARIANTS}
 
 # The issue's settings: 200 random steps, 15 trials of 200 steps, CEM 100 x 5 with elite
 # ratio 0.1 and alpha 0.9 (mbrl-lib's 0.1: the weight of the old mean there), horizon 30,
 # 7 members of 4 x 64 SiLU, 20 particles TS1, 25 epochs, batch 256, weight decay 3e-5,
-# no validation split, learning rate 1e-3; a fresh Adam state per trial and full minibatches
-# (cemgd's defaults when the ablation started), so "baseline" stays what it measured.
-common_flags() {
+# no validation split, learning rate 1e-3.
+issue_flags() {
     echo --task "$TASK" --planner "$PLANNER" --random-steps 200 --trials 15 \
         --episode-length 200 --horizon 30 --num-members 7 --num-layers 4 --hidden 64 \
         --activation silu --num-particles 20 --propagation ts1 \
         --train.epochs 25 --train.batch-size 256 --train.weight-decay 3e-5 \
         --train.val-fraction 0 --train.learning-rate 1e-3 \
-        --no-train.keep-optimizer --no-train.partial-batch \
         --planner.num-iterations 5 --planner.elite-ratio 0.1 --planner.alpha 0.9
     case "$PLANNER" in cem|cem-500) echo --planner.num-samples 100 ;; esac
+}
+
+# cemgd's defaults when the ablation started, so every variant but "defaults" stays what
+# it measured: a fresh Adam state per trial, full minibatches, learned log-variance bounds,
+# no decay on biases, all members, TS1 by particle; CEM's best sample, its tail repeated.
+common_flags() {
+    issue_flags
+    echo --no-train.keep-optimizer --no-train.partial-batch --train.learn-logvar-bounds \
+        --no-train.decay-biases --num-elites 0 --assignment particle
+    case "$PLANNER" in cem|cem-500) echo --planner.return-mean false --planner.warm-fill last ;; esac
 }
 
 # One mbrl-lib choice per variant; "all" takes the model and particle ones and return-mean,
@@ -66,26 +74,34 @@ variant_flags() {
                      variant_flags partial-batch ;;           # every mbrl-lib choice
         three-*) variant_flags warm-fill-keep-optimizer-partial-batch  # and one of all's
                  variant_flags "${1#three-}" ;;
+        minus-*) for v in elites return-mean fixed-logvar decay-biases row-layout warm-fill \
+                          keep-optimizer partial-batch; do  # all-choices but one
+                     [ "$v" = "${1#minus-}" ] || variant_flags "$v"; done ;;
+        defaults) ;;  # cemgd's defaults (common_flags leaves the old ones out)
         *) echo "unknown variant '$1'; expected one of: $ALL_VARIANTS" >&2; return 2 ;;
     esac
 }
 
+run_flags() {  # VARIANT: the settings and the variant's choices
+    if [ "$1" = defaults ]; then issue_flags; else common_flags; variant_flags "$1"; fi
+}
+
 run_one() {  # VARIANT SEED: one run, resumed if started, skipped if finished
     local variant=$1 seed=$2 run="$OUT/$1/seed-$2" flags
-    flags=$(variant_flags "$variant")
+    flags="$(run_flags "$variant")"
     if python docs/results/trained.py "$run"; then echo "$run: all trials done"; return; fi
     mkdir -p "$OUT/$variant"
     local start=$SECONDS
     # shellcheck disable=SC2046,SC2086  # word splitting of the flag lists is meant
     cemgd train --out "$run" --seed "$seed" --no-progress --resume \
-        $(common_flags) $flags $EXTRA >"$OUT/$variant/seed-$seed.log" 2>&1 || {
+        $flags $EXTRA >"$OUT/$variant/seed-$seed.log" 2>&1 || {
         echo "$run: failed after $((SECONDS - start)) s (see $OUT/$variant/seed-$seed.log)" >&2
         return 1; }
     echo "$run: done in $((SECONDS - start)) s"
 }
 
 if [ "${1:-}" = "--one" ]; then run_one "$2" "$3"; exit; fi
-if [ "${1:-}" = "--flags" ]; then echo $(common_flags) $(variant_flags "$2") $EXTRA; exit; fi
+if [ "${1:-}" = "--flags" ]; then echo $(run_flags "$2") $EXTRA; exit; fi
 
 for v in $VARIANTS; do variant_flags "$v" >/dev/null; done  # unknown names fail first
 for v in $VARIANTS; do for s in $SEEDS; do echo "$v $s"; done; done |

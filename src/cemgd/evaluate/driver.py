@@ -21,7 +21,7 @@ from cemgd.evaluate.core import (
 )
 from cemgd.evaluate.dispatch import run_pool, run_ray
 from cemgd.evaluate.provenance import settings_label
-from cemgd.planners.spec import PlannerSpec
+from cemgd.planners.spec import PlannerSpec, format_value
 from cemgd.report.episodes import (
     EPISODES_FILE,
     EVALUATE_FILE,
@@ -130,6 +130,42 @@ def check_seeds(rows: Sequence[dict[str, str]], config: EvaluateConfig) -> None:
                 "those first, in that order, then new ones (or write to another --out)")
 
 
+def settled_entries(previous: dict[str, Any] | None, entries: Sequence[dict[str, Any]],
+                    todo: dict[str, list[int]], file: Path) -> list[dict[str, Any]]:
+    """This command's planner entries, each checked against the settings its earlier
+    episodes in the folder ran with (``previous``: the folder's ``evaluate.json``, at
+    ``file``; ``todo``: the episodes left, by spec).
+
+    A spec names a preset and overrides, so it resolves to other settings when a default
+    changes. A planner with nothing left to run keeps its recorded entry (the folder
+    describes what ran); one with episodes left is refused: its new rows would sit under
+    the key of the old ones.
+
+    Raises:
+        ValueError: naming ``--planners``, the spec, each setting that differs (as
+            recorded and as now) and the spec that pins the recorded values.
+    """
+    settled = []
+    for entry in entries:
+        recorded = _earlier_entries(previous).get(entry["spec"], {})
+        before = recorded.get("settings")
+        now = json.loads(json.dumps(entry["settings"], default=str))
+        if not isinstance(before, dict) or before == now:
+            settled.append(entry)
+            continue
+        if not todo.get(entry["spec"]):
+            settled.append(recorded)
+            continue
+        changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+        diff = ", ".join(f"{k} {before.get(k)!r} -> {now.get(k)!r}" for k in changed)
+        pinned = ",".join(f"{k}={format_value(before[k])}" for k in changed if k in before)
+        raise ValueError(
+            f"--planners: {entry['spec']} ran in this folder with other settings than it "
+            f"has now ({diff}; recorded in {file}); its new episodes would not be its old "
+            f"ones: give another --out, or ask for '{entry['spec']}:{pinned}' there")
+    return settled
+
+
 def _earlier_entries(previous: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     """The planner entries of the folder's ``evaluate.json`` by spec, as they are (an
     entry written before planners had their own seeds gets the folder's seeds of then)."""
@@ -236,6 +272,8 @@ def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
         seeds = config.episode_seeds
         todo = {s: [k for k in range(len(seeds)) if (str(s), str(k)) not in done]
                 for s in specs}
+        entries = settled_entries(previous, entries, {str(s): t for s, t in todo.items()},
+                                  folder.path / EVALUATE_FILE)
         upgrade_episodes_file(folder.path / EPISODES_FILE)  # rows of one header
         write_atomic(folder.path / EVALUATE_FILE, describe(config, model, entries, previous))
         with progress(show_progress) as bar, _events(folder.path, config.tensorboard) as tb:

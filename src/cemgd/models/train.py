@@ -69,8 +69,9 @@ class TrainConfig:
     """Adam step size (> 0)."""
     weight_decay: float = 5e-5
     """L2 decay added to the weight-matrix gradients before Adam (>= 0; see decay_biases)."""
-    decay_biases: bool = False
-    """Apply weight_decay to every bias too (torch Adam's weight_decay, as mbrl-lib does)."""
+    decay_biases: bool = True
+    """Apply weight_decay to every bias too (torch Adam's weight_decay, as mbrl-lib does);
+    False: the weight matrices only."""
     val_fraction: float = 0.1
     """Share of transitions held out for validation, in [0, 1); 0: no early stopping."""
     patience: int = 5
@@ -79,8 +80,9 @@ class TrainConfig:
     """Relative drop of the validation MSE that resets the patience, in [0, 1)."""
     bound_coef: float = 0.01
     """Weight of the log-variance bound penalty ``sum max_logvar - sum min_logvar`` (>= 0)."""
-    learn_logvar_bounds: bool = True
-    """Learn the log-variance bounds with their penalty (False: fixed at 0.5 and -10, mbrl-lib)."""
+    learn_logvar_bounds: bool = False
+    """Learn the log-variance bounds with their penalty (PETS' code); False: fixed at 0.5
+    and -10 (mbrl-lib's default)."""
     keep_optimizer: bool = True
     """The PETS loop carries Adam's state from one trial's training to the next (mbrl-lib
     keeps one optimizer for the whole run); False: a fresh state at every training."""

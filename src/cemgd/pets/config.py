@@ -182,7 +182,20 @@ def config_from_payload(payload: Mapping[str, Any]) -> PETSConfig:
     kwargs = {k: v for k, v in payload.items() if k in names}
     spec = PlannerSpec(str(payload.get("planner", "cem-gd")),
                        payload.get("planner_options") or {})
+    spec = _as_recorded(spec, payload.get("planner_config"))
     return PETSConfig(**kwargs, planner=spec, train=TrainConfig(**payload.get("train", {})))
+
+
+def _as_recorded(spec: PlannerSpec, recorded: Any) -> PlannerSpec:
+    """``spec`` with each setting of the run's ``planner_config`` (``recorded``) that it
+    resolves to otherwise today (a default changed since) given explicitly, so the run
+    reads back as it ran; ``spec`` itself when nothing differs or nothing is recorded."""
+    if not isinstance(recorded, Mapping):
+        return spec
+    now = json.loads(json.dumps(dataclasses.asdict(spec.config()), default=str))
+    changed = {k: v for k, v in recorded.items()
+               if k in now and k != "max_batch" and now[k] != v}
+    return spec.with_settings(**changed) if changed else spec
 
 
 def upgrade_payload(payload: Mapping[str, Any]) -> dict[str, Any]:

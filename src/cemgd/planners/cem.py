@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from cemgd.planners.base import Planner, Result, num_elites_for
+from cemgd.planners.base import Planner, Result, WarmFill, num_elites_for
 from cemgd.planners.chunking import score
 from cemgd.planners.loop import cem_stage
 from cemgd.planners.sampling import Search
@@ -73,7 +73,16 @@ def final_mean(problem: Problem, obs: Array, found: Search) -> tuple[Array, Arra
 
 @dataclass(frozen=True)
 class CEMConfig(ReturnMean, CEMSamples):
-    """Settings of ``cem`` (defaults: the paper's CEM 500, 100 x 5)."""
+    """Settings of ``cem`` (defaults: the paper's CEM 500, 100 x 5, as the authors' code
+    runs it on mbrl-lib: the final mean returned, the warm start's new step at the box
+    centre; ``docs/results/pets-parity/`` measures both in the PETS loop)."""
+
+    warm_fill: WarmFill = "initial"
+    """Last step of the next step's warm start: 'initial' starts it at the initial mean,
+    the box centre (mbrl-lib, PETS' code, the CEM-GD authors' code); 'last' repeats the
+    plan's last action."""
+    return_mean: bool = True
+    """Give the CEM mean after the last iteration (mbrl-lib); False: the best sequence seen."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
