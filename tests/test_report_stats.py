@@ -204,7 +204,7 @@ def test_partial_evaluation_is_said_and_its_planners_are_those_with_episodes(
     assert (f"**Partial**: episodes so far: cem-500 3 of {len(SEEDS)}; no episode yet: mppi."
             in text)
     planners = text.split("### Planners as evaluated")[1].split("##")[0]
-    assert "| cem-500 | cem | CEM-500 |" in planners and "mppi" not in planners
+    assert "| cem-500 | cem | CEM-500 | defaults |" in planners and "mppi" not in planners
     assert "how the planners ran was not recorded" in text
     # the claim's means are those of the pairs, so they differ by the paired difference
     claim = next(line for line in text.splitlines()
@@ -257,3 +257,22 @@ def test_rows_that_would_reshape_the_statistics_are_refused(tmp_path: Path, caps
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "out" / "REPORT.md").exists()
+
+
+def test_planners_as_evaluated_show_the_settings_that_differ_from_the_name_s_defaults(
+    tmp_path: Path,
+) -> None:
+    """A folder evaluated under other defaults says so: the settings its evaluate.json
+    records that differ from the name's defaults are listed beside the planner."""
+    folder = tmp_path / "eval"
+    write_evaluation(folder, "cartpole-swingup", {"cem-gd": _values(0.0, 1.0, 2),
+                                                  "cem-500": _values(0.0, 1.0, 3)})
+    description = json.loads((folder / "evaluate.json").read_text())
+    for entry in description["planners"]:
+        if entry["spec"] == "cem-500":
+            entry["settings"] = {"num_samples": 100, "return_mean": False, "alpha": 0.5}
+    (folder / "evaluate.json").write_text(json.dumps(description))
+    planners = write_report(folder, tmp_path / "out").path.read_text().split(
+        "### Planners as evaluated")[1].split("##")[0]
+    assert "| cem-500 | cem | CEM-500 | return_mean=False, alpha=0.5 |" in planners
+    assert "| cem-gd | cem-gd | CEM-GD | defaults |" in planners

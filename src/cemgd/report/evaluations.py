@@ -29,6 +29,7 @@ from cemgd.report.episodes import (
 )
 from cemgd.report.load import Skipped, mean_std
 from cemgd.report.paper import PAPER_TABLE1_S, PAPER_TABLE2_MB
+from cemgd.report.settings import settings_diff
 from cemgd.report.text import md_table
 
 
@@ -232,8 +233,9 @@ def evaluation_lines(evaluations: Sequence[Evaluation], files: Sequence[Path]) -
 
 
 def evaluation_planner_rows(evaluations: Sequence[Evaluation]) -> list[list[str]]:
-    """``[evaluation, planner, family, label of the settings it ran with, code, machine]``
-    per evaluation and planner that has episodes (a planner listed but not started yet is
+    """``[evaluation, planner, family, label of the settings it ran with, those of its
+    settings that differ from its name's defaults, code, machine]`` per evaluation and
+    planner that has episodes (a planner listed but not started yet is
     in :meth:`Evaluation.progress_lines`): the code and the machine are those its rows
     record (:func:`planner_codes`, with ``evaluate.json``'s code for rows written before
     rows did; :func:`planner_machines`)."""
@@ -243,8 +245,11 @@ def evaluation_planner_rows(evaluations: Sequence[Evaluation]) -> list[list[str]
         codes, machines = planner_codes(ev.description, ev.rows), planner_machines(ev.rows)
         for spec in ev.planners():
             p = described.get(spec, {})
+            settings = p.get("settings")
             rows.append([ev.label, spec, str(p.get("family", "not recorded")),
                          str(p.get("label", "not recorded")),
+                         settings_diff(spec, settings) if isinstance(settings, dict)
+                         else "not recorded",
                          codes.get(spec, "not recorded"), machines.get(spec, "not recorded")])
     return rows
 
@@ -255,9 +260,11 @@ def evaluation_planner_lines(evaluations: Sequence[Evaluation]) -> list[str]:
         return []
     lines = ["### Planners as evaluated", "",
              "Each planner with the label of the settings it ran with (`evaluate.json`; "
-             "with `--quick` these are shrunk from the name's), and the cemgd code and the "
-             "machine that ran its episodes (as their rows in `episodes.csv` record them):",
-             ""]
-    lines += md_table(["evaluation", "planner", "family", "as run", "code", "machine"],
+             "with `--quick` these are shrunk from the name's), those of its settings that "
+             "differ from its name's defaults in this version of cemgd, and the cemgd code "
+             "and the machine that ran its episodes (as their rows in `episodes.csv` record "
+             "them):", ""]
+    lines += md_table(["evaluation", "planner", "family", "as run",
+                       "settings that differ from the name's defaults", "code", "machine"],
                       evaluation_planner_rows(evaluations), right=False)
     return lines + [""]
