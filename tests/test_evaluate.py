@@ -62,7 +62,8 @@ def test_every_planner_runs_on_the_same_seeds(run_dir: Path, tmp_path: Path) -> 
         assert float(r["plan_ms_mean"]) > 0 and float(r["plan_ms_p90"]) > 0
         assert float(r["rollouts_per_step"]) > 0 and float(r["peak_rss_mb"]) > 0
     # cem-50 at --quick: 10 x 2 rollouts per step, whatever the model
-    assert {float(r["rollouts_per_step"]) for r in rows if r["planner"] == "cem-50"} == {20.0}
+    # quick cem-50: 10 x 2 samples and CEM's final mean (return_mean, the default)
+    assert {float(r["rollouts_per_step"]) for r in rows if r["planner"] == "cem-50"} == {21.0}
     description, parsed = read_evaluation(out)
     labels = {p["spec"]: p["label"] for p in description["planners"]}
     assert labels["cem-50"] == "CEM 20 (10x2)"  # the settings it ran with, not its name's
@@ -85,7 +86,7 @@ def test_every_planner_runs_on_the_same_seeds(run_dir: Path, tmp_path: Path) -> 
     assert main(["report", str(out), "--out", str(tmp_path / "report")]) == 0
     text = (tmp_path / "report" / "REPORT.md").read_text()
     assert "These are `--quick` runs" in text.split("## Hardware")[0]
-    assert f"| cem-50 | cem | CEM 20 (10x2) | {code} |" in text
+    assert f"| cem-50 | cem | CEM 20 (10x2) | num_iterations=2 | {code} |" in text
     assert "## The paper's claims on the frozen-model comparison" in text
     # the same seeds give the same returns: a rerun with more episodes adds only episode 2
     before = {(r["planner"], r["episode"]): r["return"] for r in rows}
@@ -302,7 +303,7 @@ def test_tensorboard_events_per_planner_and_episode(run_dir: Path, tmp_path: Pat
     assert [step for step, _ in scalars["episode/return"]] == [0, 1]
     assert [v for _, v in scalars["episode/return"]] == pytest.approx(
         [float(r["return"]) for r in rows])
-    assert [v for _, v in scalars["planning/rollouts_per_step"]] == [20.0, 20.0]
+    assert [v for _, v in scalars["planning/rollouts_per_step"]] == [21.0, 21.0]  # 20 + mean
     assert len(scalars["planning/ms_per_step"]) == 2
 
 

@@ -48,7 +48,7 @@ def small_params(seed=0, members=5, hidden=48, layers=2):
 def trained():
     data = system(1500)
     norm = fit_normalizer(data[0], data[1])
-    config = TrainConfig(epochs=40, batch_size=32, patience=5)
+    config = TrainConfig(epochs=40, batch_size=32, patience=5, learn_logvar_bounds=True)
     params, report = train_ensemble(small_params(), norm, data, jax.random.key(1), config)
     return params, norm, report
 

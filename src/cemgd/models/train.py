@@ -6,8 +6,8 @@ its own bootstrap resample of the data, with the loss
     sum_e mean_{rows, dims} [ (mu_e - y)^2 exp(-logvar_e) + logvar_e ]
         + bound_coef * (sum max_logvar - sum min_logvar),
 
-the penalty keeping the learned log-variance bounds tight. The target ``y`` is the
-state delta ``next_obs - obs``; inputs are normalised by a :class:`Normalizer`.
+the penalty keeping learned log-variance bounds tight (``learn_logvar_bounds``). The
+target ``y`` is the state delta ``next_obs - obs``; inputs normalised by a :class:`Normalizer`.
 
 :func:`train_ensemble` holds out ``val_fraction`` of the transitions (the same rows for
 all members), draws each member's bootstrap from the rest (with replacement, ``[E,
@@ -70,8 +70,7 @@ class TrainConfig:
     weight_decay: float = 5e-5
     """L2 decay added to the weight-matrix gradients before Adam (>= 0; see decay_biases)."""
     decay_biases: bool = True
-    """Apply weight_decay to every bias too (torch Adam's weight_decay, as mbrl-lib does);
-    False: the weight matrices only."""
+    """weight_decay on every bias too (torch Adam's, as mbrl-lib); False: weight matrices only."""
     val_fraction: float = 0.1
     """Share of transitions held out for validation, in [0, 1); 0: no early stopping."""
     patience: int = 5
@@ -81,8 +80,7 @@ class TrainConfig:
     bound_coef: float = 0.01
     """Weight of the log-variance bound penalty ``sum max_logvar - sum min_logvar`` (>= 0)."""
     learn_logvar_bounds: bool = False
-    """Learn the log-variance bounds with their penalty (PETS' code); False: fixed at 0.5
-    and -10 (mbrl-lib's default)."""
+    """Learn the log-variance bounds with the penalty (PETS); False: fixed 0.5 / -10 (mbrl-lib)."""
     keep_optimizer: bool = True
     """The PETS loop carries Adam's state from one trial's training to the next (mbrl-lib
     keeps one optimizer for the whole run); False: a fresh state at every training."""
