@@ -118,7 +118,7 @@ def test_num_elites_is_checked_and_quick_keeps_it_valid():
 
 def test_an_old_config_without_the_new_settings_still_matches_its_defaults():
     # the settings a config.json without the new keys ran with (the defaults were False)
-    config = PETSConfig(planner="cem-500:return_mean=false,warm_fill=last",
+    config = PETSConfig(planner="cem-500:return_mean=false,warm_fill=last", assignment="particle",
                         train=TrainConfig(keep_optimizer=False, partial_batch=False,
                                           decay_biases=False, learn_logvar_bounds=True))
     new = config_payload(config)
@@ -138,7 +138,7 @@ def test_an_old_config_without_the_new_settings_still_matches_its_defaults():
     assert len(diff) == 1 and "'warm_fill': 'initial'" in diff[0]
     today = config_diff(old, config_payload(PETSConfig(planner="cem-500")))  # new defaults
     by_key = {d.split(":")[0]: d for d in today}
-    assert sorted(by_key) == ["planner_config", "train"]
+    assert sorted(by_key) == ["assignment", "planner_config", "train"]
     assert all(f"'{k}'" in by_key["train"] for k in ("keep_optimizer", "partial_batch",
                                                       "decay_biases", "learn_logvar_bounds"))
     assert "'return_mean': True" in by_key["planner_config"]

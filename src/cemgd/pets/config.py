@@ -58,8 +58,9 @@ class PETSConfig:
     """Particles per action sequence in the sampled rollout (PETS: 20)."""
     propagation: str = "tsinf"
     """Trajectory propagation of the sampled rollout: 'tsinf', 'ts1' or 'expectation'."""
-    assignment: str = "particle"
-    """Particles to members: 'particle' (draws shared by all sequences) or 'row' (own per row)."""
+    assignment: str = "row"
+    """Particles to members: 'row' (own per row, mbrl-lib) or 'particle' (shared by every
+    sequence: paired returns)."""
     num_members: int = 5
     """Ensemble size E."""
     num_elites: int = 0
