@@ -145,9 +145,9 @@ def settled_entries(previous: dict[str, Any] | None, entries: Sequence[dict[str,
         ValueError: naming ``--planners``, the spec, each setting that differs (as
             recorded and as now) and the spec that pins the recorded values.
     """
-    settled = []
+    settled, earlier = [], _earlier_entries(previous)
     for entry in entries:
-        recorded = _earlier_entries(previous).get(entry["spec"], {})
+        recorded = earlier.get(entry["spec"], {})
         before = recorded.get("settings")
         now = json.loads(json.dumps(entry["settings"], default=str))
         if not isinstance(before, dict) or before == now:

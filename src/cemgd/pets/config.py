@@ -188,9 +188,9 @@ def config_from_payload(payload: Mapping[str, Any]) -> PETSConfig:
 
 
 def _as_recorded(spec: PlannerSpec, recorded: Any) -> PlannerSpec:
-    """``spec`` with each setting of the run's ``planner_config`` (``recorded``) that it
-    resolves to otherwise today (a default changed since) given explicitly, so the run
-    reads back as it ran; ``spec`` itself when nothing differs or nothing is recorded."""
+    """``spec`` with each setting of the run's ``planner_config`` (``recorded``) that
+    ``spec`` resolves to another value (a default that changed) given explicitly, so the
+    run reads back as it ran; ``spec`` itself when nothing differs or nothing is recorded."""
     if not isinstance(recorded, Mapping):
         return spec
     now = json.loads(json.dumps(dataclasses.asdict(spec.config()), default=str))

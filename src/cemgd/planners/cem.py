@@ -73,9 +73,9 @@ def final_mean(problem: Problem, obs: Array, found: Search) -> tuple[Array, Arra
 
 @dataclass(frozen=True)
 class CEMConfig(ReturnMean, CEMSamples):
-    """Settings of ``cem`` (defaults: the paper's CEM 500, 100 x 5, as the authors' code
-    runs it on mbrl-lib: the final mean returned, the warm start's new step at the box
-    centre; ``docs/results/pets-parity/`` measures both in the PETS loop)."""
+    """Settings of ``cem`` (defaults: the paper's CEM 500, 100 x 5, as mbrl-lib's CEM
+    runs: the final mean returned, the warm start's new step at the box centre;
+    ``docs/results/pets-parity/`` measures both in the PETS loop)."""
 
     warm_fill: WarmFill = "initial"
     """Last step of the next step's warm start: 'initial' starts it at the initial mean,
