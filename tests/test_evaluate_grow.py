@@ -85,7 +85,6 @@ def test_seeds_that_disagree_with_the_written_episodes_are_refused(
     assert "--seeds" in err and "episode 0 of cem-50 already ran with seed 4" in err
     assert "4, 5" in err and len(err.strip().splitlines()) == 1
     assert {name: (out / name).read_bytes() for name in before} == before
-
     # the same seeds first, then new ones: accepted, one row added; another planner may
     # start on any seeds
     assert main([*args, "--seeds", "4,5,7"]) == 0
