@@ -11,12 +11,18 @@ one process, each the minimum over ``--rounds`` rounds (robust to a loaded machi
 - ``stage``: :func:`~cemgd.planners.gradient.gradient_ascent`, one jitted call;
 - ``fwd`` and ``fwd+bwd``: ten passes of the gradient rollout inside one jitted
   ``lax.scan`` (a forward, or a forward under ``jax.vjp`` and its pullback), per pass;
+- ``matmuls``: ten passes of only the rollout's matrix-vector products (one member's four
+  layers per time step, no bias, activation, noise or reward), per pass: what reading
+  the weights costs as XLA compiles it;
 
 and prints ``bwd = fwd+bwd - fwd``, the stage predicted from its passes (``cemgd bench``'s
 count: ``1 + trials`` forwards, one backward per gradient) and the bench's lower bound
-(weight bytes a row reads per time step x T x passes / the measured read bandwidth).
+(weight bytes a row reads per time step x T x passes / the measured read bandwidth: the
+best of a copy, counted as bytes read + written, and a BLAS matrix-vector product), and
+the same bound at the matrix-vector product's rate alone.
 Ratios, not absolute times, are the result: stage / passes says what the loop around the
-rollouts costs, fwd / (T x weight read) and bwd / fwd what each pass costs.
+rollouts costs, fwd / (T x weight read) and bwd / fwd what each pass costs, matmuls / fwd
+how much of a forward is the weights' matrix-vector products.
 """
 
 from __future__ import annotations
@@ -30,8 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.experiments.bench import reward
-from cemgd.experiments.steptime import read_bandwidth_gbs, weight_bytes
-from cemgd.models import init_ensemble, make_rollout
+from cemgd.experiments.steptime import read_rates, weight_bytes
+from cemgd.models import EnsembleParams, init_ensemble, make_rollout
 from cemgd.planners import make_planner
 from cemgd.planners.chunking import evaluate
 from cemgd.planners.gradient import gradient_ascent
@@ -40,14 +46,24 @@ from cemgd.problem import Array, Problem
 S, A, T = 18, 6, 45
 
 
-def parts(problem: Problem, obs: Array, start: Array, key: Array) -> dict[str, Callable]:
-    """The jitted stage and ten-pass loops of ``problem``'s gradient rollout, each a
-    function of the start ``[1, T, A]``."""
+def parts(problem: Problem, params: EnsembleParams, obs: Array, start: Array,
+          key: Array) -> dict[str, Callable]:
+    """The jitted stage and ten-pass loops of ``problem``'s gradient rollout and of its
+    matrix-vector products alone, each a function of the start ``[1, T, A]``."""
     config = make_planner("cem-gd").config
     r0, _ = evaluate(problem, obs, start, key)
 
     def raw(a: Array) -> Array:
         return problem.rollout_for_gradient(obs, a, key).reshape(a.shape[0])
+
+    def matmuls(a: Array) -> Array:  # member 0's layers on one row, step by step
+        def step(x: Array, a_t: Array) -> tuple[Array, Array]:
+            h = jnp.concatenate([x, a_t], axis=-1)  # [1, S + A]
+            for w in params.weights:
+                h = h @ w[0]
+            return h[:, :S], h[0, 0]
+
+        return jnp.sum(jax.lax.scan(step, obs[None], a[0][:, None])[1])  # a_t: [1, A]
 
     def fwd_bwd(a: Array) -> Array:
         r, pullback = jax.vjp(raw, a)
@@ -60,7 +76,7 @@ def parts(problem: Problem, obs: Array, start: Array, key: Array) -> dict[str, C
         return jax.jit(lambda a: jax.lax.scan(body, 0.0, None, length=10)[0])
 
     return {"stage": jax.jit(lambda a: gradient_ascent(problem, obs, a, r0, key, config)),
-            "fwd": ten(raw), "fwd+bwd": ten(fwd_bwd)}
+            "fwd": ten(raw), "fwd+bwd": ten(fwd_bwd), "matmuls": ten(matmuls)}
 
 
 def main() -> None:
@@ -76,14 +92,16 @@ def main() -> None:
     for remat in (True, False):
         problem = Problem(make_rollout(params, reward, 1, remat=remat), T, -ones, ones,
                           obs_shape=(S,), rollout_rows=1)
-        runs[remat] = parts(problem, obs, start, key)
+        runs[remat] = parts(problem, params, obs, start, key)
     for fns in runs.values():
         for f in fns.values():
             jax.block_until_ready(f(start))
     info = runs[True]["stage"](start)[2]
     trials, grads = int(info.line_search_trials), int(info.num_rollouts - info.line_search_trials)
     step_bytes = weight_bytes(params, 1)
-    read_us = step_bytes / (read_bandwidth_gbs(step_bytes) * 1e9) * 1e6
+    rates = read_rates(step_bytes)
+    read_us = step_bytes / (max(rates.values()) * 1e9) * 1e6
+    matvec_us = step_bytes / (rates["matvec"] * 1e9) * 1e6
     bound = read_us * T * (1 + trials + grads) / 1e3
     best = {(r, n): np.inf for r, fns in runs.items() for n in fns}
     for _ in range(args.rounds):
@@ -93,6 +111,10 @@ def main() -> None:
             best[remat, name] = min(best[remat, name], (time.perf_counter() - t0) * 1e3)
     print(f"counters: {grads} gradients, {trials} trials; weight read per time step "
           f"{read_us:.2f} us; bound {bound:.2f} ms")
+    print(f"read rates of the weights' {step_bytes / 1e3:.0f} kB: copy (read + written) "
+          f"{rates['copy']:.1f} GB/s, BLAS matrix-vector {rates['matvec']:.1f} GB/s; "
+          f"at the matrix-vector rate a time step's read takes {matvec_us:.2f} us and the "
+          f"bound is {bound * matvec_us / read_us:.2f} ms")
     for remat in (True, False):
         stage, fwd = best[remat, "stage"], best[remat, "fwd"] / 10
         bwd = best[remat, "fwd+bwd"] / 10 - fwd
@@ -100,6 +122,10 @@ def main() -> None:
         print(f"remat={remat}: stage {stage:.2f} ms, fwd {fwd:.3f} ms, bwd {bwd:.3f} ms; "
               f"stage/bound {stage / bound:.2f}, stage/passes {stage / passes:.2f}, "
               f"fwd/(T x read) {fwd * 1e3 / (T * read_us):.2f}, bwd/fwd {bwd / fwd:.2f}")
+    matmuls, fwd = best[False, "matmuls"] / 10, best[False, "fwd"] / 10
+    print(f"matmuls alone: {matmuls * 1e3 / T:.2f} us a time step ({matmuls / fwd:.2f} of a "
+          f"forward), {step_bytes / (matmuls / T * 1e-3) / 1e9:.1f} GB/s; stage/bound at the "
+          f"matrix-vector rate {best[False, 'stage'] / (bound * matvec_us / read_us):.2f}")
     print(f"stage remat=True / remat=False: {best[True, 'stage'] / best[False, 'stage']:.2f}")
 
 

@@ -24,7 +24,7 @@ OUT=${OUT:-runs/pets-parity}
 SEEDS=${SEEDS:-0 1 2}
 JOBS=${JOBS:-1}
 EXTRA=${EXTRA:-}
-ALL_VARIANTS="defaults defaults-particle baseline elites return-mean fixed-logvar decay-biases row-layout all warm-fill all-warm-fill keep-optimizer warm-fill-keep-optimizer partial-batch warm-fill-keep-optimizer-partial-batch all-choices three-fixed-logvar three-elites three-return-mean minus-elites minus-return-mean minus-fixed-logvar minus-decay-biases minus-row-layout"
+ALL_VARIANTS="defaults defaults-particle defaults-warm-fill baseline elites return-mean fixed-logvar decay-biases row-layout all warm-fill all-warm-fill keep-optimizer warm-fill-keep-optimizer partial-batch warm-fill-keep-optimizer-partial-batch all-choices three-fixed-logvar three-elites three-return-mean minus-elites minus-return-mean minus-fixed-logvar minus-decay-biases minus-row-layout"
 VARIANTS=${VARIANTS:-$ALL_VARIANTS}
 
 # The settings: 200 random steps, 15 trials of 200 steps, CEM 100 x 5 with elite
@@ -79,6 +79,7 @@ variant_flags() {
                      [ "$v" = "${1#minus-}" ] || variant_flags "$v"; done ;;
         defaults) ;;  # cemgd's defaults (common_flags leaves the old ones out)
         defaults-particle) echo --assignment particle ;;  # and TS1 by particle
+        defaults-warm-fill) variant_flags warm-fill ;;    # and the new step at 0
         *) echo "unknown variant '$1'; expected one of: $ALL_VARIANTS" >&2; return 2 ;;
     esac
 }

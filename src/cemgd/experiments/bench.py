@@ -19,7 +19,8 @@ step is from compute-bound. Beside the replan step it compiles and times the fir
 (``plan_fn(first=True)``: CEM-GD's ``N_init`` step) with its compiled memory, and one
 sequence's gradient stage beside a lower bound (the weight bytes a rollout row reads per
 time step x T x forward and backward passes / the fastest measured read of a buffer that
-size), with a trivial jitted call's and a scan step's own time.
+size, and the same at a matrix-vector product's read rate), with a trivial jitted call's
+and a scan step's own time.
 
 Planners are given as ``NAME[:KEY=VALUE,...][@VARIANT]`` (NAME may be a paper
 variant such as ``cem-500``); a bad spec is a ValueError.
@@ -52,12 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.experiments.bench_report import write_markdown
-from cemgd.experiments.common import (
-    console,
-    print_table,
-    progress,
-    time_plan_step,
-)
+from cemgd.experiments.common import console, print_table, progress, time_plan_step
 from cemgd.experiments.steptime import (
     Machine,
     first_step,
@@ -299,6 +295,8 @@ def _stage_columns(stage: Any, machine: Machine) -> dict[str, Any]:
         "grad_stage_bound_ms": round(stage.bound_ms, 4) if stage else "",
         "grad_stage_passes": f"{stage.forwards}+{stage.backwards}" if stage else "",
         "grad_stage_gap": round(stage.median_ms / stage.bound_ms, 1) if stage else "",
+        "grad_stage_gap_matvec": round(stage.median_ms / stage.bound_ms * machine.matvec_gbs
+                                       / machine.bandwidth_gbs, 2) if stage else "",
         "matmul_gflops": round(machine.gflops, 1),
         "read_gbs": round(machine.bandwidth_gbs, 1),
         "call_us": round(machine.call_us, 1),
@@ -309,7 +307,8 @@ def _stage_columns(stage: Any, machine: Machine) -> dict[str, Any]:
 # ---- the study --------------------------------------------------------------------
 
 SUMMARY = ("planner", "num_rollouts", "compile_s", "median_ms", "mem_mb", "first_median_ms",
-           "first_mem_mb", "grad_stage_ms", "grad_stage_bound_ms", "grad_stage_gap", "ratio")
+           "first_mem_mb", "grad_stage_ms", "grad_stage_bound_ms", "grad_stage_gap",
+           "grad_stage_gap_matvec", "ratio")
 
 
 def run(config: Config, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -376,8 +375,9 @@ def _print_notes(rows: list[dict[str, Any]], config: Config, machine: Machine) -
                 f"vs bound {row['grad_stage_bound_ms']} ms = {machine.step_bytes / 1e3:.0f} kB "
                 f"x T = {config.horizon} x ({row['grad_stage_passes']} forward+backward "
                 f"passes) / {machine.bandwidth_gbs:.1f} GB/s: {row['grad_stage_gap']} x the "
-                f"bound; one jitted call costs {machine.call_us:.1f} us, the passes' time "
-                f"steps with tiny layers {loop_ms:.2f} ms")
+                f"bound ({row.get('grad_stage_gap_matvec', '?')} x at the matrix-vector rate, "
+                f"{machine.matvec_gbs:.1f} GB/s); a jitted call {machine.call_us:.1f} us, the "
+                f"passes' time steps with tiny layers {loop_ms:.2f} ms")
             if float(row["grad_stage_gap"]) < 1:
                 console.print("bench: [yellow]the stage ran faster than the bound: the "
                               "bandwidth probe met more load than the stage; rerun[/yellow]")

@@ -13,11 +13,12 @@ import jax
 COLUMNS = ("planner", "num_rollouts", "grad_steps", "line_search_trials", "compile_s",
            "median_ms", "p10_ms", "p90_ms", "mem_mb", "first_median_ms", "first_mem_mb",
            "grad_stage_ms", "grad_stage_bound_ms", "grad_stage_passes", "grad_stage_gap",
-           "rss_delta_mb", "gflop", "roofline_ms", "ratio")
+           "grad_stage_gap_matvec", "rss_delta_mb", "gflop", "roofline_ms", "ratio")
 HEADERS = ("Planner", "rollouts/step", "grad steps", "LS trials", "compile (s)",
            "step median (ms)", "p10 (ms)", "p90 (ms)", "compiled mem (MB)",
            "first step (ms)", "first step mem (MB)", "gradient stage (ms)",
-           "gradient-stage bound (ms)", "passes (fwd+bwd)", "stage/bound", "RSS delta (MB)",
+           "gradient-stage bound (ms)", "passes (fwd+bwd)", "stage/bound", "stage/matvec bound",
+           "RSS delta (MB)",
            "GFLOP/step", "roofline (ms)", "measured/roofline")
 
 
@@ -36,8 +37,9 @@ def write_markdown(file: Path, config: Any, rows: list[dict[str, Any]], machine:
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"JAX {jax.__version__} on {jax.default_backend()}, {jax.device_count()} device(s), "
         f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; matmul {m.gflops:.1f} GFLOP/s "
-        f"({c.matmul_size}^2 f32); read bandwidth {m.bandwidth_gbs:.1f} GB/s (best of a copy and "
-        f"a matrix-vector product) on a buffer of "
+        f"({c.matmul_size}^2 f32); read bandwidth {m.bandwidth_gbs:.1f} GB/s (best of a copy, "
+        f"bytes read + written, and a matrix-vector product, bytes read; the product alone "
+        f"{getattr(m, 'matvec_gbs', float('nan')):.1f} GB/s) on a buffer of "
         f"{m.step_bytes / 1e3:.0f} kB (the weights a rollout row reads per time step); a "
         f"trivial jitted call {m.call_us:.1f} us, one scan step of {c.layers + 1} tiny (8x8) "
         f"layers {m.scan_us:.2f} us; load "
@@ -60,7 +62,10 @@ def write_markdown(file: Path, config: Any, rows: list[dict[str, Any]], machine:
         "every pass over the horizon (a forward for the start and per sequential trial or "
         "parallel batch of J trials, a backward per "
         "gradient) reads at least the weights a row uses once per time step, so bound = "
-        "weight bytes x T x passes / read bandwidth. Stage/bound is the gap; what the bound "
+        "weight bytes x T x passes / read bandwidth. Stage/bound is the gap; stage/matvec "
+        "bound is the gap to the same bound at the matrix-vector product's read rate (the "
+        "kernel a one-row layer is; `python benchmarks/gradient_passes.py` times the "
+        "rollout's own products against it). What the bound "
         "leaves out is the per-operation cost of small kernels inside the compiled loops "
         "(a scan step of as many tiny layers costs the time above) and one jitted call's "
         "dispatch. "

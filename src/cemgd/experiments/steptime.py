@@ -77,27 +77,39 @@ def weight_bytes(params: Any, members: int) -> int:
 
 
 def read_bandwidth_gbs(nbytes: int, rounds: int = 25) -> float:
-    """Fastest measured way to stream an ``nbytes`` buffer here, GB/s: the best of a numpy
-    copy (bytes read + written) and a numpy matrix-vector product (BLAS; bytes read) of
-    an ``[n, 256]`` f32 matrix that size, each the best of ``rounds`` rounds of ~10 ms
-    (short rounds, so one of them finds the machine quiet).
+    """Fastest measured way to stream an ``nbytes`` buffer here, GB/s: the best of
+    :func:`read_rates` (a copy, counted as bytes read + written, and a matrix-vector
+    product, bytes read).
 
     At the weights' size the buffer stays in cache as the weights do, so this is about the
     fastest the weights can be read here (a hardware peak would only lower the bound).
     """
+    return max(read_rates(nbytes, rounds).values())
+
+
+def read_rates(nbytes: int, rounds: int = 25) -> dict[str, float]:
+    """GB/s of streaming an ``nbytes`` f32 buffer, by kind, each the best of ``rounds``
+    rounds of ~10 ms (short rounds, so one of them finds the machine quiet):
+
+    - ``copy``: a numpy copy, bytes read + written;
+    - ``matvec``: a numpy (BLAS) matrix-vector product of an ``[n, 256]`` matrix that
+      size, bytes read: the kernel a one-row rollout's layers are.
+    """
     src = np.ones(max(256, nbytes // 4 // 256 * 256), np.float32)
     dst, mat, vec = np.empty_like(src), src.reshape(-1, 256), np.ones(256, np.float32)
     reps = max(1, int(0.01 / max(nbytes / 10e9, 1e-7)))
-    best = 0.0
-    for work, moved in ((lambda: np.copyto(dst, src), 2 * src.nbytes),
-                        (lambda: mat @ vec, src.nbytes)):
+    rates = {}
+    for kind, work, moved in (("copy", lambda: np.copyto(dst, src), 2 * src.nbytes),
+                              ("matvec", lambda: mat @ vec, src.nbytes)):
         work()
+        best = 0.0
         for _ in range(rounds):
             t0 = time.perf_counter()
             for _ in range(reps):
                 work()
             best = max(best, moved * reps / (time.perf_counter() - t0) / 1e9)
-    return best
+        rates[kind] = best
+    return rates
 
 
 def call_overhead_us(repeats: int = 200) -> float:
@@ -136,21 +148,25 @@ def scan_step_us(layers: int, steps: int = 2000, repeats: int = 5) -> float:
 
 class Machine(NamedTuple):
     """What ``cemgd bench`` measures once: matmul GFLOP/s, the read bandwidth (GB/s) of a
-    buffer the size of the weights a rollout row reads per time step (``step_bytes``), a
-    trivial jitted call's time and a scan step's of as many tiny layers as the model's (us)."""
+    buffer the size of the weights a rollout row reads per time step (``step_bytes``; the
+    best of :func:`read_rates`), a trivial jitted call's time and a scan step's of as many
+    tiny layers as the model's (us), and the matrix-vector product's read rate alone (GB/s).
+    """
 
     gflops: float
     bandwidth_gbs: float
     step_bytes: int
     call_us: float
     scan_us: float
+    matvec_gbs: float
 
 
 def measure_machine(params: Any, members: int, matmul_size: int) -> Machine:
     """:class:`Machine` for the ensemble ``params``, a row using ``members`` of them."""
     step_bytes = weight_bytes(params, members)
-    return Machine(matmul_gflops(matmul_size), read_bandwidth_gbs(step_bytes), step_bytes,
-                   call_overhead_us(), scan_step_us(len(params.weights)))
+    rates = read_rates(step_bytes)
+    return Machine(matmul_gflops(matmul_size), max(rates.values()), step_bytes,
+                   call_overhead_us(), scan_step_us(len(params.weights)), rates["matvec"])
 
 
 class GradientStage(NamedTuple):
