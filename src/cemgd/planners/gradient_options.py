@@ -110,8 +110,8 @@ def parallel_trials(
     active: Array, etas: Array,
 ) -> tuple[Array, Array, Array, Array, Array, Array]:
     """All ``J`` step sizes (``etas: [J, k]``) from ``a: [k, T, A]`` (returns ``r: [k]``)
-    along ``d: [k, T, A]`` in one batched forward pass of ``raw``; keep the best rise of
-    each ``active: [k]`` sequence.
+    along ``d: [k, T, A]`` in one forward pass of ``raw`` vmapped over the trials; keep the
+    best rise of each ``active: [k]`` sequence.
 
     Returns ``(actions [k, T, A], returns [k], accepted [k], eta [k]`` (the best trial's
     step size), ``trials, num_nonfinite)``. The caller differentiates the accepted
@@ -120,8 +120,8 @@ def parallel_trials(
     """
     num_trials, k = etas.shape
     cand = problem.clip(a[None] + etas[:, :, None, None] * d[None])  # [J, k, T, A]
-    rc, bad = finite_or_neg_inf(raw(cand.reshape(num_trials * k, *a.shape[1:])))
-    rc = rc.reshape(num_trials, k)
+    rc, bad = finite_or_neg_inf(jax.vmap(raw)(cand))  # [J, k]: each trial's k rows in
+    # the places the returns r were evaluated in (paired where draws depend on the place)
     best_j = jnp.argmax(rc, axis=0)
     best_r = jnp.max(rc, axis=0)
     accepted = active & (best_r > r)
