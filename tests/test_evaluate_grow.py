@@ -244,3 +244,27 @@ def test_a_planner_whose_settings_changed_since_its_episodes_is_refused(
     (out / "evaluate.json").write_text(recorded)  # the same settings: the folder grows
     _evaluate(run_dir, out, ("cem-50",), episodes=2)
     assert _entries(out)["cem-50"]["seeds"] == [0, 1]
+
+
+def test_a_setting_added_since_counts_at_its_old_value_and_unrun_entries_are_replaced(
+    run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """A record written before a setting existed (``warm_fill``) matches a spec whose value
+    is the one planners ran with then ('last'), and is refused where the default moved on
+    (``cem``: 'initial'); a recorded planner with no episodes takes the settings of now."""
+    out = tmp_path / "eval"
+    pinned = "cem-50:return_mean=false,warm_fill=last"
+    _evaluate(run_dir, out, (pinned, "cem-50"), episodes=1)
+    described = json.loads((out / "evaluate.json").read_text())
+    for entry in described["planners"]:
+        del entry["settings"]["warm_fill"]  # as written before the setting existed
+    described["planners"].append({**described["planners"][1], "spec": "cem-500"})
+    described["planners"][-1]["settings"] = {"num_samples": 3}  # recorded, never ran
+    (out / "evaluate.json").write_text(json.dumps(described))
+    _evaluate(run_dir, out, (pinned, "cem-500"), episodes=2)  # grows; cem-500 starts
+    assert _entries(out)[pinned]["settings"]["warm_fill"] == "last"
+    assert _entries(out)["cem-500"]["settings"]["num_samples"] != 3
+    args = ["evaluate", str(run_dir), "--planners", "cem-50", "--quick", "--no-progress",
+            "--out", str(out), "--episodes", "2"]
+    assert main(args) == 2
+    assert "warm_fill 'last' -> 'initial'" in capsys.readouterr().err

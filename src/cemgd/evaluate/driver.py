@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from cemgd.evaluate.core import (
 )
 from cemgd.evaluate.dispatch import run_pool, run_ray
 from cemgd.evaluate.provenance import settings_label
+from cemgd.pets.config import ADDED_KEYS
 from cemgd.planners.spec import PlannerSpec, format_value
 from cemgd.report.episodes import (
     EPISODES_FILE,
@@ -131,15 +132,19 @@ def check_seeds(rows: Sequence[dict[str, str]], config: EvaluateConfig) -> None:
 
 
 def settled_entries(previous: dict[str, Any] | None, entries: Sequence[dict[str, Any]],
-                    todo: dict[str, list[int]], file: Path) -> list[dict[str, Any]]:
+                    todo: dict[str, list[int]], started: Collection[str],
+                    file: Path) -> list[dict[str, Any]]:
     """This command's planner entries, each checked against the settings its earlier
     episodes in the folder ran with (``previous``: the folder's ``evaluate.json``, at
-    ``file``; ``todo``: the episodes left, by spec).
+    ``file``; ``todo``: the episodes left, by spec; ``started``: the specs with episodes
+    in the folder).
 
     A spec names a preset and overrides, so it resolves to other settings when a default
     changes. A planner with nothing left to run keeps its recorded entry (the folder
     describes what ran); one with episodes left is refused: its new rows would sit under
-    the key of the old ones.
+    the key of the old ones. A setting the record lacks (added since) counts at the value
+    the planner ran with before it existed (``ADDED_KEYS``); an entry with no episodes in
+    the folder is replaced.
 
     Raises:
         ValueError: naming ``--planners``, the spec, each setting that differs (as
@@ -150,7 +155,12 @@ def settled_entries(previous: dict[str, Any] | None, entries: Sequence[dict[str,
         recorded = earlier.get(entry["spec"], {})
         before = recorded.get("settings")
         now = json.loads(json.dumps(entry["settings"], default=str))
-        if not isinstance(before, dict) or before == now:
+        if not isinstance(before, dict) or entry["spec"] not in started:
+            settled.append(entry)
+            continue
+        added = ADDED_KEYS["planner_config"]
+        before = {**{k: v for k, v in added.items() if k in now}, **before}
+        if before == now:
             settled.append(entry)
             continue
         if not todo.get(entry["spec"]):
@@ -273,7 +283,7 @@ def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
         todo = {s: [k for k in range(len(seeds)) if (str(s), str(k)) not in done]
                 for s in specs}
         entries = settled_entries(previous, entries, {str(s): t for s, t in todo.items()},
-                                  folder.path / EVALUATE_FILE)
+                                  {spec for spec, _ in done}, folder.path / EVALUATE_FILE)
         upgrade_episodes_file(folder.path / EPISODES_FILE)  # rows of one header
         write_atomic(folder.path / EVALUATE_FILE, describe(config, model, entries, previous))
         with progress(show_progress) as bar, _events(folder.path, config.tensorboard) as tb:
