@@ -9,6 +9,7 @@ import pytest
 
 from cemgd.experiments import bench
 from cemgd.planners import PLANNERS, PlannerSpec
+from cemgd.runs import RunError
 
 
 def test_parse_and_format_spec_round_trip():
@@ -63,6 +64,19 @@ def test_quick_bench_end_to_end(tmp_path):
     again = bench.run(config, tmp_path)  # resumes: every row is already written
     assert [r["spec"] for r in again] == expected
     assert len(list(csv.DictReader((tmp_path / "bench.csv").open()))) == len(expected)
+    stages = [r for r in written if r["grad_stage_ms"]]
+    assert stages and all(  # the matrix-vector rate is at most the best rate (gap: 1 decimal)
+        0 < float(r["grad_stage_gap_matvec"]) <= float(r["grad_stage_gap"]) + 0.05
+        for r in stages)
+
+    # a bench.csv of an earlier version (no grad_stage_gap_matvec), a planner left to run
+    old = [{k: v for k, v in r.items() if k != "grad_stage_gap_matvec"} for r in written[:-1]]
+    with (tmp_path / "bench.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(old[0]))
+        writer.writeheader()
+        writer.writerows(old)
+    with pytest.raises(RunError, match="bench.csv: written by an earlier cemgd"):
+        bench.run(config, tmp_path)
 
 
 def test_reject_variant_rejects_every_trial(tmp_path):

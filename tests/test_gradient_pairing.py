@@ -56,5 +56,30 @@ def test_batch_free_draws_keep_the_callers_returns_meaning() -> None:
     np.testing.assert_allclose(batch_returns, problem.rollout(OBS, starts, KEY), rtol=1e-5,
                                atol=1e-5)
     settings = GradientSettings(grad_steps=5, step_size=0.5)
-    _, returns, _ = gradient_ascent(problem, OBS, starts, batch_returns, KEY, settings)
-    assert np.all(np.asarray(returns) >= np.asarray(batch_returns) - 1e-5)
+    given = gradient_ascent(problem, OBS, starts, batch_returns, KEY, settings)
+    own = gradient_ascent(problem, OBS, starts, problem.rollout(OBS, starts, KEY), KEY, settings)
+    for a, b in zip(given, own, strict=True):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-5)
+    assert np.all(np.asarray(given[1]) >= np.asarray(batch_returns) - 1e-5)
+
+
+def test_a_start_not_finite_stays_and_one_lost_here_is_counted() -> None:
+    """A start the caller scored -inf is not refined; one the caller scored finite but the
+    stage cannot (here: its return is NaN under the stage's rollout) stops and counts."""
+    problem = _problem("row")
+    starts, batch_returns = _starts(problem)
+    settings = GradientSettings(grad_steps=3, step_size=0.5)
+    returns = batch_returns.at[0].set(-jnp.inf)
+    actions, out, info = gradient_ascent(problem, OBS, starts, returns, KEY, settings)
+    np.testing.assert_array_equal(np.asarray(actions[0]), np.asarray(starts[0]))
+    assert float(out[0]) == -np.inf and int(info.num_nonfinite) == 0
+
+    def nan_first(obs, a, key):  # the first row's return is NaN, the rest as before
+        r = problem.rollout(obs, a, key)
+        return r.at[0].set(jnp.nan)
+
+    broken = cemgd.Problem(nan_first, 6, -np.ones(2), np.ones(2), obs_shape=(3,))
+    none = GradientSettings(grad_steps=0)  # no trial: only the stage's scores can count it
+    actions, out, info = gradient_ascent(broken, OBS, starts, batch_returns, KEY, none)
+    np.testing.assert_array_equal(np.asarray(actions[0]), np.asarray(starts[0]))
+    assert float(out[0]) == -np.inf and int(info.num_nonfinite) == 1

@@ -137,7 +137,7 @@ def settled_entries(previous: dict[str, Any] | None, entries: Sequence[dict[str,
     """This command's planner entries, each checked against the settings its earlier
     episodes in the folder ran with (``previous``: the folder's ``evaluate.json``, at
     ``file``; ``todo``: the episodes left, by spec; ``started``: the specs with episodes
-    in the folder).
+    in the folder, finished or saved mid-episode).
 
     A spec names a preset and overrides, so it resolves to other settings when a default
     changes. A planner with nothing left to run keeps its recorded entry (the folder
@@ -282,8 +282,11 @@ def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
         seeds = config.episode_seeds
         todo = {s: [k for k in range(len(seeds)) if (str(s), str(k)) not in done]
                 for s in specs}
+        saved = folder.path / PARTIAL_FOLDER  # a killed episode's save starts its spec too
+        started = {spec for spec, _ in done} | {
+            str(s) for s in specs if any(saved.glob(f"{spec_stem(str(s))}-*.npz"))}
         entries = settled_entries(previous, entries, {str(s): t for s, t in todo.items()},
-                                  {spec for spec, _ in done}, folder.path / EVALUATE_FILE)
+                                  started, folder.path / EVALUATE_FILE)
         upgrade_episodes_file(folder.path / EPISODES_FILE)  # rows of one header
         write_atomic(folder.path / EVALUATE_FILE, describe(config, model, entries, previous))
         with progress(show_progress) as bar, _events(folder.path, config.tensorboard) as tb:

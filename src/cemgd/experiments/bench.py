@@ -52,7 +52,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.experiments.bench_report import write_markdown
+from cemgd.experiments.bench_report import done_rows, write_markdown
 from cemgd.experiments.common import console, print_table, progress, time_plan_step
 from cemgd.experiments.steptime import (
     Machine,
@@ -319,7 +319,7 @@ def run(config: Config, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
 
 def _run(config: Config, out: str | os.PathLike[str], run_dir: StudyFolder) -> list[dict[str, Any]]:
     path = Path(out)
-    done = {row["spec"]: row for row in run_dir.read(CSV)}
+    done = done_rows(run_dir.read(CSV), path / CSV)
 
     devices = use_cpu_devices(config.cpu_devices or default_cpu_devices())
     key = jax.random.key(config.seed)

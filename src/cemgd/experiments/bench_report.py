@@ -10,6 +10,8 @@ from typing import Any
 
 import jax
 
+from cemgd.runs import RunError
+
 COLUMNS = ("planner", "num_rollouts", "grad_steps", "line_search_trials", "compile_s",
            "median_ms", "p10_ms", "p90_ms", "mem_mb", "first_median_ms", "first_mem_mb",
            "grad_stage_ms", "grad_stage_bound_ms", "grad_stage_passes", "grad_stage_gap",
@@ -20,6 +22,20 @@ HEADERS = ("Planner", "rollouts/step", "grad steps", "LS trials", "compile (s)",
            "gradient-stage bound (ms)", "passes (fwd+bwd)", "stage/bound", "stage/matvec bound",
            "RSS delta (MB)",
            "GFLOP/step", "roofline (ms)", "measured/roofline")
+
+
+def done_rows(rows: list[dict[str, str]], file: Path) -> dict[str, dict[str, str]]:
+    """The rows of a ``bench.csv`` being resumed, by spec.
+
+    Raises:
+        RunError: naming ``file``: its rows lack a column this version writes (an
+            earlier version's), so new rows could not be appended under its header.
+    """
+    missing = [c for c in COLUMNS if c != "planner" and rows and c not in rows[0]]
+    if missing:
+        raise RunError(f"{file}: written by an earlier cemgd (no column {missing[0]!r}); "
+                       "give another --out")
+    return {row["spec"]: row for row in rows}
 
 
 def write_markdown(file: Path, config: Any, rows: list[dict[str, Any]], machine: Any) -> None:
@@ -39,7 +55,7 @@ def write_markdown(file: Path, config: Any, rows: list[dict[str, Any]], machine:
         f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}; matmul {m.gflops:.1f} GFLOP/s "
         f"({c.matmul_size}^2 f32); read bandwidth {m.bandwidth_gbs:.1f} GB/s (best of a copy, "
         f"bytes read + written, and a matrix-vector product, bytes read; the product alone "
-        f"{getattr(m, 'matvec_gbs', float('nan')):.1f} GB/s) on a buffer of "
+        f"{m.matvec_gbs:.1f} GB/s) on a buffer of "
         f"{m.step_bytes / 1e3:.0f} kB (the weights a rollout row reads per time step); a "
         f"trivial jitted call {m.call_us:.1f} us, one scan step of {c.layers + 1} tiny (8x8) "
         f"layers {m.scan_us:.2f} us; load "

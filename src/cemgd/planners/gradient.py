@@ -70,7 +70,9 @@ def gradient_ascent(problem: Problem, obs: Array, actions: Array, returns: Array
         returns, info = start_r, info.add(num_rollouts=k, num_nonfinite=n_bad)
     else:  # the stage's own scores of the starts: paired with its trials even where a
         # rollout's draws depend on the batch (assignment="row"), unlike the caller's
+        lost = jnp.isfinite(returns) & ~jnp.isfinite(start_r)  # finite there, not here
         returns = jnp.where(jnp.isfinite(returns), start_r, returns)
+        info = info.add(num_nonfinite=jnp.sum(lost).astype(jnp.int32))
     decays = c.step_decay ** jnp.arange(c.line_search_trials, dtype=jnp.float32)  # rho^j
 
     def not_finished(s: _Step) -> Array:
