@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import re
 import statistics
 import sys
@@ -88,6 +89,9 @@ def study_returns(study: Path) -> tuple[str, int, dict[str, list[float]]]:
     rows = read_rows(path, ("task", "planner", "return", "steps"))
     tasks = {row["task"] for row in rows}
     lengths = {int(row["steps"]) for row in rows}
+    limit = _episode_limit(study / "eval" / "evaluate.json")
+    if limit and max(lengths) <= limit:  # episodes a termination ended early: the limit
+        lengths = {limit}
     if len(tasks) != 1 or len(lengths) != 1:
         raise ValueError(f"{path}: expected the episodes of one task and one episode "
                          f"length, got tasks {sorted(tasks)} and lengths {sorted(lengths)}")
@@ -95,6 +99,17 @@ def study_returns(study: Path) -> tuple[str, int, dict[str, list[float]]]:
     for row in rows:
         returns.setdefault(row["planner"], []).append(float(row["return"]))
     return tasks.pop(), lengths.pop(), returns
+
+
+def _episode_limit(file: Path) -> int | None:
+    """The step limit an ``evaluate.json``'s config records (``None``: none recorded)."""
+    try:
+        described = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    config = described.get("config") if isinstance(described, dict) else None
+    limit = config.get("episode_length") if isinstance(config, dict) else None
+    return limit if isinstance(limit, int) and limit > 0 else None
 
 
 def random_cell(study: Path, task: str, steps: int) -> str:

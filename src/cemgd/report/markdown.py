@@ -138,9 +138,9 @@ def _protocol(runs: Sequence[RunData]) -> list[list[str]]:
         values = sorted({json.dumps(_setting(r.config, key, legacy)) for r in runs})
         ours = ", ".join(v.strip('"') for v in values)
         if key == "episode_length" and ours == "0":
-            ours = "0 (the task's: 100, pusher 200)"
-        paper = "task's (100, pusher 200)" if key == "episode_length" else \
-            PAPER_SETTINGS.get(key, "-")
+            ours = "0 (each task's own)"
+        paper = ("task's (100, pusher 200; the authors' cart-pole 60)"
+                 if key == "episode_length" else PAPER_SETTINGS.get(key, "-"))
         out.append([key, ours, str(paper)])
     epochs = sorted({json.dumps((r.config.get("train") or {}).get("epochs")) for r in runs})
     out.append(["train.epochs (max)", ", ".join(epochs), "-"])
