@@ -176,6 +176,13 @@ def settled_entries(previous: dict[str, Any] | None, entries: Sequence[dict[str,
     return settled
 
 
+def _started(folder: Path, done: set[tuple[str, ...]], specs: Sequence[PlannerSpec]) -> set[str]:
+    """The specs with an episode in ``folder``: finished (``done``) or saved mid-way."""
+    saved = folder / PARTIAL_FOLDER
+    return {spec for spec, _ in done} | {
+        str(s) for s in specs if any(saved.glob(f"{spec_stem(str(s))}-*.npz"))}
+
+
 def _earlier_entries(previous: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     """The planner entries of the folder's ``evaluate.json`` by spec, as they are (an
     entry written before planners had their own seeds gets the folder's seeds of then)."""
@@ -282,11 +289,8 @@ def evaluate(config: EvaluateConfig, out: str | os.PathLike[str],
         seeds = config.episode_seeds
         todo = {s: [k for k in range(len(seeds)) if (str(s), str(k)) not in done]
                 for s in specs}
-        saved = folder.path / PARTIAL_FOLDER  # a killed episode's save starts its spec too
-        started = {spec for spec, _ in done} | {
-            str(s) for s in specs if any(saved.glob(f"{spec_stem(str(s))}-*.npz"))}
         entries = settled_entries(previous, entries, {str(s): t for s, t in todo.items()},
-                                  started, folder.path / EVALUATE_FILE)
+                                  _started(folder.path, done, specs), folder.path / EVALUATE_FILE)
         upgrade_episodes_file(folder.path / EPISODES_FILE)  # rows of one header
         write_atomic(folder.path / EVALUATE_FILE, describe(config, model, entries, previous))
         with progress(show_progress) as bar, _events(folder.path, config.tensorboard) as tb:

@@ -56,23 +56,16 @@ def gradient_ascent(problem: Problem, obs: Array, actions: Array, returns: Array
     """Refine ``actions: [k, T, A]`` (in the box; ``returns: [k]`` under ``problem.rollout``
     and ``key``, ``-inf`` if not finite) by ``grad_steps`` projected ascent steps:
     ``(actions: [k, T, A], returns: [k], info)``, the returns under the objective climbed
-    (never below the starts') and the counts summed over ``k``. Every comparison is of
-    evaluations of ``k`` rows under ``key``: the starts' finite returns are replaced by the
-    stage's own evaluation of them (its first forward pass, counted when the objective is
-    not the one CEM ranked, :func:`rescores`), so a rollout whose draws depend on a row's
-    place in the batch (``assignment="row"``) still compares like with like."""
+    (never below the starts') and the counts summed over ``k``. Starts are compared as the
+    stage scores them, not the caller: a row's draws may depend on its place in a batch."""
     c, k = settings, actions.shape[0]
-    raw = functools.partial(_raw, gradient_objective(problem, c.grad_objective, c.risk), obs,
-                            key)
+    raw = functools.partial(_raw, gradient_objective(problem, c.grad_objective, c.risk), obs, key)
     start_r, n_bad, start_grad = _probe(raw, actions)  # one forward-backward
-    info = Info().as_arrays()
-    if rescores(problem, c.grad_objective):
-        returns, info = start_r, info.add(num_rollouts=k, num_nonfinite=n_bad)
-    else:  # the stage's own scores of the starts: paired with its trials even where a
-        # rollout's draws depend on the batch (assignment="row"), unlike the caller's
-        lost = jnp.isfinite(returns) & ~jnp.isfinite(start_r)  # finite there, not here
-        returns = jnp.where(jnp.isfinite(returns), start_r, returns)
-        info = info.add(num_nonfinite=jnp.sum(lost).astype(jnp.int32))
+    fresh = rescores(problem, c.grad_objective)  # another objective: every start re-scored
+    lost = jnp.sum(jnp.isfinite(returns) & ~jnp.isfinite(start_r))  # finite to the caller
+    returns = start_r if fresh else jnp.where(jnp.isfinite(returns), start_r, returns)
+    info = Info().as_arrays().add(num_rollouts=k if fresh else 0,
+                                  num_nonfinite=n_bad if fresh else lost)
     decays = c.step_decay ** jnp.arange(c.line_search_trials, dtype=jnp.float32)  # rho^j
 
     def not_finished(s: _Step) -> Array:
