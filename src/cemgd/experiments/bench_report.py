@@ -31,7 +31,7 @@ def done_rows(rows: list[dict[str, str]], file: Path) -> dict[str, dict[str, str
         RunError: naming ``file``: its rows lack a column this version writes (an
             earlier version's), so new rows could not be appended under its header.
     """
-    missing = [c for c in COLUMNS if c != "planner" and rows and c not in rows[0]]
+    missing = [c for c in COLUMNS if rows and c not in rows[0]]
     if missing:
         raise RunError(f"{file}: written by an earlier cemgd (no column {missing[0]!r}); "
                        "give another --out")

@@ -10,7 +10,7 @@ Used by ``cemgd bench``. The replan step is timed by
   horizon (forward or backward: matrix-vector products, the weights read once per time
   step) moves at least the weights a row uses, so ``bound = weight bytes x T x passes /
   bandwidth``, the best of a copy and a matrix-vector product of a buffer that size,
-  measured in the same run (:func:`read_bandwidth_gbs`); :func:`call_overhead_us` and
+  measured in the same run (the best of :func:`read_rates`); :func:`call_overhead_us` and
   :func:`scan_step_us` measure
   what the bound leaves out (a jitted call's dispatch, a loop step's own cost).
 """
@@ -76,17 +76,6 @@ def weight_bytes(params: Any, members: int) -> int:
     return members * per_member
 
 
-def read_bandwidth_gbs(nbytes: int, rounds: int = 25) -> float:
-    """Fastest measured way to stream an ``nbytes`` buffer here, GB/s: the best of
-    :func:`read_rates` (a copy, counted as bytes read + written, and a matrix-vector
-    product, bytes read).
-
-    At the weights' size the buffer stays in cache as the weights do, so this is about the
-    fastest the weights can be read here (a hardware peak would only lower the bound).
-    """
-    return max(read_rates(nbytes, rounds).values())
-
-
 def read_rates(nbytes: int, rounds: int = 25) -> dict[str, float]:
     """GB/s of streaming an ``nbytes`` f32 buffer, by kind, each the best of ``rounds``
     rounds of ~10 ms (short rounds, so one of them finds the machine quiet):
@@ -94,6 +83,10 @@ def read_rates(nbytes: int, rounds: int = 25) -> dict[str, float]:
     - ``copy``: a numpy copy, bytes read + written;
     - ``matvec``: a numpy (BLAS) matrix-vector product of an ``[n, 256]`` matrix that
       size, bytes read: the kernel a one-row rollout's layers are.
+
+    At the weights' size the buffer stays in cache as the weights do, so the best of them
+    is about the fastest the weights can be read here (a hardware peak would only lower
+    the bound).
     """
     src = np.ones(max(256, nbytes // 4 // 256 * 256), np.float32)
     dst, mat, vec = np.empty_like(src), src.reshape(-1, 256), np.ones(256, np.float32)
@@ -176,7 +169,7 @@ class GradientStage(NamedTuple):
     start's forward-backward, one forward per sequential trial or per parallel batch of
     ``J`` trials, one backward per gradient, and a forward for each gradient the parallel
     search takes after it); ``bound_ms`` = weight bytes per time step x ``T`` x (forwards
-    + backwards) / :func:`read_bandwidth_gbs`.
+    + backwards) / the best of :func:`read_rates`.
     """
 
     median_ms: float
@@ -193,7 +186,7 @@ def gradient_stage(planner: Planner, problem: Problem, obs: Array, key: Array,
     """Time one sequence's gradient ascent with ``planner``'s settings; ``None`` if it has none.
 
     The start is a uniform random sequence whose return is computed outside the timed call;
-    ``step_bytes`` (:func:`weight_bytes`) and ``bandwidth_gbs`` (:func:`read_bandwidth_gbs`)
+    ``step_bytes`` (:func:`weight_bytes`) and ``bandwidth_gbs`` (the best of :func:`read_rates`)
     give the bound (:class:`GradientStage`).
     """
     c = planner.config
