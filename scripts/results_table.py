@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import re
 import statistics
 import sys
 from collections import Counter
 from pathlib import Path
+
+from cemgd.runs import read_json_object
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "results"
@@ -102,12 +103,10 @@ def study_returns(study: Path) -> tuple[str, int, dict[str, list[float]]]:
 
 
 def _episode_limit(file: Path) -> int | None:
-    """The step limit an ``evaluate.json``'s config records (``None``: none recorded)."""
-    try:
-        described = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    config = described.get("config") if isinstance(described, dict) else None
+    """The step limit an ``evaluate.json``'s config records (``None``: no file, or none
+    recorded); a damaged file is a RunError naming it."""
+    described = read_json_object(file) or {}
+    config = described.get("config")
     limit = config.get("episode_length") if isinstance(config, dict) else None
     return limit if isinstance(limit, int) and limit > 0 else None
 

@@ -3,7 +3,9 @@
 Reads ``RUNS/VARIANT/seed-S/metrics.csv`` and ``RUNS/PLANNER/VARIANT/seed-S/metrics.csv``
 (default ``runs/pets-parity``) and writes
 ``OUT/ablation.md`` (return per trial: mean ± std across seeds, per variant; the mean
-over trials 12-15 with its seed spread; seconds per trial) and ``OUT/ablation.png``
+over trials 12-15 with its seed spread; seconds per trial; then per variant each seed's
+mean over trials 12-15, the 95 % t interval of their mean and the first trial from which
+every later one returns above 140) and ``OUT/ablation.png``
 (one curve per variant with a ±std band), then prints the table. Trials are numbered
 from 1 as in mbrl-lib's logs (cemgd's trial index + 1). ::
 
@@ -24,6 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from cemgd.report.stats import mean_ci  # noqa: E402
 from cemgd.runs import read_metrics  # noqa: E402
 
 #: Variants in ablation.sh's order; others found under RUNS follow, sorted.
@@ -33,6 +36,8 @@ ORDER = ("baseline", "elites", "return-mean", "fixed-logvar", "decay-biases", "r
          "three-fixed-logvar", "all-choices")
 #: Trials (1-based) whose mean the issue's target is about.
 LATE = (12, 13, 14, 15)
+#: A return above this at every trial from one on: the pole swung up and balanced.
+BALANCED = 140.0
 
 
 class Run(NamedTuple):
@@ -72,6 +77,31 @@ def late_mean(per_seed: dict[int, Run]) -> str:
     means = [r.returns[LATE[0] - 1:LATE[-1]].mean() for r in per_seed.values()
              if len(r.returns) >= LATE[-1]]
     return f"{np.mean(means):.1f} ± {np.std(means):.1f}" if means else "-"
+
+
+def balanced_from(returns: np.ndarray) -> str:
+    """The first trial (1-based) from which every later return is above BALANCED, or '-'."""
+    above = returns > BALANCED
+    later = np.flip(np.cumprod(np.flip(above)))  # 1 where this trial and all later are above
+    return str(int(np.argmax(later)) + 1) if later.any() else "-"
+
+
+def seed_table(data: dict[str, dict[int, Run]]) -> str:
+    """Per variant with every seed at trial 15: each seed's mean over trials 12-15, the 95 %
+    t interval of the seeds' mean, and each seed's first balanced trial."""
+    lines = [f"| variant | seeds | trials {LATE[0]}-{LATE[-1]} per seed | 95 % t interval | "
+             f"above {BALANCED:g} from trial |", "|---|---|---|---|---|"]
+    for variant, per_seed in data.items():
+        runs = {s: r for s, r in sorted(per_seed.items()) if len(r.returns) >= LATE[-1]}
+        if len(runs) < len(per_seed) or not runs:
+            continue
+        means = np.array([r.returns[LATE[0] - 1:LATE[-1]].mean() for r in runs.values()])
+        low, high = mean_ci(means)
+        interval = f"[{low:.1f}, {high:.1f}]" if len(means) > 1 else "-"
+        lines.append(f"| {variant} | {', '.join(map(str, runs))} | "
+                     f"{', '.join(f'{m:.1f}' for m in means)} | {interval} | "
+                     f"{', '.join(balanced_from(r.returns[:LATE[-1]]) for r in runs.values())} |")
+    return "\n".join(lines)
 
 
 def table(data: dict[str, dict[int, Run]]) -> str:
@@ -123,8 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     (out / "ablation.md").write_text(
         "Return per trial (mean ± std across seeds) of `ablation.sh`'s runs; the "
         f"trials {LATE[0]}-{LATE[-1]} column is the mean of the seeds' means of those "
-        "trials ± their std; s / trial: model training + episode.\n\n" + text + "\n",
-        encoding="utf-8")
+        "trials ± their std; s / trial: model training + episode.\n\n" + text + "\n\n"
+        f"Per seed (seeds in the order listed): the mean over trials {LATE[0]}-{LATE[-1]}, "
+        "the 95 % t interval of the seeds' mean (n = seeds, `cemgd.report.stats.mean_ci`) "
+        f"and the first trial from which every later one returns above {BALANCED:g}.\n\n"
+        + seed_table(data) + "\n", encoding="utf-8")
     figure(data, out / "ablation.png")
     print(text)
     print(f"wrote {out / 'ablation.md'} and {out / 'ablation.png'}")
