@@ -42,8 +42,11 @@ PLANNERS: dict[str, type[Planner]] = {
 #: iteration x iterations). ``cem-gd`` and ``gd`` need no preset: their registry defaults
 #: are the paper's. ``cem-gd-robust`` is CEM-GD for a problem nobody tuned it for: the
 #: scale-free line search (``step_rule="scaled"``, first trial moving the largest action
-#: coordinate by a tenth of its half-width) and the warm start kept as a candidate; one
-#: fixed setting, measured by ``benchmarks/invariance.py``. ``cem-gd-authors`` is CEM-GD
+#: coordinate by a tenth of its half-width), the warm start kept as a candidate, and the
+#: CEM stage's choices of ``cem``'s defaults (its final mean as the first start, the warm
+#: start's new step at the box centre); one fixed setting, measured by
+#: ``benchmarks/invariance.py`` and in the PETS loop
+#: (``docs/results/pets-parity/plan-robust-preset.md``). ``cem-gd-authors`` is CEM-GD
 #: as the authors' code runs it (KevinHuang8/CEM-GD, docs/guide/reproduce.md): the warm
 #: start's new step at the box centre, CEM's initial std half a half-width, and projected
 #: Adam (lr 0.01 divided by 1.5 per rejected trial, 8 trials, at most 16 accepted steps;
@@ -53,7 +56,8 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "cem-500": ("cem", {"num_samples": 100, "num_iterations": 5}),
     "cem-5000": ("cem", {"num_samples": 100, "num_iterations": 50}),
     "cem-gd-robust": ("cem-gd", {"step_rule": "scaled", "keep_warm_start": True,
-                                 "step_size": 0.1}),
+                                 "step_size": 0.1, "return_mean": True,
+                                 "warm_fill": "initial"}),
     "cem-gd-authors": ("cem-gd", {"step_rule": "adam", "step_size": 0.01, "step_decay": 1 / 1.5,
                                   "line_search_trials": 8, "grad_steps": 16,
                                   "warm_fill": "initial", "init_std": 0.5}),
