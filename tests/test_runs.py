@@ -256,3 +256,21 @@ def test_atomic_writes_get_the_mode_open_would_give(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert (tmp_path / "a.csv").stat().st_mode & 0o777 == 0o644
+
+
+def test_study_refuses_other_resolved_settings_and_reads_a_folder_without_them(
+        tmp_path: Path) -> None:
+    """A preset that resolves otherwise than the folder recorded is refused, naming the
+    spec and setting; a folder written before settings were recorded opens as it is."""
+    config = {"planners": ["p"], "seed": 0}
+    with StudyFolder(tmp_path / "a", config, settings={"p": {"fill": "last"}}) as study:
+        study.append("x.csv", {"a": 1})
+    with StudyFolder(tmp_path / "a", config, settings={"p": {"fill": "last"}}):
+        pass
+    with pytest.raises(RunError, match="another configuration.*p: fill 'last' -> 'initial'"):
+        StudyFolder(tmp_path / "a", config, settings={"p": {"fill": "initial"}})
+    with StudyFolder(tmp_path / "old", config):  # recorded before settings were
+        pass
+    with StudyFolder(tmp_path / "old", config, settings={"p": {"fill": "initial"}}):
+        pass
+    assert json.loads((tmp_path / "old" / "config.json").read_text()) == config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 
 import pytest
 
@@ -49,6 +50,25 @@ def test_scaling_quick_runs_through_the_cli(tmp_path):
     # 50 samples and CEM's final mean (return_mean, the default), evaluated once
     assert int(next(r for r in rows if r["planner"] == "cem-50")["rollouts_per_step"]) == 51
     assert (out / "scaling.png").stat().st_size > 0
+
+
+def test_a_study_refuses_a_planner_that_resolves_otherwise_than_it_recorded(tmp_path,
+                                                                          capsys):
+    """A preset changed between two runs of one study would mix its rows: refused, exit 2,
+    naming the spec and the setting."""
+    out = tmp_path / "scaling"
+    args = ["scaling", "--quick", "--out", str(out), "--dims", "2"]
+    assert cli.main(args) == 0
+    recorded = json.loads((out / "config.json").read_text())["resolved_settings"]
+    assert recorded["cem-gd-robust"]["return_mean"] is True
+    payload = json.loads((out / "config.json").read_text())
+    payload["resolved_settings"]["cem-gd-robust"]["return_mean"] = False
+    (out / "config.json").write_text(json.dumps(payload))
+    rows = (out / "scaling.csv").read_bytes()
+    capsys.readouterr()
+    assert cli.main(args) == 2
+    assert "cem-gd-robust: return_mean False -> True" in capsys.readouterr().err
+    assert (out / "scaling.csv").read_bytes() == rows
 
 
 def test_cli_rejects_bad_settings(tmp_path, capsys):

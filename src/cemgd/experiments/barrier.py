@@ -23,7 +23,13 @@ import jax
 import numpy as np
 
 from cemgd import plots
-from cemgd.experiments.common import console, print_table, progress, wilson_interval
+from cemgd.experiments.common import (
+    console,
+    planner_settings,
+    print_table,
+    progress,
+    wilson_interval,
+)
 from cemgd.mpc import run_trials
 from cemgd.planners import Planner, PlannerSpec, make_planner
 from cemgd.runs import StudyFolder
@@ -85,7 +91,7 @@ def quick(config: Config) -> Config:
 
 def run(config: Config, out: str | Path) -> list[dict]:
     """Run the study into ``out``; return one row per N_init."""
-    with StudyFolder(out, config) as run_dir:  # locked until the study ends
+    with StudyFolder(out, config, settings=planner_settings(config.planners)) as run_dir:
         return _run(config, out, run_dir)
 
 

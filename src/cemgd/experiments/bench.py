@@ -53,7 +53,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.experiments.bench_report import done_rows, write_markdown
-from cemgd.experiments.common import console, print_table, progress, time_plan_step
+from cemgd.experiments.common import (
+    console,
+    planner_settings,
+    print_table,
+    progress,
+    time_plan_step,
+)
 from cemgd.experiments.steptime import (
     Machine,
     first_step,
@@ -313,7 +319,8 @@ SUMMARY = ("planner", "num_rollouts", "compile_s", "median_ms", "mem_mb", "first
 
 def run(config: Config, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Time every planner of ``config``; write ``bench.csv`` and ``bench.md`` into ``out``."""
-    with StudyFolder(out, config) as run_dir:  # locked until the study ends
+    specs = (text.partition("@")[0] for text in config.planners)  # the variant adds none
+    with StudyFolder(out, config, settings=planner_settings(specs)) as run_dir:
         return _run(config, out, run_dir)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
@@ -11,10 +12,18 @@ import jax.numpy as jnp
 import numpy as np
 from rich.table import Table
 
+from cemgd.planners import PlannerSpec
 from cemgd.runtime import console as _console
 from cemgd.runtime import progress as progress
 
 console = _console()
+
+
+def planner_settings(specs: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """``{spec: the settings it resolves to}`` for a study folder's record
+    (:class:`~cemgd.runs.StudyFolder`'s ``settings``): a preset or default that changes
+    between two runs of a study then refuses to mix rows in one folder."""
+    return {spec: dataclasses.asdict(PlannerSpec.parse(spec).config()) for spec in specs}
 
 
 

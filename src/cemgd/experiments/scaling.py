@@ -24,6 +24,7 @@ import numpy as np
 from cemgd import plots
 from cemgd.experiments.common import (
     console,
+    planner_settings,
     print_table,
     progress,
     time_plan_step,
@@ -88,7 +89,7 @@ def quick(config: Config) -> Config:
 
 def run(config: Config, out: str | Path) -> list[dict]:
     """Run the study into ``out``; return one row per (d, planner)."""
-    with StudyFolder(out, config) as run_dir:  # locked until the study ends
+    with StudyFolder(out, config, settings=planner_settings(config.planners)) as run_dir:
         return _run(config, out, run_dir)
 
 

@@ -23,6 +23,32 @@ from cemgd.runs.files import fsync_folder, write_atomic
 from cemgd.runs.folder import CONFIG_FILE, check_out_path, config_diff, read_json_object
 from cemgd.runs.lock import FolderLock
 
+#: The ``config.json`` key of a study's resolved planner settings (``StudyFolder``).
+SETTINGS_KEY = "resolved_settings"
+
+
+def _check_same(old: Mapping[str, Any], new: Mapping[str, Any], where: str) -> None:
+    """Refuse a folder whose ``config.json`` (``old``) holds another configuration than
+    ``new``, or other resolved settings where it records them.
+
+    Raises:
+        RunError: naming ``where``, each setting that differs, and what to do.
+    """
+    recorded = old.get(SETTINGS_KEY)
+    current = new.get(SETTINGS_KEY)
+    plain_old = {k: v for k, v in old.items() if k != SETTINGS_KEY}
+    plain_new = {k: v for k, v in new.items() if k != SETTINGS_KEY}
+    diff = config_diff(plain_old, plain_new)
+    if isinstance(recorded, Mapping) and isinstance(current, Mapping):
+        for spec in sorted(set(recorded) & set(current)):
+            before, now = recorded[spec], current[spec]
+            if isinstance(before, Mapping) and isinstance(now, Mapping):
+                diff += [f"{spec}: {k} {before.get(k)!r} -> {now.get(k)!r}"
+                         for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
+    if diff:
+        raise RunError(f"{where} holds results of another configuration ({'; '.join(diff)}); "
+                       "choose another --out or remove the folder")
+
 
 class StudyFolder:
     """A locked results folder whose CSV tables are written as rows come.
@@ -31,29 +57,34 @@ class StudyFolder:
     configuration, so a killed study resumes by skipping :meth:`done_keys`. A torn last
     row (power loss, full disk) is dropped when read and cut off before the next append.
 
+    ``settings`` are what the configuration names without spelling out: each planner
+    spec's resolved settings, which change with a preset or a default. They are kept in
+    ``config.json`` (:data:`SETTINGS_KEY`) and a folder that records them refuses others;
+    one written before they were recorded is checked on its configuration alone.
+
     Raises:
         RunError: the path cannot hold a folder, another process holds it, or its
             ``config.json`` is corrupt or holds another configuration.
     """
 
     def __init__(self, out: str | os.PathLike[str], config: Any, what: str = "out",
-                 tables: Mapping[str, Sequence[str]] | None = None) -> None:
-        """Lock ``out`` and check its ``config.json`` and the tables a resume reads
-        (``{name: key columns}``, as :meth:`done_keys` reads them), all before the first
-        byte is written, so a refusal leaves the folder as it was."""
+                 tables: Mapping[str, Sequence[str]] | None = None,
+                 settings: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """Lock ``out`` and check its ``config.json`` (with ``settings``: ``{spec: its
+        resolved settings}``) and the tables a resume reads (``{name: key columns}``, as
+        :meth:`done_keys` reads them), all before the first byte is written, so a refusal
+        leaves the folder as it was."""
         self.path = check_out_path(out, what)
         payload = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else config
+        if settings is not None:
+            payload = {**payload, SETTINGS_KEY: settings}
         payload = json.loads(json.dumps(payload, default=str))
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock = FolderLock(self.path, what).acquire(record=False)
         try:
             old = read_json_object(self.path / CONFIG_FILE)
-            if old is not None and old != payload:
-                diff = "; ".join(config_diff(old, payload))
-                raise RunError(
-                    f"{what}: {self.path} holds results of another configuration ({diff}); "
-                    "choose another --out or remove the folder"
-                )
+            if old is not None:
+                _check_same(old, payload, f"{what}: {self.path}")
             for name, keys in (tables or {}).items():
                 self.done_keys(name, keys)
         except BaseException:
