@@ -5,10 +5,12 @@ the committed ablation.md is what the script writes from the committed runs."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
 import numpy as np
+import pytest
 
 from cemgd.report.stats import mean_ci
 
@@ -48,3 +50,32 @@ def test_committed_ablation_md_is_the_scripts_output(tmp_path: Path) -> None:
     assert (tmp_path / "ablation.md").read_text() == (HERE / "ablation.md").read_text(), (
         "ablation.md is stale: run python docs/results/pets-parity/table.py "
         "--runs docs/results/pets-parity/runs")
+
+
+def _plan_check() -> ModuleType:
+    """plan_check.py imports table.py by name, as it does when run from its folder."""
+    sys.modules.setdefault("table", _script())
+    spec = importlib.util.spec_from_file_location("plan_check", HERE / "plan_check.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_plan_outcome_is_the_scripts_output() -> None:
+    text = _plan_check().outcome(HERE / "runs")
+    assert text == (HERE / "plan-robust-preset-result.md").read_text(), (
+        "plan-robust-preset-result.md is stale: run python "
+        "docs/results/pets-parity/plan_check.py")
+
+
+def test_plan_check_refuses_an_unfinished_run(tmp_path: Path) -> None:
+    """A run of the plan short of trial 15 is named, not averaged over fewer trials."""
+    check = _plan_check()
+    runs = {s: check.Run(np.full(15, 160.0), np.ones(15)) for s in (3, 4, 5)}
+    short = {**runs, 5: check.Run(np.full(10, 160.0), np.ones(10))}
+    data = {check.ARMS[0][1]: short, check.ARMS[0][2]: runs}
+    with pytest.raises(LookupError, match=r"seeds \[5\] have not reached trial 15"):
+        check.arm_lines(data, *check.ARMS[0])
+    lines = check.arm_lines({check.ARMS[0][1]: runs, check.ARMS[0][2]: runs}, *check.ARMS[0])
+    assert "C1: 160.0 >= 150: **holds**" in lines[0] and "0.0 [0.0, 0.0]" in lines[0]

@@ -58,12 +58,13 @@ def arm_lines(data: dict[str, dict[int, Run]], budget: str, candidate: str, cont
         f"({', '.join(f'{v:.1f}' for v in ctrl)}) | {diff.mean():.1f} [{low:.1f}, {high:.1f}] |"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    here = Path(__file__).resolve().parent
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", default=str(here / "runs"), help="ablation.sh's OUT")
-    args = parser.parse_args(argv)
-    data = load(Path(args.runs))
+def outcome(runs: Path) -> str:
+    """The outcome page's text from the runs under ``runs``.
+
+    Raises:
+        LookupError: a run the plan names has not reached trial 15.
+    """
+    data = load(runs)
     lines = ["Outcome of [plan-robust-preset.md](plan-robust-preset.md) "
              f"(`python docs/results/pets-parity/plan_check.py`): mean return over trials "
              f"{LATE[0]}-{LATE[-1]} on the fresh seeds; candidate `--planner.return-mean true` "
@@ -72,13 +73,21 @@ def main(argv: list[str] | None = None) -> int:
              "(n = 3, a description, not a test).", "",
              "| rollouts a step | criterion | candidate per seed | control (per seed) | "
              "difference [95 % t] |", "|---|---|---|---|---|"]
+    for arm in ARMS:
+        lines += arm_lines(data, *arm)
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    here = Path(__file__).resolve().parent
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", default=str(here / "runs"), help="ablation.sh's OUT")
+    args = parser.parse_args(argv)
     try:
-        for arm in ARMS:
-            lines += arm_lines(data, *arm)
+        text = outcome(Path(args.runs))
     except LookupError as err:
         print(f"--runs: {err}", file=sys.stderr)
         return 2
-    text = "\n".join(lines) + "\n"
     (here / "plan-robust-preset-result.md").write_text(text, encoding="utf-8")
     print(text, end="")
     return 0
