@@ -54,11 +54,18 @@ def test_committed_ablation_md_is_the_scripts_output(tmp_path: Path) -> None:
 
 def _plan_check() -> ModuleType:
     """plan_check.py imports table.py by name, as it does when run from its folder."""
-    sys.modules.setdefault("table", _script())
     spec = importlib.util.spec_from_file_location("plan_check", HERE / "plan_check.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    before = sys.modules.get("table")
+    sys.modules["table"] = _script()
+    try:
+        spec.loader.exec_module(module)
+    finally:  # leave no module named 'table' behind
+        if before is None:
+            del sys.modules["table"]
+        else:
+            sys.modules["table"] = before
     return module
 
 

@@ -25,9 +25,9 @@ import numpy as np
 from cemgd import plots
 from cemgd.experiments.common import (
     console,
-    planner_settings,
     print_table,
     progress,
+    resolved_settings,
     wilson_interval,
 )
 from cemgd.mpc import run_trials
@@ -91,7 +91,7 @@ def quick(config: Config) -> Config:
 
 def run(config: Config, out: str | Path) -> list[dict]:
     """Run the study into ``out``; return one row per N_init."""
-    with StudyFolder(out, config, settings=planner_settings(config.planners)) as run_dir:
+    with StudyFolder(out, config, settings=resolved_settings(config.planners)) as run_dir:
         return _run(config, out, run_dir)
 
 

@@ -52,14 +52,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from cemgd.experiments import common
 from cemgd.experiments.bench_report import done_rows, write_markdown
-from cemgd.experiments.common import (
-    console,
-    planner_settings,
-    print_table,
-    progress,
-    time_plan_step,
-)
+from cemgd.experiments.common import console, print_table, progress, time_plan_step
 from cemgd.experiments.steptime import (
     Machine,
     first_step,
@@ -319,8 +314,7 @@ SUMMARY = ("planner", "num_rollouts", "compile_s", "median_ms", "mem_mb", "first
 
 def run(config: Config, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Time every planner of ``config``; write ``bench.csv`` and ``bench.md`` into ``out``."""
-    specs = (text.partition("@")[0] for text in config.planners)  # the variant adds none
-    with StudyFolder(out, config, settings=planner_settings(specs)) as run_dir:
+    with StudyFolder(out, config, settings=common.resolved_settings(config.planners)) as run_dir:
         return _run(config, out, run_dir)
 
 

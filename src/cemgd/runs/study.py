@@ -42,9 +42,9 @@ def _check_same(old: Mapping[str, Any], new: Mapping[str, Any], where: str) -> N
     if isinstance(recorded, Mapping) and isinstance(current, Mapping):
         for spec in sorted(set(recorded) & set(current)):
             before, now = recorded[spec], current[spec]
-            if isinstance(before, Mapping) and isinstance(now, Mapping):
-                diff += [f"{spec}: {k} {before.get(k)!r} -> {now.get(k)!r}"
-                         for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
+            if isinstance(before, Mapping) and isinstance(now, Mapping):  # shared keys:
+                diff += [f"{spec}: {k} {before[k]!r} -> {now[k]!r}"  # one added since keeps
+                         for k in sorted(set(before) & set(now)) if before[k] != now[k]]
     if diff:
         raise RunError(f"{where} holds results of another configuration ({'; '.join(diff)}); "
                        "choose another --out or remove the folder")
@@ -59,8 +59,11 @@ class StudyFolder:
 
     ``settings`` are what the configuration names without spelling out: each planner
     spec's resolved settings, which change with a preset or a default. They are kept in
-    ``config.json`` (:data:`SETTINGS_KEY`) and a folder that records them refuses others;
-    one written before they were recorded is checked on its configuration alone.
+    ``config.json`` (:data:`SETTINGS_KEY`) and a folder that records them refuses others
+    (a setting added since, absent from the record, keeps the value it had before it
+    existed and is not compared). A folder written before settings were recorded is
+    checked on its configuration alone: its rows do not say what their presets resolved
+    to.
 
     Raises:
         RunError: the path cannot hold a folder, another process holds it, or its
