@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from table import LATE, Run, load
+from table import LATE, Run, late, load
 
 from cemgd.report.stats import mean_ci
 
@@ -26,11 +26,6 @@ ARMS = (
     ("50", "cem-gd-robust-return-mean/defaults-warm-fill",
      "cem-gd-robust/defaults-warm-fill", (6, 7, 8), "C2"),
 )
-
-
-def late(run: Run) -> float:
-    """A run's statistic: its mean return over trials 12-15."""
-    return float(run.returns[LATE[0] - 1:LATE[-1]].mean())
 
 
 def arm_lines(data: dict[str, dict[int, Run]], budget: str, candidate: str, control: str,

@@ -72,10 +72,14 @@ def stats(per_seed: dict[int, Run]) -> tuple[np.ndarray, np.ndarray, float, int]
     return block.mean(0), block.std(0), seconds, len(per_seed)
 
 
+def late(run: Run) -> float:
+    """A run's statistic: its mean return over trials 12-15."""
+    return float(run.returns[LATE[0] - 1:LATE[-1]].mean())
+
+
 def late_mean(per_seed: dict[int, Run]) -> str:
     """Mean of trials 12-15 across seeds (± the std of the seeds' means), or '-'."""
-    means = [r.returns[LATE[0] - 1:LATE[-1]].mean() for r in per_seed.values()
-             if len(r.returns) >= LATE[-1]]
+    means = [late(r) for r in per_seed.values() if len(r.returns) >= LATE[-1]]
     return f"{np.mean(means):.1f} ± {np.std(means):.1f}" if means else "-"
 
 
@@ -95,7 +99,7 @@ def seed_table(data: dict[str, dict[int, Run]]) -> str:
         runs = {s: r for s, r in sorted(per_seed.items()) if len(r.returns) >= LATE[-1]}
         if len(runs) < len(per_seed) or not runs:
             continue
-        means = np.array([r.returns[LATE[0] - 1:LATE[-1]].mean() for r in runs.values()])
+        means = np.array([late(r) for r in runs.values()])
         low, high = mean_ci(means)
         interval = f"[{low:.1f}, {high:.1f}]" if len(means) > 1 else "-"
         lines.append(f"| {variant} | {', '.join(map(str, runs))} | "

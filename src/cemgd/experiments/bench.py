@@ -314,7 +314,8 @@ SUMMARY = ("planner", "num_rollouts", "compile_s", "median_ms", "mem_mb", "first
 
 def run(config: Config, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Time every planner of ``config``; write ``bench.csv`` and ``bench.md`` into ``out``."""
-    with StudyFolder(out, config, settings=common.resolved_settings(config.planners)) as run_dir:
+    specs = (split_variant(text)[0].format() for text in config.planners)
+    with StudyFolder(out, config, settings=common.resolved_settings(specs)) as run_dir:
         return _run(config, out, run_dir)
 
 

@@ -23,10 +23,8 @@ def resolved_settings(specs: Iterable[str]) -> dict[str, dict[str, Any]]:
     """``{spec: the settings its name and overrides resolve to}`` for a study folder's record
     (:class:`~cemgd.runs.StudyFolder`'s ``settings``), before a study's own per-cell
     settings (``n_init``, ...), which its configuration holds: a preset or default that
-    changes between two runs of a study then refuses to mix rows in one folder. A bench
-    variant (``SPEC@VARIANT``) is recorded under its spec."""
-    return {spec: dataclasses.asdict(PlannerSpec.parse(spec).config())
-            for spec in (text.partition("@")[0] for text in specs)}
+    changes between two runs of a study then refuses to mix rows in one folder."""
+    return {spec: dataclasses.asdict(PlannerSpec.parse(spec).config()) for spec in specs}
 
 
 def print_table(title: str, rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> None:
