@@ -81,9 +81,16 @@ def _csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
-def test_report_writes_figures_tables_and_csv(fixture_sweep: Path, tmp_path: Path) -> None:
-    out = tmp_path / "report"
+@pytest.fixture(scope="module")
+def report_out(fixture_sweep: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture sweep's report, written once by the CLI into its own folder."""
+    out = tmp_path_factory.mktemp("report") / "report"
     assert main(["report", str(fixture_sweep), "--out", str(out)]) == 0
+    return out
+
+
+def test_report_writes_figures_tables_and_csv(fixture_sweep: Path, report_out: Path) -> None:
+    out = report_out
     for name in ("REPORT.md", "figure3_returns.png", "figure4_sample_efficiency.png",
                  "table1_time.csv", "table2_memory.csv", "runs.csv", "figure3.csv",
                  "figure4.csv"):
@@ -91,11 +98,12 @@ def test_report_writes_figures_tables_and_csv(fixture_sweep: Path, tmp_path: Pat
     for name in ("figure3_returns.png", "figure4_sample_efficiency.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (fixture_sweep / "REPORT.md").exists()  # --out respected
-
     runs = _csv(out / "runs.csv")
     assert len(runs) == len(TASKS) * len(PLANNERS) * len(SEEDS)
 
-    t1 = {(r["task"], r["planner"]): r for r in _csv(out / "table1_time.csv")}
+
+def test_report_table1_times(fixture_sweep: Path, report_out: Path) -> None:
+    t1 = {(r["task"], r["planner"]): r for r in _csv(report_out / "table1_time.csv")}
     for task in TASKS:
         for planner in PLANNERS:
             per_run = [np.mean([plan_ms(task, planner, s, t) for t in range(TRIALS)]) / 1e3
@@ -118,14 +126,16 @@ def test_report_writes_figures_tables_and_csv(fixture_sweep: Path, tmp_path: Pat
     assert [list(r) for r in report.table1(groups)] == [tables.TABLE1_COLUMNS] * len(groups)
     assert [list(r) for r in report.table2(groups)] == [tables.TABLE2_COLUMNS] * len(groups)
 
-    t2 = {(r["task"], r["planner"]): r for r in _csv(out / "table2_memory.csv")}
+
+def test_report_table2_and_figure4(report_out: Path) -> None:
+    t2 = {(r["task"], r["planner"]): r for r in _csv(report_out / "table2_memory.csv")}
     row = t2[("cartpole-swingup", "cem-gd")]
     assert float(row["plan_memory_mb"]) == pytest.approx(0.33)
     assert float(row["peak_rss_mb"]) == pytest.approx(412.0)  # max over trials (402), +10/seed
     assert float(row["peak_rss_mb_std"]) == pytest.approx(10.0)
     assert float(row["paper_mb"]) == 11.4 and row["runs"] == "3"
 
-    f4 = {(r["task"], r["planner"]): r for r in _csv(out / "figure4.csv")}
+    f4 = {(r["task"], r["planner"]): r for r in _csv(report_out / "figure4.csv")}
     assert {p for _, p in f4} == {"cem-50", "cem-500", "cem-5000", "cem-gd"}  # no gd
     gd_row = f4[("halfcheetah", "cem-gd")]
     assert float(gd_row["nominal_rollouts"]) == 50.0  # N_r from planner_config
@@ -135,7 +145,9 @@ def test_report_writes_figures_tables_and_csv(fixture_sweep: Path, tmp_path: Pat
     assert float(gd_row["best_return_mean"]) == pytest.approx(np.mean(best))
     assert float(gd_row["best_return_std"]) == pytest.approx(np.std(best, ddof=1))
 
-    f3 = [r for r in _csv(out / "figure3.csv")
+
+def test_report_figure3_and_text(report_out: Path) -> None:
+    f3 = [r for r in _csv(report_out / "figure3.csv")
           if r["task"] == "cartpole-swingup" and r["planner"] == "cem-50"]
     assert [float(r["env_steps"]) for r in f3] == [510.0, 520.0, 530.0]
     assert [float(r["return_mean"]) for r in f3] == [11.0, 13.0, 15.0]
@@ -145,9 +157,9 @@ def test_report_writes_figures_tables_and_csv(fixture_sweep: Path, tmp_path: Pat
         assert float(r["val_mse_mean"]) == pytest.approx(0.5 / (t + 1) + 0.01, abs=1e-6)
         assert float(r["val_mse_std"]) == pytest.approx(0.01, abs=1e-6)
         assert float(r["train_s_mean"]) == pytest.approx(2.0 + t)
-    assert (out / "model_quality.png").read_bytes()[:4] == b"\x89PNG"
+    assert (report_out / "model_quality.png").read_bytes()[:4] == b"\x89PNG"
 
-    text = (out / "REPORT.md").read_text()
+    text = (report_out / "REPORT.md").read_text()
     assert "| cartpole-swingup | cem-50 | 0 | 11 ± 1 | 0.51 ± 0.01 | 2 ± 1 | 3 |" in text
     assert "no GPU" not in text and "GPU: not recorded" in text  # never assumed
     assert "Test CPU 9000" in text and "2 CPU core(s)" in text
