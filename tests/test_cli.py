@@ -185,10 +185,16 @@ def test_train_planner_takes_a_spec_and_setting_flags_on_top() -> None:
     from cemgd.cli import train
 
     args, extra = build_parser().parse_known_args(
-        ["train", "--out", "x", "--quick", "--planner", "cem-gd:n_replan=4,grad_steps=2",
+        ["train", "--out", "x", "--quick", "--planner", "cem-gd:n_replan=4",
          "--planner.grad-steps", "5", "--activation", "relu"])
     config = train.build_config(args, extra)
     assert config.planner.name == "cem-gd" and config.activation == "relu"
     assert config.planner.settings["n_replan"] == 4  # kept, as given, under --quick
-    assert config.planner.settings["grad_steps"] == 5  # the flag wins over the spec
+    assert config.planner.settings["grad_steps"] == 5  # the flag's, beside the spec's
     assert config.make_planner().config.num_iterations == 2  # --quick's cap
+    # a flag overrides the spec's setting, as a later flag overrides an earlier one
+    args, extra = build_parser().parse_known_args(
+        ["train", "--out", "x", "--planner", "cem-gd:grad_steps=2", "--planner.grad-steps", "5",
+         "--planner.step-size", "0.1", "--planner.step-size", "0.2"])
+    settings = train.build_config(args, extra).planner.settings
+    assert settings["grad_steps"] == 5 and settings["step_size"] == 0.2

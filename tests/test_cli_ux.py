@@ -39,6 +39,14 @@ def test_sweep_help_lists_the_laptop_presets_planners(capsys: pytest.CaptureFixt
     (["--planner", "cem-dg"], "--planner: unknown planner 'cem-dg' (did you mean 'cem-gd'?)"),
     (["--task", "pendlum"], "--task: unknown task 'pendlum' (did you mean 'pendulum'?)"),
     (["--trials", "-3"], "cemgd train: --trials: expected an int >= 1, got -3"),
+    (["--seed", str(2**64)], "--seed: expected an int in [0, 4294967295]"),
+    (["--planner", "cem-gd:n_replan=10,n_replan=20"],
+     "--planner (cem-gd:n_replan=10,n_replan=20): n_replan given twice"),
+    (["--planner", "cem-gd:"], "--planner: expected key=value after ':' in 'cem-gd:'"),
+    (["--planner", ""], "--planner: unknown planner ''"),
+    (["--planner", "cem-gd:n_replan=1"], "--planner (cem-gd:n_replan=1): n_replan: expected"),
+    (["--planner.n-replan", "1"], "cemgd train: --planner.n-replan: expected an int >= 2"),
+    (["--train.learning-rate", "nan"], "cemgd train: --train.learning-rate: expected a finite"),
 ])
 def test_errors_name_the_flag_and_suggest(argv: list[str], expected: str, tmp_path,
                                           capsys: pytest.CaptureFixture) -> None:
@@ -84,3 +92,19 @@ def test_a_code_task_is_shown_by_its_name_and_resumes_without_it() -> None:
     # a folder written before config.json recorded task_name still resumes
     assert config_diff({"task": "reacher_task.py:reacher"},
                        {"task": "reacher_task.py:reacher", "task_name": "reacher"}) == []
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly() -> None:
+    """``cemgd planners | head -1``: when stdout's reader has gone, no error message and
+    SIGPIPE's status (the pipe is closed before the command, still importing, writes)."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-c", "import sys; from cemgd.cli import main; sys.exit(main())",
+           "planners"]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        err = proc.stderr.read()
+        status = proc.wait(timeout=120)
+    assert err == b"" and status == 141

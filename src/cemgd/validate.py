@@ -61,6 +61,15 @@ def check_int(field: str, value: Any, low: int = 1, high: int | None = None) -> 
         raise ValueError(f"{field}: expected {expected}, got {value!r}")
 
 
+SEED_MAX = 2**32 - 1
+"""The largest seed a command takes: every seed feeds NumPy's and JAX's generators."""
+
+
+def check_seed(field: str, value: Any) -> None:
+    """Raise ``ValueError`` naming ``field`` unless ``value`` is an int in ``[0, SEED_MAX]``."""
+    check_int(field, value, 0, SEED_MAX)
+
+
 def check_point(field: str, value: Any, dim: int) -> None:
     """Raise ``ValueError`` naming ``field`` unless ``value`` is ``dim`` finite numbers."""
     array = np.asarray(value, dtype=np.float64)

@@ -28,6 +28,7 @@ import contextlib
 import importlib
 import importlib.util
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -105,7 +106,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with only_named_code(command_line_tasks(args), command_line_models(args)), \
                 only_named_planners(command_line_planners(args)):
-            return args.handler(args, ctx)
+            status = args.handler(args, ctx)
+        sys.stdout.flush()  # a reader that stopped early shows here, not at exit
+        return status
+    except BrokenPipeError:  # stdout's reader stopped (cemgd planners | head -1)
+        _quiet_stdout()
+        return 128 + signal.SIGPIPE
     except ValueError as err:  # bad input, RunError included: named in the message
         return fail(prog, user_message(str(err), flag_names(args.command_parser)))
     except OSError as err:  # a path the user named cannot be used
@@ -114,6 +120,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at the null device, so the interpreter's last flush does
+    not fail again on the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    with contextlib.suppress(ValueError, OSError):
+        os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _escape_undecodable_output() -> None:

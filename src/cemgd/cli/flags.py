@@ -121,3 +121,11 @@ def planner_flags(extra: Sequence[str], planners: Sequence[str]) -> dict[str, An
             raise ValueError(f"{name}: not a setting of any of the planners {listed}")
         options[key] = typed_value(name, value, owner[key])
     return options
+
+
+def flag_error(err: ValueError, flags: dict[str, str]) -> ValueError:
+    """``err`` with its leading setting (``key: ...``) named as the flag or spec that gave
+    it: ``flags`` maps each setting to that name (``n_replan`` -> ``--planner.n-replan``);
+    a setting not in ``flags`` leaves the message as it is."""
+    key, colon, rest = str(err).partition(": ")
+    return ValueError(f"{flags[key]}: {rest}") if colon and key in flags else err

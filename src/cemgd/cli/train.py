@@ -13,6 +13,7 @@ from cemgd.cli.flags import (
     add_config_arguments,
     add_train_arguments,
     config_from_args,
+    flag_error,
     planner_flags,
     train_flags,
 )
@@ -45,7 +46,8 @@ def register(sub: Subparsers) -> None:
     add_config_arguments(p, pets.PETSConfig, skip=("task", "planner", "train"))
     p.add_argument("--planner", metavar="SPEC",
                    help="planner or preset (cemgd planners lists them), optionally with "
-                        "settings: cem-gd:n_replan=10 (default: cem-gd)")
+                        "settings: cem-gd:n_replan=10; a --planner.<setting> flag "
+                        "overrides the spec's (default: cem-gd)")
     p.add_argument("--task", help=tasks_help())
     add_train_arguments(p)
 
@@ -56,15 +58,25 @@ def build_config(args: argparse.Namespace, extra: list[str]) -> pets.PETSConfig:
     Raises:
         ValueError: naming the flag or setting that is wrong.
     """
-    name, settings = PlannerSpec.parse_settings(args.planner or "cem-gd", where="--planner")
-    settings.update(planner_flags(extra, [name]))
+    text = "cem-gd" if args.planner is None else args.planner
+    name, settings = PlannerSpec.parse_settings(text, where="--planner")
+    flagged = planner_flags(extra, [name])
+    settings.update(flagged)  # a flag overrides the spec, as a later flag an earlier one
     config = config_from_args(pets.PETSConfig, args, pets.PETSConfig(), skip=("planner",))
     if args.quick:  # tiny sizes first; every explicit flag still wins
         config = config_from_args(pets.PETSConfig, args, pets.quick(config), skip=("planner",))
-    spec = quick_spec(name, settings) if args.quick else PlannerSpec(name, settings)
-    return dataclasses.replace(
-        config, planner=spec, train=dataclasses.replace(config.train, **train_flags(args))
-    )
+    named = {k: f"--planner ({text}): {k}" for k in settings}
+    named.update({k: f"--planner.{k.replace('_', '-')}" for k in flagged})
+    try:
+        spec = quick_spec(name, settings) if args.quick else PlannerSpec(name, settings)
+    except ValueError as err:
+        raise flag_error(err, named) from None
+    train = train_flags(args)
+    try:
+        return dataclasses.replace(
+            config, planner=spec, train=dataclasses.replace(config.train, **train))
+    except ValueError as err:
+        raise flag_error(err, {k: f"--train.{k.replace('_', '-')}" for k in train}) from None
 
 
 def _run(args: argparse.Namespace, ctx: Context) -> int:

@@ -16,7 +16,7 @@ from cemgd.planners.spec import quick_spec
 from cemgd.runs import RunError
 from cemgd.runs import config_diff as _diff
 from cemgd.tasks import EnvTask, check_env_task, resolve_env_task
-from cemgd.validate import check_int
+from cemgd.validate import check_int, check_seed
 
 #: ``config.json`` keys renamed since the first format (old -> new); old folders resume.
 LEGACY_KEYS = {"members": "num_members", "layers": "num_layers"}
@@ -85,7 +85,7 @@ class PETSConfig:
         self._check_values()
 
     def _check_values(self) -> None:
-        check_int("seed", self.seed, 0)
+        check_seed("seed", self.seed)
         check_int("trials", self.trials, 1)
         check_int("episode_length", self.episode_length, 0)
         check_int("random_steps", self.random_steps, 1)

@@ -105,7 +105,8 @@ class PlannerSpec:
 
         Raises:
             ValueError: starting with ``where``: an unknown planner, a setting the planner
-                does not have, an item without ``=``, or a value its setting refuses.
+                does not have or given twice, an item without ``=``, ``name:`` with
+                nothing after the colon, or a value its setting refuses.
         """
         if isinstance(text, PlannerSpec):
             return text
@@ -126,8 +127,10 @@ class PlannerSpec:
         """
         if not isinstance(text, str):
             raise ValueError(f"{where}: expected a planner spec string, got {text!r}")
-        name, _, rest = text.partition(":")
+        name, colon, rest = text.partition(":")
         name = name.strip()
+        if colon and not rest.strip():
+            raise ValueError(f"{where}: expected key=value after ':' in {text!r}")
         try:
             family, _ = resolve_planner(name)
         except ValueError as err:
@@ -140,6 +143,8 @@ class PlannerSpec:
             if not eq:
                 raise ValueError(f"{where}: expected key=value in {text!r}, got {item!r}")
             check_settings(family, PLANNERS[family].Config, [key], where=f"{where} ({text})")
+            if key in settings:
+                raise ValueError(f"{where} ({text}): {key} given twice")
             settings[key] = typed_value(f"{where} ({text}): {key}", value.strip(), known[key])
         return name, settings
 

@@ -45,7 +45,7 @@ import numpy as np
 from cemgd.problem import Array
 from cemgd.tasks.base import Task, TaskBase
 from cemgd.tasks.cartpole import CartPoleSwingUp
-from cemgd.validate import check_int
+from cemgd.validate import check_int, check_seed
 
 try:
     import gymnasium
@@ -181,7 +181,7 @@ class EnvTask(TaskBase):
                 uint8; MuJoCo tasks render offscreen, e.g. with ``MUJOCO_GL=egl``).
         """
         if seed is not None:
-            check_int("seed", seed, 0)
+            check_seed("seed", seed)
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode: expected None or 'rgb_array', got {render_mode!r}")
         _require_gymnasium()
