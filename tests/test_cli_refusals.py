@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import stat
 from pathlib import Path
 
@@ -13,6 +14,10 @@ import pytest
 
 from cemgd.cli import main
 from cemgd.runs import write_atomic
+
+#: a finished PETS run committed with the repository (its config.json and metrics.csv)
+PARITY_RUN = (Path(__file__).resolve().parents[1] / "docs" / "results" / "pets-parity" / "runs"
+              / "cem-gd" / "defaults" / "seed-0")
 
 
 def _one_line(err: str) -> str:
@@ -111,6 +116,12 @@ def test_a_non_utf8_path_is_written_escaped_or_refused_naming_the_file(
     be written as UTF-8 is refused naming the file."""
     folder = Path(os.fsdecode(bytes(tmp_path) + b"/sweep-\xff"))
     folder.mkdir()
+    assert main(["report", str(folder)]) == 2  # no run in it: refused, naming it
+    assert "sweep-" in _one_line(capsys.readouterr().err)
+    run = folder / "run"  # one finished PETS run (its config and metrics) to report on
+    run.mkdir()
+    for name in ("config.json", "metrics.csv"):
+        shutil.copy(PARITY_RUN / name, run / name)
     assert main(["report", str(folder)]) == 0, capsys.readouterr().err
     assert "sweep-\\xff" in (folder / "REPORT.md").read_text(encoding="utf-8")
     target = tmp_path / "notes.md"

@@ -217,7 +217,9 @@ def test_report_of_nothing_and_bad_input(tmp_path: Path,
                                          capsys: pytest.CaptureFixture) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = report.write_report(empty)
-    assert result.runs == [] and "No usable run was found" in result.path.read_text()
+    with pytest.raises(ValueError, match=r"sweep_dir: .*empty holds no usable run or "
+                                         r"evaluation folder; nothing was written"):
+        report.write_report(empty)
+    assert list(empty.iterdir()) == []  # refused before anything is written
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "sweep_dir" in capsys.readouterr().err

@@ -62,7 +62,8 @@ verdict is exploratory. A report on --quick runs says so at the top.
 
 A run folder that is missing files or is damaged is listed in the report and skipped;
 so are runs that have not finished all their trials (unless --include-incomplete).
-Standard deviations are over runs (sample standard deviation; 0 for a single run)."""
+A SWEEP_DIR with no usable run and no evaluation folder is refused, and nothing is
+written. Standard deviations are over runs (sample standard deviation; 0 for a single run)."""
 
 SWEEP = """\
 Every (task, planner, seed) as one PETS run folder, on a local process pool or Ray.

@@ -9,6 +9,7 @@ from cemgd import report
 from cemgd.cli import descriptions
 from cemgd.cli.base import Context, Subparsers, add_command
 from cemgd.cli.paths import check_out
+from cemgd.tasks import check_env_task
 
 
 def register(sub: Subparsers) -> None:
@@ -40,6 +41,8 @@ def register(sub: Subparsers) -> None:
 
 def _run(args: argparse.Namespace, ctx: Context) -> int:
     out = None if args.out is None else check_out(args.out)  # before anything is read
+    for task in args.task or []:  # as train checks its --task: a known name, or code
+        check_env_task(task, argument="task")  # that imports ("task:" shows as "--task:")
     result = report.write_report(args.sweep_dir, out,
                                  include_incomplete=args.include_incomplete,
                                  random_episodes=args.random_episodes, plan=args.plan)

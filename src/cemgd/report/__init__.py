@@ -28,7 +28,10 @@ exploratory. A report on ``--quick`` runs says so at the top.
 
 A folder whose ``config.json`` or ``metrics.csv`` is missing or corrupt is listed
 in the report and skipped, never fatal; so are runs that have not finished all their
-trials (unless ``include_incomplete``). Standard deviations are over runs (sample
+trials (unless ``include_incomplete``); one that records a field the report reads with
+the wrong type (``"horizon": "x"``) counts as corrupt. A folder with no usable run or
+evaluation at all is refused before anything is written (an earlier report there stays
+as it was). Standard deviations are over runs (sample
 standard deviation, ddof = 1; 0 for a single run). Modules: :mod:`.load` (run
 folders), :mod:`.episodes` and :mod:`.evaluations` (evaluate folders), :mod:`.tables`,
 :mod:`.stats` and :mod:`.claims` (the verdicts), :mod:`.figures`, :mod:`.markdown`,

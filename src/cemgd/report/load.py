@@ -10,7 +10,7 @@ import contextlib
 import json
 import math
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import numpy as np
 
 from cemgd.planners.spec import PlannerSpec
 from cemgd.runs import METRICS_FILE, RunError, read_metrics
+from cemgd.validate import check_int, check_seed
 
 
 def planner_family(name: str, config: dict[str, Any] | None = None) -> str:
@@ -154,11 +155,63 @@ def find_run_folders(root: Path) -> list[Path]:
     return sorted(found)
 
 
-def read_config(folder: Path) -> dict[str, Any]:
-    """``config.json`` of a run folder, checked for the keys the report needs.
+def _text(name: str, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name}: expected a non-empty string, got {value!r}")
+
+
+def _object(name: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise ValueError(f"{name}: expected an object, got {value!r}")
+
+
+def _count(low: int) -> Callable[[str, Any], None]:
+    return lambda name, value: check_int(name, value, low)
+
+
+#: Every ``config.json`` field the report reads (``train.epochs``: ``epochs`` in the
+#: ``train`` object) and the check its value must pass; the first four must be there,
+#: the others where a run recorded them (older runs lack some, or wrote ``members`` and
+#: ``layers``). A run with a value that fails is skipped, never read.
+CONFIG_FIELDS: dict[str, Callable[[str, Any], None]] = {
+    "task": _text, "planner": _text, "seed": check_seed, "trials": _count(1),
+    "planner_name": _text, "planner_config": _object, "train": _object,
+    "train.epochs": _count(1), "episode_length": _count(0), "random_steps": _count(1),
+    "horizon": _count(1), "num_particles": _count(1), "num_members": _count(1),
+    "members": _count(1), "hidden": _count(1), "num_layers": _count(1), "layers": _count(1),
+    "propagation": _text, "activation": _text,
+}
+REQUIRED_FIELDS = ("task", "planner", "seed", "trials")
+_ABSENT = object()
+
+
+def check_config_fields(config: dict[str, Any]) -> None:
+    """Check each of :data:`CONFIG_FIELDS` that ``config`` records (the required ones
+    must be there).
 
     Raises:
-        ValueError: ``config.json missing`` or ``config.json corrupt (why)``.
+        ValueError: naming the field and what it expected (``horizon: expected an int
+            >= 1, got 'x'``).
+    """
+    for name, check in CONFIG_FIELDS.items():
+        where: Any = config
+        for part in name.split("."):
+            where = where.get(part, _ABSENT) if isinstance(where, dict) else _ABSENT
+        if where is _ABSENT:
+            if name in REQUIRED_FIELDS:
+                raise ValueError(f"{name}: missing")
+            continue
+        check(name, where)
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """``config.json`` of a run folder, checked for the fields the report reads
+    (:data:`CONFIG_FIELDS`).
+
+    Raises:
+        ValueError: ``config.json missing`` or ``config.json corrupt (why)``, the why
+            naming the field (``config.json corrupt (horizon: expected an int >= 1, got
+            'x')``).
     """
     cfg_file = folder / "config.json"
     if not cfg_file.is_file():
@@ -169,9 +222,10 @@ def read_config(folder: Path) -> dict[str, Any]:
         raise ValueError(f"config.json corrupt ({err})") from None
     if not isinstance(config, dict):
         raise ValueError("config.json corrupt (not an object)")
-    for key, kind in (("task", str), ("planner", str), ("seed", int), ("trials", int)):
-        if not isinstance(config.get(key), kind):
-            raise ValueError(f"config.json corrupt ({key!r} missing or not {kind.__name__})")
+    try:
+        check_config_fields(config)
+    except ValueError as err:
+        raise ValueError(f"config.json corrupt ({err})") from None
     return config
 
 

@@ -344,8 +344,6 @@ def sweep_markdown(ctx: SweepContext) -> str:
               ""]
     lines += hardware_lines(ctx.hardware)
     lines += baseline_lines(ctx.baselines)
-    if not ctx.runs and not evs:
-        lines += ["No usable run was found.", ""]
     if ctx.runs:
         for section in (protocol_lines, figure3_lines, figure4_lines):
             lines += section(ctx)

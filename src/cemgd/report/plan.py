@@ -6,7 +6,7 @@ A plan names, before any of its episodes run, the evaluation folder of each mode
 folder per model), the episodes each planner gets on it (the first ``episodes`` seeds
 the folder asked for; later episodes are left out of the primary analysis), the
 claims, the margin (a fraction of the reference's gain over the uniform-random return),
-the test and the level::
+the test and the level (a key not shown here is refused, naming it)::
 
     [plan]
     title = "CEM-GD against CEM 5000 on half-cheetah"
@@ -33,6 +33,7 @@ the test and the level::
 
 from __future__ import annotations
 
+import difflib
 import math
 import tomllib
 from collections.abc import Mapping, Sequence
@@ -46,6 +47,13 @@ from cemgd.report.evaluations import Evaluation
 
 CORRECTIONS = ("holm", "none")
 TESTS = ("t",)
+#: The keys each level of a plan takes (``""``: the file's top level); any other is refused.
+PLAN_KEYS = {
+    "": ("plan", "models", "claims"),
+    "[plan]": ("title", "level", "correction", "margin", "test", "random_episodes"),
+    "[[models]]": ("name", "task", "folder", "episodes"),
+    "[[claims]]": ("id", "text", "task", "a", "b", "kind"),
+}
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,18 @@ def _field(table: Mapping[str, Any], key: str, kind: type | tuple[type, ...], wh
     return value
 
 
+def _known_keys(table: Mapping[str, Any], level: str, where: str) -> None:
+    """Refuse a key of ``table`` that :data:`PLAN_KEYS` does not list for ``level`` (a
+    misspelt setting would otherwise leave its default in force, unseen)."""
+    keys = PLAN_KEYS[level]
+    for key in table:
+        if key not in keys:
+            close = difflib.get_close_matches(key, keys, n=1, cutoff=0.6)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            raise ValueError(f"{where}: unknown key `{key}`{hint}; {level or 'the top level'} "
+                             f"takes {', '.join(f'`{k}`' for k in keys)}")
+
+
 def _choice(value: Any, options: Sequence[str], where: str) -> str:
     if value not in options:
         raise ValueError(f"{where}: expected one of {', '.join(options)}, got {value!r}")
@@ -115,7 +135,9 @@ def read_plan(path: str | Path) -> Plan:
     head = data.get("plan")
     if not isinstance(head, dict):
         raise ValueError(f"{path}: expected a [plan] table")
+    _known_keys(data, "", str(path))
     where = f"{path} [plan]"
+    _known_keys(head, "[plan]", where)
     level = float(_field(head, "level", (int, float), where, 0.95))
     margin = float(_field(head, "margin", (int, float), where, stats.MARGIN))
     if not 0.5 < level < 1 or not 0 <= margin < 1 or not math.isfinite(margin):
@@ -148,6 +170,7 @@ def _tables(data: Mapping[str, Any], key: str, path: Path) -> list[Mapping[str, 
 
 
 def _model(table: Mapping[str, Any], where: str) -> PlannedModel:
+    _known_keys(table, "[[models]]", where)
     episodes = _field(table, "episodes", int, where)
     if episodes < stats.MIN_N:
         raise ValueError(f"{where}: `episodes` expected an int >= {stats.MIN_N}, got {episodes}")
@@ -156,6 +179,7 @@ def _model(table: Mapping[str, Any], where: str) -> PlannedModel:
 
 
 def _claim(table: Mapping[str, Any], where: str) -> PlannedClaim:
+    _known_keys(table, "[[claims]]", where)
     kind = _choice(table.get("kind"), stats.KINDS, f"{where} kind")
     return PlannedClaim(_field(table, "id", str, where),
                         _field(table, "text", str, where, str(table.get("id"))),

@@ -22,7 +22,7 @@ from cemgd.report.evaluations import (
 from cemgd.report.exploitation import EXPLOITATION_COLUMNS, evaluation_exploitation
 from cemgd.report.load import RunData, Skipped, load_runs
 from cemgd.report.markdown import SweepContext, sweep_markdown
-from cemgd.report.plan import Plan, decide_plan, read_plan
+from cemgd.report.plan import Plan, decide_plan, match, read_plan
 from cemgd.report.settings import Hardware, read_hardware
 from cemgd.report.text import readable, write_csv
 from cemgd.runs import check_out_path, write_atomic
@@ -121,10 +121,9 @@ def _exploitation(ctx: SweepContext) -> None:
         ctx.files.append(ctx.dest / "evaluate_exploitation.csv")
 
 
-def _baselines(ctx: SweepContext, episodes: int) -> None:
-    """Measure the uniform-random policy (``episodes`` per cell, 0: none); write
-    ``random_policy.csv``."""
-    ctx.baselines = baseline.measure(ctx.runs, ctx.evaluations, episodes)
+def _write_baselines(ctx: SweepContext) -> None:
+    """``random_policy.csv``: the uniform-random policy as measured (nothing when it was
+    not)."""
     if ctx.baselines.rows:
         write_csv(ctx.dest / "random_policy.csv", ctx.baselines.rows, BASELINE_COLUMNS)
         ctx.files.append(ctx.dest / "random_policy.csv")
@@ -135,6 +134,8 @@ def _checked(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
              ) -> tuple[Path, Path, Plan | None, int]:
     """``write_report``'s arguments checked before anything is read or written:
     ``(root, dest, plan, random_episodes)`` (at least the plan's episodes)."""
+    if str(sweep_dir).strip() == "":
+        raise ValueError("sweep_dir: expected a folder path, got an empty string")
     root = Path(sweep_dir)
     if not root.is_dir():
         raise ValueError(f"sweep_dir: {root} is not a folder")
@@ -144,6 +145,44 @@ def _checked(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] | No
     if planned is not None:
         random_episodes = max(random_episodes, planned.random_episodes)
     return root, dest, planned, random_episodes
+
+
+@dataclass
+class _Read:
+    """What a report is made of, read and checked before anything is written."""
+
+    runs: list[RunData]
+    skipped: list[Skipped]
+    evaluations: list[Evaluation]
+    baselines: baseline.Baselines
+
+
+def _read(root: Path, include_incomplete: bool, planned: Plan | None,
+          random_episodes: int) -> _Read:
+    """Read the runs and evaluations under ``root``, match the plan to them and measure
+    the uniform-random policy: everything that can refuse the report, so a refused
+    report writes nothing.
+
+    Raises:
+        ValueError: ``root`` holds no usable run or evaluation folder (naming it and
+            the first folders not used, with why), a damaged evaluation, a plan the
+            folders do not match, a task given by code the command line did not name.
+    """
+    evaluations, ev_skipped = load_evaluations(root)
+    runs, skipped = load_runs(root, include_incomplete,
+                              exclude=[root / e.folder for e in evaluations]
+                              + [root / s.folder for s in ev_skipped])
+    skipped += ev_skipped
+    if not runs and not evaluations:
+        listed = "; ".join(f"{s.folder}: {s.reason}" for s in skipped[:3])
+        more = f"; {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        why = f" (not used: {listed}{more})" if skipped else ""
+        raise ValueError(readable(f"sweep_dir: {root} holds no usable run or evaluation "
+                                  f"folder{why}; nothing was written"))
+    if planned is not None:
+        match(planned, evaluations, include_incomplete)
+    return _Read(runs, skipped, evaluations,
+                 baseline.measure(runs, evaluations, random_episodes))
 
 
 def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] | None = None,
@@ -170,29 +209,28 @@ def write_report(sweep_dir: str | os.PathLike[str], out: str | os.PathLike[str] 
         What was read and written.
 
     Raises:
-        ValueError: ``sweep_dir`` is not a folder, ``out`` is blank, a file or under
-            one, or not writable (:func:`cemgd.runs.check_out_path`), ``random_episodes``
-            is not an integer >= 0, or the plan is malformed or names what the folders
-            lack (a task whose baseline cannot be measured here is listed in REPORT.md,
-            not raised).
+        ValueError: ``sweep_dir`` is not a folder or holds no usable run or evaluation
+            folder, ``out`` is blank, a file or under one, or not writable
+            (:func:`cemgd.runs.check_out_path`), ``random_episodes`` is not an integer
+            >= 0, or the plan is malformed or names what the folders lack (a task whose
+            baseline cannot be measured here is listed in REPORT.md, not raised). Each
+            is raised before anything is written.
     """
     root, dest, planned, random_episodes = _checked(sweep_dir, out, random_episodes, plan)
-    evaluations, ev_skipped = load_evaluations(root)
-    runs, skipped = load_runs(root, include_incomplete,
-                              exclude=[root / e.folder for e in evaluations]
-                              + [root / s.folder for s in ev_skipped])
+    read = _read(root, include_incomplete, planned, random_episodes)
+    runs, evaluations = read.runs, read.evaluations
     dest.mkdir(parents=True, exist_ok=True)
     groups = tables.group_runs(runs)
-    ctx = SweepContext(root, dest, runs, skipped + ev_skipped, groups, {
+    ctx = SweepContext(root, dest, runs, read.skipped, groups, {
         "table1": tables.table1(groups), "table2": tables.table2(groups),
         "figure3": tables.figure3_data(groups), "figure4": tables.figure4_data(groups),
         "returns": tables.returns_table(groups),
     }, _hardware(root, evaluations), evaluations, plan=planned,
-        include_incomplete=include_incomplete)
-    _baselines(ctx, random_episodes)
+        include_incomplete=include_incomplete, baselines=read.baselines)
+    _write_baselines(ctx)
     claims = check_claims(groups, ctx.baselines.task_floors(baseline.run_cells(runs)))
     ctx.tables["claims"] = claims
-    if runs or not evaluations:
+    if runs:
         _write_tables(dest, ctx)
     ctx.files += figures.figure3(dest, ctx.tables["figure3"], {
         task: ctx.baselines.floors([c for c in baseline.run_cells(runs) if c[0] == task])
