@@ -62,9 +62,9 @@ def _mtimes(folder: Path) -> dict[str, int]:
 def test_parse_seeds_and_lists() -> None:
     assert sweep.parse_seeds("0-3") == (0, 1, 2, 3)
     assert sweep.parse_seeds("0,1,5") == (0, 1, 5)
-    assert sweep.parse_seeds("0-2,7,1") == (0, 1, 2, 7)
+    assert sweep.parse_seeds("0-2,7,3") == (0, 1, 2, 7, 3)
     assert sweep.format_seeds((0, 1, 2, 7, 9, 10)) == "0-2,7,9-10"
-    for bad in ("", "a", "3-1", "-1", "1-x"):
+    for bad in ("", "a", "3-1", "-1", "1-x", "0-2,7,1", "4294967296"):
         with pytest.raises(ValueError, match="seeds"):
             sweep.parse_seeds(bad)
     assert sweep.parse_list("planners", ["cem-50,cem-gd:n_replan=20,top_k=2", "gd"]) == (
@@ -86,9 +86,11 @@ def test_planner_specs_are_typed_and_named_folders() -> None:
 
 def test_a_sweep_holds_specs_parsed_once_and_names_folders_by_the_text_given(
         tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="planners: 'cem-gd:n-replan=20' is given twice"):
+        SweepConfig(**{**TINY, "planners": ("cem-gd:n-replan=20", "cem-gd:n-replan=20")})
     config = SweepConfig(**{**TINY, "planners": (
-        "cem-gd:n-replan=20", PlannerSpec("gd", {"grad_steps": 2}), "cem-gd:n-replan=20")})
-    first, second = config.planners  # the repeated text is dropped
+        "cem-gd:n-replan=20", PlannerSpec("gd", {"grad_steps": 2}))})
+    first, second = config.planners
     assert first == PlannerSpec("cem-gd", {"n_replan": 20}) and second.name == "gd"
     assert (first.text, str(first)) == ("cem-gd:n-replan=20", "cem-gd:n_replan=20")
     assert [sweep.planner_folder(p) for p in config.planners] == [

@@ -21,7 +21,7 @@ and architecture are checked before anything is written)."""
 
 
 def register(sub: Subparsers) -> None:
-    """Add ``cemgd evaluate``."""
+    """Add ``cemgd evaluate`` and ``cemgd export-model``."""
     p = add_command(sub, "evaluate", _run,
                     help="every planner on one frozen learned model, the same env seeds",
                     description=descriptions.EVALUATE)
@@ -44,8 +44,8 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--trial", type=int, default=None,
                    help="trial whose model is loaded (default: the run's last)")
     p.add_argument("--seeds", default=None,
-                   help="environment seeds of the episodes, comma-separated "
-                        "(default 0..episodes-1; overrides --episodes)")
+                   help="environment seeds of the episodes, comma-separated, distinct, each "
+                        "in 0..4294967295 (default 0..episodes-1; overrides --episodes)")
     p.add_argument("--reference", default=None,
                    help="planner the paired differences are taken against (default: first)")
     p.add_argument("--episode-length", type=int, default=0,
@@ -65,6 +65,11 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--quick", action="store_true",
                    help="shrink every planner and the episodes (a pipeline test)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _register_export(sub)
+
+
+def _register_export(sub: Subparsers) -> None:
+    """Add ``cemgd export-model``."""
     e = add_command(sub, "export-model", _export,
                     help="a run's frozen model as a small folder `cemgd evaluate` reads",
                     description=EXPORT_HELP)
@@ -74,6 +79,9 @@ def register(sub: Subparsers) -> None:
                         "model.json (task, trial, hash)")
     e.add_argument("--trial", type=int, default=None,
                    help="trial whose model is exported (default: the run's last)")
+    e.add_argument("--task", metavar="SPEC", default=None,
+                   help="the task RUN_DIR records, when that is code (module:factory, "
+                        "file.py:factory), which is imported only when named here")
     e.add_argument("--model", metavar="SPEC", default=None,
                    help="the dynamics model RUN_DIR records, when that is code (imported "
                         "only when named here)")

@@ -30,14 +30,16 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--tasks", nargs="+", help="tasks, comma-separated")
     p.add_argument("--planners", nargs="+",
                    help="planners or presets, comma-separated; NAME:key=value,... for variants")
-    p.add_argument("--seeds", help="seeds: '0-19', '0,1,5' or '0-4,10'")
+    p.add_argument("--seeds", help="seeds: '0-19', '0,1,5' or '0-4,10' (each once, in "
+                                   "0..4294967295)")
     p.add_argument("--workers", type=int, help="local worker processes (default: cores)")
     p.add_argument("--max-retries", type=int, help="retries of a failing run (default: 2)")
     p.add_argument("--ray", metavar="ADDRESS",
                    help="run on Ray: 'auto' (a running cluster, else a local one), 'local' "
                         "(a new local one) or a cluster address")
     p.add_argument("--ray-shared-fs", action="store_true",
-                   help="Ray tasks write into --out directly (same path on every node)")
+                   help="with --ray: Ray tasks write into --out directly (same path on every "
+                        "node)")
     p.add_argument("--quick", action="store_true",
                    help="tiny runs (two short trials each), a smoke test")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -65,6 +67,9 @@ def build_config(args: argparse.Namespace, extra: list[str]) -> sweep.SweepConfi
     for name in ("workers", "max_retries", "ray"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
+    if args.ray_shared_fs and args.ray is None:
+        raise ValueError("--ray-shared-fs: needs --ray ADDRESS (Ray tasks writing into --out "
+                         "directly); without Ray every run writes into --out already")
     changes["ray_shared_fs"] = args.ray_shared_fs
     changes["quick"] = args.quick
     if args.tensorboard:

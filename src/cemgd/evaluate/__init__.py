@@ -44,7 +44,8 @@ Modules: :mod:`~cemgd.evaluate.core` (config, model, planners, episodes),
 :mod:`~cemgd.evaluate.predict` (predicted against realised return per step),
 :mod:`~cemgd.evaluate.provenance` (what produced each episode),
 :mod:`~cemgd.evaluate.modelfolder` and :mod:`~cemgd.evaluate.export` (model folders),
-:mod:`~cemgd.evaluate.dispatch` (worker processes, Ray), :mod:`~cemgd.evaluate.driver`
+:mod:`~cemgd.evaluate.dispatch` (worker processes, Ray), :mod:`~cemgd.evaluate.outfolder`
+(an existing output folder, checked before it is opened), :mod:`~cemgd.evaluate.driver`
 (:func:`evaluate`: the folder and its one writer).
 """
 

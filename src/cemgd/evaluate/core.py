@@ -24,7 +24,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from cemgd.evaluate.modelfolder import META_FILE, MODEL_FILE, is_model_folder, read_meta
+from cemgd.evaluate.modelfolder import (
+    META_FILE,
+    MODEL_FILE,
+    is_model_folder,
+    read_meta,
+    refuse_incomplete_model_folder,
+    refuse_torn_metrics,
+)
 from cemgd.evaluate.predict import make_predictor, step_rows
 from cemgd.evaluate.provenance import provenance
 from cemgd.models import EnsembleModel
@@ -51,7 +58,7 @@ from cemgd.report.episodes import EPISODE_COLUMNS
 from cemgd.runs import RunError, read_json_object, read_metrics
 from cemgd.runtime import console, peak_rss_mb
 from cemgd.tasks import EnvTask, check_code_named, named_code
-from cemgd.validate import check_int
+from cemgd.validate import check_int, check_seed
 
 #: Key of a row's per-step rows (predicted and realised return of each step's plan).
 STEPS_KEY = "per_step"
@@ -73,7 +80,8 @@ class EvaluateConfig:
     trial: int | None = None
     """The trial whose model is loaded (None: the run's last)."""
     seeds: tuple[int, ...] | None = None
-    """Environment seeds of the episodes (default ``0 .. episodes-1``)."""
+    """Environment seeds of the episodes (default ``0 .. episodes-1``), distinct ints in
+    ``[0, 2**32 - 1]`` (:func:`cemgd.validate.check_seed`)."""
     quick: bool = False
     """Shrink every planner (``quick_config``) and the episodes, to test the pipeline."""
     reference: PlannerSpec | None = None
@@ -111,7 +119,7 @@ class EvaluateConfig:
             if not self.seeds or len(set(self.seeds)) != len(self.seeds):
                 raise ValueError(f"seeds: expected distinct seeds, got {self.seeds}")
             for s in self.seeds:
-                check_int("seeds", s, 0)
+                check_seed("seeds", s)
             object.__setattr__(self, "seeds", tuple(self.seeds))
         if self.reference is not None:
             ref = PlannerSpec.parse(self.reference, where="reference")
@@ -233,16 +241,20 @@ def _model_file(path: Path, config: PETSConfig, trial: int | None
             raise ValueError(f"trial: {path} is a model folder holding the model of trial "
                              f"{meta['trial']} only, not {trial}")
         return meta["trial"], path / MODEL_FILE, meta["model_hash"]
+    refuse_incomplete_model_folder(path)
     done = len(read_metrics(path))
     if done == 0:
+        refuse_torn_metrics(path)
         raise RunError(f"run_dir: {path} has no completed trial (metrics.csv empty or missing)")
     t = done - 1 if trial is None else trial
     if t >= done:
         raise ValueError(f"trial: {t} not completed in {path} (trials 0-{done - 1} are)")
     model_file = path / "checkpoints" / f"model-{t:03d}.npz"
-    if not model_file.is_file() and t != done - 1:
-        raise ValueError(f"trial: the model of trial {t} was not kept in {path} (a run keeps "
-                         f"its last trial's model, {done - 1})")
+    if not model_file.is_file():
+        refuse_torn_metrics(path, model_file)
+        if t != done - 1:
+            raise ValueError(f"trial: the model of trial {t} was not kept in {path} (a run "
+                             f"keeps its last trial's model, {done - 1})")
     return t, model_file, None
 
 

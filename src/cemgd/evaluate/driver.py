@@ -20,6 +20,7 @@ from cemgd.evaluate.core import (
     spec_stem,
 )
 from cemgd.evaluate.dispatch import run_pool, run_ray
+from cemgd.evaluate.outfolder import check_episodes, refuse_other_folder
 from cemgd.evaluate.provenance import settings_label
 from cemgd.pets.config import ADDED_KEYS
 from cemgd.planners.spec import PlannerSpec, format_value
@@ -61,16 +62,28 @@ def output_identity(out: str | os.PathLike[str], config: EvaluateConfig,
     ``model``), that folder's own identity when it names the same run folder and
     settings (its episodes cannot be checked against the model).
 
+    The one check of an existing ``out`` before it is opened (reading only): it is an
+    evaluation folder (:func:`~cemgd.evaluate.outfolder.refuse_other_folder`) and every
+    row of its ``episodes.csv`` is whole (:func:`~cemgd.evaluate.outfolder.check_episodes`);
+    :class:`~cemgd.runs.StudyFolder` then checks its ``config.json`` and lock.
+
     Raises:
         RunError: ``out`` holds episodes of another model (naming the model file and
-            the folder's ``config.json``); nothing is written.
+            the folder's ``config.json``), is a run, model or sweep folder, or its
+            ``episodes.csv`` has a corrupt row (naming the file and row); nothing is
+            written.
     """
     new = folder_identity(config, model)
-    file = Path(out) / CONFIG_FILE
+    folder = Path(out)
+    file = folder / CONFIG_FILE
+    if not folder.is_dir():
+        return new
     try:
-        old = read_json_object(file) if Path(out).is_dir() else None
+        old = read_json_object(file)
     except RunError:
         return new  # StudyFolder refuses it, naming the file
+    refuse_other_folder(folder, old or {})
+    check_episodes(folder / EPISODES_FILE)
     if old is None:
         return new
     if "model" in old:

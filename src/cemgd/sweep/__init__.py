@@ -11,6 +11,8 @@
 
 One driver per sweep folder: the folder is locked while the sweep runs, and a second
 driver is refused (``out: run folder in use by pid N``). The sweep is idempotent.
+Before the folder is made, each task and the model are built once in the driver, as
+``cemgd train`` builds them (one that cannot be is refused, exit 2, no run started).
 Before anything is started, each run folder is inspected in
 the driver: a finished run (``metrics.csv`` holds ``trials`` rows and ``config.json``
 equals the run's configuration) is skipped without starting a process; a folder
@@ -48,6 +50,7 @@ Execution:
   :mod:`cemgd.sweep.ray_cluster`).
 
 Modules: :mod:`~cemgd.sweep.config` (SweepConfig, presets, run configs),
+:mod:`~cemgd.sweep.parse` (seeds and lists, each entry once),
 :mod:`~cemgd.sweep.book` (run states, results, sweep.json), :mod:`~cemgd.sweep.local`
 (the process pool), :mod:`~cemgd.sweep.ray_cluster`, :mod:`~cemgd.sweep.worker` (one
 run), :mod:`~cemgd.sweep.driver` (:func:`run_sweep`).

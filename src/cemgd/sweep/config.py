@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,13 @@ from cemgd.pets import PETSConfig, quick
 from cemgd.planners.spec import PlannerSpec, planner_settings
 from cemgd.problem import moved
 from cemgd.runs.tensorboard import check_tensorboard
+from cemgd.sweep.parse import distinct_entries, format_seeds, parse_list, parse_seeds
 from cemgd.tasks import check_env_task
-from cemgd.validate import check_int
+from cemgd.validate import check_int, check_seed
+
+__all__ = ["LAPTOP", "PAPER", "RUN_FIELDS", "SWEEP_PRESETS", "RunSpec", "SweepConfig",
+           "describe_preset", "estimated_cost", "expand", "format_seeds", "parse_list",
+           "parse_seeds", "planner_fields", "planner_folder", "run_config", "task_folder"]
 
 #: The paper's protocol (Sec. 3): four tasks, five planners, 20 runs each, PETS defaults;
 #: the cart-pole is the authors' own (``cartpole-paper``, 60-step trials).
@@ -67,7 +72,8 @@ class SweepConfig:
     """Planners: specs, or a name or preset (``cem-50``), optionally ``NAME:key=value,...``,
     parsed here once; each spec's text as given (``spec.text``) names its folder."""
     seeds: tuple[int, ...] = (0,)
-    """Seeds (>= 0), one run each per task and planner."""
+    """Seeds (ints in ``[0, 2**32 - 1]``), one run each per task and planner. No task,
+    planner or seed may be listed twice."""
     overrides: Mapping[str, Any] = field(default_factory=dict)
     """PETSConfig settings of every run (``trials``, ``horizon``, ... see RUN_FIELDS)."""
     planner_options: Mapping[str, Any] = field(default_factory=dict)
@@ -91,14 +97,14 @@ class SweepConfig:
 
     def __post_init__(self) -> None:
         for name in ("tasks", "seeds"):
-            object.__setattr__(self, name, _entries(name, getattr(self, name)))
+            object.__setattr__(self, name, distinct_entries(name, getattr(self, name)))
         for task in self.tasks:
             check_env_task(task, argument="tasks")
-        object.__setattr__(self, "planners", _entries(  # parsed once; the text names folders
+        object.__setattr__(self, "planners", distinct_entries(  # parsed once; text: folders
             "planners", self.planners, lambda p: PlannerSpec.parse(p, where="planners"),
-            key=lambda spec: spec.text))
+            text=lambda spec: repr(spec.text)))
         for seed in self.seeds:
-            check_int("seeds", seed, 0)
+            check_seed("seeds", seed)
         for name in ("overrides", "planner_options", "train"):
             value = getattr(self, name)
             if not isinstance(value, Mapping):
@@ -115,6 +121,9 @@ class SweepConfig:
             raise ValueError(
                 f"ray: expected None, 'auto', 'local' or a cluster address, got {self.ray!r}"
             )
+        if self.ray_shared_fs and self.ray is None:
+            raise ValueError("ray_shared_fs: needs ray (Ray tasks writing into out); without "
+                             "Ray every run writes into out already")
         if self.preset is not None and self.preset not in SWEEP_PRESETS:
             raise ValueError(
                 f"preset: unknown preset {self.preset!r}; expected one of {sorted(SWEEP_PRESETS)}"
@@ -191,44 +200,6 @@ class SweepConfig:
 
 
 
-# ----------------------------------------------------------------------------- parsing
-def parse_seeds(text: str) -> tuple[int, ...]:
-    """``"0-19"``, ``"0,1,5"`` or both (``"0-4,10"``) -> seeds in the order given.
-
-    Raises:
-        ValueError: naming ``seeds`` and the bad item.
-    """
-    seeds: list[int] = []
-    for item in (s.strip() for s in str(text).split(",")):
-        if not item:
-            continue
-        low, dash, high = item.partition("-")
-        try:
-            a = int(low)
-            b = int(high) if dash else a
-        except ValueError:
-            raise ValueError(
-                f"seeds: expected integers like '0-19' or '0,1,5', got {item!r}"
-            ) from None
-        if a < 0 or b < a:
-            raise ValueError(f"seeds: expected 0 <= first <= last in {item!r}")
-        seeds.extend(range(a, b + 1))
-    if not seeds:
-        raise ValueError(f"seeds: no seed in {text!r}")
-    return tuple(dict.fromkeys(seeds))
-
-
-def format_seeds(seeds: Sequence[int]) -> str:
-    """Inverse of :func:`parse_seeds`: ``(0, 1, 2, 5)`` -> ``"0-2,5"``."""
-    runs: list[list[int]] = []
-    for seed in seeds:
-        if runs and runs[-1][1] == seed - 1:
-            runs[-1][1] = seed
-        else:
-            runs.append([seed, seed])
-    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
-
-
 def describe_preset(name: str) -> str:
     """One line of the preset's settings, for ``--help``."""
     items = []
@@ -241,41 +212,6 @@ def describe_preset(name: str) -> str:
             continue
         items.append(f"{key} {value}")
     return "; ".join(items)
-
-
-def parse_list(name: str, texts: str | Sequence[str]) -> tuple[str, ...]:
-    """``"a,b"`` (or ``["a,b", "c"]``) -> ``("a", "b", "c")``; ValueError naming ``name``
-    if empty.
-
-    An item holding ``=`` but no ``:`` continues the previous planner spec, so
-    ``"cem-gd:n_replan=20,top_k=2,cem-50"`` is ``("cem-gd:n_replan=20,top_k=2", "cem-50")``.
-    """
-    items: list[str] = []
-    for text in [texts] if isinstance(texts, str) else texts:
-        for item in (s.strip() for s in str(text).split(",")):
-            if not item:
-                continue
-            if "=" in item and ":" not in item and items and ":" in items[-1]:
-                items[-1] += "," + item
-            else:
-                items.append(item)
-    if not items:
-        raise ValueError(f"{name}: expected a comma-separated list, got {texts!r}")
-    return tuple(items)
-
-
-def _entries(name: str, value: Any, parse: Callable[[Any], Any] = lambda x: x,
-             key: Callable[[Any], Any] = lambda x: x) -> tuple[Any, ...]:
-    """``value``'s items, each ``parse``d, as a non-empty tuple without repeats of their
-    ``key`` (the first kept, order kept); ValueError naming ``name``."""
-    if isinstance(value, str) or not isinstance(value, Iterable):
-        raise ValueError(f"{name}: expected a sequence, got {value!r}")
-    unique: dict[Any, Any] = {}
-    for item in map(parse, value):
-        unique.setdefault(key(item), item)
-    if not unique:
-        raise ValueError(f"{name}: expected at least one entry")
-    return tuple(unique.values())
 
 
 def planner_fields(spec: PlannerSpec | str) -> dict[str, Any]:

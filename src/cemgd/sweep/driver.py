@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cemgd.pets import PETSConfig
 from cemgd.runs import lock_folder
 from cemgd.runtime import console, progress
 from cemgd.sweep.book import Book, RunResult, SweepSummary, inspect_run, returns
@@ -14,6 +15,7 @@ from cemgd.sweep.config import RunSpec, SweepConfig, estimated_cost, expand
 from cemgd.sweep.local import run_local
 from cemgd.sweep.ray_cluster import check_cluster, import_ray, run_ray
 from cemgd.sweep.worker import log_path
+from cemgd.tasks import resolve_env_task
 
 
 def run_sweep(
@@ -36,13 +38,15 @@ def run_sweep(
         The summary; ``summary.ok`` is False if any run failed.
 
     Raises:
-        ValueError: ``ray`` is set but Ray is not installed or the cluster cannot be
-            reached; ``RunError`` (a ValueError) ``out: run folder in use by pid N``.
+        ValueError: a task or model that cannot be built (:func:`build_code`); ``ray``
+            is set but Ray is not installed or the cluster cannot be reached;
+            ``RunError`` (a ValueError) ``out: run folder in use by pid N``.
         KeyboardInterrupt: after recording the interruption in sweep.json (the runs keep
             their last completed trial; run the sweep again to resume).
     """
     root = Path(out)
     specs = expand(config, root)
+    build_code(specs)  # a task or model that cannot be built: refused before any run
     if config.ray:
         import_ray()  # a clear error before anything is written
         check_cluster(config.ray)  # an unreachable address or no token, too
@@ -54,6 +58,26 @@ def run_sweep(
             _execute(book, config, todo, bar, on_result, cache_dir)
         book.write(finished=True)
     return _report(book)
+
+
+def build_code(specs: list[RunSpec]) -> None:
+    """Build each task and each dynamics model of the sweep's runs once, as ``cemgd train``
+    does before its first trial, so a name that is neither registered nor an import path,
+    code that does not import, or a factory that raises or returns no task or model is
+    refused here (naming ``tasks`` or ``model``), not by every run after its retries.
+
+    Raises:
+        ValueError: starting with ``tasks`` or ``model``.
+    """
+    tasks = {(spec.task, spec.config.episode_length) for spec in specs}
+    models: dict[str, PETSConfig] = {}
+    for spec in specs:
+        models.setdefault(spec.config.model, spec.config)
+    for task, length in sorted(tasks):
+        kwargs = {"episode_length": length} if length else {}
+        resolve_env_task(task, argument="tasks", **kwargs)
+    for run in models.values():
+        run.make_model()
 
 
 def _plan(book: Book, specs: list[RunSpec]) -> list[tuple[RunSpec, str]]:
