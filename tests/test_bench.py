@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from cemgd.experiments import bench
+from cemgd.experiments import bench, bench_report
 from cemgd.planners import PLANNERS, PlannerSpec
 from cemgd.runs import RunError
 
@@ -75,7 +75,8 @@ def test_quick_bench_end_to_end(tmp_path):
         writer = csv.DictWriter(fh, fieldnames=list(old[0]))
         writer.writeheader()
         writer.writerows(old)
-    with pytest.raises(RunError, match="bench.csv: written by an earlier cemgd"):
+    with pytest.raises(RunError, match="bench.csv: no column 'grad_stage_gap_matvec' "
+                       r"\(written by an earlier cemgd"):
         bench.run(config, tmp_path)
 
 
@@ -85,6 +86,7 @@ def test_reject_variant_rejects_every_trial(tmp_path):
         config, planners=("gd:grad_steps=3,line_search_trials=4@reject",), repeats=2, warmup=0)
     (row,) = bench.run(config, tmp_path)
     assert row["grad_steps"] == 0 and row["line_search_trials"] == 4
+    assert list(row) == list(bench_report.TABLE.columns)  # what a resume checks it against
 
 
 def test_gradient_stage_bound_is_weight_bytes_times_passes():

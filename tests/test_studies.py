@@ -9,7 +9,7 @@ import json
 import pytest
 
 from cemgd import cli
-from cemgd.experiments import barrier
+from cemgd.experiments import barrier, scaling
 from cemgd.experiments.common import wilson_interval
 from cemgd.planners.spec import PlannerSpec, field_docs
 
@@ -33,6 +33,7 @@ def test_barrier_quick_writes_csv_and_plots_and_resumes(tmp_path):
     for name in ("barrier.csv", "config.json", "barrier_fraction.png",
                  "barrier_trajectories.png"):
         assert (tmp_path / name).stat().st_size > 0
+    assert list(_rows(tmp_path / "barrier.csv")[0]) == list(barrier.COLUMNS)
     # a rerun finds every row done and adds none
     barrier.run(config, tmp_path)
     assert len(_rows(tmp_path / "barrier.csv")) == len(config.n_init) * len(config.planners)
@@ -42,6 +43,7 @@ def test_scaling_quick_runs_through_the_cli(tmp_path):
     out = tmp_path / "scaling"
     assert cli.main(["scaling", "--quick", "--out", str(out), "--dims", "2"]) == 0
     rows = _rows(out / "scaling.csv")
+    assert list(rows[0]) == list(scaling.TABLE.columns)  # what a resume checks it against
     assert {(r["d"], r["planner"]) for r in rows} == {
         ("2", "cem-50"), ("2", "cem-gd"), ("2", "cem-gd-robust")}
     for r in rows:

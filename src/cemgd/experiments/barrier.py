@@ -4,18 +4,20 @@ For each planner (``cem-gd``, the paper's, and ``cem-gd-robust``) and N_init,
 ``trials`` closed-loop episodes of ``barrier2d`` are run (N_init rollouts at t = 0,
 ``n_replan`` afterwards), all trials of one N_init in one jitted, vmapped program.
 Writes ``barrier.csv`` (one row per planner and N_init, appended as each finishes;
-a rerun skips rows already there), ``trajectories_n<N>.npz`` (the first planner's;
-the others' as ``trajectories_<planner>_n<N>.npz``), ``barrier_fraction.png``
-(Figure 2c, one line per planner) and
-``barrier_trajectories.png`` (Figure 2a,b: the first CEM pick in red, its
+a rerun skips rows already there and refuses, before writing, a damaged row or
+trajectories file), ``trajectories_n<N>.npz`` (the first planner's; the others' as
+``trajectories_<planner>_n<N>.npz``), ``barrier_fraction.png`` (Figure 2c, one line
+per planner) and ``barrier_trajectories.png`` (Figure 2a,b: the first CEM pick in red, its
 gradient refinement in blue).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,19 +26,28 @@ import numpy as np
 
 from cemgd import plots
 from cemgd.experiments.common import (
+    check_distinct,
     console,
     print_table,
     progress,
     resolved_settings,
     wilson_interval,
 )
+from cemgd.experiments.tables import INT, NUMBER, REDO, TEXT, CheckedFolder, Table, load_arrays
 from cemgd.mpc import run_trials
 from cemgd.planners import Planner, PlannerSpec, make_planner
-from cemgd.runs import StudyFolder
+from cemgd.runs import RunError
 from cemgd.tasks import make_task
-from cemgd.validate import check_int
+from cemgd.validate import check_int, check_seed
 
 CSV = "barrier.csv"
+COLUMNS = {"planner": TEXT, **dict.fromkeys(("n_init", "n_replan", "trials", "below", "above",
+                                              "not_crossed"), INT),
+           **dict.fromkeys(("fraction_below", "ci_low", "ci_high", "mean_return", "seconds"),
+                           NUMBER)}
+"""``barrier.csv``'s columns, in the order written."""
+ARRAYS = ("obs", "first_plan", "cem_pick", "side")
+"""The arrays of a trajectories file, each with a leading axis of ``trials``."""
 
 
 @dataclass(frozen=True)
@@ -67,10 +78,14 @@ class Config:
         for name in ("n_replan", "trials", "horizon", "steps"):
             check_int(name, getattr(self, name))
         check_int("grad_steps", self.grad_steps, 0)
+        check_seed("seed", self.seed)
         if not self.n_init:
             raise ValueError("n_init: expected at least one value")
         if not self.planners:
             raise ValueError("planners: expected at least one planner")
+        check_distinct("n_init", self.n_init)
+        check_distinct("planners", self.planners, what="planner",
+                       key=lambda spec: PlannerSpec.parse(spec, where="planners").format())
         for spec in self.planners:
             if PlannerSpec.parse(spec, where="planners").family != "cem-gd":
                 raise ValueError(f"planners: expected CEM-GD specs, got {spec!r}")
@@ -91,19 +106,34 @@ def quick(config: Config) -> Config:
 
 def run(config: Config, out: str | Path) -> list[dict]:
     """Run the study into ``out``; return one row per N_init."""
-    with StudyFolder(out, config, settings=resolved_settings(config.planners)) as run_dir:
+    table = Table(CSV, COLUMNS, ("planner", "n_init"), functools.partial(_check_files, config))
+    with CheckedFolder(out, config, [table],
+                       settings=resolved_settings(config.planners)) as run_dir:
         return _run(config, out, run_dir)
 
 
-def _run(config: Config, out: str | Path, run_dir: StudyFolder) -> list[dict]:
+def _check_files(config: Config, folder: Path, i: int, row: Mapping[str, str]) -> None:
+    """Refuse row ``i`` of ``barrier.csv`` (one of ``config``'s) if its trajectories file
+    is missing, damaged or of another number of trials."""
+    if row["planner"] not in config.planners or int(row["n_init"]) not in config.n_init:
+        return
+    file = folder / _trajectories(config, row["planner"], int(row["n_init"]))
+    note = f" (the trajectories of row {i} of {folder / CSV}); {REDO}"
+    for name, array in load_arrays(file, ARRAYS, note).items():
+        if array.shape[:1] != (config.trials,):
+            raise RunError(f"{file}: array {name!r} of shape {array.shape}, expected "
+                           f"{config.trials} trials first{note}")
+
+
+def _run(config: Config, out: str | Path, run_dir: CheckedFolder) -> list[dict]:
     task = make_task("barrier2d")
     problem = task.problem(config.horizon)
-    done = set(run_dir.done_keys(CSV, ["planner", "n_init"]))
+    done = {(planner, int(n)) for planner, n in run_dir.done_keys(CSV, ["planner", "n_init"])}
     keys = jax.vmap(jax.random.key)(config.seed + np.arange(config.trials))
     with progress() as bar:
         job = bar.add_task("barrier: N_init", total=len(config.n_init) * len(config.planners))
         for spec, n_init in itertools.product(config.planners, config.n_init):
-            if (spec, str(n_init)) in done:
+            if (spec, n_init) in done:
                 bar.advance(job)
                 continue
             planner = config.planner(spec, n_init, config.grad_steps)
@@ -169,7 +199,7 @@ def _plot_trajectories(out: Path, task: object, n: list[int]) -> None:
     panels = []
     # (a) a trial of the smallest N_init that went above; (b) one of the largest that went below
     for n_init, want, label in ((n[0], 1, "a"), (n[-1], -1, "b")):
-        data = np.load(out / f"trajectories_n{n_init}.npz")
+        data = load_arrays(out / f"trajectories_n{n_init}.npz", ARRAYS)
         hits = np.flatnonzero(data["side"] == want)
         i = int(hits[0]) if hits.size else 0
         obs0 = data["obs"][i, 0]

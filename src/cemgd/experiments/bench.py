@@ -36,7 +36,8 @@ most work a step can do). With random weights the first trial is usually
 accepted, which is the plain row.
 
 Writes ``bench.csv`` (a row per planner, appended as it goes; a rerun into the
-same folder with the same config skips the rows done) and ``bench.md``.
+same folder with the same config skips the rows done and refuses, before writing, a
+damaged row) and ``bench.md``.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from cemgd.experiments import common
-from cemgd.experiments.bench_report import done_rows, write_markdown
+from cemgd.experiments.bench_report import CSV, TABLE, done_rows, write_markdown
 from cemgd.experiments.common import console, print_table, progress, time_plan_step
 from cemgd.experiments.steptime import (
     Machine,
@@ -64,11 +65,12 @@ from cemgd.experiments.steptime import (
     measure_machine,
     memory_mb,
 )
+from cemgd.experiments.tables import CheckedFolder
 from cemgd.models import forward_flops, init_ensemble, make_rollout
 from cemgd.planners import PlannerSpec, make_planner, quick_config
 from cemgd.problem import Array, Problem
-from cemgd.runs import StudyFolder
 from cemgd.sharding import default_cpu_devices, shard_rollout, use_cpu_devices
+from cemgd.validate import check_seed
 
 DEFAULT_PLANNERS: tuple[str, ...] = (
     "cem-50",
@@ -90,7 +92,6 @@ DEFAULT_PLANNERS: tuple[str, ...] = (
 )
 VARIANTS = ("model", "reject", "maxwork")
 SURROGATE_WEIGHT = 1e-9
-CSV = "bench.csv"
 MD = "bench.md"
 
 
@@ -136,8 +137,11 @@ class Config:
             raise ValueError(f"cpu_devices: expected an int >= 0, got {self.cpu_devices!r}")
         if isinstance(self.warmup, bool) or not isinstance(self.warmup, int) or self.warmup < 0:
             raise ValueError(f"warmup: expected an int >= 0, got {self.warmup!r}")
+        check_seed("seed", self.seed)
         if not self.planners:
             raise ValueError("planners: expected at least one planner spec")
+        common.check_distinct("planners", self.planners,
+                              lambda text: join_variant(*split_variant(text)), "planner")
         for spec in self.planners:
             parsed, variant = split_variant(spec)
             planner = make_planner(parsed)
@@ -315,13 +319,14 @@ SUMMARY = ("planner", "num_rollouts", "compile_s", "median_ms", "mem_mb", "first
 def run(config: Config, out: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """Time every planner of ``config``; write ``bench.csv`` and ``bench.md`` into ``out``."""
     specs = (split_variant(text)[0].format() for text in config.planners)
-    with StudyFolder(out, config, settings=common.resolved_settings(specs)) as run_dir:
+    with CheckedFolder(out, config, [TABLE], settings=common.resolved_settings(specs)) as run_dir:
         return _run(config, out, run_dir)
 
 
-def _run(config: Config, out: str | os.PathLike[str], run_dir: StudyFolder) -> list[dict[str, Any]]:
+def _run(config: Config, out: str | os.PathLike[str],
+         run_dir: CheckedFolder) -> list[dict[str, Any]]:
     path = Path(out)
-    done = done_rows(run_dir.read(CSV), path / CSV)
+    done = done_rows(run_dir.read(CSV))
 
     devices = use_cpu_devices(config.cpu_devices or default_cpu_devices())
     key = jax.random.key(config.seed)
@@ -347,7 +352,7 @@ def _run(config: Config, out: str | os.PathLike[str], run_dir: StudyFolder) -> l
         for spec in config.planners:
             bar.update(task, description=f"bench {spec}")
             if spec in done:
-                rows.append(_from_csv(done[spec]))
+                rows.append(done[spec])
             else:
                 row = bench_planner(spec, config, rollout, obs, plan_key, machine, params)
                 run_dir.append(CSV, row)
@@ -387,13 +392,3 @@ def _print_notes(rows: list[dict[str, Any]], config: Config, machine: Machine) -
 
 def _round(value: float | str) -> float | str:
     return round(value, 3) if isinstance(value, float) else value
-
-
-def _from_csv(row: dict[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in row.items():
-        try:
-            out[k] = float(v)
-        except ValueError:
-            out[k] = v
-    return out

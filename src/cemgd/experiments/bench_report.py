@@ -1,4 +1,5 @@
-"""``bench.md``: the markdown table of ``cemgd bench`` (see :mod:`cemgd.experiments.bench`)."""
+"""``bench.csv``'s columns (:data:`TABLE`) and ``bench.md``, the markdown table of ``cemgd bench``
+(see :mod:`cemgd.experiments.bench`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from typing import Any
 
 import jax
 
-from cemgd.runs import RunError
+from cemgd.experiments.tables import INT, NUMBER, TEXT, Column, Table, number_or
 
+CSV = "bench.csv"
 COLUMNS = ("planner", "num_rollouts", "grad_steps", "line_search_trials", "compile_s",
            "median_ms", "p10_ms", "p90_ms", "mem_mb", "first_median_ms", "first_mem_mb",
            "grad_stage_ms", "grad_stage_bound_ms", "grad_stage_passes", "grad_stage_gap",
@@ -24,18 +26,43 @@ HEADERS = ("Planner", "rollouts/step", "grad steps", "LS trials", "compile (s)",
            "GFLOP/step", "roofline (ms)", "measured/roofline")
 
 
-def done_rows(rows: list[dict[str, str]], file: Path) -> dict[str, dict[str, str]]:
-    """The rows of a ``bench.csv`` being resumed, by spec.
+def _passes(cell: str) -> str:
+    if cell:
+        forwards, backwards = cell.split("+")  # ValueError unless two parts
+        int(forwards), int(backwards)
+    return cell
 
-    Raises:
-        RunError: naming ``file``: its rows lack a column this version writes (an
-            earlier version's), so new rows could not be appended under its header.
-    """
-    missing = [c for c in COLUMNS if rows and c not in rows[0]]
-    if missing:
-        raise RunError(f"{file}: written by an earlier cemgd (no column {missing[0]!r}); "
-                       "give another --out")
-    return {row["spec"]: row for row in rows}
+
+_STAGE = number_or("")  # empty without a gradient stage
+_MEMORY = number_or("unavailable")  # a backend's memory_analysis may give none
+TABLE = Table(CSV, {
+    **dict.fromkeys(("spec", "planner", "name", "variant"), TEXT),
+    **dict.fromkeys(("compile_s", "first_call_s", "median_ms", "p10_ms", "p90_ms"), NUMBER),
+    "mem_mb": _MEMORY, "first_compile_s": NUMBER, "first_median_ms": NUMBER,
+    "first_mem_mb": _MEMORY, "grad_stage_ms": _STAGE, "grad_stage_bound_ms": _STAGE,
+    "grad_stage_passes": Column("'FORWARDS+BACKWARDS' or empty", _passes),
+    "grad_stage_gap": _STAGE, "grad_stage_gap_matvec": _STAGE,
+    **dict.fromkeys(("matmul_gflops", "read_gbs", "call_us", "scan_step_us", "rss_delta_mb",
+                     "num_samples", "num_rollouts", "grad_steps", "line_search_trials",
+                     "gradient_rollouts"), NUMBER),
+    "fallbacks": INT,
+    **dict.fromkeys(("gflop", "roofline_ms", "ratio", "load_avg"), NUMBER),
+}, keys=("spec",))
+"""``bench.csv``: its columns, in the order :func:`~cemgd.experiments.bench.bench_planner`
+writes them, and a row per planner spec."""
+
+
+def done_rows(rows: list[dict[str, str]]) -> dict[str, dict[str, Any]]:
+    """The rows of a ``bench.csv`` being resumed (read through a folder that checks them
+    against :data:`TABLE`), by spec, each cell a float where it is a number."""
+    return {row["spec"]: {k: _number(v) for k, v in row.items()} for row in rows}
+
+
+def _number(cell: str) -> float | str:
+    try:
+        return float(cell)
+    except ValueError:
+        return cell
 
 
 def write_markdown(file: Path, config: Any, rows: list[dict[str, Any]], machine: Any) -> None:

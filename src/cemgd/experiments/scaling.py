@@ -9,7 +9,8 @@ the median time of one replan step. Returns are normalised by the optimum
 (1 = optimal; standing still, the local optimum, is about 0.6).
 
 Writes ``scaling.csv`` (a row per (d, planner), appended as each finishes; a
-rerun skips rows already there) and ``scaling.png``.
+rerun skips rows already there and refuses, before writing, a damaged row) and
+``scaling.png``.
 """
 
 from __future__ import annotations
@@ -23,19 +24,27 @@ import numpy as np
 
 from cemgd import plots
 from cemgd.experiments.common import (
+    check_distinct,
     console,
     print_table,
     progress,
     resolved_settings,
     time_plan_step,
 )
+from cemgd.experiments.tables import INT, NUMBER, TEXT, CheckedFolder, Table
 from cemgd.mpc import run_trials
 from cemgd.planners import Planner, PlannerSpec, make_planner
-from cemgd.runs import StudyFolder
 from cemgd.tasks import make_task
-from cemgd.validate import check_int
+from cemgd.validate import check_int, check_seed
 
 CSV = "scaling.csv"
+TABLE = Table(CSV, {
+    "d": INT, "planner": TEXT, "rollouts_per_step": INT,
+    **dict.fromkeys(("normalized_return", "normalized_return_std", "first_plan_normalized",
+                     "local_optimum_normalized", "step_ms", "compile_s"), NUMBER),
+    "trials": INT,
+}, keys=("d", "planner"))
+"""``scaling.csv``: its columns, in the order written, and a row per (d, planner)."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +75,14 @@ class Config:
             raise ValueError("dims: expected at least one action dimension")
         for d in self.dims:
             check_int("dims", d)
+        check_distinct("dims", self.dims)
         for name in ("n_init", "n_replan", "horizon", "steps", "trials", "repeats"):
             check_int(name, getattr(self, name))
+        check_seed("seed", self.seed)
         if not self.planners:
             raise ValueError("planners: expected at least one planner")
+        check_distinct("planners", self.planners, what="planner",
+                       key=lambda spec: PlannerSpec.parse(spec, where="planners").format())
         for spec in self.planners:  # build each once, so a bad setting fails before a run
             self.planner(spec)
 
@@ -89,12 +102,13 @@ def quick(config: Config) -> Config:
 
 def run(config: Config, out: str | Path) -> list[dict]:
     """Run the study into ``out``; return one row per (d, planner)."""
-    with StudyFolder(out, config, settings=resolved_settings(config.planners)) as run_dir:
+    with CheckedFolder(out, config, [TABLE],
+                       settings=resolved_settings(config.planners)) as run_dir:
         return _run(config, out, run_dir)
 
 
-def _run(config: Config, out: str | Path, run_dir: StudyFolder) -> list[dict]:
-    done = run_dir.done_keys(CSV, ["d", "planner"])
+def _run(config: Config, out: str | Path, run_dir: CheckedFolder) -> list[dict]:
+    done = {(int(d), planner) for d, planner in run_dir.done_keys(CSV, ["d", "planner"])}
     keys = jax.vmap(jax.random.key)(config.seed + np.arange(config.trials))
     with progress() as bar:
         job = bar.add_task("scaling: (d, planner)", total=len(config.dims) * len(config.planners))
@@ -104,7 +118,7 @@ def _run(config: Config, out: str | Path, run_dir: StudyFolder) -> list[dict]:
             optimum_episode = task.optimal_return(config.steps)
             optimum_plan = task.optimal_return(config.horizon)
             for spec in config.planners:
-                if (str(d), spec) in done:
+                if (d, spec) in done:
                     bar.advance(job)
                     continue
                 planner = config.planner(spec)
