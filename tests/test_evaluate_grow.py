@@ -197,8 +197,13 @@ def test_planners_are_specs_parsed_once_rows_and_files_keyed_by_the_canonical_te
                             quick=True, episodes=1, reference="gd")
     assert config.planners == (PlannerSpec("cem-50", {"num_samples": 6}), PlannerSpec("gd"))
     assert config.reference == PlannerSpec("gd")
-    with pytest.raises(ValueError, match="listed twice"):
+    with pytest.raises(ValueError, match="planners: 'cem-50:num_samples=6' and "
+                                         "'cem-50:num-samples=6' are the same planner"):
         EvaluateConfig(str(run_dir), ("cem-50:num_samples=6", "cem-50:num-samples=6"))
+    with pytest.raises(ValueError, match="seeds: 3 is given twice"):
+        EvaluateConfig(str(run_dir), ("cem-50",), seeds=(1, 3, 3))
+    with pytest.raises(ValueError, match=r"episodes: expected an int in \[1, 10000\]"):
+        EvaluateConfig(str(run_dir), ("cem-50",), episodes=2**33)
     with pytest.raises(ValueError, match="expected a sequence of planners"):
         EvaluateConfig(str(run_dir), "cem-gd")  # a lone string is not split into letters
     out = tmp_path / "eval"

@@ -37,7 +37,8 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
 def test_a_seed_out_of_range_is_refused_before_out_is_written(
     seeds: str, run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
 ) -> None:
-    """It used to write config.json and evaluate.json, then end in OverflowError."""
+    """Refused with one line before config.json or evaluate.json is written, not an
+    OverflowError from the generators."""
     out = tmp_path / "eval"
     assert main([*EVALUATE, str(run_dir), "--seeds", seeds, "--out", str(out)]) == 2
     err = _one_line_error(capsys)
@@ -78,7 +79,7 @@ def test_a_corrupt_episodes_row_is_refused_before_any_episode_runs(
     how: str, message: str, evaluation: Path, run_dir: Path, tmp_path: Path,
     capsys: pytest.CaptureFixture,
 ) -> None:
-    """It used to run an episode and append its row, then name the corrupt row."""
+    """Refused naming the row before any episode runs, the folder unchanged."""
     out = tmp_path / "eval"
     shutil.copytree(evaluation, out)
     episodes = out / "episodes.csv"
@@ -93,7 +94,7 @@ def test_a_corrupt_episodes_row_is_refused_before_any_episode_runs(
 def test_out_a_run_or_model_folder_is_refused_naming_it(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
 ) -> None:
-    """It used to say that --out records episodes of another model (hash mlp)."""
+    """The message says what --out is (a PETS run or model folder), not a model mismatch."""
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
     before = _snapshot(run)
@@ -113,7 +114,7 @@ def test_out_a_run_or_model_folder_is_refused_naming_it(
 def test_a_model_folder_without_model_json_says_so(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
 ) -> None:
-    """It used to say the folder has no completed trial (metrics.csv empty or missing)."""
+    """The message names the missing model.json, not an empty metrics.csv."""
     model = tmp_path / "model"
     assert main(["export-model", str(run_dir), "--out", str(model)]) == 0
     capsys.readouterr()
@@ -128,8 +129,8 @@ def test_a_model_folder_without_model_json_says_so(
 def test_metrics_cut_mid_row_says_metrics_csv_is_damaged(
     run_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
 ) -> None:
-    """A run killed while writing trial 1's row: it used to say `model-000.npz: no model
-    file there` (the run keeps its last model only)."""
+    """A run killed while writing trial 1's row: the message names metrics.csv and its
+    row, not a missing model file (the run keeps its last model only)."""
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
     metrics = run / "metrics.csv"
@@ -184,7 +185,7 @@ def code_task_run(run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_export_model_of_a_code_task_run_takes_task(
     code_task_run: Path, capsys: pytest.CaptureFixture,
 ) -> None:
-    """export-model used to point to `--task`, a flag it did not have."""
+    """export-model names the task code with --task, as evaluate does."""
     work = code_task_run.parent
     assert main(["export-model", str(code_task_run), "--out", "md"]) == 2
     err = _one_line_error(capsys)

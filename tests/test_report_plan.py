@@ -205,7 +205,7 @@ def test_plan_decides_its_primary_claims_as_planned(tmp_path: Path,
 
 
 @pytest.mark.parametrize(("edit", "message"), [
-    (lambda t: t.replace("[plan]", "[plam]"), "expected a [plan] table"),
+    (lambda t: t.replace("[plan]", "[plam]"), "unknown key `plam` (did you mean `plan`?)"),
     (lambda t: t.replace('kind = "better"', 'kind = "best"', 1), "kind: expected one of"),
     (lambda t: t.replace('b = "cem-5000"', 'b = "cem-9"', 1), "planner 'cem-9' is not in"),
     (lambda t: t.replace('folder = "hc/model-2"', 'folder = "hc/model-3"'),

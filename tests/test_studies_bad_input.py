@@ -6,6 +6,7 @@ written by hand (their ``config.json`` by the command itself, its study stubbed 
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -89,17 +90,27 @@ def _refused(study: str, out: Path, capsys: pytest.CaptureFixture[str]) -> str:
 def test_a_seed_outside_0_to_2_32_is_refused_naming_seed(study, seed, tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main(_command(study, out, "--seed", seed)) == 2
-    assert f"--seed: expected an int in [0, 4294967295], got {seed}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert re.search(rf"--seed: expected an int in \[0, 429496729\d\], got {seed}$", err), err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("study", ["barrier", "scaling"])
+def test_a_seed_whose_trials_pass_2_32_is_refused(study, tmp_path, capsys):
+    """Trial i uses seed + i: the last trial's seed must stay below 2**32 too."""
+    out = tmp_path / "out"
+    assert cli.main(_command(study, out, "--seed", "4294967295")) == 2
+    assert "--seed: expected an int in [0, 42949672" in capsys.readouterr().err
     assert not out.exists()
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["scaling", "--dims", "1", "1"], "--dims: 1 given twice"),
-    (["scaling", "--planners", "cem-50", "cem-50"], "--planners: 'cem-50' given twice"),
+    (["scaling", "--dims", "1", "1"], "--dims: 1 is given twice"),
+    (["scaling", "--planners", "cem-50", "cem-50"], "--planners: 'cem-50' is given twice"),
     (["scaling", "--planners", "cem-gd:n_replan=10", "cem-gd: n_replan=10"],
      "--planners: 'cem-gd:n_replan=10' and 'cem-gd: n_replan=10' are the same planner"),
-    (["barrier", "--n-init", "10", "10"], "--n-init: 10 given twice"),
-    (["barrier", "--planners", "cem-gd", "cem-gd"], "--planners: 'cem-gd' given twice"),
+    (["barrier", "--n-init", "10", "10"], "--n-init: 10 is given twice"),
+    (["barrier", "--planners", "cem-gd", "cem-gd"], "--planners: 'cem-gd' is given twice"),
     (["bench", "--planners", "cem-50", "cem-50@model"],
      "--planners: 'cem-50' and 'cem-50@model' are the same planner"),
 ])

@@ -51,7 +51,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_a_model_or_task_that_cannot_be_built_is_refused_before_any_run(
     argv: list[str], message: str, workdir: Path, capsys: pytest.CaptureFixture,
 ) -> None:
-    """`--model foo` used to start the run, retry it twice and exit 1; train exits 2."""
+    """Exit 2 before any run starts (no retries), as train does."""
     tasks = [] if "--tasks" in argv else ["--tasks", "cartpole-swingup"]
     assert main(["sweep", "--quick", "--workers", "1", "--planners", "cem", "--seeds", "0",
                  "--no-progress", "--out", "s", *tasks, *argv]) == 2
@@ -70,12 +70,12 @@ def test_a_model_or_task_that_cannot_be_built_is_refused_before_any_run(
      "--planners: 'cem-gd:n_replan=20' and 'cem-gd:n-replan=20' are the same planner"),
     (["--seeds", "4294967296"], "--seeds: expected an int in [0, 4294967295], got 4294967296"),
     (["--seeds", "0-99999999999999999999"], "--seeds: expected an int in [0, 4294967295]"),
-    (["--ray-shared-fs"], "--ray-shared-fs: needs --ray ADDRESS"),
+    (["--ray-shared-fs"], "--ray-shared-fs: needs ray"),
 ])
 def test_duplicates_conflicts_and_seeds_out_of_range_are_refused(
     argv: list[str], message: str, workdir: Path, capsys: pytest.CaptureFixture,
 ) -> None:
-    """These used to be accepted (a repeat was dropped; --ray-shared-fs ignored)."""
+    """A repeat is refused, not dropped; --ray-shared-fs needs --ray."""
     given = {"--tasks": "cartpole-swingup", "--planners": "cem", "--seeds": "0"}
     defaults = [x for flag, value in given.items() if flag not in argv for x in (flag, value)]
     assert main(["sweep", "--quick", "--workers", "1", "--no-progress", "--out", "s",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -64,10 +64,31 @@ def check_int(field: str, value: Any, low: int = 1, high: int | None = None) -> 
 SEED_MAX = 2**32 - 1
 """The largest seed a command takes: every seed feeds NumPy's and JAX's generators."""
 
+MAX_SEEDS = 10_000
+"""The most seeds (episodes, or runs per task and planner) one command takes."""
 
-def check_seed(field: str, value: Any) -> None:
-    """Raise ``ValueError`` naming ``field`` unless ``value`` is an int in ``[0, SEED_MAX]``."""
-    check_int(field, value, 0, SEED_MAX)
+
+def check_seed(field: str, value: Any, count: int = 1) -> None:
+    """Raise ``ValueError`` naming ``field`` unless ``value`` is an int in ``[0, SEED_MAX]``
+    and so are the ``count`` seeds ``value, value + 1, ...`` that trials derive from it."""
+    check_int(field, value, 0, SEED_MAX - max(count, 1) + 1)
+
+
+def check_distinct(field: str, values: Iterable[Any],
+                   key: Callable[[Any], Any] = lambda value: value, what: str = "value",
+                   show: Callable[[Any], str] = repr) -> None:
+    """Raise ValueError naming ``field`` and the repeated value (as ``show`` gives it) if two
+    of ``values`` have the same ``key`` (a planner spec's canonical text, say): the work
+    would be done twice."""
+    seen: dict[Any, Any] = {}
+    for value in values:
+        k = key(value)
+        if k in seen:
+            first = seen[k]
+            twice = (f"{show(value)} is given twice" if show(first) == show(value)
+                     else f"{show(first)} and {show(value)} are the same {what}")
+            raise ValueError(f"{field}: {twice}; give each once")
+        seen[k] = value
 
 
 def check_point(field: str, value: Any, dim: int) -> None:

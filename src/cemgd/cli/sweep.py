@@ -67,9 +67,6 @@ def build_config(args: argparse.Namespace, extra: list[str]) -> sweep.SweepConfi
     for name in ("workers", "max_retries", "ray"):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
-    if args.ray_shared_fs and args.ray is None:
-        raise ValueError("--ray-shared-fs: needs --ray ADDRESS (Ray tasks writing into --out "
-                         "directly); without Ray every run writes into --out already")
     changes["ray_shared_fs"] = args.ray_shared_fs
     changes["quick"] = args.quick
     if args.tensorboard:

@@ -58,7 +58,7 @@ from cemgd.report.episodes import EPISODE_COLUMNS
 from cemgd.runs import RunError, read_json_object, read_metrics
 from cemgd.runtime import console, peak_rss_mb
 from cemgd.tasks import EnvTask, check_code_named, named_code
-from cemgd.validate import check_int, check_seed
+from cemgd.validate import MAX_SEEDS, check_distinct, check_int, check_seed
 
 #: Key of a row's per-step rows (predicted and realised return of each step's plan).
 STEPS_KEY = "per_step"
@@ -105,10 +105,9 @@ class EvaluateConfig:
         if not self.planners:
             raise ValueError("planners: give at least one planner")
         specs = tuple(PlannerSpec.parse(p, where="planners") for p in self.planners)
-        if len(set(specs)) != len(specs):
-            raise ValueError(f"planners: a planner is listed twice ({', '.join(map(str, specs))})")
+        check_distinct("planners", specs, what="planner", show=lambda spec: repr(spec.text))
         object.__setattr__(self, "planners", specs)
-        check_int("episodes", self.episodes, 1)
+        check_int("episodes", self.episodes, 1, MAX_SEEDS)
         check_int("episode_length", self.episode_length, 0)
         check_int("workers", self.workers, 0)
         if self.ray is not None and not str(self.ray).strip():
@@ -116,8 +115,9 @@ class EvaluateConfig:
         if self.trial is not None:
             check_int("trial", self.trial, 0)
         if self.seeds is not None:
-            if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-                raise ValueError(f"seeds: expected distinct seeds, got {self.seeds}")
+            if not 0 < len(self.seeds) <= MAX_SEEDS:
+                raise ValueError(f"seeds: expected 1 to {MAX_SEEDS} seeds, got {len(self.seeds)}")
+            check_distinct("seeds", self.seeds)
             for s in self.seeds:
                 check_seed("seeds", s)
             object.__setattr__(self, "seeds", tuple(self.seeds))

@@ -26,7 +26,6 @@ import numpy as np
 
 from cemgd import plots
 from cemgd.experiments.common import (
-    check_distinct,
     console,
     print_table,
     progress,
@@ -38,7 +37,7 @@ from cemgd.mpc import run_trials
 from cemgd.planners import Planner, PlannerSpec, make_planner
 from cemgd.runs import RunError
 from cemgd.tasks import make_task
-from cemgd.validate import check_int, check_seed
+from cemgd.validate import check_distinct, check_int, check_seed
 
 CSV = "barrier.csv"
 COLUMNS = {"planner": TEXT, **dict.fromkeys(("n_init", "n_replan", "trials", "below", "above",
@@ -78,7 +77,7 @@ class Config:
         for name in ("n_replan", "trials", "horizon", "steps"):
             check_int(name, getattr(self, name))
         check_int("grad_steps", self.grad_steps, 0)
-        check_seed("seed", self.seed)
+        check_seed("seed", self.seed, self.trials)  # trial i: seed + i
         if not self.n_init:
             raise ValueError("n_init: expected at least one value")
         if not self.planners:

@@ -70,7 +70,7 @@ from cemgd.models import forward_flops, init_ensemble, make_rollout
 from cemgd.planners import PlannerSpec, make_planner, quick_config
 from cemgd.problem import Array, Problem
 from cemgd.sharding import default_cpu_devices, shard_rollout, use_cpu_devices
-from cemgd.validate import check_seed
+from cemgd.validate import check_distinct, check_seed
 
 DEFAULT_PLANNERS: tuple[str, ...] = (
     "cem-50",
@@ -140,8 +140,8 @@ class Config:
         check_seed("seed", self.seed)
         if not self.planners:
             raise ValueError("planners: expected at least one planner spec")
-        common.check_distinct("planners", self.planners,
-                              lambda text: join_variant(*split_variant(text)), "planner")
+        check_distinct("planners", self.planners,
+                       lambda text: join_variant(*split_variant(text)), "planner")
         for spec in self.planners:
             parsed, variant = split_variant(spec)
             planner = make_planner(parsed)

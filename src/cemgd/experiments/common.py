@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -26,21 +26,6 @@ def resolved_settings(specs: Iterable[str]) -> dict[str, dict[str, Any]]:
     settings (``n_init``, ...), which its configuration holds: a preset or default that
     changes between two runs of a study then refuses to mix rows in one folder."""
     return {spec: dataclasses.asdict(PlannerSpec.parse(spec).config()) for spec in specs}
-
-
-def check_distinct(field: str, values: Iterable[Any],
-                   key: Callable[[Any], Any] = lambda value: value,
-                   what: str = "value") -> None:
-    """Raise ValueError naming ``field`` and the repeated value if two of ``values`` have the
-    same ``key`` (a planner spec's canonical text, say): a study would do the work twice."""
-    seen: dict[Any, Any] = {}
-    for value in values:
-        k = key(value)
-        if k in seen:
-            if seen[k] == value:
-                raise ValueError(f"{field}: {value!r} given twice")
-            raise ValueError(f"{field}: {seen[k]!r} and {value!r} are the same {what}")
-        seen[k] = value
 
 
 def print_table(title: str, rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> None:

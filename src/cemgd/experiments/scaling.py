@@ -24,7 +24,6 @@ import numpy as np
 
 from cemgd import plots
 from cemgd.experiments.common import (
-    check_distinct,
     console,
     print_table,
     progress,
@@ -35,7 +34,7 @@ from cemgd.experiments.tables import INT, NUMBER, TEXT, CheckedFolder, Table
 from cemgd.mpc import run_trials
 from cemgd.planners import Planner, PlannerSpec, make_planner
 from cemgd.tasks import make_task
-from cemgd.validate import check_int, check_seed
+from cemgd.validate import check_distinct, check_int, check_seed
 
 CSV = "scaling.csv"
 TABLE = Table(CSV, {
@@ -78,7 +77,7 @@ class Config:
         check_distinct("dims", self.dims)
         for name in ("n_init", "n_replan", "horizon", "steps", "trials", "repeats"):
             check_int(name, getattr(self, name))
-        check_seed("seed", self.seed)
+        check_seed("seed", self.seed, self.trials)  # trial i: seed + i
         if not self.planners:
             raise ValueError("planners: expected at least one planner")
         check_distinct("planners", self.planners, what="planner",

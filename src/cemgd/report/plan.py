@@ -132,10 +132,10 @@ def read_plan(path: str | Path) -> Plan:
         data = tomllib.loads(path.read_text())
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise ValueError(f"{path}: not a readable plan ({err})") from None
+    _known_keys(data, "", str(path))  # a misspelt [plan] gets its suggestion first
     head = data.get("plan")
     if not isinstance(head, dict):
         raise ValueError(f"{path}: expected a [plan] table")
-    _known_keys(data, "", str(path))
     where = f"{path} [plan]"
     _known_keys(head, "[plan]", where)
     level = float(_field(head, "level", (int, float), where, 0.95))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from cemgd.validate import check_seed
+from cemgd.validate import MAX_SEEDS, check_distinct, check_seed
 
 
 def parse_seeds(text: str) -> tuple[int, ...]:
@@ -31,6 +31,8 @@ def parse_seeds(text: str) -> tuple[int, ...]:
         if a < 0 or b < a:
             raise ValueError(f"seeds: expected 0 <= first <= last in {item!r}")
         check_seed("seeds", b)
+        if b - a + 1 + len(seeds) > MAX_SEEDS:
+            raise ValueError(f"seeds: {item!r} takes the sweep past {MAX_SEEDS} seeds")
         for seed in range(a, b + 1):
             if seed in seeds:
                 raise ValueError(f"seeds: seed {seed} is given twice ({seeds[seed]!r} and "
@@ -84,14 +86,8 @@ def distinct_entries(name: str, value: Any, parse: Callable[[Any], Any] = lambda
     """
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise ValueError(f"{name}: expected a sequence, got {value!r}")
-    items: list[Any] = []
-    for item in map(parse, value):
-        same = next((seen for seen in items if seen == item), None)
-        if same is not None:
-            twice = (f"{text(item)} is given twice" if text(item) == text(same)
-                     else f"{text(same)} and {text(item)} are the same {name.rstrip('s')}")
-            raise ValueError(f"{name}: {twice}; give each once (its runs would run twice)")
-        items.append(item)
+    items = [parse(item) for item in value]
+    check_distinct(name, items, what=name.rstrip("s"), show=text)
     if not items:
         raise ValueError(f"{name}: expected at least one entry")
     return tuple(items)
